@@ -1,0 +1,48 @@
+"""Exceptions raised by glacier-velocity.
+
+Every error a user can cause derives from :class:`GlacierVelocityError`, and its message says
+what was wrong and how to fix it. The CLI turns these into a one-line message and exit code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class GlacierVelocityError(Exception):
+    """Base class of every error the package raises on purpose."""
+
+
+class InvalidParameter(GlacierVelocityError, ValueError):
+    """A parameter is out of range or malformed. The message names the parameter."""
+
+    def __init__(self, parameter: str, message: str):
+        self.parameter = parameter
+        super().__init__(f"{parameter}: {message}")
+
+
+class InputError(GlacierVelocityError):
+    """An input file, item or asset cannot be used (missing, unreadable, wrong grid, ...)."""
+
+
+class CatalogError(GlacierVelocityError):
+    """The STAC API could not be reached or did not answer as a STAC API."""
+
+
+class NoScenesFound(GlacierVelocityError):
+    """No scene passed the filters; the message says which filter removed what."""
+
+
+class NoPairsFound(GlacierVelocityError):
+    """Scenes were found but no pair passed the pairing and baseline filters."""
+
+
+class TrackingFailed(GlacierVelocityError):
+    """Feature tracking produced no usable displacement (nothing trackable, no overlap)."""
+
+
+class EngineUnavailable(GlacierVelocityError):
+    """A tracking engine was requested whose software is not installed."""
+
+
+class GlacierVelocityWarning(UserWarning):
+    """Warnings of this package; filter them with ``warnings.simplefilter(..., GlacierVelocityWarning)``."""

@@ -1,0 +1,198 @@
+"""From pixel offsets to surface velocity in m/yr, on a georeferenced grid.
+
+Conventions (the same as ITS_LIVE / autoRIFT products):
+
+- ``vx`` is the east component and ``vy`` the north component of velocity, ``v`` the
+  magnitude, all in metres per year (1 yr = 365.25 days), float32, NaN where unknown.
+- Image rows increase southwards for a north-up image, so a positive row offset is a
+  *negative* north velocity. The conversion goes through the affine transform rather than
+  flipping a sign by hand, so rotated or south-up grids are right too.
+- The baseline is the exact time between acquisitions in fractional days
+  (seconds / 86400); it is never rounded to whole days.
+- Each output pixel centre is the map position of the grid point at which the displacement of
+  the reference-image feature was measured (see :func:`grid_transform`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from .errors import InvalidParameter
+from .tracking.offsets import OffsetField
+
+DAYS_PER_YEAR = 365.25
+
+#: Band order of a velocity product, with units; every band is float32, NaN = nodata.
+VELOCITY_BANDS: tuple[tuple[str, str], ...] = (
+    ("vx", "m/yr"),
+    ("vy", "m/yr"),
+    ("v", "m/yr"),
+    ("dx", "px"),
+    ("dy", "px"),
+    ("peak", "1"),
+    ("snr", "1"),
+)
+
+
+def baseline_days(reference_time: datetime, secondary_time: datetime) -> float:
+    """Time from the reference to the secondary acquisition, in fractional days.
+
+    Both datetimes must be timezone-aware or both naive. The result is
+    ``(secondary - reference).total_seconds() / 86400``: never truncated to whole days.
+
+    >>> from datetime import datetime, timezone
+    >>> baseline_days(datetime(2020, 9, 22, 5, 0, tzinfo=timezone.utc),
+    ...               datetime(2020, 10, 2, 17, 0, tzinfo=timezone.utc))
+    10.5
+    """
+    return (secondary_time - reference_time).total_seconds() / 86400.0
+
+
+def grid_transform(reference_transform: Affine, rows: np.ndarray, cols: np.ndarray) -> Affine:
+    """Affine transform of the velocity grid.
+
+    Output pixel ``(i, j)`` is centred exactly on the map position of grid point
+    ``(rows[i], cols[j])`` (reference pixel-centre coordinates), and is ``spacing`` reference
+    pixels wide.
+    """
+    if len(rows) == 0 or len(cols) == 0:
+        raise InvalidParameter("grid", "the tracking grid is empty; the images are smaller than one chip")
+    spacing = float(cols[1] - cols[0]) if len(cols) > 1 else float(rows[1] - rows[0]) if len(rows) > 1 else 1.0
+    # Pixel-centre coordinate c maps to pixel-edge coordinate c + 0.5; the output pixel's
+    # upper-left corner lies half an output pixel before the grid point.
+    col0 = float(cols[0]) + 0.5 - spacing / 2.0
+    row0 = float(rows[0]) + 0.5 - spacing / 2.0
+    return reference_transform * Affine.translation(col0, row0) * Affine.scale(spacing)
+
+
+@dataclass(frozen=True)
+class VelocityProduct:
+    """A velocity map from one image pair, with its quality layers and provenance.
+
+    Attributes
+    ----------
+    vx, vy, v : ndarray of float32, shape (rows, cols)
+        East and north velocity and speed (m/yr). NaN where no valid match.
+    dx, dy : ndarray of float32, shape (rows, cols)
+        Offsets (px of the reference image): along columns and along rows (+ down).
+    peak, snr : ndarray of float32, shape (rows, cols)
+        Correlation peak (-1..1) and peak sharpness (see :class:`OffsetField`).
+    transform : Affine
+        Transform of the velocity grid; pixel centres are the measurement positions.
+    crs : str
+        Coordinate reference system (``EPSG:xxxx`` or WKT).
+    dt_days : float
+        Baseline (days, fractional).
+    reference_id, secondary_id : str
+        Identifiers of the two scenes (STAC item ids or file names).
+    reference_datetime, secondary_datetime : datetime or None
+        Acquisition times, when known.
+    engine : str
+        Tracking engine name; ``engine_params`` its settings.
+    sources : dict
+        Where the inputs came from (item hrefs or file paths), for provenance.
+    """
+
+    vx: np.ndarray
+    vy: np.ndarray
+    v: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    peak: np.ndarray
+    snr: np.ndarray
+    transform: Affine
+    crs: str
+    dt_days: float
+    reference_id: str
+    secondary_id: str
+    reference_datetime: datetime | None = None
+    secondary_datetime: datetime | None = None
+    engine: str = ""
+    engine_params: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.v.shape  # type: ignore[return-value]
+
+    @property
+    def valid_fraction(self) -> float:
+        """Fraction of grid points with a velocity (0..1)."""
+        return float(np.isfinite(self.v).mean()) if self.v.size else 0.0
+
+    def band(self, name: str) -> np.ndarray:
+        """Array of one band by its name in :data:`VELOCITY_BANDS`."""
+        if name not in dict(VELOCITY_BANDS):
+            raise KeyError(f"unknown band {name!r}; bands are {[b for b, _ in VELOCITY_BANDS]}")
+        return getattr(self, name)
+
+    def with_provenance(self, **changes: Any) -> "VelocityProduct":
+        """A copy with some provenance fields replaced (ids, datetimes, sources)."""
+        return replace(self, **changes)
+
+
+def offsets_to_velocity(
+    offsets: OffsetField,
+    reference_transform: Affine,
+    crs: str,
+    dt_days: float,
+    *,
+    reference_id: str,
+    secondary_id: str,
+    reference_datetime: datetime | None = None,
+    secondary_datetime: datetime | None = None,
+    sources: dict[str, str] | None = None,
+) -> VelocityProduct:
+    """Convert a pixel offset field into a georeferenced velocity product.
+
+    Parameters
+    ----------
+    offsets : OffsetField
+        Offsets (px) on the reference grid; ``dy`` positive down the rows.
+    reference_transform : Affine
+        Affine transform of the reference image (map units per pixel, metres for UTM).
+    crs : str
+        CRS of the reference image.
+    dt_days : float
+        Baseline (days), positive; fractional days are kept as they are.
+
+    Returns
+    -------
+    VelocityProduct
+        ``vx`` east and ``vy`` north (m/yr), ``v`` their magnitude.
+    """
+    if not np.isfinite(dt_days) or dt_days <= 0:
+        raise InvalidParameter("days", f"the baseline must be a positive number of days, got {dt_days}")
+    a, b, d, e = reference_transform.a, reference_transform.b, reference_transform.d, reference_transform.e
+    per_year = DAYS_PER_YEAR / dt_days
+    dx = offsets.dx.astype(np.float64)
+    dy = offsets.dy.astype(np.float64)
+    # Map displacement = linear part of the affine applied to (col, row) offsets; for a north-up
+    # grid e < 0, so a feature moving down the rows moves south (negative vy).
+    vx = ((a * dx + b * dy) * per_year).astype(np.float32)
+    vy = ((d * dx + e * dy) * per_year).astype(np.float32)
+    v = np.hypot(vx, vy).astype(np.float32)
+    return VelocityProduct(
+        vx=vx,
+        vy=vy,
+        v=v,
+        dx=offsets.dx.astype(np.float32),
+        dy=offsets.dy.astype(np.float32),
+        peak=offsets.peak.astype(np.float32),
+        snr=offsets.snr.astype(np.float32),
+        transform=grid_transform(reference_transform, offsets.rows, offsets.cols),
+        crs=crs,
+        dt_days=float(dt_days),
+        reference_id=reference_id,
+        secondary_id=secondary_id,
+        reference_datetime=reference_datetime,
+        secondary_datetime=secondary_datetime,
+        engine=offsets.engine,
+        engine_params=dict(offsets.params),
+        sources=dict(sources or {}),
+    )
