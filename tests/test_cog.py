@@ -1,0 +1,181 @@
+"""Velocity COG format: layout, metadata, exact round trip and atomic writing."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from numpy.testing import assert_array_equal
+
+from glacier_velocity import __version__
+from glacier_velocity.cog import (
+    PIXEL_CONVENTION,
+    read_velocity_cog,
+    write_cog,
+    write_velocity_cog,
+)
+from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.velocity import VELOCITY_BANDS, VelocityProduct
+
+TRANSFORM = Affine(120.0, 0.0, 421_235.0, 0.0, -120.0, 4_012_345.0)
+
+
+def _product(shape: tuple[int, int] = (37, 53), seed: int = 0) -> VelocityProduct:
+    rng = np.random.default_rng(seed)
+    dx = rng.normal(0.0, 2.0, shape).astype(np.float32)
+    dy = rng.normal(0.0, 2.0, shape).astype(np.float32)
+    dx[3:6, 10:20] = np.nan
+    dy[3:6, 10:20] = np.nan
+    dt = 10.527777777777779  # 10 days 12 h 40 min: fractional on purpose
+    vx = (dx * 10.0 * 365.25 / dt).astype(np.float32)
+    vy = (-dy * 10.0 * 365.25 / dt).astype(np.float32)
+    return VelocityProduct(
+        vx=vx,
+        vy=vy,
+        v=np.hypot(vx, vy).astype(np.float32),
+        dx=dx,
+        dy=dy,
+        peak=rng.uniform(0.2, 1.0, shape).astype(np.float32),
+        snr=rng.uniform(1.5, 9.0, shape).astype(np.float32),
+        transform=TRANSFORM,
+        crs="EPSG:32643",
+        dt_days=dt,
+        reference_id="S2B_43SEA_20200601_0_L2A",
+        secondary_id="S2A_43SEA_20200611_0_L2A",
+        reference_datetime=datetime(2020, 6, 1, 5, 36, 29, 24000, tzinfo=timezone.utc),
+        secondary_datetime=datetime(2020, 6, 11, 18, 16, 29, 24000, tzinfo=timezone.utc),
+        engine="ncc",
+        engine_params={"grid_spacing_px": 12, "chip_px": 32, "search_px": 7.5, "filter": "wallis"},
+        sources={"reference": "https://example.org/a.json", "secondary": "items/b.json"},
+    )
+
+
+def test_write_cog_is_a_tiled_compressed_cog_with_overviews(tmp_path):
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(600, 700)).astype(np.float32)
+    a[:5] = np.nan
+    b = (a * 2).astype(np.float64)  # cast to float32 on write
+    out = write_cog(
+        tmp_path / "big.tif",
+        {"alpha": a, "beta": b},
+        TRANSFORM,
+        "EPSG:32643",
+        tags={"answer": 42},
+        band_units={"alpha": "m/yr", "beta": "px"},
+    )
+    assert out == tmp_path / "big.tif"
+    with rasterio.open(out) as src:
+        structure = src.tags(ns="IMAGE_STRUCTURE")
+        assert structure["LAYOUT"] == "COG"
+        assert structure["COMPRESSION"] == "DEFLATE"
+        assert structure["PREDICTOR"] == "3"
+        assert src.block_shapes == [(512, 512), (512, 512)]
+        assert src.overviews(1) == [2]
+        assert src.dtypes == ("float32", "float32")
+        assert math.isnan(src.nodata)
+        assert src.descriptions == ("alpha", "beta")
+        assert src.units == ("m/yr", "px")
+        assert src.tags(1)["units"] == "m/yr" and src.tags(2)["units"] == "px"
+        assert src.tags()["answer"] == "42"
+        assert src.transform == TRANSFORM
+        assert src.crs.to_epsg() == 32643
+        assert_array_equal(src.read(1), a)
+        assert_array_equal(src.read(2), b.astype(np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
+
+
+def test_small_cog_has_no_overviews_but_is_still_a_cog(tmp_path):
+    out = write_cog(tmp_path / "small.tif", {"v": np.ones((40, 50))}, TRANSFORM, "EPSG:32643")
+    with rasterio.open(out) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.overviews(1) == []
+        assert (src.height, src.width) == (40, 50)
+
+
+def test_write_cog_rejects_bad_arrays(tmp_path):
+    with pytest.raises(InvalidParameter, match="arrays"):
+        write_cog(tmp_path / "x.tif", {}, TRANSFORM, "EPSG:32643")
+    with pytest.raises(InvalidParameter, match="shape"):
+        write_cog(tmp_path / "x.tif", {"a": np.ones((3, 4)), "b": np.ones((4, 3))}, TRANSFORM, "EPSG:32643")
+    with pytest.raises(InvalidParameter, match="2-D"):
+        write_cog(tmp_path / "x.tif", {"a": np.ones(5)}, TRANSFORM, "EPSG:32643")
+    with pytest.raises(InputError, match="does not exist"):
+        write_cog(tmp_path / "nodir" / "x.tif", {"a": np.ones((3, 3))}, TRANSFORM, "EPSG:32643")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("boom while writing tags")
+
+
+def test_failure_mid_write_leaves_no_file(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"):
+        write_cog(tmp_path / "v.tif", {"v": np.ones((64, 64))}, TRANSFORM, "EPSG:32643", tags={"bad": _Unprintable()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_mid_write_keeps_the_previous_file(tmp_path):
+    target = write_cog(tmp_path / "v.tif", {"v": np.full((8, 8), 3.0)}, TRANSFORM, "EPSG:32643")
+    with pytest.raises(RuntimeError):
+        write_cog(target, {"v": np.full((8, 8), 7.0)}, TRANSFORM, "EPSG:32643", tags={"bad": _Unprintable()})
+    assert [p.name for p in tmp_path.iterdir()] == ["v.tif"]
+    with rasterio.open(target) as src:
+        assert_array_equal(src.read(1), np.full((8, 8), 3.0, np.float32))
+
+
+def test_velocity_cog_bands_tags_and_round_trip(tmp_path):
+    product = _product()
+    out = write_velocity_cog(product, tmp_path / "vel.tif")
+    with rasterio.open(out) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.descriptions == tuple(name for name, _ in VELOCITY_BANDS)
+        assert src.units == tuple(unit for _, unit in VELOCITY_BANDS)
+        assert src.tags(3)["units"] == "m/yr" and src.tags(4)["units"] == "px"
+        tags = src.tags()
+        assert tags["reference_id"] == "S2B_43SEA_20200601_0_L2A"
+        assert tags["secondary_id"] == "S2A_43SEA_20200611_0_L2A"
+        assert tags["reference_datetime"] == "2020-06-01T05:36:29.024000+00:00"
+        assert tags["reference_source"] == "https://example.org/a.json"
+        assert tags["secondary_source"] == "items/b.json"
+        assert float(tags["dt_days"]) == product.dt_days
+        assert tags["engine"] == "ncc"
+        assert json.loads(tags["engine_params"])["search_px"] == 7.5
+        assert tags["software_version"] == __version__
+        assert tags["pixel_convention"] == PIXEL_CONVENTION
+        assert "vx: m/yr" in tags["units"] and "dx: px" in tags["units"]
+        assert src.transform == TRANSFORM
+    back = read_velocity_cog(out)
+    for name, _ in VELOCITY_BANDS:
+        assert_array_equal(back.band(name), product.band(name))
+        assert back.band(name).dtype == np.float32
+    assert back.transform == product.transform
+    assert back.crs == product.crs
+    assert back.dt_days == product.dt_days
+    assert back.reference_id == product.reference_id and back.secondary_id == product.secondary_id
+    assert back.reference_datetime == product.reference_datetime
+    assert back.secondary_datetime == product.secondary_datetime
+    assert back.engine == product.engine
+    assert back.engine_params == product.engine_params
+    assert back.sources == product.sources
+
+
+def test_velocity_cog_without_datetimes_round_trips(tmp_path):
+    product = _product((5, 6)).with_provenance(reference_datetime=None, secondary_datetime=None, sources={})
+    back = read_velocity_cog(write_velocity_cog(product, tmp_path / "v.tif"))
+    assert back.reference_datetime is None and back.secondary_datetime is None
+    assert back.sources == {}
+
+
+def test_read_velocity_cog_rejects_other_files(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_velocity_cog(tmp_path / "missing.tif")
+    other = write_cog(tmp_path / "other.tif", {"v": np.ones((4, 4))}, TRANSFORM, "EPSG:32643")
+    with pytest.raises(InputError, match="not a velocity product"):
+        read_velocity_cog(other)
+
