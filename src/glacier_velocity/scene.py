@@ -1,0 +1,219 @@
+"""One Sentinel-2 acquisition as the workflow sees it: a STAC item reduced to what it needs.
+
+A :class:`Scene` is built once from a STAC item (:meth:`Scene.from_item`) and then passed
+between stages; it also round-trips through the pair list JSON (:meth:`Scene.to_dict`,
+:meth:`Scene.from_dict`). Field conventions follow Earth Search v1 ``sentinel-2-l2a`` items:
+
+- the near-infrared band B08 (10 m) is the asset ``nir``; the scene classification map is
+  ``scl`` (20 m);
+- the MGRS tile comes from ``grid:code`` (``"MGRS-43SEA"``), else from the ``mgrs:*``
+  properties, else from the item id or ``s2:product_uri``;
+- the EPSG code comes from ``proj:epsg`` (projection extension v1) or ``proj:code``
+  (``"EPSG:32643"``, v2), on the item or on the ``nir`` asset.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pystac
+
+from .errors import InputError
+
+#: Asset keys read by the workflow.
+NIR_ASSET = "nir"
+SCL_ASSET = "scl"
+
+# Earth Search ids look like S2B_43SEA_20200922_0_L2A; product URIs hold _T43SEA_.
+_TILE_IN_ID = re.compile(r"(?:^|_)(\d{2}[C-X][A-Z]{2})(?:_|$)")
+_TILE_IN_PRODUCT_URI = re.compile(r"_T(\d{2}[C-X][A-Z]{2})_")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A Sentinel-2 acquisition: identity, time, where its bands are, and its footprint.
+
+    Attributes
+    ----------
+    id : str
+        STAC item id, e.g. ``"S2B_43SEA_20200922_0_L2A"``.
+    datetime : datetime
+        Acquisition time, timezone-aware, UTC.
+    self_href : str or None
+        URL (or local path) of the STAC item itself; None when the item has no self link.
+    nir_href : str
+        Absolute href of the near-infrared (B08, 10 m) COG.
+    scl_href : str or None
+        Absolute href of the scene classification (SCL, 20 m) COG, when the item has one.
+    cloud_cover : float or None
+        Cloud cover of the whole tile (%, 0-100) from ``eo:cloud_cover``; None if absent.
+    tile : str or None
+        MGRS tile, e.g. ``"43SEA"``; None when it cannot be determined.
+    epsg : int or None
+        EPSG code of the scene's projected grid, e.g. 32643.
+    geometry : dict
+        Footprint as a GeoJSON geometry, lon/lat (EPSG:4326).
+    product_uri : str or None
+        ESA product name (``s2:product_uri``), when given.
+    """
+
+    id: str
+    datetime: datetime
+    self_href: str | None
+    nir_href: str
+    scl_href: str | None
+    cloud_cover: float | None
+    tile: str | None
+    epsg: int | None
+    # A dict is unhashable; scenes stay hashable through their other fields.
+    geometry: dict[str, Any] = field(hash=False, repr=False)
+    product_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.datetime.tzinfo is None:
+            raise InputError(f"scene {self.id!r}: datetime {self.datetime.isoformat()} has no time zone; give it in UTC")
+        if self.datetime.utcoffset() != timezone.utc.utcoffset(None):
+            object.__setattr__(self, "datetime", self.datetime.astimezone(timezone.utc))
+
+    @property
+    def date_str(self) -> str:
+        """Acquisition date as ``YYYYMMDD`` (UTC)."""
+        return self.datetime.strftime("%Y%m%d")
+
+    @classmethod
+    def from_item(cls, item: pystac.Item | dict[str, Any]) -> Scene:
+        """Build a scene from a STAC item.
+
+        Parameters
+        ----------
+        item : pystac.Item or dict
+            An Earth-Search-like Sentinel-2 L2A item (or its JSON as a dict).
+
+        Returns
+        -------
+        Scene
+
+        Raises
+        ------
+        InputError
+            The item has no ``nir`` asset, no datetime or no geometry.
+        """
+        if isinstance(item, dict):
+            item = pystac.Item.from_dict(item)
+        props = item.properties
+        nir = item.assets.get(NIR_ASSET)
+        if nir is None:
+            raise InputError(
+                f"item {item.id!r} has no {NIR_ASSET!r} asset (assets: {', '.join(sorted(item.assets)) or 'none'}); "
+                "the workflow tracks features in the near-infrared band B08 - use Sentinel-2 L2A items "
+                "from Earth Search v1 (collection sentinel-2-l2a) or add a 'nir' asset"
+            )
+        scl = item.assets.get(SCL_ASSET)
+        when = item.datetime or _parse_datetime(props.get("start_datetime"))
+        if when is None:
+            raise InputError(f"item {item.id!r} has no datetime; cannot place it in time")
+        if when.tzinfo is None:
+            # STAC datetimes are UTC by definition (RFC 3339 with Z).
+            when = when.replace(tzinfo=timezone.utc)
+        if item.geometry is None:
+            raise InputError(f"item {item.id!r} has no geometry; cannot tell whether it covers the area of interest")
+        cloud = props.get("eo:cloud_cover")
+        product_uri = props.get("s2:product_uri")
+        return cls(
+            id=item.id,
+            datetime=when.astimezone(timezone.utc),
+            self_href=item.get_self_href(),
+            nir_href=nir.get_absolute_href() or nir.href,
+            scl_href=(scl.get_absolute_href() or scl.href) if scl is not None else None,
+            cloud_cover=float(cloud) if cloud is not None else None,
+            tile=_tile_of(item.id, props),
+            epsg=_epsg_of(props) or _epsg_of(nir.extra_fields),
+            geometry=dict(item.geometry),
+            product_uri=str(product_uri) if product_uri else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``href`` is the item's self href (see :meth:`from_dict`)."""
+        return {
+            "id": self.id,
+            "href": self.self_href,
+            "datetime": self.datetime.isoformat().replace("+00:00", "Z"),
+            "cloud_cover": self.cloud_cover,
+            "tile": self.tile,
+            "epsg": self.epsg,
+            "nir_href": self.nir_href,
+            "scl_href": self.scl_href,
+            "product_uri": self.product_uri,
+            "geometry": self.geometry,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scene:
+        """Inverse of :meth:`to_dict`.
+
+        Raises
+        ------
+        InputError
+            A required key is missing or a value has the wrong form.
+        """
+        try:
+            when = _parse_datetime(data["datetime"])
+            if when is None:
+                raise ValueError("datetime is empty")
+            cloud = data.get("cloud_cover")
+            epsg = data.get("epsg")
+            return cls(
+                id=str(data["id"]),
+                datetime=when,
+                self_href=data.get("href"),
+                nir_href=str(data["nir_href"]),
+                scl_href=data.get("scl_href"),
+                cloud_cover=float(cloud) if cloud is not None else None,
+                tile=data.get("tile"),
+                epsg=int(epsg) if epsg is not None else None,
+                geometry=dict(data["geometry"]),
+                product_uri=data.get("product_uri"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"scene record {data.get('id', '?')!r} is malformed ({exc!r}); re-create it with 'glacier-velocity discover'") from exc
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        when = value
+    else:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc)
+
+
+def _tile_of(item_id: str, props: dict[str, Any]) -> str | None:
+    grid = props.get("grid:code")
+    if isinstance(grid, str) and grid.upper().startswith("MGRS-"):
+        return grid[5:].upper()
+    zone, band, square = props.get("mgrs:utm_zone"), props.get("mgrs:latitude_band"), props.get("mgrs:grid_square")
+    if zone is not None and band and square:
+        return f"{int(zone):02d}{band}{square}".upper()
+    match = _TILE_IN_ID.search(item_id)
+    if match:
+        return match.group(1)
+    match = _TILE_IN_PRODUCT_URI.search(str(props.get("s2:product_uri") or ""))
+    if match:
+        return match.group(1)
+    return None
+
+
+def _epsg_of(fields: dict[str, Any]) -> int | None:
+    epsg = fields.get("proj:epsg")
+    if epsg is not None:
+        return int(epsg)
+    code = fields.get("proj:code")
+    if isinstance(code, str) and code.upper().startswith("EPSG:"):
+        return int(code.split(":", 1)[1])
+    return None
