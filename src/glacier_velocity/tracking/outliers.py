@@ -1,0 +1,69 @@
+"""Outlier rejection and hole filling for displacement fields on a grid."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import ndimage
+
+
+def normalized_median_test(
+    dx: np.ndarray, dy: np.ndarray, threshold: float = 3.0, epsilon_px: float = 0.1
+) -> np.ndarray:
+    """Flag vectors that disagree with their 3 x 3 neighbours.
+
+    The universal outlier detector of Westerweel & Scarano (2005,
+    doi:10.1007/s00348-005-0016-6): the residual of a vector from the median of its eight
+    neighbours, divided by the median of the neighbours' own residuals plus ``epsilon_px``
+    (the measurement noise level, px). Points without at least three valid neighbours are
+    kept as they are: an isolated measurement is not evidence of an outlier.
+
+    Parameters
+    ----------
+    dx, dy : ndarray, shape (n_rows, n_cols)
+        Displacements (px); NaN = missing.
+    threshold : float
+        Normalised residual above which a vector is an outlier (2 strict .. 4 lenient).
+
+    Returns
+    -------
+    ndarray of bool
+        True where the vector is an outlier.
+    """
+    outlier = np.zeros(dx.shape, dtype=bool)
+    residual_sq = np.zeros(dx.shape)
+    enough = np.ones(dx.shape, dtype=bool)
+    for comp in (dx, dy):
+        padded = np.pad(comp.astype(np.float64), 1, constant_values=np.nan)
+        win = sliding_window_view(padded, (3, 3)).reshape(*comp.shape, 9)
+        neigh = np.delete(win, 4, axis=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(neigh, axis=2)
+            spread = np.nanmedian(np.abs(neigh - med[..., None]), axis=2)
+        enough &= np.isfinite(neigh).sum(axis=2) >= 3
+        residual_sq += (np.abs(comp - med) / (spread + epsilon_px)) ** 2
+    with np.errstate(invalid="ignore"):
+        outlier = (np.sqrt(residual_sq) > threshold) & enough & np.isfinite(dx)
+    return outlier
+
+
+def fill_gaps(values: np.ndarray, smooth_px: float = 1.0) -> np.ndarray:
+    """Fill NaNs from the nearest valid grid points, then smooth only the filled part.
+
+    Used for the *predictor* that guides the next search, never for the output.
+    All-NaN input gives zeros (no motion is the only neutral guess).
+    """
+    missing = ~np.isfinite(values)
+    if not missing.any():
+        return values.astype(np.float64)
+    if missing.all():
+        return np.zeros(values.shape)
+    idx = ndimage.distance_transform_edt(missing, return_distances=False, return_indices=True)
+    filled = values[tuple(idx)].astype(np.float64)
+    if smooth_px > 0:
+        smoothed = ndimage.gaussian_filter(filled, smooth_px, mode="nearest")
+        filled = np.where(missing, smoothed, filled)
+    return filled
