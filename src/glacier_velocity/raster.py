@@ -1,0 +1,350 @@
+"""Windowed reading of single-band COGs, where they sit (local, http(s), s3).
+
+Two ways to read:
+
+- *reference*: the window of a raster that covers an area of interest given in lon/lat. The
+  window is snapped outwards to whole pixels, so the result is an exact subset of the native
+  grid (its transform is the native one shifted by whole pixels).
+- *secondary*: the raster brought onto a given grid (CRS, transform, shape), normally the
+  reference window's. When the grids coincide up to a whole-pixel shift the pixels are read
+  as they are; otherwise they are resampled with a GDAL warped VRT (cubic by default). The
+  result is always on exactly the requested grid, never silently shifted.
+
+DN 0 is nodata (Sentinel-2 L2A convention): pixels equal to the file's declared nodata value
+become 0, as do pixels outside the raster.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.transform import array_bounds
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from .errors import InputError, InvalidParameter
+
+log = logging.getLogger(__name__)
+
+#: GDAL settings for reading remote COGs: no directory listing on open (one request less
+#: per file), retries on transient HTTP errors, merged range requests and a block cache.
+GDAL_READ_OPTIONS: dict[str, Any] = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_MAX_RETRY": 3,
+    "GDAL_HTTP_RETRY_DELAY": 1,
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_TIMEOUT": 60,
+    "VSI_CACHE": "TRUE",
+}
+
+#: Tolerance (px) below which a window edge counts as on a pixel boundary; guards against
+#: floating-point noise making a window one pixel larger than the AOI needs.
+_SNAP_TOLERANCE_PX = 1e-6
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Raster:
+    """A georeferenced single-band array read from a file or URL.
+
+    Attributes
+    ----------
+    array : ndarray, shape (rows, cols)
+        Pixel values in the file's data type (uint16 DN for Sentinel-2); 0 = nodata.
+    transform : Affine
+        Affine transform of ``array`` (map units per pixel, upper-left corner of pixel 0, 0).
+    crs : str
+        Coordinate reference system (``EPSG:xxxx`` or WKT).
+    nodata : float or int
+        Nodata value of ``array`` (always 0: DN 0 is nodata).
+    href : str
+        Where the pixels came from (as given by the caller).
+    """
+
+    array: np.ndarray
+    transform: Affine
+    crs: str
+    nodata: float | int
+    href: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)``."""
+        return self.array.shape  # type: ignore[return-value]
+
+    @property
+    def pixel_size(self) -> float:
+        """Side of a (square) pixel in CRS units (m for UTM)."""
+        return float(math.hypot(self.transform.a, self.transform.d))
+
+    @property
+    def bounds(self) -> BBox:
+        """``(left, bottom, right, top)`` of the array in its CRS (north-up grids)."""
+        rows, cols = self.shape
+        xs, ys = zip(*(self.transform @ (c, r) for c, r in ((0, 0), (cols, 0), (0, rows), (cols, rows))))
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Boolean mask of pixels with data (not ``nodata``)."""
+        return self.array != self.nodata
+
+
+def gdal_path(href: str) -> str:
+    """Path GDAL opens for an href: ``/vsicurl/`` for http(s), ``/vsis3/`` for s3, local as is.
+
+    Raises
+    ------
+    InputError
+        For other URL schemes, or a local file that does not exist.
+    """
+    href = os.fspath(href)
+    parsed = urlparse(href)
+    scheme = parsed.scheme.lower()
+    if scheme in ("http", "https"):
+        return f"/vsicurl/{href}"
+    if scheme == "s3":
+        if not parsed.netloc:
+            raise InputError(f"{href!r}: an s3 URL needs a bucket, as in s3://bucket/key.tif")
+        return f"/vsis3/{parsed.netloc}{parsed.path}"
+    if scheme == "file":
+        href = parsed.path
+    elif scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise InputError(
+            f"{href!r}: unsupported URL scheme {scheme!r}; give an http(s) or s3 URL or a local path"
+        )
+    if href.startswith("/vsi"):
+        return href
+    if not os.path.isfile(href):
+        raise InputError(f"raster file {href!r} does not exist")
+    return href
+
+
+@contextmanager
+def gdal_env(**overrides: Any) -> Iterator[None]:
+    """GDAL settings for reading COGs, scoped to a ``with`` block (not ``os.environ``)."""
+    with rasterio.Env(**{**GDAL_READ_OPTIONS, **overrides}):
+        yield
+
+
+def normalize_aoi(bounds_or_aoi: Any) -> BBox:
+    """Lon/lat bounding box ``(west, south, east, north)`` of an AOI.
+
+    Accepts a 4-sequence ``(W, S, E, N)`` in degrees, a GeoJSON geometry mapping (or a
+    Feature), or any object with a ``bounds`` attribute (a shapely geometry).
+    """
+    if isinstance(bounds_or_aoi, Mapping):
+        from shapely.geometry import shape
+
+        geometry = bounds_or_aoi.get("geometry", bounds_or_aoi)
+        try:
+            bbox = tuple(float(v) for v in shape(geometry).bounds)
+        except Exception as exc:  # shapely raises several types for malformed GeoJSON
+            raise InvalidParameter("aoi", f"not a valid GeoJSON geometry: {exc}") from exc
+    elif hasattr(bounds_or_aoi, "bounds"):
+        bbox = tuple(float(v) for v in bounds_or_aoi.bounds)
+    elif isinstance(bounds_or_aoi, Sequence) and len(bounds_or_aoi) == 4:
+        bbox = tuple(float(v) for v in bounds_or_aoi)
+    else:
+        raise InvalidParameter("aoi", f"give a bbox (W, S, E, N) in degrees or a GeoJSON geometry, got {bounds_or_aoi!r}")
+    west, south, east, north = bbox
+    if not all(math.isfinite(v) for v in bbox):
+        raise InvalidParameter("bbox", f"coordinates must be finite numbers, got {bbox}")
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InvalidParameter(
+            "bbox",
+            f"{bbox} is not W S E N in degrees with W < E and S < N (lon -180..180, lat -90..90)",
+        )
+    return bbox  # type: ignore[return-value]
+
+
+def _crs_string(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
+
+
+def _to_nodata_zero(array: np.ndarray, src_nodata: float | None) -> np.ndarray:
+    """Replace the file's own nodata value (and NaN) by 0, the package's nodata."""
+    if src_nodata is not None and not (isinstance(src_nodata, float) and math.isnan(src_nodata)) and src_nodata != 0:
+        array = np.where(array == src_nodata, 0, array).astype(array.dtype, copy=False)
+    if np.issubdtype(array.dtype, np.floating):
+        array = np.where(np.isnan(array), 0, array).astype(array.dtype, copy=False)
+    return array
+
+
+def _aoi_window(src: Any, bbox: BBox, href: str) -> Window:
+    """Whole-pixel window of ``src`` covering the lon/lat ``bbox``, clipped to the raster."""
+    left, bottom, right, top = transform_bounds("EPSG:4326", src.crs, *bbox, densify_pts=21)
+    inverse = ~src.transform
+    cols, rows = zip(*(inverse @ (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))))
+    col0 = math.floor(min(cols) + _SNAP_TOLERANCE_PX)
+    row0 = math.floor(min(rows) + _SNAP_TOLERANCE_PX)
+    col1 = math.ceil(max(cols) - _SNAP_TOLERANCE_PX)
+    row1 = math.ceil(max(rows) - _SNAP_TOLERANCE_PX)
+    col0, row0 = max(col0, 0), max(row0, 0)
+    col1, row1 = min(col1, src.width), min(row1, src.height)
+    if col1 <= col0 or row1 <= row0:
+        footprint = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
+        raise InputError(
+            f"the AOI {tuple(round(v, 5) for v in bbox)} (W S E N, degrees) lies outside the raster "
+            f"{href!r}, whose footprint is {tuple(round(v, 5) for v in footprint)}; choose an AOI inside it"
+        )
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def _whole_pixel_offset(src_transform: Affine, dst_transform: Affine) -> tuple[int, int] | None:
+    """(col, row) offset of ``dst`` in ``src`` pixels if the grids coincide, else None."""
+    if not all(
+        math.isclose(getattr(src_transform, k), getattr(dst_transform, k), rel_tol=1e-9, abs_tol=1e-12)
+        for k in "abde"
+    ):
+        return None
+    col, row = ~src_transform @ (dst_transform.c, dst_transform.f)
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return int(round(col)), int(round(row))
+
+
+def read_window(
+    href: str,
+    bounds_or_aoi: Any = None,
+    *,
+    dst_crs: CRS | str | None = None,
+    dst_transform: Affine | None = None,
+    dst_shape: tuple[int, int] | None = None,
+    resampling: Resampling | str | None = None,
+    band: int = 1,
+) -> Raster:
+    """Read one band of a (cloud-optimized) GeoTIFF over an area or onto a grid.
+
+    Parameters
+    ----------
+    href : str
+        Local path, ``file://``, ``http(s)://`` (read through GDAL ``/vsicurl/``) or ``s3://``
+        (``/vsis3/``) URL. Public buckets need ``AWS_NO_SIGN_REQUEST=YES`` in the environment.
+    bounds_or_aoi : bbox or geometry, optional
+        Area of interest in lon/lat (degrees): ``(W, S, E, N)``, a GeoJSON geometry or a
+        shapely geometry. Without it and without a destination grid, the whole raster is read;
+        with a destination grid it is not used.
+    dst_crs, dst_transform, dst_shape : optional
+        Destination grid (all three or none). The result is exactly on this grid; pixels
+        outside the raster are 0 (nodata).
+    resampling : Resampling or str, optional
+        Resampling when the grids differ; default cubic (use ``"nearest"`` for class maps
+        such as the scene classification). Grids that coincide up to whole pixels are never
+        resampled.
+    band : int
+        Band number (1-based).
+
+    Returns
+    -------
+    Raster
+        Pixel values (0 = nodata), transform, CRS and href.
+
+    Raises
+    ------
+    InputError
+        Unsupported scheme, missing or unreadable file, or an AOI/grid outside the raster.
+    InvalidParameter
+        Malformed AOI or an incomplete destination grid.
+    """
+    path = gdal_path(href)
+    grid = (dst_crs, dst_transform, dst_shape)
+    if any(g is not None for g in grid) and not all(g is not None for g in grid):
+        raise InvalidParameter("dst_grid", "give dst_crs, dst_transform and dst_shape together, or none of them")
+    bbox = normalize_aoi(bounds_or_aoi) if bounds_or_aoi is not None and dst_crs is None else None
+    try:
+        with gdal_env(), rasterio.open(path) as src:
+            if not 1 <= band <= src.count:
+                raise InvalidParameter("band", f"{href!r} has {src.count} band(s); got band {band}")
+            if dst_crs is None:
+                window = _aoi_window(src, bbox, href) if bbox is not None else Window(0, 0, src.width, src.height)
+                array = src.read(band, window=window)
+                transform = src.window_transform(window)
+                crs = _crs_string(src.crs)
+                log.info("read %s window %s (%d x %d px)", href, window, window.height, window.width)
+            else:
+                array, transform, crs = _read_onto_grid(src, band, CRS.from_user_input(dst_crs), dst_transform, dst_shape, resampling, href)
+            array = _to_nodata_zero(array, src.nodata)
+    except RasterioError as exc:
+        raise InputError(f"cannot read raster {href!r}: {exc}") from exc
+    return Raster(array=array, transform=transform, crs=crs, nodata=0, href=str(href))
+
+
+def _read_onto_grid(
+    src: Any,
+    band: int,
+    dst_crs: CRS,
+    dst_transform: Affine,
+    dst_shape: tuple[int, int],
+    resampling: Resampling | str | None,
+    href: str,
+) -> tuple[np.ndarray, Affine, str]:
+    rows, cols = (int(n) for n in dst_shape)
+    if rows < 1 or cols < 1:
+        raise InvalidParameter("dst_shape", f"must be positive (rows, cols), got {dst_shape}")
+    west, south, east, north = array_bounds(rows, cols, dst_transform)
+    src_bounds_in_dst = transform_bounds(src.crs, dst_crs, *src.bounds, densify_pts=21)
+    if (
+        src_bounds_in_dst[0] >= east
+        or src_bounds_in_dst[2] <= west
+        or src_bounds_in_dst[1] >= north
+        or src_bounds_in_dst[3] <= south
+    ):
+        raise InputError(
+            f"the raster {href!r} does not overlap the requested grid (bounds {west:.1f}, {south:.1f}, "
+            f"{east:.1f}, {north:.1f} in {_crs_string(dst_crs)}); the two scenes do not cover the same area"
+        )
+    offset = _whole_pixel_offset(src.transform, dst_transform) if CRS.from_user_input(src.crs) == dst_crs else None
+    if offset is not None:
+        # Same grid up to whole pixels: read the pixels as they are (no resampling at all).
+        window = Window(offset[0], offset[1], cols, rows)
+        array = src.read(band, window=window, boundless=True, fill_value=src.nodata if src.nodata is not None else 0)
+        log.info("read %s on the reference grid without resampling (offset %s px)", href, offset)
+    else:
+        method = Resampling.cubic if resampling is None else (
+            Resampling[resampling] if isinstance(resampling, str) else resampling
+        )
+        src_nodata = src.nodata if src.nodata is not None else 0
+        scale_options: dict[str, Any] = {}
+        src_pixel = math.hypot(src.transform.a, src.transform.d)
+        dst_pixel = math.hypot(dst_transform.a, dst_transform.d)
+        if src.crs.is_projected and dst_crs.is_projected and dst_pixel <= 1.05 * src_pixel:
+            # GDAL widens the kernel when it estimates (from the grid rotation between UTM
+            # zones) a slight downsampling; a widened kernel no longer reproduces even linear
+            # gradients (errors of 0.1 px measured). At equal or finer output pixels the
+            # plain kernel is right.
+            scale_options = {"XSCALE": 1, "YSCALE": 1}
+        with WarpedVRT(
+            src,
+            crs=dst_crs,
+            transform=dst_transform,
+            width=cols,
+            height=rows,
+            resampling=method,
+            src_nodata=src_nodata,
+            nodata=src_nodata,
+            # GDAL's default approximate transformer may be off by 1/8 px; sub-pixel tracking
+            # needs the exact one (0 itself fails in rasterio's WarpedVRT).
+            tolerance=1e-9,
+            **scale_options,
+        ) as vrt:
+            array = vrt.read(band)
+        log.info("resampled %s onto the reference grid (%s)", href, method.name)
+    return array, dst_transform, _crs_string(dst_crs)
