@@ -58,6 +58,9 @@ class Scene:
         Footprint as a GeoJSON geometry, lon/lat (EPSG:4326).
     product_uri : str or None
         ESA product name (``s2:product_uri``), when given.
+    aoi_cloud_cover : float or None
+        Cloud cover over the area of interest (%, 0-100) judged from the ``scl`` asset, when
+        discovery was asked to compute it; None otherwise.
     """
 
     id: str
@@ -71,6 +74,7 @@ class Scene:
     # A dict is unhashable; scenes stay hashable through their other fields.
     geometry: dict[str, Any] = field(hash=False, repr=False)
     product_uri: str | None = None
+    aoi_cloud_cover: float | None = None
 
     def __post_init__(self) -> None:
         if self.datetime.tzinfo is None:
@@ -147,6 +151,7 @@ class Scene:
             "nir_href": self.nir_href,
             "scl_href": self.scl_href,
             "product_uri": self.product_uri,
+            "aoi_cloud_cover": self.aoi_cloud_cover,
             "geometry": self.geometry,
         }
 
@@ -164,6 +169,7 @@ class Scene:
             if when is None:
                 raise ValueError("datetime is empty")
             cloud = data.get("cloud_cover")
+            aoi_cloud = data.get("aoi_cloud_cover")
             epsg = data.get("epsg")
             return cls(
                 id=str(data["id"]),
@@ -176,6 +182,7 @@ class Scene:
                 epsg=int(epsg) if epsg is not None else None,
                 geometry=dict(data["geometry"]),
                 product_uri=data.get("product_uri"),
+                aoi_cloud_cover=float(aoi_cloud) if aoi_cloud is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"scene record {data.get('id', '?')!r} is malformed ({exc!r}); re-create it with 'glacier-velocity discover'") from exc

@@ -1,0 +1,645 @@
+"""Scene discovery: search a STAC API, filter the scenes, choose one per month, pair them.
+
+The filters run in this order, and :class:`DiscoveryResult` counts what each removed:
+
+1. **search** - one item search per season year (collection, AOI bbox or geometry, the
+   season's datetime range). ``eo:cloud_cover`` is sent as a ``query`` when the server
+   supports the query extension, but never trusted: servers without it (e.g. the local
+   ``rustac serve``) return everything.
+2. **cloud_cover** - the item's ``eo:cloud_cover`` (whole tile, %) must be <= the maximum.
+   Items without it are removed. Skipped when ``aoi_cloud_cover`` is on (step 5 judges cloud).
+3. **tile** - one MGRS tile is kept: the user's, or the one covering the AOI best (largest
+   covered fraction of the AOI by any of its scenes), then the one with most scenes fully
+   covering the AOI, then the first by name.
+4. **footprint** - the scene footprint must cover the whole AOI (no-data edges of a
+   data strip make some scenes of a tile partial).
+5. **aoi_cloud_cover** (optional) - cloud over the AOI from the ``scl`` asset: classes 3
+   (cloud shadow), 8 and 9 (cloud medium/high probability) and 10 (thin cirrus), over the
+   pixels that are not 0 (no data). Scenes without ``scl`` keep their tile cloud cover.
+6. **month** - the first remaining scene of each calendar month of the season, per season
+   year (:func:`glacier_velocity.pairing.select_monthly`; seasons may wrap the year end).
+7. **pairs / baseline** - each scene with the next N (:func:`glacier_velocity.pairing.make_pairs`),
+   then the baseline range.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pystac
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from .aoi import BBox, aoi_shape, check_bbox, check_geometry
+from .errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
+from .pairing import Pair, check_baseline_bounds, check_pairs_per_image, filter_baseline, make_pairs, season_months, select_monthly
+from .scene import Scene
+
+log = logging.getLogger(__name__)
+
+EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
+DEFAULT_COLLECTION = "sentinel-2-l2a"
+
+#: Sentinel-2 L2A scene classification values counted as cloud over the AOI.
+SCL_CLOUD_CLASSES = (3, 8, 9, 10)
+#: SCL value meaning "no data"; such pixels are left out of the AOI cloud fraction.
+SCL_NODATA = 0
+
+#: Network behaviour: seconds to connect / to wait for an answer, and bounded retries.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 60.0
+RETRIES = 3
+
+_TILE = re.compile(r"^\d{2}[C-X][A-Z]{2}$")
+# A scene "covers" the AOI when at most this fraction of the AOI lies outside its footprint;
+# the slack absorbs floating-point noise of footprint vertices, not real gaps.
+_COVER_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoveryParams:
+    """What to search for and how to pair it. Checked when constructed.
+
+    Attributes
+    ----------
+    start_year, end_year : int
+        First and last season year (inclusive). For a season wrapping the year end
+        (``start_month > end_month``), season year Y runs from ``start_month`` of Y to
+        ``end_month`` of Y + 1.
+    bbox : tuple of 4 float, optional
+        Area of interest (west, south, east, north) in lon/lat degrees.
+    geometry : dict, optional
+        Area of interest as a GeoJSON (Multi)Polygon in lon/lat degrees (instead of ``bbox``).
+    stac_url : str
+        Root of a STAC API (http or https). Default: Earth Search v1.
+    collection : str
+        Collection id. Default ``sentinel-2-l2a``.
+    start_month, end_month : int
+        Season (1-12, inclusive); ``11, 2`` means November to February.
+    max_cloud_cover : float
+        Largest cloud cover kept (%, 0-100), of the tile, or of the AOI when
+        ``aoi_cloud_cover`` is on.
+    pairs_per_image : int
+        N >= 1: each scene is paired with the next N scenes.
+    min_baseline_days, max_baseline_days : float, optional
+        Keep only pairs whose baseline (days) is within this range; both > 0.
+    tile : str, optional
+        MGRS tile to use, e.g. ``"43SEA"``; default: the tile covering the AOI best.
+    aoi_cloud_cover : bool
+        Judge cloud over the AOI from the ``scl`` asset (one small windowed read per scene)
+        instead of the tile's ``eo:cloud_cover``.
+    max_items : int
+        Upper bound on items fetched from the API, over all season years.
+    """
+
+    start_year: int
+    end_year: int
+    bbox: BBox | None = None
+    geometry: dict[str, Any] | None = field(default=None, hash=False)
+    stac_url: str = EARTH_SEARCH_URL
+    collection: str = DEFAULT_COLLECTION
+    start_month: int = 1
+    end_month: int = 12
+    max_cloud_cover: float = 20.0
+    pairs_per_image: int = 1
+    min_baseline_days: float | None = None
+    max_baseline_days: float | None = None
+    tile: str | None = None
+    aoi_cloud_cover: bool = False
+    max_items: int = 5000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stac_url, str) or not re.match(r"^https?://[^/\s]+", self.stac_url):
+            raise InvalidParameter("stac_url", f"must be an http(s) URL of a STAC API root, got {self.stac_url!r}")
+        if not isinstance(self.collection, str) or not self.collection.strip():
+            raise InvalidParameter("collection", f"must be a collection id such as 'sentinel-2-l2a', got {self.collection!r}")
+        if (self.bbox is None) == (self.geometry is None):
+            raise InvalidParameter(
+                "bbox",
+                "give exactly one area of interest: a bbox W S E N (--bbox) or a GeoJSON geometry (--aoi FILE)"
+                + (", not both" if self.bbox is not None else ""),
+            )
+        if self.bbox is not None:
+            object.__setattr__(self, "bbox", check_bbox(self.bbox))
+        else:
+            object.__setattr__(self, "geometry", check_geometry(self.geometry))
+        for name in ("start_year", "end_year"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1900 <= value <= 2200:
+                raise InvalidParameter(name, f"must be a four-digit year, got {value!r}")
+        if self.start_year > self.end_year:
+            raise InvalidParameter("start_year", f"{self.start_year} is after end_year {self.end_year}; swap them or widen the range")
+        season_months(self.start_month, self.end_month)  # validates both months
+        cloud = self.max_cloud_cover
+        if isinstance(cloud, bool) or not isinstance(cloud, (int, float)) or not 0.0 <= cloud <= 100.0:
+            raise InvalidParameter("max_cloud_cover", f"must be a percentage between 0 and 100, got {cloud!r}")
+        check_pairs_per_image(self.pairs_per_image)
+        check_baseline_bounds(self.min_baseline_days, self.max_baseline_days)
+        if self.tile is not None:
+            tile = str(self.tile).strip().upper().removeprefix("MGRS-")
+            if len(tile) == 6 and tile.startswith("T"):
+                tile = tile[1:]
+            if not _TILE.match(tile):
+                raise InvalidParameter("tile", f"must be an MGRS tile such as '43SEA', got {self.tile!r}")
+            object.__setattr__(self, "tile", tile)
+        if not isinstance(self.aoi_cloud_cover, bool):
+            raise InvalidParameter("aoi_cloud_cover", f"must be true or false, got {self.aoi_cloud_cover!r}")
+        if isinstance(self.max_items, bool) or not isinstance(self.max_items, int) or self.max_items < 1:
+            raise InvalidParameter("max_items", f"must be an integer >= 1, got {self.max_items!r}")
+
+    @property
+    def months(self) -> tuple[int, ...]:
+        """Months of the season in season order, e.g. ``(11, 12, 1, 2)``."""
+        return season_months(self.start_month, self.end_month)
+
+    @property
+    def years(self) -> range:
+        """Season years, ``start_year`` .. ``end_year``."""
+        return range(self.start_year, self.end_year + 1)
+
+    @property
+    def aoi(self) -> BaseGeometry:
+        """The area of interest as a shapely geometry (lon/lat)."""
+        return aoi_shape(self.bbox, self.geometry)
+
+    def season_interval(self, season_year: int) -> tuple[datetime, datetime]:
+        """First and last instant (UTC) of the season of ``season_year``."""
+        months = self.months
+        wraps = months[-1] < months[0]
+        end_year = season_year + 1 if wraps else season_year
+        last_day = calendar.monthrange(end_year, self.end_month)[1]
+        return (
+            datetime(season_year, self.start_month, 1, tzinfo=timezone.utc),
+            datetime(end_year, self.end_month, last_day, 23, 59, 59, tzinfo=timezone.utc),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters, as recorded in the pair list."""
+        data = asdict(self)
+        data["bbox"] = list(self.bbox) if self.bbox is not None else None
+        return data
+
+
+@dataclass(frozen=True)
+class FilterCount:
+    """What one filter did: scenes (or pairs) in, removed, and a short explanation."""
+
+    name: str
+    before: int
+    removed: int
+    detail: str = ""
+
+    @property
+    def after(self) -> int:
+        return self.before - self.removed
+
+    def describe(self) -> str:
+        if self.name == "search":
+            text = f"search: found {self.before}"
+        else:
+            text = f"{self.name}: {self.before} -> {self.after} (removed {self.removed})"
+        return f"{text}; {self.detail}" if self.detail else text
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    """Outcome of :func:`discover_pairs`.
+
+    Attributes
+    ----------
+    params : DiscoveryParams
+    scenes_found : tuple of Scene
+        Every scene the search returned (after de-duplication), in time order.
+    scenes_selected : tuple of Scene
+        The scenes that passed every filter (one per month), in time order.
+    pairs : tuple of Pair
+        The pairs, ordered by reference time then secondary time.
+    tile : str or None
+        The MGRS tile used.
+    filters : tuple of FilterCount
+        What each filter removed, in the order applied.
+    """
+
+    params: DiscoveryParams
+    scenes_found: tuple[Scene, ...]
+    scenes_selected: tuple[Scene, ...]
+    pairs: tuple[Pair, ...]
+    tile: str | None
+    filters: tuple[FilterCount, ...]
+
+    def removed_by(self, name: str) -> int:
+        """How many scenes (or, for ``baseline``, pairs) the named filter removed."""
+        for step in self.filters:
+            if step.name == name:
+                return step.removed
+        raise KeyError(f"no filter named {name!r}; filters: {[s.name for s in self.filters]}")
+
+    def summary(self) -> str:
+        """One line per filter, e.g. ``cloud_cover: 14 -> 11 (removed 3); > 20 %``."""
+        return "\n".join(step.describe() for step in self.filters)
+
+
+# --- Search ------------------------------------------------------------------------------------
+
+
+def open_catalog(stac_url: str) -> Any:
+    """Open a STAC API with short timeouts and bounded retries.
+
+    Raises
+    ------
+    CatalogError
+        Unreachable, not JSON, or not a STAC API with item search.
+    """
+    from pystac_client import Client
+    from pystac_client.conformance import ConformanceClasses
+    from pystac_client.exceptions import APIError
+    from pystac_client.stac_api_io import StacApiIO
+    from urllib3.util.retry import Retry
+
+    retry = Retry(
+        total=RETRIES,
+        connect=2,
+        read=2,
+        status=RETRIES,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,  # POST searches are idempotent reads too
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    stac_io = StacApiIO(timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), max_retries=retry)
+    hint = "check --stac-url (the root of a STAC API, e.g. https://earth-search.aws.element84.com/v1) and the network"
+    try:
+        client = Client.open(stac_url, stac_io=stac_io)
+    except APIError as exc:
+        status = getattr(exc, "status_code", None)
+        reason = f"HTTP {status}" if status else _short(str(exc))
+        raise CatalogError(f"cannot reach the STAC API at {stac_url} ({reason}); {hint}") from exc
+    except (ValueError, KeyError, TypeError, pystac.STACError) as exc:
+        raise CatalogError(f"{stac_url} did not answer as a STAC API ({_short(str(exc))}); {hint}") from exc
+    if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
+        raise CatalogError(f"{stac_url} is a STAC catalog but not a STAC API with item search; {hint}")
+    return client
+
+
+def _check_collection(client: Any, params: DiscoveryParams) -> None:
+    from pystac_client.exceptions import APIError
+
+    try:
+        client.get_collection(params.collection)
+        return
+    except APIError as exc:
+        if getattr(exc, "status_code", None) not in (404, 400):
+            raise CatalogError(f"cannot read collection {params.collection!r} from {params.stac_url} ({_short(str(exc))})") from exc
+    except (KeyError, ValueError, pystac.STACError):
+        pass
+    try:
+        available = sorted(c.id for c in client.get_collections())
+    except Exception:  # noqa: BLE001 - only used to improve the message
+        available = []
+    listing = ", ".join(available[:30]) if available else "none listed"
+    raise InvalidParameter("collection", f"{params.collection!r} is not a collection of {params.stac_url}; available: {listing}")
+
+
+def search_scenes(params: DiscoveryParams) -> list[Scene]:
+    """Search the STAC API for scenes over the AOI in each season year.
+
+    Parameters
+    ----------
+    params : DiscoveryParams
+
+    Returns
+    -------
+    list of Scene
+        Every item returned (no cloud, tile or footprint filtering yet), de-duplicated by id
+        and sorted by time. At most ``params.max_items``.
+
+    Raises
+    ------
+    CatalogError
+        The API cannot be reached, does not answer as a STAC API, or fails during the search.
+    InvalidParameter
+        The collection does not exist in this API.
+    InputError
+        An item cannot be used (e.g. it has no ``nir`` asset).
+    """
+    from pystac_client.conformance import ConformanceClasses
+    from pystac_client.exceptions import APIError
+
+    client = open_catalog(params.stac_url)
+    _check_collection(client, params)
+    use_query = client.conforms_to(ConformanceClasses.QUERY) and not params.aoi_cloud_cover
+    found: dict[str, Scene] = {}
+    for season_year in params.years:
+        start, end = params.season_interval(season_year)
+        kwargs: dict[str, Any] = {
+            "collections": [params.collection],
+            "datetime": f"{_iso(start)}/{_iso(end)}",
+            "max_items": params.max_items - len(found),
+            "limit": 100,
+        }
+        if params.geometry is not None:
+            kwargs["intersects"] = params.geometry
+        else:
+            kwargs["bbox"] = list(params.bbox)  # type: ignore[arg-type]
+        if use_query:
+            kwargs["query"] = {"eo:cloud_cover": {"lte": params.max_cloud_cover}}
+        try:
+            for item in client.search(**kwargs).items():
+                if item.id not in found:
+                    found[item.id] = Scene.from_item(item)
+        except APIError as exc:
+            raise CatalogError(f"the search at {params.stac_url} failed ({_short(str(exc))}); try again later or check --stac-url") from exc
+        log.info("season %d (%s/%s): %d item(s) so far", season_year, _iso(start), _iso(end), len(found))
+        if len(found) >= params.max_items:
+            log.warning("stopped at max_items=%d items; raise max_items to search further", params.max_items)
+            break
+    return sorted(found.values(), key=lambda s: (s.datetime, s.id))
+
+
+# --- Filters ---------------------------------------------------------------------------------
+
+
+def coverage_fraction(scene: Scene, aoi: BaseGeometry) -> float:
+    """Fraction (0..1) of the AOI area inside the scene footprint (areas in degrees², lon/lat)."""
+    footprint = shape(scene.geometry)
+    if aoi.area == 0:
+        return 1.0 if footprint.covers(aoi) else 0.0
+    return float(footprint.intersection(aoi).area / aoi.area)
+
+
+def choose_tile(scenes: Sequence[Scene], aoi: BaseGeometry) -> str | None:
+    """The MGRS tile that covers the AOI best, then has the most scenes fully covering it.
+
+    Ties go to the first tile name in alphabetical order, so the choice is deterministic.
+    Returns None when ``scenes`` is empty.
+    """
+    coverage: dict[str | None, float] = defaultdict(float)
+    full: dict[str | None, int] = defaultdict(int)
+    for scene in scenes:
+        fraction = coverage_fraction(scene, aoi)
+        coverage[scene.tile] = max(coverage[scene.tile], fraction)
+        full[scene.tile] += fraction >= 1.0 - _COVER_TOLERANCE
+    if not coverage:
+        return None
+    return min(coverage, key=lambda t: (-round(coverage[t], 6), -full[t], t or ""))
+
+
+def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None:
+    """Cloud cover over the AOI (%) from a Sentinel-2 L2A scene classification (SCL) raster.
+
+    Parameters
+    ----------
+    scl_href : str
+        Path or URL of the SCL GeoTIFF/COG (read through GDAL; only the AOI window is read).
+    aoi_geometry : dict
+        AOI as GeoJSON in lon/lat degrees.
+
+    Returns
+    -------
+    float or None
+        100 x (pixels of classes 3, 8, 9, 10) / (pixels inside the AOI that are not 0 = no
+        data); None when the AOI holds no valid pixel.
+
+    Raises
+    ------
+    InputError
+        The raster cannot be read.
+    """
+    import rasterio
+    from rasterio.errors import RasterioError
+    from rasterio.features import geometry_mask
+    from rasterio.warp import transform_geom
+    from rasterio.windows import Window
+
+    env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_TIMEOUT": "30", "GDAL_HTTP_MAX_RETRY": "3"}
+    try:
+        with rasterio.Env(**env), rasterio.open(scl_href) as src:
+            local = transform_geom("EPSG:4326", src.crs, aoi_geometry)
+            west, south, east, north = shape(local).bounds
+            # Whole pixels that touch the AOI's bounding box (boundless: may reach outside).
+            col0, row0 = ~src.transform * (west, north)
+            col1, row1 = ~src.transform * (east, south)
+            col_lo, col_hi = sorted((col0, col1))
+            row_lo, row_hi = sorted((row0, row1))
+            c0, r0 = math.floor(col_lo), math.floor(row_lo)
+            window = Window(c0, r0, max(1, math.ceil(col_hi) - c0), max(1, math.ceil(row_hi) - r0))
+            data = src.read(1, window=window, boundless=True, fill_value=SCL_NODATA)
+            inside = geometry_mask([local], out_shape=data.shape, transform=src.window_transform(window), invert=True, all_touched=True)
+    except (RasterioError, OSError) as exc:
+        raise InputError(f"cannot read the scl asset {scl_href!r} ({exc})") from exc
+    valid = inside & (data != SCL_NODATA)
+    n_valid = int(valid.sum())
+    if n_valid == 0:
+        return None
+    cloudy = int((valid & np.isin(data, SCL_CLOUD_CLASSES)).sum())
+    return 100.0 * cloudy / n_valid
+
+
+# --- The whole discovery -----------------------------------------------------------------------
+
+
+def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
+    """Search, filter, pick one scene per month and pair them (see the module notes).
+
+    Parameters
+    ----------
+    params : DiscoveryParams
+
+    Returns
+    -------
+    DiscoveryResult
+        Scenes found and selected, pairs, and what each filter removed.
+
+    Raises
+    ------
+    NoScenesFound
+        A filter left no scene; the message lists every filter's count. The exception's
+        ``filters`` attribute holds the :class:`FilterCount` steps.
+    NoPairsFound
+        Fewer than two scenes were selected, or the baseline range removed every pair.
+    CatalogError, InvalidParameter, InputError
+        See :func:`search_scenes`.
+    """
+    found = search_scenes(params)
+    aoi = params.aoi
+    steps: list[FilterCount] = [FilterCount("search", len(found), 0, _search_detail(params))]
+
+    def apply(name: str, before: Sequence[Scene], after: Sequence[Scene], detail: str) -> list[Scene]:
+        steps.append(FilterCount(name, len(before), len(before) - len(after), detail))
+        if not after:
+            raise _no_scenes(params, steps)
+        return list(after)
+
+    if not found:
+        raise _no_scenes(params, steps)
+    scenes = list(found)
+    if not params.aoi_cloud_cover:
+        scenes = apply(
+            "cloud_cover",
+            scenes,
+            [s for s in scenes if s.cloud_cover is not None and s.cloud_cover <= params.max_cloud_cover],
+            f"tile cloud cover > {params.max_cloud_cover:g} % (or unknown)",
+        )
+    tile = params.tile or choose_tile(scenes, aoi)
+    tiles_seen = sorted({s.tile or "?" for s in scenes})
+    scenes = apply(
+        "tile",
+        scenes,
+        [s for s in scenes if s.tile == tile],
+        f"kept MGRS tile {tile} ({'asked for' if params.tile else 'covers the AOI best'}) of {', '.join(tiles_seen)}",
+    )
+    scenes = apply(
+        "footprint",
+        scenes,
+        [s for s in scenes if coverage_fraction(s, aoi) >= 1.0 - _COVER_TOLERANCE],
+        "footprint does not cover the whole AOI",
+    )
+    if params.aoi_cloud_cover:
+        judged = [_with_aoi_cloud(s, params.geometry or _bbox_geometry(params.bbox)) for s in scenes]
+        scenes = apply(
+            "aoi_cloud_cover",
+            scenes,
+            [s for s in judged if _effective_cloud(s) is not None and _effective_cloud(s) <= params.max_cloud_cover],  # type: ignore[operator]
+            f"cloud over the AOI (scl) > {params.max_cloud_cover:g} %",
+        )
+    selected = apply(
+        "month",
+        scenes,
+        select_monthly(scenes, params.years, params.months),
+        f"not the first scene of its month, or outside months {params.start_month}-{params.end_month} of season years "
+        f"{params.start_year}-{params.end_year}",
+    )
+    all_pairs = make_pairs(selected, params.pairs_per_image)
+    if not all_pairs:
+        raise NoPairsFound(
+            f"only {len(selected)} scene passed the filters ({selected[0].id}); a pair needs two. "
+            + _account(steps)
+            + "; widen the years or months, or raise --max-cloud-cover"
+        )
+    pairs = filter_baseline(all_pairs, params.min_baseline_days, params.max_baseline_days)
+    steps.append(FilterCount("baseline", len(all_pairs), len(all_pairs) - len(pairs), _baseline_detail(params)))
+    if not pairs:
+        baselines = sorted(p.dt_days for p in all_pairs)
+        raise NoPairsFound(
+            f"the baseline filter ({_baseline_detail(params)}) removed all {len(all_pairs)} pairs "
+            f"(baselines {baselines[0]:.1f} to {baselines[-1]:.1f} days); widen --min-baseline-days/--max-baseline-days "
+            "or raise --pairs-per-image. " + _account(steps)
+        )
+    result = DiscoveryResult(
+        params=params,
+        scenes_found=tuple(found),
+        scenes_selected=tuple(selected),
+        pairs=tuple(pairs),
+        tile=tile,
+        filters=tuple(steps),
+    )
+    log.info("discovery: %d scene(s) found, %d selected, %d pair(s)\n%s", len(found), len(selected), len(pairs), result.summary())
+    return result
+
+
+def _with_aoi_cloud(scene: Scene, aoi_geometry: dict[str, Any]) -> Scene:
+    if scene.scl_href is None:
+        return scene
+    try:
+        value = scl_cloud_cover(scene.scl_href, aoi_geometry)
+    except InputError as exc:
+        # One unreadable classification map should not end the discovery: fall back to the
+        # tile's cloud cover and say so.
+        log.warning("scene %s: %s; using the tile cloud cover instead", scene.id, exc)
+        return scene
+    if value is None:
+        # No valid SCL pixel over the AOI: the scene has no data there.
+        return replace(scene, aoi_cloud_cover=100.0)
+    return replace(scene, aoi_cloud_cover=value)
+
+
+def _effective_cloud(scene: Scene) -> float | None:
+    return scene.aoi_cloud_cover if scene.aoi_cloud_cover is not None else scene.cloud_cover
+
+
+def _bbox_geometry(bbox: BBox | None) -> dict[str, Any]:
+    from shapely.geometry import box, mapping
+
+    return mapping(box(*bbox))  # type: ignore[misc, return-value]
+
+
+_HINTS = {
+    "search": "check the AOI, the years and months, and the collection",
+    "cloud_cover": "raise --max-cloud-cover, or use --aoi-cloud-cover to judge cloud over the AOI only",
+    "tile": "check --tile (it must be one of the tiles listed) or leave it out",
+    "footprint": "make the AOI smaller so it lies inside one tile, or choose another --tile",
+    "aoi_cloud_cover": "raise --max-cloud-cover or widen the season",
+    "month": "widen --start-month/--end-month or the years",
+}
+
+
+def _no_scenes(params: DiscoveryParams, steps: list[FilterCount]) -> NoScenesFound:
+    last = steps[-1]
+    if last.name == "search":
+        message = f"the search found no items in {params.collection!r} at {params.stac_url} ({last.detail})"
+    else:
+        message = f"no scenes left after the {last.name} filter: it removed all {last.before} ({last.detail})"
+    error = NoScenesFound(f"{message}. {_account(steps)}. Hint: {_HINTS[last.name]}")
+    error.filters = tuple(steps)  # type: ignore[attr-defined]
+    return error
+
+
+def _account(steps: Sequence[FilterCount]) -> str:
+    parts = []
+    for step in steps:
+        if step.name == "search":
+            parts.append(f"search found {step.before}")
+        else:
+            parts.append(f"{step.name} removed {step.removed} of {step.before}")
+    return "Filters: " + ", ".join(parts)
+
+
+def _search_detail(params: DiscoveryParams) -> str:
+    where = f"bbox {list(params.bbox)}" if params.bbox is not None else "the AOI geometry"
+    first = params.season_interval(params.start_year)[0]
+    last = params.season_interval(params.end_year)[1]
+    return f"{where}, {first:%Y-%m-%d} to {last:%Y-%m-%d}, months {params.start_month}-{params.end_month}"
+
+
+def _baseline_detail(params: DiscoveryParams) -> str:
+    lo, hi = params.min_baseline_days, params.max_baseline_days
+    if lo is None and hi is None:
+        return "no baseline bounds"
+    if hi is None:
+        return f"baseline >= {lo:g} days"
+    if lo is None:
+        return f"baseline <= {hi:g} days"
+    return f"baseline {lo:g} to {hi:g} days"
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+__all__ = [
+    "DiscoveryParams",
+    "DiscoveryResult",
+    "FilterCount",
+    "EARTH_SEARCH_URL",
+    "choose_tile",
+    "coverage_fraction",
+    "discover_pairs",
+    "open_catalog",
+    "scl_cloud_cover",
+    "search_scenes",
+]
