@@ -1,0 +1,81 @@
+"""Summary and time-series figures: files written, each pair at its own dates, honest colour scales."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import matplotlib.image
+import numpy as np
+import pytest
+from test_aggregate import SHAPE, T0, make_product
+
+from glacier_velocity.aggregate import aggregate_products
+from glacier_velocity.figures import colour_limit, plot_summary, plot_time_series, time_series_points
+
+
+def _summary():
+    products = []
+    for k, (speed, dt_days) in enumerate([(100.0, 5.0), (120.0, 10.0), (80.0, 30.0)]):
+        v = np.full(SHAPE, speed, dtype=np.float32)
+        v[0, k] = np.nan
+        products.append(
+            make_product(v, reference_datetime=T0 + timedelta(days=60 * k), dt_days=dt_days, name=f"p{k}")
+        )
+    no_valid = make_product(np.full(SHAPE, np.nan), reference_datetime=T0 + timedelta(days=400), name="empty")
+    return aggregate_products([*products, no_valid])
+
+
+def test_time_series_points_keep_each_pairs_own_dates():
+    summary = _summary()
+    points = time_series_points(summary)
+    assert len(points) == 3  # the pair without a valid pixel cannot be placed
+    assert [p.reference_datetime for p in points] == [T0, T0 + timedelta(days=60), T0 + timedelta(days=120)]
+    assert [p.secondary_datetime for p in points] == [
+        T0 + timedelta(days=5),
+        T0 + timedelta(days=70),
+        T0 + timedelta(days=150),
+    ]
+    assert [p.mid_datetime for p in points] == [
+        T0 + timedelta(days=2.5),
+        T0 + timedelta(days=65),
+        T0 + timedelta(days=135),
+    ]
+    assert [p.median_v for p in points] == [100.0, 120.0, 80.0]
+    assert points[1].pair_id == summary.entries[1].pair_id
+
+
+def test_colour_limit_is_the_98th_percentile_ignoring_nan():
+    values = np.append(np.arange(1.0, 101.0), [np.nan, np.nan])
+    assert colour_limit(values) == pytest.approx(np.percentile(np.arange(1.0, 101.0), 98))
+    assert colour_limit(np.zeros(5)) == 1.0
+    assert colour_limit(np.full(3, np.nan)) == 1.0
+
+
+def _assert_readable_png(path, min_width, min_height):
+    image = matplotlib.image.imread(path)
+    height, width = image.shape[:2]
+    assert width >= min_width and height >= min_height
+    # Drawn content, not a blank canvas: many distinct colours.
+    colours = np.unique(image[..., :3].reshape(-1, 3).round(2), axis=0)
+    assert len(colours) > 20
+
+
+def test_plot_summary_writes_a_png(tmp_path):
+    path = plot_summary(_summary(), tmp_path / "figs" / "summary.png", dpi=60)
+    assert path == tmp_path / "figs" / "summary.png"
+    _assert_readable_png(path, 600, 250)
+
+
+def test_plot_time_series_writes_a_png(tmp_path):
+    path = plot_time_series(_summary(), tmp_path / "ts.png", dpi=60)
+    _assert_readable_png(path, 400, 200)
+
+
+def test_time_series_without_dates_still_draws(tmp_path):
+    product = make_product(np.full(SHAPE, 10.0))
+    from dataclasses import replace
+
+    summary = aggregate_products([replace(product, reference_datetime=None, secondary_datetime=None)])
+    assert time_series_points(summary) == ()
+    assert plot_time_series(summary, tmp_path / "ts.png", dpi=40).is_file()
+    assert plot_summary(summary, tmp_path / "s.png", dpi=40).is_file()
