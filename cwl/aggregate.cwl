@@ -1,0 +1,91 @@
+cwlVersion: v1.2
+class: CommandLineTool
+id: aggregate
+label: Summary of all pair velocities and the STAC catalog
+doc: |
+  Runs the aggregation notebook (notebooks/03-aggregation.ipynb) with papermill: stacks every
+  pair's velocity product on the first product's grid and writes the per-pixel median speed,
+  median vx and vy, standard deviation of speed and valid-map count (COGs, m/yr), the summary
+  figure and the time series figure, and a self-contained STAC catalog (catalog.json, relative
+  links) holding an item per pair product and one for the summary. With no products (discovery
+  found no pairs) it writes an empty catalog and says why.
+
+hints:
+  DockerRequirement:
+    dockerPull: glacier-velocity:latest
+requirements:
+  InlineJavascriptRequirement:
+    expressionLib:
+      - $include: lib/papermill.js
+  NetworkAccess:
+    networkAccess: false
+  ResourceRequirement:
+    coresMin: 1
+    coresMax: 1
+    ramMin: 1024
+    ramMax: 4096
+
+baseCommand: papermill
+arguments:
+  - valueFrom: $(inputs.notebook.path)
+    position: 1
+  - valueFrom: aggregation.ipynb
+    position: 2
+  - valueFrom: python3
+    prefix: --kernel
+    position: 3
+  - valueFrom: --no-progress-bar
+    position: 4
+  - valueFrom: $(papermill_parameters(inputs))
+    prefix: -y
+    position: 5
+
+inputs:
+  notebook:
+    type: File
+    label: Aggregation notebook
+    doc: The papermill notebook this tool executes; the default is the one next to this workflow.
+    default:
+      class: File
+      location: ../notebooks/03-aggregation.ipynb
+  products:
+    type: Directory[]
+    label: Velocity products
+    doc: The pair product directories written by the correlation tool (velocity COG, quicklook, STAC item each).
+  message:
+    type: string
+    label: Discovery message
+    doc: Account of the discovery step, reported when there are no products.
+    default: ""
+
+outputs:
+  executed_notebook:
+    type: File
+    label: Executed aggregation notebook
+    doc: The aggregation notebook with its outputs (summary maps, time series, statistics) and glued results.
+    outputBinding:
+      glob: aggregation.ipynb
+  summary_cogs:
+    type: File[]
+    label: Summary maps
+    doc: COGs of the median speed, median vx, median vy, standard deviation of speed (m/yr) and valid-map count; empty without products.
+    outputBinding:
+      glob: summary/summary_*.tif
+  summary_figure:
+    type: File?
+    label: Summary figure
+    doc: PNG of the median speed, its spread and the valid-map count, with colour bars in m/yr; absent without products.
+    outputBinding:
+      glob: summary/summary_figure.png
+  time_series_figure:
+    type: File?
+    label: Time series figure
+    doc: PNG of the median glacier speed of each pair (m/yr) against time; absent without products.
+    outputBinding:
+      glob: summary/time_series.png
+  catalog:
+    type: Directory
+    label: STAC catalog
+    doc: Self-contained STAC catalog (catalog.json with relative links) of the pair products and the summary.
+    outputBinding:
+      glob: catalog

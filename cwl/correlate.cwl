@@ -1,0 +1,128 @@
+cwlVersion: v1.2
+class: CommandLineTool
+id: correlate
+label: Velocity of one image pair
+doc: |
+  Runs the correlation notebook (notebooks/02-correlation.ipynb) with papermill on one pair of
+  Sentinel-2 scenes: reads the near-infrared band (B08, 10 m) of both over the area of
+  interest, tracks features with the search range scaled to the pair's baseline and the
+  maximum speed, and writes the velocity product (COG with vx, vy, v in m/yr and quality
+  bands), a quicklook PNG and a STAC item into a directory named after the pair. Run it alone
+  with a job file giving the two item URLs, e.g. `cwltool cwl/correlate.cwl params/pair.yml`.
+
+hints:
+  DockerRequirement:
+    dockerPull: glacier-velocity:latest
+requirements:
+  InlineJavascriptRequirement:
+    expressionLib:
+      - $include: lib/papermill.js
+  NetworkAccess:
+    networkAccess: true
+  ResourceRequirement:
+    coresMin: 1
+    coresMax: 2
+    ramMin: 1024
+    ramMax: 4096
+
+baseCommand: papermill
+arguments:
+  - valueFrom: $(inputs.notebook.path)
+    position: 1
+  - valueFrom: correlation_$(inputs.pair_id).ipynb
+    position: 2
+  - valueFrom: python3
+    prefix: --kernel
+    position: 3
+  - valueFrom: --no-progress-bar
+    position: 4
+  - valueFrom: $(papermill_parameters(inputs))
+    prefix: -y
+    position: 5
+
+inputs:
+  notebook:
+    type: File
+    label: Correlation notebook
+    doc: The papermill notebook this tool executes; the default is the one next to this workflow.
+    default:
+      class: File
+      location: ../notebooks/02-correlation.ipynb
+  pair_id:
+    type: string
+    label: Pair id
+    doc: Name of the pair's output directory and executed notebook (letters, digits, - and _), e.g. 43SEA_20200601_20200721.
+    default: pair
+  reference_href:
+    type: string
+    label: Reference scene
+    doc: URL or absolute path of the STAC item of the earlier scene (with a `nir` asset).
+  secondary_href:
+    type: string
+    label: Secondary scene
+    doc: URL or absolute path of the STAC item of the later scene (with a `nir` asset).
+  bbox:
+    type: float[]?
+    label: Area of interest
+    doc: Bounding box in degrees, longitude/latitude (WGS 84), as [west, south, east, north]; the whole scene when empty.
+  max_velocity_m_per_yr:
+    type: float
+    label: Maximum speed
+    doc: Fastest surface speed expected anywhere in the area, m/yr; sets the search range with the baseline.
+    default: 1000.0
+  grid_spacing_px:
+    type: int
+    label: Grid spacing
+    doc: Distance between tracking grid points, pixels (10 m each for B08).
+    default: 12
+  chip_px:
+    type: int
+    label: Chip size
+    doc: Side of the square reference chip matched around each grid point, pixels (even, 8-256).
+    default: 32
+  filter:
+    type:
+      type: enum
+      symbols: [wallis, hps, oc, none]
+    label: Image filter
+    doc: Pre-filter before matching - wallis (local contrast normalisation), hps (high-pass), oc (orientation correlation) or none.
+    default: wallis
+  engine:
+    type:
+      type: enum
+      symbols: [ncc, autorift]
+    label: Tracking engine
+    doc: ncc (this package's normalized cross-correlation engine) or autorift (NASA JPL autoRIFT, when installed).
+    default: ncc
+
+outputs:
+  executed_notebook:
+    type: File
+    label: Executed correlation notebook
+    doc: The correlation notebook with its outputs (both images, the velocity quicklook, statistics) and glued results.
+    outputBinding:
+      glob: correlation_$(inputs.pair_id).ipynb
+  product:
+    type: Directory
+    label: Velocity product directory
+    doc: The pair's velocity COG, quicklook PNG and STAC item, side by side so the item's relative asset links hold.
+    outputBinding:
+      glob: $(inputs.pair_id)
+  velocity:
+    type: File
+    label: Velocity COG
+    doc: Cloud-Optimized GeoTIFF with bands vx, vy, v (m/yr), dx, dy (px), peak and snr; NaN where no match.
+    outputBinding:
+      glob: $(inputs.pair_id)/*.tif
+  quicklook:
+    type: File
+    label: Velocity quicklook
+    doc: PNG of the speed (m/yr) with a colour bar and flow arrows over the reference image.
+    outputBinding:
+      glob: $(inputs.pair_id)/*.png
+  item:
+    type: File
+    label: Velocity STAC item
+    doc: STAC item describing the velocity product (geometry, dates, both source scenes, projection, assets).
+    outputBinding:
+      glob: $(inputs.pair_id)/*.json

@@ -1,0 +1,127 @@
+cwlVersion: v1.2
+class: CommandLineTool
+id: discover
+label: Discover Sentinel-2 scenes and pair them
+doc: |
+  Runs the discovery notebook (notebooks/01-discovery.ipynb) with papermill: searches a STAC
+  API for Sentinel-2 L2A scenes over the area of interest, keeps the first suitable scene of
+  each month in the season, builds the image pairs and writes them to pairs.json. The executed
+  notebook (tables, timeline plot, glued pair list) is kept as provenance. Finding no scenes or
+  no pairs is not an error: the pair list is then empty and the notebook says which filter
+  removed what.
+
+hints:
+  DockerRequirement:
+    dockerPull: glacier-velocity:latest
+requirements:
+  InlineJavascriptRequirement:
+    expressionLib:
+      - $include: lib/papermill.js
+  NetworkAccess:
+    networkAccess: true
+  ResourceRequirement:
+    coresMin: 1
+    coresMax: 1
+    ramMin: 1024
+    ramMax: 2048
+
+baseCommand: papermill
+arguments:
+  - valueFrom: $(inputs.notebook.path)
+    position: 1
+  - valueFrom: discovery.ipynb
+    position: 2
+  - valueFrom: python3
+    prefix: --kernel
+    position: 3
+  - valueFrom: --no-progress-bar
+    position: 4
+  - valueFrom: $(papermill_parameters(inputs))
+    prefix: -y
+    position: 5
+
+inputs:
+  notebook:
+    type: File
+    label: Discovery notebook
+    doc: The papermill notebook this tool executes; the default is the one next to this workflow.
+    default:
+      class: File
+      location: ../notebooks/01-discovery.ipynb
+  stac_url:
+    type: string
+    label: STAC API URL
+    doc: Root URL of a STAC API to search, e.g. Earth Search v1.
+    default: https://earth-search.aws.element84.com/v1
+  collection:
+    type: string
+    label: STAC collection
+    doc: Collection of Sentinel-2 L2A items with a `nir` (B08, 10 m) asset.
+    default: sentinel-2-l2a
+  bbox:
+    type: float[]?
+    label: Area of interest
+    doc: Bounding box in degrees, longitude/latitude (WGS 84), as [west, south, east, north]. Give this or `geometry`.
+  geometry:
+    type: File?
+    label: Area of interest (GeoJSON)
+    doc: GeoJSON file with a Polygon or MultiPolygon in longitude/latitude; used instead of `bbox` when given.
+  start_year:
+    type: int
+    label: First season year
+    doc: First year of the seasons to search (calendar year; for a season wrapping the year end, the year it starts).
+  end_year:
+    type: int
+    label: Last season year
+    doc: Last year of the seasons to search (inclusive).
+  start_month:
+    type: int
+    label: First month of the season
+    doc: Month number 1-12; when larger than `end_month` the season wraps the year end (e.g. 11 to 2).
+    default: 5
+  end_month:
+    type: int
+    label: Last month of the season
+    doc: Month number 1-12 (inclusive).
+    default: 10
+  max_cloud_cover:
+    type: float
+    label: Maximum cloud cover
+    doc: Largest scene cloud cover accepted, percent (0-100), from `eo:cloud_cover`.
+    default: 10.0
+  pairs_per_image:
+    type: int
+    label: Pairs per image
+    doc: Each selected scene is paired with the next N selected scenes (N >= 1).
+    default: 2
+  min_baseline_days:
+    type: float?
+    label: Minimum baseline
+    doc: Shortest time between the two scenes of a pair, days; no lower limit when empty.
+  max_baseline_days:
+    type: float?
+    label: Maximum baseline
+    doc: Longest time between the two scenes of a pair, days; no upper limit when empty.
+  tile:
+    type: string?
+    label: MGRS tile
+    doc: Use only scenes of this MGRS tile (e.g. 43SEA); by default the tile covering the area of interest best.
+  aoi_cloud_cover:
+    type: boolean
+    label: Cloud cover over the area of interest
+    doc: Judge cloud cover over the area of interest from the scene classification (`scl`) asset instead of the whole tile, when the asset exists.
+    default: false
+
+outputs:
+  executed_notebook:
+    type: File
+    label: Executed discovery notebook
+    doc: The discovery notebook with its outputs (scene and pair tables, timeline) and glued results.
+    outputBinding:
+      glob: discovery.ipynb
+  pairs_json:
+    type: File
+    label: Pair list
+    doc: The selected scenes' pairs as JSON (item ids and hrefs, datetimes, baseline in days, tile, cloud cover).
+    outputBinding:
+      glob: pairs.json

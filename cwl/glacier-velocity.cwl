@@ -1,0 +1,230 @@
+cwlVersion: v1.2
+class: Workflow
+id: glacier-velocity
+label: Glacier surface velocity from Sentinel-2 image pairs
+doc: |
+  Measures glacier surface velocity (m/yr) from Sentinel-2 near-infrared (B08, 10 m) image
+  pairs. Discovery searches a STAC API for scenes over the area of interest within a season
+  and pairs them in time; the pair list is read back from the executed discovery notebook;
+  each pair is correlated (feature tracking, search range from the maximum speed and the
+  baseline) into a velocity COG, quicklook and STAC item; aggregation writes per-pixel median,
+  spread and count maps, a summary figure, a time series and a self-contained STAC catalog.
+  Every step is a papermill notebook kept, executed, among the outputs. When no pairs are
+  found the run still succeeds, with an empty catalog and a message saying which filter
+  removed the scenes.
+
+requirements:
+  ScatterFeatureRequirement: {}
+  StepInputExpressionRequirement: {}
+  InlineJavascriptRequirement: {}
+
+inputs:
+  stac_url:
+    type: string
+    label: STAC API URL
+    doc: Root URL of a STAC API to search, e.g. Earth Search v1.
+    default: https://earth-search.aws.element84.com/v1
+  collection:
+    type: string
+    label: STAC collection
+    doc: Collection of Sentinel-2 L2A items with a `nir` (B08, 10 m) asset.
+    default: sentinel-2-l2a
+  bbox:
+    type: float[]?
+    label: Area of interest
+    doc: Bounding box in degrees, longitude/latitude (WGS 84), as [west, south, east, north]. Give this or `geometry`.
+  geometry:
+    type: File?
+    label: Area of interest (GeoJSON)
+    doc: GeoJSON file with a Polygon or MultiPolygon in longitude/latitude; used instead of `bbox` when given.
+  start_year:
+    type: int
+    label: First season year
+    doc: First year of the seasons to search (calendar year; for a season wrapping the year end, the year it starts).
+  end_year:
+    type: int
+    label: Last season year
+    doc: Last year of the seasons to search (inclusive).
+  start_month:
+    type: int
+    label: First month of the season
+    doc: Month number 1-12; when larger than `end_month` the season wraps the year end (e.g. 11 to 2).
+    default: 5
+  end_month:
+    type: int
+    label: Last month of the season
+    doc: Month number 1-12 (inclusive).
+    default: 10
+  max_cloud_cover:
+    type: float
+    label: Maximum cloud cover
+    doc: Largest scene cloud cover accepted, percent (0-100), from `eo:cloud_cover`.
+    default: 10.0
+  pairs_per_image:
+    type: int
+    label: Pairs per image
+    doc: Each selected scene is paired with the next N selected scenes (N >= 1).
+    default: 2
+  min_baseline_days:
+    type: float?
+    label: Minimum baseline
+    doc: Shortest time between the two scenes of a pair, days; no lower limit when empty.
+  max_baseline_days:
+    type: float?
+    label: Maximum baseline
+    doc: Longest time between the two scenes of a pair, days; no upper limit when empty.
+  tile:
+    type: string?
+    label: MGRS tile
+    doc: Use only scenes of this MGRS tile (e.g. 43SEA); by default the tile covering the area of interest best.
+  aoi_cloud_cover:
+    type: boolean
+    label: Cloud cover over the area of interest
+    doc: Judge cloud cover over the area of interest from the scene classification (`scl`) asset instead of the whole tile, when the asset exists.
+    default: false
+  max_velocity_m_per_yr:
+    type: float
+    label: Maximum speed
+    doc: Fastest surface speed expected anywhere in the area, m/yr; sets each pair's search range with its baseline.
+    default: 1000.0
+  grid_spacing_px:
+    type: int
+    label: Grid spacing
+    doc: Distance between tracking grid points, pixels (10 m each for B08).
+    default: 12
+  chip_px:
+    type: int
+    label: Chip size
+    doc: Side of the square reference chip matched around each grid point, pixels (even, 8-256).
+    default: 32
+  filter:
+    type:
+      type: enum
+      symbols: [wallis, hps, oc, none]
+    label: Image filter
+    doc: Pre-filter before matching - wallis (local contrast normalisation), hps (high-pass), oc (orientation correlation) or none.
+    default: wallis
+  engine:
+    type:
+      type: enum
+      symbols: [ncc, autorift]
+    label: Tracking engine
+    doc: ncc (this package's normalized cross-correlation engine) or autorift (NASA JPL autoRIFT, when installed).
+    default: ncc
+
+steps:
+  node_discover:
+    label: Discovery
+    doc: Search the STAC API, select one scene per month in the season, build the pairs.
+    run: discover.cwl
+    in:
+      stac_url: stac_url
+      collection: collection
+      bbox: bbox
+      geometry: geometry
+      start_year: start_year
+      end_year: end_year
+      start_month: start_month
+      end_month: end_month
+      max_cloud_cover: max_cloud_cover
+      pairs_per_image: pairs_per_image
+      min_baseline_days: min_baseline_days
+      max_baseline_days: max_baseline_days
+      tile: tile
+      aoi_cloud_cover: aoi_cloud_cover
+    out: [executed_notebook, pairs_json]
+
+  node_extract_pairs:
+    label: Pair list
+    doc: Read the pair list glued by the executed discovery notebook as CWL records.
+    run: extract_pairs.cwl
+    in:
+      notebook: node_discover/executed_notebook
+    out: [pairs, message]
+
+  node_correlate:
+    label: Correlation
+    doc: Track features and write the velocity product of each pair (scattered over the pairs).
+    run: correlate.cwl
+    scatter: pair
+    in:
+      pair: node_extract_pairs/pairs
+      pair_id:
+        valueFrom: $(inputs.pair.id)
+      reference_href:
+        valueFrom: $(inputs.pair.reference_href)
+      secondary_href:
+        valueFrom: $(inputs.pair.secondary_href)
+      bbox: bbox
+      max_velocity_m_per_yr: max_velocity_m_per_yr
+      grid_spacing_px: grid_spacing_px
+      chip_px: chip_px
+      filter: filter
+      engine: engine
+    out: [executed_notebook, product, velocity, quicklook, item]
+
+  node_aggregate:
+    label: Aggregation
+    doc: Median, spread and count maps, figures and the STAC catalog over all pair products.
+    run: aggregate.cwl
+    in:
+      products: node_correlate/product
+      message: node_extract_pairs/message
+    out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, catalog]
+
+outputs:
+  discovery_notebook:
+    type: File
+    label: Executed discovery notebook
+    doc: Discovery notebook with its scene and pair tables, timeline and glued pair list.
+    outputSource: node_discover/executed_notebook
+  pairs_json:
+    type: File
+    label: Pair list
+    doc: The pairs as JSON (item ids and hrefs, datetimes, baseline in days, tile, cloud cover).
+    outputSource: node_discover/pairs_json
+  correlation_notebooks:
+    type: File[]
+    label: Executed correlation notebooks
+    doc: One executed correlation notebook per pair (images, velocity quicklook, statistics).
+    outputSource: node_correlate/executed_notebook
+  velocity_products:
+    type: File[]
+    label: Velocity COGs
+    doc: One velocity COG per pair - vx, vy, v (m/yr), dx, dy (px), peak, snr.
+    outputSource: node_correlate/velocity
+  quicklooks:
+    type: File[]
+    label: Velocity quicklooks
+    doc: One PNG per pair - speed (m/yr) with a colour bar and flow arrows.
+    outputSource: node_correlate/quicklook
+  velocity_items:
+    type: File[]
+    label: Velocity STAC items
+    doc: One STAC item per pair product.
+    outputSource: node_correlate/item
+  aggregation_notebook:
+    type: File
+    label: Executed aggregation notebook
+    doc: Aggregation notebook with the summary maps, time series and glued statistics.
+    outputSource: node_aggregate/executed_notebook
+  summary_cogs:
+    type: File[]
+    label: Summary maps
+    doc: COGs of the median speed, median vx, median vy, standard deviation of speed (m/yr) and valid-map count.
+    outputSource: node_aggregate/summary_cogs
+  summary_figure:
+    type: File?
+    label: Summary figure
+    doc: PNG of the median speed, spread and count with colour bars (m/yr); absent when no pairs were found.
+    outputSource: node_aggregate/summary_figure
+  time_series_figure:
+    type: File?
+    label: Time series figure
+    doc: PNG of the median glacier speed of each pair (m/yr) against time; absent when no pairs were found.
+    outputSource: node_aggregate/time_series_figure
+  catalog:
+    type: Directory
+    label: STAC catalog
+    doc: Self-contained STAC catalog (catalog.json, relative links) with an item per pair product and one for the summary.
+    outputSource: node_aggregate/catalog

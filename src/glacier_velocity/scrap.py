@@ -1,0 +1,205 @@
+"""Results glued by the executed notebooks, read back with scrapbook.
+
+The notebooks glue their results under stable names (:data:`DISCOVERY_SCRAPS` and friends).
+The CWL tool ``extract_pairs`` runs ``python -m glacier_velocity.scrap pairs NOTEBOOK``,
+which turns the discovery notebook's ``pairs`` scrap into a CWL array of records
+(``cwl.output.json`` in the working directory), so the Workflow can scatter over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import GlacierVelocityError, InputError
+
+log = logging.getLogger(__name__)
+
+#: Names glued by notebooks/01-discovery.ipynb.
+DISCOVERY_SCRAPS = ("pairs", "pairs_json", "message", "scene_count", "selected_count", "pair_count")
+#: Names glued by notebooks/02-correlation.ipynb.
+CORRELATION_SCRAPS = ("pair_id", "velocity", "quicklook", "item", "stats")
+#: Names glued by notebooks/03-aggregation.ipynb.
+AGGREGATION_SCRAPS = ("stats", "message", "catalog")
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """One image pair as the Workflow passes it to the correlation step.
+
+    Attributes
+    ----------
+    id : str
+        Pair id from tile and dates, safe as a file name.
+    reference_id, secondary_id : str
+        STAC item ids of the earlier and the later scene.
+    reference_href, secondary_href : str
+        URLs (or paths) of the two STAC items.
+    reference_datetime, secondary_datetime : str
+        Acquisition times, ISO 8601, UTC.
+    dt_days : float
+        Baseline (days, fractional).
+    """
+
+    id: str
+    reference_id: str
+    reference_href: str
+    reference_datetime: str
+    secondary_id: str
+    secondary_href: str
+    secondary_datetime: str
+    dt_days: float
+
+    @classmethod
+    def from_pair(cls, pair: Any) -> PairRecord:
+        """Record of a :class:`glacier_velocity.pairing.Pair`.
+
+        Raises
+        ------
+        InputError
+            A scene has no STAC item href (the item had no self link).
+        """
+        for scene in (pair.reference, pair.secondary):
+            if not scene.self_href:
+                raise InputError(
+                    f"scene {scene.id!r} has no STAC item href (no self link); the correlation step needs "
+                    "item URLs - search a STAC API rather than loading bare item dicts"
+                )
+        return cls(
+            id=pair.id,
+            reference_id=pair.reference.id,
+            reference_href=pair.reference.self_href,
+            reference_datetime=pair.reference.datetime.isoformat().replace("+00:00", "Z"),
+            secondary_id=pair.secondary.id,
+            secondary_href=pair.secondary.self_href,
+            secondary_datetime=pair.secondary.datetime.isoformat().replace("+00:00", "Z"),
+            dt_days=float(pair.dt_days),
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PairRecord:
+        """Inverse of :meth:`to_dict`.
+
+        Raises
+        ------
+        InputError
+            A field is missing or has the wrong type.
+        """
+        try:
+            return cls(**{name: data[name] for name in cls.__dataclass_fields__} | {"dt_days": float(data["dt_days"])})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"pair record {data!r:.120} is malformed ({exc!r}); re-run the discovery notebook") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; the keys are the fields of the CWL ``pair`` record."""
+        return asdict(self)
+
+
+def read_scraps(notebook: str | os.PathLike[str]) -> dict[str, Any]:
+    """Every scrap glued in an executed notebook, by name.
+
+    Parameters
+    ----------
+    notebook : path-like
+        An executed ``.ipynb`` file.
+
+    Returns
+    -------
+    dict
+        Scrap name -> data.
+
+    Raises
+    ------
+    InputError
+        The file is missing or not a notebook.
+    """
+    import scrapbook as sb
+
+    path = Path(notebook)
+    if not path.is_file():
+        raise InputError(f"notebook {str(path)!r} does not exist; give the executed notebook written by papermill")
+    try:
+        book = sb.read_notebook(str(path))
+    except Exception as exc:  # nbformat raises several unrelated types for a bad file
+        raise InputError(f"{str(path)!r} is not a readable notebook ({exc})") from exc
+    return {name: scrap.data for name, scrap in book.scraps.items()}
+
+
+def read_pairs(notebook: str | os.PathLike[str]) -> tuple[list[PairRecord], str]:
+    """The pair list and the discovery message glued by the discovery notebook.
+
+    Parameters
+    ----------
+    notebook : path-like
+        Executed ``01-discovery.ipynb``.
+
+    Returns
+    -------
+    pairs : list of PairRecord
+        In the notebook's order; empty when discovery found no pairs.
+    message : str
+        The notebook's one-line account (how many pairs, or why none).
+
+    Raises
+    ------
+    InputError
+        The notebook holds no ``pairs`` scrap (it is not an executed discovery notebook).
+    """
+    scraps = read_scraps(notebook)
+    if "pairs" not in scraps:
+        raise InputError(
+            f"{notebook}: no 'pairs' scrap; give the discovery notebook as executed by papermill "
+            f"(scraps found: {', '.join(sorted(scraps)) or 'none'})"
+        )
+    records = scraps["pairs"]
+    if not isinstance(records, list):
+        raise InputError(f"{notebook}: the 'pairs' scrap is a {type(records).__name__}, not a list")
+    pairs = [PairRecord.from_dict(record) for record in records]
+    message = str(scraps.get("message") or f"{len(pairs)} pairs")
+    return pairs, message
+
+
+def write_cwl_output(pairs: Sequence[PairRecord], message: str, directory: str | os.PathLike[str] = ".") -> Path:
+    """Write ``cwl.output.json`` holding the outputs of the ``extract_pairs`` tool.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = Path(directory) / "cwl.output.json"
+    path.write_text(json.dumps({"pairs": [p.to_dict() for p in pairs], "message": message}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m glacier_velocity.scrap pairs NOTEBOOK``: the CWL ``extract_pairs`` tool."""
+    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.scrap", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    pairs_parser = sub.add_parser("pairs", help="write the discovery notebook's pair list as cwl.output.json")
+    pairs_parser.add_argument("notebook", help="executed discovery notebook")
+    pairs_parser.add_argument("--out-dir", default=".", help="directory of cwl.output.json (default: .)")
+    args = parser.parse_args(argv)
+    try:
+        pairs, message = read_pairs(args.notebook)
+    except GlacierVelocityError as exc:
+        print(f"extract_pairs: error: {exc}", file=sys.stderr)
+        return 2
+    write_cwl_output(pairs, message, args.out_dir)
+    # cwltool shows a tool's stderr: this is where a run with no pairs says why.
+    if pairs:
+        print(f"extract_pairs: {len(pairs)} pair(s): {message}", file=sys.stderr)
+    else:
+        print(f"extract_pairs: no pairs to correlate - {message}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
