@@ -1,0 +1,190 @@
+"""Product file names, quicklook PNG and STAC item of a velocity product."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+import numpy as np
+import pystac
+import pytest
+from affine import Affine
+from matplotlib.image import imread
+from rasterio.warp import transform as transform_coords
+from shapely.geometry import Point, shape
+
+from glacier_velocity.cog import COG_MEDIA_TYPE, write_velocity_cog
+from glacier_velocity.errors import InvalidParameter
+from glacier_velocity.pairing import Pair
+from glacier_velocity.products import (
+    make_product_item,
+    product_basename,
+    product_paths,
+    save_product_item,
+    speed_color_limit,
+    write_quicklook,
+)
+from glacier_velocity.raster import Raster
+from glacier_velocity.scene import Scene
+from glacier_velocity.velocity import VelocityProduct
+
+SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=timezone.utc)
+SEC_TIME = datetime(2020, 7, 21, 5, 36, 31, tzinfo=timezone.utc)
+# 120 m velocity grid on UTM 43N (Karakoram, about 74.2 E, 36.1 N).
+TRANSFORM = Affine(120.0, 0.0, 430_000.0, 0.0, -120.0, 4_000_000.0)
+
+
+def _scene(item_id: str, when: datetime, tile: str | None = "43SEA") -> Scene:
+    return Scene(
+        id=item_id,
+        datetime=when,
+        self_href=f"https://example.org/items/{item_id}",
+        nir_href=f"https://example.org/{item_id}/B08.tif",
+        scl_href=None,
+        cloud_cover=3.0,
+        tile=tile,
+        epsg=32643,
+        geometry={"type": "Point", "coordinates": [74.2, 36.1]},
+    )
+
+
+def _product(shape=(30, 40), speed=100.0) -> VelocityProduct:
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    vx = np.full(shape, speed * 0.6, np.float32) + cols.astype(np.float32)
+    vy = np.full(shape, -speed * 0.8, np.float32)
+    vx[:4, :5] = np.nan
+    vy[:4, :5] = np.nan
+    v = np.hypot(vx, vy).astype(np.float32)
+    dt = (SEC_TIME - REF_TIME).total_seconds() / 86400
+    return VelocityProduct(
+        vx=vx, vy=vy, v=v,
+        dx=(vx * dt / 365.25 / 10).astype(np.float32),
+        dy=(-vy * dt / 365.25 / 10).astype(np.float32),
+        peak=np.full(shape, 0.8, np.float32),
+        snr=np.full(shape, 5.0, np.float32),
+        transform=TRANSFORM, crs="EPSG:32643", dt_days=dt,
+        reference_id="S2B_43SEA_20200601_0_L2A", secondary_id="S2A_43SEA_20200721_0_L2A",
+        reference_datetime=REF_TIME, secondary_datetime=SEC_TIME,
+        engine="ncc", engine_params={"grid_spacing_px": 12, "chip_px": 32},
+        sources={"reference": "https://example.org/items/a", "secondary": "https://example.org/items/b"},
+    )
+
+
+def test_basename_from_a_pair_and_from_parts():
+    pair = Pair(_scene("S2B_43SEA_20200601_0_L2A", REF_TIME), _scene("S2A_43SEA_20200721_0_L2A", SEC_TIME))
+    assert product_basename(pair) == "S2_43SEA_20200601_20200721"
+    assert product_basename(("43SEA", REF_TIME, SEC_TIME)) == "S2_43SEA_20200601_20200721"
+    assert product_basename(("43SEA", "2020-06-01", "2020-07-21T10:00:00Z")) == "S2_43SEA_20200601_20200721"
+    # Two acquisitions on one day keep their times, so the names differ.
+    same_day = product_basename(("43SEA", "2020-06-01T05:00:00Z", "2020-06-01T06:30:00Z"))
+    assert same_day == "S2_43SEA_20200601T050000_20200601T063000"
+    assert product_basename((None, REF_TIME, SEC_TIME)) == "S2_scene_20200601_20200721"
+
+
+@pytest.mark.parametrize(
+    "tile", ["../../etc/passwd", "a/b\\c", "..", "tile with spaces", "Tile:43*?<>|", "Gletscher-ü", "", ".hidden"]
+)
+def test_basename_is_safe_for_any_file_system(tile):
+    name = product_basename((tile, "2020-06-01", "2020-07-21"))
+    assert SAFE.match(name), name
+    assert ".." not in name and "/" not in name and "\\" not in name
+    assert name.endswith("_20200601_20200721")
+
+
+def test_basename_rejects_bad_dates():
+    with pytest.raises(InvalidParameter, match="date"):
+        product_basename(("43SEA", "June first", "2020-07-21"))
+
+
+def test_colour_limit_is_the_98th_percentile_of_valid_speeds():
+    speed = np.arange(0, 101, dtype=np.float32)
+    assert speed_color_limit(speed) == pytest.approx(98.0)
+    with_outlier = np.append(speed, [np.nan, np.nan, 1e6]).astype(np.float32)
+    assert speed_color_limit(with_outlier) < 100.0
+    assert speed_color_limit(np.full(5, np.nan, np.float32)) == 1.0
+
+
+def test_quicklook_png_with_and_without_background(tmp_path):
+    product = _product()
+    background = Raster(
+        array=np.random.default_rng(0).integers(1, 5000, (360, 480), dtype=np.uint16),
+        transform=Affine(10.0, 0.0, 430_000.0, 0.0, -10.0, 4_000_000.0),
+        crs="EPSG:32643", nodata=0, href="ref.tif",
+    )
+    out = write_quicklook(product, tmp_path / "q.png", background)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = imread(out)
+    assert image.shape[0] > 500 and image.shape[1] > 500
+    plain = write_quicklook(product, tmp_path / "plain.png")
+    assert imread(plain).shape == image.shape
+    # Images differ: the background shows through.
+    assert not np.array_equal(imread(plain), image)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.png", "q.png"]
+
+
+def test_quicklook_of_an_all_nan_product(tmp_path):
+    product = _product()
+    empty = VelocityProduct(**{**product.__dict__, **{k: np.full(product.shape, np.nan, np.float32) for k in ("vx", "vy", "v")}})
+    out = write_quicklook(empty, tmp_path / "empty.png")
+    assert out.stat().st_size > 1000
+
+
+def test_stac_item_describes_the_product(tmp_path):
+    product = _product()
+    cog, quicklook, item_json = product_paths(tmp_path, "S2_43SEA_20200601_20200721")
+    write_velocity_cog(product, cog)
+    write_quicklook(product, quicklook)
+    item = make_product_item(product, cog, quicklook, extra_properties={"gv:tile": "43SEA"})
+    assert item.id == "S2_43SEA_20200601_20200721"
+    assert item.datetime is None
+    assert item.common_metadata.start_datetime == REF_TIME
+    assert item.common_metadata.end_datetime == SEC_TIME
+    props = item.properties
+    assert props["gv:reference_id"] == "S2B_43SEA_20200601_0_L2A"
+    assert props["gv:secondary_id"] == "S2A_43SEA_20200721_0_L2A"
+    assert props["gv:dt_days"] == product.dt_days
+    assert props["gv:engine"] == "ncc" and props["gv:engine_params"]["chip_px"] == 32
+    assert props["gv:tile"] == "43SEA"
+    assert props["gv:valid_fraction"] == pytest.approx(1 - 20 / 1200)
+    assert props["gv:median_speed_m_per_yr"] == pytest.approx(float(np.nanmedian(product.v)))
+    assert props["proj:code"] == "EPSG:32643"
+    assert props["proj:transform"] == [120.0, 0.0, 430_000.0, 0.0, -120.0, 4_000_000.0]
+    assert props["proj:shape"] == [30, 40]
+    # Geometry: the grid outline in lon/lat; its corners and centre are inside it.
+    footprint = shape(item.geometry)
+    xs = [430_000.0, 430_000.0 + 4800.0, 430_000.0 + 2400.0]
+    ys = [4_000_000.0, 4_000_000.0 - 3600.0, 4_000_000.0 - 1800.0]
+    lons, lats = transform_coords("EPSG:32643", "EPSG:4326", xs, ys)
+    for lon, lat in zip(lons, lats):
+        assert footprint.buffer(1e-6).contains(Point(lon, lat))
+    assert item.bbox == pytest.approx(list(footprint.bounds))
+    assert 74.2 < item.bbox[0] < 74.3 and 36.1 < item.bbox[1] < 36.2
+    velocity = item.assets["velocity"]
+    assert velocity.roles == ["data"] and velocity.media_type == COG_MEDIA_TYPE
+    bands = velocity.extra_fields["bands"]
+    assert [b["name"] for b in bands] == ["vx", "vy", "v", "dx", "dy", "peak", "snr"]
+    assert [b["unit"] for b in bands] == ["m/yr", "m/yr", "m/yr", "px", "px", "1", "1"]
+    raster_bands = velocity.extra_fields["raster:bands"]
+    assert raster_bands[2]["unit"] == "m/yr" and raster_bands[2]["nodata"] == "nan"
+    assert raster_bands[2]["statistics"]["maximum"] == pytest.approx(float(np.nanmax(product.v)))
+    assert item.assets["quicklook"].roles == ["overview"]
+    assert item.assets["quicklook"].media_type == "image/png"
+    assert {link.title for link in item.links if link.rel == "derived_from"} == {"reference", "secondary"}
+
+    saved = save_product_item(item, item_json)
+    data = json.loads(saved.read_text())
+    assert data["assets"]["velocity"]["href"] == "./S2_43SEA_20200601_20200721.tif"
+    assert data["assets"]["quicklook"]["href"] == "./S2_43SEA_20200601_20200721_quicklook.png"
+    assert data["properties"]["datetime"] is None
+    assert not any(link["rel"] == "self" for link in data["links"])
+    back = pystac.Item.from_file(str(saved))
+    assert back.assets["velocity"].get_absolute_href() == str(cog.resolve())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (cog, quicklook, item_json))
+
+
+def test_item_needs_acquisition_times(tmp_path):
+    product = _product().with_provenance(reference_datetime=None)
+    with pytest.raises(InvalidParameter, match="datetimes"):
+        make_product_item(product, tmp_path / "v.tif")
