@@ -261,6 +261,7 @@ def open_catalog(stac_url: str) -> Any:
     """
     from pystac_client import Client
     from pystac_client.conformance import ConformanceClasses
+    from pystac_client.errors import ClientTypeError
     from pystac_client.exceptions import APIError
     from pystac_client.stac_api_io import StacApiIO
     from urllib3.util.retry import Retry
@@ -284,7 +285,7 @@ def open_catalog(stac_url: str) -> Any:
         status = getattr(exc, "status_code", None)
         reason = f"HTTP {status}" if status else _short(str(exc))
         raise CatalogError(f"cannot reach the STAC API at {stac_url} ({reason}); {hint}") from exc
-    except (ValueError, KeyError, TypeError, pystac.STACError) as exc:
+    except (ValueError, KeyError, TypeError, pystac.STACError, pystac.STACTypeError, ClientTypeError) as exc:
         raise CatalogError(f"{stac_url} did not answer as a STAC API ({_short(str(exc))}); {hint}") from exc
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
         raise CatalogError(f"{stac_url} is a STAC catalog but not a STAC API with item search; {hint}")
@@ -295,13 +296,15 @@ def _check_collection(client: Any, params: DiscoveryParams) -> None:
     from pystac_client.exceptions import APIError
 
     try:
-        client.get_collection(params.collection)
-        return
+        collection = client.get_collection(params.collection)
     except APIError as exc:
         if getattr(exc, "status_code", None) not in (404, 400):
             raise CatalogError(f"cannot read collection {params.collection!r} from {params.stac_url} ({_short(str(exc))})") from exc
-    except (KeyError, ValueError, pystac.STACError):
-        pass
+        collection = None
+    except (KeyError, ValueError, pystac.STACError, pystac.STACTypeError):
+        collection = None
+    if collection is not None and collection.id == params.collection:
+        return
     try:
         available = sorted(c.id for c in client.get_collections())
     except Exception:  # noqa: BLE001 - only used to improve the message
@@ -416,6 +419,7 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
         The raster cannot be read.
     """
     import rasterio
+    from affine import Affine
     from rasterio.errors import RasterioError
     from rasterio.features import geometry_mask
     from rasterio.warp import transform_geom
@@ -427,14 +431,20 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
             local = transform_geom("EPSG:4326", src.crs, aoi_geometry)
             west, south, east, north = shape(local).bounds
             # Whole pixels that touch the AOI's bounding box (boundless: may reach outside).
-            col0, row0 = ~src.transform * (west, north)
-            col1, row1 = ~src.transform * (east, south)
+            col0, row0 = ~src.transform @ (west, north)
+            col1, row1 = ~src.transform @ (east, south)
             col_lo, col_hi = sorted((col0, col1))
             row_lo, row_hi = sorted((row0, row1))
             c0, r0 = math.floor(col_lo), math.floor(row_lo)
             window = Window(c0, r0, max(1, math.ceil(col_hi) - c0), max(1, math.ceil(row_hi) - r0))
-            data = src.read(1, window=window, boundless=True, fill_value=SCL_NODATA)
-            inside = geometry_mask([local], out_shape=data.shape, transform=src.window_transform(window), invert=True, all_touched=True)
+            # Read only the part inside the raster and pad with no data, rather than a
+            # boundless read (an extra VRT layer per scene).
+            data = np.full((int(window.height), int(window.width)), SCL_NODATA, dtype=np.uint8)
+            inner = window.intersection(Window(0, 0, src.width, src.height)) if _overlaps(window, src) else None
+            if inner is not None:
+                r, c = int(inner.row_off - r0), int(inner.col_off - c0)
+                data[r : r + int(inner.height), c : c + int(inner.width)] = src.read(1, window=inner)
+            inside = geometry_mask([local], out_shape=data.shape, transform=src.transform @ Affine.translation(c0, r0), invert=True, all_touched=True)
     except (RasterioError, OSError) as exc:
         raise InputError(f"cannot read the scl asset {scl_href!r} ({exc})") from exc
     valid = inside & (data != SCL_NODATA)
@@ -443,6 +453,15 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
         return None
     cloudy = int((valid & np.isin(data, SCL_CLOUD_CLASSES)).sum())
     return 100.0 * cloudy / n_valid
+
+
+def _overlaps(window: Any, src: Any) -> bool:
+    return (
+        window.col_off < src.width
+        and window.row_off < src.height
+        and window.col_off + window.width > 0
+        and window.row_off + window.height > 0
+    )
 
 
 # --- The whole discovery -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ between stages; it also round-trips through the pair list JSON (:meth:`Scene.to_
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ NIR_ASSET = "nir"
 SCL_ASSET = "scl"
 
 # Earth Search ids look like S2B_43SEA_20200922_0_L2A; product URIs hold _T43SEA_.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TILE_IN_ID = re.compile(r"(?:^|_)(\d{2}[C-X][A-Z]{2})(?:_|$)")
 _TILE_IN_PRODUCT_URI = re.compile(r"_T(\d{2}[C-X][A-Z]{2})_")
 
@@ -130,8 +132,8 @@ class Scene:
             id=item.id,
             datetime=when.astimezone(timezone.utc),
             self_href=item.get_self_href(),
-            nir_href=nir.get_absolute_href() or nir.href,
-            scl_href=(scl.get_absolute_href() or scl.href) if scl is not None else None,
+            nir_href=_asset_href(nir),
+            scl_href=_asset_href(scl) if scl is not None else None,
             cloud_cover=float(cloud) if cloud is not None else None,
             tile=_tile_of(item.id, props),
             epsg=_epsg_of(props) or _epsg_of(nir.extra_fields),
@@ -186,6 +188,15 @@ class Scene:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"scene record {data.get('id', '?')!r} is malformed ({exc!r}); re-create it with 'glacier-velocity discover'") from exc
+
+
+def _asset_href(asset: pystac.Asset) -> str:
+    href = asset.href
+    # Absolute local paths and URLs are kept as they are: resolving "/data/B08.tif" against an
+    # item served over http would wrongly turn it into "http://host/data/B08.tif".
+    if _SCHEME.match(href) or os.path.isabs(href):
+        return href
+    return asset.get_absolute_href() or href
 
 
 def _parse_datetime(value: Any) -> datetime | None:
