@@ -1,0 +1,340 @@
+"""Correlation of one pair: two STAC items in, velocity COG + quicklook + STAC item out.
+
+Flow of :func:`correlate_pair`:
+
+1. Load both items (URLs or JSON files) as :class:`~glacier_velocity.scene.Scene` and check
+   that they form a :class:`~glacier_velocity.pairing.Pair` (different scenes, secondary later).
+2. Choose the area: the given lon/lat bbox, or the intersection of both footprints.
+3. Read the reference ``nir`` (B08) window over the area, snapped to its native grid, and the
+   secondary onto exactly that grid (:func:`~glacier_velocity.raster.read_window`).
+   Optionally mask clouds, cloud shadows and defective pixels from the ``scl`` assets.
+4. Derive the search range (px) from the maximum speed, the exact baseline and the pixel
+   size, and track (:func:`~glacier_velocity.tracking.track_offsets`).
+5. Convert to velocity (m/yr) and write the COG, the quicklook and the item JSON into the
+   output directory under :func:`~glacier_velocity.products.product_basename`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pystac
+from shapely.geometry import box, shape
+
+from .cog import write_velocity_cog
+from .errors import InputError, InvalidParameter
+from .pairing import Pair
+from .products import (
+    make_product_item,
+    product_basename,
+    product_paths,
+    save_product_item,
+    write_quicklook,
+)
+from .raster import Raster, normalize_aoi, read_window
+from .scene import Scene
+from .tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
+from .velocity import VelocityProduct, offsets_to_velocity
+
+log = logging.getLogger(__name__)
+
+#: Sentinel-2 scene classification (SCL) classes masked with ``mask_clouds``: no data (0),
+#: saturated or defective (1), cloud shadow (3), cloud medium and high probability (8, 9) and
+#: thin cirrus (10). Snow and ice (11) is what we measure and is never masked.
+SCL_MASKED_CLASSES: tuple[int, ...] = (0, 1, 3, 8, 9, 10)
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class CorrelationParams:
+    """Settings of one pair's correlation.
+
+    Attributes
+    ----------
+    max_velocity_m_per_yr : float
+        Fastest surface speed expected in the area (m/yr); sets the search range.
+    grid_spacing_px : int
+        Distance between measurement points (px of the reference image; 12 px = 120 m).
+    chip_px : int
+        Side of the matched reference chip (px, even).
+    filter : {"wallis", "hps", "oc", "none"}
+        Image pre-filter of the tracking engine.
+    engine : {"ncc", "autorift"}
+        Tracking engine.
+    bbox : (west, south, east, north) or None
+        Area of interest in lon/lat degrees; None for the intersection of both footprints.
+    mask_clouds : bool
+        Mask clouds, cloud shadows and defective pixels from the ``scl`` assets when the
+        items have them (:data:`SCL_MASKED_CLASSES`).
+    """
+
+    max_velocity_m_per_yr: float = 1000.0
+    grid_spacing_px: int = 12
+    chip_px: int = 32
+    filter: str = "wallis"
+    engine: str = "ncc"
+    bbox: BBox | None = None
+    mask_clouds: bool = False
+
+    def __post_init__(self) -> None:
+        value = self.max_velocity_m_per_yr
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise InvalidParameter("max_velocity", f"must be a positive speed in m/yr, got {value!r}")
+        if self.engine not in ENGINES:
+            raise InvalidParameter("engine", f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.filter not in FILTERS:
+            raise InvalidParameter("filter", f"must be one of {', '.join(FILTERS)}, got {self.filter!r}")
+        if self.bbox is not None:
+            object.__setattr__(self, "bbox", normalize_aoi(self.bbox))
+        # Grid spacing and chip size are checked where they are used, by TrackingParams;
+        # check them now so that a bad value fails before any pixel is read.
+        self.tracking_params(1.0)
+
+    def tracking_params(self, search_px: float) -> TrackingParams:
+        """Tracking settings for a search range (px)."""
+        return TrackingParams(
+            grid_spacing_px=self.grid_spacing_px,
+            chip_px=self.chip_px,
+            search_px=search_px,
+            filter=self.filter,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class PairProducts:
+    """What :func:`correlate_pair` wrote, with a summary of the result.
+
+    Attributes
+    ----------
+    basename : str
+        Common file name stem, e.g. ``"S2_43SEA_20200601_20200721"``.
+    cog, quicklook, item : Path
+        Velocity COG, quicklook PNG and STAC item JSON.
+    dt_days : float
+        Baseline (days, fractional).
+    search_px : float
+        Search range used (px).
+    grid_shape : (int, int)
+        Shape of the velocity grid (rows, cols).
+    valid_fraction : float
+        Fraction of grid points with a velocity (0..1).
+    median_speed_m_per_yr : float
+        Median speed over valid points (m/yr); NaN when none is valid.
+    """
+
+    basename: str
+    cog: Path
+    quicklook: Path
+    item: Path
+    dt_days: float
+    search_px: float
+    grid_shape: tuple[int, int]
+    valid_fraction: float
+    median_speed_m_per_yr: float
+
+    def summary(self) -> str:
+        """One line: valid share and median speed."""
+        return (
+            f"{self.basename}: {self.valid_fraction * 100:.1f}% valid of {self.grid_shape[0]}x{self.grid_shape[1]} points, "
+            f"median speed {self.median_speed_m_per_yr:.1f} m/yr, dt {self.dt_days:.2f} days, search {self.search_px:.1f} px"
+        )
+
+
+def load_scene(source: str | os.PathLike[str] | pystac.Item | Scene, role: str = "item") -> Scene:
+    """A scene from a STAC item URL, an item JSON file, a ``pystac.Item`` or a Scene.
+
+    Raises
+    ------
+    InputError
+        The item cannot be read or is not a usable Sentinel-2 item.
+    """
+    if isinstance(source, Scene):
+        return source
+    if isinstance(source, pystac.Item):
+        return Scene.from_item(source)
+    href = os.fspath(source)
+    if "://" not in href:
+        if not os.path.isfile(href):
+            raise InputError(f"{role}: {href!r} is neither an existing item JSON file nor a URL")
+        # An absolute self href lets relative asset hrefs resolve from any working directory.
+        href = os.path.abspath(href)
+    try:
+        item = pystac.Item.from_file(href)
+    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
+        # urllib's URLError/HTTPError are OSErrors; malformed JSON is a ValueError.
+        raise InputError(f"{role}: cannot read the STAC item {href!r} ({type(exc).__name__}: {exc})") from exc
+    if item.get_self_href() is None:
+        item.set_self_href(href)
+    return Scene.from_item(item)
+
+
+def _source_of(given: Any, scene: Scene) -> str:
+    """Provenance of a scene: its item href, else what the caller gave, else its id."""
+    if scene.self_href:
+        return scene.self_href
+    return os.fspath(given) if isinstance(given, (str, os.PathLike)) else scene.id
+
+
+def choose_aoi(pair: Pair, bbox: BBox | None) -> BBox:
+    """The lon/lat bbox to process: ``bbox`` checked against both footprints, or their overlap.
+
+    Raises
+    ------
+    InputError
+        The scenes do not overlap each other, or the bbox misses one of them.
+    """
+    ref_shape = shape(pair.reference.geometry)
+    sec_shape = shape(pair.secondary.geometry)
+    overlap = ref_shape.intersection(sec_shape)
+    if overlap.is_empty or overlap.area == 0:
+        raise InputError(
+            f"the footprints of {pair.reference.id!r} and {pair.secondary.id!r} do not overlap; "
+            "choose two scenes of the same area (same MGRS tile)"
+        )
+    if bbox is None:
+        return tuple(float(v) for v in overlap.bounds)  # type: ignore[return-value]
+    area = box(*bbox)
+    for scene, footprint in ((pair.reference, ref_shape), (pair.secondary, sec_shape)):
+        if not footprint.intersects(area) or footprint.intersection(area).area == 0:
+            raise InputError(
+                f"the area of interest {bbox} (W S E N, degrees) does not overlap scene {scene.id!r}, "
+                f"whose footprint spans {tuple(round(v, 4) for v in footprint.bounds)}; choose a bbox inside both scenes"
+            )
+    return bbox
+
+
+def _scl_mask(scene: Scene, grid: Raster) -> np.ndarray | None:
+    if scene.scl_href is None:
+        log.warning("scene %s has no scl asset; no cloud mask applied to it", scene.id)
+        return None
+    scl = read_window(scene.scl_href, dst_crs=grid.crs, dst_transform=grid.transform, dst_shape=grid.shape,
+                      resampling="nearest")
+    mask = np.isin(scl.array, SCL_MASKED_CLASSES)
+    log.info("scene %s: %.1f%% of the window masked by its scene classification", scene.id, mask.mean() * 100)
+    return mask
+
+
+def correlate_pair(
+    reference: str | os.PathLike[str] | pystac.Item | Scene,
+    secondary: str | os.PathLike[str] | pystac.Item | Scene,
+    out_dir: str | os.PathLike[str],
+    params: CorrelationParams | None = None,
+    *,
+    progress: bool | None = None,
+) -> PairProducts:
+    """Measure the surface velocity between two Sentinel-2 acquisitions and write the products.
+
+    Parameters
+    ----------
+    reference, secondary : str, path, pystac.Item or Scene
+        STAC items (URLs or JSON files) of the earlier and the later acquisition; their
+        ``nir`` assets (B08, 10 m COGs) are read where they sit.
+    out_dir : path-like
+        Directory for the products (created if needed).
+    params : CorrelationParams, optional
+        Maximum speed, grid spacing, chip size, filter, engine, AOI, cloud masking.
+    progress : bool, optional
+        Progress bar of the tracking engine; default only on a terminal.
+
+    Returns
+    -------
+    PairProducts
+        Paths of the velocity COG, quicklook PNG and STAC item, and summary numbers.
+
+    Raises
+    ------
+    InputError
+        Unreadable items or rasters, the same scene twice, secondary not later than the
+        reference, scenes that do not overlap each other or the AOI, no data in the AOI.
+    """
+    params = params or CorrelationParams()
+    pair = Pair(load_scene(reference, "reference"), load_scene(secondary, "secondary"))
+    ref_scene, sec_scene = pair.reference, pair.secondary
+    bbox = choose_aoi(pair, params.bbox)
+    dt_days = pair.dt_days
+    log.info("pair %s: %s -> %s, dt %.4f days, AOI %s", pair.id, ref_scene.id, sec_scene.id, dt_days, bbox)
+
+    ref_raster = read_window(ref_scene.nir_href, bbox)
+    if not ref_raster.valid.any():
+        raise InputError(f"the reference {ref_scene.id!r} has no data (all DN 0) in the area of interest {bbox}")
+    sec_raster = read_window(
+        sec_scene.nir_href,
+        dst_crs=ref_raster.crs,
+        dst_transform=ref_raster.transform,
+        dst_shape=ref_raster.shape,
+    )
+    if not sec_raster.valid.any():
+        raise InputError(f"the secondary {sec_scene.id!r} has no data (all DN 0) in the area of interest {bbox}")
+    ref_mask = sec_mask = None
+    if params.mask_clouds:
+        ref_mask = _scl_mask(ref_scene, ref_raster)
+        sec_mask = _scl_mask(sec_scene, ref_raster)
+
+    search_px = search_range_px(params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size)
+    tracking = params.tracking_params(search_px)
+    log.info("tracking %dx%d px, search %.2f px (%g m/yr over %.2f days at %g m)", *ref_raster.shape,
+             search_px, params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size)
+    offsets = track_offsets(ref_raster.array, sec_raster.array, tracking, engine=params.engine,
+                            reference_mask=ref_mask, secondary_mask=sec_mask, progress=progress)
+    product = offsets_to_velocity(
+        offsets,
+        ref_raster.transform,
+        ref_raster.crs,
+        dt_days,
+        reference_id=ref_scene.id,
+        secondary_id=sec_scene.id,
+        reference_datetime=ref_scene.datetime,
+        secondary_datetime=sec_scene.datetime,
+        sources={"reference": _source_of(reference, ref_scene), "secondary": _source_of(secondary, sec_scene)},
+    )
+    return write_pair_products(product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox)
+
+
+def write_pair_products(
+    product: VelocityProduct,
+    pair: Pair,
+    out_dir: str | os.PathLike[str],
+    *,
+    background: Raster | None = None,
+    search_px: float = float("nan"),
+    params: CorrelationParams | None = None,
+    bbox: BBox | None = None,
+) -> PairProducts:
+    """Write the COG, quicklook and STAC item of a pair's velocity product into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    basename = product_basename(pair)
+    cog_path, quicklook_path, item_path = product_paths(out, basename)
+    write_velocity_cog(product, cog_path)
+    write_quicklook(product, quicklook_path, background)
+    extra: dict[str, Any] = {"gv:tile": pair.tile}
+    if params is not None:
+        extra["gv:correlation_params"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items()}
+    if math.isfinite(search_px):
+        extra["gv:search_px"] = float(search_px)
+    if bbox is not None:
+        extra["gv:aoi_bbox"] = list(bbox)
+    item = make_product_item(product, cog_path, quicklook_path, item_id=basename, extra_properties=extra)
+    save_product_item(item, item_path)
+    speed = product.v
+    median = float(np.nanmedian(speed)) if np.isfinite(speed).any() else float("nan")
+    result = PairProducts(
+        basename=basename,
+        cog=cog_path,
+        quicklook=quicklook_path,
+        item=item_path,
+        dt_days=product.dt_days,
+        search_px=float(search_px),
+        grid_shape=product.shape,
+        valid_fraction=product.valid_fraction,
+        median_speed_m_per_yr=median,
+    )
+    log.info("%s", result.summary())
+    return result

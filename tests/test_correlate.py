@@ -1,0 +1,224 @@
+"""Correlation of one pair end to end: generated COGs + Earth-Search-like items with known motion."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+from affine import Affine
+
+from glacier_velocity.cli import main
+from glacier_velocity.cog import COG_MEDIA_TYPE, read_velocity_cog
+from glacier_velocity.correlate import CorrelationParams, correlate_pair
+from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.products import footprint_lonlat
+from glacier_velocity.synthetic import Translation, make_pair
+
+X0, Y0 = 430_000.0, 4_000_000.0
+EPSG = 32643
+REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=timezone.utc)
+SEC_TIME = datetime(2020, 6, 17, 11, 36, 29, tzinfo=timezone.utc)  # 16.25 days later
+DT_DAYS = 16.25
+DX_PX, DY_PX = 2.5, -1.5  # east and north: rows go south, so dy < 0 is northward motion
+SHAPE = (256, 256)
+
+
+def _write_cog(path, array, transform):
+    profile = dict(driver="COG", width=array.shape[1], height=array.shape[0], count=1, dtype="uint16",
+                   crs=f"EPSG:{EPSG}", transform=transform, nodata=0, compress="DEFLATE", blocksize=256)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+
+
+def _write_item(directory, item_id, when, cog_name, transform, shape, with_nir=True):
+    """An Earth-Search-v1-shaped item JSON with a relative ``nir`` asset href."""
+    geometry = footprint_lonlat(transform, shape, f"EPSG:{EPSG}", densify=1)
+    lons = [p[0] for p in geometry["coordinates"][0]]
+    lats = [p[1] for p in geometry["coordinates"][0]]
+    assets = {"thumbnail": {"href": "./thumb.jpg", "type": "image/jpeg", "roles": ["thumbnail"]}}
+    if with_nir:
+        assets["nir"] = {"href": f"./{cog_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
+                         "title": "NIR 1 (band 8) - 10m", "proj:shape": list(shape)}
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+                            "https://stac-extensions.github.io/grid/v1.0.0/schema.json"],
+        "id": item_id,
+        "geometry": geometry,
+        "bbox": [min(lons), min(lats), max(lons), max(lats)],
+        "properties": {
+            "datetime": when.isoformat().replace("+00:00", "Z"),
+            "platform": "sentinel-2b",
+            "eo:cloud_cover": 2.5,
+            "grid:code": "MGRS-43SEA",
+            "proj:epsg": EPSG,
+        },
+        "assets": assets,
+        "links": [],
+    }
+    path = directory / f"{item_id}.json"
+    path.write_text(json.dumps(item))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return make_pair(SHAPE, Translation(DX_PX, DY_PX), seed=7)
+
+
+@pytest.fixture
+def items(tmp_path, synthetic):
+    transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
+    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, transform)
+    _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary, transform)
+    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE)
+    sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE)
+    return ref, sec, tmp_path
+
+
+def _expected_velocity(dx_px=DX_PX, dy_px=DY_PX):
+    per_year = 365.25 / DT_DAYS
+    return dx_px * 10.0 * per_year, -dy_px * 10.0 * per_year  # vx east, vy north (m/yr)
+
+
+def test_known_translation_is_recovered_in_m_per_yr(items):
+    ref, sec, tmp_path = items
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16))
+    assert out.basename == "S2_43SEA_20200601_20200617"
+    assert out.dt_days == DT_DAYS
+    assert out.search_px == pytest.approx(1000.0 * DT_DAYS / 365.25 / 10.0)
+    for path in (out.cog, out.quicklook, out.item):
+        assert path.is_file() and path.parent == tmp_path / "out"
+    product = read_velocity_cog(out.cog)
+    vx_true, vy_true = _expected_velocity()  # 561.9 and 337.2 m/yr
+    valid = np.isfinite(product.v)
+    assert valid.mean() >= 0.9
+    assert out.valid_fraction == pytest.approx(valid.mean())
+    assert np.nanmedian(product.vx) == pytest.approx(vx_true, rel=0.05)
+    assert np.nanmedian(product.vy) == pytest.approx(vy_true, rel=0.05)
+    assert out.median_speed_m_per_yr == pytest.approx(np.hypot(vx_true, vy_true), rel=0.05)
+    # Every valid point, not just the median, is within 5 %.
+    assert np.abs(product.vx[valid] - vx_true).max() < 0.05 * vx_true
+    assert np.abs(product.vy[valid] - vy_true).max() < 0.05 * vy_true
+    assert product.dt_days == DT_DAYS
+    assert product.reference_id == "S2B_43SEA_20200601_0_L2A"
+    assert product.secondary_datetime == SEC_TIME
+    assert product.sources["reference"].endswith("S2B_43SEA_20200601_0_L2A.json")
+    # Pixel centres are the grid points, on the reference grid (10 m pixels, 16 px spacing).
+    assert product.transform.a == 160.0 and product.transform.e == -160.0
+    # The first grid point in reference pixel-centre coordinates: the centre of the first chip
+    # (a whole or half pixel), inside the image.
+    col0 = (product.transform.c - X0) / 10.0 + 8.0 - 0.5
+    row0 = (Y0 - product.transform.f) / 10.0 + 8.0 - 0.5
+    assert 2 * col0 == round(2 * col0) and 2 * row0 == round(2 * row0)
+    assert 0 < col0 < 32 and 0 < row0 < 32
+
+    item = pystac.Item.from_file(str(out.item))
+    assert item.id == out.basename
+    assert item.properties["gv:dt_days"] == DT_DAYS
+    assert item.properties["gv:tile"] == "43SEA"
+    assert item.properties["proj:code"] == f"EPSG:{EPSG}"
+    assert item.assets["velocity"].get_absolute_href() == str(out.cog.resolve())
+
+
+def test_secondary_on_a_different_grid_is_aligned_before_tracking(tmp_path, synthetic):
+    """The secondary file covers a different window, and one is half a pixel off the grid."""
+    ref_transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
+    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, ref_transform)
+    # Cropped by 5 rows and 3 cols: its grid starts 3 px east and 5 px south, same geography.
+    sec_transform = Affine(10.0, 0.0, X0 + 30.0, 0.0, -10.0, Y0 - 50.0)
+    _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary[5:, 3:], sec_transform)
+    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", ref_transform, SHAPE)
+    sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", sec_transform, (251, 253))
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16))
+    product = read_velocity_cog(out.cog)
+    vx_true, vy_true = _expected_velocity()
+    assert np.nanmedian(product.vx) == pytest.approx(vx_true, rel=0.05)
+    assert np.nanmedian(product.vy) == pytest.approx(vy_true, rel=0.05)
+
+    # Half a pixel east: the secondary's features lie 5 m further east, so they "moved" 0.5 px
+    # more; the resampled secondary must show exactly that, not a silently snapped grid.
+    half = Affine(10.0, 0.0, X0 + 5.0, 0.0, -10.0, Y0)
+    _write_cog(tmp_path / "half_B08.tif", synthetic.secondary, half)
+    sec_half = _write_item(tmp_path, "S2A_43SEA_20200617_1_L2A", SEC_TIME, "half_B08.tif", half, SHAPE)
+    out = correlate_pair(ref, sec_half, tmp_path / "out_half", CorrelationParams(grid_spacing_px=16))
+    product = read_velocity_cog(out.cog)
+    vx_true, vy_true = _expected_velocity(DX_PX + 0.5)
+    assert np.nanmedian(product.vx) == pytest.approx(vx_true, rel=0.05)
+    assert np.nanmedian(product.vy) == pytest.approx(vy_true, rel=0.05)
+
+
+def test_bbox_limits_the_area(items):
+    ref, sec, tmp_path = items
+    item = json.loads(open(ref).read())
+    west, south, east, north = item["bbox"]
+    bbox = (west + 0.3 * (east - west), south + 0.3 * (north - south), west + 0.8 * (east - west), north - 0.1 * (north - south))
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=bbox, grid_spacing_px=16))
+    full_rows = SHAPE[0] // 16
+    assert out.grid_shape[0] < full_rows and out.grid_shape[1] < full_rows
+    product = read_velocity_cog(out.cog)
+    assert np.nanmedian(product.vx) == pytest.approx(_expected_velocity()[0], rel=0.05)
+    stored = pystac.Item.from_file(str(out.item))
+    assert stored.properties["gv:aoi_bbox"] == pytest.approx(list(bbox))
+
+
+def test_bad_pairs_fail_with_clear_messages(items):
+    ref, sec, tmp_path = items
+    with pytest.raises(InputError, match="same scene"):
+        correlate_pair(ref, ref, tmp_path / "out")
+    with pytest.raises(InputError, match="swap them"):
+        correlate_pair(sec, ref, tmp_path / "out")
+    with pytest.raises(InputError, match="does not overlap scene"):
+        correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=(10.0, 46.0, 10.1, 46.1)))
+    with pytest.raises(InputError, match="neither an existing item JSON file nor a URL"):
+        correlate_pair(str(tmp_path / "missing.json"), sec, tmp_path / "out")
+    no_nir = _write_item(tmp_path, "S2A_43SEA_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=timezone.utc),
+                         "sec_B08.tif", Affine(10.0, 0.0, X0, 0.0, -10.0, Y0), SHAPE, with_nir=False)
+    with pytest.raises(InputError, match="no 'nir' asset"):
+        correlate_pair(ref, no_nir, tmp_path / "out")
+    far = Affine(10.0, 0.0, X0 + 200_000.0, 0.0, -10.0, Y0)
+    far_item = _write_item(tmp_path, "S2A_43SEB_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=timezone.utc),
+                           "sec_B08.tif", far, SHAPE)
+    with pytest.raises(InputError, match="do not overlap"):
+        correlate_pair(ref, far_item, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_parameters_are_checked_before_any_reading():
+    with pytest.raises(InvalidParameter, match="max_velocity"):
+        CorrelationParams(max_velocity_m_per_yr=0)
+    with pytest.raises(InvalidParameter, match="engine"):
+        CorrelationParams(engine="magic")
+    with pytest.raises(InvalidParameter, match="filter"):
+        CorrelationParams(filter="sharpen")
+    with pytest.raises(InvalidParameter, match="chip_size"):
+        CorrelationParams(chip_px=31)
+    with pytest.raises(InvalidParameter, match="grid_spacing"):
+        CorrelationParams(grid_spacing_px=0)
+    with pytest.raises(InvalidParameter, match="bbox"):
+        CorrelationParams(bbox=(74.3, 36.0, 74.1, 36.2))
+
+
+def test_cli_end_to_end(items, capsys):
+    ref, sec, tmp_path = items
+    code = main(["correlate", ref, sec, "--out-dir", str(tmp_path / "cli"), "--grid-spacing", "16",
+                 "--chip-size", "32", "--max-velocity", "800", "--filter", "wallis", "--engine", "ncc"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "S2_43SEA_20200601_20200617.tif" in printed and "quicklook.png" in printed
+    assert "% valid" in printed and "m/yr" in printed
+    product = read_velocity_cog(tmp_path / "cli" / "S2_43SEA_20200601_20200617.tif")
+    assert np.nanmedian(product.vx) == pytest.approx(_expected_velocity()[0], rel=0.05)
+
+
+def test_cli_errors_exit_2(items, capsys):
+    ref, _, tmp_path = items
+    assert main(["correlate", ref, ref, "--out-dir", str(tmp_path / "cli")]) == 2
+    assert "same scene" in capsys.readouterr().err
+    assert main(["correlate", ref, ref, "--out-dir", str(tmp_path / "cli"), "--bbox", "74.3", "36", "74.1", "36.2"]) == 2
+    assert "bbox" in capsys.readouterr().err
