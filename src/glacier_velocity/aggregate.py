@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -190,6 +190,10 @@ class SummaryFiles:
     count: Path
     summary_figure: Path | None = None
     time_series_figure: Path | None = None
+
+    def with_figures(self, summary_figure: Path | None, time_series_figure: Path | None) -> "SummaryFiles":
+        """A copy that also lists the figure PNGs (see :mod:`glacier_velocity.figures`)."""
+        return replace(self, summary_figure=summary_figure, time_series_figure=time_series_figure)
 
     def cogs(self) -> dict[str, Path]:
         """Band name -> COG path, in :data:`SUMMARY_BANDS` order."""
@@ -473,9 +477,9 @@ def _write_count_cog(path: Path, count: np.ndarray, transform: Affine, crs: str,
         "overviews": "AUTO",
         "overview_resampling": "nearest",
     }
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # A unique name rather than mkstemp: mkstemp creates mode 0600 files, which other users
+    # (e.g. a container's reader of a CWL output) could not read; GDAL creates with the umask.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
         with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
             dst.write(count.astype(np.uint16), 1)

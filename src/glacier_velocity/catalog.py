@@ -1,0 +1,330 @@
+"""The result catalog: a self-contained STAC catalog of the pair products and the summary.
+
+Layout of the output directory (a valid EO application-package output: ``catalog.json`` at
+the top, one folder per item, every link and asset href relative)::
+
+    out_dir/
+      catalog.json
+      <pair item id>/<pair item id>.json    velocity COG, quicklook PNG
+      <summary item id>/<summary item id>.json    summary COGs, figures
+
+Asset files that are not yet inside their item's folder are hard-linked there (copied when
+a hard link is not possible, e.g. across file systems), so the directory can be moved,
+archived or returned as a CWL ``Directory`` and still resolves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pystac
+import rasterio
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, RasterBand, RasterExtension
+from rasterio.transform import array_bounds
+
+from ._version import __version__
+from .aggregate import SUMMARY_BANDS, SummaryFiles
+from .cog import COG_MEDIA_TYPE
+from .errors import InputError, InvalidParameter
+from .products import footprint_lonlat
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TITLE = "Glacier surface velocity"
+DEFAULT_DESCRIPTION = (
+    "Glacier surface velocity from Sentinel-2 image pairs by feature tracking: one item per "
+    "pair (velocity COG with vx, vy, v in m/yr and quality bands, quicklook) and one summary item "
+    "(per-pixel median speed and velocity, standard deviation of speed, valid-map count, figures)."
+)
+
+#: Roles and titles of the summary figures in the summary item.
+FIGURE_ASSETS: dict[str, tuple[list[str], str]] = {
+    "summary_figure": (["overview", "visual"], "Median speed, spread and valid-map count"),
+    "time_series_figure": (["visual"], "Median speed of each pair against time"),
+}
+
+
+def _is_remote(href: str) -> bool:
+    return urlparse(href).scheme not in ("", "file") and len(urlparse(href).scheme) > 1
+
+
+def _place(source: Path, destination: Path) -> Path:
+    """Make ``source`` available at ``destination``: nothing to do, a hard link, or a copy."""
+    if destination.exists() and destination.resolve() == source.resolve():
+        return destination
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.unlink(missing_ok=True)
+    try:
+        os.link(source, destination)
+    except OSError:
+        # Hard links fail across file systems and on some mounts; a copy always works.
+        shutil.copy2(source, destination)
+    return destination
+
+
+def _load_item(item: pystac.Item | str | os.PathLike[str]) -> pystac.Item:
+    if isinstance(item, pystac.Item):
+        return item.clone()
+    path = Path(item)
+    if not path.is_file():
+        raise InputError(f"product item {str(path)!r} does not exist; pass the item JSON written by correlate")
+    try:
+        return pystac.Item.from_file(str(path.resolve()))
+    except (json.JSONDecodeError, pystac.STACError, KeyError, TypeError) as exc:
+        raise InputError(f"{str(path)!r} is not a STAC item: {exc}") from exc
+
+
+def _gather_assets(item: pystac.Item, folder: Path) -> None:
+    """Place every local asset of ``item`` in ``folder`` and point its href there (absolute for now)."""
+    for key, asset in item.assets.items():
+        href = asset.get_absolute_href() or asset.href
+        if _is_remote(href):
+            log.warning("asset %r of item %s stays remote (%s); the catalog is not fully self-contained", key, item.id, href)
+            continue
+        source = Path(urlparse(href).path if href.startswith("file:") else href)
+        if not source.is_file():
+            raise InputError(f"asset {key!r} of item {item.id!r} not found at {str(source)!r}")
+        asset.href = str(_place(source, folder / source.name).resolve())
+
+
+def _span(items: Sequence[pystac.Item]) -> tuple[datetime | None, datetime | None]:
+    starts, ends = [], []
+    for item in items:
+        start = item.common_metadata.start_datetime or item.datetime
+        end = item.common_metadata.end_datetime or item.datetime
+        if start is not None:
+            starts.append(start)
+        if end is not None:
+            ends.append(end)
+    return (min(starts) if starts else None, max(ends) if ends else None)
+
+
+def make_summary_item(
+    summary_files: SummaryFiles,
+    pair_items: Sequence[pystac.Item] = (),
+    *,
+    item_id: str = "velocity-summary",
+) -> pystac.Item:
+    """STAC item of the summary COGs and figures, with absolute asset hrefs.
+
+    Parameters
+    ----------
+    summary_files : SummaryFiles
+        From :func:`glacier_velocity.aggregate.write_summary`, with the figure paths set when
+        the figures exist.
+    pair_items : sequence of pystac.Item
+        The pair products that were aggregated; their time span extends the summary's.
+    item_id : str
+        Id of the item.
+
+    Returns
+    -------
+    pystac.Item
+        ``datetime`` null, ``start_datetime`` the first reference and ``end_datetime`` the
+        last secondary acquisition over all pairs; geometry and bbox in lon/lat; projection
+        and raster extensions; an asset per COG (role ``data``) and per figure (roles
+        ``overview``/``visual``).
+    """
+    with rasterio.open(summary_files.median_v) as src:
+        tags = src.tags()
+        transform, shape, crs = src.transform, (src.height, src.width), src.crs
+        median_v = src.read(1)
+    if crs is None:
+        raise InputError(f"{str(summary_files.median_v)!r} has no CRS; write it with write_summary")
+    crs_text = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_wkt()
+
+    span_start, span_end = _span(pair_items)
+    starts = [t for t in (span_start, _parse(tags.get("start_datetime"))) if t is not None]
+    ends = [t for t in (span_end, _parse(tags.get("end_datetime"))) if t is not None]
+    if not starts or not ends:
+        raise InputError("the summary has no dates: neither its COG tags nor the pair items give a time span")
+    start, end = min(starts), max(ends)
+
+    geometry = footprint_lonlat(transform, shape, crs_text)
+    lon = [p[0] for p in geometry["coordinates"][0]]
+    lat = [p[1] for p in geometry["coordinates"][0]]
+    finite = median_v[np.isfinite(median_v)]
+    properties: dict[str, Any] = {
+        "title": f"Velocity summary {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+        "gv:product_count": int(tags.get("product_count", len(pair_items))),
+        "gv:pair_item_ids": [item.id for item in pair_items],
+        "gv:pairs": json.loads(tags.get("pairs", "[]")),
+        "gv:min_count": int(tags.get("min_count", "1")),
+        "gv:median_speed_m_per_yr": float(np.median(finite)) if finite.size else None,
+        "gv:valid_fraction": float(finite.size / median_v.size) if median_v.size else 0.0,
+        "gv:software_version": __version__,
+    }
+    item = pystac.Item(
+        id=item_id,
+        geometry=geometry,
+        bbox=[min(lon), min(lat), max(lon), max(lat)],
+        datetime=None,
+        start_datetime=start,
+        end_datetime=end,
+        properties=properties,
+    )
+    proj = ProjectionExtension.ext(item, add_if_missing=True)
+    if crs.to_epsg() is not None:
+        proj.epsg = crs.to_epsg()
+    else:
+        proj.epsg = None
+        proj.wkt2 = crs.to_wkt()
+    proj.shape = list(shape)
+    proj.transform = list(transform)[:6]
+    proj.bbox = list(array_bounds(shape[0], shape[1], transform))
+
+    descriptions = {name: (unit, description) for name, unit, description in SUMMARY_BANDS}
+    resolution = float(abs(transform.a))
+    for name, path in summary_files.cogs().items():
+        unit, description = descriptions[name]
+        integer = name == "count"
+        asset = pystac.Asset(
+            href=str(Path(path).resolve()),
+            media_type=COG_MEDIA_TYPE,
+            roles=["data"],
+            title=f"{name} ({unit})",
+            description=description,
+        )
+        item.add_asset(name, asset)
+        RasterExtension.ext(asset, add_if_missing=True).bands = [
+            RasterBand.create(
+                nodata=None if integer else "nan",
+                data_type=DataType.UINT16 if integer else DataType.FLOAT32,
+                unit=unit,
+                spatial_resolution=resolution,
+            )
+        ]
+    for name, path in summary_files.figures().items():
+        roles, title = FIGURE_ASSETS[name]
+        item.add_asset(name, pystac.Asset(href=str(Path(path).resolve()), media_type=pystac.MediaType.PNG, roles=roles, title=title))
+    return item
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def write_catalog(
+    out_dir: str | os.PathLike[str],
+    pair_items: Sequence[pystac.Item | str | os.PathLike[str]],
+    summary_files: SummaryFiles | None,
+    *,
+    catalog_id: str = "glacier-velocity",
+    title: str = DEFAULT_TITLE,
+    description: str = DEFAULT_DESCRIPTION,
+    summary_item_id: str = "velocity-summary",
+) -> Path:
+    """Write a self-contained STAC catalog of the pair products and the summary.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Catalog directory, created if missing; ``catalog.json`` is written at its top.
+    pair_items : sequence of pystac.Item or path
+        Product items (JSON files written by correlate, or items whose asset hrefs resolve to
+        local files). Each keeps its own id, dates and properties.
+    summary_files : SummaryFiles or None
+        Summary COGs (and figures) to describe in one summary item; None for pairs only.
+        With no items and no summary an empty catalog is written (zero pairs found).
+    catalog_id, title, description : str
+        Catalog metadata.
+    summary_item_id : str
+        Id of the summary item.
+
+    Returns
+    -------
+    Path
+        The ``catalog.json`` file.
+
+    Raises
+    ------
+    InvalidParameter
+        Two items with the same id.
+    InputError
+        An item file or a local asset is missing.
+
+    Notes
+    -----
+    Each item is saved as ``<id>/<id>.json`` with its local assets placed in the same
+    folder (hard link or copy; files already there are left alone). All links and asset
+    hrefs are relative (``CatalogType.SELF_CONTAINED``): the directory can be copied
+    anywhere and still resolves.
+    """
+    out = Path(out_dir).resolve()
+    items = [_load_item(item) for item in pair_items]
+    if not items and summary_files is None:
+        # Zero pairs is a legitimate workflow outcome; an empty but valid catalog keeps the
+        # output directory the same shape.
+        log.warning("writing an empty catalog to %s: no product items and no summary", out)
+    ids = [item.id for item in items] + ([summary_item_id] if summary_files is not None else [])
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise InvalidParameter("pair_items", f"item ids must be unique, repeated: {duplicates}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    catalog = pystac.Catalog(id=catalog_id, description=description, title=title)
+    for item in items:
+        # Links to parents of the item's former home would dangle in the new catalog.
+        item.clear_links("root")
+        item.clear_links("parent")
+        item.clear_links("collection")
+        item.collection_id = None
+        _gather_assets(item, out / item.id)
+        catalog.add_item(item)
+    if summary_files is not None:
+        summary_item = make_summary_item(summary_files, items, item_id=summary_item_id)
+        _gather_assets(summary_item, out / summary_item.id)
+        for item in items:
+            summary_item.add_link(pystac.Link(rel="derived_from", target=item, media_type=pystac.MediaType.JSON, title=item.id))
+        catalog.add_item(summary_item)
+
+    catalog.normalize_hrefs(str(out))
+    catalog.make_all_asset_hrefs_relative()
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    path = out / "catalog.json"
+    log.info("wrote STAC catalog %s (%d items)", path, len(ids))
+    return path
+
+
+def check_catalog(catalog_path: str | os.PathLike[str]) -> list[Path]:
+    """Read a catalog back and resolve every item and asset to an existing local file.
+
+    Parameters
+    ----------
+    catalog_path : path-like
+        A ``catalog.json``.
+
+    Returns
+    -------
+    list of Path
+        Every asset file, in item order.
+
+    Raises
+    ------
+    InputError
+        An href is absolute or does not resolve to an existing file.
+    """
+    catalog = pystac.Catalog.from_file(str(Path(catalog_path).resolve()))
+    files: list[Path] = []
+    for item in catalog.get_items(recursive=True):
+        for key, asset in item.assets.items():
+            if _is_remote(asset.href) or os.path.isabs(asset.href):
+                raise InputError(f"asset {key!r} of item {item.id!r} has a non-relative href {asset.href!r}")
+            path = Path(asset.get_absolute_href() or "")
+            if not path.is_file():
+                raise InputError(f"asset {key!r} of item {item.id!r} does not resolve: {str(path)!r} is missing")
+            files.append(path)
+    return files
+
+
+__all__ = ["check_catalog", "make_summary_item", "write_catalog"]

@@ -1,0 +1,201 @@
+"""Result catalog: self-contained, relative, valid STAC; each pair keeps its dates; summary spans them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+
+import numpy as np
+import pystac
+import pytest
+from pystac.validation.stac_validator import JsonSchemaSTACValidator
+from test_aggregate import SHAPE, T0, make_product
+
+from glacier_velocity.aggregate import aggregate_products, write_summary
+from glacier_velocity.catalog import check_catalog, write_catalog
+from glacier_velocity.cog import write_velocity_cog
+from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.figures import plot_summary, plot_time_series
+from glacier_velocity.products import make_product_item, product_basename, product_paths, save_product_item
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+class CoreSchemaValidator(JsonSchemaSTACValidator):
+    """Validates against the STAC core schemas shipped with pystac; no network.
+
+    Extension schemas (projection, raster) are only published online, which tests must not
+    reach; the extension fields are checked by hand in the tests instead.
+    """
+
+    def validate_extension(self, *args, **kwargs):
+        return None
+
+
+@pytest.fixture
+def core_validator():
+    previous = pystac.validation.RegisteredValidator.get_validator()
+    pystac.validation.set_validator(CoreSchemaValidator())
+    yield
+    pystac.validation.set_validator(previous)
+
+
+PAIRS = [(T0, 10.0, 100.0), (T0 + timedelta(days=40), 12.5, 120.0), (T0 + timedelta(days=370), 20.0, 80.0)]
+
+
+def _pair_products(tmp_path):
+    """Three products written as correlate would: COG, quicklook-free item JSON, in their own folder."""
+    item_paths = []
+    for k, (start, dt_days, speed) in enumerate(PAIRS):
+        v = np.full(SHAPE, speed, dtype=np.float32)
+        v[k, k] = np.nan
+        product = make_product(v, reference_datetime=start, dt_days=dt_days, name=f"p{k}")
+        basename = product_basename(("33WXS", product.reference_datetime, product.secondary_datetime))
+        cog, _, item_json = product_paths(tmp_path / "pairs", basename)
+        cog.parent.mkdir(parents=True, exist_ok=True)
+        write_velocity_cog(product, cog)
+        item_paths.append(save_product_item(make_product_item(product, cog), item_json))
+    return item_paths
+
+
+def _summary_files(tmp_path, item_paths):
+    cogs = [pystac.Item.from_file(str(p)).assets["velocity"].get_absolute_href() for p in item_paths]
+    summary = aggregate_products(cogs)
+    files = write_summary(summary, tmp_path / "summary")
+    return files.with_figures(
+        plot_summary(summary, tmp_path / "summary" / "summary.png", dpi=40),
+        plot_time_series(summary, tmp_path / "summary" / "time_series.png", dpi=40),
+    )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    # Built once per module (figures take seconds); tests only read it, or restore what they move.
+    tmp_path = tmp_path_factory.mktemp("built")
+    item_paths = _pair_products(tmp_path)
+    files = _summary_files(tmp_path, item_paths)
+    catalog_path = write_catalog(tmp_path / "catalog", item_paths, files)
+    return catalog_path, item_paths, files
+
+
+def test_catalog_is_valid_stac_and_every_asset_resolves(built, core_validator):
+    catalog_path, item_paths, _ = built
+    assert catalog_path.name == "catalog.json" and catalog_path.is_file()
+    catalog = pystac.Catalog.from_file(str(catalog_path))
+    catalog.validate_all()
+    items = {item.id: item for item in catalog.get_items(recursive=True)}
+    assert len(items) == 4 and "velocity-summary" in items
+    files = check_catalog(catalog_path)
+    # 3 velocity COGs + 5 summary COGs + 2 figures, all inside the catalog directory.
+    assert len(files) == 10
+    assert all(catalog_path.parent.resolve() in f.resolve().parents for f in files)
+    assert catalog.catalog_type == pystac.CatalogType.SELF_CONTAINED
+
+
+def test_all_hrefs_and_links_are_relative(built):
+    catalog_path, _, _ = built
+    for path in catalog_path.parent.rglob("*.json"):
+        data = json.loads(path.read_text())
+        for link in data.get("links", []):
+            assert link["rel"] != "self"
+            assert not link["href"].startswith(("/", "file:")), (path.name, link)
+        for asset in data.get("assets", {}).values():
+            assert not asset["href"].startswith(("/", "file:", "http")), (path.name, asset)
+
+
+def test_catalog_still_resolves_after_copying_the_directory(built, tmp_path):
+    catalog_path, _, _ = built
+    moved = shutil.copytree(catalog_path.parent, tmp_path / "elsewhere" / "result")
+    # Hide every original (inputs and the catalog itself) so nothing can resolve to them.
+    originals = [catalog_path.parent, catalog_path.parent.parent / "pairs", catalog_path.parent.parent / "summary"]
+    for path in originals:
+        path.rename(path.with_name(path.name + "-hidden"))
+    try:
+        files = check_catalog(moved / "catalog.json")
+    finally:
+        for path in originals:
+            path.with_name(path.name + "-hidden").rename(path)
+    assert len(files) == 10
+    assert all(moved in f.parents for f in files)
+
+
+def test_pair_items_keep_their_own_dates_and_summary_spans_them(built):
+    catalog_path, item_paths, _ = built
+    catalog = pystac.Catalog.from_file(str(catalog_path))
+    items = {item.id: item for item in catalog.get_items(recursive=True)}
+    for (start, dt_days, _speed), item_path in zip(PAIRS, item_paths):
+        original = pystac.Item.from_file(str(item_path))
+        item = items[original.id]
+        assert item.common_metadata.start_datetime == start
+        assert item.common_metadata.end_datetime == start + timedelta(days=dt_days)
+        assert item.properties["gv:dt_days"] == dt_days
+    summary = items["velocity-summary"]
+    assert summary.datetime is None
+    assert summary.common_metadata.start_datetime == T0
+    assert summary.common_metadata.end_datetime == PAIRS[2][0] + timedelta(days=PAIRS[2][1])
+    pairs = summary.properties["gv:pairs"]
+    assert [p["reference_datetime"] for p in pairs] == [start.isoformat() for start, _, _ in PAIRS]
+    assert [p["dt_days"] for p in pairs] == [dt for _, dt, _ in PAIRS]
+    assert summary.properties["gv:product_count"] == 3
+    assert summary.properties["gv:median_speed_m_per_yr"] == 100.0
+    derived = [link for link in summary.links if link.rel == "derived_from"]
+    assert sorted(link.get_absolute_href() for link in derived) == sorted(
+        items[i].get_self_href() for i in items if i != "velocity-summary"
+    )
+
+
+def test_summary_item_assets_roles_projection_and_footprint(built):
+    catalog_path, _, _ = built
+    catalog = pystac.Catalog.from_file(str(catalog_path))
+    summary = next(i for i in catalog.get_items(recursive=True) if i.id == "velocity-summary")
+    roles = {key: asset.roles for key, asset in summary.assets.items()}
+    assert roles == {
+        "median_v": ["data"],
+        "median_vx": ["data"],
+        "median_vy": ["data"],
+        "std_v": ["data"],
+        "count": ["data"],
+        "summary_figure": ["overview", "visual"],
+        "time_series_figure": ["visual"],
+    }
+    assert summary.assets["count"].extra_fields["raster:bands"][0]["data_type"] == "uint16"
+    assert summary.assets["median_v"].extra_fields["raster:bands"][0]["unit"] == "m/yr"
+    assert summary.properties["proj:code"] == "EPSG:32633"
+    assert summary.properties["proj:shape"] == list(SHAPE)
+    assert summary.properties["proj:bbox"] == [500_000.0, 6_999_600.0, 500_500.0, 7_000_000.0]
+    # UTM 33N easting 500 km is the 15 E meridian; northing 7000 km is about 63.1 N.
+    west, south, east, north = summary.bbox
+    assert west == pytest.approx(15.0, abs=1e-6) and 15.0 < east < 15.02
+    assert 63.1 < south < north < 63.2
+
+
+def test_missing_item_or_asset_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        write_catalog(tmp_path / "c", [tmp_path / "nope.json"], None)
+    item_paths = _pair_products(tmp_path)
+    pystac.Item.from_file(str(item_paths[0])).assets["velocity"].get_absolute_href()
+    (tmp_path / "pairs" / (item_paths[0].stem + ".tif")).unlink()
+    with pytest.raises(InputError, match="not found"):
+        write_catalog(tmp_path / "c", item_paths, None)
+
+
+def test_duplicate_items_are_refused(tmp_path):
+    item_paths = _pair_products(tmp_path)
+    with pytest.raises(InvalidParameter, match="repeated"):
+        write_catalog(tmp_path / "c", [item_paths[0], item_paths[0]], None)
+
+
+def test_zero_pairs_give_an_empty_valid_catalog(tmp_path, core_validator):
+    path = write_catalog(tmp_path / "c", [], None, description="no pairs found")
+    catalog = pystac.Catalog.from_file(str(path))
+    catalog.validate_all()
+    assert list(catalog.get_items(recursive=True)) == [] and catalog.description == "no pairs found"
+    assert check_catalog(path) == []
+
+
+def test_rewriting_in_place_keeps_files(built):
+    catalog_path, item_paths, files = built
+    # Writing the same catalog again (re-run of the step) must not lose or corrupt assets.
+    write_catalog(catalog_path.parent, item_paths, files)
+    assert len(check_catalog(catalog_path)) == 10
