@@ -14,6 +14,7 @@ from test_aggregate import SHAPE, T0, make_product
 
 from glacier_velocity.aggregate import aggregate_products, write_summary
 from glacier_velocity.catalog import check_catalog, write_catalog
+from glacier_velocity.cli import main
 from glacier_velocity.cog import write_velocity_cog
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.figures import plot_summary, plot_time_series
@@ -199,3 +200,41 @@ def test_rewriting_in_place_keeps_files(built):
     # Writing the same catalog again (re-run of the step) must not lose or corrupt assets.
     write_catalog(catalog_path.parent, item_paths, files)
     assert len(check_catalog(catalog_path)) == 10
+
+
+def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
+    item_paths = _pair_products(tmp_path)
+    cog_with_item = item_paths[1].with_suffix(".tif")
+    cog_alone = item_paths[2].with_suffix(".tif")
+    item_paths[2].unlink()  # this product's item is made from its COG
+    out = tmp_path / "result"
+    assert main(["aggregate", str(item_paths[0]), str(cog_with_item), str(cog_alone), "--out-dir", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("3 products, 2021-06-03 to 2022-06-28: median speed 100.0 m/yr over 100% of the grid")
+    files = check_catalog(out / "catalog.json")
+    names = sorted(f.name for f in files)
+    assert names == sorted(
+        [p.with_suffix(".tif").name for p in item_paths]
+        + ["summary_count.tif", "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif",
+           "summary_std_v.tif", "summary_figure.png", "time_series.png"]
+    )
+    summary = pystac.Item.from_file(str(out / "velocity-summary" / "velocity-summary.json"))
+    assert summary.common_metadata.end_datetime == PAIRS[2][0] + timedelta(days=PAIRS[2][1])
+
+
+def test_cli_aggregate_without_catalog_and_errors(tmp_path, capsys):
+    item_paths = _pair_products(tmp_path)
+    out = tmp_path / "result"
+    assert main(["aggregate", str(item_paths[0]), "--out-dir", str(out), "--no-catalog", "--min-count", "1"]) == 0
+    assert not (out / "catalog.json").exists()
+    assert (out / "velocity-summary" / "summary_median_v.tif").is_file()
+    assert main(["aggregate", str(tmp_path / "missing.tif"), "--out-dir", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["aggregate", str(item_paths[0]), "--out-dir", str(out), "--min-count", "0"]) == 2
+    assert "min_count" in capsys.readouterr().err
+
+
+def test_cli_aggregate_help():
+    with pytest.raises(SystemExit) as info:
+        main(["aggregate", "--help"])
+    assert info.value.code == 0
