@@ -378,3 +378,35 @@ def test_aoi_cloud_cover_judges_the_aoi_not_the_tile(tmp_path):
     assert [f.name for f in by_aoi.filters] == ["search", "tile", "footprint", "aoi_cloud_cover", "month", "baseline"]
     assert [s.datetime.month for s in by_tile.scenes_selected] == [2, 3, 4, 5]
     assert by_tile.removed_by("cloud_cover") == 1
+
+
+def test_max_items_bounds_the_search(stac_api):
+    scenes = search_scenes(params(stac_api, max_items=5))
+    assert [s.datetime.strftime("%Y%m%d") for s in scenes] == sorted(s.datetime.strftime("%Y%m%d") for s in scenes)
+    assert len(scenes) == 5
+
+
+# --- The local STAC server itself ------------------------------------------------------------
+
+
+def test_serve_stac_serves_pystac_items_on_the_given_port_and_stops():
+    import urllib.error
+    import urllib.request
+
+    import pystac
+
+    item = pystac.Item("S2A_43SEA_20200603_0_L2A", {"type": "Point", "coordinates": [74.5, 35.5]},
+                       [74.5, 35.5, 74.5, 35.5], datetime(2020, 6, 3, 5, 56, 21, tzinfo=timezone.utc), {})
+    item.add_asset("nir", pystac.Asset("/data/B08.tif"))
+    port = free_port()
+    with serve_stac([item], port=port, collection="demo") as url:
+        assert url == f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{url}/collections/demo/items", timeout=5) as response:
+            features = json.load(response)["features"]
+        assert [f["id"] for f in features] == ["S2A_43SEA_20200603_0_L2A"]
+        assert features[0]["assets"]["nir"]["href"] == "/data/B08.tif"
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}/collections", timeout=2)
+    with pytest.raises(CatalogError, match="no such file"):
+        with serve_stac(["does/not/exist.json"]):
+            pass

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 from ..aoi import read_aoi
-from ..errors import InvalidParameter
 from ..discovery import DiscoveryParams, discover_pairs
+from ..errors import InvalidParameter
 from ..pairing import format_pair_table, format_scene_table, write_pairs_json
-
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DiscoveryParams) if f.default is not dataclasses.MISSING}
 
