@@ -35,7 +35,10 @@ from rasterio.transform import array_bounds
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
+from .aoi import BBox, check_bbox, check_geometry
 from .errors import InputError, InvalidParameter
 
 log = logging.getLogger(__name__)
@@ -55,8 +58,6 @@ GDAL_READ_OPTIONS: dict[str, Any] = {
 #: Tolerance (px) below which a window edge counts as on a pixel boundary; guards against
 #: floating-point noise making a window one pixel larger than the AOI needs.
 _SNAP_TOLERANCE_PX = 1e-6
-
-BBox = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -147,31 +148,16 @@ def normalize_aoi(bounds_or_aoi: Any) -> BBox:
     """Lon/lat bounding box ``(west, south, east, north)`` of an AOI.
 
     Accepts a 4-sequence ``(W, S, E, N)`` in degrees, a GeoJSON geometry mapping (or a
-    Feature), or any object with a ``bounds`` attribute (a shapely geometry).
+    Feature / FeatureCollection), or a shapely geometry; checked with :mod:`glacier_velocity.aoi`.
     """
     if isinstance(bounds_or_aoi, Mapping):
-        from shapely.geometry import shape
-
-        geometry = bounds_or_aoi.get("geometry", bounds_or_aoi)
-        try:
-            bbox = tuple(float(v) for v in shape(geometry).bounds)
-        except Exception as exc:  # shapely raises several types for malformed GeoJSON
-            raise InvalidParameter("aoi", f"not a valid GeoJSON geometry: {exc}") from exc
-    elif hasattr(bounds_or_aoi, "bounds"):
-        bbox = tuple(float(v) for v in bounds_or_aoi.bounds)
-    elif isinstance(bounds_or_aoi, Sequence) and len(bounds_or_aoi) == 4:
-        bbox = tuple(float(v) for v in bounds_or_aoi)
-    else:
-        raise InvalidParameter("aoi", f"give a bbox (W, S, E, N) in degrees or a GeoJSON geometry, got {bounds_or_aoi!r}")
-    west, south, east, north = bbox
-    if not all(math.isfinite(v) for v in bbox):
-        raise InvalidParameter("bbox", f"coordinates must be finite numbers, got {bbox}")
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise InvalidParameter(
-            "bbox",
-            f"{bbox} is not W S E N in degrees with W < E and S < N (lon -180..180, lat -90..90)",
-        )
-    return bbox  # type: ignore[return-value]
+        geometry = check_geometry(dict(bounds_or_aoi), "aoi")
+        return check_bbox(shape(geometry).bounds, "aoi")
+    if isinstance(bounds_or_aoi, BaseGeometry):
+        return check_bbox(bounds_or_aoi.bounds, "aoi")
+    if isinstance(bounds_or_aoi, Sequence) and not isinstance(bounds_or_aoi, (str, bytes)):
+        return check_bbox(bounds_or_aoi, "bbox")
+    raise InvalidParameter("aoi", f"give a bbox (W, S, E, N) in degrees or a GeoJSON geometry, got {bounds_or_aoi!r}")
 
 
 def _crs_string(crs: CRS) -> str:
