@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from affine import Affine
 from rasterio.warp import transform_bounds
 
@@ -410,3 +412,36 @@ def test_serve_stac_serves_pystac_items_on_the_given_port_and_stops():
     with pytest.raises(CatalogError, match="no such file"):
         with serve_stac(["does/not/exist.json"]):
             pass
+
+
+# --- Properties of the parameter checks ------------------------------------------------------
+
+lons = st.floats(min_value=-180, max_value=180, allow_nan=False)
+lats = st.floats(min_value=-90, max_value=90, allow_nan=False)
+
+
+@settings(max_examples=80, deadline=None)
+@given(w=lons, e=lons, s=lats, n=lats)
+def test_bbox_accepted_exactly_when_ordered(w, e, s, n):
+    ordered = w < e and s < n
+    try:
+        p = params("http://127.0.0.1:9", bbox=(w, s, e, n))
+    except InvalidParameter as exc:
+        assert not ordered and exc.parameter == "bbox"
+    else:
+        assert ordered and p.bbox == (w, s, e, n)
+
+
+@settings(max_examples=80, deadline=None)
+@given(start=st.integers(-3, 15), end=st.integers(-3, 15), cloud=st.floats(-50, 150, allow_nan=False),
+       n=st.integers(-2, 5))
+def test_months_cloud_and_n_checked(start, end, cloud, n):
+    valid = 1 <= start <= 12 and 1 <= end <= 12 and 0 <= cloud <= 100 and n >= 1
+    try:
+        p = params("http://127.0.0.1:9", start_month=start, end_month=end, max_cloud_cover=cloud, pairs_per_image=n)
+    except InvalidParameter as exc:
+        assert not valid and exc.parameter in {"start_month", "end_month", "max_cloud_cover", "pairs_per_image"}
+    else:
+        assert valid
+        first, last = p.season_interval(2020)
+        assert first < last and len(p.months) == (end - start) % 12 + 1
