@@ -28,13 +28,13 @@ SHAPE = (256, 256)
 
 
 def _write_cog(path, array, transform):
-    profile = dict(driver="COG", width=array.shape[1], height=array.shape[0], count=1, dtype="uint16",
+    profile = dict(driver="COG", width=array.shape[1], height=array.shape[0], count=1, dtype=array.dtype.name,
                    crs=f"EPSG:{EPSG}", transform=transform, nodata=0, compress="DEFLATE", blocksize=256)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(array, 1)
 
 
-def _write_item(directory, item_id, when, cog_name, transform, shape, with_nir=True):
+def _write_item(directory, item_id, when, cog_name, transform, shape, with_nir=True, scl_name=None):
     """An Earth-Search-v1-shaped item JSON with a relative ``nir`` asset href."""
     geometry = footprint_lonlat(transform, shape, f"EPSG:{EPSG}", densify=1)
     lons = [p[0] for p in geometry["coordinates"][0]]
@@ -43,6 +43,9 @@ def _write_item(directory, item_id, when, cog_name, transform, shape, with_nir=T
     if with_nir:
         assets["nir"] = {"href": f"./{cog_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
                          "title": "NIR 1 (band 8) - 10m", "proj:shape": list(shape)}
+    if scl_name:
+        assets["scl"] = {"href": f"./{scl_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
+                         "title": "Scene classification map (SCL)"}
     item = {
         "type": "Feature",
         "stac_version": "1.0.0",
@@ -154,6 +157,36 @@ def test_secondary_on_a_different_grid_is_aligned_before_tracking(tmp_path, synt
     vx_true, vy_true = _expected_velocity(DX_PX + 0.5)
     assert np.nanmedian(product.vx) == pytest.approx(vx_true, rel=0.02)
     assert np.nanmedian(product.vy) == pytest.approx(vy_true, rel=0.02)
+
+
+def test_scl_cloud_mask_removes_clouded_points(tmp_path, synthetic):
+    transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
+    # A featureless bright cloud over rows/cols 96..192 of the secondary; SCL (20 m) flags it
+    # as cloud (9) and everything else as snow/ice (11), which must stay unmasked.
+    secondary = synthetic.secondary.copy()
+    rng = np.random.default_rng(3)
+    secondary[96:192, 96:192] = (9000 + rng.normal(0, 20, (96, 96))).astype(np.uint16)
+    scl = np.full((128, 128), 11, np.uint8)
+    scl[48:96, 48:96] = 9
+    scl_transform = Affine(20.0, 0.0, X0, 0.0, -20.0, Y0)
+    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, transform)
+    _write_cog(tmp_path / "sec_B08.tif", secondary, transform)
+    _write_cog(tmp_path / "ref_SCL.tif", np.full((128, 128), 11, np.uint8), scl_transform)
+    _write_cog(tmp_path / "sec_SCL.tif", scl, scl_transform)
+    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE, scl_name="ref_SCL.tif")
+    sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE, scl_name="sec_SCL.tif")
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16, mask_clouds=True))
+    product = read_velocity_cog(out.cog)
+    # Grid point centres in reference pixel coordinates, from the product's transform.
+    rows = (Y0 - product.transform.f) / 10.0 - 0.5 + 16.0 * (np.arange(product.shape[0]) + 0.5)
+    cols = (product.transform.c - X0) / 10.0 - 0.5 + 16.0 * (np.arange(product.shape[1]) + 0.5)
+    in_cloud = ((rows >= 96) & (rows < 192))[:, None] & ((cols >= 96) & (cols < 192))[None, :]
+    clear = ((rows + 16 + 5 < 96) | (rows - 16 - 5 >= 192))[:, None] | ((cols + 16 + 5 < 96) | (cols - 16 - 5 >= 192))[None, :]
+    assert in_cloud.sum() >= 25 and np.isnan(product.v[in_cloud]).all()
+    assert np.isfinite(product.v[clear]).mean() >= 0.9
+    vx_true, vy_true = _expected_velocity()
+    assert np.nanmedian(product.vx[clear]) == pytest.approx(vx_true, rel=0.02)
+    assert np.nanmedian(product.vy[clear]) == pytest.approx(vy_true, rel=0.02)
 
 
 def test_bbox_limits_the_area(items):
