@@ -81,8 +81,11 @@ def _max_chip_factor(grid_shape: tuple[int, int], chip_px: int, autorift_spacing
     """Largest chip multiple (4, 2 or 1) whose nested grid autoRIFT can still coarse-search.
 
     At chip multiple ``f`` autoRIFT works on a grid ``f`` times coarser and samples every
-    ``4 * chip/spacing``-th point of it for its coarse search; with fewer than two samples per
-    side it aborts (``SearchLimit must be float``). Full Sentinel-2 scenes always get 4.
+    ``4 * chip/spacing``-th point of it for its coarse search. With a single sample per side
+    it aborts (``SearchLimit must be float``), so each level needs two. (With fewer samples
+    than its consistency-filter width, 5 or 9, a level finds nothing and autoRIFT skips it,
+    as it does natively.) At chip 32 px and spacing 12 px, grids of 64+ points per side
+    (~800 px) get the full factor 4.
     """
     step = SPARSE_SEARCH_RATE * max(chip_px // autorift_spacing_px, 1)
     for factor in (MAX_CHIP_FACTOR, 2, 1):
@@ -170,15 +173,15 @@ def track_autorift(
     (autoRIFT) and its application for tracking ice displacement. Remote Sensing 13(4), 749.
     https://doi.org/10.3390/rs13040749
     """
-    autorift_cls, version = _load_autorift()
-    reference = np.asarray(reference)
-    secondary = np.asarray(secondary)
     if params.chip_px % 4:
         raise InvalidParameter(
             "chip_size", f"autoRIFT needs a chip size that is a multiple of 4 px, got {params.chip_px}"
         )
     if params.filter == "oc":
         raise InvalidParameter("filter", "autoRIFT has no orientation-correlation filter; use hps, wallis or none")
+    autorift_cls, version = _load_autorift()
+    reference = np.asarray(reference)
+    secondary = np.asarray(secondary)
 
     grid = make_grid(reference.shape, params.chip_px, params.grid_spacing_px)
     invalid = (reference == 0) | (secondary == 0)
@@ -218,10 +221,11 @@ def track_autorift(
     preprocess = "none" if params.filter == "none" else "hps"
 
     # autoRIFT prints progress to stdout and calls sys.exit() on bad input; keep both in the
-    # library's logging and error types.
+    # library's logging and error types. Its filters divide by zero search limits (skipped
+    # points) on purpose, so those numpy warnings are noise.
     captured = io.StringIO()
     try:
-        with contextlib.redirect_stdout(captured):
+        with contextlib.redirect_stdout(captured), np.errstate(divide="ignore", invalid="ignore"):
             if preprocess == "hps":
                 obj.preprocess_filt_hps()
             obj.DataType = 0

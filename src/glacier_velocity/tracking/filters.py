@@ -15,22 +15,58 @@ import numpy as np
 WALLIS_CONTRAST_FLOOR = 0.25
 
 
-def _box_mean(image: np.ndarray, weight: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Masked box mean of ``image`` over ``width`` x ``width`` windows, and the window weight."""
+#: Rows filtered at a time: bounds the temporaries of a full Sentinel-2 tile to ~100 MB.
+_BLOCK_ROWS = 1024
+
+
+def _blocks(rows: int, margin: int):
+    """Row blocks ``(lo, hi, pad_lo, pad_hi)``: output rows lo..hi read from pad_lo..pad_hi."""
+    for lo in range(0, rows, _BLOCK_ROWS):
+        hi = min(rows, lo + _BLOCK_ROWS)
+        yield lo, hi, max(0, lo - margin), min(rows, hi + margin)
+
+
+def _local_stats(image: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masked local mean and standard deviation over ``width`` x ``width`` windows."""
     k = (width, width)
-    total = cv2.boxFilter(image * weight, cv2.CV_32F, k, normalize=True, borderType=cv2.BORDER_REFLECT)
-    w = cv2.boxFilter(weight, cv2.CV_32F, k, normalize=True, borderType=cv2.BORDER_REFLECT)
-    return total / np.maximum(w, 1e-6), w
+    img = image.astype(np.float32)
+    if valid.all():
+        mean = cv2.boxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+        mean_sq = cv2.sqrBoxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+    else:
+        weight = valid.astype(np.float32)
+        w = np.maximum(cv2.boxFilter(weight, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT), 1e-6)
+        img *= weight
+        mean = cv2.boxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT) / w
+        mean_sq = cv2.sqrBoxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT) / w
+    std = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
+    return mean, std
+
+
+def _median_contrast(image: np.ndarray, valid: np.ndarray, width: int) -> float:
+    """Median local standard deviation, from at most 8 evenly spread row blocks."""
+    rows = image.shape[0]
+    starts = np.unique(np.linspace(0, max(0, rows - 256), num=8).astype(int))
+    samples = []
+    for lo in starts:
+        sl = slice(lo, min(rows, lo + 256))
+        _, std = _local_stats(image[sl], valid[sl], width)
+        samples.append(std[::4, ::4][valid[sl][::4, ::4]])
+    values = np.concatenate(samples) if samples else np.empty(0)
+    return float(np.median(values)) if values.size else 1.0
 
 
 def high_pass(image: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
     """Image minus its masked local mean over ``width`` px (autoRIFT's ``hps`` filter)."""
-    img = image.astype(np.float32)
-    weight = valid.astype(np.float32)
-    mean, _ = _box_mean(img, weight, width)
-    out = (img - mean) * weight
-    scale = float(np.std(out[valid])) if valid.any() else 1.0
-    return (out / (scale if scale > 0 else 1.0)).astype(np.float32)
+    out = np.zeros(image.shape, dtype=np.float32)
+    for lo, hi, plo, phi in _blocks(image.shape[0], width):
+        mean, _ = _local_stats(image[plo:phi], valid[plo:phi], width)
+        sl = slice(lo - plo, hi - plo)
+        out[lo:hi] = (image[lo:hi].astype(np.float32) - mean[sl]) * valid[lo:hi]
+    # NCC ignores the scale; it only keeps values near 1 for the float32 sums.
+    scale = float(np.std(out[::4, ::4])) if out.size else 1.0
+    out /= scale if scale > 0 else 1.0
+    return out
 
 
 def wallis(image: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
@@ -39,14 +75,13 @@ def wallis(image: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
     Gain and offset changes between acquisitions cancel; a contrast floor
     (:data:`WALLIS_CONTRAST_FLOOR` of the median local contrast) keeps flat areas flat.
     """
-    img = image.astype(np.float32)
-    weight = valid.astype(np.float32)
-    mean, _ = _box_mean(img, weight, width)
-    mean_sq, _ = _box_mean(img * img, weight, width)
-    std = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
-    floor = WALLIS_CONTRAST_FLOOR * float(np.median(std[valid])) if valid.any() else 1.0
-    out = (img - mean) / (std + max(floor, 1e-3)) * weight
-    return out.astype(np.float32)
+    floor = max(WALLIS_CONTRAST_FLOOR * _median_contrast(image, valid, width), 1e-3)
+    out = np.zeros(image.shape, dtype=np.float32)
+    for lo, hi, plo, phi in _blocks(image.shape[0], width):
+        mean, std = _local_stats(image[plo:phi], valid[plo:phi], width)
+        sl = slice(lo - plo, hi - plo)
+        out[lo:hi] = (image[lo:hi].astype(np.float32) - mean[sl]) / (std[sl] + floor) * valid[lo:hi]
+    return out
 
 
 def orientation(image: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,17 +92,27 @@ def orientation(image: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.nd
     doi:10.1016/j.rse.2012.01.013). The image is smoothed over ``width`` px first so that
     the gradient of sensor noise does not dominate.
     """
-    img = image.astype(np.float32)
     sigma = width / 5.0
-    img = cv2.GaussianBlur(img, (0, 0), sigma) if sigma > 0.3 else img
-    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
-    mag = np.hypot(gx, gy)
-    floor = 0.05 * float(np.median(mag[valid])) if valid.any() else 1.0
-    # Pixels next to nodata have gradients of the nodata edge, not of the surface.
-    inner = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    scale = np.where(inner, 1.0 / np.maximum(mag, max(floor, 1e-6)), 0.0).astype(np.float32)
-    return gx * scale, gy * scale
+    margin = int(3 * sigma) + 2
+    gx_out = np.zeros(image.shape, dtype=np.float32)
+    gy_out = np.zeros(image.shape, dtype=np.float32)
+    floor = None
+    for lo, hi, plo, phi in _blocks(image.shape[0], margin):
+        img = image[plo:phi].astype(np.float32)
+        img = cv2.GaussianBlur(img, (0, 0), sigma) if sigma > 0.3 else img
+        gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+        mag = np.hypot(gx, gy)
+        if floor is None:
+            v = valid[plo:phi]
+            floor = max(0.05 * float(np.median(mag[v])) if v.any() else 1.0, 1e-6)
+        # Pixels next to nodata have gradients of the nodata edge, not of the surface.
+        inner = cv2.erode(valid[plo:phi].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        scale = np.where(inner, 1.0 / np.maximum(mag, floor), 0.0).astype(np.float32)
+        sl = slice(lo - plo, hi - plo)
+        gx_out[lo:hi] = (gx * scale)[sl]
+        gy_out[lo:hi] = (gy * scale)[sl]
+    return gx_out, gy_out
 
 
 def apply_filter(image: np.ndarray, valid: np.ndarray, kind: str, width: int) -> list[np.ndarray]:

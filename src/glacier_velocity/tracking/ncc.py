@@ -51,8 +51,9 @@ COARSE_RADIUS_PX = 4
 #: Residual search radius (px) at every refinement step; 2 px leaves room for the predictor's
 #: error and gives the ring of correlations the peak-sharpness measure needs.
 REFINE_RADIUS_PX = 2
-#: Deformation iterations at full resolution.
-FINAL_ITERATIONS = 3
+#: Search radii (px) of the deformation passes at full resolution: a +-2 px pass that also
+#: measures peak sharpness, then a +-1 px pass with the most accurate interpolation.
+FINAL_RADII = (2, 1)
 #: OpenCV's remap quantizes coordinates to 1/32 px; we quantize first so that we know the
 #: deformation that was actually applied and can add exactly that back.
 _REMAP_STEPS = 32.0
@@ -97,18 +98,36 @@ def _plan_levels(shape: tuple[int, int], params: TrackingParams) -> int:
     return levels
 
 
-def _pyramid(image: np.ndarray, valid: np.ndarray, levels: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Gaussian pyramid of an image and its validity; nodata does not darken neighbours."""
-    img = image.astype(np.float32)
-    fill = float(img[valid].mean()) if valid.any() else 0.0
-    img = np.where(valid, img, fill).astype(np.float32)
-    out = [(img, valid)]
-    for _ in range(levels):
-        img = cv2.pyrDown(img)
-        # A coarse pixel is valid only if every fine pixel under its 5x5 kernel was.
-        valid = cv2.pyrDown(valid.astype(np.float32)) > 0.999
-        out.append((img, valid))
-    return out
+#: Rows processed at a time when building the pyramid (even, to keep pyrDown aligned).
+_PYRAMID_BLOCK_ROWS = 1024
+
+
+def _pyr_down(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Half-resolution image (float32) and validity, in row blocks to bound memory.
+
+    Nodata is replaced by the mean of the valid pixels before smoothing, so it does not
+    darken its surroundings; a coarse pixel is valid only if every fine pixel under the
+    5 x 5 kernel was.
+    """
+    rows = image.shape[0]
+    count = int(valid.sum())
+    fill = float(image.sum(where=valid, dtype=np.float64) / count) if count else 0.0
+    out_img = np.empty(((rows + 1) // 2, (image.shape[1] + 1) // 2), dtype=np.float32)
+    out_valid = np.empty(out_img.shape, dtype=bool)
+    margin = 4
+    for lo in range(0, rows, _PYRAMID_BLOCK_ROWS):
+        hi = min(rows, lo + _PYRAMID_BLOCK_ROWS)
+        plo, phi = max(0, lo - margin), min(rows, hi + margin)
+        block = image[plo:phi].astype(np.float32)
+        block_valid = valid[plo:phi]
+        block[~block_valid] = fill
+        small = cv2.pyrDown(block)
+        small_valid = cv2.pyrDown(block_valid.astype(np.float32)) > 0.999
+        # cv2.pyrDown centres output row j on input row 2j: plo and lo are even.
+        a, b = (lo - plo) // 2, (lo - plo) // 2 + (hi - lo + 1) // 2
+        out_img[lo // 2 : lo // 2 + b - a] = small[a:b]
+        out_valid[lo // 2 : lo // 2 + b - a] = small_valid[a:b]
+    return out_img, out_valid
 
 
 def _build_levels(
@@ -118,16 +137,12 @@ def _build_levels(
     sec_valid: np.ndarray,
     params: TrackingParams,
 ) -> list[_Level]:
+    """Filtered pyramid levels; each raw level is dropped as soon as the next is made."""
     n = _plan_levels(reference.shape, params)
-    ref_pyr = _pyramid(reference, ref_valid, n)
-    sec_pyr = _pyramid(secondary, sec_valid, n)
+    ref, sec, rv, sv = reference, secondary, ref_valid, sec_valid
     levels = []
-    for level, ((ref, rv), (sec, sv)) in enumerate(zip(ref_pyr, sec_pyr)):
-        if level == 0:
-            grid = make_grid(ref.shape, params.chip_px, params.grid_spacing_px)
-        else:
-            chip = params.chip_px
-            grid = make_grid(ref.shape, chip, max(2, chip // 4))
+    for level in range(n + 1):
+        spacing = params.grid_spacing_px if level == 0 else max(2, params.chip_px // 4)
         levels.append(
             _Level(
                 scale=2 ** level,
@@ -135,17 +150,22 @@ def _build_levels(
                 reference_valid=rv,
                 secondary=apply_filter(sec, sv, params.filter, params.filter_width_px),
                 secondary_valid=sv,
-                grid=grid,
+                grid=make_grid(ref.shape, params.chip_px, spacing),
             )
         )
+        if level < n:
+            ref, rv = _pyr_down(ref, rv)
+            sec, sv = _pyr_down(sec, sv)
     return levels
 
 
 def _chip_fraction(mask: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray, chip: int) -> np.ndarray:
     """Fraction of True pixels of ``mask`` in each chip."""
-    integral = cv2.integral(mask.astype(np.uint8), sdepth=cv2.CV_32S).astype(np.int64)
+    integral = cv2.integral(mask.view(np.uint8), sdepth=cv2.CV_32S)
     ya, xa = row_starts[:, None], col_starts[None, :]
-    s = integral[ya + chip, xa + chip] - integral[ya, xa + chip] - integral[ya + chip, xa] + integral[ya, xa]
+    corners = [integral[ya + chip, xa + chip], integral[ya, xa + chip], integral[ya + chip, xa], integral[ya, xa]]
+    a, b, c, d = (x.astype(np.int64) for x in corners)
+    s = a - b - c + d
     return s / float(chip * chip)
 
 
@@ -166,6 +186,7 @@ def _track_strip(
     i1: int,
     radius: int,
     max_nodata: float,
+    interpolation: int,
 ) -> tuple[slice, _Estimate]:
     """Deform the secondary over one strip of grid rows and measure the residual shifts."""
     grid = level.grid
@@ -181,12 +202,15 @@ def _track_strip(
     applied_dy = np.round(_dense_field(pred_dy, grid, ys, xs) * _REMAP_STEPS) / _REMAP_STEPS
     map_x = (xs[None, :] + applied_dx).astype(np.float32)
     map_y = (ys[:, None] + applied_dy).astype(np.float32)
-    valid_w = cv2.remap(level.secondary_valid.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.999
-    warped = [
-        cv2.remap(ch, map_x, map_y, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_CONSTANT, borderValue=0) * valid_w
-        for ch in level.secondary
-    ]
+    # A deformed pixel is valid if its nearest source pixel is: the interpolation kernel's
+    # reach into nodata is absorbed by the chip's nodata-fraction test.
+    valid_w = cv2.remap(level.secondary_valid.view(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+    warped = []
+    for ch in level.secondary:
+        w = cv2.remap(ch, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        w[~valid_w] = 0.0
+        warped.append(w)
     local_starts = row_starts - y_lo
     reference = [ch[y_lo:y_hi] for ch in level.reference]
     corr = correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius)
@@ -209,7 +233,7 @@ def _track_strip(
 
 
 def _chip_mean(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray, chip: int) -> np.ndarray:
-    integral = cv2.integral(np.ascontiguousarray(values, dtype=np.float64), sdepth=cv2.CV_64F)
+    integral = cv2.integral(np.ascontiguousarray(values), sdepth=cv2.CV_64F)
     ya, xa = row_starts[:, None], col_starts[None, :]
     s = integral[ya + chip, xa + chip] - integral[ya, xa + chip] - integral[ya + chip, xa] + integral[ya, xa]
     return s / float(chip * chip)
@@ -223,6 +247,7 @@ def _iterate(
     params: TrackingParams,
     pool: ThreadPoolExecutor,
     bar: tqdm,
+    interpolation: int,
 ) -> _Estimate:
     """One deformation-and-correlation pass over a whole level, strip by strip."""
     grid = level.grid
@@ -236,7 +261,7 @@ def _iterate(
         snr=np.full(grid.shape, np.nan, dtype=np.float32),
     )
     futures = [
-        pool.submit(_track_strip, level, pred_dx, pred_dy, i0, i1, radius, params.max_nodata_fraction)
+        pool.submit(_track_strip, level, pred_dx, pred_dy, i0, i1, radius, params.max_nodata_fraction, interpolation)
         for i0, i1 in bounds
     ]
     for future in futures:
@@ -279,6 +304,15 @@ def _resample_predictor(est: _Estimate, coarse: ChipGrid, fine: ChipGrid, factor
         filled = fill_gaps(comp)
         out.append(ndimage.map_coordinates(filled, coords, order=1, mode="nearest") * factor)
     return out[0], out[1]
+
+
+def _schedule(levels: list[_Level], params: TrackingParams) -> list[tuple[int, int]]:
+    """The passes ``(level index, search radius px)``, coarsest first."""
+    top = len(levels) - 1
+    passes = [(top, max(REFINE_RADIUS_PX, math.ceil(params.search_px / levels[top].scale) + 1))]
+    passes += [(index, REFINE_RADIUS_PX) for index in range(top, 0, -1)]
+    passes += [(0, radius) for radius in FINAL_RADII]
+    return passes
 
 
 def _show_progress(progress: bool | None) -> bool:
@@ -328,32 +362,32 @@ def track_ncc(
         raise TrackingFailed(f"the {which} image holds no valid pixel (all nodata or masked)")
     levels = _build_levels(reference, secondary, ref_valid, sec_valid, params)
     n_threads = threads or os.cpu_count() or 1
-    total = sum(lv.grid.shape[0] for lv in levels[1:]) * 2 + levels[0].grid.shape[0] * (
-        FINAL_ITERATIONS + (1 if len(levels) == 1 else 0)
-    )
+    schedule = _schedule(levels, params)
+    total = sum(levels[index].grid.shape[0] for index, _ in schedule)
     coarse = levels[-1]
     pred_dx = np.zeros(coarse.grid.shape)
     pred_dy = np.zeros(coarse.grid.shape)
     est: _Estimate | None = None
+    snr: np.ndarray | None = None
     with ThreadPoolExecutor(max_workers=n_threads) as pool, tqdm(
         total=total, desc="tracking", unit="grid row", disable=not _show_progress(progress), leave=False
     ) as bar:
-        for index in range(len(levels) - 1, -1, -1):
+        for step, (index, radius) in enumerate(schedule):
             level = levels[index]
-            limit = params.search_px / level.scale + 1.0
-            if est is not None:
+            final = step == len(schedule) - 1
+            if est is not None and est.dx.shape != level.grid.shape:
                 pred_dx, pred_dy = _resample_predictor(est, levels[index + 1].grid, level.grid, 2.0)
-            radii = []
-            if index == len(levels) - 1:
-                radii.append(max(REFINE_RADIUS_PX, math.ceil(params.search_px / level.scale) + 1))
-            radii += [REFINE_RADIUS_PX] * (FINAL_ITERATIONS if index == 0 else 1)
-            for n, radius in enumerate(radii):
-                final = index == 0 and n == len(radii) - 1
-                raw = _iterate(level, pred_dx, pred_dy, radius, params, pool, bar)
-                est = _validate(raw, params, limit, final)
-                if not final:
-                    pred_dx, pred_dy = fill_gaps(est.dx), fill_gaps(est.dy)
-                log.debug("level %d radius %d: %.1f %% valid", index, radius, 100 * np.isfinite(est.dx).mean())
+            # Lanczos is slower than cubic but has no sub-pixel bias; only the last pass needs it.
+            interpolation = cv2.INTER_LANCZOS4 if final else cv2.INTER_CUBIC
+            raw = _iterate(level, pred_dx, pred_dy, radius, params, pool, bar, interpolation)
+            if index == 0 and radius >= 2:
+                snr = raw.snr
+            if final and snr is not None:
+                raw = _Estimate(dx=raw.dx, dy=raw.dy, peak=raw.peak, snr=snr)
+            est = _validate(raw, params, params.search_px / level.scale + 1.0, final)
+            if not final:
+                pred_dx, pred_dy = fill_gaps(est.dx), fill_gaps(est.dy)
+            log.debug("level %d radius %d: %.1f %% valid", index, radius, 100 * np.isfinite(est.dx).mean())
     assert est is not None
     grid = levels[0].grid
     if not np.isfinite(est.dx).any():
@@ -366,5 +400,5 @@ def track_ncc(
         peak=est.peak.astype(np.float32),
         snr=est.snr.astype(np.float32),
         engine=ENGINE_NAME,
-        params={**params.as_dict(), "pyramid_levels": len(levels) - 1, "iterations": FINAL_ITERATIONS},
+        params={**params.as_dict(), "pyramid_levels": len(levels) - 1, "passes": len(schedule)},
     )
