@@ -187,7 +187,9 @@ import matplotlib.pyplot as plt
 import scrapbook as sb
 from IPython.display import Image, display
 
-from glacier_velocity.correlate import CorrelationParams, correlate_pair"""
+from glacier_velocity.correlate import CorrelationParams, choose_aoi, correlate_pair, load_scene
+from glacier_velocity.pairing import Pair
+from glacier_velocity.raster import read_window"""
     ),
     new_code_cell(
         """\
@@ -199,29 +201,45 @@ params = CorrelationParams(
     engine=engine,
     bbox=bbox,
 )
-result = correlate_pair(reference_href, secondary_href, pair_id, params)
-result"""
+pair = Pair(load_scene(reference_href, "reference"), load_scene(secondary_href, "secondary"))
+aoi = choose_aoi(pair, params.bbox)
+print(f"pair {pair.id}: {pair.reference.id} -> {pair.secondary.id}, {pair.dt_days:.2f} days, AOI {aoi}")"""
     ),
-    new_markdown_cell("## The two images (B08, over the area of interest)"),
+    new_markdown_cell("## The two images (B08 digital numbers over the area of interest)"),
     new_code_cell(
         """\
+reference_image = read_window(pair.reference.nir_href, aoi)
+secondary_image = read_window(pair.secondary.nir_href, aoi)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6), sharex=True, sharey=True)
-for ax, raster, title in zip(axes, (result.reference, result.secondary), ("reference", "secondary")):
-    ax.imshow(raster.array, cmap="gray", vmin=raster.array[raster.valid].min(), vmax=raster.array[raster.valid].max())
-    ax.set_title(f"{title}: {raster.href.rsplit('/', 1)[-1]}")
+for ax, image, scene in zip(axes, (reference_image, secondary_image), (pair.reference, pair.secondary)):
+    shown = ax.imshow(image.array, cmap="gray", vmin=image.array[image.valid].min(), vmax=image.array[image.valid].max())
+    ax.set_title(f"{scene.id}\\n{scene.datetime:%Y-%m-%d %H:%M} UTC")
+    fig.colorbar(shown, ax=ax, shrink=0.7, label="B08 DN")
 fig.tight_layout()
 plt.show()"""
     ),
-    new_markdown_cell("## Velocity quicklook (speed in m/yr, flow arrows)"),
-    new_code_cell("display(Image(filename=str(result.quicklook)))"),
+    new_markdown_cell("## Feature tracking and the velocity product"),
     new_code_cell(
         """\
-stats = result.stats
-print(stats)
+products = correlate_pair(reference_href, secondary_href, pair_id, params)
+print(products.summary())"""
+    ),
+    new_markdown_cell("## Velocity quicklook (speed in m/yr, flow arrows)"),
+    new_code_cell("display(Image(filename=str(products.quicklook)))"),
+    new_code_cell(
+        """\
+stats = {
+    "basename": products.basename,
+    "dt_days": products.dt_days,
+    "search_px": products.search_px,
+    "grid_shape": list(products.grid_shape),
+    "valid_fraction": products.valid_fraction,
+    "median_speed_m_per_yr": products.median_speed_m_per_yr,
+}
 sb.glue("pair_id", pair_id)
-sb.glue("velocity", str(result.cog))
-sb.glue("quicklook", str(result.quicklook))
-sb.glue("item", str(result.item))
+sb.glue("velocity", str(products.cog))
+sb.glue("quicklook", str(products.quicklook))
+sb.glue("item", str(products.item))
 sb.glue("stats", stats)"""
     ),
 ]
@@ -251,6 +269,7 @@ catalog_dir = "catalog"
         """\
 from pathlib import Path
 
+import pystac
 import scrapbook as sb
 from IPython.display import Image, display
 
@@ -283,7 +302,14 @@ else:
     files = None
     stats = {"pair_count": 0, "median_speed_m_per_yr": None, "valid_fraction": 0.0, "pairs": []}
     outcome = f"no velocity products to aggregate ({message or 'no pairs were given'})"
-catalog = write_catalog(catalog_dir, item_paths, files)
+if velocity_cogs:
+    catalog = write_catalog(catalog_dir, item_paths, files)
+else:
+    # An empty but valid catalog keeps the workflow's outputs the same shape with no pairs.
+    empty = pystac.Catalog(id="glacier-velocity", title="Glacier surface velocity: no pairs", description=outcome)
+    empty.normalize_hrefs(catalog_dir)
+    empty.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    catalog = f"{catalog_dir}/catalog.json"
 print(outcome)"""
     ),
     new_markdown_cell("## Summary maps (median speed, spread, count) and time series"),

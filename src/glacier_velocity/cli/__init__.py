@@ -18,7 +18,7 @@ from .._version import __version__
 from ..errors import GlacierVelocityError
 
 #: Subcommand modules, in workflow order.
-COMMANDS = ("discover", "correlate", "track", "aggregate")
+COMMANDS = ("discover", "correlate", "track", "aggregate", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
