@@ -34,6 +34,7 @@ from typing import Literal
 import cv2
 import numpy as np
 import scipy.fft
+import scipy.sparse
 from scipy import ndimage
 from scipy.special import ndtri
 
@@ -287,7 +288,7 @@ class _TongueGeometry:
     row_c: float
     col_c: float
     k: float  # centreline v = k u^2
-    u_entry: float  # where the centreline enters the image
+    u_entry: float  # most upstream point of the ice inside the image
     u_zone: float  # start of the terminal zone
     u_term: float  # terminus
     decay: float  # exponential slow-down rate (1/px)
@@ -302,7 +303,7 @@ class GlacierTongue(FlowField):
 
     - an across-flow profile: plug flow (constant) in the centre and shear margins where the
       speed falls to zero with a C1 ramp (``3t^2 - 2t^3``) over ``margin_px``;
-    - an along-flow profile: ``max_px`` where the centreline enters the image, slowing
+    - an along-flow profile: ``max_px`` where the ice enters the image, slowing
       exponentially to ``terminal_speed_frac * max_px`` where the terminal zone starts, then
       to zero at the terminus with the same C1 ramp.
 
@@ -315,7 +316,7 @@ class GlacierTongue(FlowField):
     shape : (int, int)
         Image shape ``(rows, cols)`` the tongue is laid out in (px).
     max_px : float
-        Plug-flow displacement where the centreline enters the image (px); the largest
+        Plug-flow displacement where the ice enters the image (px): the largest
         displacement in the image.
     flow_angle_deg : float
         Mean flow direction, degrees from +col (east) towards +row (south).
@@ -387,21 +388,22 @@ class GlacierTongue(FlowField):
         half_extent = abs(col_c * ca) + abs(row_c * sa) + 0.5
         k = self.bend_frac * min(self.shape) / half_extent**2
 
-        def inside(u: np.ndarray) -> np.ndarray:
-            v = k * u * u
-            col = col_c + u * ca - v * sa
-            row = row_c + u * sa + v * ca
-            return (row >= -0.5) & (row <= n_rows - 0.5) & (col >= -0.5) & (col <= n_cols - 0.5)
-
-        u = np.linspace(-half_extent, half_extent, 4097)
-        hits = np.flatnonzero(inside(u))
-        if hits.size == 0:
-            raise InvalidParameter("bend_frac", f"the centreline misses the image; use a smaller |bend_frac| than {self.bend_frac}")
-        lo, hi = (u[hits[0] - 1], u[hits[0]]) if hits[0] > 0 else (u[0], u[0])
-        for _ in range(60):  # bisect to the exact entry point on the image edge
-            mid = 0.5 * (lo + hi)
-            lo, hi = (lo, mid) if inside(np.array([mid]))[0] else (mid, hi)
-        u_entry = hi
+        # The ice enters the image where its footprint first meets the image border: the
+        # smallest along-flow coordinate of the border inside the glacier's width.
+        step = 0.25
+        r_edge = np.arange(-0.5, n_rows - 0.5 + step, step)
+        c_edge = np.arange(-0.5, n_cols - 0.5 + step, step)
+        border_r = np.concatenate([r_edge, r_edge, np.full(c_edge.size, -0.5), np.full(c_edge.size, n_rows - 0.5)])
+        border_c = np.concatenate([np.full(r_edge.size, -0.5), np.full(r_edge.size, n_cols - 0.5), c_edge, c_edge])
+        x, y = border_c - col_c, border_r - row_c
+        u = x * ca + y * sa
+        n = -x * sa + y * ca - k * u * u
+        on_ice = np.abs(n) < self.half_width_px
+        if not on_ice.any():
+            raise InvalidParameter(
+                "bend_frac", "the glacier does not cross the image border; use a smaller |bend_frac| or a wider glacier"
+            )
+        u_entry = float(u[on_ice].min())
         u_term = -half_extent + self.terminus_frac * 2.0 * half_extent
         u_zone = u_term - self.terminal_zone_frac * 2.0 * half_extent
         if u_zone <= u_entry:
@@ -632,31 +634,52 @@ def warp_image(image: np.ndarray, field: FlowField, *, order: Interpolation = "c
 # --------------------------------------------------------------------------------------------
 
 
-class _CoarseLayer:
-    """Smooth random field at ``scale_px``, defined on reference coordinates.
+def _bspline_weights(coords: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
+    """Sparse matrix evaluating a cubic B-spline with ``n`` coefficients at ``coords``.
 
-    Random values on a grid with ``scale_px`` spacing covering the image plus ``border_px`` on
-    every side, smoothed, and sampled with cubic interpolation at any pixel.
+    ``coords`` are in coefficient index units and must lie within ``[1, n - 3]``.
+    """
+    i = np.floor(coords).astype(np.int64)
+    t = coords - i
+    t2, t3 = t * t, t * t * t
+    weights = np.stack(
+        [(1 - t) ** 3 / 6.0, (3 * t3 - 6 * t2 + 4) / 6.0, (-3 * t3 + 3 * t2 + 3 * t + 1) / 6.0, t3 / 6.0], axis=1
+    )
+    cols = i[:, None] + np.arange(-1, 3)[None, :]
+    rows = np.repeat(np.arange(coords.size), 4)
+    return scipy.sparse.csr_matrix((weights.ravel(), (rows, cols.ravel())), shape=(coords.size, n))
+
+
+class _CoarseLayer:
+    """Smooth random field with correlation length ``scale_px``, on reference coordinates.
+
+    A cubic B-spline whose random coefficients sit every ``scale_px`` px over the image plus
+    ``border_px`` on every side. B-splines are C2, so the spectrum falls off like sinc^4 and
+    the layer adds no energy near the Nyquist frequency (cubic convolution would). Sampling
+    on a rows x cols grid is separable: two sparse matrix products.
     """
 
     def __init__(self, rng: np.random.Generator, shape: tuple[int, int], scale_px: float, border_px: int):
         self.scale = max(float(scale_px), 1.0)
         self.border = border_px
-        n_r = int(math.ceil((shape[0] + 2 * border_px) / self.scale)) + 6
-        n_c = int(math.ceil((shape[1] + 2 * border_px) / self.scale)) + 6
-        grid = rng.standard_normal((n_r, n_c), dtype=np.float32)
-        grid = ndimage.gaussian_filter(grid, 1.0, mode="reflect")
-        self.grid = (grid - grid.mean()) / max(float(grid.std()), 1e-12)
+        n_r = int(math.ceil((shape[0] + 2 * border_px) / self.scale)) + 4
+        n_c = int(math.ceil((shape[1] + 2 * border_px) / self.scale)) + 4
+        coef = rng.standard_normal((n_r, n_c), dtype=np.float32)
+        # Normalise to unit variance of the spline (sum of squared weights, averaged over t).
+        self.coef = (coef - coef.mean()) / math.sqrt(0.4793650793650794)
+        self._col_key: tuple | None = None
+        self._col_weights = None
 
-    def _grid_coords(self, ref: np.ndarray) -> np.ndarray:
-        return ((ref + self.border + 0.5) / self.scale + 2.5).astype(np.float32)
+    def _weights(self, ref: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
+        return _bspline_weights((ref + self.border + 0.5) / self.scale + 1.0, n)
 
     def sample(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Values at the outer product of reference ``rows`` x ``cols`` (1-D, px)."""
-        shape = (rows.size, cols.size)
-        map_y = np.ascontiguousarray(np.broadcast_to(self._grid_coords(rows)[:, None], shape))
-        map_x = np.ascontiguousarray(np.broadcast_to(self._grid_coords(cols)[None, :], shape))
-        return cv2.remap(self.grid, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+        key = (cols.size, float(cols[0]), float(cols[-1]))
+        if key != self._col_key:  # every strip shares the columns
+            self._col_key, self._col_weights = key, self._weights(cols, self.coef.shape[1])
+        by_rows = self._weights(rows, self.coef.shape[0]) @ self.coef  # (n_rows, n_coef_cols)
+        return np.asarray((self._col_weights @ by_rows.T).T, dtype=np.float32)
 
 
 class _TileLayer:
@@ -683,7 +706,6 @@ class _TileLayer:
         if shape_values is not None:
             tile = shape_values(tile)
             tile = scipy.fft.irfft2(scipy.fft.rfft2(tile) * _gaussian_lowpass(sigma_px)(fx, fy), s=noise.shape)
-            tile = tile / max(float(tile.std()), 1e-12)
         self.tile = tile.astype(np.float32)
         self.offset = rng.integers(0, tile_px, size=2)
 
@@ -794,10 +816,12 @@ def _texture_into(
             forced = _ice_mask_strip(ice_mask, rows, cols, r0, edge_sigma_px)
             ice = np.maximum(ice, forced)
             crevassed = forced
+        # Reflectance-like (log-normal) variation keeps DN positive and skewed like real scenes.
         # Rock: dark and rough, ridge-like at mid scales (a smooth |m|, no kinks).
-        rock = 1900.0 + 450.0 * alb + 380.0 * (np.sqrt(m * m + 0.1) - 0.8) + 260.0 * s + 220.0 * f
+        ridge = 1.6 * (np.sqrt(m * m + 0.1) - 0.85)
+        rock = 2000.0 * np.exp(0.25 * (0.6 * alb + 0.4 * ridge + 0.45 * s + 0.45 * f))
         # Ice: bright and smoother, with dark crevasse streaks.
-        snow = 5600.0 + 650.0 * alb + 110.0 * m + 90.0 * s + 90.0 * f - 700.0 * crevassed * crev
+        snow = 5600.0 * np.exp(0.1 * alb + 0.02 * m + 0.018 * s + 0.016 * f) - 1500.0 * crevassed * crev
         out[r0:r1] = np.clip(ice * snow + (1.0 - ice) * rock, 1.0, 65535.0)
 
 
