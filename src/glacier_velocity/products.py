@@ -19,7 +19,6 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -423,7 +422,7 @@ def product_paths(out_dir: str | os.PathLike[str], basename: str) -> tuple[Path,
     return (out / f"{basename}.tif", out / f"{basename}_quicklook.png", out / f"{basename}.json")
 
 
-__all__: Sequence[str] = [
+__all__ = [
     "BAND_DESCRIPTIONS",
     "make_product_item",
     "product_basename",
