@@ -250,6 +250,12 @@ def test_bad_parameters_name_the_parameter(kwargs, parameter):
     assert info.value.parameter == parameter
 
 
+def test_product_without_crs_is_an_input_error():
+    product = make_product(np.full(SHAPE, 1.0), crs="")
+    with pytest.raises(InputError, match="no usable CRS"):
+        aggregate_products([product])
+
+
 def test_no_products_is_an_error():
     with pytest.raises(InvalidParameter, match="products"):
         aggregate_products([])

@@ -238,3 +238,16 @@ def test_cli_aggregate_help():
     with pytest.raises(SystemExit) as info:
         main(["aggregate", "--help"])
     assert info.value.code == 0
+
+
+def test_links_to_local_source_files_are_dropped_remote_ones_kept(tmp_path):
+    item_paths = _pair_products(tmp_path)
+    item = pystac.Item.from_file(str(item_paths[0]))
+    item.add_link(pystac.Link(rel="derived_from", target=str(tmp_path / "scenes" / "ref.json"), title="reference"))
+    remote = "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2A_33WXS_20210613_0_L2A"
+    item.add_link(pystac.Link(rel="derived_from", target=remote, title="secondary"))
+    path = write_catalog(tmp_path / "c", [item], None)
+    data = json.loads((path.parent / item.id / f"{item.id}.json").read_text())
+    derived = [link["href"] for link in data["links"] if link["rel"] == "derived_from"]
+    assert derived == [remote]
+    assert data["properties"]["gv:reference_id"] == "S2A_33WXS_20210603_0_L2A_p0"

@@ -29,6 +29,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import CRSError
 from rasterio.transform import array_bounds
 from rasterio.warp import reproject, transform, transform_bounds
 
@@ -243,10 +244,19 @@ def _iter_products(products: Sequence[ProductLike]) -> Iterator[tuple[VelocityPr
         yield _load(product)
 
 
+def _grid_of(product: VelocityProduct, index: int, source: str) -> _Grid:
+    try:
+        crs = CRS.from_user_input(product.crs)
+    except CRSError as exc:
+        where = source or f"product {index}"
+        raise InputError(f"{where} has no usable CRS ({product.crs!r}); velocity products must be georeferenced") from exc
+    return _Grid(product.transform, crs, tuple(product.shape))  # type: ignore[arg-type]
+
+
 def _same_grid(product: VelocityProduct, grid: _Grid) -> bool:
     return (
         tuple(product.shape) == grid.shape
-        and CRS.from_user_input(product.crs) == grid.crs
+        and _grid_of(product, -1, "").crs == grid.crs
         and product.transform.almost_equals(grid.transform)
     )
 
@@ -345,14 +355,14 @@ def aggregate_products(
     entries: list[PairEntry] = []
     for index, (product, source) in enumerate(_iter_products(products)):
         if grid is None:
-            grid = _Grid(product.transform, CRS.from_user_input(product.crs), tuple(product.shape))  # type: ignore[arg-type]
+            grid = _grid_of(product, index, source)
             stacks = {name: np.full((n, *grid.shape), np.nan, dtype=np.float32) for name in ("v", "vx", "vy")}
         if _same_grid(product, grid):
             resampled = False
             vx, vy, v = product.vx, product.vy, product.v
         else:
             resampled = True
-            src = _Grid(product.transform, CRS.from_user_input(product.crs), tuple(product.shape))  # type: ignore[arg-type]
+            src = _grid_of(product, index, source)
             if not _overlaps(src, grid):
                 raise InputError(
                     f"velocity product {index} ({product.reference_id} -> {product.secondary_id}"

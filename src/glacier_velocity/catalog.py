@@ -97,6 +97,23 @@ def _gather_assets(item: pystac.Item, folder: Path) -> None:
         asset.href = str(_place(source, folder / source.name).resolve())
 
 
+def _drop_local_links_outside(item: pystac.Item, root: Path) -> None:
+    """Remove links to local files outside ``root`` (e.g. source scene items given as files).
+
+    They would dangle once the catalog directory is moved; remote links (Earth Search item
+    URLs) stay, and the scene ids remain in the ``gv:reference_id``/``gv:secondary_id``
+    properties.
+    """
+    kept = []
+    for link in item.links:
+        href = link.get_absolute_href() if link.rel not in ("root", "parent", "self") else None
+        if href and not _is_remote(href) and root not in Path(href).resolve().parents:
+            log.info("item %s: dropping %s link to a local file outside the catalog (%s)", item.id, link.rel, href)
+            continue
+        kept.append(link)
+    item.links = kept
+
+
 def _span(items: Sequence[pystac.Item]) -> tuple[datetime | None, datetime | None]:
     starts, ends = [], []
     for item in items:
@@ -269,7 +286,7 @@ def write_catalog(
     ids = [item.id for item in items] + ([summary_item_id] if summary_files is not None else [])
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise InvalidParameter("pair_items", f"item ids must be unique, repeated: {duplicates}")
+        raise InvalidParameter("pair_items", f"item ids must be unique, repeated: {duplicates}; pass each pair product once")
     out.mkdir(parents=True, exist_ok=True)
 
     catalog = pystac.Catalog(id=catalog_id, description=description, title=title)
@@ -279,6 +296,7 @@ def write_catalog(
         item.clear_links("parent")
         item.clear_links("collection")
         item.collection_id = None
+        _drop_local_links_outside(item, out)
         _gather_assets(item, out / item.id)
         catalog.add_item(item)
     if summary_files is not None:
