@@ -20,9 +20,6 @@ from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.figures import plot_summary, plot_time_series
 from glacier_velocity.products import make_product_item, product_basename, product_paths, save_product_item
 
-jsonschema = pytest.importorskip("jsonschema")
-
-
 class CoreSchemaValidator(JsonSchemaSTACValidator):
     """Validates against the STAC core schemas shipped with pystac; no network.
 
