@@ -141,7 +141,8 @@ class DemoData:
     collection : Path
         STAC collection JSON (``sentinel-2-l2a``).
     items : Path
-        STAC ItemCollection (GeoJSON FeatureCollection) of every demo scene.
+        STAC ItemCollection (GeoJSON FeatureCollection) of every demo scene; each item is
+        also written alone as ``items/<id>.json`` next to it.
     truth : Path
         Truth JSON (see :func:`write_truth`).
     bbox : tuple of float
@@ -451,6 +452,10 @@ def generate_demo_data(root: str | os.PathLike[str]) -> DemoData:
     collection_path.write_text(json.dumps(collection_json(items), indent=2) + "\n", encoding="utf-8")
     items_path = stac_dir / "items.json"
     items_path.write_text(json.dumps({"type": "FeatureCollection", "features": items}, indent=2) + "\n", encoding="utf-8")
+    # One file per item as well: the correlation tool can run on item files without a server.
+    (stac_dir / "items").mkdir(exist_ok=True)
+    for item in items:
+        (stac_dir / "items" / f"{item['id']}.json").write_text(json.dumps(item, indent=2) + "\n", encoding="utf-8")
     truth_path = write_truth(root)
     log.info("demo stack of %d scenes written to %s", len(items), root)
     return DemoData(root=root, collection=collection_path, items=items_path, truth=truth_path, bbox=demo_bbox())
@@ -609,6 +614,38 @@ def workflow_env() -> dict[str, str]:
     return env
 
 
+def write_pair_job(data: DemoData, path: str | os.PathLike[str], pair_index: int = 0, **overrides: Any) -> Path:
+    """Job file for the correlation tool alone on one expected demo pair, from item files.
+
+    Parameters
+    ----------
+    data : DemoData
+        The generated demo stack.
+    path : path-like
+        Job file to write.
+    pair_index : int
+        Which of :func:`expected_pairs` (0 = the first).
+    **overrides
+        More inputs of ``cwl/correlate.cwl`` (e.g. ``grid_spacing_px=16``).
+    """
+    import yaml
+
+    reference_id, secondary_id = expected_pairs()[pair_index]
+    items = data.items.parent / "items"
+    job = {
+        "pair_id": f"{DEMO_TILE}_{reference_id.split('_')[2]}_{secondary_id.split('_')[2]}",
+        "reference_href": str(items / f"{reference_id}.json"),
+        "secondary_href": str(items / f"{secondary_id}.json"),
+        "bbox": list(data.bbox),
+        "max_velocity_m_per_yr": 1000.0,
+        **overrides,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def run_cwltool(
     process: str | os.PathLike[str],
     job: str | os.PathLike[str],
@@ -703,8 +740,9 @@ def run_demo(
     Parameters
     ----------
     demo_dir : path-like
-        Working directory of the demo: ``data/`` (stack, STAC JSON, truth), ``job.yml`` and
-        ``results/`` (the Workflow outputs; emptied first).
+        Working directory of the demo: ``data/`` (stack, STAC JSON, truth), ``job.yml`` (the
+        Workflow's job), ``pair.yml`` (a job for ``cwl/correlate.cwl`` alone on the first pair)
+        and ``results/`` (the Workflow outputs; emptied first).
     project_root : path-like, optional
         Repository holding ``cwl/`` and ``params/``; found automatically by default.
     job_template : path-like, optional
@@ -726,6 +764,7 @@ def run_demo(
     root = find_project_root(project_root)
     demo_dir = Path(demo_dir).resolve()
     data = generate_demo_data(demo_dir / "data")
+    write_pair_job(data, demo_dir / "pair.yml")
     results = demo_dir / "results"
     if results.exists():
         shutil.rmtree(results)

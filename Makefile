@@ -1,0 +1,51 @@
+# glacier-velocity: two commands for users (make demo, make test), a few for developers.
+# Set-up is a dependency, not a step to remember: .venv/.installed is rebuilt whenever
+# pyproject.toml or requirements.lock changes.
+
+SHELL := bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+# cwltool gives each job only HOME, TMPDIR and PATH: the venv's bin must come first on PATH
+# so that papermill, python and the python3 kernel are this environment's.
+RUN := PATH="$(BIN):$$PATH"
+PARAMS ?= params/yazghil.yml
+OUT ?= build/run
+CWLTOOL_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv setup demo test run validate lock clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+venv setup: $(STAMP) ## create .venv and install the package with pinned dependencies
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -n "$(PYTHON)" || { echo "need python3.11 (or python3 >= 3.11) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[workflow,test]'
+	touch $@
+
+demo: $(STAMP) ## offline demo: synthetic glacier, local STAC API, whole CWL Workflow (a few minutes)
+	$(RUN) $(BIN)/glacier-velocity demo --dir build/demo
+
+test: $(STAMP) ## the test suite, including end-to-end cwltool runs of the Workflow
+	$(RUN) $(BIN)/python -m pytest
+
+run: $(STAMP) ## real data: make run PARAMS=params/yazghil.yml [OUT=build/run] (needs internet)
+	$(RUN) $(BIN)/cwltool --no-container $(CWLTOOL_ARGS) --outdir $(OUT) cwl/glacier-velocity.cwl $(PARAMS)
+
+validate: $(STAMP) ## cwltool --validate of every CWL file
+	@for f in cwl/*.cwl; do $(RUN) $(BIN)/cwltool --quiet --validate "$$f" || exit 1; done
+
+lock: ## refresh requirements.lock from the working .venv (commit the result)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v ' @ ' > requirements.lock
+
+clean: ## remove build outputs and caches (keeps .venv)
+	rm -rf build dist .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean ## also remove .venv
+	rm -rf $(VENV)
