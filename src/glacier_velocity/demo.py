@@ -167,7 +167,7 @@ def _footprint(margin: float = 0.0) -> dict[str, Any]:
     t = demo_transform()
     c0, c1 = cols * margin, cols * (1 - margin)
     r0, r1 = rows * margin, rows * (1 - margin)
-    ring = [t * (c0, r0), t * (c1, r0), t * (c1, r1), t * (c0, r1), t * (c0, r0)]
+    ring = [t @ (c0, r0), t @ (c1, r0), t @ (c1, r1), t @ (c0, r1), t @ (c0, r0)]
     geom = {"type": "Polygon", "coordinates": [[list(p) for p in ring]]}
     return transform_geom(f"EPSG:{DEMO_EPSG}", "EPSG:4326", geom)
 
@@ -529,8 +529,8 @@ def compare_with_truth(median_speed_tif: str | os.PathLike[str], truth_json: str
         if src.crs is None or src.crs.to_epsg() != DEMO_EPSG:
             raise InputError(f"{median_speed_tif}: expected a map in EPSG:{DEMO_EPSG}, got {src.crs}")
     rr, cc = np.mgrid[0 : recovered.shape[0], 0 : recovered.shape[1]]
-    xs, ys = transform * (cc + 0.5, rr + 0.5)
-    tc, tr = true_inverse * (xs, ys)
+    xs, ys = transform @ (cc + 0.5, rr + 0.5)
+    tc, tr = true_inverse @ (xs, ys)
     tr_i, tc_i = np.floor(tr).astype(int), np.floor(tc).astype(int)
     inside = (tr_i >= 0) & (tr_i < true_map.shape[0]) & (tc_i >= 0) & (tc_i < true_map.shape[1])
     true_at = np.full(recovered.shape, np.nan)

@@ -1,0 +1,173 @@
+"""The embedded demo: generated stack, STAC items, truth, and its agreement with params/demo.yml."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+
+from glacier_velocity import demo
+from glacier_velocity.cli import main
+from glacier_velocity.cog import write_cog
+from glacier_velocity.discovery import DiscoveryParams, discover_pairs
+from glacier_velocity.scene import Scene
+from glacier_velocity.stacserver import serve_stac
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> demo.DemoData:
+    return demo.generate_demo_data(tmp_path_factory.mktemp("demo"))
+
+
+def test_scenes_are_uint16_nir_cogs_on_the_10m_utm_grid(demo_data: demo.DemoData) -> None:
+    tifs = sorted((demo_data.root / "scenes").glob("*.tif"))
+    assert len(tifs) == len(demo.DEMO_SCENES) == 11
+    with rasterio.open(tifs[0]) as src:
+        assert src.dtypes == ("uint16",)
+        assert src.crs.to_epsg() == 32643
+        assert src.res == (10.0, 10.0)
+        assert (src.height, src.width) == demo.DEMO_SHAPE
+        assert src.nodata == 0
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        image = src.read(1)
+    assert image.min() >= 1  # no accidental nodata
+    assert 500 < np.median(image) < 9000  # B08-like digital numbers
+
+
+def test_items_look_like_earth_search(demo_data: demo.DemoData) -> None:
+    features = json.loads(demo_data.items.read_text())["features"]
+    first = features[0]
+    assert first["id"] == "S2A_99XXX_20220610_0_L2A"
+    props = first["properties"]
+    assert props["grid:code"] == "MGRS-99XXX"
+    assert props["proj:epsg"] == 32643 and props["proj:code"] == "EPSG:32643"
+    assert props["s2:product_uri"].startswith("S2A_MSIL2A_20220610T") and "_T99XXX_" in props["s2:product_uri"]
+    assert Path(first["assets"]["nir"]["href"]).is_absolute()
+    scene = Scene.from_item(first)
+    assert (scene.tile, scene.epsg, scene.cloud_cover) == ("99XXX", 32643, 2.1)
+    roles = [f["properties"]["glacier_velocity:demo_role"] for f in features]
+    assert roles.count("cloudy") == 2 and roles.count("same-month") == 1 and roles.count("off-season") == 1
+
+
+def test_the_stack_is_deterministic() -> None:
+    scene = demo.DEMO_SCENES[3]
+    assert np.array_equal(demo.scene_image(scene, 3), demo.scene_image(scene, 3))
+
+
+def test_the_glacier_moves_by_velocity_times_baseline() -> None:
+    # A patch on the fast upstream ice must be found shifted by the known displacement
+    # between two scenes of 2023 (25 days), using plain integer-shift correlation.
+    used = [s for s in demo.DEMO_SCENES if s.role == "used" and s.datetime.year == 2023]
+    reference, secondary = used[1], used[2]
+    ref = demo.scene_image(reference, demo.DEMO_SCENES.index(reference)).astype(float)
+    sec = demo.scene_image(secondary, demo.DEMO_SCENES.index(secondary)).astype(float)
+    row, col = 150, 90
+    dt_years = (secondary.datetime - reference.datetime).total_seconds() / 86400 / 365.25
+    dx, dy = demo.velocity_field(2023).scaled(dt_years / demo.FIELD_YEARS).displacement(row, col)
+    chip = ref[row - 16 : row + 16, col - 16 : col + 16]
+    best, best_score = (0, 0), -np.inf
+    for sr in range(-8, 9):
+        for sc in range(-8, 9):
+            window = sec[row - 16 + sr : row + 16 + sr, col - 16 + sc : col + 16 + sc]
+            score = np.corrcoef(chip.ravel(), window.ravel())[0, 1]
+            if score > best_score:
+                best, best_score = (sr, sc), score
+    assert np.hypot(dx, dy) > 2.0  # the test point really moves
+    assert best == (round(float(dy)), round(float(dx)))
+
+
+def test_discovery_picks_the_expected_scenes_and_pairs(demo_data: demo.DemoData) -> None:
+    with serve_stac([demo_data.collection, demo_data.items]) as url:
+        result = discover_pairs(
+            DiscoveryParams(
+                stac_url=url,
+                bbox=demo_data.bbox,
+                start_year=2022,
+                end_year=2023,
+                start_month=demo.DEMO_START_MONTH,
+                end_month=demo.DEMO_END_MONTH,
+                max_cloud_cover=demo.DEMO_MAX_CLOUD_COVER,
+                pairs_per_image=demo.DEMO_PAIRS_PER_IMAGE,
+                max_baseline_days=demo.DEMO_MAX_BASELINE_DAYS,
+            )
+        )
+    assert [s.id for s in result.scenes_selected] == [s.item_id for s in demo.DEMO_SCENES if s.role == "used"]
+    assert [(p.reference.id, p.secondary.id) for p in result.pairs] == demo.expected_pairs()
+    assert [round(p.dt_days, 6) for p in result.pairs] == [25.0, 65.0, 50.0, 25.0, 50.0, 25.0]
+
+
+def test_params_demo_yml_matches_the_demo_constants() -> None:
+    job = yaml.safe_load((ROOT / "params" / "demo.yml").read_text())
+    assert tuple(job["bbox"]) == demo.demo_bbox()
+    assert (job["start_year"], job["end_year"]) == (2022, 2023)
+    assert (job["start_month"], job["end_month"]) == (demo.DEMO_START_MONTH, demo.DEMO_END_MONTH)
+    assert job["max_cloud_cover"] == demo.DEMO_MAX_CLOUD_COVER
+    assert job["pairs_per_image"] == demo.DEMO_PAIRS_PER_IMAGE
+    assert job["max_baseline_days"] == demo.DEMO_MAX_BASELINE_DAYS
+
+
+def test_truth_records_year_speeds_and_expected_pairs(demo_data: demo.DemoData) -> None:
+    truth = json.loads(demo_data.truth.read_text())
+    assert [(p["reference"], p["secondary"]) for p in truth["pairs"]] == demo.expected_pairs()
+    assert [p["year"] for p in truth["pairs"]] == [2022, 2022, 2023, 2023, 2023, 2023]
+    assert truth["glacier_median_speed_m_per_yr"]["2023"] > truth["glacier_median_speed_m_per_yr"]["2022"]
+    fastest = {}
+    for year in (2022, 2023):
+        with rasterio.open(demo_data.root / f"truth_speed_{year}.tif") as src:
+            speed = src.read(1)
+        fastest[year] = float(speed.max())
+        assert float(speed.min()) == 0.0  # stable ground
+    # The same flow pattern at 250 and 400 m/yr at the upstream edge (pixel centres lie inside).
+    assert fastest[2023] / fastest[2022] == pytest.approx(400 / 250, rel=1e-5)
+    assert fastest[2023] == pytest.approx(400.0, rel=0.05)
+    # Four of the six pairs are from 2023: the per-pixel median is the 2023 speed.
+    with rasterio.open(demo_data.root / truth["median_speed_map"]) as a, rasterio.open(demo_data.root / "truth_speed_2023.tif") as b:
+        np.testing.assert_allclose(a.read(1), b.read(1))
+
+
+def test_compare_with_truth_measures_the_error(demo_data: demo.DemoData, tmp_path: Path) -> None:
+    truth = json.loads(demo_data.truth.read_text())
+    with rasterio.open(demo_data.root / truth["median_speed_map"]) as src:
+        true_map, transform, crs = src.read(1), src.transform, src.crs
+    # Sample every 12th pixel, like a tracking grid, and make the recovered map 10 % too fast.
+    coarse = true_map[6::12, 6::12] * 1.1
+    grid = transform @ rasterio.Affine.scale(12)
+    write_cog(tmp_path / "median.tif", {"v": coarse}, grid, crs)
+    result = demo.compare_with_truth(tmp_path / "median.tif", demo_data.truth)
+    assert result.relative_error == pytest.approx(0.1, abs=0.01)
+    assert result.coverage == pytest.approx(1.0)
+    assert result.n_points > 200
+
+
+def test_compare_with_truth_refuses_an_empty_map(demo_data: demo.DemoData, tmp_path: Path) -> None:
+    empty = np.full((10, 10), np.nan, dtype=np.float32)
+    write_cog(tmp_path / "empty.tif", {"v": empty}, demo.demo_transform() @ rasterio.Affine.scale(48), "EPSG:32643")
+    with pytest.raises(demo.InputError, match="no valid speed"):
+        demo.compare_with_truth(tmp_path / "empty.tif", demo_data.truth)
+
+
+def test_write_job_fills_in_the_stac_url(tmp_path: Path) -> None:
+    job = demo.write_job(ROOT / "params" / "demo.yml", tmp_path / "job.yml", stac_url="http://127.0.0.1:4321")
+    loaded = yaml.safe_load(job.read_text())
+    assert loaded["stac_url"] == "http://127.0.0.1:4321"
+    assert loaded["bbox"] == list(demo.demo_bbox())
+
+
+def test_workflow_env_puts_this_interpreter_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert demo.workflow_env()["PATH"].split(":")[:2] == [str(Path(sys.executable).parent), "/usr/bin"]
+
+
+def test_demo_subcommand_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--help"])
+    assert exc.value.code == 0
+    assert "synthetic" in capsys.readouterr().out

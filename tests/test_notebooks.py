@@ -1,0 +1,152 @@
+"""The papermill notebooks: structure, up to date with their generator, and the discovery
+notebook run for real against the demo STAC API, its pair list read back with scrapbook."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from glacier_velocity import demo, scrap
+from glacier_velocity.stacserver import serve_stac
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = ("01-discovery.ipynb", "02-correlation.ipynb", "03-aggregation.ipynb")
+BIN = Path(sys.executable).parent
+
+
+def _cells(name: str) -> list:
+    return nbformat.read(NOTEBOOKS / name, as_version=4).cells
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exactly_one_documented_parameters_cell(name: str) -> None:
+    cells = _cells(name)
+    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    lines = tagged[0].source.splitlines()
+    assignments = [i for i, line in enumerate(lines) if line and not line.startswith("#")]
+    assert assignments
+    for i in assignments:
+        # Every parameter carries a comment: inline, or on the line(s) just above it.
+        assert "#" in lines[i] or lines[i - 1].startswith("#") or lines[i - 2].startswith("#"), lines[i]
+    ast.parse(tagged[0].source)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_function_definitions_in_notebooks(name: str) -> None:
+    for cell in _cells(name):
+        if cell.cell_type == "code":
+            tree = ast.parse(cell.source)
+            assert not [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
+
+
+@pytest.mark.parametrize(
+    ("name", "scraps"),
+    [(NAMES[0], scrap.DISCOVERY_SCRAPS), (NAMES[1], scrap.CORRELATION_SCRAPS), (NAMES[2], scrap.AGGREGATION_SCRAPS)],
+)
+def test_glued_names_are_the_documented_ones(name: str, scraps: tuple[str, ...]) -> None:
+    glued = set()
+    for cell in _cells(name):
+        if cell.cell_type == "code":
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "glue":
+                    glued.add(node.args[0].value)
+    assert glued == set(scraps)
+
+
+def test_notebooks_are_up_to_date_with_their_generator() -> None:
+    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, cells in zip(NAMES, (module.DISCOVERY, module.CORRELATION, module.AGGREGATION)):
+        assert [c.source for c in _cells(name)] == [c.source for c in cells], f"run notebooks/make_notebooks.py ({name})"
+
+
+@pytest.fixture(scope="module")
+def demo_api(tmp_path_factory: pytest.TempPathFactory):
+    data = demo.generate_demo_data(tmp_path_factory.mktemp("demo"))
+    with serve_stac([data.collection, data.items]) as url:
+        yield url, data
+
+
+def _run_discovery(tmp_path: Path, **parameters) -> Path:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    out = tmp_path / "discovery.ipynb"
+    subprocess.run(
+        [str(BIN / "papermill"), str(NOTEBOOKS / NAMES[0]), str(out), "--kernel", "python3", "--no-progress-bar",
+         "-y", json.dumps(parameters)],
+        check=True, cwd=tmp_path, env=env, capture_output=True,
+    )
+    return out
+
+
+def _demo_parameters(url: str, data: demo.DemoData, **changes) -> dict:
+    return {
+        "stac_url": url, "bbox": list(data.bbox), "start_year": 2022, "end_year": 2023,
+        "start_month": demo.DEMO_START_MONTH, "end_month": demo.DEMO_END_MONTH,
+        "max_cloud_cover": demo.DEMO_MAX_CLOUD_COVER, "pairs_per_image": demo.DEMO_PAIRS_PER_IMAGE,
+        "max_baseline_days": demo.DEMO_MAX_BASELINE_DAYS, **changes,
+    }
+
+
+def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_path: Path) -> None:
+    url, data = demo_api
+    notebook = _run_discovery(tmp_path, **_demo_parameters(url, data))
+    pairs, message = scrap.read_pairs(notebook)
+    assert [(p.reference_id, p.secondary_id) for p in pairs] == demo.expected_pairs()
+    assert [p.dt_days for p in pairs] == [25.0, 65.0, 50.0, 25.0, 50.0, 25.0]
+    first = pairs[0]
+    assert first.id == "99XXX_20220610_20220705"
+    assert first.reference_href == f"{url}/collections/sentinel-2-l2a/items/S2A_99XXX_20220610_0_L2A"
+    assert first.reference_datetime == "2022-06-10T05:52:31Z"
+    assert message == "6 pairs from 7 selected of 10 scenes found, tile 99XXX"
+    scraps = scrap.read_scraps(notebook)
+    assert (scraps["scene_count"], scraps["selected_count"], scraps["pair_count"]) == (10, 7, 6)
+    assert json.loads((tmp_path / scraps["pairs_json"]).read_text())["count"] == 6
+
+    # The extract_pairs tool's command: cwl.output.json with the same records.
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity.scrap", "pairs", str(notebook), "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True, check=True)
+    assert "6 pair(s)" in out.stderr
+    written = json.loads((tmp_path / "cwl.output.json").read_text())
+    assert written["pairs"] == [p.to_dict() for p in pairs]
+
+
+def test_zero_pairs_is_an_empty_list_and_a_message(demo_api, tmp_path: Path) -> None:
+    url, data = demo_api
+    # Baselines of 100-200 days: pairs within a season are shorter, across seasons longer.
+    notebook = _run_discovery(tmp_path, **_demo_parameters(url, data, min_baseline_days=100.0, max_baseline_days=200.0))
+    pairs, message = scrap.read_pairs(notebook)
+    assert pairs == []
+    assert message.startswith("no pairs found:") and "baseline" in message
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity.scrap", "pairs", str(notebook), "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "no pairs to correlate" in out.stderr and "baseline" in out.stderr
+    assert json.loads((tmp_path / "cwl.output.json").read_text()) == {"pairs": [], "message": message}
+
+
+def test_scrap_rejects_a_notebook_without_pairs(tmp_path: Path) -> None:
+    notebook = tmp_path / "other.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), notebook)
+    with pytest.raises(scrap.InputError, match="no 'pairs' scrap"):
+        scrap.read_pairs(notebook)
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity.scrap", "pairs", str(notebook)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and "no 'pairs' scrap" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_pair_record_round_trip() -> None:
+    record = scrap.PairRecord("a_1_2", "A", "http://x/A", "2022-06-10T05:52:31Z", "B", "http://x/B", "2022-07-05T05:52:31Z", 25.0)
+    assert scrap.PairRecord.from_dict(record.to_dict()) == record
+    with pytest.raises(scrap.InputError, match="malformed"):
+        scrap.PairRecord.from_dict({"id": "x"})
