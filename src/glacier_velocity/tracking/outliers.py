@@ -17,8 +17,11 @@ def normalized_median_test(
     The universal outlier detector of Westerweel & Scarano (2005,
     doi:10.1007/s00348-005-0016-6): the residual of a vector from the median of its eight
     neighbours, divided by the median of the neighbours' own residuals plus ``epsilon_px``
-    (the measurement noise level, px). Points without at least three valid neighbours are
-    kept as they are: an isolated measurement is not evidence of an outlier.
+    (the measurement noise level, px). Points with fewer than six valid neighbours (grid
+    edges, borders of gaps) are not tested: in a velocity gradient the median of one-sided
+    neighbours is biased by the gradient itself, which flags sound vectors at the edge of the
+    grid, and each rejection exposes the next column (measured: a 4 % strain field lost a
+    third of its grid over three passes).
 
     Parameters
     ----------
@@ -43,7 +46,7 @@ def normalized_median_test(
             warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(neigh, axis=2)
             spread = np.nanmedian(np.abs(neigh - med[..., None]), axis=2)
-        enough &= np.isfinite(neigh).sum(axis=2) >= 3
+        enough &= np.isfinite(neigh).sum(axis=2) >= 6
         residual_sq += (np.abs(comp - med) / (spread + epsilon_px)) ** 2
     with np.errstate(invalid="ignore"):
         outlier = (np.sqrt(residual_sq) > threshold) & enough & np.isfinite(dx)

@@ -74,7 +74,7 @@ class TrackingParams:
     chip_px: int = 32
     search_px: float = 25.0
     filter: Filter = "wallis"
-    filter_width_px: int = 5
+    filter_width_px: int = 9
     min_peak: float = 0.2
     min_snr: float = 1.5
     median_threshold: float = 3.0

@@ -1,0 +1,142 @@
+"""Track one pair of co-registered single-band GeoTIFFs into a velocity COG.
+
+This is the engine's own entry point (``glacier-velocity track``): no STAC, no AOI, just two
+images already on the same grid and the time between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+
+from .cog import write_velocity_cog
+from .errors import InputError, InvalidParameter
+from .tracking import TrackingParams, search_range_px, track_offsets
+from .velocity import VelocityProduct, offsets_to_velocity
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GridImage:
+    """A single-band image with its grid."""
+
+    array: np.ndarray
+    transform: rasterio.Affine
+    crs: str
+    path: str
+
+    @property
+    def pixel_size_m(self) -> float:
+        """Pixel size (map units, m for UTM), the mean of the two axes."""
+        t = self.transform
+        return (math.hypot(t.a, t.d) + math.hypot(t.b, t.e)) / 2.0
+
+
+def read_single_band(path: str | os.PathLike[str]) -> GridImage:
+    """Read band 1 of a GeoTIFF; its declared nodata value becomes 0 (our nodata)."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise InputError(f"input image {path!r} does not exist")
+    try:
+        with rasterio.open(path) as src:
+            if src.count != 1:
+                log.warning("%s has %d bands; using band 1", path, src.count)
+            if src.crs is None:
+                raise InputError(f"{path!r} has no coordinate reference system; georeference it first")
+            array = src.read(1)
+            if src.nodata is not None and src.nodata != 0:
+                array = np.where(array == src.nodata, 0, array)
+            return GridImage(array=array, transform=src.transform, crs=src.crs.to_string(), path=path)
+    except RasterioIOError as exc:
+        raise InputError(f"cannot read {path!r} as a GeoTIFF: {exc}") from exc
+
+
+def check_same_grid(reference: GridImage, secondary: GridImage) -> None:
+    """Raise :class:`InputError` unless both images share CRS, transform and shape."""
+    problems = []
+    if reference.crs != secondary.crs:
+        problems.append(f"CRS {reference.crs} vs {secondary.crs}")
+    if not reference.transform.almost_equals(secondary.transform, precision=1e-6):
+        problems.append(f"transform {tuple(reference.transform)[:6]} vs {tuple(secondary.transform)[:6]}")
+    if reference.array.shape != secondary.array.shape:
+        problems.append(f"shape {reference.array.shape} vs {secondary.array.shape}")
+    if problems:
+        raise InputError(
+            f"{reference.path!r} and {secondary.path!r} are not on the same grid ("
+            + "; ".join(problems)
+            + "); resample the secondary onto the reference grid, or use `glacier-velocity correlate`, "
+            "which does it for STAC items"
+        )
+
+
+def track_files(
+    reference_path: str | os.PathLike[str],
+    secondary_path: str | os.PathLike[str],
+    dt_days: float,
+    out_path: str | os.PathLike[str],
+    *,
+    max_velocity_m_per_yr: float = 1000.0,
+    params: TrackingParams | None = None,
+    engine: str = "ncc",
+    progress: bool | None = None,
+) -> VelocityProduct:
+    """Track a pair of GeoTIFFs and write the velocity COG.
+
+    Parameters
+    ----------
+    reference_path, secondary_path : path-like
+        Single-band GeoTIFFs on the same grid (CRS, transform, shape); DN 0 is nodata.
+    dt_days : float
+        Time from reference to secondary acquisition (days, fractional, > 0).
+    out_path : path-like
+        Velocity COG to write (bands ``vx``, ``vy``, ``v`` m/yr, ``dx``, ``dy`` px,
+        ``peak``, ``snr``). Nothing is written when an input is rejected.
+    max_velocity_m_per_yr : float
+        Fastest expected speed (m/yr); sets the search range with the baseline and pixel size.
+    params : TrackingParams, optional
+        Grid spacing, chip size and filter; its ``search_px`` is replaced by the one derived
+        from ``max_velocity_m_per_yr``.
+    engine : str
+        Tracking engine (``"ncc"`` or ``"autorift"``).
+
+    Returns
+    -------
+    VelocityProduct
+        The product that was written.
+    """
+    if not (isinstance(dt_days, (int, float)) and math.isfinite(dt_days) and dt_days > 0):
+        raise InvalidParameter("days", f"the baseline must be a positive number of days, got {dt_days!r}")
+    if not (math.isfinite(max_velocity_m_per_yr) and max_velocity_m_per_yr > 0):
+        raise InvalidParameter("max_velocity", f"must be a positive speed in m/yr, got {max_velocity_m_per_yr!r}")
+    out_path = Path(out_path)
+    if not out_path.parent.is_dir():
+        raise InvalidParameter("out", f"the directory {str(out_path.parent)!r} does not exist")
+    reference = read_single_band(reference_path)
+    secondary = read_single_band(secondary_path)
+    check_same_grid(reference, secondary)
+    base = params or TrackingParams()
+    search = search_range_px(max_velocity_m_per_yr, dt_days, reference.pixel_size_m)
+    tracking = TrackingParams(**{**base.as_dict(), "search_px": search})
+    offsets = track_offsets(reference.array, secondary.array, tracking, engine=engine, progress=progress)
+    product = offsets_to_velocity(
+        offsets,
+        reference.transform,
+        reference.crs,
+        dt_days,
+        reference_id=Path(reference.path).name,
+        secondary_id=Path(secondary.path).name,
+        sources={"reference": str(Path(reference.path).resolve()), "secondary": str(Path(secondary.path).resolve())},
+    )
+    product = product.with_provenance(
+        engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr}
+    )
+    write_velocity_cog(product, out_path)
+    return product

@@ -1,0 +1,225 @@
+"""Known-motion tests of the tracking engine (glacier_velocity.tracking, engine "ncc")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from glacier_velocity.errors import InvalidParameter, TrackingFailed
+from glacier_velocity.synthetic import GlacierTongue, RotationShear, Translation, UniformStrain, make_pair
+from glacier_velocity.tracking import OffsetField, TrackingParams, search_range_px, track_offsets
+from glacier_velocity.tracking.ncc import track_ncc
+
+
+def _errors(pair, offsets: OffsetField):
+    rows, cols = np.meshgrid(offsets.rows, offsets.cols, indexing="ij")
+    true_dx, true_dy = pair.truth(rows, cols)
+    return offsets.dx - true_dx, offsets.dy - true_dy, pair.is_moving(rows, cols)
+
+
+def _rmse(ex, ey, where=None):
+    err = np.hypot(ex, ey)
+    if where is not None:
+        err = err[where]
+    err = err[np.isfinite(err)]
+    return float(np.sqrt(np.mean(err**2)))
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy"),
+    [(0.25, 0.0), (0.0, 0.25), (-1.6, 0.0), (0.0, -1.6), (2.37, -0.81), (-0.5, 3.5)],
+)
+def test_subpixel_translation_signs_and_accuracy(dx, dy):
+    pair = make_pair((256, 256), Translation(dx, dy), seed=3)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=6))
+    ex, ey, _ = _errors(pair, offsets)
+    assert offsets.valid_fraction > 0.95
+    # Signs: dx along +columns, dy along +rows (south).
+    assert np.nanmedian(offsets.dx) == pytest.approx(dx, abs=0.02)
+    assert np.nanmedian(offsets.dy) == pytest.approx(dy, abs=0.02)
+    assert _rmse(ex, ey) < 0.05
+
+
+def test_plug_flow_glacier_tongue():
+    pair = make_pair((512, 512), GlacierTongue((512, 512), max_px=4.5), seed=7)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=10))
+    ex, ey, moving = _errors(pair, offsets)
+    assert offsets.valid_fraction >= 0.99
+    assert _rmse(ex, ey, moving) < 0.09  # 15 % strain in the margins of this small tongue
+    assert _rmse(ex, ey, ~moving) < 0.03
+    # Stable ground is not biased by the moving ice next to it.
+    assert abs(np.nanmean(offsets.dx[~moving])) < 0.01
+    assert abs(np.nanmean(offsets.dy[~moving])) < 0.01
+
+
+def test_rotation_and_shear_field():
+    field = RotationShear(center=(192.0, 192.0), rotation_rad_per_px=0.01, shear=0.01)
+    pair = make_pair((384, 384), field, seed=11)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=8))
+    ex, ey, _ = _errors(pair, offsets)
+    assert offsets.valid_fraction > 0.95
+    assert _rmse(ex, ey) < 0.05
+
+
+def test_four_percent_strain_is_tracked():
+    # 4 % strain stretches a 32 px chip by 1.3 px: plain block matching decorrelates.
+    field = UniformStrain(strain=0.04, center=(160.0, 160.0))
+    pair = make_pair((320, 320), field, seed=5)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=8))
+    ex, ey, _ = _errors(pair, offsets)
+    # Only chips that stay inside the secondary image can be measured.
+    rows, cols = np.meshgrid(offsets.rows, offsets.cols, indexing="ij")
+    true_dx, _ = field.displacement(rows, cols)
+    inside = (cols - 15.5 + true_dx >= 0) & (cols + 15.5 + true_dx <= 319)
+    assert np.isfinite(offsets.dx[inside]).mean() >= 0.95
+    assert _rmse(ex, ey, inside) < 0.1
+
+
+def test_large_displacement_near_the_search_limit():
+    pair = make_pair((384, 384), Translation(21.3, -17.6), seed=2)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=25))
+    ex, ey, _ = _errors(pair, offsets)
+    assert offsets.valid_fraction > 0.8  # chips near the edges moved out of the image
+    assert np.nanmedian(offsets.dx) == pytest.approx(21.3, abs=0.03)
+    assert np.nanmedian(offsets.dy) == pytest.approx(-17.6, abs=0.03)
+    assert _rmse(ex, ey) < 0.06
+
+
+def test_motion_beyond_the_search_range_is_not_reported():
+    pair = make_pair((256, 256), Translation(9.0, 0.0), seed=2)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=3))
+    # Whatever was matched must lie within the search range (+1 px of tolerance).
+    assert not (np.abs(offsets.dx) > 4.0).any()
+
+
+def _chip_fraction(mask, offsets, chip=32):
+    half = chip // 2
+    out = np.zeros(offsets.shape)
+    for i, r in enumerate(offsets.rows):
+        for j, c in enumerate(offsets.cols):
+            r0, c0 = int(r + 0.5) - half, int(c + 0.5) - half
+            out[i, j] = mask[r0 : r0 + chip, c0 : c0 + chip].mean()
+    return out
+
+
+def test_nodata_holes_and_cloud_are_nan_and_the_rest_is_right():
+    pair = make_pair((384, 384), Translation(1.3, -0.7), seed=4, nodata_holes=True, cloud=True)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=4))
+    ex, ey, _ = _errors(pair, offsets)
+    nodata = _chip_fraction(pair.nodata, offsets)
+    cloud = _chip_fraction(pair.cloud, offsets)
+    # Chips mostly in nodata or under the cloud give no match, never a zero.
+    assert not np.isfinite(offsets.dx[nodata > 0.5]).any()
+    assert (nodata > 0.5).any() and (cloud > 0.9).any()
+    assert np.isfinite(offsets.dx[cloud > 0.9]).mean() < 0.05
+    assert not (offsets.dx == 0).any()
+    clear = (nodata == 0) & (cloud == 0)
+    assert np.isfinite(offsets.dx[clear]).mean() > 0.95
+    assert _rmse(ex, ey, clear) < 0.05
+
+
+def test_masks_exclude_pixels_like_nodata():
+    pair = make_pair((256, 256), Translation(0.8, 0.4), seed=9)
+    mask = np.zeros(pair.reference.shape, dtype=bool)
+    mask[:, :128] = True
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=3), secondary_mask=mask)
+    left = offsets.cols + 16 < 128
+    right = offsets.cols - 16 > 130
+    assert not np.isfinite(offsets.dx[:, left]).any()
+    assert np.isfinite(offsets.dx[:, right]).mean() > 0.95
+
+
+@pytest.mark.parametrize("kind", ["wallis", "hps", "oc", "none"])
+def test_every_filter_recovers_a_translation(kind):
+    pair = make_pair((256, 256), Translation(-1.35, 2.2), seed=6, gain=1.0, offset_dn=0.0)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=5, filter=kind))
+    assert np.nanmedian(offsets.dx) == pytest.approx(-1.35, abs=0.03)
+    assert np.nanmedian(offsets.dy) == pytest.approx(2.2, abs=0.03)
+
+
+def test_grid_points_are_chip_centres():
+    pair = make_pair((100, 130), Translation(0.5, 0.5), seed=1)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=2, grid_spacing_px=10, chip_px=20))
+    # Chips start at pixel 0 every 10 px; a 20 px chip is centred on pixel-centre 9.5.
+    np.testing.assert_allclose(offsets.rows, 9.5 + 10 * np.arange(9))
+    np.testing.assert_allclose(offsets.cols, 9.5 + 10 * np.arange(12))
+
+
+def test_position_convention_detects_half_pixel_shifts():
+    # With a displacement gradient of 0.1 px/px, placing the estimates half a pixel off would
+    # bias the error by 0.05 px; the mean error must stay far below that.
+    field = RotationShear(center=(0.0, 0.0), rotation_rad_per_px=0.0, shear=0.1)
+    pair = make_pair((320, 320), field, seed=8)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=35))
+    ex, _, _ = _errors(pair, offsets)
+    assert np.isfinite(ex).mean() > 0.7
+    assert abs(np.nanmean(ex)) < 0.01
+
+
+def test_results_do_not_depend_on_threads():
+    pair = make_pair((300, 300), seed=12)
+    params = TrackingParams(search_px=8)
+    one = track_ncc(pair.reference, pair.secondary, params, threads=1)
+    two = track_ncc(pair.reference, pair.secondary, params, threads=2)
+    np.testing.assert_array_equal(one.dx, two.dx)
+    np.testing.assert_array_equal(one.dy, two.dy)
+
+
+def test_quality_layers_are_meaningful():
+    pair = make_pair((256, 256), Translation(1.0, 1.0), seed=3, cloud=True)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=3))
+    good = offsets.valid
+    assert np.nanmin(offsets.peak[good]) >= TrackingParams().min_peak
+    assert np.nanmedian(offsets.peak[good]) > 0.8
+    assert np.nanmin(offsets.snr[good]) >= TrackingParams().min_snr
+
+
+def test_no_progress_output_when_not_a_terminal(capfd):
+    pair = make_pair((128, 128), Translation(0.5, 0.0), seed=1)
+    track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=2))
+    assert capfd.readouterr().err == ""
+
+
+def test_progress_bar_when_asked(capfd):
+    pair = make_pair((128, 128), Translation(0.5, 0.0), seed=1)
+    track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=2), progress=True)
+    assert "tracking" in capfd.readouterr().err
+
+
+def test_bad_inputs_are_rejected_with_the_parameter_named():
+    a = np.ones((64, 64), np.uint16)
+    with pytest.raises(InvalidParameter, match="images"):
+        track_offsets(a, np.ones((64, 65), np.uint16))
+    with pytest.raises(InvalidParameter, match="engine"):
+        track_offsets(a, a, engine="nope")
+    with pytest.raises(TrackingFailed, match="smaller than one"):
+        track_offsets(a[:20, :20], a[:20, :20])
+    with pytest.raises(TrackingFailed, match="no valid pixel"):
+        track_offsets(np.zeros((64, 64), np.uint16), a)
+    with pytest.raises(InvalidParameter, match="chip_size"):
+        TrackingParams(chip_px=31)
+    with pytest.raises(InvalidParameter, match="filter"):
+        TrackingParams(filter="sobel")  # type: ignore[arg-type]
+
+
+def test_search_range_scales_with_baseline():
+    assert search_range_px(1000.0, 36.525, 10.0) == pytest.approx(10.0)
+    assert search_range_px(1000.0, 73.05, 10.0) == pytest.approx(20.0)
+    with pytest.raises(InvalidParameter, match="days"):
+        search_range_px(1000.0, 0.0, 10.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    v=st.floats(1.0, 1e4),
+    dt=st.floats(0.01, 1000.0),
+    px=st.floats(0.5, 100.0),
+    k=st.floats(0.1, 10.0),
+)
+def test_search_range_is_proportional_to_speed_and_time(v, dt, px, k):
+    base = search_range_px(v, dt, px)
+    assert search_range_px(v * k, dt, px) == pytest.approx(base * k, rel=1e-9)
+    assert search_range_px(v, dt * k, px) == pytest.approx(base * k, rel=1e-9)
+    assert search_range_px(v, dt, px * k) == pytest.approx(base / k, rel=1e-9)
