@@ -103,7 +103,11 @@ def test_tongue_has_plug_flow_margins_and_exactly_stable_ground(tongue):
     # Across the flow (fixed along-flow position), a flat plug with zero at the margins.
     a = math.radians(tongue.flow_angle_deg)
     t = np.arange(-120.0, 120.0, 0.5)
-    s_across = np.hypot(*tongue.displacement(127.5 - 60 * math.sin(a) + t * math.cos(a), 127.5 - 60 * math.cos(a) - t * math.sin(a)))
+    s_across = np.hypot(
+        *tongue.displacement(
+            127.5 - 60 * math.sin(a) + t * math.cos(a), 127.5 - 60 * math.cos(a) - t * math.sin(a)
+        )
+    )
     plug = s_across > 0.9999 * s_across.max()
     assert plug.sum() >= 0.3 * (s_across > 0).sum()  # a flat plug, not a parabola
     assert s_across[0] == 0.0 and s_across[-1] == 0.0
@@ -302,6 +306,17 @@ def test_make_pair_is_deterministic():
     assert not np.array_equal(p1.secondary, p3.secondary)
 
 
+def test_make_pair_does_not_depend_on_threads(monkeypatch):
+    import glacier_velocity.synthetic as synthetic
+
+    two = make_pair((300, 90), seed=7, cloud=True)  # several strips of STRIP_ROWS
+    monkeypatch.setattr(synthetic, "WORKERS", 1)
+    one = make_pair((300, 90), seed=7, cloud=True)
+    assert_array_equal(one.reference, two.reference)
+    assert_array_equal(one.secondary, two.secondary)
+    assert_array_equal(one.cloud, two.cloud)
+
+
 def test_pair_dtypes_and_no_accidental_nodata():
     pair = make_pair((128, 128), seed=0)
     for image in (pair.reference, pair.secondary):
@@ -348,8 +363,13 @@ def test_secondary_matches_the_warped_texture_at_sub_pixel_motion():
     shape = (96, 112)
     field = GlacierTongue(shape, max_px=2.5)
     pair = make_pair(shape, field, seed=2, noise_dn=0.0, gain=1.0, offset_dn=0.0)
-    texture = make_texture(shape, seed=2, ice_fraction=0.15, ice_mask=field.ice_mask(*grid(shape)),
-                           crevasse_angle_deg=field.flow_angle_deg)
+    texture = make_texture(
+        shape,
+        seed=2,
+        ice_fraction=0.15,
+        ice_mask=field.ice_mask(*grid(shape)),
+        crevasse_angle_deg=field.flow_angle_deg,
+    )
     # The texture make_pair draws is make_texture's, apart from the mask's blur at the edges.
     inner = interior(shape, 10)
     assert np.abs(pair.reference[inner] - np.rint(texture[inner])).max() <= 1

@@ -18,16 +18,18 @@ north-up image), ``dy`` along rows (+ south). This is the sign convention of
 :class:`~glacier_velocity.tracking.OffsetField`, so ``pair.truth(field.rows[:, None],
 field.cols[None, :])`` is directly comparable with a tracking result.
 
-Large images are processed in row strips: a 10980 x 10980 pair (a full Sentinel-2 tile)
-needs about 1.3 GB.
+Large images are processed in row strips, on two threads: a 10980 x 10980 pair (a full
+Sentinel-2 tile) peaks at about 1.5 GB.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -41,6 +43,8 @@ from scipy.special import ndtri
 from .errors import InvalidParameter
 
 __all__ = [
+    "CLOUD_EDGE_PX",
+    "INTERPOLATIONS",
     "FlowField",
     "GlacierTongue",
     "Interpolation",
@@ -57,7 +61,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Rows processed at once; fixed so that results never depend on how the work is split.
-STRIP_ROWS = 256
+STRIP_ROWS = 128
+
+#: Threads working on strips in parallel (the results do not depend on it).
+WORKERS = min(2, os.cpu_count() or 1)
 
 #: Interpolation used by :func:`warp_image`: ``"cubic"`` is a cubic B-spline evaluated at the
 #: exact sub-pixel position (scipy); ``"cv2-cubic"`` is OpenCV's bicubic remap, about 10x
@@ -252,7 +259,7 @@ class UniformStrain(FlowField):
         _check_finite("strain", self.strain)
         if len(self.center) != 2:
             raise InvalidParameter("center", f"must be (row, col), got {self.center!r}")
-        self.axis_rad  # validates axis
+        _ = self.axis_rad  # raises on a bad axis
 
     @property
     def axis_rad(self) -> float:
@@ -261,7 +268,11 @@ class UniformStrain(FlowField):
             return 0.0
         if self.axis == "row":
             return math.pi / 2
-        if isinstance(self.axis, (int, float)) and not isinstance(self.axis, bool) and math.isfinite(self.axis):
+        if (
+            isinstance(self.axis, (int, float))
+            and not isinstance(self.axis, bool)
+            and math.isfinite(self.axis)
+        ):
             return math.radians(self.axis)
         raise InvalidParameter("axis", f'must be "col", "row" or an angle in degrees, got {self.axis!r}')
 
@@ -269,7 +280,13 @@ class UniformStrain(FlowField):
         r, c = _as_float_arrays(rows, cols)
         a = self.axis_rad
         # Exact 0/1 components for the named axes keep the other component exactly zero.
-        ex, ey = (1.0, 0.0) if self.axis == "col" else (0.0, 1.0) if self.axis == "row" else (math.cos(a), math.sin(a))
+        ex, ey = (
+            (1.0, 0.0)
+            if self.axis == "col"
+            else (0.0, 1.0)
+            if self.axis == "row"
+            else (math.cos(a), math.sin(a))
+        )
         s = (c - float(self.center[1])) * ex + (r - float(self.center[0])) * ey
         d = float(self.strain) * s
         return d * ex, d * ey
@@ -371,7 +388,9 @@ class GlacierTongue(FlowField):
         if not 0.0 < self.margin_frac <= 1.0:
             raise InvalidParameter("margin_frac", f"must be in (0, 1], got {self.margin_frac}")
         if not 0.0 < self.terminal_speed_frac <= 1.0:
-            raise InvalidParameter("terminal_speed_frac", f"must be in (0, 1], got {self.terminal_speed_frac}")
+            raise InvalidParameter(
+                "terminal_speed_frac", f"must be in (0, 1], got {self.terminal_speed_frac}"
+            )
         if not 0.0 < self.terminal_zone_frac < self.terminus_frac <= 1.5:
             raise InvalidParameter(
                 "terminal_zone_frac",
@@ -393,15 +412,20 @@ class GlacierTongue(FlowField):
         step = 0.25
         r_edge = np.arange(-0.5, n_rows - 0.5 + step, step)
         c_edge = np.arange(-0.5, n_cols - 0.5 + step, step)
-        border_r = np.concatenate([r_edge, r_edge, np.full(c_edge.size, -0.5), np.full(c_edge.size, n_rows - 0.5)])
-        border_c = np.concatenate([np.full(r_edge.size, -0.5), np.full(r_edge.size, n_cols - 0.5), c_edge, c_edge])
+        border_r = np.concatenate(
+            [r_edge, r_edge, np.full(c_edge.size, -0.5), np.full(c_edge.size, n_rows - 0.5)]
+        )
+        border_c = np.concatenate(
+            [np.full(r_edge.size, -0.5), np.full(r_edge.size, n_cols - 0.5), c_edge, c_edge]
+        )
         x, y = border_c - col_c, border_r - row_c
         u = x * ca + y * sa
         n = -x * sa + y * ca - k * u * u
         on_ice = np.abs(n) < self.half_width_px
         if not on_ice.any():
             raise InvalidParameter(
-                "bend_frac", "the glacier does not cross the image border; use a smaller |bend_frac| or a wider glacier"
+                "bend_frac",
+                "the glacier does not cross the image border; use a smaller |bend_frac| or a wider glacier",
             )
         u_entry = float(u[on_ice].min())
         u_term = -half_extent + self.terminus_frac * 2.0 * half_extent
@@ -427,13 +451,14 @@ class GlacierTongue(FlowField):
 
     def _flow_coordinates(self, rows, cols):
         g: _TongueGeometry = self._geometry
-        r, c = _as_float_arrays(rows, cols)
-        x = c - g.col_c
-        y = r - g.row_c
+        # No explicit broadcasting: a (rows, 1) x (1, cols) grid costs one full-size product.
+        x = np.asarray(cols, dtype=np.float64) - g.col_c
+        y = np.asarray(rows, dtype=np.float64) - g.row_c
         u = x * g.ca + y * g.sa
-        v = -x * g.sa + y * g.ca
+        v = y * g.ca - x * g.sa
+        u, v = np.broadcast_arrays(u, v)
         n = v - g.k * u * u  # across-flow offset from the centreline
-        slope = 2.0 * g.k * u  # dv/du of the centreline: its tangent
+        slope = (2.0 * g.k) * u  # dv/du of the centreline: its tangent
         return u, n, slope
 
     def _shape_factor(self, u, n):
@@ -443,15 +468,24 @@ class GlacierTongue(FlowField):
         along = np.exp(-g.decay * (u - g.u_entry)) * _smoothstep((g.u_term - u) / (g.u_term - g.u_zone))
         return across * along
 
+    def _on_ice(self, u, n):
+        """Cheap test for where the speed can be non-zero (inside the outline)."""
+        return (np.abs(n) < self.half_width_px) & (u < self._geometry.u_term)
+
     def displacement(self, rows, cols):
         g: _TongueGeometry = self._geometry
         u, n, slope = self._flow_coordinates(rows, cols)
+        dx = np.zeros(u.shape)
+        dy = np.zeros(u.shape)
+        # Evaluate the profile only on the ice: most of a big image is stable ground.
+        on = self._on_ice(u, n)
+        u, n, slope = u[on], n[on], slope[on]
         speed = float(self.max_px) * self._shape_factor(u, n)
         norm = np.sqrt(1.0 + slope * slope)
         # Tangent (1, slope) of the (u, v) frame, rotated back to (col, row).
-        tx = (g.ca - slope * g.sa) / norm
-        ty = (g.sa + slope * g.ca) / norm
-        return speed * tx, speed * ty
+        dx[on] = speed * (g.ca - slope * g.sa) / norm
+        dy[on] = speed * (g.sa + slope * g.ca) / norm
+        return dx, dy
 
     def ice_mask(self, rows, cols) -> np.ndarray:
         """True inside the glacier outline, whatever ``max_px`` is (even 0).
@@ -466,7 +500,7 @@ class GlacierTongue(FlowField):
         ndarray of bool
         """
         u, n, _ = self._flow_coordinates(rows, cols)
-        return self._shape_factor(u, n) > 0.0
+        return self._on_ice(u, n)  # the speed profile is > 0 exactly there
 
     def is_moving(self, rows, cols):
         if self.max_px == 0:
@@ -484,7 +518,9 @@ class GlacierTongue(FlowField):
 # --------------------------------------------------------------------------------------------
 
 
-def source_positions(field: FlowField, rows, cols, *, tol_px: float = _FIXED_POINT_TOL_PX) -> tuple[np.ndarray, np.ndarray]:
+def source_positions(
+    field: FlowField, rows, cols, *, tol_px: float = _FIXED_POINT_TOL_PX
+) -> tuple[np.ndarray, np.ndarray]:
     """Reference positions ``p`` whose features land on the given secondary positions ``q``.
 
     Solves ``p + d(p) = q`` with the fixed-point iteration ``p <- q - d(p)``, which converges
@@ -540,6 +576,26 @@ def _strips(n_rows: int) -> Iterator[tuple[int, int]]:
         yield r0, min(n_rows, r0 + STRIP_ROWS)
 
 
+def _for_each_strip(n_rows: int, work: Callable[[int, int], None]) -> None:
+    """Run ``work(r0, r1)`` for every strip, on up to two threads.
+
+    numpy, scipy.ndimage and OpenCV release the GIL in their loops, so two threads use two
+    cores; each strip writes only its own rows, so the result does not depend on the order.
+    """
+    strips = list(_strips(n_rows))
+    if len(strips) == 1 or WORKERS == 1:
+        for r0, r1 in strips:
+            work(r0, r1)
+        return
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for future in [pool.submit(work, r0, r1) for r0, r1 in strips]:
+            future.result()
+
+
+#: B-spline basis at integer positions: a spline's value at a knot is (c[i-1] + 4 c[i] + c[i+1]) / 6.
+_KNOT_KERNEL = np.array([1.0, 4.0, 1.0], dtype=np.float32) / 6.0
+
+
 def _warp_into(
     out: np.ndarray,
     source: np.ndarray,
@@ -556,7 +612,8 @@ def _warp_into(
     """
     n_rows, n_cols = out.shape
     cols = np.arange(n_cols, dtype=np.float64)
-    for r0, r1 in _strips(n_rows):
+
+    def work(r0: int, r1: int) -> None:
         rows = np.arange(r0, r1, dtype=np.float64)
         pr, pc = source_positions(field, rows[:, None], cols[None, :])
         pr += offset_px
@@ -566,8 +623,28 @@ def _warp_into(
         hi = min(source.shape[0], int(math.ceil(pr.max())) + 4)
         block = source[lo:hi]
         if order == "cubic":
-            strip = ndimage.map_coordinates(
-                block, [pr - lo, pc], order=3, prefilter=False, mode="mirror", output=np.float32
+            # Pixels that did not move sit on the knots, where the spline is a 3x3 filter of
+            # its coefficients: interpolate only the moving ones (the slow part).
+            moving = (pr != rows[:, None] + offset_px) | (pc != cols[None, :] + offset_px)
+            a, b = max(0, r0 + offset_px - 1), min(source.shape[0], r1 + offset_px + 1)
+            c, d = max(0, offset_px - 1), min(source.shape[1], offset_px + n_cols + 1)
+            # Reflect-101 at the source's edges is scipy's "mirror" mode.
+            knots = cv2.sepFilter2D(
+                np.ascontiguousarray(source[a:b, c:d]),
+                cv2.CV_32F,
+                _KNOT_KERNEL,
+                _KNOT_KERNEL,
+                borderType=cv2.BORDER_REFLECT_101,
+            )
+            strip = knots[r0 + offset_px - a : r1 + offset_px - a, offset_px - c : offset_px - c + n_cols]
+            strip = np.ascontiguousarray(strip)
+            strip[moving] = ndimage.map_coordinates(
+                block,
+                [pr[moving] - lo, pc[moving]],
+                order=3,
+                prefilter=False,
+                mode="mirror",
+                output=np.float32,
             )
         else:
             interp = cv2.INTER_CUBIC if order == "cv2-cubic" else cv2.INTER_LINEAR
@@ -579,6 +656,8 @@ def _warp_into(
                 borderMode=cv2.BORDER_REFLECT_101,
             )
         out[r0:r1] = post(strip, r0, r1) if post is not None else strip
+
+    _for_each_strip(n_rows, work)
 
 
 def _check_order(order: str) -> None:
@@ -643,7 +722,8 @@ def _bspline_weights(coords: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
     t = coords - i
     t2, t3 = t * t, t * t * t
     weights = np.stack(
-        [(1 - t) ** 3 / 6.0, (3 * t3 - 6 * t2 + 4) / 6.0, (-3 * t3 + 3 * t2 + 3 * t + 1) / 6.0, t3 / 6.0], axis=1
+        [(1 - t) ** 3 / 6.0, (3 * t3 - 6 * t2 + 4) / 6.0, (-3 * t3 + 3 * t2 + 3 * t + 1) / 6.0, t3 / 6.0],
+        axis=1,
     )
     cols = i[:, None] + np.arange(-1, 3)[None, :]
     rows = np.repeat(np.arange(coords.size), 4)
@@ -667,8 +747,7 @@ class _CoarseLayer:
         coef = rng.standard_normal((n_r, n_c), dtype=np.float32)
         # Normalise to unit variance of the spline (sum of squared weights, averaged over t).
         self.coef = (coef - coef.mean()) / math.sqrt(0.4793650793650794)
-        self._col_key: tuple | None = None
-        self._col_weights = None
+        self._col_weights: dict[tuple, scipy.sparse.csr_matrix] = {}
 
     def _weights(self, ref: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
         return _bspline_weights((ref + self.border + 0.5) / self.scale + 1.0, n)
@@ -676,10 +755,11 @@ class _CoarseLayer:
     def sample(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Values at the outer product of reference ``rows`` x ``cols`` (1-D, px)."""
         key = (cols.size, float(cols[0]), float(cols[-1]))
-        if key != self._col_key:  # every strip shares the columns
-            self._col_key, self._col_weights = key, self._weights(cols, self.coef.shape[1])
+        col_weights = self._col_weights.get(key)
+        if col_weights is None:  # every strip shares the columns; a race only recomputes
+            col_weights = self._col_weights[key] = self._weights(cols, self.coef.shape[1])
         by_rows = self._weights(rows, self.coef.shape[0]) @ self.coef  # (n_rows, n_coef_cols)
-        return np.asarray((self._col_weights @ by_rows.T).T, dtype=np.float32)
+        return np.asarray((col_weights @ by_rows.T).T, dtype=np.float32)
 
 
 class _TileLayer:
@@ -699,13 +779,15 @@ class _TileLayer:
         sigma_px: float = 1.0,
     ):
         noise = rng.standard_normal((tile_px, tile_px), dtype=np.float32)
-        fy = scipy.fft.fftfreq(tile_px)[:, None]
-        fx = scipy.fft.rfftfreq(tile_px)[None, :]
+        fy = scipy.fft.fftfreq(tile_px).astype(np.float32)[:, None]
+        fx = scipy.fft.rfftfreq(tile_px).astype(np.float32)[None, :]
         tile = scipy.fft.irfft2(scipy.fft.rfft2(noise) * transfer(fx, fy), s=noise.shape)
         tile = (tile - tile.mean()) / max(float(tile.std()), 1e-12)
         if shape_values is not None:
             tile = shape_values(tile)
-            tile = scipy.fft.irfft2(scipy.fft.rfft2(tile) * _gaussian_lowpass(sigma_px)(fx, fy), s=noise.shape)
+            tile = scipy.fft.irfft2(
+                scipy.fft.rfft2(tile) * _gaussian_lowpass(sigma_px)(fx, fy), s=noise.shape
+            )
         self.tile = tile.astype(np.float32)
         self.offset = rng.integers(0, tile_px, size=2)
 
@@ -745,7 +827,9 @@ def _streaks(z: np.ndarray) -> np.ndarray:
 IceMask = np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _ice_mask_strip(ice_mask: IceMask, rows: np.ndarray, cols: np.ndarray, r0: int, sigma_px: float) -> np.ndarray:
+def _ice_mask_strip(
+    ice_mask: IceMask, rows: np.ndarray, cols: np.ndarray, r0: int, sigma_px: float
+) -> np.ndarray:
     """Blurred (soft-edged) forced-ice weight at reference ``rows`` x ``cols``.
 
     A callable mask is evaluated with a halo all around, so the result does not depend on how
@@ -762,7 +846,9 @@ def _ice_mask_strip(ice_mask: IceMask, rows: np.ndarray, cols: np.ndarray, r0: i
         return block[halo:-halo, halo:-halo]
     n = rows.size
     lo, hi = max(0, r0 - halo), min(ice_mask.shape[0], r0 + n + halo)
-    block = cv2.GaussianBlur(ice_mask[lo:hi].astype(np.float32), (ksize, ksize), sigma_px, borderType=cv2.BORDER_REFLECT_101)
+    block = cv2.GaussianBlur(
+        ice_mask[lo:hi].astype(np.float32), (ksize, ksize), sigma_px, borderType=cv2.BORDER_REFLECT_101
+    )
     return block[r0 - lo : r0 - lo + n]
 
 
@@ -798,11 +884,18 @@ def _texture_into(
     if crevasse_angle_deg is None:
         crevasse_angle_deg = float(rng.uniform(0.0, 180.0))
     crevasses = _TileLayer(rng, tile_px, _crevasse_transfer(math.radians(crevasse_angle_deg)), _streaks, 0.9)
-    threshold = float(ndtri(1.0 - ice_fraction)) if 0.0 < ice_fraction < 1.0 else (np.inf if ice_fraction <= 0 else -np.inf)
+    threshold = (
+        float(ndtri(1.0 - ice_fraction))
+        if 0.0 < ice_fraction < 1.0
+        else (np.inf if ice_fraction <= 0 else -np.inf)
+    )
     edge_sigma_px = max(2.0, 30.0 * px)
 
     cols = np.arange(n_cols, dtype=np.float64) - origin_px
-    for r0, r1 in _strips(n_rows):
+    for layer in (region, albedo, mid, small):
+        layer.sample(cols[:1], cols)  # fill the column-weight cache before threads share it
+
+    def work(r0: int, r1: int) -> None:
         rows = np.arange(r0, r1, dtype=np.float64) - origin_px
         alb = albedo.sample(rows, cols)
         m = mid.sample(rows, cols)
@@ -823,6 +916,8 @@ def _texture_into(
         # Ice: bright and smoother, with dark crevasse streaks.
         snow = 5600.0 * np.exp(0.1 * alb + 0.02 * m + 0.018 * s + 0.016 * f) - 1500.0 * crevassed * crev
         out[r0:r1] = np.clip(ice * snow + (1.0 - ice) * rock, 1.0, 65535.0)
+
+    _for_each_strip(n_rows, work)
 
 
 def make_texture(
@@ -969,7 +1064,9 @@ def _cloud_alpha_fn(rng: np.random.Generator, shape: tuple[int, int]):
         y = rows - center[0]
         x = cols - center[1]
         theta = np.arctan2(y, x)
-        outline = radius * (1.0 + sum(a * np.cos(k * theta + p) for k, a, p in zip(orders, amplitudes, phases)))
+        outline = radius * (
+            1.0 + sum(a * np.cos(k * theta + p) for k, a, p in zip(orders, amplitudes, phases, strict=True))
+        )
         inside_px = outline - np.hypot(x, y)
         return _smoothstep((inside_px + CLOUD_EDGE_PX) / (2 * CLOUD_EDGE_PX))
 
@@ -1021,6 +1118,9 @@ def make_pair(
     edges), then ``gain * warped + offset_dn`` (an illumination change), plus independent noise.
     Both are rounded to uint16 and kept within 1..65535; 0 appears only in the nodata areas.
 
+    The work runs in row strips on up to :data:`WORKERS` threads; a 10980 x 10980 pair (a
+    Sentinel-2 tile) peaks at about 1.5 GB.
+
     Parameters
     ----------
     shape : (int, int)
@@ -1057,7 +1157,12 @@ def make_pair(
     """
     shape = _check_shape(shape)
     _check_order(order)
-    for name, value in (("noise_dn", noise_dn), ("gain", gain), ("offset_dn", offset_dn), ("pixel_size_m", pixel_size_m)):
+    for name, value in (
+        ("noise_dn", noise_dn),
+        ("gain", gain),
+        ("offset_dn", offset_dn),
+        ("pixel_size_m", pixel_size_m),
+    ):
         _check_finite(name, value)
     if noise_dn < 0:
         raise InvalidParameter("noise_dn", f"must be >= 0 DN, got {noise_dn}")
@@ -1103,8 +1208,11 @@ def make_pair(
         return np.rint(np.clip(strip, 1.0, 65535.0)).astype(np.uint16)
 
     reference = np.empty(shape, dtype=np.uint16)
-    for r0, r1 in _strips(shape[0]):
-        reference[r0:r1] = noisy(texture[r0 + margin : r1 + margin, margin : margin + shape[1]], r0, 0)
+
+    def make_reference(r0: int, r1: int, source: np.ndarray = texture) -> None:
+        reference[r0:r1] = noisy(source[r0 + margin : r1 + margin, margin : margin + shape[1]], r0, 0)
+
+    _for_each_strip(shape[0], make_reference)
 
     cloud_alpha = _cloud_alpha_fn(np.random.default_rng(cloud_seed), shape) if cloud else None
     cloud_dn = 7800.0
@@ -1127,7 +1235,7 @@ def make_pair(
         ndimage.spline_filter(texture, order=3, output=texture, mode="mirror")
     secondary = np.empty(shape, dtype=np.uint16)
     _warp_into(secondary, texture, field, offset_px=margin, order=order, post=finish_secondary)
-    del texture
+    del texture, make_reference  # free the padded texture before the nodata masks
 
     nodata = None
     if nodata_holes:
@@ -1143,4 +1251,3 @@ def make_pair(
         nodata=nodata,
         cloud=cloud_mask,
     )
-
