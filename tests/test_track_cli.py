@@ -1,0 +1,170 @@
+"""`glacier-velocity track` end to end, the velocity conversion and the output convention."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from hypothesis import given
+from hypothesis import strategies as st
+
+from glacier_velocity.cli import main
+from glacier_velocity.cog import read_velocity_cog
+from glacier_velocity.errors import InvalidParameter
+from glacier_velocity.synthetic import RotationShear, Translation, make_pair
+from glacier_velocity.tracking import OffsetField
+from glacier_velocity.velocity import DAYS_PER_YEAR, baseline_days, grid_transform, offsets_to_velocity
+
+# A 10 m UTM 43N grid, north up (rows go south).
+TRANSFORM = Affine(10.0, 0.0, 300000.0, 0.0, -10.0, 4010000.0)
+CRS = "EPSG:32643"
+
+
+def _write(path, array, transform=TRANSFORM, crs=CRS):
+    with rasterio.open(path, "w", driver="GTiff", height=array.shape[0], width=array.shape[1], count=1,
+                       dtype=array.dtype, transform=transform, crs=crs, nodata=0) as dst:
+        dst.write(array, 1)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def pair_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pair")
+    pair = make_pair((256, 256), Translation(2.5, -1.5), seed=21)
+    return _write(d / "ref.tif", pair.reference), _write(d / "sec.tif", pair.secondary), pair
+
+
+def test_track_cli_end_to_end(pair_files, tmp_path, capsys):
+    ref, sec, _ = pair_files
+    out = tmp_path / "velocity.tif"
+    days = 10.5
+    assert main(["track", ref, sec, "--days", str(days), "--out", str(out), "--grid-spacing", "16"]) == 0
+    assert "valid" in capsys.readouterr().out
+    with rasterio.open(out) as src:
+        assert src.descriptions == ("vx", "vy", "v", "dx", "dy", "peak", "snr")
+        assert all(d == "float32" for d in src.dtypes)
+        assert np.isnan(src.nodata)
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.crs.to_epsg() == 32643
+        tags = src.tags()
+        assert float(tags["dt_days"]) == days
+        assert tags["engine"] == "ncc"
+        assert json.loads(tags["engine_params"])["grid_spacing_px"] == 16
+        assert "ref.tif" in tags["reference_id"] and "sec.tif" in tags["secondary_id"]
+        assert src.tags(1)["units"] == "m/yr" and src.tags(4)["units"] == "px"
+    product = read_velocity_cog(out)
+    # 2.5 px east and 1.5 px north (dy = -1.5 rows) at 10 m in 10.5 days.
+    per_year = 10.0 * DAYS_PER_YEAR / days
+    assert np.nanmedian(product.vx) == pytest.approx(2.5 * per_year, rel=0.01)
+    assert np.nanmedian(product.vy) == pytest.approx(1.5 * per_year, rel=0.01)
+    assert np.nanmedian(product.v) == pytest.approx(np.hypot(2.5, 1.5) * per_year, rel=0.01)
+    assert product.valid_fraction > 0.95
+
+
+def test_output_pixel_centres_are_measurement_positions(tmp_path):
+    # A linear field (shear 0.05 px/px): each output pixel's dx must equal the truth at the
+    # map position of that pixel's centre; a half-pixel misplacement biases it by 0.025 px.
+    field = RotationShear(center=(0.0, 0.0), rotation_rad_per_px=0.0, shear=0.05)
+    pair = make_pair((288, 288), field, seed=17)
+    ref = _write(tmp_path / "r.tif", pair.reference)
+    sec = _write(tmp_path / "s.tif", pair.secondary)
+    out = tmp_path / "v.tif"
+    assert main(["track", ref, sec, "--days", "36.525", "--out", str(out), "--max-velocity", "2000"]) == 0
+    with rasterio.open(out) as src:
+        dx = src.read(4)
+        rows, cols = np.meshgrid(np.arange(src.height), np.arange(src.width), indexing="ij")
+        xs, ys = rasterio.transform.xy(src.transform, rows, cols, offset="center")
+    # Map position -> reference pixel-centre coordinates.
+    inv = ~TRANSFORM
+    col_ref, row_ref = inv @ (np.asarray(xs), np.asarray(ys))
+    true_dx, _ = field.displacement(row_ref - 0.5, col_ref - 0.5)
+    err = dx - true_dx.reshape(dx.shape)
+    assert np.isfinite(err).mean() > 0.8
+    assert abs(np.nanmean(err)) < 0.008
+
+
+def test_grid_transform_centres_pixels_on_grid_points():
+    rows = np.array([15.5, 27.5, 39.5])
+    cols = np.array([15.5, 27.5])
+    t = grid_transform(TRANSFORM, rows, cols)
+    assert t.a == 120.0 and t.e == -120.0
+    # Centre of output pixel (0, 0) = map position of reference pixel-centre (15.5, 15.5),
+    # i.e. of the pixel corner 16 px right and down of the image's corner.
+    assert t @ (0.5, 0.5) == pytest.approx(TRANSFORM @ (16.0, 16.0))
+    assert t @ (1.5, 2.5) == pytest.approx(TRANSFORM @ (28.0, 40.0))
+
+
+def test_velocity_signs_and_fractional_days():
+    field = OffsetField(
+        rows=np.array([0.0]), cols=np.array([0.0]),
+        dx=np.array([[1.0]], np.float32), dy=np.array([[2.0]], np.float32),
+        peak=np.array([[0.9]], np.float32), snr=np.array([[5.0]], np.float32), engine="test",
+    )
+    product = offsets_to_velocity(field, TRANSFORM, CRS, 12.25, reference_id="a", secondary_id="b")
+    per_year = 10.0 * 365.25 / 12.25
+    assert product.vx[0, 0] == pytest.approx(1.0 * per_year, rel=1e-6)  # east
+    assert product.vy[0, 0] == pytest.approx(-2.0 * per_year, rel=1e-6)  # rows down = south
+    assert product.v[0, 0] == pytest.approx(np.hypot(1.0, 2.0) * per_year, rel=1e-6)
+    # A south-up grid flips the north component, through the transform alone.
+    south_up = Affine(10.0, 0.0, 0.0, 0.0, 10.0, 0.0)
+    flipped = offsets_to_velocity(field, south_up, CRS, 12.25, reference_id="a", secondary_id="b")
+    assert flipped.vy[0, 0] == pytest.approx(2.0 * per_year, rel=1e-6)
+    with pytest.raises(InvalidParameter, match="days"):
+        offsets_to_velocity(field, TRANSFORM, CRS, 0.0, reference_id="a", secondary_id="b")
+
+
+def test_baseline_is_never_truncated():
+    t0 = datetime(2020, 9, 22, 5, 36, 29, tzinfo=timezone.utc)
+    t1 = datetime(2020, 10, 2, 5, 46, 31, tzinfo=timezone.utc)
+    assert baseline_days(t0, t1) == pytest.approx(10 + 602 / 86400, abs=1e-12)
+
+
+@given(seconds=st.integers(1, 10**9))
+def test_baseline_days_is_seconds_over_86400(seconds):
+    t0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    t1 = datetime.fromtimestamp(t0.timestamp() + seconds, tz=timezone.utc)
+    assert baseline_days(t0, t1) == pytest.approx(seconds / 86400.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("grid", "not on the same grid"),
+        ("missing", "does not exist"),
+        ("days0", "days"),
+        ("daysneg", "days"),
+        ("crs", "not on the same grid"),
+    ],
+)
+def test_bad_inputs_give_a_clear_error_and_no_output(pair_files, tmp_path, capsys, case, message):
+    ref, sec, pair = pair_files
+    days = "10"
+    if case == "grid":
+        sec = _write(tmp_path / "shifted.tif", pair.secondary, transform=TRANSFORM @ Affine.translation(1, 0))
+    elif case == "missing":
+        sec = str(tmp_path / "nope.tif")
+    elif case == "days0":
+        days = "0"
+    elif case == "daysneg":
+        days = "-3"
+    elif case == "crs":
+        sec = _write(tmp_path / "crs.tif", pair.secondary, crs="EPSG:32644")
+    out = tmp_path / "out.tif"
+    assert main(["track", ref, sec, "--days", days, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*tif*"))
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["track", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--days", "--out", "--grid-spacing", "--chip-size", "--max-velocity", "--engine", "--filter"):
+        assert option in text
