@@ -912,9 +912,9 @@ def _texture_into(
         # Reflectance-like (log-normal) variation keeps DN positive and skewed like real scenes.
         # Rock: dark and rough, ridge-like at mid scales (a smooth |m|, no kinks).
         ridge = 1.6 * (np.sqrt(m * m + 0.1) - 0.85)
-        rock = 2000.0 * np.exp(0.25 * (0.6 * alb + 0.4 * ridge + 0.45 * s + 0.45 * f))
+        rock = 2000.0 * np.exp(0.28 * (0.6 * alb + 0.4 * ridge + 0.5 * s + 0.6 * f))
         # Ice: bright and smoother, with dark crevasse streaks.
-        snow = 5600.0 * np.exp(0.1 * alb + 0.02 * m + 0.018 * s + 0.016 * f) - 1500.0 * crevassed * crev
+        snow = 5600.0 * np.exp(0.1 * alb + 0.02 * m + 0.025 * s + 0.03 * f) - 700.0 * crevassed * crev
         out[r0:r1] = np.clip(ice * snow + (1.0 - ice) * rock, 1.0, 65535.0)
 
     _for_each_strip(n_rows, work)
