@@ -94,6 +94,11 @@ inputs:
     label: Tracking engine
     doc: ncc (this package's normalized cross-correlation engine) or autorift (NASA JPL autoRIFT, when installed).
     default: ncc
+  mask_clouds:
+    type: boolean
+    label: Mask clouds
+    doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (`scl`) assets, when they have them.
+    default: false
 
 outputs:
   executed_notebook:

@@ -111,6 +111,11 @@ inputs:
     label: Tracking engine
     doc: ncc (this package's normalized cross-correlation engine) or autorift (NASA JPL autoRIFT, when installed).
     default: ncc
+  mask_clouds:
+    type: boolean
+    label: Mask clouds
+    doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (`scl`) assets, when they have them.
+    default: false
 
 steps:
   node_discover:
@@ -161,6 +166,7 @@ steps:
       chip_px: chip_px
       filter: filter
       engine: engine
+      mask_clouds: mask_clouds
     out: [executed_notebook, product, velocity, quicklook, item]
 
   node_aggregate:

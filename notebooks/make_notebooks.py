@@ -178,6 +178,8 @@ chip_px = 32
 filter = "wallis"
 # Tracking engine: "ncc" (this package) or "autorift" (NASA JPL autoRIFT, when installed).
 engine = "ncc"
+# True: mask clouds, cloud shadows and defective pixels from the items' `scl` assets (when present).
+mask_clouds = False
 """,
         metadata={"tags": ["parameters"]},
     ),
@@ -200,6 +202,7 @@ params = CorrelationParams(
     filter=filter,
     engine=engine,
     bbox=bbox,
+    mask_clouds=mask_clouds,
 )
 pair = Pair(load_scene(reference_href, "reference"), load_scene(secondary_href, "secondary"))
 aoi = choose_aoi(pair, params.bbox)

@@ -500,7 +500,11 @@ class TruthComparison:
         )
 
 
-def compare_with_truth(median_speed_tif: str | os.PathLike[str], truth_json: str | os.PathLike[str]) -> TruthComparison:
+def compare_with_truth(
+    median_speed_tif: str | os.PathLike[str],
+    truth_json: str | os.PathLike[str],
+    truth_map: str | None = None,
+) -> TruthComparison:
     """Compare an aggregated median speed map with the demo truth.
 
     Each grid point of the recovered map (its pixel centre, a measurement position) is
@@ -513,6 +517,9 @@ def compare_with_truth(median_speed_tif: str | os.PathLike[str], truth_json: str
         Aggregated median speed COG (band 1, m/yr, NaN = nodata), any grid in EPSG:32643.
     truth_json : path-like
         ``truth.json`` written by :func:`write_truth`.
+    truth_map : str, optional
+        File name (next to ``truth_json``) of the true speed map to compare with; default the
+        expected median over the demo pairs. ``truth_speed_2022.tif`` suits a run on 2022 only.
 
     Returns
     -------
@@ -520,7 +527,7 @@ def compare_with_truth(median_speed_tif: str | os.PathLike[str], truth_json: str
     """
     truth_path = Path(truth_json)
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    with rasterio.open(truth_path.parent / truth["median_speed_map"]) as src:
+    with rasterio.open(truth_path.parent / (truth_map or truth["median_speed_map"])) as src:
         true_map = src.read(1).astype(float)
         true_inverse = ~src.transform
     with rasterio.open(median_speed_tif) as src:
@@ -653,8 +660,8 @@ def run_cwltool(
     *,
     extra_args: Sequence[str] = (),
     quiet: bool = False,
-) -> dict[str, Any]:
-    """Run a CWL process with ``cwltool --no-container`` and return its output object.
+) -> tuple[dict[str, Any], str]:
+    """Run a CWL process with ``cwltool --no-container``; return its output object and log.
 
     Parameters
     ----------
@@ -671,8 +678,10 @@ def run_cwltool(
 
     Returns
     -------
-    dict
+    outputs : dict
         The CWL output object (output id -> File/Directory objects or values).
+    log : str
+        cwltool's log (stderr) when ``quiet``, else ``""`` (it went to the terminal).
 
     Raises
     ------
@@ -686,7 +695,7 @@ def run_cwltool(
     if completed.returncode != 0:
         tail = "\n".join((completed.stderr or "").strip().splitlines()[-40:])
         raise WorkflowFailed(f"cwltool failed (exit {completed.returncode}) on {process} with {job}" + (f":\n{tail}" if tail else ""))
-    return json.loads(completed.stdout)
+    return json.loads(completed.stdout), completed.stderr or ""
 
 
 class WorkflowFailed(InputError):
@@ -709,6 +718,10 @@ class DemoResult:
         Statistics glued by the aggregation notebook (pair count, median speed in m/yr, ...).
     comparison : TruthComparison or None
         Recovered against true median speed; None when no summary map was produced.
+    truth : Path
+        The demo's ``truth.json``.
+    log : str
+        cwltool's log when the run was quiet, else ``""``.
     """
 
     outdir: Path
@@ -716,6 +729,8 @@ class DemoResult:
     message: str
     stats: dict[str, Any] = field(hash=False)
     comparison: TruthComparison | None
+    truth: Path
+    log: str = ""
 
 
 def median_speed_map(outputs: dict[str, Any]) -> Path | None:
@@ -771,7 +786,7 @@ def run_demo(
     with serve_stac([data.collection, data.items]) as stac_url:
         log.info("demo STAC API at %s", stac_url)
         job = write_job(root / (job_template or DEMO_PARAMS), demo_dir / "job.yml", stac_url=stac_url, **(overrides or {}))
-        outputs = run_cwltool(root / WORKFLOW, job, results, extra_args=extra_args, quiet=quiet)
+        outputs, cwl_log = run_cwltool(root / WORKFLOW, job, results, extra_args=extra_args, quiet=quiet)
     scraps = read_scraps(outputs["aggregation_notebook"]["path"])
     median_map = median_speed_map(outputs)
     comparison = compare_with_truth(median_map, data.truth) if median_map is not None else None
@@ -781,4 +796,6 @@ def run_demo(
         message=str(scraps.get("message", "")),
         stats=dict(scraps.get("stats") or {}),
         comparison=comparison,
+        truth=data.truth,
+        log=cwl_log,
     )

@@ -1,0 +1,176 @@
+"""The CWL tools and Workflow: validation, metadata conventions, inputs mirroring the library,
+and real cwltool runs (one pair alone, a scatter over one pair, zero pairs, the full demo)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+import rasterio
+import yaml
+
+from glacier_velocity import demo
+from glacier_velocity.correlate import CorrelationParams
+from glacier_velocity.discovery import DiscoveryParams
+
+ROOT = Path(__file__).resolve().parents[1]
+CWL = ROOT / "cwl"
+CWL_FILES = sorted(CWL.glob("*.cwl"))
+TOOLS = [p for p in CWL_FILES if p.name != "glacier-velocity.cwl"]
+SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: Tolerance of the end-to-end check: the recovered median glacier speed within 8 % of the
+#: truth, and the per-point mean absolute error within 25 m/yr (10 % of ~250 m/yr).
+MEDIAN_TOLERANCE = 0.08
+PIXEL_MAE_TOLERANCE_M_PER_YR = 25.0
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def _ids(section) -> dict:
+    return section if isinstance(section, dict) else {entry["id"]: entry for entry in section}
+
+
+def test_there_are_the_expected_cwl_files() -> None:
+    assert [p.name for p in CWL_FILES] == [
+        "aggregate.cwl", "correlate.cwl", "discover.cwl", "extract_pairs.cwl", "glacier-velocity.cwl",
+    ]
+
+
+@pytest.mark.parametrize("path", CWL_FILES, ids=lambda p: p.name)
+def test_cwltool_validates(path: Path) -> None:
+    from cwltool.main import main as cwltool_main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cwltool_main(["--quiet", "--validate", str(path)], stdout=io.StringIO(), stderr=err)
+    assert code == 0, err.getvalue()
+
+
+def test_workflow_metadata_and_naming() -> None:
+    workflow = _load(CWL / "glacier-velocity.cwl")
+    assert workflow["id"] == "glacier-velocity"
+    assert workflow["label"] and workflow["doc"]
+    for section in ("inputs", "outputs", "steps"):
+        for name, entry in _ids(workflow[section]).items():
+            assert SNAKE.match(name), name
+            assert entry.get("label") and entry.get("doc"), f"{section}/{name} needs label and doc"
+    assert all(name.startswith("node_") for name in workflow["steps"])
+    output_types = {name: entry["type"] for name, entry in workflow["outputs"].items()}
+    assert output_types["catalog"] == "Directory"
+    assert output_types["velocity_products"] == "File[]"
+
+
+@pytest.mark.parametrize("path", TOOLS, ids=lambda p: p.name)
+def test_tools_carry_requirements_hints_and_docs(path: Path) -> None:
+    tool = _load(path)
+    assert tool["class"] == "CommandLineTool"
+    assert tool["id"] == path.stem and SNAKE.match(tool["id"])
+    assert tool["label"] and tool["doc"]
+    assert "DockerRequirement" in tool["hints"] and "DockerRequirement" not in tool["requirements"]
+    assert {"ResourceRequirement", "NetworkAccess"} <= set(tool["requirements"])
+    for section in ("inputs", "outputs"):
+        for name, entry in tool[section].items():
+            assert SNAKE.match(name), name
+            assert entry.get("label") and entry.get("doc"), f"{path.name} {section}/{name} needs label and doc"
+
+
+def test_workflow_inputs_mirror_the_library_parameters() -> None:
+    workflow_inputs = set(_load(CWL / "glacier-velocity.cwl")["inputs"])
+    discovery = {f.name for f in dataclasses.fields(DiscoveryParams)} - {"max_items"}
+    correlation = {f.name for f in dataclasses.fields(CorrelationParams)}
+    assert workflow_inputs == discovery | correlation
+    # Each tool's parameters are the Workflow's, apart from what the Workflow computes.
+    assert set(_load(CWL / "discover.cwl")["inputs"]) - {"notebook"} == discovery
+    assert set(_load(CWL / "correlate.cwl")["inputs"]) - {"notebook", "pair_id", "reference_href", "secondary_href"} == correlation
+
+
+def test_pair_record_fields_match_the_scrap_record() -> None:
+    from glacier_velocity.scrap import PairRecord
+
+    pairs = _load(CWL / "extract_pairs.cwl")["outputs"]["pairs"]["type"]["items"]
+    assert list(pairs["fields"]) == [f.name for f in dataclasses.fields(PairRecord)]
+
+
+def test_tool_defaults_match_the_notebook_defaults() -> None:
+    import nbformat
+
+    for tool, notebook in (("discover.cwl", "01-discovery.ipynb"), ("correlate.cwl", "02-correlation.ipynb")):
+        cells = nbformat.read(ROOT / "notebooks" / notebook, as_version=4).cells
+        source = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+        namespace: dict = {}
+        exec(source, namespace)
+        for name, entry in _load(CWL / tool)["inputs"].items():
+            if "default" in entry and name not in ("notebook", "pair_id"):
+                assert namespace[name] == entry["default"], f"{tool}: {name}"
+
+
+# --- Real runs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_correlation_tool_alone_on_one_pair(tmp_path: Path) -> None:
+    data = demo.generate_demo_data(tmp_path / "data")
+    job = demo.write_pair_job(data, tmp_path / "pair.yml")
+    outputs, _ = demo.run_cwltool(CWL / "correlate.cwl", job, tmp_path / "out", quiet=True)
+    assert outputs["executed_notebook"]["basename"] == "correlation_99XXX_20220610_20220705.ipynb"
+    assert outputs["velocity"]["basename"] == "S2_99XXX_20220610_20220705.tif"
+    with rasterio.open(outputs["velocity"]["path"]) as src:
+        assert src.descriptions[:3] == ("vx", "vy", "v")
+    comparison = demo.compare_with_truth(outputs["velocity"]["path"], data.truth, truth_map="truth_speed_2022.tif")
+    assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
+
+
+@pytest.mark.slow
+def test_workflow_scatter_over_a_single_pair(tmp_path: Path) -> None:
+    # June and July 2022 only: the 10 June - 5 July pair (20 July is the second July scene).
+    result = demo.run_demo(tmp_path, overrides={"end_year": 2022, "end_month": 7}, quiet=True)
+    outputs = result.outputs
+    assert [f["basename"] for f in outputs["velocity_products"]] == ["S2_99XXX_20220610_20220705.tif"]
+    assert len(outputs["correlation_notebooks"]) == 1
+    assert result.stats["pair_count"] == 1
+    comparison = demo.compare_with_truth(demo.median_speed_map(outputs), result.truth, truth_map="truth_speed_2022.tif")
+    assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
+    assert "extract_pairs: 1 pair(s)" in result.log
+
+
+@pytest.mark.slow
+def test_workflow_with_zero_pairs_ends_with_a_clear_message(tmp_path: Path) -> None:
+    result = demo.run_demo(tmp_path, overrides={"min_baseline_days": 100.0, "max_baseline_days": 200.0}, quiet=True)
+    outputs = result.outputs
+    assert outputs["velocity_products"] == [] and outputs["correlation_notebooks"] == []
+    assert outputs["summary_cogs"] == [] and outputs["summary_figure"] is None
+    assert result.comparison is None
+    assert result.message.startswith("no velocity products to aggregate (no pairs found:")
+    assert "baseline" in result.message
+    assert "no pairs to correlate" in result.log and "Traceback" not in result.log
+    catalog = json.loads((Path(outputs["catalog"]["path"]) / "catalog.json").read_text())
+    assert [link for link in catalog["links"] if link["rel"] == "item"] == []
+
+
+@pytest.mark.slow
+def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None:
+    result = demo.run_demo(tmp_path, quiet=True)
+    outputs = result.outputs
+    assert len(outputs["velocity_products"]) == len(demo.expected_pairs()) == 6
+    assert len(outputs["quicklooks"]) == len(outputs["velocity_items"]) == 6
+    assert {f["basename"] for f in outputs["summary_cogs"]} == {
+        "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif", "summary_std_v.tif", "summary_count.tif",
+    }
+    assert outputs["summary_figure"]["basename"] == "summary_figure.png"
+    assert outputs["time_series_figure"]["basename"] == "time_series.png"
+    catalog = json.loads((Path(outputs["catalog"]["path"]) / "catalog.json").read_text())
+    assert len([link for link in catalog["links"] if link["rel"] == "item"]) == 7  # 6 pairs + summary
+    assert result.stats["pair_count"] == 6
+    comparison = result.comparison
+    assert comparison is not None
+    assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
+    assert comparison.pixel_mae_m_per_yr < PIXEL_MAE_TOLERANCE_M_PER_YR, comparison.describe()
+    assert comparison.coverage > 0.9, comparison.describe()
