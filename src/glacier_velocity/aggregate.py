@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -469,41 +468,6 @@ def summary_tags(summary: Summary) -> dict[str, str]:
     }
 
 
-def _write_count_cog(path: Path, count: np.ndarray, transform: Affine, crs: str, tags: dict[str, str]) -> Path:
-    # cog.write_cog writes float32 only; the count is an integer band, so it gets its own
-    # small writer with the same atomic temp-file-and-rename pattern.
-    profile = {
-        "driver": "COG",
-        "width": count.shape[1],
-        "height": count.shape[0],
-        "count": 1,
-        "dtype": "uint16",
-        "crs": CRS.from_user_input(crs),
-        "transform": transform,
-        "nodata": None,
-        "compress": "DEFLATE",
-        "predictor": 2,
-        "blocksize": 512,
-        "overviews": "AUTO",
-        "overview_resampling": "nearest",
-    }
-    # A unique name rather than mkstemp: mkstemp creates mode 0600 files, which other users
-    # (e.g. a container's reader of a CWL output) could not read; GDAL creates with the umask.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(count.astype(np.uint16), 1)
-            dst.set_band_description(1, "count")
-            dst.update_tags(1, units="1")
-            dst.units = ("1",)
-            dst.update_tags(**tags)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_summary(summary: Summary, out_dir: str | os.PathLike[str]) -> SummaryFiles:
     """Write the summary bands as Cloud-Optimized GeoTIFFs, one file per band.
 
@@ -536,11 +500,17 @@ def write_summary(summary: Summary, out_dir: str | os.PathLike[str]) -> SummaryF
     for name, unit, description in SUMMARY_BANDS:
         path = out / SUMMARY_FILE_NAMES[name]
         band_tags = {**tags, "description": description, "units": unit}
-        if name == "count":
-            paths[name] = _write_count_cog(path, summary.count, summary.transform, summary.crs, band_tags)
-        else:
-            paths[name] = write_cog(
-                path, {name: summary.band(name)}, summary.transform, summary.crs, tags=band_tags, band_units={name: unit}
-            )
+        # The count is an integer band where 0 means "no valid map": it declares no nodata.
+        integer = name == "count"
+        paths[name] = write_cog(
+            path,
+            {name: summary.band(name)},
+            summary.transform,
+            summary.crs,
+            tags=band_tags,
+            band_units={name: unit},
+            nodata=None if integer else float("nan"),
+            dtype="uint16" if integer else "float32",
+        )
     log.info("wrote %d summary COGs to %s", len(paths), out)
     return SummaryFiles(**paths)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
 from ._version import __version__
+from .atomic import atomic_output
 from .errors import InputError, InvalidParameter
 from .velocity import VELOCITY_BANDS, VelocityProduct
 
@@ -64,8 +64,9 @@ def write_cog(
     *,
     tags: Mapping[str, Any] | None = None,
     band_units: Mapping[str, str] | None = None,
-    nodata: float = float("nan"),
+    nodata: float | None = float("nan"),
     overview_resampling: str = "nearest",
+    dtype: str = "float32",
 ) -> Path:
     """Write 2-D arrays as the bands of a Cloud-Optimized GeoTIFF, atomically.
 
@@ -74,7 +75,7 @@ def write_cog(
     path : path-like
         Output file (``.tif``). Its directory must exist.
     arrays : mapping of str to ndarray, shape (rows, cols)
-        Band name -> array, in band order; all the same shape, cast to float32.
+        Band name -> array, in band order; all the same shape, cast to ``dtype``.
     transform : Affine
         Affine transform of the grid (map units per pixel, upper-left corner).
     crs : CRS or str
@@ -83,11 +84,13 @@ def write_cog(
         Dataset tags; values are converted with ``str``.
     band_units : mapping of str to str, optional
         Band name -> unit (e.g. ``"m/yr"``), stored as GDAL unit type and ``units`` band tag.
-    nodata : float
-        Nodata value declared for every band (NaN by default).
+    nodata : float or None
+        Nodata value declared for every band (NaN by default; None declares none).
     overview_resampling : str
         GDAL resampling for the overviews. ``"nearest"`` (default) keeps every overview value
         an actual measurement rather than a blend of valid and invalid neighbours.
+    dtype : str
+        Data type of every band (``"float32"`` by default; e.g. ``"uint16"`` for counts).
 
     Returns
     -------
@@ -104,7 +107,7 @@ def write_cog(
     if not arrays:
         raise InvalidParameter("arrays", "at least one band is needed")
     names = list(arrays)
-    bands = [np.asarray(arrays[name], dtype=np.float32) for name in names]
+    bands = [np.asarray(arrays[name]).astype(dtype, copy=False) for name in names]
     shape = bands[0].shape
     for name, band in zip(names, bands):
         if band.ndim != 2:
@@ -120,21 +123,19 @@ def write_cog(
         "width": shape[1],
         "height": shape[0],
         "count": len(bands),
-        "dtype": "float32",
+        "dtype": dtype,
         "crs": crs_obj,
         "transform": transform,
         "nodata": nodata,
         "compress": "DEFLATE",
-        "predictor": 3,
+        # Floating-point predictor for floats, horizontal differencing for integers.
+        "predictor": 3 if np.dtype(dtype).kind == "f" else 2,
         "blocksize": _BLOCK_PX,
         "overviews": "AUTO",
         "overview_resampling": overview_resampling,
         "bigtiff": "IF_SAFER",
     }
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(path) as tmp:
         with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
             for index, (name, band) in enumerate(zip(names, bands), start=1):
                 dst.write(band, index)
@@ -144,10 +145,6 @@ def write_cog(
             dst.units = tuple(units.get(name, "") for name in names)
             if tags:
                 dst.update_tags(**{str(k): str(v) for k, v in tags.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     log.info("wrote %s (%d bands, %d x %d px)", path, len(bands), shape[0], shape[1])
     return path
 

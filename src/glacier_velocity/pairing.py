@@ -22,12 +22,12 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text_atomic
 from .errors import InputError, InvalidParameter
 from .scene import Scene
 from .velocity import baseline_days
@@ -286,15 +286,7 @@ def write_pairs_json(pairs: Sequence[Pair], path: str | os.PathLike[str], parame
         "pairs": [pair.to_dict() for pair in pairs],
     }
     text = json.dumps(document, indent=2, default=str) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text)
 
 
 def read_pairs_json(path: str | os.PathLike[str]) -> list[Pair]:

@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 
 from ._version import __version__
+from .atomic import atomic_output
 from .cog import COG_MEDIA_TYPE
 from .errors import InvalidParameter
 from .velocity import VELOCITY_BANDS, VelocityProduct
@@ -111,15 +111,8 @@ def product_basename(pair_or_parts: Pair | tuple[str | None, Any, Any]) -> str:
 
 def _replace_atomically(path: Path, write: Any) -> Path:
     """Call ``write(tmp_path)`` and move the result onto ``path`` (same directory)."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
