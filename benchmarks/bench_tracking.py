@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Benchmark the tracking engines on synthetic Sentinel-2-like pairs with known motion.
+
+Every (engine, case, size, repeat) runs in a fresh Python process, so its peak memory is that
+process's ``ru_maxrss`` and no run inherits caches or heap growth from another. Pairs are
+generated once per (case, size, seed), in their own process, and cached as ``.npy`` files.
+
+Run ``python benchmarks/bench_tracking.py --help``; see ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import importlib
+import importlib.util
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CASES = ("clean", "noisy", "strain")
+ENGINES = ("ncc", "autorift")
+DEFAULT_SIZES = (2000, 5490, 10980)
+ENGINE_MODULES = {"ncc": "glacier_velocity.tracking.ncc", "autorift": "glacier_velocity.tracking.autorift_adapter"}
+
+#: Plug-flow displacement (px) where the glacier enters the image; it slows to 3 px where the
+#: terminal zone starts: the 3-5 px glacier motion of the issue's reference.
+TONGUE_MAX_PX = 5.0
+#: Sensor noise (DN, standard deviation) of the clean and the noisy case.
+CLEAN_NOISE_DN = 20.0
+NOISY_NOISE_DN = 100.0
+#: Strain case: displacement gradient (px/px) and the largest displacement (px).
+STRAIN = 0.04
+STRAIN_AMPLITUDE_PX = 20.0
+
+
+def _strain_field_class():
+    """The strain case's flow field, built on :class:`glacier_velocity.synthetic.FlowField`."""
+    from glacier_velocity.synthetic import FlowField
+
+    @dataclass(frozen=True)
+    class ZigzagStrain(FlowField):
+        """Alternating extension and compression of ``strain`` along columns.
+
+        ``dx`` is a triangle wave of the column: it rises with slope ``strain`` (px/px) from 0
+        at ``center_col`` to ``amplitude_px``, falls with slope ``-strain`` to
+        ``-amplitude_px``, and so on (kinks every ``2 * amplitude_px / strain`` px, 1000 px
+        for 20 px at 4 %). Unlike a uniform strain its displacement stays within any search
+        range above ``amplitude_px`` whatever the image size. ``dy`` is 0. Everything moves.
+        """
+
+        strain: float = STRAIN
+        amplitude_px: float = STRAIN_AMPLITUDE_PX
+        center_col: float = 0.0
+
+        def displacement(self, rows, cols):
+            r, c = np.broadcast_arrays(np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64))
+            quarter = self.amplitude_px / abs(self.strain)
+            phase = np.mod((c - self.center_col) + quarter, 4.0 * quarter)  # 0 .. 4 quarters
+            # phase q is center_col (dx = 0), phase 2q the crest (dx = amplitude)
+            dx = self.amplitude_px * (1.0 - np.abs(phase - 2.0 * quarter) / quarter) * math.copysign(1.0, self.strain)
+            return dx, np.zeros_like(r)
+
+        def is_moving(self, rows, cols):
+            r, c = np.broadcast_arrays(np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64))
+            return np.ones(r.shape, dtype=bool)
+
+        def scaled(self, factor: float):
+            return dataclasses.replace(self, amplitude_px=self.amplitude_px * factor, strain=self.strain * factor)
+
+    return ZigzagStrain
+
+
+def make_case(case: str, size: int, seed: int):
+    """``(field, make_pair kwargs)`` of a benchmark case on a ``size`` x ``size`` px pair."""
+    from glacier_velocity.synthetic import GlacierTongue
+
+    shape = (size, size)
+    if case == "clean":
+        return GlacierTongue(shape, max_px=TONGUE_MAX_PX), {"noise_dn": CLEAN_NOISE_DN}
+    if case == "noisy":
+        return GlacierTongue(shape, max_px=TONGUE_MAX_PX), {"noise_dn": NOISY_NOISE_DN}
+    if case == "strain":
+        return _strain_field_class()(center_col=size / 2.0), {"noise_dn": CLEAN_NOISE_DN}
+    raise ValueError(f"unknown case {case!r}; choose from {', '.join(CASES)}")
+
+
+def _pair_paths(cache_dir: Path, case: str, size: int, seed: int) -> tuple[Path, Path]:
+    stem = f"{case}_{size}_seed{seed}"
+    return cache_dir / f"{stem}_reference.npy", cache_dir / f"{stem}_secondary.npy"
+
+
+def worker_generate(args: argparse.Namespace) -> dict:
+    """Generate one pair and write it to the cache (runs in its own process)."""
+    from glacier_velocity.synthetic import make_pair
+
+    field, kwargs = make_case(args.case, args.size, args.seed)
+    t0 = time.perf_counter()
+    pair = make_pair((args.size, args.size), field, seed=args.seed, **kwargs)
+    ref_path, sec_path = _pair_paths(Path(args.cache_dir), args.case, args.size, args.seed)
+    # Write under a temporary name first so an interrupted run never leaves half a pair.
+    for path, image in ((ref_path, pair.reference), (sec_path, pair.secondary)):
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, image)
+        os.replace(tmp, path)
+    return {"generate_s": round(time.perf_counter() - t0, 2)}
+
+
+def worker_track(args: argparse.Namespace) -> dict:
+    """Track one cached pair with one engine and score it against the truth."""
+    from glacier_velocity.tracking import TrackingParams, track_offsets
+
+    params = TrackingParams(grid_spacing_px=args.grid_spacing, chip_px=args.chip, search_px=args.search)
+    # Import the engine before the clock starts: import (and autoRIFT's numba compilation at
+    # import) is a one-off per process, not a cost of tracking a pair.
+    importlib.import_module(ENGINE_MODULES[args.engine])
+    if args.engine == "autorift" and importlib.util.find_spec("autoRIFT") is not None:
+        importlib.import_module("autoRIFT")
+    ref_path, sec_path = _pair_paths(Path(args.cache_dir), args.case, args.size, args.seed)
+    reference = np.load(ref_path)
+    secondary = np.load(sec_path)
+    gc.collect()
+
+    t0 = time.perf_counter()
+    field = track_offsets(reference, secondary, params, engine=args.engine, progress=False)
+    seconds = time.perf_counter() - t0
+    peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+    truth, _ = make_case(args.case, args.size, args.seed)
+    rows = np.asarray(field.rows, dtype=np.float64)[:, None]
+    cols = np.asarray(field.cols, dtype=np.float64)[None, :]
+    true_dx, true_dy = truth.displacement(rows, cols)
+    moving = np.broadcast_to(truth.is_moving(rows, cols), field.shape)
+    valid = field.valid
+    err2 = (field.dx - true_dx) ** 2 + (field.dy - true_dy) ** 2
+
+    def rmse(mask: np.ndarray) -> float | None:
+        return float(np.sqrt(err2[mask].mean())) if mask.any() else None
+
+    engine_version = field.params.get("autorift_version") if args.engine == "autorift" else None
+    return {
+        "grid_points": int(field.dx.size),
+        "time_s": round(seconds, 3),
+        "peak_gb": round(peak_bytes / 1e9, 3),
+        "valid_pct": round(100.0 * float(valid.mean()), 2),
+        "valid_moving_pct": round(100.0 * float(valid[moving].mean()), 2) if moving.any() else None,
+        "rmse_moving_px": rmse(valid & moving),
+        "rmse_stable_px": rmse(valid & ~moving),
+        "engine_version": engine_version,
+    }
+
+
+def _run_worker(kind: str, args: argparse.Namespace, **over) -> dict:
+    """Run this script as a worker in a fresh process; return its JSON answer."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind]
+    settings = {**vars(args), **over}
+    for key in ("case", "size", "seed", "cache_dir", "engine", "grid_spacing", "chip", "search"):
+        if settings.get(key) is not None:
+            cmd += [f"--{key.replace('_', '-')}", str(settings[key])]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def _fmt(value, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_table(results: list[dict]) -> str:
+    """The results as a markdown table, one row per run."""
+    head = (
+        "| engine | case | size (px) | grid points | time (s) | peak memory (GB) | valid % "
+        "| RMSE moving ice (px) | RMSE stable (px) |"
+    )
+    lines = [head, "|" + "---|" * 9]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['engine']} | {r['case']} | {r['size']} | - | - | - | - | - | {r['error']} |")
+            continue
+        lines.append(
+            f"| {r['engine']} | {r['case']} | {r['size']} | {r['grid_points']:,} | {r['time_s']:.2f} "
+            f"| {r['peak_gb']:.2f} | {r['valid_pct']:.1f} | {_fmt(r['rmse_moving_px'], 3)} "
+            f"| {_fmt(r['rmse_stable_px'], 3)} |"
+        )
+    return "\n".join(lines)
+
+
+def machine_info() -> dict:
+    """Where and when the benchmark ran (timings depend on it)."""
+    info = {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    try:
+        from glacier_velocity import __version__
+
+        info["glacier_velocity"] = __version__
+    except ImportError:
+        pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Time and score tracking engines on synthetic pairs with known motion.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="square pair sizes (px)")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="motion/noise cases")
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="engines to run")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per (engine, case, size)")
+    parser.add_argument("--grid-spacing", type=int, default=12, help="grid spacing (px)")
+    parser.add_argument("--chip", type=int, default=32, help="chip size (px)")
+    parser.add_argument("--search", type=float, default=25.0, help="search range (px)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the pairs")
+    parser.add_argument(
+        "--cache-dir",
+        default=os.path.join(tempfile.gettempdir(), "glacier-velocity-bench"),
+        help="where generated pairs are kept (a 10980 px pair takes 0.5 GB)",
+    )
+    parser.add_argument("--timeout", type=float, default=3600.0, help="limit per run (s)")
+    parser.add_argument("--json", help="also write the results (and machine info) to this JSON file")
+    parser.add_argument("--worker", choices=("generate", "track"), help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        answer = worker_generate(args) if args.worker == "generate" else worker_track(args)
+        print(json.dumps(answer))
+        return 0
+
+    cache = Path(args.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    results = []
+    for size in args.sizes:
+        for case in args.cases:
+            ref_path, sec_path = _pair_paths(cache, case, size, args.seed)
+            if not (ref_path.exists() and sec_path.exists()):
+                print(f"generating {case} {size} px pair ...", file=sys.stderr, flush=True)
+                made = _run_worker("generate", args, case=case, size=size)
+                if "error" in made:
+                    error = f"pair: {made['error']}"
+                    results += [{"engine": e, "case": case, "size": size, "error": error} for e in args.engines]
+                    continue
+            for engine in args.engines:
+                for i in range(args.repeat):
+                    print(f"{engine} {case} {size} px run {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
+                    run = _run_worker("track", args, case=case, size=size, engine=engine)
+                    results.append({"engine": engine, "case": case, "size": size, "repeat": i + 1, **run})
+
+    print(markdown_table(results))
+    if args.json:
+        settings = {
+            "grid_spacing_px": args.grid_spacing, "chip_px": args.chip, "search_px": args.search, "seed": args.seed,
+        }
+        Path(args.json).write_text(
+            json.dumps({"machine": machine_info(), "settings": settings, "results": results}, indent=2) + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
