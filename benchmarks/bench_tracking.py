@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -96,8 +97,18 @@ def make_case(case: str, size: int, seed: int):
     raise ValueError(f"unknown case {case!r}; choose from {', '.join(CASES)}")
 
 
+def _generator_digest() -> str:
+    """Short hash of the pair generator and of this script, so a changed generator or case
+    definition never reuses stale cached pairs."""
+    spec = importlib.util.find_spec("glacier_velocity.synthetic")
+    digest = hashlib.sha1()
+    for path in (spec.origin, __file__):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def _pair_paths(cache_dir: Path, case: str, size: int, seed: int) -> tuple[Path, Path]:
-    stem = f"{case}_{size}_seed{seed}"
+    stem = f"{case}_{size}_seed{seed}_{_generator_digest()}"
     return cache_dir / f"{stem}_reference.npy", cache_dir / f"{stem}_secondary.npy"
 
 
