@@ -42,12 +42,22 @@ def test_subpixel_translation_signs_and_accuracy(dx, dy):
     assert _rmse(ex, ey) < 0.05
 
 
+def test_motionless_identical_ground_gives_exactly_zero():
+    # Correlation-peak fits of finite chips are slightly asymmetric; the final gradient steps
+    # are not, so identical images give zero motion, not ~0.01 px of noise.
+    pair = make_pair((256, 256), Translation(0.0, 0.0), seed=2, noise_dn=0.0, gain=1.0, offset_dn=0.0)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=4))
+    assert offsets.valid_fraction > 0.99
+    assert np.nanmax(np.abs(offsets.dx)) < 1e-3
+    assert np.nanmax(np.abs(offsets.dy)) < 1e-3
+
+
 def test_plug_flow_glacier_tongue():
     pair = make_pair((512, 512), GlacierTongue((512, 512), max_px=4.5), seed=7)
     offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=10))
     ex, ey, moving = _errors(pair, offsets)
     assert offsets.valid_fraction >= 0.99
-    assert _rmse(ex, ey, moving) < 0.09  # 15 % strain in the margins of this small tongue
+    assert _rmse(ex, ey, moving) < 0.07  # up to 15 % strain in the margins of this small tongue
     assert _rmse(ex, ey, ~moving) < 0.03
     # Stable ground is not biased by the moving ice next to it.
     assert abs(np.nanmean(offsets.dx[~moving])) < 0.01

@@ -7,12 +7,14 @@ Outline (one call of :func:`track_ncc`):
 2. At the coarsest level, search the full range exhaustively on a grid of chips.
 3. At every finer level, and in a few iterations at full resolution, deform the secondary
    image with the current displacement estimate (interpolated between grid points) and
-   measure only the small residual shift (+-2 px) with normalized cross-correlation.
+   measure only the small residual shift: +-2 px with normalized cross-correlation, then,
+   once the chips are aligned, with gradient (Lucas-Kanade) steps that are unbiased at
+   zero residual.
    Deforming the image makes each chip of the secondary look like the reference chip even
    under strong velocity gradients (shear margins, several % strain), where plain block
    matching decorrelates; it is the iterative window-deformation scheme of particle image
    velocimetry (Scarano 2002, doi:10.1088/0957-0233/13/1/201).
-4. Fit the correlation peak with a 2-D Gaussian (sub-pixel), reject outliers with the
+4. Fit correlation peaks with a 2-D Gaussian (sub-pixel), reject outliers with the
    normalized median test and quality thresholds, and fill rejected points from their
    neighbours only to guide the next iteration. Rejected points are NaN in the output.
 
@@ -36,7 +38,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from ..errors import TrackingFailed
-from .correlation import correlate_shifts, find_peaks
+from .correlation import correlate_shifts, find_peaks, gradient_residuals
 from .filters import apply_filter
 from .grid import ChipGrid, make_grid
 from .offsets import OffsetField
@@ -52,9 +54,12 @@ COARSE_RADIUS_PX = 4
 #: Residual search radius (px) at every refinement step; 2 px leaves room for the predictor's
 #: error and gives the ring of correlations the peak-sharpness measure needs.
 REFINE_RADIUS_PX = 2
-#: Search radii (px) of the deformation passes at full resolution: a +-2 px pass that also
-#: measures peak sharpness, then two +-1 px passes, the last with Lanczos interpolation.
-FINAL_RADII = (2, 1, 1)
+#: Passes at full resolution, by search radius (px): a +-2 px NCC pass (robust to the
+#: predictor's error; also measures peak sharpness), then two gradient (Lucas-Kanade) passes,
+#: radius 0, the last on a Lanczos-deformed image. Measured on synthetic pairs against three
+#: NCC passes (2, 1, 1): stable-ground RMSE 0.0155 -> 0.0094 px, moving ice 0.0236 -> 0.0206 px
+#: (1000 px tongue), motionless identical images 0.0124 -> 0.0000 px, and 40 % less time.
+FINAL_RADII = (2, 0, 0)
 #: Gaussian smoothing (in grid cells) of the full-resolution predictor between passes, for
 #: the stability of point-wise deformation (Schrijer & Scarano 2008,
 #: doi:10.1007/s00348-008-0504-6). Measured on synthetic pairs: 1.0 cut the moving-ice RMSE
@@ -220,8 +225,10 @@ def _track_strip(
         warped.append(w)
     local_starts = row_starts - y_lo
     reference = [ch[y_lo:y_hi] for ch in level.reference]
-    corr = correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius)
-    peak = find_peaks(corr)
+    if radius == 0:
+        peak = gradient_residuals(reference, warped, local_starts, grid.col_starts, chip)
+    else:
+        peak = find_peaks(correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius))
     # The residual is what remains of the chip's motion after the deformation; adding the
     # deformation applied at the chip centre (not its chip mean) makes the estimate converge
     # to the motion *at the grid point* instead of a chip average, which is what removes the
