@@ -70,3 +70,15 @@ def fill_gaps(values: np.ndarray, smooth_px: float = 1.0) -> np.ndarray:
         smoothed = ndimage.gaussian_filter(filled, smooth_px, mode="nearest")
         filled = np.where(missing, smoothed, filled)
     return filled
+
+
+def isolated_points(valid: np.ndarray, min_neighbours: int = 3) -> np.ndarray:
+    """Valid points with fewer than ``min_neighbours`` valid points among their 8 neighbours.
+
+    A match that none of its neighbours confirms is more often a chance correlation (a
+    feature that left the search range, a cloud edge) than a measurement; the median test
+    cannot judge it for lack of neighbours.
+    """
+    padded = np.pad(valid.astype(np.int16), 1)
+    count = sliding_window_view(padded, (3, 3)).sum(axis=(2, 3)) - valid
+    return valid & (count < min_neighbours)
