@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
@@ -35,22 +33,34 @@ def normalized_median_test(
     ndarray of bool
         True where the vector is an outlier.
     """
-    outlier = np.zeros(dx.shape, dtype=bool)
     residual_sq = np.zeros(dx.shape)
     enough = np.ones(dx.shape, dtype=bool)
     for comp in (dx, dy):
         padded = np.pad(comp.astype(np.float64), 1, constant_values=np.nan)
         win = sliding_window_view(padded, (3, 3)).reshape(*comp.shape, 9)
         neigh = np.delete(win, 4, axis=2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(neigh, axis=2)
-            spread = np.nanmedian(np.abs(neigh - med[..., None]), axis=2)
-        enough &= np.isfinite(neigh).sum(axis=2) >= 6
+        count = np.isfinite(neigh).sum(axis=2)
+        med = _nan_median_last_axis(neigh, count)
+        spread = _nan_median_last_axis(np.abs(neigh - med[..., None]), count)
+        enough &= count >= 6
         residual_sq += (np.abs(comp - med) / (spread + epsilon_px)) ** 2
     with np.errstate(invalid="ignore"):
         outlier = (np.sqrt(residual_sq) > threshold) & enough & np.isfinite(dx)
     return outlier
+
+
+def _nan_median_last_axis(values: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median over the last axis ignoring NaNs, given the count of finite values.
+
+    Sorting puts NaNs last, so the median sits at the middle of the first ``count`` entries;
+    this is several times faster than :func:`numpy.nanmedian` on many short rows.
+    """
+    ordered = np.sort(values, axis=-1)
+    lo = np.clip((count - 1) // 2, 0, values.shape[-1] - 1)
+    hi = np.clip(count // 2, 0, values.shape[-1] - 1)
+    a = np.take_along_axis(ordered, lo[..., None], axis=-1)[..., 0]
+    b = np.take_along_axis(ordered, hi[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, (a + b) / 2.0, np.nan)
 
 
 def fill_gaps(values: np.ndarray, smooth_px: float = 1.0) -> np.ndarray:
