@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..correlate import CorrelationParams, correlate_pair
-from ..tracking import ENGINES, FILTERS
+from .options import add_tracking_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,14 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="directory for the products (created if needed)")
     parser.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
                         help="area of interest in lon/lat degrees (default: where both scenes overlap)")
-    parser.add_argument("--max-velocity", type=float, default=1000.0, metavar="M_PER_YR",
-                        help="fastest expected surface speed in m/yr; sets the search range (default: %(default)s)")
-    parser.add_argument("--grid-spacing", type=int, default=12, metavar="PX",
-                        help="distance between measurement points in pixels (default: %(default)s = 120 m)")
-    parser.add_argument("--chip-size", type=int, default=32, metavar="PX",
-                        help="side of the matched image chip in pixels, even (default: %(default)s)")
-    parser.add_argument("--filter", default="wallis", choices=FILTERS, help="image pre-filter (default: %(default)s)")
-    parser.add_argument("--engine", default="ncc", choices=ENGINES, help="tracking engine (default: %(default)s)")
+    add_tracking_options(parser)
     parser.add_argument("--mask-clouds", action="store_true",
                         help="mask clouds, shadows and defective pixels using the items' scl assets")
     parser.set_defaults(func=run)

@@ -7,7 +7,8 @@ import argparse
 import numpy as np
 
 from ..track import track_files
-from ..tracking import ENGINES, FILTERS, TrackingParams
+from ..tracking import TrackingParams
+from .options import add_tracking_options
 
 _DEFAULTS = TrackingParams()
 
@@ -28,15 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("secondary", metavar="SEC.tif", help="later image on the same grid")
     p.add_argument("--days", type=float, required=True, help="time between the images (days, fractional)")
     p.add_argument("--out", required=True, metavar="VELOCITY.tif", help="output velocity COG")
-    p.add_argument("--grid-spacing", type=int, default=_DEFAULTS.grid_spacing_px, metavar="PX",
-                   help=f"distance between grid points (px, default {_DEFAULTS.grid_spacing_px})")
-    p.add_argument("--chip-size", type=int, default=_DEFAULTS.chip_px, metavar="PX",
-                   help=f"side of the matched chip (px, even, default {_DEFAULTS.chip_px})")
-    p.add_argument("--max-velocity", type=float, default=1000.0, metavar="M_PER_YR",
-                   help="fastest expected speed (m/yr, default 1000); sets the search range")
-    p.add_argument("--engine", choices=ENGINES, default="ncc", help="tracking engine (default ncc)")
-    p.add_argument("--filter", choices=FILTERS, default=_DEFAULTS.filter,
-                   help=f"image pre-filter (default {_DEFAULTS.filter})")
+    add_tracking_options(p)
     p.add_argument("--filter-width", type=int, default=_DEFAULTS.filter_width_px, metavar="PX",
                    help=f"pre-filter window (px, odd, default {_DEFAULTS.filter_width_px})")
     p.add_argument("--min-peak", type=float, default=_DEFAULTS.min_peak,

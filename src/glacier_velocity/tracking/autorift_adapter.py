@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import EngineUnavailable, InvalidParameter, TrackingFailed
-from .grid import ChipGrid, make_grid
+from .grid import chip_fraction, make_grid
 from .offsets import OffsetField
 from .params import TrackingParams
 
@@ -95,17 +95,6 @@ def _max_chip_factor(grid_shape: tuple[int, int], chip_px: int, autorift_spacing
         f"a {grid_shape[0]} x {grid_shape[1]} point grid is too small for autoRIFT's coarse search "
         f"(it needs at least {2 * step} points per side); use a larger area or a smaller grid spacing"
     )
-
-
-def _nodata_fraction(invalid: np.ndarray, grid: ChipGrid) -> np.ndarray:
-    """Fraction of invalid pixels in every chip of ``grid`` (0..1), shape ``grid.shape``."""
-    integral = cv2.integral(invalid.astype(np.uint8), sdepth=cv2.CV_32S)
-    r0 = grid.row_starts[:, None]
-    c0 = grid.col_starts[None, :]
-    r1 = r0 + grid.chip_px
-    c1 = c0 + grid.chip_px
-    count = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
-    return count / float(grid.chip_px * grid.chip_px)
 
 
 def track_autorift(
@@ -194,7 +183,7 @@ def track_autorift(
     # and so are chips with more nodata than our engine accepts.
     centre_rows = grid.row_starts + params.chip_px // 2 - 1
     centre_cols = grid.col_starts + params.chip_px // 2 - 1
-    skip = invalid[np.ix_(centre_rows, centre_cols)] | (_nodata_fraction(invalid, grid) > params.max_nodata_fraction)
+    skip = invalid[np.ix_(centre_rows, centre_cols)] | (chip_fraction(invalid, grid.row_starts, grid.col_starts, grid.chip_px) > params.max_nodata_fraction)
     if skip.all():
         raise TrackingFailed("every grid point lies in nodata (DN 0 or masked); nothing to track")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..errors import TrackingFailed
@@ -59,3 +60,12 @@ def make_grid(image_shape: tuple[int, int], chip_px: int, spacing_px: int) -> Ch
         chip_px=chip_px,
         spacing_px=spacing_px,
     )
+
+
+def chip_fraction(mask: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray, chip_px: int) -> np.ndarray:
+    """Fraction (0..1) of True pixels of ``mask`` in each chip with the given top-left pixels."""
+    integral = cv2.integral(np.ascontiguousarray(mask, dtype=bool).view(np.uint8), sdepth=cv2.CV_32S)
+    ya, xa = row_starts[:, None], col_starts[None, :]
+    corners = (integral[ya + chip_px, xa + chip_px], integral[ya, xa + chip_px], integral[ya + chip_px, xa], integral[ya, xa])
+    a, b, c, d = (x.astype(np.int64) for x in corners)
+    return (a - b - c + d) / float(chip_px * chip_px)

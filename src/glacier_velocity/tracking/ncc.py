@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from ..errors import TrackingFailed
 from .correlation import correlate_shifts, find_peaks, gradient_residuals
 from .filters import apply_filter
-from .grid import ChipGrid, make_grid
+from .grid import ChipGrid, chip_fraction, make_grid
 from .offsets import OffsetField
 from .outliers import fill_gaps, isolated_points, normalized_median_test
 from .params import TrackingParams
@@ -184,16 +184,6 @@ def _build_levels(
     return levels
 
 
-def _chip_fraction(mask: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray, chip: int) -> np.ndarray:
-    """Fraction of True pixels of ``mask`` in each chip."""
-    integral = cv2.integral(mask.view(np.uint8), sdepth=cv2.CV_32S)
-    ya, xa = row_starts[:, None], col_starts[None, :]
-    corners = [integral[ya + chip, xa + chip], integral[ya, xa + chip], integral[ya + chip, xa], integral[ya, xa]]
-    a, b, c, d = (x.astype(np.int64) for x in corners)
-    s = a - b - c + d
-    return s / float(chip * chip)
-
-
 def _dense_field(values: np.ndarray, grid: ChipGrid, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Bilinear interpolation of a grid field at every pixel of ``ys`` x ``xs``."""
     gy = ((ys - grid.rows[0]) / grid.spacing_px).astype(np.float32)
@@ -256,8 +246,8 @@ def _track_strip(
     inner = (slice(radius, radius + y_hi - y_lo), slice(radius, radius + cols))
     base_dx = _centre_mean(applied_dx[inner], local_starts, grid.col_starts, chip)
     base_dy = _centre_mean(applied_dy[inner], local_starts, grid.col_starts, chip)
-    bad_ref = _chip_fraction(~level.reference_valid[y_lo:y_hi], local_starts, grid.col_starts, chip)
-    bad_sec = _chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip)
+    bad_ref = chip_fraction(~level.reference_valid[y_lo:y_hi], local_starts, grid.col_starts, chip)
+    bad_sec = chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip)
     usable = (bad_ref <= max_nodata) & (bad_sec <= max_nodata)
     dx = np.where(usable, base_dx + peak.dx, np.nan)
     dy = np.where(usable, base_dy + peak.dy, np.nan)
