@@ -49,3 +49,5 @@ clean: ## remove build outputs and caches (keeps .venv)
 
 distclean: clean ## also remove .venv
 	rm -rf $(VENV)
+
+include mk/deploy.mk

@@ -1,0 +1,57 @@
+# Deployment targets (container image, containerized demo, OGC application package, local
+# OGC API - Processes). Included by the Makefile; uses its VENV, BIN, STAMP and RUN.
+
+VERSION ?= $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml | head -n 1)
+# Registry prefix of the image reference in the application package and of `make image`.
+REGISTRY ?= localhost
+IMAGE ?= $(REGISTRY)/glacier-velocity:$(VERSION)
+# The tag the CWL sources name in their DockerRequirement hint (cwl/*.cwl).
+LOCAL_TAG ?= glacier-velocity:latest
+# The image's source label and the package's s:codeRepository: project.urls.Repository.
+CODE_REPOSITORY ?= $(shell sed -n 's/^Repository *= *"\(.*\)"/\1/p' pyproject.toml | head -n 1)
+PACKAGE := dist/glacier-velocity.$(VERSION).cwl
+OGC_PORT ?= 5000
+# docker if it answers, else podman; the podman set-up of ../shared exports DOCKER_HOST so that
+# the docker CLI and cwltool's docker mode reach podman's Docker-compatible API.
+# podman's API socket (../shared/containers/setup-podman.sh) stands in for a Docker daemon.
+ifeq ($(origin DOCKER_HOST),undefined)
+ifneq ($(wildcard /run/podman/podman.sock),)
+export DOCKER_HOST := unix:///run/podman/podman.sock
+endif
+endif
+CONTAINER_ENGINE ?= $(shell if docker version >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null; then echo podman; else echo docker; fi)
+DEPLOY_STAMP := $(VENV)/.installed-deploy
+EOAP_VENV := $(VENV)/tools/eoap
+
+.PHONY: image demo-container package package-validate ogc-serve deploy-setup
+
+deploy-setup: $(DEPLOY_STAMP) ## install the deployment tools (pygeoapi, cwl2ogc, toil, validators)
+
+# eoap-validator pins ruamel.yaml < 0.19, which the workflow's lock does not allow: it gets a
+# virtualenv of its own (a command-line tool only, nothing imports it).
+$(DEPLOY_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[workflow,test,deploy]'
+	test -x $(EOAP_VENV)/bin/python || $(BIN)/python -m venv $(EOAP_VENV)
+	$(EOAP_VENV)/bin/python -m pip install --quiet 'eoap-validator>=0.3.1,<0.4'
+	touch $@
+
+test: $(DEPLOY_STAMP)
+
+image: ## build the container image $(REGISTRY)/glacier-velocity:$(VERSION) (docker or podman)
+	$(CONTAINER_ENGINE) build -f docker/Dockerfile --build-arg VERSION=$(VERSION) --build-arg SOURCE=$(CODE_REPOSITORY) \
+	  -t $(IMAGE) -t $(LOCAL_TAG) .
+	@$(CONTAINER_ENGINE) image inspect $(IMAGE) --format 'image $(IMAGE): {{.Size}} bytes'
+
+demo-container: $(DEPLOY_STAMP) image ## the demo with every step in the container (cwltool docker mode)
+	$(RUN) $(BIN)/python -m glacier_velocity.deploy demo-container --dir build/demo-container --image $(LOCAL_TAG)
+
+package: $(DEPLOY_STAMP) ## write the OGC application package dist/glacier-velocity.<version>.cwl
+	$(RUN) $(BIN)/python -m glacier_velocity.package --image $(IMAGE) --code-repository $(CODE_REPOSITORY) --output $(PACKAGE) --ogc deploy/ogc
+
+package-validate: package ## validate the package: cwltool --validate and eoap-validator
+	$(RUN) $(BIN)/cwltool --quiet --validate $(PACKAGE)
+	$(EOAP_VENV)/bin/eoap-validator --profile eoap-package --profile metadata $(PACKAGE)#glacier-velocity
+
+ogc-serve: package ## local OGC API - Processes (pygeoapi) on 127.0.0.1:$(OGC_PORT) running the package in containers
+	$(RUN) $(BIN)/python -m glacier_velocity.ogc config --package $(PACKAGE) --port $(OGC_PORT) --output build/ogc/pygeoapi-config.yml
+	$(RUN) $(BIN)/python -m glacier_velocity.ogc serve --config build/ogc/pygeoapi-config.yml

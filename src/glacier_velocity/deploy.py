@@ -1,0 +1,347 @@
+"""Running the workflow in containers: the container engine, a local file server, the
+containerized demo.
+
+In the demo the scene COGs are files on this machine, and the items' ``nir`` hrefs are their
+absolute paths. A container sees none of them: cwltool stages only CWL ``File``/``Directory``
+inputs, and the tools receive item URLs as strings. So for a containerized run the demo's
+files are served over HTTP on 127.0.0.1 (with byte ranges, as GDAL reads COGs) and the items
+served by the STAC API point there. Containers share the host network here, so both servers
+are reachable from inside them, and the run then reads its scenes exactly as it reads Earth
+Search's: over HTTP through GDAL's ``/vsicurl/``.
+
+``python -m glacier_velocity.deploy demo-container`` runs it (``make demo-container``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .errors import GlacierVelocityError, InputError
+
+log = logging.getLogger(__name__)
+
+#: Image the CWL sources' DockerRequirement hint names (``cwl/*.cwl``).
+LOCAL_IMAGE = "glacier-velocity:latest"
+#: cwltool options of every containerized run here (see :func:`cwltool_container_command`).
+CONTAINER_ARGS = ("--disable-pull", "--custom-net", "host")
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class ContainerEngineUnavailable(GlacierVelocityError):
+    """Neither docker nor podman answers; the message says how to get one."""
+
+
+def container_engine() -> str:
+    """Name of a container CLI that answers: ``docker`` (also podman's Docker-compatible API
+    through ``DOCKER_HOST``) or ``podman``.
+
+    Raises
+    ------
+    ContainerEngineUnavailable
+        Neither answers.
+    """
+    for engine in ("docker", "podman"):
+        if shutil.which(engine) is None:
+            continue
+        try:
+            probe = subprocess.run([engine, "version"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return engine
+    raise ContainerEngineUnavailable(
+        "no container engine answers: start Docker, or on these machines run "
+        "`eval \"$(bash ../shared/containers/setup-podman.sh)\"` (podman behind DOCKER_HOST)"
+    )
+
+
+def image_exists(image: str, engine: str | None = None) -> bool:
+    """Whether ``image`` is in the local image store (no pull is attempted)."""
+    engine = engine or container_engine()
+    return subprocess.run([engine, "image", "inspect", image], capture_output=True, timeout=60).returncode == 0
+
+
+class _RangeRequestHandler(SimpleHTTPRequestHandler):
+    """Static files with single byte ranges (RFC 9110), which GDAL's ``/vsicurl/`` requires."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("file server: " + format, *args)
+
+    def send_head(self) -> Any:
+        header = self.headers.get("Range")
+        if header is None:
+            return super().send_head()
+        path = Path(self.translate_path(self.path))
+        match = _RANGE_RE.match(header.strip())
+        if not path.is_file() or match is None or match.groups() == ("", ""):
+            return super().send_head()
+        size = path.stat().st_size
+        first, last = match.groups()
+        if first == "":
+            start, end = max(size - int(last), 0), size - 1
+        else:
+            start, end = int(first), min(int(last), size - 1) if last else size - 1
+        if start >= size or start > end:
+            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.end_headers()
+            return None
+        f = path.open("rb")
+        f.seek(start)
+        self.send_response(HTTPStatus.PARTIAL_CONTENT)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        self._remaining = end - start + 1
+        return f
+
+    def copyfile(self, source: Any, outputfile: Any) -> None:
+        remaining = getattr(self, "_remaining", None)
+        if remaining is None:
+            super().copyfile(source, outputfile)
+            return
+        while remaining > 0:
+            chunk = source.read(min(65536, remaining))
+            if not chunk:
+                break
+            outputfile.write(chunk)
+            remaining -= len(chunk)
+        self._remaining = None
+
+
+@contextlib.contextmanager
+def serve_files(root: str | os.PathLike[str], host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve a directory over HTTP (byte ranges supported) on a free port while in the block.
+
+    Parameters
+    ----------
+    root : path-like
+        Directory to serve (read only).
+    host : str
+        Address to bind; loopback by default.
+
+    Yields
+    ------
+    str
+        Base URL, e.g. ``http://127.0.0.1:41234``.
+    """
+    handler = lambda *args, **kwargs: _RangeRequestHandler(*args, directory=str(root), **kwargs)  # noqa: E731
+    server = ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="file-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def items_with_http_assets(items_path: Path, data_root: Path, base_url: str, out_path: Path) -> Path:
+    """Copy an ItemCollection, rewriting asset hrefs under ``data_root`` to ``base_url``.
+
+    Parameters
+    ----------
+    items_path : Path
+        GeoJSON FeatureCollection of STAC items whose asset hrefs are absolute local paths.
+    data_root : Path
+        Directory the file server serves.
+    base_url : str
+        The file server's URL.
+    out_path : Path
+        Where to write the rewritten collection.
+
+    Raises
+    ------
+    InputError
+        An asset href lies outside ``data_root`` (the server could not serve it).
+    """
+    collection = json.loads(items_path.read_text(encoding="utf-8"))
+    rewritten = copy.deepcopy(collection)
+    for item in rewritten["features"]:
+        for asset in item.get("assets", {}).values():
+            href = Path(asset["href"])
+            if not href.is_absolute():
+                continue
+            try:
+                relative = href.resolve().relative_to(data_root.resolve())
+            except ValueError as exc:
+                raise InputError(f"item {item['id']}: asset {href} is outside {data_root}, which the file server serves") from exc
+            asset["href"] = f"{base_url}/{relative.as_posix()}"
+    out_path.write_text(json.dumps(rewritten, indent=2) + "\n", encoding="utf-8")
+    return out_path
+
+
+def cwltool_container_command(process: str | os.PathLike[str], job: str | os.PathLike[str], outdir: str | os.PathLike[str], extra_args: Sequence[str] = ()) -> list[str]:
+    """cwltool command running every tool in its container (default docker mode).
+
+    ``--disable-pull`` makes a missing image an error instead of a pull attempt: the image is
+    built locally (``make image``) and no registry is involved. ``--custom-net host`` puts the
+    tools that declare ``NetworkAccess`` on the host network, where the local STAC API and
+    file server listen on 127.0.0.1 (Docker's default bridge network would not reach them);
+    tools without network access still get none.
+    """
+    cwltool = Path(sys.executable).parent / "cwltool"
+    return [
+        str(cwltool) if cwltool.exists() else "cwltool",
+        *CONTAINER_ARGS,
+        "--outdir",
+        str(outdir),
+        *extra_args,
+        str(process),
+        str(job),
+    ]
+
+
+@dataclass(frozen=True)
+class ContainerDemoResult:
+    """Outcome of :func:`run_demo_in_containers`.
+
+    Attributes
+    ----------
+    outdir : Path
+        The Workflow outputs.
+    outputs : dict
+        CWL output object.
+    message : str
+        The aggregation notebook's one-line summary.
+    stats : dict
+        Statistics glued by the aggregation notebook.
+    comparison : glacier_velocity.demo.TruthComparison or None
+        Recovered against true median speed.
+    log : str
+        cwltool's log (stderr).
+    """
+
+    outdir: Path
+    outputs: dict[str, Any] = field(hash=False)
+    message: str
+    stats: dict[str, Any] = field(hash=False)
+    comparison: Any
+    log: str = ""
+
+
+def run_demo_in_containers(
+    demo_dir: str | os.PathLike[str],
+    *,
+    process: str | os.PathLike[str] | None = None,
+    project_root: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    image: str = LOCAL_IMAGE,
+    extra_args: Sequence[str] = (),
+) -> ContainerDemoResult:
+    """The demo with every tool in the container image.
+
+    Generates the demo stack, serves its files over HTTP and its items (pointing there) with
+    the STAC API, runs ``process`` with cwltool in docker mode and compares the recovered
+    median speed with the truth.
+
+    Parameters
+    ----------
+    demo_dir : path-like
+        Working directory (``data/``, ``job.yml``, ``results/``).
+    process : path-like, optional
+        CWL to run: the application package or ``cwl/glacier-velocity.cwl`` (the default; its
+        tools name ``glacier-velocity:latest`` in a DockerRequirement hint).
+    project_root : path-like, optional
+        Repository holding ``cwl/`` and ``params/``.
+    overrides : dict, optional
+        Job inputs to change besides ``stac_url`` (e.g. a shorter season).
+    image : str
+        Image that must exist locally before the run (checked, not pulled).
+    extra_args : sequence of str
+        More cwltool options.
+
+    Raises
+    ------
+    ContainerEngineUnavailable
+        No docker/podman.
+    InputError
+        The image is not built, or cwltool failed (the message holds the end of its log).
+    """
+    from . import demo
+    from .scrap import read_scraps
+    from .stacserver import serve_stac
+
+    engine = container_engine()
+    if not image_exists(image, engine):
+        raise InputError(f"image {image} is not in the local {engine} image store; build it with `make image`")
+    root = demo.find_project_root(project_root)
+    demo_dir = Path(demo_dir).resolve()
+    data = demo.generate_demo_data(demo_dir / "data")
+    results = demo_dir / "results"
+    if results.exists():
+        shutil.rmtree(results)
+    with serve_files(data.root) as files_url:
+        items = items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
+        with serve_stac([data.collection, items]) as stac_url:
+            log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
+            job = demo.write_job(root / demo.DEMO_PARAMS, demo_dir / "job.yml", stac_url=stac_url, **(overrides or {}))
+            command = cwltool_container_command(process or root / demo.WORKFLOW, job, results, extra_args)
+            log.info("running %s", " ".join(command))
+            completed = subprocess.run(command, env=demo.workflow_env(), capture_output=True, text=True)
+    if completed.returncode != 0:
+        tail = "\n".join(completed.stderr.strip().splitlines()[-40:])
+        raise demo.WorkflowFailed(f"cwltool (containers) failed with exit {completed.returncode}:\n{tail}")
+    outputs = json.loads(completed.stdout)
+    scraps = read_scraps(outputs["aggregation_notebook"]["path"])
+    median_map = demo.median_speed_map(outputs)
+    comparison = demo.compare_with_truth(median_map, data.truth) if median_map is not None else None
+    return ContainerDemoResult(
+        outdir=results,
+        outputs=outputs,
+        message=str(scraps.get("message", "")),
+        stats=dict(scraps.get("stats") or {}),
+        comparison=comparison,
+        log=completed.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``demo-container`` (the demo with every step in the container)."""
+    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.deploy")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("demo-container", help="the offline demo with every tool in the container image")
+    run.add_argument("--dir", type=Path, default=Path("build/demo-container"), help="working directory")
+    run.add_argument("--process", type=Path, default=None, help="CWL to run (default cwl/glacier-velocity.cwl)")
+    run.add_argument("--image", default=LOCAL_IMAGE, help=f"image the CWL names, checked locally (default {LOCAL_IMAGE})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = run_demo_in_containers(args.dir, process=args.process, image=args.image)
+    print(f"results: {result.outdir}")
+    catalog = result.outputs.get("catalog")
+    if catalog:
+        print(f"STAC catalog: {Path(catalog['path']) / 'catalog.json'}")
+    print(f"summary: {result.message}")
+    if result.comparison is None:
+        print("truth: no median speed map was produced, nothing to compare")
+        return 1
+    print(f"truth: {result.comparison.describe()}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except GlacierVelocityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

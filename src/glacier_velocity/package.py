@@ -1,0 +1,460 @@
+"""The OGC EO Application Package: one packed CWL ``$graph`` built from ``cwl/``.
+
+An Application Deployment and Execution Service (ADES, OGC API - Processes Part 2), Calrissian
+or any CWL runner receives a single file whose first process is the Workflow
+``glacier-velocity`` and whose tools run in the project's container image. :func:`build_package`
+turns the CWL sources, written to run without containers during development, into that file:
+
+- the tools' ``DockerRequirement`` moves from ``hints`` to ``requirements`` with the image
+  reference (registry prefix included), so a runner must use the image;
+- each tool's ``notebook`` input, a ``File`` next to the sources, becomes the path of the same
+  notebook inside the image (``/opt/glacier-velocity/notebooks``, see ``docker/Dockerfile``),
+  so the package needs no file besides itself;
+- ``$include``\\ d JavaScript is inlined and ``run:`` references point into the graph;
+- schema.org metadata (version, authors, repository, licence, creation date, keywords) is added
+  at the document level, read from ``pyproject.toml``.
+
+Every tool must already declare ``ResourceRequirement`` (cores and RAM, min and max) and
+``NetworkAccess``; the packer checks rather than invents them, because sensible limits are a
+property of each step that only its author knows.
+
+The module also derives the OGC API - Processes process description (with ``cwl2ogc``), the
+deploy body (``application/ogcapppkg+json``) and execute requests from job files. Run it as
+``python -m glacier_velocity.package --image REGISTRY/glacier-velocity:VERSION``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import GlacierVelocityError, InputError, InvalidParameter
+
+log = logging.getLogger(__name__)
+
+#: Id of the Workflow in the package and of the OGC API process.
+PROCESS_ID = "glacier-velocity"
+#: Where docker/Dockerfile puts the notebooks inside the image.
+IMAGE_NOTEBOOKS = "/opt/glacier-velocity/notebooks"
+#: The Workflow source and the order of its tools in the graph (the order of the steps).
+WORKFLOW_FILE = "glacier-velocity.cwl"
+SCHEMA_ORG = "https://schema.org/"
+SCHEMA_ORG_RDF = "http://schema.org/version/9.0/schemaorg-current-http.rdf"
+#: Requirements every CommandLineTool of the package must state.
+REQUIRED_TOOL_REQUIREMENTS = ("ResourceRequirement", "NetworkAccess")
+RESOURCE_FIELDS = ("coresMin", "coresMax", "ramMin", "ramMax")
+#: Media types of OGC API - Processes Part 2 (Deploy, Replace, Undeploy).
+OGCAPPPKG_MEDIA_TYPE = "application/ogcapppkg+json"
+CWL_MEDIA_TYPE = "application/cwl+json"
+
+_IMAGE_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+
+
+@dataclass(frozen=True)
+class PackageMetadata:
+    """schema.org metadata of the application package.
+
+    Attributes
+    ----------
+    name : str
+        Software name (``pyproject.toml`` ``project.name``).
+    version : str
+        ``s:softwareVersion``, e.g. ``"0.1.0"``.
+    description : str
+        One-sentence description.
+    authors : tuple of (name, email or None)
+        ``s:author`` entries.
+    code_repository : str
+        ``s:codeRepository`` URL.
+    license : str
+        SPDX identifier, written as its ``https://spdx.org/licenses/<id>`` URL (``s:license``).
+    date_created : date
+        ``s:dateCreated``: the date of the source commit, so that packing the same commit twice
+        gives the same file.
+    keywords : tuple of str
+        ``s:keywords``.
+    """
+
+    name: str
+    version: str
+    description: str
+    authors: tuple[tuple[str, str | None], ...]
+    code_repository: str
+    license: str
+    date_created: date
+    keywords: tuple[str, ...]
+
+    def as_cwl(self) -> dict[str, Any]:
+        """Document-level CWL fields (``s:`` prefixed, plus ``$namespaces`` and ``$schemas``)."""
+        authors = []
+        for name, email in self.authors:
+            author: dict[str, Any] = {"class": "s:Person", "s:name": name}
+            if email:
+                author["s:email"] = email
+            authors.append(author)
+        return {
+            "$namespaces": {"s": SCHEMA_ORG},
+            "$schemas": [SCHEMA_ORG_RDF],
+            "s:name": self.name,
+            "s:description": self.description,
+            "s:softwareVersion": self.version,
+            "s:author": authors,
+            "s:codeRepository": self.code_repository,
+            "s:license": f"https://spdx.org/licenses/{self.license}",
+            "s:dateCreated": self.date_created.isoformat(),
+            "s:keywords": list(self.keywords),
+        }
+
+
+#: What the package is made from: its s:dateCreated is the date of the last commit touching them.
+PACKAGE_SOURCES = ("cwl", "notebooks", "pyproject.toml")
+
+
+def source_date(root: str | os.PathLike[str]) -> date:
+    """Date of the package sources: ``SOURCE_DATE_EPOCH`` if set, else the date of the last
+    commit touching :data:`PACKAGE_SOURCES`, else today (UTC)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).date()
+    try:
+        stamp = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%ct", "--", *PACKAGE_SOURCES], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+        if stamp:
+            return datetime.fromtimestamp(int(stamp), tz=timezone.utc).date()
+    except (OSError, subprocess.SubprocessError, ValueError):
+        log.info("no git history in %s; s:dateCreated is today", root)
+    return datetime.now(timezone.utc).date()
+
+
+def project_metadata(root: str | os.PathLike[str], code_repository: str | None = None) -> PackageMetadata:
+    """Package metadata from ``pyproject.toml`` in ``root``.
+
+    Parameters
+    ----------
+    root : path-like
+        Repository root.
+    code_repository : str, optional
+        Repository URL; default ``project.urls.Repository`` of ``pyproject.toml``.
+
+    Raises
+    ------
+    InvalidParameter
+        No repository URL in either place.
+    """
+    root = Path(root)
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    if code_repository is None:
+        code_repository = (project.get("urls") or {}).get("Repository")
+    if not code_repository:
+        raise InvalidParameter("code_repository", "set project.urls.Repository in pyproject.toml or pass --code-repository URL")
+    license_ = project.get("license", {})
+    license_id = license_.get("text") if isinstance(license_, dict) else str(license_)
+    return PackageMetadata(
+        name=project["name"],
+        version=project["version"],
+        description=project.get("description", ""),
+        authors=tuple((a.get("name", ""), a.get("email")) for a in project.get("authors", [])),
+        code_repository=code_repository,
+        license=license_id or "NOASSERTION",
+        date_created=source_date(root),
+        keywords=tuple(project.get("keywords", [])),
+    )
+
+
+def _load(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _inline_includes(node: Any, base: Path) -> Any:
+    """Replace ``{$include: file}`` (relative to ``base``) with the file's text."""
+    if isinstance(node, dict):
+        if set(node) == {"$include"}:
+            return (base / node["$include"]).read_text(encoding="utf-8")
+        return {k: _inline_includes(v, base) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_includes(v, base) for v in node]
+    return node
+
+
+def _as_map(entries: Any) -> dict[str, Any]:
+    """CWL list-or-map field (requirements, hints) as ``{class: body}``."""
+    if isinstance(entries, dict):
+        return {k: dict(v or {}) for k, v in entries.items()}
+    return {e["class"]: {k: v for k, v in e.items() if k != "class"} for e in entries or []}
+
+
+def _notebook_to_image_path(tool: dict[str, Any], notebooks_dir: str) -> None:
+    """Turn the tool's ``notebook`` File input into the notebook's path under ``notebooks_dir``."""
+    notebook = tool["inputs"].get("notebook")
+    if notebook is None or notebook.get("type") != "File" or "inputBinding" in notebook:
+        return  # e.g. extract_pairs: its notebook is a data input (an upstream output), not the code
+    location = (notebook.get("default") or {}).get("location")
+    if not location:
+        raise InputError(f"tool {tool['id']}: the notebook input has no default location to map into the image")
+    tool["inputs"]["notebook"] = {
+        "type": "string",
+        "label": notebook.get("label", "Notebook"),
+        "doc": f"Path of the papermill notebook this tool executes, inside the container image ({notebooks_dir}).",
+        "default": f"{notebooks_dir.rstrip('/')}/{Path(location).name}",
+    }
+    replaced = 0
+    for argument in tool.get("arguments", []):
+        if isinstance(argument, dict) and argument.get("valueFrom") == "$(inputs.notebook.path)":
+            argument["valueFrom"] = "$(inputs.notebook)"
+            replaced += 1
+    if replaced != 1:
+        raise InputError(f"tool {tool['id']}: expected one argument '$(inputs.notebook.path)', found {replaced}")
+
+
+def _package_tool(tool: dict[str, Any], image: str, notebooks_dir: str, container: str) -> dict[str, Any]:
+    tool = copy.deepcopy(tool)
+    requirements = _as_map(tool.get("requirements"))
+    hints = _as_map(tool.get("hints"))
+    missing = [r for r in REQUIRED_TOOL_REQUIREMENTS if r not in requirements]
+    if missing:
+        raise InputError(f"tool {tool['id']}: the package needs {', '.join(missing)} under requirements")
+    absent = [f for f in RESOURCE_FIELDS if f not in requirements["ResourceRequirement"]]
+    if absent:
+        raise InputError(f"tool {tool['id']}: ResourceRequirement lacks {', '.join(absent)}")
+    hints.pop("DockerRequirement", None)
+    requirements.pop("DockerRequirement", None)
+    docker = {"dockerPull": image}
+    if container == "requirement":
+        requirements = {"DockerRequirement": docker, **requirements}
+    else:
+        hints = {"DockerRequirement": docker, **hints}
+    tool["requirements"] = [{"class": k, **v} for k, v in requirements.items()]
+    if hints:
+        tool["hints"] = [{"class": k, **v} for k, v in hints.items()]
+    else:
+        tool.pop("hints", None)
+    _notebook_to_image_path(tool, notebooks_dir)
+    tool.pop("cwlVersion", None)
+    return tool
+
+
+def build_package(
+    cwl_dir: str | os.PathLike[str],
+    *,
+    image: str,
+    metadata: PackageMetadata,
+    notebooks_dir: str = IMAGE_NOTEBOOKS,
+    container: str = "requirement",
+) -> dict[str, Any]:
+    """Pack the Workflow and its tools into one application package document.
+
+    Parameters
+    ----------
+    cwl_dir : path-like
+        Directory of ``glacier-velocity.cwl`` and the tools it runs.
+    image : str
+        Container image reference of every tool, e.g. ``registry.example.org/glacier-velocity:0.1.0``.
+    metadata : PackageMetadata
+        schema.org metadata.
+    notebooks_dir : str
+        Directory of the notebooks as the tools see it; the image's by default. A development
+        package for runs without containers points it at the repository's ``notebooks/``.
+    container : {"requirement", "hint"}
+        Where the DockerRequirement goes: ``requirement`` (the package proper: the runner must
+        use the image) or ``hint`` (development: ``cwltool --no-container`` may run it).
+
+    Returns
+    -------
+    dict
+        The package: ``cwlVersion``, metadata, and ``$graph`` with the Workflow first.
+
+    Raises
+    ------
+    InvalidParameter
+        Malformed image reference or unknown ``container`` mode.
+    InputError
+        A tool lacks a requirement the package needs, or a step's ``run`` is not a local file.
+    """
+    if not _IMAGE_RE.match(image):
+        raise InvalidParameter("image", f"{image!r} is not a container image reference like registry/glacier-velocity:0.1.0")
+    if container not in ("requirement", "hint"):
+        raise InvalidParameter("container", f"{container!r}: use 'requirement' or 'hint'")
+    cwl_dir = Path(cwl_dir)
+    workflow = _inline_includes(_load(cwl_dir / WORKFLOW_FILE), cwl_dir)
+    if workflow.get("id") != PROCESS_ID or workflow.get("class") != "Workflow":
+        raise InputError(f"{cwl_dir / WORKFLOW_FILE}: expected the Workflow with id {PROCESS_ID!r}")
+    cwl_version = workflow.pop("cwlVersion")
+    tools: dict[str, dict[str, Any]] = {}
+    for name, step in workflow["steps"].items():
+        run = step["run"]
+        if not isinstance(run, str) or not (cwl_dir / run).is_file():
+            raise InputError(f"step {name}: 'run' must name a CWL file next to the Workflow, got {run!r}")
+        tool = _inline_includes(_load(cwl_dir / run), (cwl_dir / run).parent)
+        if tool.get("cwlVersion") != cwl_version:
+            raise InputError(f"{run}: cwlVersion {tool.get('cwlVersion')} differs from the Workflow's {cwl_version}")
+        if tool["id"] not in tools:
+            tools[tool["id"]] = _package_tool(tool, image, notebooks_dir, container)
+        step["run"] = f"#{tool['id']}"
+    document: dict[str, Any] = {"cwlVersion": cwl_version, **metadata.as_cwl(), "$graph": [workflow, *tools.values()]}
+    return document
+
+
+def write_package(document: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write the package as YAML (block style, keys in their given order)."""
+    from .atomic import write_text_atomic
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        # Multi-line docs and JavaScript stay readable as literal blocks.
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, _str)
+    text = yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+    return path
+
+
+# --- OGC API - Processes documents -----------------------------------------------------------
+
+
+def process_description(package_path: str | os.PathLike[str], version: str) -> dict[str, Any]:
+    """OGC API - Processes process description of the package's Workflow.
+
+    Inputs and outputs (with their JSON schemas) come from ``cwl2ogc``; id, title, description
+    and version from the Workflow and the metadata.
+
+    Parameters
+    ----------
+    package_path : path-like
+        The packed application package.
+    version : str
+        Process version (the software version).
+    """
+    from cwl2ogc import BaseCWLtypes2OGCConverter
+    from cwl_utils.parser import load_document_by_uri
+
+    from cwl_utils.errors import GraphTargetMissingException
+
+    try:
+        workflow = load_document_by_uri(f"{Path(package_path).resolve().as_uri()}#{PROCESS_ID}")
+    except GraphTargetMissingException as exc:
+        raise InputError(f"{package_path}: no process with id {PROCESS_ID!r}: {exc}") from exc
+    converter = BaseCWLtypes2OGCConverter(workflow)
+    return {
+        "id": PROCESS_ID,
+        "title": workflow.label,
+        "description": workflow.doc,
+        "version": version,
+        "jobControlOptions": ["sync-execute", "async-execute"],
+        "outputTransmission": ["value", "reference"],
+        "inputs": converter.get_inputs(),
+        "outputs": converter.get_outputs(),
+    }
+
+
+def deploy_body(document: Mapping[str, Any], description: Mapping[str, Any]) -> dict[str, Any]:
+    """Deploy request body (``application/ogcapppkg+json``) with the package inline.
+
+    The execution unit carries the CWL itself (``value``), so the ADES needs no access to
+    where the package was built; ``{"href": URL, "type": "application/cwl"}`` works as well.
+    """
+    return {
+        "processDescription": dict(description),
+        "executionUnit": {"value": dict(document), "mediaType": CWL_MEDIA_TYPE},
+    }
+
+
+def execute_request(job: Mapping[str, Any], outputs: Sequence[str] = ("catalog",)) -> dict[str, Any]:
+    """OGC API - Processes execute request from a CWL job (input name -> value).
+
+    Parameters
+    ----------
+    job : mapping
+        CWL job object, e.g. ``params/demo.yml`` loaded.
+    outputs : sequence of str
+        Outputs to return; the STAC catalog by default.
+    """
+    return {
+        "inputs": dict(job),
+        "outputs": {name: {"transmissionMode": "reference"} for name in outputs},
+        "response": "document",
+    }
+
+
+def write_ogc_documents(
+    document: Mapping[str, Any], package_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], params_dir: str | os.PathLike[str]
+) -> dict[str, Path]:
+    """Write the process description, deploy body and execute requests (demo, Yazghil) as JSON.
+
+    Returns
+    -------
+    dict
+        Name -> path of each file written in ``out_dir``.
+    """
+    from .atomic import write_text_atomic
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    version = str(document["s:softwareVersion"])
+    description = process_description(package_path, version)
+    files = {
+        "process-description.json": description,
+        "deploy.json": deploy_body(document, description),
+        "execute-demo.json": execute_request(_load(Path(params_dir) / "demo.yml")),
+        "execute-yazghil.json": execute_request(_load(Path(params_dir) / "yazghil.yml")),
+    }
+    written = {}
+    for name, body in files.items():
+        written[name] = out_dir / name
+        write_text_atomic(written[name], json.dumps(body, indent=2) + "\n")
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: write the application package (and optionally the OGC documents)."""
+    from .demo import find_project_root
+
+    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.package", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--image", required=True, help="container image reference, e.g. localhost/glacier-velocity:0.1.0")
+    parser.add_argument("--output", type=Path, help="package file (default dist/glacier-velocity.<version>.cwl)")
+    parser.add_argument("--project", type=Path, default=None, help="repository root (default: found from here)")
+    parser.add_argument("--code-repository", default=None, help="s:codeRepository URL (default project.urls.Repository)")
+    parser.add_argument("--notebooks-dir", default=IMAGE_NOTEBOOKS, help=f"notebook directory the tools use (default {IMAGE_NOTEBOOKS})")
+    parser.add_argument("--container", choices=("requirement", "hint"), default="requirement", help="DockerRequirement placement")
+    parser.add_argument("--ogc", type=Path, default=None, help="also write the OGC API - Processes documents into this directory")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    root = find_project_root(args.project)
+    metadata = project_metadata(root, args.code_repository)
+    document = build_package(root / "cwl", image=args.image, metadata=metadata, notebooks_dir=args.notebooks_dir, container=args.container)
+    output = args.output or root / "dist" / f"{PROCESS_ID}.{metadata.version}.cwl"
+    write_package(document, output)
+    print(f"application package: {output}")
+    if args.ogc is not None:
+        for path in write_ogc_documents(document, output, args.ogc, root / "params").values():
+            print(f"OGC API - Processes document: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except GlacierVelocityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
