@@ -41,6 +41,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .aoi import BBox, aoi_shape, check_bbox, check_geometry
 from .errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
+from .retry import RETRY_STATUS, RetryPolicy, gdal_http_options, redact, stac_api_io
 from .pairing import Pair, check_baseline_bounds, check_pairs_per_image, filter_baseline, make_pairs, season_months, select_monthly
 from .scene import Scene
 
@@ -53,11 +54,6 @@ DEFAULT_COLLECTION = "sentinel-2-l2a"
 SCL_CLOUD_CLASSES = (3, 8, 9, 10)
 #: SCL value meaning "no data"; such pixels are left out of the AOI cloud fraction.
 SCL_NODATA = 0
-
-#: Network behaviour: seconds to connect / to wait for an answer, and bounded retries.
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 60.0
-RETRIES = 3
 
 _TILE = re.compile(r"^\d{2}[C-X][A-Z]{2}$")
 # A scene "covers" the AOI when at most this fraction of the AOI lies outside its footprint;
@@ -251,45 +247,67 @@ class DiscoveryResult:
 # --- Search ------------------------------------------------------------------------------------
 
 
-def open_catalog(stac_url: str) -> Any:
-    """Open a STAC API with short timeouts and bounded retries.
+def open_catalog(stac_url: str, policy: RetryPolicy | None = None) -> Any:
+    """Open a STAC API with timeouts, bounded retries and the token from the environment.
+
+    Parameters
+    ----------
+    stac_url : str
+        Root of the STAC API.
+    policy : RetryPolicy, optional
+        Attempts, backoff and timeouts; default :meth:`RetryPolicy.from_env`. Connection
+        errors, timeouts and 429/5xx answers are retried; other answers are not.
 
     Raises
     ------
     CatalogError
-        Unreachable, not JSON, or not a STAC API with item search.
+        Unreachable (after the retries), not JSON, or not a STAC API with item search. The
+        message names the URL and, for network failures, the number of attempts.
     """
     from pystac_client import Client
     from pystac_client.conformance import ConformanceClasses
     from pystac_client.errors import ClientTypeError
     from pystac_client.exceptions import APIError
-    from pystac_client.stac_api_io import StacApiIO
-    from urllib3.util.retry import Retry
 
-    retry = Retry(
-        total=RETRIES,
-        connect=2,
-        read=2,
-        status=RETRIES,
-        backoff_factor=0.5,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=None,  # POST searches are idempotent reads too
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    stac_io = StacApiIO(timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), max_retries=retry)
+    policy = policy or RetryPolicy.from_env()
     hint = "check --stac-url (the root of a STAC API, e.g. https://earth-search.aws.element84.com/v1) and the network"
     try:
-        client = Client.open(stac_url, stac_io=stac_io)
+        client = Client.open(stac_url, stac_io=stac_api_io(stac_url, policy))
     except APIError as exc:
         status = getattr(exc, "status_code", None)
-        reason = f"HTTP {status}" if status else _short(str(exc))
-        raise CatalogError(f"cannot reach the STAC API at {stac_url} ({reason}); {hint}") from exc
+        if status is not None and status not in RETRY_STATUS:
+            auth = "; set GLACIER_VELOCITY_STAC_TOKEN for a private catalogue" if status in (401, 403) else ""
+            raise CatalogError(f"{stac_url} did not answer as a STAC API (HTTP {status}); {hint}{auth}") from exc
+        reason = f"HTTP {status}" if status else _network_reason(str(exc))
+        raise CatalogError(
+            f"cannot reach the STAC API at {stac_url} ({reason}) after {policy.attempts} attempt(s); {hint}"
+        ) from exc
     except (ValueError, KeyError, TypeError, pystac.STACError, pystac.STACTypeError, ClientTypeError) as exc:
         raise CatalogError(f"{stac_url} did not answer as a STAC API ({_short(str(exc))}); {hint}") from exc
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
         raise CatalogError(f"{stac_url} is a STAC catalog but not a STAC API with item search; {hint}")
     return client
+
+
+def _network_reason(text: str) -> str:
+    """A short reason for a requests/urllib3 failure (their messages run to hundreds of characters)."""
+    lowered = text.lower()
+    for needle, reason in (
+        ("connection refused", "connection refused"),
+        ("connection reset", "connection reset"),
+        ("remotedisconnected", "connection closed without an answer"),
+        ("read timed out", "read timed out"),
+        ("connect timeout", "connection timed out"),
+        ("timed out", "timed out"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("temporary failure in name resolution", "host name not found"),
+        ("too many 5", "server errors"),
+        ("too many 429", "too many requests (HTTP 429)"),
+    ):
+        if needle in lowered:
+            return reason
+    return _short(text)
 
 
 def _check_collection(client: Any, params: DiscoveryParams) -> None:
@@ -299,7 +317,7 @@ def _check_collection(client: Any, params: DiscoveryParams) -> None:
         collection = client.get_collection(params.collection)
     except APIError as exc:
         if getattr(exc, "status_code", None) not in (404, 400):
-            raise CatalogError(f"cannot read collection {params.collection!r} from {params.stac_url} ({_short(str(exc))})") from exc
+            raise CatalogError(f"cannot read collection {params.collection!r} from {params.stac_url} ({_short(str(exc))}); try again later") from exc
         collection = None
     except (KeyError, ValueError, pystac.STACError, pystac.STACTypeError):
         collection = None
@@ -361,7 +379,10 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
                 if item.id not in found:
                     found[item.id] = Scene.from_item(item)
         except APIError as exc:
-            raise CatalogError(f"the search at {params.stac_url} failed ({_short(str(exc))}); try again later or check --stac-url") from exc
+            raise CatalogError(
+                f"the search at {params.stac_url} failed ({_short(str(exc))}) after up to {RetryPolicy.from_env().attempts} "
+                "attempt(s); try again later or check --stac-url"
+            ) from exc
         log.info("season %d (%s/%s): %d item(s) so far", season_year, _iso(start), _iso(end), len(found))
         if len(found) >= params.max_items:
             log.warning("stopped at max_items=%d items; raise max_items to search further", params.max_items)
@@ -425,7 +446,7 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
     from rasterio.warp import transform_geom
     from rasterio.windows import Window
 
-    env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_TIMEOUT": "30", "GDAL_HTTP_MAX_RETRY": "3"}
+    env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", **gdal_http_options()}
     try:
         with rasterio.Env(**env), rasterio.open(scl_href) as src:
             local = transform_geom("EPSG:4326", src.crs, aoi_geometry)
@@ -646,7 +667,8 @@ def _iso(when: datetime) -> str:
 
 
 def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    # Server answers may echo request headers: never let the token into a message.
+    text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

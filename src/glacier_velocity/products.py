@@ -33,7 +33,7 @@ from rasterio.warp import transform_geom
 from ._version import __version__
 from .atomic import atomic_output
 from .cog import COG_MEDIA_TYPE
-from .errors import InvalidParameter
+from .errors import InputError, InvalidParameter
 from .velocity import VELOCITY_BANDS, VelocityProduct
 
 if TYPE_CHECKING:
@@ -59,11 +59,42 @@ BAND_DESCRIPTIONS: dict[str, str] = {
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _safe_part(text: str, fallback: str) -> str:
-    """``text`` reduced to ``[A-Za-z0-9_.-]``, without leading dots (no ``..``, no hidden files)."""
+def safe_name(text: str, fallback: str = "unnamed") -> str:
+    """``text`` reduced to a safe file name: ``[A-Za-z0-9_.-]`` only, no ``..``, no leading dot.
+
+    Separators (``/``, ``\\``), spaces, control and non-ASCII characters become ``-``; the
+    result is at most 200 characters; ``fallback`` when nothing is left.
+
+    >>> safe_name("../../etc/passwd")
+    'etc-passwd'
+    >>> safe_name("S2A_43SEA_20200601_0_L2A")
+    'S2A_43SEA_20200601_0_L2A'
+    """
     cleaned = _UNSAFE.sub("-", str(text))
-    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".-_")
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".-_")[:200].strip(".-_")
     return cleaned or fallback
+
+
+_safe_part = safe_name
+
+
+def path_in(directory: str | os.PathLike[str], name: str) -> Path:
+    """``directory / name``, refusing any name that would leave ``directory``.
+
+    Raises
+    ------
+    InputError
+        ``name`` is absolute, holds a path separator or ``..``, or resolves outside
+        ``directory`` (e.g. through a symbolic link).
+    """
+    base = Path(directory)
+    if not name or name != safe_name(name, ""):
+        raise InputError(f"{name!r} is not a safe file name (only letters, digits, '_', '.', '-'); it was not written")
+    target = base / name
+    resolved_base = base.resolve()
+    if resolved_base not in target.resolve().parents:
+        raise InputError(f"{str(target)!r} resolves outside the output directory {str(resolved_base)!r}; it was not written")
+    return target
 
 
 def _as_datetime(value: datetime | date | str) -> datetime:
@@ -410,14 +441,26 @@ def save_product_item(item: pystac.Item, path: str | os.PathLike[str]) -> Path:
 
 
 def product_paths(out_dir: str | os.PathLike[str], basename: str) -> tuple[Path, Path, Path]:
-    """``(cog, quicklook, item json)`` paths of a product in ``out_dir``."""
-    out = Path(out_dir)
-    return (out / f"{basename}.tif", out / f"{basename}_quicklook.png", out / f"{basename}.json")
+    """``(cog, quicklook, item json)`` paths of a product in ``out_dir``.
+
+    Raises
+    ------
+    InputError
+        ``basename`` is not a safe file name (see :func:`safe_name`), so a path could leave
+        ``out_dir``.
+    """
+    return (
+        path_in(out_dir, f"{basename}.tif"),
+        path_in(out_dir, f"{basename}_quicklook.png"),
+        path_in(out_dir, f"{basename}.json"),
+    )
 
 
 __all__ = [
     "BAND_DESCRIPTIONS",
     "make_product_item",
+    "path_in",
+    "safe_name",
     "product_basename",
     "product_paths",
     "save_product_item",

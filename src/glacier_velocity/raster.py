@@ -40,18 +40,18 @@ from shapely.geometry.base import BaseGeometry
 
 from .aoi import BBox, check_bbox, check_geometry
 from .errors import InputError, InvalidParameter
+from .retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
+from .scene import check_asset_href
 
 log = logging.getLogger(__name__)
 
 #: GDAL settings for reading remote COGs: no directory listing on open (one request less
-#: per file), retries on transient HTTP errors, merged range requests and a block cache.
+#: per file), merged range requests and a block cache. Retries and timeouts come from the
+#: :class:`~glacier_velocity.retry.RetryPolicy` (:func:`~glacier_velocity.retry.gdal_http_options`).
 GDAL_READ_OPTIONS: dict[str, Any] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_HTTP_MAX_RETRY": 3,
-    "GDAL_HTTP_RETRY_DELAY": 1,
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
-    "GDAL_HTTP_TIMEOUT": 60,
     "VSI_CACHE": "TRUE",
 }
 
@@ -113,35 +113,64 @@ def gdal_path(href: str) -> str:
     Raises
     ------
     InputError
-        For other URL schemes, or a local file that does not exist.
+        For other URL schemes (see :func:`check_asset_href`), or a local file that does not exist.
     """
-    href = os.fspath(href)
+    href = check_asset_href(href, "raster")
     parsed = urlparse(href)
     scheme = parsed.scheme.lower()
     if scheme in ("http", "https"):
         return f"/vsicurl/{href}"
     if scheme == "s3":
-        if not parsed.netloc:
-            raise InputError(f"{href!r}: an s3 URL needs a bucket, as in s3://bucket/key.tif")
         return f"/vsis3/{parsed.netloc}{parsed.path}"
     if scheme == "file":
         href = parsed.path
-    elif scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
-        raise InputError(
-            f"{href!r}: unsupported URL scheme {scheme!r}; give an http(s) or s3 URL or a local path"
-        )
     if href.startswith("/vsi"):
         return href
     if not os.path.isfile(href):
-        raise InputError(f"raster file {href!r} does not exist")
+        raise InputError(f"raster file {href!r} does not exist; check the asset href (or the path given)")
     return href
 
 
 @contextmanager
-def gdal_env(**overrides: Any) -> Iterator[None]:
+def gdal_env(policy: RetryPolicy | None = None, **overrides: Any) -> Iterator[None]:
     """GDAL settings for reading COGs, scoped to a ``with`` block (not ``os.environ``)."""
-    with rasterio.Env(**{**GDAL_READ_OPTIONS, **overrides}):
+    with rasterio.Env(**{**GDAL_READ_OPTIONS, **gdal_http_options(policy), **overrides}):
         yield
+
+
+def check_has_data(raster: Raster, label: str, mask: np.ndarray | None = None) -> None:
+    """Raise unless some pixel of ``raster`` has data and is not masked.
+
+    Parameters
+    ----------
+    raster : Raster
+        A window read by :func:`read_window`.
+    label : str
+        Which scene it is, for the message (e.g. ``"reference 'S2A_43SEA_20200601_0_L2A'"``).
+    mask : ndarray of bool, shape (rows, cols), optional
+        True where a pixel is unusable (cloud, shadow...).
+
+    Raises
+    ------
+    InputError
+        Every pixel is nodata (DN 0), or every pixel with data is masked.
+    """
+    valid = raster.valid
+    if not valid.any():
+        raise InputError(
+            f"the {label} has no data (all DN 0) in the area of interest {_bounds_text(raster)}; "
+            "choose an area inside the scene's data strip (--bbox) or another scene"
+        )
+    if mask is not None and not (valid & ~np.asarray(mask, dtype=bool)).any():
+        raise InputError(
+            f"the {label} is entirely cloud, cloud shadow or defective (scene classification) in the area of interest "
+            f"{_bounds_text(raster)}; choose a clearer scene (lower --max-cloud-cover, or --aoi-cloud-cover at discovery)"
+        )
+
+
+def _bounds_text(raster: Raster) -> str:
+    left, bottom, right, top = raster.bounds
+    return f"({left:.0f}, {bottom:.0f}, {right:.0f}, {top:.0f} in {raster.crs})"
 
 
 def normalize_aoi(bounds_or_aoi: Any) -> BBox:
@@ -216,6 +245,7 @@ def read_window(
     dst_shape: tuple[int, int] | None = None,
     resampling: Resampling | str | None = None,
     band: int = 1,
+    label: str | None = None,
 ) -> Raster:
     """Read one band of a (cloud-optimized) GeoTIFF over an area or onto a grid.
 
@@ -237,6 +267,9 @@ def read_window(
         resampled.
     band : int
         Band number (1-based).
+    label : str, optional
+        Which scene and band this is, for error messages (e.g. ``"reference
+        'S2A_43SEA_20200601_0_L2A' nir"``).
 
     Returns
     -------
@@ -246,17 +279,26 @@ def read_window(
     Raises
     ------
     InputError
-        Unsupported scheme, missing or unreadable file, or an AOI/grid outside the raster.
+        Unsupported scheme, missing, truncated or corrupt file, an AOI/grid outside the
+        raster, or a remote file still failing after the retries of the
+        :class:`~glacier_velocity.retry.RetryPolicy` (timeouts, resets, 5xx/429).
     InvalidParameter
         Malformed AOI or an incomplete destination grid.
     """
+    what = f"{label} ({href!r})" if label else repr(href)
     path = gdal_path(href)
     grid = (dst_crs, dst_transform, dst_shape)
     if any(g is not None for g in grid) and not all(g is not None for g in grid):
         raise InvalidParameter("dst_grid", "give dst_crs, dst_transform and dst_shape together, or none of them")
     bbox = normalize_aoi(bounds_or_aoi) if bounds_or_aoi is not None and dst_crs is None else None
-    try:
-        with gdal_env(), rasterio.open(path) as src:
+    remote = path.startswith(("/vsicurl/", "/vsis3/"))
+    policy = RetryPolicy.from_env()
+
+    def attempt(number: int) -> tuple[np.ndarray, Affine, str]:
+        # After a failed try GDAL remembers the file as missing; reading it uncached again
+        # is what makes the retry a real new request.
+        extra = {"CPL_VSIL_CURL_NON_CACHED": path} if remote and number > 1 else {}
+        with gdal_env(policy, **extra), rasterio.open(path) as src:
             if not 1 <= band <= src.count:
                 raise InvalidParameter("band", f"{href!r} has {src.count} band(s); got band {band}")
             if dst_crs is None:
@@ -267,10 +309,40 @@ def read_window(
                 log.info("read %s window %s (%d x %d px)", href, window, window.height, window.width)
             else:
                 array, transform, crs = _read_onto_grid(src, band, CRS.from_user_input(dst_crs), dst_transform, dst_shape, resampling, href)
-            array = _to_nodata_zero(array, src.nodata)
+            return _to_nodata_zero(array, src.nodata), transform, crs
+
+    try:
+        if remote:
+            array, transform, crs = call_with_retries(attempt, what=str(href), policy=policy, retry_on=(RasterioError,))
+        else:
+            array, transform, crs = attempt(1)
     except RasterioError as exc:
-        raise InputError(f"cannot read raster {href!r}: {exc}") from exc
+        detail = _gdal_detail(exc)
+        tries = getattr(exc, "attempts", 1)
+        if remote and is_transient(exc):
+            raise InputError(
+                f"cannot read raster {what}: the server kept failing ({detail}) after {tries} attempt(s); "
+                "check the network or try again later (GLACIER_VELOCITY_HTTP_ATTEMPTS sets the attempts)"
+            ) from exc
+        if remote and "does not exist" in detail:
+            raise InputError(f"cannot read raster {what}: not found or not readable at that URL ({detail}); check the asset href") from exc
+        raise InputError(
+            f"cannot read raster {what}: the file is truncated, corrupt or not a GeoTIFF ({detail}); "
+            "re-download it or fix the asset href"
+        ) from exc
     return Raster(array=array, transform=transform, crs=crs, nodata=0, href=str(href))
+
+
+def _gdal_detail(exc: BaseException) -> str:
+    """The GDAL messages of an error and its causes, on one line (rasterio chains them)."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 4:
+        text = " ".join(str(seen).split())
+        if text and "See previous exception" not in text and text not in parts:
+            parts.append(text)
+        seen = seen.__cause__ or seen.__context__
+    return "; ".join(parts)[:400] or type(exc).__name__
 
 
 def _read_onto_grid(

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlparse
 
 import pystac
 
@@ -27,6 +28,14 @@ from .errors import InputError
 #: Asset keys read by the workflow.
 NIR_ASSET = "nir"
 SCL_ASSET = "scl"
+
+#: URL schemes accepted as asset locations; anything else (ftp:, data:, javascript:, ...) is
+#: refused before GDAL or urllib could act on it.
+ALLOWED_SCHEMES = ("http", "https", "s3", "file")
+# GDAL virtual file systems a caller may name directly: in-memory files and the two network
+# readers the schemes above map to. /vsistdin/, /vsisubfile/, archives and other handlers are
+# not asset locations.
+_ALLOWED_VSI = ("/vsimem/", "/vsicurl/http://", "/vsicurl/https://", "/vsis3/")
 
 # Earth Search ids look like S2B_43SEA_20200922_0_L2A; product URIs hold _T43SEA_.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -83,6 +92,9 @@ class Scene:
             raise InputError(f"scene {self.id!r}: datetime {self.datetime.isoformat()} has no time zone; give it in UTC")
         if self.datetime.utcoffset() != timezone.utc.utcoffset(None):
             object.__setattr__(self, "datetime", self.datetime.astimezone(timezone.utc))
+        check_asset_href(self.nir_href, f"scene {self.id!r} asset {NIR_ASSET!r}")
+        if self.scl_href is not None:
+            check_asset_href(self.scl_href, f"scene {self.id!r} asset {SCL_ASSET!r}")
 
     @property
     def date_str(self) -> str:
@@ -105,7 +117,8 @@ class Scene:
         Raises
         ------
         InputError
-            The item has no ``nir`` asset, no datetime or no geometry.
+            The item has no ``nir`` asset, no datetime or no geometry, or an asset href is not
+            an http(s), s3 or local location (:func:`check_asset_href`).
         """
         if isinstance(item, dict):
             item = pystac.Item.from_dict(item)
@@ -188,6 +201,43 @@ class Scene:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"scene record {data.get('id', '?')!r} is malformed ({exc!r}); re-create it with 'glacier-velocity discover'") from exc
+
+
+def check_asset_href(href: str, what: str = "asset") -> str:
+    """Check that ``href`` is an http(s), s3, file URL or a local path, and return it.
+
+    Parameters
+    ----------
+    href : str
+        Asset location.
+    what : str
+        What the href is, for the message (e.g. ``"item 'S2A_...' asset 'nir'"``).
+
+    Raises
+    ------
+    InputError
+        Empty, another URL scheme (``ftp:``, ``data:``, ``javascript:``...), an s3 URL
+        without a bucket, or a GDAL virtual path other than ``/vsimem/``, ``/vsicurl/`` of an
+        http(s) URL and ``/vsis3/``.
+    """
+    if not isinstance(href, (str, os.PathLike)) or not os.fspath(href).strip():
+        raise InputError(f"{what}: empty location {href!r}; give an http(s) or s3 URL or a local path")
+    href = os.fspath(href)
+    parsed = urlparse(href)
+    scheme = parsed.scheme.lower()
+    # One letter is a Windows drive ("C:\\..."), not a scheme.
+    if scheme and len(scheme) > 1 and scheme not in ALLOWED_SCHEMES:
+        raise InputError(
+            f"{what}: unsupported URL scheme {scheme!r} in {href[:120]!r}; only http(s), s3 and local paths "
+            "(or file://) are accepted as asset locations"
+        )
+    if scheme == "s3" and not parsed.netloc:
+        raise InputError(f"{what}: {href!r}: an s3 URL needs a bucket, as in s3://bucket/key.tif")
+    if href.startswith("/vsi") and not href.startswith(_ALLOWED_VSI):
+        raise InputError(
+            f"{what}: GDAL virtual path {href[:120]!r} is not accepted; give an http(s) or s3 URL or a local path"
+        )
+    return href
 
 
 def _asset_href(asset: pystac.Asset) -> str:
