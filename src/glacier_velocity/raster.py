@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -324,7 +325,7 @@ def read_window(
                 f"cannot read raster {what}: the server kept failing ({detail}) after {tries} attempt(s); "
                 "check the network or try again later (GLACIER_VELOCITY_HTTP_ATTEMPTS sets the attempts)"
             ) from exc
-        if remote and "does not exist" in detail:
+        if remote and re.search(r"does not exist|code: 40[134]\b", detail):
             raise InputError(f"cannot read raster {what}: not found or not readable at that URL ({detail}); check the asset href") from exc
         raise InputError(
             f"cannot read raster {what}: the file is truncated, corrupt or not a GeoTIFF ({detail}); "

@@ -274,6 +274,7 @@ def call_with_retries(
     transient: Callable[[BaseException], bool] = is_transient,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Call ``action(attempt)`` until it succeeds, a non-transient error occurs, or the policy ends.
 
@@ -289,6 +290,8 @@ def call_with_retries(
         Decides whether an error of ``retry_on`` types is worth another try.
     retry_on : tuple of exception types
         Only these are considered for a retry; others propagate at once.
+    sleep, clock : callable
+        Waiting and the monotonic clock (s); replaceable in tests.
 
     Returns
     -------
@@ -300,13 +303,13 @@ def call_with_retries(
     used up or the error is not transient.
     """
     policy = policy or RetryPolicy.from_env()
-    started = time.monotonic()
+    started = clock()
     attempt = 1
     while True:
         try:
             return action(attempt)
         except retry_on as exc:
-            elapsed = time.monotonic() - started
+            elapsed = clock() - started
             wait = policy.delay(attempt)
             if attempt >= policy.attempts or not transient(exc) or elapsed + wait > policy.deadline_s:
                 exc.attempts = attempt  # type: ignore[attr-defined]
