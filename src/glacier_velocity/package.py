@@ -192,7 +192,7 @@ def _inline_includes(node: Any, base: Path) -> Any:
     return node
 
 
-def _as_map(entries: Any) -> dict[str, Any]:
+def requirement_map(entries: Any) -> dict[str, Any]:
     """CWL list-or-map field (requirements, hints) as ``{class: body}``."""
     if isinstance(entries, dict):
         return {k: dict(v or {}) for k, v in entries.items()}
@@ -224,8 +224,8 @@ def _notebook_to_image_path(tool: dict[str, Any], notebooks_dir: str) -> None:
 
 def _package_tool(tool: dict[str, Any], image: str, notebooks_dir: str, container: str) -> dict[str, Any]:
     tool = copy.deepcopy(tool)
-    requirements = _as_map(tool.get("requirements"))
-    hints = _as_map(tool.get("hints"))
+    requirements = requirement_map(tool.get("requirements"))
+    hints = requirement_map(tool.get("hints"))
     missing = [r for r in REQUIRED_TOOL_REQUIREMENTS if r not in requirements]
     if missing:
         raise InputError(f"tool {tool['id']}: the package needs {', '.join(missing)} under requirements")
