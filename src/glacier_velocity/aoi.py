@@ -111,7 +111,9 @@ def read_aoi(path: str | os.PathLike[str], parameter: str = "aoi") -> dict[str, 
     except OSError as exc:
         raise InvalidParameter(parameter, f"cannot read AOI file {str(path)!r} ({exc.strerror or exc}); give an existing GeoJSON file") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidParameter(parameter, f"AOI file {str(path)!r} is not GeoJSON ({exc})") from exc
+        raise InvalidParameter(
+            parameter, f"AOI file {str(path)!r} is not GeoJSON ({exc}); give a GeoJSON file with a Polygon in lon/lat degrees"
+        ) from exc
     return check_geometry(document, parameter)
 
 
