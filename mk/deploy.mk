@@ -53,5 +53,4 @@ package-validate: package ## validate the package: cwltool --validate and eoap-v
 	$(EOAP_VENV)/bin/eoap-validator --profile eoap-package --profile metadata $(PACKAGE)#glacier-velocity
 
 ogc-serve: package ## local OGC API - Processes (pygeoapi) on 127.0.0.1:$(OGC_PORT) running the package in containers
-	$(RUN) $(BIN)/python -m glacier_velocity.ogc config --package $(PACKAGE) --port $(OGC_PORT) --output build/ogc/pygeoapi-config.yml
-	$(RUN) $(BIN)/python -m glacier_velocity.ogc serve --config build/ogc/pygeoapi-config.yml
+	$(RUN) $(BIN)/python -m glacier_velocity.ogc serve --config deploy/ogc/pygeoapi-config.yml --port $(OGC_PORT)

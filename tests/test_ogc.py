@@ -1,0 +1,244 @@
+"""The local OGC API - Processes (pygeoapi + the glacier-velocity process plugin).
+
+The end-to-end test starts the server on a free port of 127.0.0.1 and talks to it over HTTP
+as an ADES client would: process description, synchronous execution, asynchronous execution
+(``Prefer: respond-async``) with job polling and results, the STAC catalog fetched from the
+result links, and a bad request. To keep CI time reasonable it runs the package with
+``cwltool --no-container`` on the one-pair demo season (a development build of the package
+whose notebooks are the repository's); the containerized run of the package is
+tests/test_container.py's.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from glacier_velocity import ogc
+from glacier_velocity import package as pkg
+from glacier_velocity.errors import InvalidParameter
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The one-pair demo season (2022-06-10 -> 2022-07-05), as tests/test_cwl.py uses.
+ONE_PAIR = {"end_year": 2022, "end_month": 7}
+
+
+@pytest.fixture(scope="module")
+def description() -> dict:
+    return json.loads((ROOT / "deploy" / "ogc" / "process-description.json").read_text())
+
+
+def test_cwl_job_from_execute_inputs(description: dict) -> None:
+    job = ogc.cwl_job(
+        {
+            "stac_url": "http://127.0.0.1:1234",
+            "bbox": [1.0, 2.0, 3.0, 4.0],
+            "geometry": {"href": "https://example.org/aoi.geojson"},
+            "max_cloud_cover": {"value": 20.0, "mediaType": "application/json"},
+            "tile": None,
+        },
+        description["inputs"],
+    )
+    assert job == {
+        "stac_url": "http://127.0.0.1:1234",
+        "bbox": [1.0, 2.0, 3.0, 4.0],
+        "geometry": {"class": "File", "location": "https://example.org/aoi.geojson"},
+        "max_cloud_cover": 20.0,
+        "tile": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("inputs", "parameter"),
+    [({"start_yaer": 2020}, "start_yaer"), ({"geometry": {"value": 1}}, "geometry"), ({"geometry": {"href": ""}}, "geometry")],
+)
+def test_cwl_job_rejects_unknown_inputs_and_files_without_href(description: dict, inputs: dict, parameter: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        ogc.cwl_job(inputs, description["inputs"])
+    assert info.value.parameter == parameter
+
+
+def test_results_link_every_output_under_the_job_url(tmp_path: Path) -> None:
+    job = tmp_path / "job-1"
+    (job / "outputs" / "catalog").mkdir(parents=True)
+    outputs = {
+        "catalog": {"class": "Directory", "path": str(job / "outputs" / "catalog"), "basename": "catalog"},
+        "quicklooks": [{"class": "File", "path": str(job / "outputs" / "a.png"), "basename": "a.png"}],
+        "summary_figure": None,
+    }
+    results = ogc.results_document(outputs, job, "http://h:1/outputs/job-1")
+    assert results["stac_catalog"]["href"] == "http://h:1/outputs/job-1/outputs/catalog/catalog.json"
+    assert results["catalog"]["href"] == "http://h:1/outputs/job-1/outputs/catalog/"
+    assert results["quicklooks"] == [{"href": "http://h:1/outputs/job-1/outputs/a.png", "type": "image/png", "title": "a.png"}]
+    assert results["summary_figure"] is None
+    only = ogc.results_document(outputs, job, "http://h:1/outputs/job-1", requested=["catalog"])
+    assert set(only) == {"stac_catalog", "catalog"}
+
+
+def test_committed_pygeoapi_config_is_valid_and_current() -> None:
+    from pygeoapi.config import validate_config
+
+    version = pkg.project_metadata(ROOT).version
+    committed = yaml.safe_load((ROOT / ogc.DEFAULT_CONFIG).read_text())
+    assert validate_config(committed)
+    assert committed == ogc.pygeoapi_config(package=f"dist/glacier-velocity.{version}.cwl")
+    processor = committed["resources"]["glacier-velocity"]["processor"]
+    assert processor["name"] == "glacier_velocity.ogc.GlacierVelocityProcessor" and processor["containers"] is True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            payload = response.read()
+            status, response_headers = response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        payload, status, response_headers = exc.read(), exc.code, dict(exc.headers)
+    try:
+        return status, response_headers, json.loads(payload) if payload else None
+    except json.JSONDecodeError:
+        return status, response_headers, payload
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The OGC API on a free port, running a development package without containers."""
+    work = tmp_path_factory.mktemp("ogc")
+    metadata = pkg.project_metadata(ROOT)
+    document = pkg.build_package(
+        ROOT / "cwl", image=f"localhost/glacier-velocity:{metadata.version}", metadata=metadata,
+        notebooks_dir=str(ROOT / "notebooks"), container="hint",
+    )
+    package_file = pkg.write_package(document, work / "glacier-velocity.cwl")
+    port = _free_port()
+    config = ogc.pygeoapi_config(package=str(package_file), port=port, workdir=str(work / "state"), containers=False)
+    (work / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    log = (work / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "glacier_velocity.ogc", "serve", "--config", str(work / "config.yml")],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if _request(f"{url}/processes?f=json")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"pygeoapi did not start:\n{(work / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def demo_stac(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from glacier_velocity.demo import generate_demo_data
+    from glacier_velocity.stacserver import serve_stac
+
+    data = generate_demo_data(tmp_path_factory.mktemp("demo") / "data")
+    with serve_stac([data.collection, data.items]) as url:
+        yield url
+
+
+def _execute_body(stac_url: str) -> dict:
+    body = json.loads((ROOT / "deploy" / "ogc" / "execute-demo.json").read_text())
+    body["inputs"].update(stac_url=stac_url, **ONE_PAIR)
+    return body
+
+
+def _check_catalog(results: dict) -> None:
+    status, _, catalog = _request(results["stac_catalog"]["href"])
+    assert status == 200 and catalog["type"] == "Catalog", catalog
+    items = [link for link in catalog["links"] if link["rel"] == "item"]
+    assert len(items) == 2  # the one pair and the summary
+    base = results["stac_catalog"]["href"].rsplit("/", 1)[0]
+    for link in items:
+        status, _, item = _request(f"{base}/{link['href'].removeprefix('./')}")
+        assert status == 200 and item["type"] == "Feature"
+
+
+def test_process_is_listed_and_described(server: str) -> None:
+    status, _, processes = _request(f"{server}/processes?f=json")
+    assert status == 200 and [p["id"] for p in processes["processes"]] == ["glacier-velocity"]
+    status, _, process = _request(f"{server}/processes/glacier-velocity?f=json")
+    assert status == 200
+    assert set(process["jobControlOptions"]) == {"sync-execute", "async-execute"}
+    assert "stac_catalog" in process["outputs"] and "catalog" in process["outputs"]
+    assert process["inputs"]["max_velocity_m_per_yr"]["schema"]["type"] == "number"
+
+
+@pytest.mark.slow
+def test_sync_execution_returns_the_stac_catalog(server: str, demo_stac: str) -> None:
+    status, headers, document = _request(f"{server}/processes/glacier-velocity/execution", _execute_body(demo_stac))
+    assert status == 200, document
+    results = document["outputs"][0]
+    assert set(results) == {"stac_catalog", "catalog"}  # the execute request asks for the catalog only
+    _check_catalog(results)
+    assert "/jobs/" in headers["Location"]
+
+
+@pytest.mark.slow
+def test_async_execution_job_polling_and_results(server: str, demo_stac: str) -> None:
+    body = _execute_body(demo_stac)
+    body["outputs"] = {}  # all outputs
+    status, headers, _ = _request(f"{server}/processes/glacier-velocity/execution", body, {"Prefer": "respond-async"})
+    assert status == 201 and headers["Preference-Applied"] == "respond-async"
+    job_url = headers["Location"]
+    deadline = time.monotonic() + 900
+    states = []
+    while True:
+        status, _, job = _request(f"{job_url}?f=json")
+        assert status == 200
+        states.append(job["status"])
+        if job["status"] in ("successful", "failed", "dismissed") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert job["status"] == "successful", job
+    assert "running" in states or "accepted" in states
+    status, _, results = _request(f"{job_url}/results?f=json")
+    assert status == 200
+    results = results["outputs"][0] if "outputs" in results else results
+    _check_catalog(results)
+    [velocity] = results["velocity_products"]  # one pair
+    assert velocity["title"] == "S2_99XXX_20220610_20220705.tif"
+    status, _, png = _request(results["summary_figure"]["href"])
+    assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_input_is_a_client_error_naming_it(server: str) -> None:
+    status, _, error = _request(f"{server}/processes/glacier-velocity/execution", {"inputs": {"start_year": 2022, "end_year": 2022, "no_such_input": 1}})
+    assert status == 400
+    assert "no_such_input" in error["description"]
+
+
+def test_outputs_route_stays_inside_the_job_directory(server: str) -> None:
+    status, _, _ = _request(f"{server}/outputs/..%2F..%2Fconfig.yml")
+    assert status == 404
