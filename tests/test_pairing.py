@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timedelta, timezone
 
 import pystac
@@ -310,3 +311,40 @@ def test_baseline_filter_properties(offsets, n, lo, span):
     assert filtered == [p for p in unfiltered if lo <= p.dt_days <= hi]
     assert filter_baseline(unfiltered, lo, hi) == filtered
     assert all(math.isfinite(p.dt_days) for p in filtered)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tile=st.text(min_size=0, max_size=40),
+    ids=st.lists(st.text(min_size=1, max_size=30), min_size=2, max_size=2, unique=True),
+    hours=st.integers(min_value=1, max_value=24 * 400),
+)
+def test_pair_names_are_safe_whatever_the_ids_and_tiles(tmp_path_factory, tile, ids, hours):
+    """Any item id or tile text gives a product name that stays inside the output directory."""
+    from glacier_velocity.products import path_in, product_basename, product_paths, safe_name
+
+    start = d(2020, 6, 1)
+    reference = Scene(id=ids[0], datetime=start, self_href=None, nir_href="/data/a.tif", scl_href=None,
+                      cloud_cover=1.0, tile=tile, epsg=32643, geometry={})
+    secondary = Scene(id=ids[1], datetime=start + timedelta(hours=hours), self_href=None, nir_href="/data/b.tif",
+                      scl_href=None, cloud_cover=1.0, tile=tile, epsg=32643, geometry={})
+    pair = Pair(reference, secondary)
+    basename = product_basename(pair)
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", pair.id) and re.fullmatch(r"[A-Za-z0-9_.-]+", basename)
+    assert ".." not in basename and not basename.startswith(".")
+    assert safe_name(basename) == basename
+    out = tmp_path_factory.getbasetemp() / "products"
+    for path in product_paths(out, basename):
+        assert path.parent == out and path == path_in(out, path.name)
+    # The name comes from the dates, never from the ids.
+    fmt = "%Y%m%dT%H%M%S" if start.date() == secondary.datetime.date() else "%Y%m%d"
+    assert basename.endswith(f"_{start.strftime(fmt)}_{secondary.datetime.strftime(fmt)}")
+
+
+@settings(max_examples=100, deadline=None)
+@given(offsets=offsets_hours, n=st.integers(min_value=1, max_value=6), repeats=st.integers(min_value=1, max_value=3))
+def test_make_pairs_never_pairs_a_scene_with_itself(offsets, n, repeats):
+    scenes = [scene(d(2020, 1, 1) + timedelta(hours=h), suffix=str(h)) for h in offsets] * repeats
+    pairs = make_pairs(scenes, n)
+    assert all(p.reference.id != p.secondary.id for p in pairs)
+    assert len(pairs) == len(make_pairs(scenes[: len(offsets)], n))
