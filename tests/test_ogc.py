@@ -114,7 +114,7 @@ def _request(url: str, body: Any = None, headers: dict[str, str] | None = None) 
         payload, status, response_headers = exc.read(), exc.code, dict(exc.headers)
     try:
         return status, response_headers, json.loads(payload) if payload else None
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON (or not text): the raw bytes
         return status, response_headers, payload
 
 
