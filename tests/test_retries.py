@@ -7,6 +7,7 @@ environment (``GLACIER_VELOCITY_HTTP_BACKOFF_S``) so that each test takes about 
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -226,3 +227,38 @@ def test_gdal_settings_do_not_leak_out_of_the_read(cog_bytes, tmp_path):
     path.write_bytes(data)
     read_window(str(path))
     assert not rasterio.env.hasenv()  # the retry options were scoped to the read
+
+
+# --- Item reads (the correlation step's reference and secondary) -------------------------------
+
+ITEM = {
+    "type": "Feature", "stac_version": "1.0.0", "stac_extensions": [], "id": "S2B_43SEA_20200601_0_L2A",
+    "geometry": {"type": "Polygon", "coordinates": [[[74.2, 36.1], [74.3, 36.1], [74.3, 36.2], [74.2, 36.2], [74.2, 36.1]]]},
+    "bbox": [74.2, 36.1, 74.3, 36.2],
+    "properties": {"datetime": "2020-06-01T05:36:29Z", "eo:cloud_cover": 2.5, "grid:code": "MGRS-43SEA"},
+    "assets": {"nir": {"href": "./B08.tif", "type": "image/tiff; application=geotiff; profile=cloud-optimized"}},
+    "links": [],
+}
+
+
+@pytest.mark.parametrize("mode", ["503", "drop"])
+def test_item_fetch_survives_failing_first_requests(mode):
+    from glacier_velocity.scene import Scene, read_item
+
+    with FlakyServer(files={"/items/a.json": json.dumps(ITEM).encode()}, fail_first=2, mode=mode) as server:
+        item = read_item(f"{server.url}/items/a.json", "reference")
+    assert server.failures == 2
+    scene = Scene.from_item(item)
+    assert scene.id == "S2B_43SEA_20200601_0_L2A"
+    assert scene.nir_href == f"{server.url}/items/B08.tif"  # relative asset resolved against the item URL
+
+
+def test_item_server_that_keeps_failing_gives_a_clear_message_in_bounded_time():
+    from glacier_velocity.scene import read_item
+
+    with FlakyServer(always_fail=True) as server:
+        started = time.monotonic()
+        with pytest.raises(InputError, match=r"reference: cannot fetch the STAC item .* \(HTTP 503\) after 3 attempt\(s\)"):
+            read_item(f"{server.url}/items/a.json", "reference")
+        assert len(server.requests) == 3
+    assert time.monotonic() - started < TIME_LIMIT_S

@@ -419,3 +419,12 @@ def test_retry_waits_are_bounded(policy):
     assert all(0 <= w <= policy.max_backoff_s for w in waits)
     assert sum(waits) <= policy.max_backoff_s * (policy.attempts - 1) * (1 + 1e-12)
 
+
+
+@pytest.mark.parametrize("href", ["ftp://example.org/item.json", "data:application/json,{}", "javascript:alert(1)",
+                                  "gopher://example.org/item.json"])
+def test_item_locations_are_http_or_local_only(href):
+    from glacier_velocity.scene import read_item
+
+    with pytest.raises(InputError, match="secondary: unsupported URL scheme"):
+        read_item(href, "secondary")

@@ -14,6 +14,7 @@ between stages; it also round-trips through the pair list JSON (:meth:`Scene.to_
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -238,6 +239,77 @@ def check_asset_href(href: str, what: str = "asset") -> str:
             f"{what}: GDAL virtual path {href[:120]!r} is not accepted; give an http(s) or s3 URL or a local path"
         )
     return href
+
+
+def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
+    """Read a STAC item from an http(s) URL, a ``file://`` URL or a local JSON file.
+
+    Remote items are fetched with the timeouts and bounded retries of
+    :class:`~glacier_velocity.retry.RetryPolicy` (connection errors, timeouts, 429/5xx); the
+    STAC token is not sent (items may live on any host). The item's self href is set to
+    ``href`` when it has none, so relative asset hrefs resolve.
+
+    Parameters
+    ----------
+    href : str or path-like
+        Where the item is.
+    role : str
+        What the item is for (``"reference"``, ``"secondary"``), for messages.
+
+    Raises
+    ------
+    InputError
+        Another URL scheme, a missing file, an answer that is not a STAC item, or a server
+        still failing after the retries; the message names ``role`` and ``href``.
+    """
+    from .retry import RetryPolicy, http_adapter, redact
+
+    text = os.fspath(href)
+    scheme = urlparse(text).scheme.lower()
+    if scheme and len(scheme) > 1 and scheme not in ("http", "https", "file"):
+        raise InputError(f"{role}: unsupported URL scheme {scheme!r} in {text[:120]!r}; give an http(s) URL or a local item JSON file")
+    if scheme in ("http", "https"):
+        import requests
+
+        policy = RetryPolicy.from_env()
+        session = requests.Session()
+        adapter = http_adapter(policy)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        try:
+            with session:
+                answer = session.get(text, timeout=(policy.connect_timeout_s, policy.read_timeout_s))
+        except requests.RequestException as exc:
+            raise InputError(
+                f"{role}: cannot fetch the STAC item {text!r} after {policy.attempts} attempt(s) "
+                f"({type(exc).__name__}); check the URL and the network, or try again later"
+            ) from exc
+        if answer.status_code != 200:
+            retried = f" after {policy.attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
+            raise InputError(f"{role}: cannot fetch the STAC item {text!r} (HTTP {answer.status_code}){retried}; check the URL")
+        try:
+            data = answer.json()
+        except ValueError as exc:
+            raise InputError(f"{role}: {text!r} did not answer JSON; give the URL of a STAC item") from exc
+        self_href = text
+    else:
+        path = urlparse(text).path if scheme == "file" else text
+        if not os.path.isfile(path):
+            raise InputError(f"{role}: {text!r} is neither an existing item JSON file nor a URL")
+        try:
+            with open(path, encoding="utf-8") as stream:
+                data = json.load(stream)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"{role}: cannot read the STAC item {text!r} ({type(exc).__name__}: {exc})") from exc
+        # An absolute self href lets relative asset hrefs resolve from any working directory.
+        self_href = os.path.abspath(path)
+    try:
+        item = pystac.Item.from_dict(data)
+    except (KeyError, TypeError, ValueError, pystac.STACError) as exc:
+        raise InputError(f"{role}: {text!r} is not a STAC item ({redact(str(exc))[:200]})") from exc
+    if item.get_self_href() is None:
+        item.set_self_href(self_href)
+    return item
 
 
 def _asset_href(asset: pystac.Asset) -> str:
