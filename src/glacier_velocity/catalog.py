@@ -7,6 +7,16 @@ the top, one folder per item, every link and asset href relative)::
       catalog.json
       <pair item id>/<pair item id>.json    velocity COG, quicklook PNG
       <summary item id>/<summary item id>.json    summary COGs, figures
+      run-report.json    what happened to every pair (see :mod:`glacier_velocity.runreport`)
+
+The run report, when given, is linked from the catalog (``rel="describedby"``) and is an
+asset (``run_report``) of the summary item; with it the summary item's properties also
+carry the pair counts (``gv:pairs_attempted``, ``gv:pairs_succeeded``, ``gv:pairs_failed``
+and ``gv:run_summary``, e.g. ``"4 succeeded / 2 failed"``).
+
+Every JSON file is written to a temporary name and renamed into place, and ``catalog.json``
+last (after removing an older one first): a ``catalog.json`` on disk always describes items
+that are complete.
 
 Asset files that are not yet inside their item's folder are hard-linked there (copied when
 a hard link is not possible, e.g. across file systems), so the directory can be moved,
@@ -36,7 +46,9 @@ from ._version import __version__
 from .aggregate import SUMMARY_BANDS, SummaryFiles
 from .cog import COG_MEDIA_TYPE
 from .errors import InputError, InvalidParameter
+from .atomic import write_text_atomic
 from .products import footprint_lonlat
+from .runreport import RUN_REPORT_NAME, RunReport, read_run_report, write_run_report
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +64,17 @@ FIGURE_ASSETS: dict[str, tuple[list[str], str]] = {
     "summary_figure": (["overview", "visual"], "Median speed, spread and valid-map count"),
     "time_series_figure": (["visual"], "Median speed of each pair against time"),
 }
+
+
+class _AtomicStacIO(pystac.stac_io.DefaultStacIO):
+    """pystac I/O that writes local JSON files atomically (temporary name, then rename)."""
+
+    def write_text_to_href(self, href: str, txt: str) -> None:
+        if _is_remote(href):
+            raise InputError(f"the catalog is written to local files only, not to {href!r}")
+        path = Path(urlparse(href).path if href.startswith("file:") else href)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, txt)
 
 
 def _is_remote(href: str) -> bool:
@@ -131,6 +154,7 @@ def make_summary_item(
     pair_items: Sequence[pystac.Item] = (),
     *,
     item_id: str = "velocity-summary",
+    run_report: RunReport | None = None,
 ) -> pystac.Item:
     """STAC item of the summary COGs and figures, with absolute asset hrefs.
 
@@ -143,6 +167,10 @@ def make_summary_item(
         The pair products that were aggregated; their time span extends the summary's.
     item_id : str
         Id of the item.
+    run_report : RunReport, optional
+        The run's report; its pair counts and one-line summary become properties
+        (``gv:pairs_attempted``, ``gv:pairs_succeeded``, ``gv:pairs_failed``,
+        ``gv:run_summary``, and ``gv:failed_pairs`` with each failed pair's id and reason).
 
     Returns
     -------
@@ -181,6 +209,8 @@ def make_summary_item(
         "gv:valid_fraction": float(finite.size / median_v.size) if median_v.size else 0.0,
         "gv:software_version": __version__,
     }
+    if run_report is not None:
+        properties.update(_run_properties(run_report))
     item = pystac.Item(
         id=item_id,
         geometry=geometry,
@@ -227,6 +257,16 @@ def make_summary_item(
     return item
 
 
+def _run_properties(report: RunReport) -> dict[str, Any]:
+    return {
+        "gv:pairs_attempted": len(report.pairs),
+        "gv:pairs_succeeded": len(report.succeeded),
+        "gv:pairs_failed": len(report.failed),
+        "gv:run_summary": report.summary_line(),
+        "gv:failed_pairs": [{"pair_id": p.pair_id, "error_type": p.error_type, "reason": p.reason} for p in report.failed],
+    }
+
+
 def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -240,6 +280,7 @@ def write_catalog(
     title: str = DEFAULT_TITLE,
     description: str = DEFAULT_DESCRIPTION,
     summary_item_id: str = "velocity-summary",
+    run_report: RunReport | str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write a self-contained STAC catalog of the pair products and the summary.
 
@@ -257,6 +298,10 @@ def write_catalog(
         Catalog metadata.
     summary_item_id : str
         Id of the summary item.
+    run_report : RunReport or path, optional
+        The run report (or its JSON file); written as ``run-report.json`` at the top of the
+        catalog, linked from the catalog (``describedby``) and, with a summary, an asset of the
+        summary item whose properties then carry the pair counts.
 
     Returns
     -------
@@ -287,9 +332,20 @@ def write_catalog(
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise InvalidParameter("pair_items", f"item ids must be unique, repeated: {duplicates}; pass each pair product once")
+    report = read_run_report(run_report) if isinstance(run_report, (str, os.PathLike)) else run_report
     out.mkdir(parents=True, exist_ok=True)
+    # An older catalog.json would describe items while they are being rewritten.
+    (out / "catalog.json").unlink(missing_ok=True)
 
     catalog = pystac.Catalog(id=catalog_id, description=description, title=title)
+    report_path = None
+    if report is not None:
+        report_path = write_run_report(report, out / RUN_REPORT_NAME)
+        catalog.add_link(
+            # Relative as written: pystac only relativises the hierarchical links itself.
+            pystac.Link(rel="describedby", target=f"./{RUN_REPORT_NAME}", media_type=pystac.MediaType.JSON,
+                        title=f"Run report: {report.summary_line()}")
+        )
     for item in items:
         # Links to parents of the item's former home would dangle in the new catalog.
         item.clear_links("root")
@@ -300,15 +356,22 @@ def write_catalog(
         _gather_assets(item, out / item.id)
         catalog.add_item(item)
     if summary_files is not None:
-        summary_item = make_summary_item(summary_files, items, item_id=summary_item_id)
+        summary_item = make_summary_item(summary_files, items, item_id=summary_item_id, run_report=report)
         _gather_assets(summary_item, out / summary_item.id)
+        if report_path is not None:
+            # Added after gathering: the report stays once, at the top of the catalog.
+            summary_item.add_asset("run_report", pystac.Asset(
+                href=str(report_path), media_type=pystac.MediaType.JSON, roles=["metadata"],
+                title=f"Run report: {report.summary_line()}",
+                description="Every pair attempted, succeeded or failed with its reason (glacier-velocity run report)",
+            ))
         for item in items:
             summary_item.add_link(pystac.Link(rel="derived_from", target=item, media_type=pystac.MediaType.JSON, title=item.id))
         catalog.add_item(summary_item)
 
     catalog.normalize_hrefs(str(out))
     catalog.make_all_asset_hrefs_relative()
-    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED, stac_io=_AtomicStacIO())
     path = out / "catalog.json"
     log.info("wrote STAC catalog %s (%d items)", path, len(ids))
     return path

@@ -11,7 +11,14 @@ Flow of :func:`correlate_pair`:
 4. Derive the search range (px) from the maximum speed, the exact baseline and the pixel
    size, and track (:func:`~glacier_velocity.tracking.track_offsets`).
 5. Convert to velocity (m/yr) and write the COG, the quicklook and the item JSON into the
-   output directory under :func:`~glacier_velocity.products.product_basename`.
+   output directory under :func:`~glacier_velocity.products.product_basename`. Each file is
+   written to a temporary name and renamed into place, the item last; if any of the three
+   fails, none is left behind.
+
+:func:`attempt_pair` is the batch form used by the correlation notebook: a
+:class:`~glacier_velocity.errors.GlacierVelocityError` of the pair (corrupt asset, no
+overlap, nothing trackable) becomes a failed :class:`~glacier_velocity.runreport.PairStatus`
+instead of ending the run; any other exception is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import pystac
 from shapely.geometry import box, shape
 
 from .cog import write_velocity_cog
-from .errors import InputError, InvalidParameter
+from .errors import GlacierVelocityError, InputError, InvalidParameter
 from .pairing import Pair
 from .products import (
     make_product_item,
@@ -38,6 +45,7 @@ from .products import (
     write_quicklook,
 )
 from .raster import Raster, normalize_aoi, read_window
+from .runreport import PairStatus
 from .scene import Scene
 from .tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
 from .velocity import VelocityProduct, offsets_to_velocity
@@ -312,8 +320,6 @@ def write_pair_products(
     out.mkdir(parents=True, exist_ok=True)
     basename = product_basename(pair)
     cog_path, quicklook_path, item_path = product_paths(out, basename)
-    write_velocity_cog(product, cog_path)
-    write_quicklook(product, quicklook_path, background)
     extra: dict[str, Any] = {"gv:tile": pair.tile}
     if params is not None:
         extra["gv:correlation_params"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items()}
@@ -321,8 +327,18 @@ def write_pair_products(
         extra["gv:search_px"] = float(search_px)
     if bbox is not None:
         extra["gv:aoi_bbox"] = list(bbox)
-    item = make_product_item(product, cog_path, quicklook_path, item_id=basename, extra_properties=extra)
-    save_product_item(item, item_path)
+    try:
+        # Each file is renamed into place whole; the item, which points at the other two,
+        # comes last, so a reader who finds it finds the COG and the quicklook complete.
+        write_velocity_cog(product, cog_path)
+        write_quicklook(product, quicklook_path, background)
+        item = make_product_item(product, cog_path, quicklook_path, item_id=basename, extra_properties=extra)
+        save_product_item(item, item_path)
+    except BaseException:
+        # A COG without its item (or an item of an older run beside a new COG) would look
+        # like a result: the three files appear together or not at all.
+        remove_pair_products(out, basename)
+        raise
     speed = product.v
     median = float(np.nanmedian(speed)) if np.isfinite(speed).any() else float("nan")
     result = PairProducts(
@@ -338,3 +354,122 @@ def write_pair_products(
     )
     log.info("%s", result.summary())
     return result
+
+
+def remove_pair_products(out_dir: str | os.PathLike[str], basename: str) -> list[Path]:
+    """Delete the velocity COG, quicklook and item named ``basename`` in ``out_dir``, if present.
+
+    Returns
+    -------
+    list of Path
+        The files that were removed.
+    """
+    removed = []
+    for path in product_paths(Path(out_dir), basename):
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+@dataclass(frozen=True)
+class PairAttempt:
+    """Outcome of :func:`attempt_pair`.
+
+    Attributes
+    ----------
+    status : PairStatus
+        ``"succeeded"`` with the product name and summary numbers, or ``"failed"`` with the
+        error type and its message.
+    products : PairProducts or None
+        What was written; None when the pair failed.
+    pair : Pair or None
+        The pair, when both items could be read and form a pair.
+    """
+
+    status: PairStatus
+    products: PairProducts | None
+    pair: Pair | None
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the products were written."""
+        return self.status.succeeded
+
+
+def _href_of(given: Any) -> str:
+    if isinstance(given, Scene):
+        return given.self_href or given.id
+    if isinstance(given, pystac.Item):
+        return given.get_self_href() or given.id
+    return os.fspath(given)
+
+
+def attempt_pair(
+    reference: str | os.PathLike[str] | pystac.Item | Scene,
+    secondary: str | os.PathLike[str] | pystac.Item | Scene,
+    out_dir: str | os.PathLike[str],
+    params: CorrelationParams | None = None,
+    *,
+    pair_id: str | None = None,
+    progress: bool | None = None,
+) -> PairAttempt:
+    """:func:`correlate_pair` for a batch: a failure of this pair is recorded, not raised.
+
+    Parameters
+    ----------
+    reference, secondary : str, path, pystac.Item or Scene
+        STAC items of the earlier and the later acquisition (see :func:`correlate_pair`).
+    out_dir : path-like
+        Directory for the products.
+    params : CorrelationParams, optional
+        Correlation settings; validate them before the batch (a bad setting is the same
+        mistake for every pair and should stop the run, not fail each pair).
+    pair_id : str, optional
+        Id recorded in the status; default the name of ``out_dir``.
+    progress : bool, optional
+        Progress bar of the tracking engine.
+
+    Returns
+    -------
+    PairAttempt
+        The status, and the products when they were written.
+
+    Notes
+    -----
+    Only :class:`~glacier_velocity.errors.GlacierVelocityError` marks the pair as failed:
+    unreadable items or assets (truncated or corrupt COG, missing ``nir`` asset), the same
+    scene twice, scenes that do not overlap each other or the area, no data, nothing
+    trackable. Any other exception is a programming error and propagates. A failed pair leaves
+    no product files in ``out_dir`` (stale ones of an earlier run of the pair are removed too,
+    so files never contradict the status) and ``out_dir`` itself is removed when left empty.
+    """
+    out = Path(out_dir)
+    pair_id = pair_id or out.name
+    reference_href, secondary_href = _href_of(reference), _href_of(secondary)
+    reference_scene = secondary_scene = None
+    pair = None
+    try:
+        reference_scene = load_scene(reference, "reference")
+        secondary_scene = load_scene(secondary, "secondary")
+        pair = Pair(reference_scene, secondary_scene)
+        products = correlate_pair(reference_scene, secondary_scene, out, params, progress=progress)
+    except GlacierVelocityError as exc:
+        status = PairStatus.failed(
+            pair_id,
+            reference_href,
+            secondary_href,
+            exc,
+            reference_id=reference_scene.id if reference_scene else None,
+            secondary_id=secondary_scene.id if secondary_scene else None,
+        )
+        log.warning("%s", status.describe())
+        if pair is not None:
+            remove_pair_products(out, product_basename(pair))
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        return PairAttempt(status=status, products=None, pair=pair)
+    status = PairStatus.from_products(
+        pair_id, reference_href, secondary_href, products, reference_id=pair.reference.id, secondary_id=pair.secondary.id
+    )
+    return PairAttempt(status=status, products=products, pair=pair)

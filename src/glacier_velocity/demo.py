@@ -40,6 +40,7 @@ from affine import Affine
 from rasterio.warp import transform_geom
 
 from .errors import InputError, InvalidParameter
+from .runreport import RunReport, read_run_report
 from .synthetic import GlacierTongue, make_texture, warp_image
 
 log = logging.getLogger(__name__)
@@ -722,6 +723,8 @@ class DemoResult:
         The demo's ``truth.json``.
     log : str
         cwltool's log when the run was quiet, else ``""``.
+    report : RunReport or None
+        The run report (every pair attempted, succeeded or failed with its reason).
     """
 
     outdir: Path
@@ -731,6 +734,7 @@ class DemoResult:
     comparison: TruthComparison | None
     truth: Path
     log: str = ""
+    report: RunReport | None = field(default=None, hash=False)
 
 
 def median_speed_map(outputs: dict[str, Any]) -> Path | None:
@@ -749,6 +753,7 @@ def run_demo(
     overrides: dict[str, Any] | None = None,
     extra_args: Sequence[str] = (),
     quiet: bool = False,
+    data: DemoData | None = None,
 ) -> DemoResult:
     """Generate the demo stack, serve it, run the Workflow with cwltool and check the result.
 
@@ -768,6 +773,9 @@ def run_demo(
         More cwltool options.
     quiet : bool
         Capture cwltool's log.
+    data : DemoData, optional
+        An already generated stack to serve instead of generating one into ``demo_dir/data``
+        (e.g. a copy with a deliberately corrupted scene).
 
     Returns
     -------
@@ -778,7 +786,8 @@ def run_demo(
 
     root = find_project_root(project_root)
     demo_dir = Path(demo_dir).resolve()
-    data = generate_demo_data(demo_dir / "data")
+    if data is None:
+        data = generate_demo_data(demo_dir / "data")
     write_pair_job(data, demo_dir / "pair.yml")
     results = demo_dir / "results"
     if results.exists():
@@ -798,4 +807,5 @@ def run_demo(
         comparison=comparison,
         truth=data.truth,
         log=cwl_log,
+        report=read_run_report(outputs["run_report"]["path"]) if outputs.get("run_report") else None,
     )

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -27,6 +29,7 @@ from rasterio.crs import CRS
 from rasterio.transform import array_bounds
 
 from .aggregate import Summary
+from .atomic import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,12 @@ def colour_limit(values: np.ndarray) -> float:
     top = float(np.percentile(finite, UPPER_PERCENTILE))
     # A constant or all-zero map still needs a non-empty colour range.
     return top if top > 0 else max(float(finite.max()), 1.0)
+
+
+def _save_png(fig: Figure, path: Path, dpi: int) -> None:
+    # A temporary name, then a rename: an interrupted run never leaves a half-drawn PNG.
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
 
 
 def _axis_label(crs: str) -> tuple[str, str]:
@@ -157,7 +166,7 @@ def plot_summary(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 1
         f"Glacier surface velocity, {summary.product_count} pairs, {_date_range(summary)}; "
         f"median over valid area {summary.median_speed:.1f} m/yr"
     )
-    fig.savefig(path, dpi=dpi)
+    _save_png(fig, path, dpi)
     log.info("wrote summary figure %s", path)
     return path
 
@@ -218,6 +227,82 @@ def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int
     ax.set_ylabel("median speed over valid area (m/yr)")
     ax.grid(True, alpha=0.3)
     ax.set_title(f"Median speed per pair, {len(placed)} pairs, {_date_range(summary)}")
-    fig.savefig(path, dpi=dpi)
+    _save_png(fig, path, dpi)
     log.info("wrote time-series figure %s", path)
     return path
+
+
+def plot_pair_timeline(
+    scenes: Sequence[Any],
+    pairs: Sequence[Any],
+    path_or_figure: str | os.PathLike[str] | Figure | None = None,
+    *,
+    selected: Sequence[Any] | None = None,
+    max_cloud_cover: float | None = None,
+    dpi: int = 120,
+) -> Path | Figure:
+    """Timeline of the scenes found and the pairs built from them.
+
+    Parameters
+    ----------
+    scenes : sequence of Scene
+        Every scene found (grey dots at their cloud cover, %).
+    pairs : sequence of Pair
+        The pairs, one bar each from the reference to the secondary acquisition, labelled
+        with the pair id and baseline (days).
+    path_or_figure : path-like, Figure or None
+        A PNG file to write (its directory is created), a matplotlib Figure to draw into
+        (cleared first), or None for a new Figure.
+    selected : sequence of Scene, optional
+        The scenes kept by discovery (blue dots); default the scenes used by the pairs.
+    max_cloud_cover : float, optional
+        Cloud cover limit (%) drawn as a dashed line.
+    dpi : int
+        Resolution of the PNG (dots per inch).
+
+    Returns
+    -------
+    Path or Figure
+        The PNG written, or the Figure drawn.
+
+    Notes
+    -----
+    Two panels sharing the time axis (UTC): cloud cover of the scenes on top (a scene
+    without ``eo:cloud_cover`` is drawn at 0 %), the pairs below in the given order.
+    """
+    if selected is None:
+        used = {s.id: s for p in pairs for s in (p.reference, p.secondary)}
+        selected = sorted(used.values(), key=lambda s: s.datetime)
+    if isinstance(path_or_figure, Figure):
+        fig = path_or_figure
+        fig.clear()
+    else:
+        fig = Figure(figsize=(10, 2.5 + 0.25 * max(len(pairs), 4)), layout="constrained")
+        FigureCanvasAgg(fig)
+    ax_scenes, ax_pairs = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2))
+    ax_scenes.scatter([s.datetime for s in scenes], [s.cloud_cover or 0 for s in scenes], color="0.7", label="found")
+    ax_scenes.scatter([s.datetime for s in selected], [s.cloud_cover or 0 for s in selected], color="tab:blue", label="selected")
+    if max_cloud_cover is not None:
+        ax_scenes.axhline(max_cloud_cover, color="tab:red", lw=0.8, ls="--", label="cloud limit")
+    ax_scenes.set_ylabel("cloud cover (%)")
+    ax_scenes.legend(loc="upper left", fontsize="small", ncols=3)
+    if pairs:
+        ax_pairs.hlines(range(len(pairs)), [p.reference.datetime for p in pairs], [p.secondary.datetime for p in pairs],
+                        color="tab:blue", lw=4)
+        ax_pairs.set_yticks(range(len(pairs)), [f"{p.id} ({p.dt_days:.0f} d)" for p in pairs], fontsize="small")
+        ax_pairs.invert_yaxis()
+    else:
+        ax_pairs.set_yticks([])
+        ax_pairs.text(0.5, 0.5, "no pairs", ha="center", va="center", transform=ax_pairs.transAxes)
+    locator = mdates.AutoDateLocator()
+    ax_pairs.xaxis.set_major_locator(locator)
+    ax_pairs.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax_pairs.set_xlabel("acquisition date (UTC)")
+    ax_scenes.set_title(f"{len(scenes)} scenes found, {len(selected)} selected, {len(pairs)} pairs")
+    if isinstance(path_or_figure, (str, os.PathLike)):
+        path = Path(path_or_figure)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_png(fig, path, dpi)
+        log.info("wrote pair timeline %s", path)
+        return path
+    return fig

@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 #: Names glued by notebooks/01-discovery.ipynb.
 DISCOVERY_SCRAPS = ("pairs", "pairs_json", "message", "scene_count", "selected_count", "pair_count")
 #: Names glued by notebooks/02-correlation.ipynb.
-CORRELATION_SCRAPS = ("pair_id", "velocity", "quicklook", "item", "stats")
+CORRELATION_SCRAPS = ("pair_id", "status", "velocity", "quicklook", "item", "stats")
 #: Names glued by notebooks/03-aggregation.ipynb.
-AGGREGATION_SCRAPS = ("stats", "message", "catalog")
+AGGREGATION_SCRAPS = ("stats", "message", "catalog", "run_report")
 
 
 @dataclass(frozen=True)
