@@ -3,12 +3,15 @@ class: CommandLineTool
 id: aggregate
 label: Summary of all pair velocities and the STAC catalog
 doc: |
-  Runs the aggregation notebook (notebooks/03-aggregation.ipynb) with papermill: stacks every
-  pair's velocity product on the first product's grid and writes the per-pixel median speed,
+  Runs the aggregation notebook (notebooks/03-aggregation.ipynb) with papermill: collects the
+  pair statuses into the run report (run-report.json - every pair attempted, succeeded or
+  failed with its reason, and "N succeeded / M failed"), stacks every successful pair's
+  velocity product on the first product's grid and writes the per-pixel median speed,
   median vx and vy, standard deviation of speed and valid-map count (COGs, m/yr), the summary
   figure and the time series figure, and a self-contained STAC catalog (catalog.json, relative
-  links) holding an item per pair product and one for the summary. With no products (discovery
-  found no pairs) it writes an empty catalog and says why.
+  links) holding an item per pair product, one for the summary and the run report. With no
+  products (discovery found no pairs, or every pair failed) it writes the run report and an
+  empty catalog and says why.
 
 hints:
   DockerRequirement:
@@ -51,7 +54,12 @@ inputs:
   products:
     type: Directory[]
     label: Velocity products
-    doc: The pair product directories written by the correlation tool (velocity COG, quicklook, STAC item each).
+    doc: The product directories of the pairs that succeeded, written by the correlation tool (velocity COG, quicklook, STAC item each).
+  statuses:
+    type: File[]
+    label: Pair statuses
+    doc: The status file of every pair attempted (status_<pair_id>.json from the correlation tool); when empty, every product directory counts as a pair that succeeded.
+    default: []
   message:
     type: string
     label: Discovery message
@@ -86,6 +94,12 @@ outputs:
   catalog:
     type: Directory
     label: STAC catalog
-    doc: Self-contained STAC catalog (catalog.json with relative links) of the pair products and the summary.
+    doc: Self-contained STAC catalog (catalog.json with relative links) of the pair products, the summary and the run report.
     outputBinding:
       glob: catalog
+  run_report:
+    type: File
+    label: Run report
+    doc: JSON report of the run - every pair attempted with its status (succeeded or failed) and the reason of each failure, and the counts "N succeeded / M failed".
+    outputBinding:
+      glob: run-report.json

@@ -10,6 +10,12 @@ doc: |
   bands), a quicklook PNG and a STAC item into a directory named after the pair. Run it alone
   with a job file giving the two item URLs, e.g. `cwltool cwl/correlate.cwl params/pair.yml`.
 
+  It always writes the pair's status (`status_<pair_id>.json`). When the pair fails for a
+  reason of its own (unreadable or corrupt scene, scenes that do not overlap, nothing
+  trackable), the status records the error and its message, the product outputs are null and
+  the tool still succeeds, so one bad pair does not stop a batch. Invalid parameters and
+  programming errors still fail the tool.
+
 hints:
   DockerRequirement:
     dockerPull: glacier-velocity:latest
@@ -108,26 +114,32 @@ outputs:
     outputBinding:
       glob: correlation_$(inputs.pair_id).ipynb
   product:
-    type: Directory
+    type: Directory?
     label: Velocity product directory
-    doc: The pair's velocity COG, quicklook PNG and STAC item, side by side so the item's relative asset links hold.
+    doc: The pair's velocity COG, quicklook PNG and STAC item, side by side so the item's relative asset links hold; null when the pair failed.
     outputBinding:
       glob: $(inputs.pair_id)
   velocity:
-    type: File
+    type: File?
     label: Velocity COG
-    doc: Cloud-Optimized GeoTIFF with bands vx, vy, v (m/yr), dx, dy (px), peak and snr; NaN where no match.
+    doc: Cloud-Optimized GeoTIFF with bands vx, vy, v (m/yr), dx, dy (px), peak and snr; NaN where no match. Null when the pair failed.
     outputBinding:
       glob: $(inputs.pair_id)/*.tif
   quicklook:
-    type: File
+    type: File?
     label: Velocity quicklook
-    doc: PNG of the speed (m/yr) with a colour bar and flow arrows over the reference image.
+    doc: PNG of the speed (m/yr) with a colour bar and flow arrows over the reference image; null when the pair failed.
     outputBinding:
       glob: $(inputs.pair_id)/*.png
   item:
-    type: File
+    type: File?
     label: Velocity STAC item
-    doc: STAC item describing the velocity product (geometry, dates, both source scenes, projection, assets).
+    doc: STAC item describing the velocity product (geometry, dates, both source scenes, projection, assets); null when the pair failed.
     outputBinding:
       glob: $(inputs.pair_id)/*.json
+  status:
+    type: File
+    label: Pair status
+    doc: JSON record of the pair's outcome - pair and scene ids, status succeeded or failed, error type and reason, product name, median speed (m/yr); one element of the run report.
+    outputBinding:
+      glob: status_$(inputs.pair_id).json

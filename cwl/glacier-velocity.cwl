@@ -9,12 +9,15 @@ doc: |
   each pair is correlated (feature tracking, search range from the maximum speed and the
   baseline) into a velocity COG, quicklook and STAC item; aggregation writes per-pixel median,
   spread and count maps, a summary figure, a time series and a self-contained STAC catalog.
-  Every step is a papermill notebook kept, executed, among the outputs. When no pairs are
-  found the run still succeeds, with an empty catalog and a message saying which filter
-  removed the scenes.
+  Every step is a papermill notebook kept, executed, among the outputs. A pair that fails
+  (corrupt scene, no overlap, nothing trackable) does not stop the run: it is recorded with
+  its reason in the run report, and the summary uses every pair that succeeded and states
+  "N succeeded / M failed". When no pairs are found the run still succeeds, with an empty
+  catalog and a message saying which filter removed the scenes.
 
 requirements:
   ScatterFeatureRequirement: {}
+  MultipleInputFeatureRequirement: {}
   StepInputExpressionRequirement: {}
   InlineJavascriptRequirement: {}
 
@@ -167,16 +170,21 @@ steps:
       filter: filter
       engine: engine
       mask_clouds: mask_clouds
-    out: [executed_notebook, product, velocity, quicklook, item]
+    out: [executed_notebook, product, velocity, quicklook, item, status]
 
   node_aggregate:
     label: Aggregation
-    doc: Median, spread and count maps, figures and the STAC catalog over all pair products.
+    doc: Run report over all pairs; median, spread and count maps, figures and the STAC catalog over the pairs that succeeded.
     run: aggregate.cwl
     in:
-      products: node_correlate/product
+      products:
+        # Failed pairs have no product: drop their nulls from the scattered list.
+        source: [node_correlate/product]
+        linkMerge: merge_flattened
+        pickValue: all_non_null
+      statuses: node_correlate/status
       message: node_extract_pairs/message
-    out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, catalog]
+    out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, catalog, run_report]
 
 outputs:
   discovery_notebook:
@@ -197,18 +205,34 @@ outputs:
   velocity_products:
     type: File[]
     label: Velocity COGs
-    doc: One velocity COG per pair - vx, vy, v (m/yr), dx, dy (px), peak, snr.
-    outputSource: node_correlate/velocity
+    doc: One velocity COG per pair that succeeded - vx, vy, v (m/yr), dx, dy (px), peak, snr.
+    outputSource: [node_correlate/velocity]
+    linkMerge: merge_flattened
+    pickValue: all_non_null
   quicklooks:
     type: File[]
     label: Velocity quicklooks
-    doc: One PNG per pair - speed (m/yr) with a colour bar and flow arrows.
-    outputSource: node_correlate/quicklook
+    doc: One PNG per pair that succeeded - speed (m/yr) with a colour bar and flow arrows.
+    outputSource: [node_correlate/quicklook]
+    linkMerge: merge_flattened
+    pickValue: all_non_null
   velocity_items:
     type: File[]
     label: Velocity STAC items
-    doc: One STAC item per pair product.
-    outputSource: node_correlate/item
+    doc: One STAC item per pair that succeeded.
+    outputSource: [node_correlate/item]
+    linkMerge: merge_flattened
+    pickValue: all_non_null
+  pair_statuses:
+    type: File[]
+    label: Pair statuses
+    doc: One JSON status per pair attempted - succeeded, or failed with the error type and reason.
+    outputSource: node_correlate/status
+  run_report:
+    type: File
+    label: Run report
+    doc: JSON report of the run - every pair attempted, succeeded or failed with its reason, and "N succeeded / M failed".
+    outputSource: node_aggregate/run_report
   aggregation_notebook:
     type: File
     label: Executed aggregation notebook
@@ -232,5 +256,5 @@ outputs:
   catalog:
     type: Directory
     label: STAC catalog
-    doc: Self-contained STAC catalog (catalog.json, relative links) with an item per pair product and one for the summary.
+    doc: Self-contained STAC catalog (catalog.json, relative links) with an item per pair product, one for the summary and the run report.
     outputSource: node_aggregate/catalog

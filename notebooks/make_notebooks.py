@@ -66,12 +66,13 @@ pairs_json = "pairs.json"
     ),
     new_code_cell(
         """\
-import matplotlib.pyplot as plt
 import scrapbook as sb
+from IPython.display import Image, display
 
 from glacier_velocity.aoi import read_aoi
 from glacier_velocity.discovery import DiscoveryParams, discover_pairs
 from glacier_velocity.errors import NoPairsFound, NoScenesFound
+from glacier_velocity.figures import plot_pair_timeline
 from glacier_velocity.pairing import format_pair_table, format_scene_table, write_pairs_json
 from glacier_velocity.scrap import PairRecord"""
     ),
@@ -123,21 +124,9 @@ if result is not None:
     new_code_cell(
         """\
 if result is not None:
-    fig, (ax_scenes, ax_pairs) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, height_ratios=(1, 2))
-    ax_scenes.scatter([s.datetime for s in result.scenes_found], [s.cloud_cover or 0 for s in result.scenes_found],
-                      color="0.7", label="found")
-    ax_scenes.scatter([s.datetime for s in result.scenes_selected], [s.cloud_cover or 0 for s in result.scenes_selected],
-                      color="tab:blue", label="selected")
-    ax_scenes.axhline(max_cloud_cover, color="tab:red", lw=0.8, ls="--", label="cloud limit")
-    ax_scenes.set_ylabel("cloud cover (%)")
-    ax_scenes.legend(loc="upper left", fontsize="small", ncols=3)
-    ax_pairs.hlines(range(len(pairs)), [p.reference.datetime for p in pairs], [p.secondary.datetime for p in pairs],
-                    color="tab:blue", lw=4)
-    ax_pairs.set_yticks(range(len(pairs)), [f"{p.id} ({p.dt_days:.0f} d)" for p in pairs], fontsize="small")
-    ax_pairs.invert_yaxis()
-    ax_pairs.set_xlabel("acquisition date (UTC)")
-    fig.tight_layout()
-    plt.show()"""
+    timeline = plot_pair_timeline(result.scenes_found, pairs, "timeline.png", selected=result.scenes_selected,
+                                  max_cloud_cover=max_cloud_cover)
+    display(Image(filename=str(timeline)))"""
     ),
     new_code_cell(
         """\
@@ -157,7 +146,9 @@ CORRELATION = [
         "Reads the near-infrared band (B08, 10 m) of both scenes over the area of interest, tracks "
         "surface features with the search range scaled to the pair's baseline and the maximum speed, "
         "and writes the velocity COG (`vx`, `vy`, `v` in m/yr and quality bands), a quicklook PNG and a "
-        "STAC item into the directory `pair_id`."
+        "STAC item into the directory `pair_id`. Always writes the pair's status to "
+        "`status_<pair_id>.json`: a failure of this pair (unreadable or corrupt scene, no overlap, "
+        "nothing trackable) is recorded there with its reason, and the batch goes on without it."
     ),
     new_code_cell(
         """\
@@ -189,12 +180,13 @@ import matplotlib.pyplot as plt
 import scrapbook as sb
 from IPython.display import Image, display
 
-from glacier_velocity.correlate import CorrelationParams, choose_aoi, correlate_pair, load_scene
-from glacier_velocity.pairing import Pair
-from glacier_velocity.raster import read_window"""
+from glacier_velocity.correlate import CorrelationParams, attempt_pair, choose_aoi
+from glacier_velocity.raster import read_window
+from glacier_velocity.runreport import write_status"""
     ),
     new_code_cell(
         """\
+# A bad setting is the same mistake for every pair: it stops the run here.
 params = CorrelationParams(
     max_velocity_m_per_yr=max_velocity_m_per_yr,
     grid_spacing_px=grid_spacing_px,
@@ -204,67 +196,85 @@ params = CorrelationParams(
     bbox=bbox,
     mask_clouds=mask_clouds,
 )
-pair = Pair(load_scene(reference_href, "reference"), load_scene(secondary_href, "secondary"))
-aoi = choose_aoi(pair, params.bbox)
-print(f"pair {pair.id}: {pair.reference.id} -> {pair.secondary.id}, {pair.dt_days:.2f} days, AOI {aoi}")"""
+# A failure of this pair is recorded in its status and the batch goes on; any other
+# exception is a bug and fails the notebook.
+attempt = attempt_pair(reference_href, secondary_href, pair_id, params, pair_id=pair_id)
+status_json = write_status(attempt.status, f"status_{pair_id}.json")
+products = attempt.products
+print(attempt.status.describe())"""
     ),
     new_markdown_cell("## The two images (B08 digital numbers over the area of interest)"),
     new_code_cell(
         """\
-reference_image = read_window(pair.reference.nir_href, aoi)
-secondary_image = read_window(pair.secondary.nir_href, aoi)
-fig, axes = plt.subplots(1, 2, figsize=(12, 6), sharex=True, sharey=True)
-for ax, image, scene in zip(axes, (reference_image, secondary_image), (pair.reference, pair.secondary)):
-    shown = ax.imshow(image.array, cmap="gray", vmin=image.array[image.valid].min(), vmax=image.array[image.valid].max())
-    ax.set_title(f"{scene.id}\\n{scene.datetime:%Y-%m-%d %H:%M} UTC")
-    fig.colorbar(shown, ax=ax, shrink=0.7, label="B08 DN")
-fig.tight_layout()
-plt.show()"""
+if attempt.succeeded:
+    pair = attempt.pair
+    aoi = choose_aoi(pair, params.bbox)
+    reference_image = read_window(pair.reference.nir_href, aoi)
+    secondary_image = read_window(pair.secondary.nir_href, aoi)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6), sharex=True, sharey=True)
+    for ax, image, scene in zip(axes, (reference_image, secondary_image), (pair.reference, pair.secondary)):
+        shown = ax.imshow(image.array, cmap="gray", vmin=image.array[image.valid].min(), vmax=image.array[image.valid].max())
+        ax.set_title(f"{scene.id}\\n{scene.datetime:%Y-%m-%d %H:%M} UTC")
+        fig.colorbar(shown, ax=ax, shrink=0.7, label="B08 DN")
+    fig.tight_layout()
+    plt.show()
+else:
+    print(f"pair {pair_id} failed, nothing to show: {attempt.status.reason}")"""
     ),
-    new_markdown_cell("## Feature tracking and the velocity product"),
+    new_markdown_cell("## The velocity product and its quicklook (speed in m/yr, flow arrows)"),
     new_code_cell(
         """\
-products = correlate_pair(reference_href, secondary_href, pair_id, params)
-print(products.summary())"""
+if products is not None:
+    print(products.summary())
+    display(Image(filename=str(products.quicklook)))"""
     ),
-    new_markdown_cell("## Velocity quicklook (speed in m/yr, flow arrows)"),
-    new_code_cell("display(Image(filename=str(products.quicklook)))"),
     new_code_cell(
         """\
 stats = {
-    "basename": products.basename,
-    "dt_days": products.dt_days,
-    "search_px": products.search_px,
-    "grid_shape": list(products.grid_shape),
-    "valid_fraction": products.valid_fraction,
-    "median_speed_m_per_yr": products.median_speed_m_per_yr,
+    "status": attempt.status.status,
+    "basename": products.basename if products else None,
+    "dt_days": products.dt_days if products else None,
+    "search_px": products.search_px if products else None,
+    "grid_shape": list(products.grid_shape) if products else None,
+    "valid_fraction": products.valid_fraction if products else None,
+    "median_speed_m_per_yr": attempt.status.median_speed_m_per_yr,
 }
+# Scraps cannot be None: a failed pair glues empty paths.
 sb.glue("pair_id", pair_id)
-sb.glue("velocity", str(products.cog))
-sb.glue("quicklook", str(products.quicklook))
-sb.glue("item", str(products.item))
+sb.glue("status", attempt.status.to_dict())
+sb.glue("velocity", str(products.cog) if products else "")
+sb.glue("quicklook", str(products.quicklook) if products else "")
+sb.glue("item", str(products.item) if products else "")
 sb.glue("stats", stats)"""
     ),
 ]
 
 AGGREGATION = [
     new_markdown_cell(
-        "# 3. Aggregation: summary of all pairs and the STAC catalog\n\n"
-        "Stacks every pair's velocity on the first product's grid and writes per-pixel median speed, "
-        "median vx and vy, the standard deviation of speed (m/yr) and the valid-map count as COGs into "
-        "`out_dir`, the summary and time series figures, and a self-contained STAC catalog into "
-        "`catalog_dir`. Without products (discovery found no pairs) it writes an empty catalog and "
-        "says why."
+        "# 3. Aggregation: summary of all pairs, the run report and the STAC catalog\n\n"
+        "Collects the status of every pair attempted into the run report (`run_report`: which "
+        "pairs succeeded, which failed and why), stacks the velocity of every pair that succeeded "
+        "on the first product's grid and writes per-pixel median speed, median vx and vy, the "
+        "standard deviation of speed (m/yr) and the valid-map count as COGs into `out_dir`, the "
+        "summary and time series figures, and a self-contained STAC catalog into `catalog_dir` "
+        "(with the run report). Without products (no pairs found, or every pair failed) it writes "
+        "the report and an empty catalog and says why."
     ),
     new_code_cell(
         """\
-# Pair product directories written by the correlation notebook (velocity COG, quicklook, STAC item each).
+# Pair product directories written by the correlation notebook (velocity COG, quicklook, STAC item each);
+# None for a pair that failed.
 products = []
+# Status files of the correlation notebook (status_<pair_id>.json), one per pair attempted;
+# empty: every product directory counts as a pair that succeeded.
+statuses = []
 # Account of the discovery step, reported when there are no products.
 message = ""
 # Output directories: summary COGs and figures; the STAC catalog (catalog.json).
 out_dir = "summary"
 catalog_dir = "catalog"
+# Output: the run report (JSON: every pair attempted, succeeded or failed with its reason).
+run_report = "run-report.json"
 """,
         metadata={"tags": ["parameters"]},
     ),
@@ -272,24 +282,36 @@ catalog_dir = "catalog"
         """\
 from pathlib import Path
 
-import pystac
 import scrapbook as sb
 from IPython.display import Image, display
 
 from glacier_velocity.aggregate import aggregate_products, write_summary
 from glacier_velocity.catalog import write_catalog
-from glacier_velocity.figures import plot_summary, plot_time_series"""
+from glacier_velocity.figures import plot_summary, plot_time_series
+from glacier_velocity.runreport import build_run_report, write_run_report"""
     ),
     new_code_cell(
         """\
+# Pairs that failed have no product directory; their statuses say why.
+product_dirs = [directory for directory in products if directory]
+report = build_run_report(statuses, product_dirs, message=message)
+report_path = write_run_report(report, run_report)
 # Each product directory holds one velocity COG (.tif) and its STAC item (.json).
-velocity_cogs = sorted(str(path) for directory in products for path in Path(directory).glob("*.tif"))
-item_paths = sorted(str(path) for directory in products for path in Path(directory).glob("*.json"))
+velocity_cogs = sorted(str(path) for directory in product_dirs for path in Path(directory).glob("*.tif"))
+item_paths = sorted(str(path) for directory in product_dirs for path in Path(directory).glob("*.json"))
+run_stats = {
+    "pairs_attempted": len(report.pairs),
+    "pairs_succeeded": len(report.succeeded),
+    "pairs_failed": len(report.failed),
+    "run_summary": report.summary_line(),
+    "failed_pairs": [{"pair_id": p.pair_id, "error_type": p.error_type, "reason": p.reason} for p in report.failed],
+}
 if velocity_cogs:
     summary = aggregate_products(velocity_cogs)
-    files = write_summary(summary, out_dir)
-    summary_figure = plot_summary(summary, f"{out_dir}/summary_figure.png")
-    time_series_figure = plot_time_series(summary, f"{out_dir}/time_series.png")
+    files = write_summary(summary, out_dir).with_figures(
+        plot_summary(summary, f"{out_dir}/summary_figure.png"),
+        plot_time_series(summary, f"{out_dir}/time_series.png"),
+    )
     stats = {
         "pair_count": summary.product_count,
         "median_speed_m_per_yr": summary.median_speed,
@@ -298,35 +320,38 @@ if velocity_cogs:
         "end_datetime": summary.end_datetime.isoformat() if summary.end_datetime else None,
         "pairs": [{"reference_id": e.reference_id, "secondary_id": e.secondary_id, "dt_days": e.dt_days,
                    "median_v_m_per_yr": e.median_v, "valid_fraction": e.valid_fraction} for e in summary.entries],
+        **run_stats,
     }
-    outcome = (f"{summary.product_count} pairs aggregated: median speed {summary.median_speed:.1f} m/yr, "
-               f"{100 * summary.valid_fraction:.0f} % of the grid measured")
+    outcome = (f"{report.summary_line()}: {summary.product_count} pairs aggregated, median speed "
+               f"{summary.median_speed:.1f} m/yr, {100 * summary.valid_fraction:.0f} % of the grid measured")
+    catalog_text = {}
 else:
     files = None
-    stats = {"pair_count": 0, "median_speed_m_per_yr": None, "valid_fraction": 0.0, "pairs": []}
-    outcome = f"no velocity products to aggregate ({message or 'no pairs were given'})"
-if velocity_cogs:
-    catalog = write_catalog(catalog_dir, item_paths, files)
-else:
-    # An empty but valid catalog keeps the workflow's outputs the same shape with no pairs.
-    empty = pystac.Catalog(id="glacier-velocity", title="Glacier surface velocity: no pairs", description=outcome)
-    empty.normalize_hrefs(catalog_dir)
-    empty.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    catalog = f"{catalog_dir}/catalog.json"
-print(outcome)"""
+    stats = {"pair_count": 0, "median_speed_m_per_yr": None, "valid_fraction": 0.0, "pairs": [], **run_stats}
+    if report.failed:
+        first = report.failed[0]
+        outcome = (f"no velocity products to aggregate: {report.summary_line()}, every pair failed "
+                   f"(first, {first.pair_id}: {first.reason}); see {run_report}")
+    else:
+        outcome = f"no velocity products to aggregate ({message or 'no pairs were given'}); {report.summary_line()}"
+    catalog_text = {"title": "Glacier surface velocity: no products", "description": outcome}
+catalog = write_catalog(catalog_dir, item_paths, files, run_report=report, **catalog_text)
+print(outcome)
+print(report.describe())"""
     ),
     new_markdown_cell("## Summary maps (median speed, spread, count) and time series"),
     new_code_cell(
         """\
-if velocity_cogs:
-    display(Image(filename=str(summary_figure)))
-    display(Image(filename=str(time_series_figure)))"""
+if files is not None:
+    display(Image(filename=str(files.summary_figure)))
+    display(Image(filename=str(files.time_series_figure)))"""
     ),
     new_code_cell(
         """\
 sb.glue("stats", stats)
 sb.glue("message", outcome)
-sb.glue("catalog", str(catalog))"""
+sb.glue("catalog", str(catalog))
+sb.glue("run_report", str(report_path))"""
     ),
 ]
 
