@@ -66,6 +66,22 @@ def test_workflow_metadata_and_naming() -> None:
     output_types = {name: entry["type"] for name, entry in workflow["outputs"].items()}
     assert output_types["catalog"] == "Directory"
     assert output_types["velocity_products"] == "File[]"
+    assert output_types["run_report"] == "File" and output_types["pair_statuses"] == "File[]"
+
+
+def test_a_failed_pair_yields_a_status_and_null_products() -> None:
+    # The correlation tool's products are optional (a failed pair has none) and its status is
+    # not; the Workflow drops the nulls before aggregation and in its outputs.
+    outputs = _load(CWL / "correlate.cwl")["outputs"]
+    assert {name: outputs[name]["type"] for name in ("product", "velocity", "quicklook", "item", "status")} == {
+        "product": "Directory?", "velocity": "File?", "quicklook": "File?", "item": "File?", "status": "File",
+    }
+    workflow = _load(CWL / "glacier-velocity.cwl")
+    products = workflow["steps"]["node_aggregate"]["in"]["products"]
+    assert products["pickValue"] == "all_non_null" and products["source"] == ["node_correlate/product"]
+    assert workflow["steps"]["node_aggregate"]["in"]["statuses"] == "node_correlate/status"
+    for name in ("velocity_products", "quicklooks", "velocity_items"):
+        assert workflow["outputs"][name]["pickValue"] == "all_non_null", name
 
 
 @pytest.mark.parametrize("path", TOOLS, ids=lambda p: p.name)
@@ -149,7 +165,8 @@ def test_workflow_with_zero_pairs_ends_with_a_clear_message(tmp_path: Path) -> N
     assert outputs["summary_cogs"] == [] and outputs["summary_figure"] is None
     assert result.comparison is None
     assert result.message.startswith("no velocity products to aggregate (no pairs found:")
-    assert "baseline" in result.message
+    assert "baseline" in result.message and result.message.endswith("0 succeeded / 0 failed")
+    assert result.report is not None and result.report.pairs == ()
     assert "no pairs to correlate" in result.log and "Traceback" not in result.log
     catalog = json.loads((Path(outputs["catalog"]["path"]) / "catalog.json").read_text())
     assert [link for link in catalog["links"] if link["rel"] == "item"] == []
@@ -169,6 +186,8 @@ def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None
     catalog = json.loads((Path(outputs["catalog"]["path"]) / "catalog.json").read_text())
     assert len([link for link in catalog["links"] if link["rel"] == "item"]) == 7  # 6 pairs + summary
     assert result.stats["pair_count"] == 6
+    assert result.report is not None and result.report.summary_line() == "6 succeeded / 0 failed"
+    assert result.message.startswith("6 succeeded / 0 failed: 6 pairs aggregated")
     comparison = result.comparison
     assert comparison is not None
     assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()

@@ -119,6 +119,34 @@ def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_
     assert "6 pair(s)" in out.stderr
     written = json.loads((tmp_path / "cwl.output.json").read_text())
     assert written["pairs"] == [p.to_dict() for p in pairs]
+    # The timeline comes from glacier_velocity.figures, shown in the notebook as a PNG.
+    from PIL import Image
+
+    with Image.open(tmp_path / "timeline.png") as image:
+        assert image.format == "PNG" and image.size[0] == 1200 and image.size[1] > 400
+    outputs = [o for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_pair_timeline_draws_scenes_and_pairs(demo_api) -> None:
+    from matplotlib.figure import Figure
+
+    from glacier_velocity.discovery import DiscoveryParams, discover_pairs
+    from glacier_velocity.figures import plot_pair_timeline
+
+    url, data = demo_api
+    params = {k: v for k, v in _demo_parameters(url, data).items() if k != "stac_url"}
+    result = discover_pairs(DiscoveryParams(stac_url=url, **params))
+    fig = plot_pair_timeline(result.scenes_found, result.pairs, Figure(), selected=result.scenes_selected,
+                             max_cloud_cover=demo.DEMO_MAX_CLOUD_COVER)
+    ax_scenes, ax_pairs = fig.axes
+    found, selected = ax_scenes.collections[:2]
+    assert (len(found.get_offsets()), len(selected.get_offsets())) == (10, 7)
+    assert [t.get_text() for t in ax_pairs.get_yticklabels()][0] == "99XXX_20220610_20220705 (25 d)"
+    assert len(ax_pairs.get_yticklabels()) == 6
+    # Without pairs it still draws, and says so.
+    empty = plot_pair_timeline(result.scenes_found, [], Figure())
+    assert "no pairs" in [t.get_text() for t in empty.axes[1].texts]
 
 
 def test_zero_pairs_is_an_empty_list_and_a_message(demo_api, tmp_path: Path) -> None:

@@ -1,0 +1,151 @@
+"""Outputs are never half-written: interrupted writers leave neither the final file nor a
+temporary one, a pair's products appear together or not at all, a catalog.json only
+describes complete items, and re-running a pair gives the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
+
+from glacier_velocity import catalog as catalog_module
+from glacier_velocity import correlate as correlate_module
+from glacier_velocity.atomic import atomic_output
+from glacier_velocity.cog import write_cog
+from glacier_velocity.correlate import CorrelationParams, correlate_pair
+from glacier_velocity.synthetic import Translation, make_pair
+
+SHAPE = (128, 128)
+TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
+PARAMS = CorrelationParams(grid_spacing_px=16)
+
+
+class Interrupted(Exception):
+    """Stands for a crash or a kill in the middle of a write."""
+
+
+def _files(directory: Path) -> list[str]:
+    """Every file below ``directory``, hidden temporary ones included."""
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def pair_items(tmp_path):
+    synthetic = make_pair(SHAPE, Translation(2.5, -1.5), seed=7)
+    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, TRANSFORM)
+    _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary, TRANSFORM)
+    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", TRANSFORM, SHAPE)
+    sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", TRANSFORM, SHAPE)
+    return ref, sec
+
+
+def test_atomic_output_leaves_nothing_when_the_block_fails(tmp_path):
+    target = tmp_path / "product.json"
+    with pytest.raises(Interrupted):
+        with atomic_output(target) as tmp:
+            tmp.write_text('{"half": ')
+            assert tmp.parent == tmp_path and tmp.name.startswith(".product.json.") and tmp.suffix == ".part"
+            raise Interrupted
+    assert _files(tmp_path) == []
+
+
+def test_cog_writer_interrupted_between_bands_leaves_no_file(tmp_path, monkeypatch):
+    opened: list[str] = []
+    real_open = rasterio.open
+
+    class HalfWriter:
+        """A dataset that writes band 1, then dies while writing band 2."""
+
+        def __init__(self, dataset):
+            self.dataset = dataset
+
+        def __getattr__(self, name):
+            return getattr(self.dataset, name)
+
+        def write(self, array, index):
+            if index == 2:
+                raise Interrupted("killed while writing band 2")
+            self.dataset.write(array, index)
+
+    class Opener:
+        def __init__(self, path, *args, **kwargs):
+            opened.append(str(path))
+            self.dataset = real_open(path, *args, **kwargs)
+
+        def __enter__(self):
+            return HalfWriter(self.dataset.__enter__())
+
+        def __exit__(self, *exc):
+            return self.dataset.__exit__(*exc)
+
+    monkeypatch.setattr(rasterio, "open", Opener)
+    target = tmp_path / "velocity.tif"
+    bands = {"vx": np.ones(SHAPE, np.float32), "vy": np.zeros(SHAPE, np.float32)}
+    with pytest.raises(Interrupted):
+        write_cog(target, bands, TRANSFORM, "EPSG:32643")
+    # The writer was really working on a hidden temporary beside the target...
+    assert len(opened) == 1 and Path(opened[0]).name.startswith(".velocity.tif.") and opened[0].endswith(".part")
+    # ...and neither it nor a file at the final name is left.
+    assert _files(tmp_path) == []
+
+
+def test_pair_products_appear_together_or_not_at_all(pair_items, tmp_path, monkeypatch):
+    ref, sec = pair_items
+    out = tmp_path / "out"
+
+    def broken_quicklook(*args, **kwargs):
+        raise Interrupted("killed while drawing the quicklook")
+
+    monkeypatch.setattr(correlate_module, "write_quicklook", broken_quicklook)
+    with pytest.raises(Interrupted):
+        correlate_pair(ref, sec, out, PARAMS)
+    # The COG was complete before the quicklook failed; it must not stay without its item.
+    assert _files(out) == []
+
+
+def test_an_interrupted_catalog_has_no_catalog_json(tmp_path, monkeypatch):
+    from test_catalog import _pair_products
+
+    item_paths = _pair_products(tmp_path)
+    first = catalog_module.write_catalog(tmp_path / "catalog", item_paths, None)
+    assert first.is_file()
+    real_write = catalog_module._AtomicStacIO.write_text_to_href
+    written: list[str] = []
+
+    def dies_on_the_third_item(self, href, txt):
+        if len(written) == 2:
+            raise Interrupted("killed while saving the catalog")
+        written.append(href)
+        real_write(self, href, txt)
+
+    monkeypatch.setattr(catalog_module._AtomicStacIO, "write_text_to_href", dies_on_the_third_item)
+    with pytest.raises(Interrupted):
+        catalog_module.write_catalog(tmp_path / "catalog", item_paths, None)
+    files = _files(tmp_path / "catalog")
+    # The old catalog.json is gone (it would list items being rewritten), no temporary is left.
+    assert "catalog.json" not in files
+    assert not [f for f in files if f.endswith(".part")]
+
+
+def _digests(paths) -> dict[str, str]:
+    return {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
+
+
+def test_rerunning_a_pair_is_idempotent_byte_for_byte(pair_items, tmp_path):
+    ref, sec = pair_items
+    out = tmp_path / "out"
+    first = correlate_pair(ref, sec, out, PARAMS)
+    before = _digests((first.cog, first.quicklook, first.item))
+    second = correlate_pair(ref, sec, out, PARAMS)
+    after = _digests((second.cog, second.quicklook, second.item))
+    # COG, quicklook PNG and item JSON carry no timestamps: the same bytes, not just the same values.
+    assert after == before
+    assert sorted(before) == ["S2_43SEA_20200601_20200617.json", "S2_43SEA_20200601_20200617.tif",
+                              "S2_43SEA_20200601_20200617_quicklook.png"]
+    assert _files(out) == sorted(before)  # nothing else (no temporaries, no duplicates)
+    assert second.median_speed_m_per_yr == first.median_speed_m_per_yr
