@@ -45,9 +45,9 @@ from rasterio.transform import array_bounds
 from ._version import __version__
 from .aggregate import SUMMARY_BANDS, SummaryFiles
 from .cog import COG_MEDIA_TYPE
-from .errors import InputError, InvalidParameter
 from .atomic import write_text_atomic
-from .products import footprint_lonlat
+from .errors import InputError, InvalidParameter
+from .products import footprint_lonlat, path_in, safe_name
 from .runreport import RUN_REPORT_NAME, RunReport, read_run_report, write_run_report
 
 log = logging.getLogger(__name__)
@@ -347,13 +347,17 @@ def write_catalog(
                         title=f"Run report: {report.summary_line()}")
         )
     for item in items:
+        if safe_name(item.id) != item.id:
+            # The id names the item's folder inside the catalog: it must not reach outside.
+            log.warning("item id %r is not a safe file name; renamed %r", item.id, safe_name(item.id))
+            item.id = safe_name(item.id)
         # Links to parents of the item's former home would dangle in the new catalog.
         item.clear_links("root")
         item.clear_links("parent")
         item.clear_links("collection")
         item.collection_id = None
         _drop_local_links_outside(item, out)
-        _gather_assets(item, out / item.id)
+        _gather_assets(item, path_in(out, item.id))
         catalog.add_item(item)
     if summary_files is not None:
         summary_item = make_summary_item(summary_files, items, item_id=summary_item_id, run_report=report)

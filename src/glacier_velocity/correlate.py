@@ -41,12 +41,13 @@ from .products import (
     make_product_item,
     product_basename,
     product_paths,
+    safe_name,
     save_product_item,
     write_quicklook,
 )
-from .raster import Raster, normalize_aoi, read_window
+from .raster import Raster, check_has_data, normalize_aoi, read_window
 from .runreport import PairStatus
-from .scene import Scene
+from .scene import Scene, read_item
 from .tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
 from .velocity import VelocityProduct, offsets_to_velocity
 
@@ -167,20 +168,7 @@ def load_scene(source: str | os.PathLike[str] | pystac.Item | Scene, role: str =
         return source
     if isinstance(source, pystac.Item):
         return Scene.from_item(source)
-    href = os.fspath(source)
-    if "://" not in href:
-        if not os.path.isfile(href):
-            raise InputError(f"{role}: {href!r} is neither an existing item JSON file nor a URL")
-        # An absolute self href lets relative asset hrefs resolve from any working directory.
-        href = os.path.abspath(href)
-    try:
-        item = pystac.Item.from_file(href)
-    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
-        # urllib's URLError/HTTPError are OSErrors; malformed JSON is a ValueError.
-        raise InputError(f"{role}: cannot read the STAC item {href!r} ({type(exc).__name__}: {exc})") from exc
-    if item.get_self_href() is None:
-        item.set_self_href(href)
-    return Scene.from_item(item)
+    return Scene.from_item(read_item(source, role))
 
 
 def _source_of(given: Any, scene: Scene) -> str:
@@ -269,21 +257,24 @@ def correlate_pair(
     dt_days = pair.dt_days
     log.info("pair %s: %s -> %s, dt %.4f days, AOI %s", pair.id, ref_scene.id, sec_scene.id, dt_days, bbox)
 
-    ref_raster = read_window(ref_scene.nir_href, bbox)
-    if not ref_raster.valid.any():
-        raise InputError(f"the reference {ref_scene.id!r} has no data (all DN 0) in the area of interest {bbox}")
+    ref_label = f"reference {ref_scene.id!r}"
+    sec_label = f"secondary {sec_scene.id!r}"
+    ref_raster = read_window(ref_scene.nir_href, bbox, label=f"{ref_label} nir")
+    check_has_data(ref_raster, ref_label)
     sec_raster = read_window(
         sec_scene.nir_href,
         dst_crs=ref_raster.crs,
         dst_transform=ref_raster.transform,
         dst_shape=ref_raster.shape,
+        label=f"{sec_label} nir",
     )
-    if not sec_raster.valid.any():
-        raise InputError(f"the secondary {sec_scene.id!r} has no data (all DN 0) in the area of interest {bbox}")
+    check_has_data(sec_raster, sec_label)
     ref_mask = sec_mask = None
     if params.mask_clouds:
         ref_mask = _scl_mask(ref_scene, ref_raster)
         sec_mask = _scl_mask(sec_scene, ref_raster)
+        check_has_data(ref_raster, ref_label, mask=ref_mask)
+        check_has_data(sec_raster, sec_label, mask=sec_mask)
 
     search_px = search_range_px(params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size)
     tracking = params.tracking_params(search_px)
@@ -446,6 +437,9 @@ def attempt_pair(
     """
     out = Path(out_dir)
     pair_id = pair_id or out.name
+    if safe_name(pair_id) != pair_id:
+        # It names files (status_<pair_id>.json) and directories of the batch.
+        raise InvalidParameter("pair_id", f"{pair_id!r} is not a safe file name; use letters, digits, '.', '-' and '_'")
     reference_href, secondary_href = _href_of(reference), _href_of(secondary)
     reference_scene = secondary_scene = None
     pair = None
