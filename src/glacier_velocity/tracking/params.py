@@ -81,6 +81,12 @@ class TrackingParams:
     max_nodata_fraction: float = 0.1
 
     def __post_init__(self) -> None:
+        names = {"search_px": "search_range", "min_peak": "min_peak", "min_snr": "min_snr",
+                 "median_threshold": "median_threshold", "max_nodata_fraction": "max_nodata_fraction"}
+        for field_name, parameter in names.items():
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidParameter(parameter, f"must be a number, got {value!r}")
         if not (isinstance(self.grid_spacing_px, int) and self.grid_spacing_px >= 1):
             raise InvalidParameter("grid_spacing", f"must be a whole number of pixels >= 1, got {self.grid_spacing_px!r}")
         if not (isinstance(self.chip_px, int) and 8 <= self.chip_px <= 256 and self.chip_px % 2 == 0):
