@@ -212,6 +212,8 @@ def test_bad_inputs_are_rejected_with_the_parameter_named():
         TrackingParams(chip_px=31)
     with pytest.raises(InvalidParameter, match="filter"):
         TrackingParams(filter="sobel")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameter, match="search_range: must be a number"):
+        TrackingParams(search_px="25")  # type: ignore[arg-type]
 
 
 def test_search_range_scales_with_baseline():
