@@ -274,7 +274,7 @@ def run_demo_in_containers(
     Raises
     ------
     ContainerEngineUnavailable
-        No docker/podman.
+        No docker CLI with a daemon (podman's API socket counts).
     InputError
         The image is not built, or cwltool failed (the message holds the end of its log).
     """
@@ -283,6 +283,13 @@ def run_demo_in_containers(
     from .stacserver import serve_stac
 
     engine = container_engine()
+    if engine != "docker":
+        # cwltool's default container mode drives the docker CLI; podman serves it through
+        # its Docker-compatible API socket.
+        raise ContainerEngineUnavailable(
+            "cwltool needs the docker CLI talking to a daemon; with podman, run "
+            "`eval \"$(bash ../shared/containers/setup-podman.sh)\"` to export DOCKER_HOST"
+        )
     if not image_exists(image, engine):
         raise InputError(f"image {image} is not in the local {engine} image store; build it with `make image`")
     root = demo.find_project_root(project_root)
