@@ -46,7 +46,7 @@ demo-container: $(DEPLOY_STAMP) image ## the demo with every step in the contain
 	$(RUN) $(BIN)/python -m glacier_velocity.deploy demo-container --dir build/demo-container --image $(LOCAL_TAG)
 
 package: $(DEPLOY_STAMP) ## write the OGC application package dist/glacier-velocity.<version>.cwl
-	$(RUN) $(BIN)/python -m glacier_velocity.package --image $(IMAGE) --code-repository $(CODE_REPOSITORY) --output $(PACKAGE) --ogc deploy/ogc
+	$(RUN) $(BIN)/python -m glacier_velocity.package --image $(IMAGE) --code-repository $(CODE_REPOSITORY) --output $(PACKAGE) --ogc deploy/ogc --calrissian deploy/calrissian
 
 package-validate: package ## validate the package: cwltool --validate and eoap-validator
 	$(RUN) $(BIN)/cwltool --quiet --validate $(PACKAGE)
