@@ -1,0 +1,59 @@
+"""The same Workflow on Toil (``toil-cwl-runner``, single machine, no containers).
+
+Toil is a distributed workflow engine (Slurm, Kubernetes, LSF, AWS...); its CWL runner takes
+``cwl/glacier-velocity.cwl`` unchanged. Here it runs on the single-machine batch system on the
+one-pair demo season, and must give the numbers cwltool gives.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from glacier_velocity import demo
+from glacier_velocity.scrap import read_scraps
+from glacier_velocity.stacserver import serve_stac
+
+ROOT = Path(__file__).resolve().parents[1]
+TOIL = Path(sys.executable).parent / "toil-cwl-runner"
+ONE_PAIR = {"end_year": 2022, "end_month": 7}
+
+
+@pytest.mark.slow
+def test_toil_runs_the_workflow_unchanged(tmp_path: Path) -> None:
+    if not TOIL.exists():
+        pytest.fail(f"{TOIL} missing: install the deploy extra (`make deploy-setup`; make test does)")
+    data = demo.generate_demo_data(tmp_path / "data")
+    with serve_stac([data.collection, data.items]) as stac_url:
+        job = demo.write_job(ROOT / demo.DEMO_PARAMS, tmp_path / "job.yml", stac_url=stac_url, **ONE_PAIR)
+        started = time.monotonic()
+        completed = subprocess.run(
+            [
+                str(TOIL), "--no-container", "--batchSystem", "single_machine", "--maxCores", "2",
+                "--jobStore", f"file:{tmp_path / 'jobstore'}", "--workDir", str(tmp_path),
+                "--outdir", str(tmp_path / "toil-out"), str(ROOT / demo.WORKFLOW), str(job),
+            ],
+            capture_output=True, text=True, env=demo.workflow_env(), timeout=1800,
+        )
+        toil_s = time.monotonic() - started
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        started = time.monotonic()
+        reference, _ = demo.run_cwltool(ROOT / demo.WORKFLOW, job, tmp_path / "cwltool-out", quiet=True)
+        print(f"toil-cwl-runner {toil_s:.0f} s, cwltool {time.monotonic() - started:.0f} s")
+    outputs = json.loads(completed.stdout)
+    assert sorted(outputs) == sorted(reference)
+    assert [f["basename"] for f in outputs["velocity_products"]] == [f["basename"] for f in reference["velocity_products"]]
+    assert len(outputs["velocity_products"]) == 1
+    toil_stats = read_scraps(outputs["aggregation_notebook"]["path"])["stats"]
+    cwltool_stats = read_scraps(reference["aggregation_notebook"]["path"])["stats"]
+    assert toil_stats["pair_count"] == cwltool_stats["pair_count"] == 1
+    toil_cmp = demo.compare_with_truth(demo.median_speed_map(outputs), data.truth)
+    cwltool_cmp = demo.compare_with_truth(demo.median_speed_map(reference), data.truth)
+    assert toil_cmp.recovered_m_per_yr == pytest.approx(cwltool_cmp.recovered_m_per_yr, abs=0.05)
+    assert toil_cmp.n_points == cwltool_cmp.n_points
+    assert (Path(outputs["catalog"]["path"]) / "catalog.json").is_file()
