@@ -50,7 +50,8 @@ package: $(DEPLOY_STAMP) ## write the OGC application package dist/glacier-veloc
 
 package-validate: package ## validate the package: cwltool --validate and eoap-validator
 	$(RUN) $(BIN)/cwltool --quiet --validate $(PACKAGE)
-	$(EOAP_VENV)/bin/eoap-validator --profile eoap-package --profile metadata $(PACKAGE)#glacier-velocity
+	$(EOAP_VENV)/bin/eoap-validator --profile eoap-package --profile eoap-staging \
+	  --staging deploy/ogc/eoap-staging.json $(PACKAGE)#glacier-velocity
 
 ogc-serve: package ## local OGC API - Processes (pygeoapi) on 127.0.0.1:$(OGC_PORT) running the package in containers
 	$(RUN) $(BIN)/python -m glacier_velocity.ogc serve --config deploy/ogc/pygeoapi-config.yml --port $(OGC_PORT)
