@@ -18,7 +18,7 @@ CWLTOOL_ARGS ?=
 .PHONY: help venv setup demo test run validate lock clean distclean
 
 help: ## list the targets
-	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+	@grep -hE '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 venv setup: $(STAMP) ## create .venv and install the package with pinned dependencies
 
