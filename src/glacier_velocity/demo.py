@@ -736,6 +736,22 @@ class DemoResult:
     log: str = ""
     report: RunReport | None = field(default=None, hash=False)
 
+    def report_lines(self) -> list[str]:
+        """What a person wants to read after a demo run: where, what, and how right."""
+        lines = [f"results: {self.outdir}"]
+        catalog = self.outputs.get("catalog")
+        if catalog:
+            lines.append(f"STAC catalog: {Path(catalog['path']) / 'catalog.json'}")
+        figure = self.outputs.get("summary_figure")
+        if figure:
+            lines.append(f"summary figure: {figure['path']}")
+        lines.append(f"summary: {self.message}")
+        if self.comparison is None:
+            lines.append("truth: no median speed map was produced, nothing to compare")
+        else:
+            lines.append(f"truth: {self.comparison.describe()}")
+        return lines
+
 
 def median_speed_map(outputs: dict[str, Any]) -> Path | None:
     """Path of the median speed COG among the Workflow outputs (None when there is none)."""

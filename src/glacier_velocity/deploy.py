@@ -334,21 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     result = run_demo_in_containers(args.dir, process=args.process, image=args.image)
-    print(f"results: {result.outdir}")
-    catalog = result.outputs.get("catalog")
-    if catalog:
-        print(f"STAC catalog: {Path(catalog['path']) / 'catalog.json'}")
-    print(f"summary: {result.message}")
-    if result.comparison is None:
-        print("truth: no median speed map was produced, nothing to compare")
-        return 1
-    print(f"truth: {result.comparison.describe()}")
-    return 0
+    print("\n".join(result.report_lines()))
+    return 0 if result.comparison is not None else 1
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except GlacierVelocityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    from .cli import run_script
+
+    run_script(main)

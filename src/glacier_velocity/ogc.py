@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from .errors import GlacierVelocityError, InvalidParameter
+from .errors import InvalidParameter
 
 try:  # pygeoapi is a deployment dependency (extra "deploy"); the helpers below work without it
     from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
@@ -411,8 +411,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except GlacierVelocityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    from .cli import run_script
+
+    run_script(main)

@@ -32,7 +32,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from .errors import GlacierVelocityError, InputError, InvalidParameter
+from .errors import InputError, InvalidParameter
 
 log = logging.getLogger(__name__)
 
@@ -497,8 +496,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except GlacierVelocityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    from .cli import run_script
+
+    run_script(main)

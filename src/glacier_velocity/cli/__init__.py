@@ -12,7 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .._version import __version__
 from ..errors import GlacierVelocityError
@@ -55,6 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"glacier-velocity {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def run_script(main_function: Callable[[], int]) -> None:
+    """Run a module's own ``main`` (``python -m glacier_velocity.package`` and the like):
+    a user error is one line on stderr and exit code 2, as with the ``glacier-velocity`` command."""
+    try:
+        code = main_function()
+    except GlacierVelocityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,16 +31,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print the results' location, the summary and the error against the truth."""
     result = run_demo(args.dir, project_root=args.project, extra_args=["--parallel"] if args.parallel else [], quiet=args.quiet)
-    print(f"results: {result.outdir}")
-    catalog = result.outputs.get("catalog")
-    if catalog:
-        print(f"STAC catalog: {Path(catalog['path']) / 'catalog.json'}")
-    figure = result.outputs.get("summary_figure")
-    if figure:
-        print(f"summary figure: {figure['path']}")
-    print(f"summary: {result.message}")
-    if result.comparison is None:
-        print("truth: no median speed map was produced, nothing to compare")
-        return 1
-    print(f"truth: {result.comparison.describe()}")
-    return 0
+    print("\n".join(result.report_lines()))
+    return 0 if result.comparison is not None else 1

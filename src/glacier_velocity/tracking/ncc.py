@@ -42,7 +42,7 @@ from .correlation import correlate_shifts, find_peaks, gradient_residuals
 from .filters import apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
 from .offsets import OffsetField
-from .outliers import fill_gaps, isolated_points, normalized_median_test
+from .outliers import fill_gaps, isolated_points, normalized_median_test, small_clusters
 from .params import TrackingParams
 
 log = logging.getLogger(__name__)
@@ -334,6 +334,7 @@ def _validate(est: _Estimate, params: TrackingParams, limit_px: float, final: bo
         dy = np.where(out, np.nan, dy)
     if final and min(dx.shape) >= 3:
         lonely = isolated_points(np.isfinite(dx))
+        lonely |= small_clusters(np.isfinite(dx) & ~lonely)
         dx = np.where(lonely, np.nan, dx)
         dy = np.where(lonely, np.nan, dy)
     return _Estimate(dx=dx, dy=dy, peak=est.peak, snr=est.snr)
