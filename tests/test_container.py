@@ -117,7 +117,10 @@ def engine() -> str:
             return "docker"
     if not SETUP_PODMAN.exists():
         pytest.skip(f"no Docker daemon answers and {SETUP_PODMAN} is absent to set up podman")
-    setup = subprocess.run(["bash", str(SETUP_PODMAN)], capture_output=True, text=True, timeout=1200)
+    # From "/": the script may leave podman's API service running, and conmon inherits its
+    # working directory; a deleted directory (a removed clone) makes every later container
+    # fail to start ("unable to upgrade to tcp, received 409").
+    setup = subprocess.run(["bash", str(SETUP_PODMAN)], cwd="/", capture_output=True, text=True, timeout=1200)
     match = re.search(r"export DOCKER_HOST=(\S+)", setup.stdout)
     if setup.returncode != 0 or match is None:
         pytest.skip(f"no Docker daemon answers and {SETUP_PODMAN} failed: {setup.stderr[-500:]}")
