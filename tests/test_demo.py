@@ -171,3 +171,21 @@ def test_demo_subcommand_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["demo", "--help"])
     assert exc.value.code == 0
     assert "synthetic" in capsys.readouterr().out
+
+
+def test_demo_report_lines_say_where_what_and_how_right(tmp_path):
+    comparison = demo.TruthComparison(
+        recovered_m_per_yr=240.5, true_m_per_yr=243.6, error_m_per_yr=-3.1, relative_error=-3.1 / 243.6,
+        pixel_mae_m_per_yr=4.6, n_points=459, coverage=1.0,
+    )
+    outputs = {"catalog": {"path": str(tmp_path / "catalog")}, "summary_figure": {"path": str(tmp_path / "s.png")}}
+    result = demo.DemoResult(outdir=tmp_path, outputs=outputs, message="6 succeeded / 0 failed", stats={},
+                             comparison=comparison, truth=tmp_path / "truth.json")
+    lines = result.report_lines()
+    assert lines[0] == f"results: {tmp_path}"
+    assert lines[1] == f"STAC catalog: {tmp_path / 'catalog' / 'catalog.json'}"
+    assert lines[3] == "summary: 6 succeeded / 0 failed"
+    assert lines[4].startswith("truth: median glacier speed 240.5 m/yr recovered vs 243.6 m/yr true")
+    empty = demo.DemoResult(outdir=tmp_path, outputs={}, message="no pairs", stats={}, comparison=None,
+                            truth=tmp_path / "truth.json")
+    assert empty.report_lines()[-1] == "truth: no median speed map was produced, nothing to compare"

@@ -753,6 +753,24 @@ class DemoResult:
         return lines
 
 
+def demo_result(outputs: dict[str, Any], outdir: Path, truth: Path, log: str = "") -> DemoResult:
+    """Read a finished demo Workflow's outputs: scraps, run report and the truth comparison."""
+    from .scrap import read_scraps
+
+    scraps = read_scraps(outputs["aggregation_notebook"]["path"])
+    median_map = median_speed_map(outputs)
+    return DemoResult(
+        outdir=outdir,
+        outputs=outputs,
+        message=str(scraps.get("message", "")),
+        stats=dict(scraps.get("stats") or {}),
+        comparison=compare_with_truth(median_map, truth) if median_map is not None else None,
+        truth=truth,
+        log=log,
+        report=read_run_report(outputs["run_report"]["path"]) if outputs.get("run_report") else None,
+    )
+
+
 def median_speed_map(outputs: dict[str, Any]) -> Path | None:
     """Path of the median speed COG among the Workflow outputs (None when there is none)."""
     for cog in outputs.get("summary_cogs") or []:
@@ -797,7 +815,6 @@ def run_demo(
     -------
     DemoResult
     """
-    from .scrap import read_scraps
     from .stacserver import serve_stac
 
     root = find_project_root(project_root)
@@ -812,16 +829,4 @@ def run_demo(
         log.info("demo STAC API at %s", stac_url)
         job = write_job(root / (job_template or DEMO_PARAMS), demo_dir / "job.yml", stac_url=stac_url, **(overrides or {}))
         outputs, cwl_log = run_cwltool(root / WORKFLOW, job, results, extra_args=extra_args, quiet=quiet)
-    scraps = read_scraps(outputs["aggregation_notebook"]["path"])
-    median_map = median_speed_map(outputs)
-    comparison = compare_with_truth(median_map, data.truth) if median_map is not None else None
-    return DemoResult(
-        outdir=results,
-        outputs=outputs,
-        message=str(scraps.get("message", "")),
-        stats=dict(scraps.get("stats") or {}),
-        comparison=comparison,
-        truth=data.truth,
-        log=cwl_log,
-        report=read_run_report(outputs["run_report"]["path"]) if outputs.get("run_report") else None,
-    )
+    return demo_result(outputs, results, data.truth, cwl_log)

@@ -26,13 +26,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import GlacierVelocityError, InputError
+
+if TYPE_CHECKING:
+    from .demo import DemoResult
 
 log = logging.getLogger(__name__)
 
@@ -212,34 +214,6 @@ def cwltool_container_command(process: str | os.PathLike[str], job: str | os.Pat
     ]
 
 
-@dataclass(frozen=True)
-class ContainerDemoResult:
-    """Outcome of :func:`run_demo_in_containers`.
-
-    Attributes
-    ----------
-    outdir : Path
-        The Workflow outputs.
-    outputs : dict
-        CWL output object.
-    message : str
-        The aggregation notebook's one-line summary.
-    stats : dict
-        Statistics glued by the aggregation notebook.
-    comparison : glacier_velocity.demo.TruthComparison or None
-        Recovered against true median speed.
-    log : str
-        cwltool's log (stderr).
-    """
-
-    outdir: Path
-    outputs: dict[str, Any] = field(hash=False)
-    message: str
-    stats: dict[str, Any] = field(hash=False)
-    comparison: Any
-    log: str = ""
-
-
 def run_demo_in_containers(
     demo_dir: str | os.PathLike[str],
     *,
@@ -248,7 +222,7 @@ def run_demo_in_containers(
     overrides: dict[str, Any] | None = None,
     image: str = LOCAL_IMAGE,
     extra_args: Sequence[str] = (),
-) -> ContainerDemoResult:
+) -> DemoResult:
     """The demo with every tool in the container image.
 
     Generates the demo stack, serves its files over HTTP and its items (pointing there) with
@@ -279,7 +253,6 @@ def run_demo_in_containers(
         The image is not built, or cwltool failed (the message holds the end of its log).
     """
     from . import demo
-    from .scrap import read_scraps
     from .stacserver import serve_stac
 
     engine = container_engine()
@@ -310,17 +283,7 @@ def run_demo_in_containers(
         tail = "\n".join(completed.stderr.strip().splitlines()[-40:])
         raise demo.WorkflowFailed(f"cwltool (containers) failed with exit {completed.returncode}:\n{tail}")
     outputs = json.loads(completed.stdout)
-    scraps = read_scraps(outputs["aggregation_notebook"]["path"])
-    median_map = demo.median_speed_map(outputs)
-    comparison = demo.compare_with_truth(median_map, data.truth) if median_map is not None else None
-    return ContainerDemoResult(
-        outdir=results,
-        outputs=outputs,
-        message=str(scraps.get("message", "")),
-        stats=dict(scraps.get("stats") or {}),
-        comparison=comparison,
-        log=completed.stderr,
-    )
+    return demo.demo_result(outputs, results, data.truth, completed.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
