@@ -47,8 +47,8 @@ STRAIN_AMPLITUDE_PX = 20.0
 
 
 def _strain_field_class():
-    """The strain case's flow field, built on :class:`glacier_velocity.synthetic.FlowField`."""
-    from glacier_velocity.synthetic import FlowField
+    """The strain case's flow field, built on :class:`glacier_velocity.demo.synthetic.FlowField`."""
+    from glacier_velocity.demo.synthetic import FlowField
 
     @dataclass(frozen=True)
     class ZigzagStrain(FlowField):
@@ -85,7 +85,7 @@ def _strain_field_class():
 
 def make_case(case: str, size: int, seed: int):
     """``(field, make_pair kwargs)`` of a benchmark case on a ``size`` x ``size`` px pair."""
-    from glacier_velocity.synthetic import GlacierTongue
+    from glacier_velocity.demo.synthetic import GlacierTongue
 
     shape = (size, size)
     if case == "clean":
@@ -97,7 +97,7 @@ def make_case(case: str, size: int, seed: int):
     if case == "strain-uniform":
         # Uniform 4 % extension about the centre: beyond +-search/strain px of it features
         # move out of the search range, so "measurable %" is the fair valid fraction here.
-        from glacier_velocity.synthetic import UniformStrain
+        from glacier_velocity.demo.synthetic import UniformStrain
 
         return UniformStrain(strain=STRAIN, center=(size / 2.0, size / 2.0)), {"noise_dn": CLEAN_NOISE_DN}
     raise ValueError(f"unknown case {case!r}; choose from {', '.join(CASES)}")
@@ -106,7 +106,7 @@ def make_case(case: str, size: int, seed: int):
 def _generator_digest() -> str:
     """Short hash of the pair generator and of this script, so a changed generator or case
     definition never reuses stale cached pairs."""
-    spec = importlib.util.find_spec("glacier_velocity.synthetic")
+    spec = importlib.util.find_spec("glacier_velocity.demo.synthetic")
     digest = hashlib.sha1()
     for path in (spec.origin, __file__):
         digest.update(Path(path).read_bytes())
@@ -120,7 +120,7 @@ def _pair_paths(cache_dir: Path, case: str, size: int, seed: int) -> tuple[Path,
 
 def worker_generate(args: argparse.Namespace) -> dict:
     """Generate one pair and write it to the cache (runs in its own process)."""
-    from glacier_velocity.synthetic import make_pair
+    from glacier_velocity.demo.synthetic import make_pair
 
     field, kwargs = make_case(args.case, args.size, args.seed)
     t0 = time.perf_counter()

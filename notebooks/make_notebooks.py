@@ -7,7 +7,7 @@ cells reviewable as plain Python in one place. Run it after editing a cell:
 
 Each notebook has exactly one cell tagged ``parameters`` (papermill injects the run's values
 after it), then library calls and displays only, and glues its results with scrapbook under
-the names listed in :mod:`glacier_velocity.scrap`.
+the names listed in :mod:`glacier_velocity.workflow.extract_pairs`.
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ pairs_json = "pairs.json"
 import scrapbook as sb
 from IPython.display import Image, display
 
-from glacier_velocity.aoi import read_aoi
-from glacier_velocity.discovery import DiscoveryParams, discover_pairs
+from glacier_velocity.stac.aoi import read_aoi
+from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
 from glacier_velocity.errors import NoPairsFound, NoScenesFound
-from glacier_velocity.figures import plot_pair_timeline
-from glacier_velocity.pairing import format_pair_table, format_scene_table, write_pairs_json
-from glacier_velocity.scrap import PairRecord"""
+from glacier_velocity.products.figures import plot_pair_timeline
+from glacier_velocity.stac.pairing import format_pair_table, format_scene_table, write_pairs_json
+from glacier_velocity.workflow.extract_pairs import PairRecord"""
     ),
     new_code_cell(
         """\
@@ -180,9 +180,9 @@ import matplotlib.pyplot as plt
 import scrapbook as sb
 from IPython.display import Image, display
 
-from glacier_velocity.correlate import CorrelationParams, attempt_pair, choose_aoi
-from glacier_velocity.raster import read_window
-from glacier_velocity.runreport import write_status"""
+from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair, choose_aoi
+from glacier_velocity.io.raster import read_window
+from glacier_velocity.products.runreport import write_status"""
     ),
     new_code_cell(
         """\
@@ -285,10 +285,10 @@ from pathlib import Path
 import scrapbook as sb
 from IPython.display import Image, display
 
-from glacier_velocity.aggregate import aggregate_products, write_summary
-from glacier_velocity.catalog import write_catalog
-from glacier_velocity.figures import plot_summary, plot_time_series
-from glacier_velocity.runreport import build_run_report, write_run_report"""
+from glacier_velocity.aggregation.summary import aggregate_products, write_summary
+from glacier_velocity.products.catalog import write_catalog
+from glacier_velocity.products.figures import plot_summary, plot_time_series
+from glacier_velocity.products.runreport import build_run_report, write_run_report"""
     ),
     new_code_cell(
         """\

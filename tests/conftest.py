@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from glacier_velocity.stacserver import serve_stac
+from glacier_velocity.demo.stacserver import serve_stac
 
 STAC_FIXTURES = Path(__file__).parent / "data" / "stac"
 

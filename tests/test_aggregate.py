@@ -13,10 +13,10 @@ import rasterio
 from affine import Affine
 from numpy.testing import assert_allclose, assert_array_equal
 
-from glacier_velocity.aggregate import SUMMARY_FILE_NAMES, aggregate_products, write_summary
-from glacier_velocity.cog import write_velocity_cog
+from glacier_velocity.aggregation.summary import SUMMARY_FILE_NAMES, aggregate_products, write_summary
+from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.velocity import VelocityProduct
+from glacier_velocity.tracking.velocity import VelocityProduct
 
 #: 4 x 5 grid, 100 m pixels, UTM 33N.
 TRANSFORM = Affine(100.0, 0.0, 500_000.0, 0.0, -100.0, 7_000_000.0)

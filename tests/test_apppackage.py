@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from glacier_velocity import package as pkg
+from glacier_velocity.deploy import package as pkg
 from glacier_velocity.errors import InputError, InvalidParameter
 
 ROOT = Path(__file__).resolve().parents[1]

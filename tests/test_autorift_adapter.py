@@ -72,7 +72,7 @@ def test_chip_factor_shrinks_for_small_grids():
 @pytest.fixture(scope="module")
 def holed_pair():
     """A translated pair with a nodata rectangle in the reference and a masked cloud."""
-    from glacier_velocity.synthetic import Translation, make_pair
+    from glacier_velocity.demo.synthetic import Translation, make_pair
 
     pair = make_pair(SHAPE, Translation(*SHIFT), seed=3, noise_dn=10.0)
     reference = pair.reference.copy()

@@ -30,10 +30,10 @@ from affine import Affine
 from flaky_http import FlakyServer
 
 from glacier_velocity.cli import main
-from glacier_velocity.cog import COG_MEDIA_TYPE
-from glacier_velocity.products import footprint_lonlat
-from glacier_velocity.stacserver import free_port
-from glacier_velocity.synthetic import Translation, make_pair
+from glacier_velocity.io.cog import COG_MEDIA_TYPE
+from glacier_velocity.products.items import footprint_lonlat
+from glacier_velocity.demo.stacserver import free_port
+from glacier_velocity.demo.synthetic import Translation, make_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
@@ -260,7 +260,7 @@ def test_unsafe_item_ids_never_reach_file_names(ctx, capsys):
 
 def test_product_paths_refuse_names_that_leave_the_directory(tmp_path):
     from glacier_velocity.errors import InputError
-    from glacier_velocity.products import path_in, product_paths, safe_name
+    from glacier_velocity.products.naming import path_in, product_paths, safe_name
 
     assert safe_name("../../etc/passwd") == "etc-passwd"
     assert safe_name("..") == "unnamed" and safe_name("a\\b:c|d e") == "a-b-c-d-e"
@@ -343,7 +343,7 @@ def test_discovery_cwl_tool_fails_with_our_message(tmp_path, changes, expect):
     cwltool = Path(sys.executable).parent / "cwltool"
     if not cwltool.exists():
         pytest.skip("cwltool is not installed")
-    from glacier_velocity.demo import workflow_env
+    from glacier_velocity.demo.runner import workflow_env
 
     job = {"stac_url": "http://127.0.0.1:9", "bbox": [float(v) for v in AOI], "start_year": 2020, "end_year": 2020, **changes}
     (tmp_path / "job.json").write_text(json.dumps(job))

@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from glacier_velocity import package as pkg
+from glacier_velocity.deploy import package as pkg
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "deploy" / "calrissian"

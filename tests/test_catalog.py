@@ -12,13 +12,14 @@ import pytest
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
 from test_aggregate import SHAPE, T0, make_product
 
-from glacier_velocity.aggregate import aggregate_products, write_summary
-from glacier_velocity.catalog import check_catalog, write_catalog
+from glacier_velocity.aggregation.summary import aggregate_products, write_summary
+from glacier_velocity.products.catalog import check_catalog, write_catalog
 from glacier_velocity.cli import main
-from glacier_velocity.cog import write_velocity_cog
+from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.figures import plot_summary, plot_time_series
-from glacier_velocity.products import make_product_item, product_basename, product_paths, save_product_item
+from glacier_velocity.products.figures import plot_summary, plot_time_series
+from glacier_velocity.products.items import make_product_item, save_product_item
+from glacier_velocity.products.naming import product_basename, product_paths
 
 class CoreSchemaValidator(JsonSchemaSTACValidator):
     """Validates against the STAC core schemas shipped with pystac; no network.

@@ -13,14 +13,14 @@ from affine import Affine
 from numpy.testing import assert_array_equal
 
 from glacier_velocity import __version__
-from glacier_velocity.cog import (
+from glacier_velocity.io.cog import (
     PIXEL_CONVENTION,
     read_velocity_cog,
     write_cog,
     write_velocity_cog,
 )
 from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.velocity import VELOCITY_BANDS, VelocityProduct
+from glacier_velocity.tracking.velocity import VELOCITY_BANDS, VelocityProduct
 
 TRANSFORM = Affine(120.0, 0.0, 421_235.0, 0.0, -120.0, 4_012_345.0)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from glacier_velocity import deploy
-from glacier_velocity import package as pkg
+from glacier_velocity.deploy import containers as deploy
+from glacier_velocity.deploy import package as pkg
 from glacier_velocity.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def test_gdal_reads_a_cog_through_the_file_server(tmp_path: Path) -> None:
     import numpy as np
     import rasterio
 
-    from glacier_velocity.demo import DEMO_SCENES, _write_nir_cog, scene_image
+    from glacier_velocity.demo.scenes import DEMO_SCENES, _write_nir_cog, scene_image
 
     image = scene_image(DEMO_SCENES[0], 0)
     _write_nir_cog(tmp_path / "scene.tif", image)
@@ -176,7 +176,7 @@ def test_image_labels_user_and_contents(engine: str, image: str) -> None:
 
 @pytest.mark.slow
 def test_package_in_containers_reproduces_the_run_without_containers(engine: str, image: str, tmp_path: Path) -> None:
-    from glacier_velocity.demo import run_demo
+    from glacier_velocity.demo.runner import run_demo
 
     metadata = pkg.project_metadata(ROOT)
     document = pkg.build_package(ROOT / "cwl", image=image, metadata=metadata)

@@ -12,11 +12,11 @@ import rasterio
 from affine import Affine
 
 from glacier_velocity.cli import main
-from glacier_velocity.cog import COG_MEDIA_TYPE, read_velocity_cog
-from glacier_velocity.correlate import CorrelationParams, correlate_pair
+from glacier_velocity.io.cog import COG_MEDIA_TYPE, read_velocity_cog
+from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
 from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.products import footprint_lonlat
-from glacier_velocity.synthetic import Translation, make_pair
+from glacier_velocity.products.items import footprint_lonlat
+from glacier_velocity.demo.synthetic import Translation, make_pair
 
 X0, Y0 = 430_000.0, 4_000_000.0
 EPSG = 32643

@@ -15,8 +15,8 @@ import rasterio
 import yaml
 
 from glacier_velocity import demo
-from glacier_velocity.correlate import CorrelationParams
-from glacier_velocity.discovery import DiscoveryParams
+from glacier_velocity.workflow.correlate import CorrelationParams
+from glacier_velocity.stac.discovery import DiscoveryParams
 
 ROOT = Path(__file__).resolve().parents[1]
 CWL = ROOT / "cwl"
@@ -109,7 +109,7 @@ def test_workflow_inputs_mirror_the_library_parameters() -> None:
 
 
 def test_pair_record_fields_match_the_scrap_record() -> None:
-    from glacier_velocity.scrap import PairRecord
+    from glacier_velocity.workflow.extract_pairs import PairRecord
 
     pairs = _load(CWL / "extract_pairs.cwl")["outputs"]["pairs"]["type"]["items"]
     assert list(pairs["fields"]) == [f.name for f in dataclasses.fields(PairRecord)]

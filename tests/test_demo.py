@@ -11,11 +11,12 @@ import rasterio
 import yaml
 
 from glacier_velocity import demo
+from glacier_velocity.errors import InputError
 from glacier_velocity.cli import main
-from glacier_velocity.cog import write_cog
-from glacier_velocity.discovery import DiscoveryParams, discover_pairs
-from glacier_velocity.scene import Scene
-from glacier_velocity.stacserver import serve_stac
+from glacier_velocity.io.cog import write_cog
+from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
+from glacier_velocity.stac.scene import Scene
+from glacier_velocity.demo.stacserver import serve_stac
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,7 +149,7 @@ def test_compare_with_truth_measures_the_error(demo_data: demo.DemoData, tmp_pat
 def test_compare_with_truth_refuses_an_empty_map(demo_data: demo.DemoData, tmp_path: Path) -> None:
     empty = np.full((10, 10), np.nan, dtype=np.float32)
     write_cog(tmp_path / "empty.tif", {"v": empty}, demo.demo_transform() @ rasterio.Affine.scale(48), "EPSG:32643")
-    with pytest.raises(demo.InputError, match="no valid speed"):
+    with pytest.raises(InputError, match="no valid speed"):
         demo.compare_with_truth(tmp_path / "empty.tif", demo_data.truth)
 
 

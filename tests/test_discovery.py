@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from affine import Affine
 from rasterio.warp import transform_bounds
 
-from glacier_velocity.aoi import read_aoi
-from glacier_velocity.discovery import (
+from glacier_velocity.stac.aoi import read_aoi
+from glacier_velocity.stac.discovery import (
     DiscoveryParams,
     choose_tile,
     discover_pairs,
@@ -31,8 +31,8 @@ from glacier_velocity.discovery import (
     search_scenes,
 )
 from glacier_velocity.errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
-from glacier_velocity.scene import Scene
-from glacier_velocity.stacserver import free_port, serve_stac
+from glacier_velocity.stac.scene import Scene
+from glacier_velocity.demo.stacserver import free_port, serve_stac
 
 AOI = (74.40, 35.40, 74.60, 35.60)
 SUMMER_2020_2021 = [

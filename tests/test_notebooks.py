@@ -14,8 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glacier_velocity import demo, scrap
-from glacier_velocity.stacserver import serve_stac
+from glacier_velocity import demo
+from glacier_velocity.workflow import extract_pairs as scrap
+from glacier_velocity.demo.stacserver import serve_stac
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -114,12 +115,12 @@ def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_
     assert json.loads((tmp_path / scraps["pairs_json"]).read_text())["count"] == 6
 
     # The extract_pairs tool's command: cwl.output.json with the same records.
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity.scrap", "pairs", str(notebook), "--out-dir", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity.workflow.extract_pairs", "pairs", str(notebook), "--out-dir", str(tmp_path)],
                          capture_output=True, text=True, check=True)
     assert "6 pair(s)" in out.stderr
     written = json.loads((tmp_path / "cwl.output.json").read_text())
     assert written["pairs"] == [p.to_dict() for p in pairs]
-    # The timeline comes from glacier_velocity.figures, shown in the notebook as a PNG.
+    # The timeline comes from glacier_velocity.products.figures, shown in the notebook as a PNG.
     from PIL import Image
 
     with Image.open(tmp_path / "timeline.png") as image:
@@ -131,8 +132,8 @@ def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_
 def test_pair_timeline_draws_scenes_and_pairs(demo_api) -> None:
     from matplotlib.figure import Figure
 
-    from glacier_velocity.discovery import DiscoveryParams, discover_pairs
-    from glacier_velocity.figures import plot_pair_timeline
+    from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
+    from glacier_velocity.products.figures import plot_pair_timeline
 
     url, data = demo_api
     params = {k: v for k, v in _demo_parameters(url, data).items() if k != "stac_url"}
@@ -156,7 +157,7 @@ def test_zero_pairs_is_an_empty_list_and_a_message(demo_api, tmp_path: Path) -> 
     pairs, message = scrap.read_pairs(notebook)
     assert pairs == []
     assert message.startswith("no pairs found:") and "baseline" in message
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity.scrap", "pairs", str(notebook), "--out-dir", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity.workflow.extract_pairs", "pairs", str(notebook), "--out-dir", str(tmp_path)],
                          capture_output=True, text=True)
     assert out.returncode == 0
     assert "no pairs to correlate" in out.stderr and "baseline" in out.stderr
@@ -168,7 +169,7 @@ def test_scrap_rejects_a_notebook_without_pairs(tmp_path: Path) -> None:
     nbformat.write(nbformat.v4.new_notebook(), notebook)
     with pytest.raises(scrap.InputError, match="no 'pairs' scrap"):
         scrap.read_pairs(notebook)
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity.scrap", "pairs", str(notebook)], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity.workflow.extract_pairs", "pairs", str(notebook)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2 and "no 'pairs' scrap" in out.stderr
     assert "Traceback" not in out.stderr
 

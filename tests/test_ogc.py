@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from glacier_velocity import ogc
-from glacier_velocity import package as pkg
+from glacier_velocity.deploy import ogc
+from glacier_velocity.deploy import package as pkg
 from glacier_velocity.errors import InvalidParameter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ def test_committed_pygeoapi_config_is_valid_and_current() -> None:
     assert validate_config(committed)
     assert committed == ogc.pygeoapi_config(package=f"dist/glacier-velocity.{version}.cwl")
     processor = committed["resources"]["glacier-velocity"]["processor"]
-    assert processor["name"] == "glacier_velocity.ogc.GlacierVelocityProcessor" and processor["containers"] is True
+    assert processor["name"] == "glacier_velocity.deploy.ogc.GlacierVelocityProcessor" and processor["containers"] is True
 
 
 def _free_port() -> int:
@@ -133,7 +133,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (work / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     log = (work / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "glacier_velocity.ogc", "serve", "--config", str(work / "config.yml")],
+        [sys.executable, "-m", "glacier_velocity.deploy.ogc", "serve", "--config", str(work / "config.yml")],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -160,8 +160,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def demo_stac(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from glacier_velocity.demo import generate_demo_data
-    from glacier_velocity.stacserver import serve_stac
+    from glacier_velocity.demo.scenes import generate_demo_data
+    from glacier_velocity.demo.stacserver import serve_stac
 
     data = generate_demo_data(tmp_path_factory.mktemp("demo") / "data")
     with serve_stac([data.collection, data.items]) as url:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.pairing import (
+from glacier_velocity.stac.pairing import (
     Pair,
     filter_baseline,
     format_pair_table,
@@ -24,7 +24,7 @@ from glacier_velocity.pairing import (
     select_monthly,
     write_pairs_json,
 )
-from glacier_velocity.scene import Scene
+from glacier_velocity.stac.scene import Scene
 
 UTC = timezone.utc
 SQUARE = {"type": "Polygon", "coordinates": [[[74.0, 35.0], [75.0, 35.0], [75.0, 36.0], [74.0, 36.0], [74.0, 35.0]]]}
@@ -321,7 +321,7 @@ def test_baseline_filter_properties(offsets, n, lo, span):
 )
 def test_pair_names_are_safe_whatever_the_ids_and_tiles(tmp_path_factory, tile, ids, hours):
     """Any item id or tile text gives a product name that stays inside the output directory."""
-    from glacier_velocity.products import path_in, product_basename, product_paths, safe_name
+    from glacier_velocity.products.naming import path_in, product_basename, product_paths, safe_name
 
     start = d(2020, 6, 1)
     reference = Scene(id=ids[0], datetime=start, self_href=None, nir_href="/data/a.tif", scl_href=None,

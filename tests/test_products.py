@@ -14,20 +14,16 @@ from matplotlib.image import imread
 from rasterio.warp import transform as transform_coords
 from shapely.geometry import Point, shape
 
-from glacier_velocity.cog import COG_MEDIA_TYPE, write_velocity_cog
+from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.pairing import Pair
-from glacier_velocity.products import (
-    make_product_item,
-    product_basename,
-    product_paths,
-    save_product_item,
-    speed_color_limit,
-    write_quicklook,
-)
-from glacier_velocity.raster import Raster
-from glacier_velocity.scene import Scene
-from glacier_velocity.velocity import VelocityProduct
+from glacier_velocity.stac.pairing import Pair
+from glacier_velocity.products.figures import colour_limit
+from glacier_velocity.products.items import make_product_item, save_product_item
+from glacier_velocity.products.naming import product_basename, product_paths
+from glacier_velocity.products.quicklook import write_quicklook
+from glacier_velocity.io.raster import Raster
+from glacier_velocity.stac.scene import Scene
+from glacier_velocity.tracking.velocity import VelocityProduct
 
 SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=timezone.utc)
@@ -100,10 +96,10 @@ def test_basename_rejects_bad_dates():
 
 def test_colour_limit_is_the_98th_percentile_of_valid_speeds():
     speed = np.arange(0, 101, dtype=np.float32)
-    assert speed_color_limit(speed) == pytest.approx(98.0)
+    assert colour_limit(speed) == pytest.approx(98.0)
     with_outlier = np.append(speed, [np.nan, np.nan, 1e6]).astype(np.float32)
-    assert speed_color_limit(with_outlier) < 100.0
-    assert speed_color_limit(np.full(5, np.nan, np.float32)) == 1.0
+    assert colour_limit(with_outlier) < 100.0
+    assert colour_limit(np.full(5, np.nan, np.float32)) == 1.0
 
 
 def test_quicklook_png_with_and_without_background(tmp_path):

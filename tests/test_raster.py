@@ -16,7 +16,7 @@ from rasterio.warp import transform as transform_coords
 from rasterio.warp import transform_bounds
 
 from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.raster import gdal_path, normalize_aoi, read_window
+from glacier_velocity.io.raster import gdal_path, normalize_aoi, read_window
 
 # A 10 m UTM 43N grid near the Karakoram (about 74.8 E, 36.1 N).
 X0, Y0 = 430_000.0, 4_000_000.0

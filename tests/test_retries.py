@@ -17,10 +17,10 @@ from affine import Affine
 from flaky_http import FlakyServer
 from rasterio.io import MemoryFile
 
-from glacier_velocity.discovery import DiscoveryParams, open_catalog, search_scenes
+from glacier_velocity.stac.discovery import DiscoveryParams, open_catalog, search_scenes
 from glacier_velocity.errors import CatalogError, InputError, InvalidParameter
-from glacier_velocity.raster import read_window
-from glacier_velocity.retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
+from glacier_velocity.io.raster import read_window
+from glacier_velocity.io.retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
 
 AOI = (74.40, 35.40, 74.60, 35.60)
 #: Every test finishes well within this (s); the retries themselves take < 1 s.
@@ -243,7 +243,7 @@ ITEM = {
 
 @pytest.mark.parametrize("mode", ["503", "drop"])
 def test_item_fetch_survives_failing_first_requests(mode):
-    from glacier_velocity.scene import Scene, read_item
+    from glacier_velocity.stac.scene import Scene, read_item
 
     with FlakyServer(files={"/items/a.json": json.dumps(ITEM).encode()}, fail_first=2, mode=mode) as server:
         item = read_item(f"{server.url}/items/a.json", "reference")
@@ -254,7 +254,7 @@ def test_item_fetch_survives_failing_first_requests(mode):
 
 
 def test_item_server_that_keeps_failing_gives_a_clear_message_in_bounded_time():
-    from glacier_velocity.scene import read_item
+    from glacier_velocity.stac.scene import read_item
 
     with FlakyServer(always_fail=True) as server:
         started = time.monotonic()

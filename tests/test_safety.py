@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from glacier_velocity.cli import main
-from glacier_velocity.correlate import CorrelationParams
-from glacier_velocity.discovery import DiscoveryParams, open_catalog
+from glacier_velocity.workflow.correlate import CorrelationParams
+from glacier_velocity.stac.discovery import DiscoveryParams, open_catalog
 from glacier_velocity.errors import CatalogError, InputError, InvalidParameter
-from glacier_velocity.raster import gdal_path, read_window
-from glacier_velocity.retry import RetryPolicy, http_adapter, redact
-from glacier_velocity.scene import Scene, check_asset_href
+from glacier_velocity.io.raster import gdal_path, read_window
+from glacier_velocity.io.retry import RetryPolicy, http_adapter, redact
+from glacier_velocity.stac.scene import Scene, check_asset_href
 from glacier_velocity.tracking import TrackingParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -424,7 +424,7 @@ def test_retry_waits_are_bounded(policy):
 @pytest.mark.parametrize("href", ["ftp://example.org/item.json", "data:application/json,{}", "javascript:alert(1)",
                                   "gopher://example.org/item.json"])
 def test_item_locations_are_http_or_local_only(href):
-    from glacier_velocity.scene import read_item
+    from glacier_velocity.stac.scene import read_item
 
     with pytest.raises(InputError, match="secondary: unsupported URL scheme"):
         read_item(href, "secondary")

@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import ndimage
 
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.synthetic import (
+from glacier_velocity.demo.synthetic import (
     CLOUD_EDGE_PX,
     GlacierTongue,
     RotationShear,
@@ -307,7 +307,7 @@ def test_make_pair_is_deterministic():
 
 
 def test_make_pair_does_not_depend_on_threads(monkeypatch):
-    import glacier_velocity.synthetic as synthetic
+    import glacier_velocity.demo.synthetic as synthetic
 
     two = make_pair((300, 90), seed=7, cloud=True)  # several strips of STRIP_ROWS
     monkeypatch.setattr(synthetic, "WORKERS", 1)

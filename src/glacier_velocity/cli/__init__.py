@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_script(main_function: Callable[[], int]) -> None:
-    """Run a module's own ``main`` (``python -m glacier_velocity.package`` and the like):
+    """Run a module's own ``main`` (``python -m glacier_velocity.deploy.package`` and the like):
     a user error is one line on stderr and exit code 2, as with the ``glacier-velocity`` command."""
     try:
         code = main_function()

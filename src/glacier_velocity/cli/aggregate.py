@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pystac
 
-from ..aggregate import RESAMPLING, aggregate_products, write_summary
+from ..aggregation.summary import RESAMPLING, aggregate_products, write_summary
 from ..errors import InputError
 
 #: Folder (and STAC item id) of the summary inside the output directory.
@@ -39,8 +39,8 @@ def resolve_products(paths: list[str]) -> tuple[list[Path], list[pystac.Item | P
     A COG's item is the JSON file of the same name next to it (as correlate writes it);
     without one, an item is made from the COG itself.
     """
-    from ..cog import read_velocity_cog
-    from ..products import make_product_item
+    from ..io.cog import read_velocity_cog
+    from ..products.items import make_product_item
 
     cogs: list[Path] = []
     items: list[pystac.Item | Path] = []
@@ -91,8 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Aggregate, write the summary, figures and catalog, and print a one-line summary."""
-    from ..catalog import write_catalog
-    from ..figures import plot_summary, plot_time_series
+    from ..products.catalog import write_catalog
+    from ..products.figures import plot_summary, plot_time_series
 
     out_dir = Path(args.out_dir)
     cogs, items = resolve_products(args.products)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..correlate import CorrelationParams, correlate_pair
+from ..workflow.correlate import CorrelationParams, correlate_pair
 from .options import add_tracking_options
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..demo import DEFAULT_DEMO_DIR, run_demo
+from ..demo.runner import DEFAULT_DEMO_DIR, run_demo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

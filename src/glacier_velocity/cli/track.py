@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from ..track import track_files
+from ..workflow.track_files import track_files
 from ..tracking import TrackingParams
 from .options import add_tracking_options
 

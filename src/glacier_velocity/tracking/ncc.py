@@ -38,7 +38,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from ..errors import TrackingFailed
-from .correlation import correlate_shifts, find_peaks, gradient_residuals
+from .integral_ncc import correlate_shifts, find_peaks, gradient_residuals
 from .filters import apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
 from .offsets import OffsetField

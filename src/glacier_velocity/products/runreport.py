@@ -53,9 +53,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from ._version import __version__
-from .atomic import write_text_atomic
-from .errors import GlacierVelocityError, InputError
+from .._version import __version__
+from ..io.atomic import write_text_atomic
+from ..errors import GlacierVelocityError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ class PairStatus:
 
 
 def write_status(status: PairStatus, path: str | os.PathLike[str]) -> Path:
-    """Write one pair's status as JSON, atomically (see :mod:`glacier_velocity.atomic`)."""
+    """Write one pair's status as JSON, atomically (see :mod:`glacier_velocity.io.atomic`)."""
     return write_text_atomic(path, json.dumps(status.to_dict(), indent=2) + "\n")
 
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
-from .errors import InputError, InvalidParameter
+from ..io.atomic import write_text_atomic
+from ..errors import InputError, InvalidParameter
 from .scene import Scene
-from .velocity import baseline_days
+from ..tracking.velocity import baseline_days
 
 #: Format version of the pair list JSON written by :func:`write_pairs_json`.
 PAIRS_JSON_VERSION = 1

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import pystac
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Asset keys read by the workflow.
 NIR_ASSET = "nir"
@@ -245,7 +245,7 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
     """Read a STAC item from an http(s) URL, a ``file://`` URL or a local JSON file.
 
     Remote items are fetched with the timeouts and bounded retries of
-    :class:`~glacier_velocity.retry.RetryPolicy` (connection errors, timeouts, 429/5xx); the
+    :class:`~glacier_velocity.io.retry.RetryPolicy` (connection errors, timeouts, 429/5xx); the
     STAC token is not sent (items may live on any host). The item's self href is set to
     ``href`` when it has none, so relative asset hrefs resolve.
 
@@ -262,7 +262,7 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
         Another URL scheme, a missing file, an answer that is not a STAC item, or a server
         still failing after the retries; the message names ``role`` and ``href``.
     """
-    from .retry import RetryPolicy, http_adapter, redact
+    from ..io.retry import RetryPolicy, http_adapter, redact
 
     text = os.fspath(href)
     scheme = urlparse(text).scheme.lower()

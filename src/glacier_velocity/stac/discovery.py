@@ -17,8 +17,8 @@ The filters run in this order, and :class:`DiscoveryResult` counts what each rem
    (cloud shadow), 8 and 9 (cloud medium/high probability) and 10 (thin cirrus), over the
    pixels that are not 0 (no data). Scenes without ``scl`` keep their tile cloud cover.
 6. **month** - the first remaining scene of each calendar month of the season, per season
-   year (:func:`glacier_velocity.pairing.select_monthly`; seasons may wrap the year end).
-7. **pairs / baseline** - each scene with the next N (:func:`glacier_velocity.pairing.make_pairs`),
+   year (:func:`glacier_velocity.stac.pairing.select_monthly`; seasons may wrap the year end).
+7. **pairs / baseline** - each scene with the next N (:func:`glacier_velocity.stac.pairing.make_pairs`),
    then the baseline range.
 """
 
@@ -40,8 +40,8 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from .aoi import BBox, aoi_shape, check_bbox, check_geometry
-from .errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
-from .retry import RETRY_STATUS, RetryPolicy, gdal_http_options, redact, stac_api_io
+from ..errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
+from ..io.retry import RETRY_STATUS, RetryPolicy, gdal_http_options, redact, stac_api_io
 from .pairing import Pair, check_baseline_bounds, check_pairs_per_image, filter_baseline, make_pairs, season_months, select_monthly
 from .scene import Scene
 

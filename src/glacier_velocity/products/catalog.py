@@ -7,7 +7,7 @@ the top, one folder per item, every link and asset href relative)::
       catalog.json
       <pair item id>/<pair item id>.json    velocity COG, quicklook PNG
       <summary item id>/<summary item id>.json    summary COGs, figures
-      run-report.json    what happened to every pair (see :mod:`glacier_velocity.runreport`)
+      run-report.json    what happened to every pair (see :mod:`glacier_velocity.products.runreport`)
 
 The run report, when given, is linked from the catalog (``rel="describedby"``) and is an
 asset (``run_report``) of the summary item; with it the summary item's properties also
@@ -42,12 +42,13 @@ from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 from rasterio.transform import array_bounds
 
-from ._version import __version__
-from .aggregate import SUMMARY_BANDS, SummaryFiles
-from .cog import COG_MEDIA_TYPE
-from .atomic import write_text_atomic
-from .errors import InputError, InvalidParameter
-from .products import footprint_lonlat, path_in, safe_name
+from .._version import __version__
+from ..aggregation.summary import SUMMARY_BANDS, SummaryFiles
+from ..io.cog import COG_MEDIA_TYPE
+from ..io.atomic import write_text_atomic
+from ..errors import InputError, InvalidParameter
+from .items import footprint_lonlat
+from .naming import path_in, safe_name
 from .runreport import RUN_REPORT_NAME, RunReport, read_run_report, write_run_report
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def make_summary_item(
     Parameters
     ----------
     summary_files : SummaryFiles
-        From :func:`glacier_velocity.aggregate.write_summary`, with the figure paths set when
+        From :func:`glacier_velocity.aggregation.summary.write_summary`, with the figure paths set when
         the figures exist.
     pair_items : sequence of pystac.Item
         The pair products that were aggregated; their time span extends the summary's.

@@ -17,7 +17,7 @@ import shapely
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 #: A bbox in lon/lat degrees: (west, south, east, north).
 BBox = tuple[float, float, float, float]

@@ -28,8 +28,8 @@ from matplotlib.figure import Figure
 from rasterio.crs import CRS
 from rasterio.transform import array_bounds
 
-from .aggregate import Summary
-from .atomic import atomic_output
+from ..aggregation.summary import Summary
+from ..io.atomic import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def plot_summary(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 1
     Parameters
     ----------
     summary : Summary
-        Result of :func:`glacier_velocity.aggregate.aggregate_products`.
+        Result of :func:`glacier_velocity.aggregation.summary.aggregate_products`.
     path : path-like
         Output PNG file; its directory is created if missing.
     dpi : int
@@ -177,7 +177,7 @@ def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int
     Parameters
     ----------
     summary : Summary
-        Result of :func:`glacier_velocity.aggregate.aggregate_products`.
+        Result of :func:`glacier_velocity.aggregation.summary.aggregate_products`.
     path : path-like
         Output PNG file; its directory is created if missing.
     dpi : int

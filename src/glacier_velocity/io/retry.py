@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from .errors import InvalidParameter
-from .tracking.offsets import OffsetField
+from ..errors import InvalidParameter
+from .offsets import OffsetField
 
 DAYS_PER_YEAR = 365.25
 

@@ -1,14 +1,14 @@
 """A local OGC API - Processes endpoint for the application package, built on pygeoapi.
 
 :class:`GlacierVelocityProcessor` is a pygeoapi process plugin: its description is derived from
-the application package (:func:`glacier_velocity.package.process_description`), and
+the application package (:func:`glacier_velocity.deploy.package.process_description`), and
 ``execute`` writes the request's inputs as a CWL job and runs the package with cwltool (in
 containers, or with ``--no-container`` when configured so). The result document names every
 workflow output by URL, the STAC catalog first; the server started by :func:`create_app`
 serves the job directories under ``/outputs/`` so that those URLs resolve, as the object store
 behind an ADES would.
 
-``python -m glacier_velocity.ogc serve --config deploy/ogc/pygeoapi-config.yml`` (or ``make
+``python -m glacier_velocity.deploy.ogc serve --config deploy/ogc/pygeoapi-config.yml`` (or ``make
 ogc-serve``) starts it; then, as any OGC API - Processes client::
 
     curl -X POST -H 'Content-Type: application/json' -H 'Prefer: respond-async' \\
@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 try:  # pygeoapi is a deployment dependency (extra "deploy"); the helpers below work without it
     from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
@@ -154,7 +154,7 @@ class GlacierVelocityProcessor(BaseProcessor):  # type: ignore[misc,valid-type]
     Processor definition keys (``resources.glacier-velocity.processor`` in the config):
 
     ``name``
-        ``glacier_velocity.ogc.GlacierVelocityProcessor``.
+        ``glacier_velocity.deploy.ogc.GlacierVelocityProcessor``.
     ``package``
         Path of the packed application package (``make package``).
     ``workdir``
@@ -204,7 +204,7 @@ class GlacierVelocityProcessor(BaseProcessor):  # type: ignore[misc,valid-type]
     def command(self, job_file: Path, outdir: Path) -> list[str]:
         """cwltool command for one job (a list: no shell is involved)."""
         cwltool = Path(sys.executable).parent / "cwltool"
-        from .deploy import CONTAINER_ARGS
+        from .containers import CONTAINER_ARGS
 
         # In containers: local images only, host network (a STAC API on 127.0.0.1 is reachable).
         mode = list(CONTAINER_ARGS) if self.containers else ["--no-container"]
@@ -227,7 +227,7 @@ class GlacierVelocityProcessor(BaseProcessor):  # type: ignore[misc,valid-type]
             Bad inputs, or cwltool failed (the message holds the end of its log, which is also
             kept as ``cwltool.log`` in the job directory).
         """
-        from .demo import workflow_env
+        from ..demo.runner import workflow_env
 
         job_id = self.job_id or time.strftime("%Y%m%dT%H%M%S")
         job_dir = self.workdir / job_id
@@ -316,7 +316,7 @@ def pygeoapi_config(
             "glacier-velocity": {
                 "type": "process",
                 "processor": {
-                    "name": "glacier_velocity.ogc.GlacierVelocityProcessor",
+                    "name": "glacier_velocity.deploy.ogc.GlacierVelocityProcessor",
                     "package": package,
                     "workdir": f"{workdir}/jobs",
                     "public_url": f"{url}{OUTPUTS_ROUTE}",
@@ -386,7 +386,7 @@ def serve(config_path: str | os.PathLike[str], host: str | None = None, port: in
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``serve`` (the local OGC API) and ``config`` (write a pygeoapi config)."""
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.ogc", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.deploy.ogc", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("serve", help="start the local OGC API - Processes server")
     run.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help=f"pygeoapi configuration (default {DEFAULT_CONFIG})")
@@ -411,6 +411,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from .cli import run_script
+    from ..cli import run_script
 
     run_script(main)

@@ -1,7 +1,7 @@
 """Results glued by the executed notebooks, read back with scrapbook.
 
 The notebooks glue their results under stable names (:data:`DISCOVERY_SCRAPS` and friends).
-The CWL tool ``extract_pairs`` runs ``python -m glacier_velocity.scrap pairs NOTEBOOK``,
+The CWL tool ``extract_pairs`` runs ``python -m glacier_velocity.workflow.extract_pairs pairs NOTEBOOK``,
 which turns the discovery notebook's ``pairs`` scrap into a CWL array of records
 (``cwl.output.json`` in the working directory), so the Workflow can scatter over it.
 """
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import GlacierVelocityError, InputError
+from ..errors import GlacierVelocityError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class PairRecord:
 
     @classmethod
     def from_pair(cls, pair: Any) -> PairRecord:
-        """Record of a :class:`glacier_velocity.pairing.Pair`.
+        """Record of a :class:`glacier_velocity.stac.pairing.Pair`.
 
         Raises
         ------
@@ -180,8 +180,8 @@ def write_cwl_output(pairs: Sequence[PairRecord], message: str, directory: str |
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m glacier_velocity.scrap pairs NOTEBOOK``: the CWL ``extract_pairs`` tool."""
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.scrap", description=__doc__.splitlines()[0])
+    """``python -m glacier_velocity.workflow.extract_pairs pairs NOTEBOOK``: the CWL ``extract_pairs`` tool."""
+    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.workflow.extract_pairs", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     pairs_parser = sub.add_parser("pairs", help="write the discovery notebook's pair list as cwl.output.json")
     pairs_parser.add_argument("notebook", help="executed discovery notebook")

@@ -31,9 +31,9 @@ from rasterio.errors import CRSError
 from rasterio.transform import array_bounds
 from rasterio.warp import reproject, transform, transform_bounds
 
-from ._version import __version__
-from .errors import InputError, InvalidParameter
-from .velocity import VelocityProduct
+from .._version import __version__
+from ..errors import InputError, InvalidParameter
+from ..tracking.velocity import VelocityProduct
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class SummaryFiles:
     time_series_figure: Path | None = None
 
     def with_figures(self, summary_figure: Path | None, time_series_figure: Path | None) -> "SummaryFiles":
-        """A copy that also lists the figure PNGs (see :mod:`glacier_velocity.figures`)."""
+        """A copy that also lists the figure PNGs (see :mod:`glacier_velocity.products.figures`)."""
         return replace(self, summary_figure=summary_figure, time_series_figure=time_series_figure)
 
     def cogs(self) -> dict[str, Path]:
@@ -231,7 +231,7 @@ def _load(product: ProductLike) -> tuple[VelocityProduct, str]:
     path = Path(product)
     if not path.is_file():
         raise InputError(f"velocity product {str(path)!r} does not exist; pass velocity COGs written by correlate")
-    from .cog import read_velocity_cog  # imported here: cog pulls in GDAL drivers only when files are used
+    from ..io.cog import read_velocity_cog  # imported here: cog pulls in GDAL drivers only when files are used
 
     return read_velocity_cog(path), str(path)
 
@@ -316,7 +316,7 @@ def aggregate_products(
     ----------
     products : sequence of VelocityProduct or path
         Velocity products, in memory or as velocity COGs (read with
-        :func:`glacier_velocity.cog.read_velocity_cog`). The first one defines the output
+        :func:`glacier_velocity.io.cog.read_velocity_cog`). The first one defines the output
         grid (transform, shape, CRS).
     min_count : int, default 1
         Pixels with fewer valid maps get NaN statistics (``count`` keeps the true number).
@@ -490,7 +490,7 @@ def write_summary(summary: Summary, out_dir: str | os.PathLike[str]) -> SummaryF
     :func:`summary_tags` (time span, number of products, their ids and dates) and a
     ``description`` tag.
     """
-    from .cog import write_cog  # the COG writer is only needed when files are written
+    from ..io.cog import write_cog  # the COG writer is only needed when files are written
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,10 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from .cog import write_velocity_cog
-from .errors import InputError, InvalidParameter
-from .tracking import TrackingParams, search_range_px, track_offsets
-from .velocity import VelocityProduct, offsets_to_velocity
+from ..io.cog import write_velocity_cog
+from ..errors import InputError, InvalidParameter
+from ..tracking import TrackingParams, search_range_px, track_offsets
+from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
 log = logging.getLogger(__name__)
 

@@ -2,22 +2,22 @@
 
 Flow of :func:`correlate_pair`:
 
-1. Load both items (URLs or JSON files) as :class:`~glacier_velocity.scene.Scene` and check
-   that they form a :class:`~glacier_velocity.pairing.Pair` (different scenes, secondary later).
+1. Load both items (URLs or JSON files) as :class:`~glacier_velocity.stac.scene.Scene` and check
+   that they form a :class:`~glacier_velocity.stac.pairing.Pair` (different scenes, secondary later).
 2. Choose the area: the given lon/lat bbox, or the intersection of both footprints.
 3. Read the reference ``nir`` (B08) window over the area, snapped to its native grid, and the
-   secondary onto exactly that grid (:func:`~glacier_velocity.raster.read_window`).
+   secondary onto exactly that grid (:func:`~glacier_velocity.io.raster.read_window`).
    Optionally mask clouds, cloud shadows and defective pixels from the ``scl`` assets.
 4. Derive the search range (px) from the maximum speed, the exact baseline and the pixel
    size, and track (:func:`~glacier_velocity.tracking.track_offsets`).
 5. Convert to velocity (m/yr) and write the COG, the quicklook and the item JSON into the
-   output directory under :func:`~glacier_velocity.products.product_basename`. Each file is
+   output directory under :func:`~glacier_velocity.products.naming.product_basename`. Each file is
    written to a temporary name and renamed into place, the item last; if any of the three
    fails, none is left behind.
 
 :func:`attempt_pair` is the batch form used by the correlation notebook: a
 :class:`~glacier_velocity.errors.GlacierVelocityError` of the pair (corrupt asset, no
-overlap, nothing trackable) becomes a failed :class:`~glacier_velocity.runreport.PairStatus`
+overlap, nothing trackable) becomes a failed :class:`~glacier_velocity.products.runreport.PairStatus`
 instead of ending the run; any other exception is a bug and propagates.
 """
 
@@ -34,22 +34,17 @@ import numpy as np
 import pystac
 from shapely.geometry import box, shape
 
-from .cog import write_velocity_cog
-from .errors import GlacierVelocityError, InputError, InvalidParameter
-from .pairing import Pair
-from .products import (
-    make_product_item,
-    product_basename,
-    product_paths,
-    safe_name,
-    save_product_item,
-    write_quicklook,
-)
-from .raster import Raster, check_has_data, normalize_aoi, read_window
-from .runreport import PairStatus
-from .scene import Scene, read_item
-from .tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
-from .velocity import VelocityProduct, offsets_to_velocity
+from ..io.cog import write_velocity_cog
+from ..errors import GlacierVelocityError, InputError, InvalidParameter
+from ..stac.pairing import Pair
+from ..products.items import make_product_item, save_product_item
+from ..products.naming import product_basename, product_paths, safe_name
+from ..products.quicklook import write_quicklook
+from ..io.raster import Raster, check_has_data, normalize_aoi, read_window
+from ..products.runreport import PairStatus
+from ..stac.scene import Scene, read_item
+from ..tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
+from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
 log = logging.getLogger(__name__)
 

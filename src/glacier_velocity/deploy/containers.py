@@ -9,7 +9,7 @@ served by the STAC API point there. Containers share the host network here, so b
 are reachable from inside them, and the run then reads its scenes exactly as it reads Earth
 Search's: over HTTP through GDAL's ``/vsicurl/``.
 
-``python -m glacier_velocity.deploy demo-container`` runs it (``make demo-container``).
+``python -m glacier_velocity.deploy.containers demo-container`` runs it (``make demo-container``).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import GlacierVelocityError, InputError
+from ..errors import GlacierVelocityError, InputError
 
 if TYPE_CHECKING:
-    from .demo import DemoResult
+    from ..demo.runner import DemoResult
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +252,8 @@ def run_demo_in_containers(
     InputError
         The image is not built, or cwltool failed (the message holds the end of its log).
     """
-    from . import demo
-    from .stacserver import serve_stac
+    from .. import demo
+    from ..demo.stacserver import serve_stac
 
     engine = container_engine()
     if engine != "docker":
@@ -288,7 +288,7 @@ def run_demo_in_containers(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``demo-container`` (the demo with every step in the container)."""
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.deploy")
+    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.deploy.containers")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("demo-container", help="the offline demo with every tool in the container image")
     run.add_argument("--dir", type=Path, default=Path("build/demo-container"), help="working directory")
@@ -302,6 +302,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from .cli import run_script
+    from ..cli import run_script
 
     run_script(main)

@@ -30,7 +30,7 @@ from typing import Any
 
 import pystac
 
-from .errors import CatalogError
+from ..errors import CatalogError
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ import scipy.sparse
 from scipy import ndimage
 from scipy.special import ndtri
 
-from .errors import InvalidParameter
+from ..errors import InvalidParameter
 
 __all__ = [
     "CLOUD_EDGE_PX",

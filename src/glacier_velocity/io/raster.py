@@ -39,16 +39,16 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from .aoi import BBox, check_bbox, check_geometry
-from .errors import InputError, InvalidParameter
+from ..stac.aoi import BBox, check_bbox, check_geometry
+from ..errors import InputError, InvalidParameter
 from .retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
-from .scene import check_asset_href
+from ..stac.scene import check_asset_href
 
 log = logging.getLogger(__name__)
 
 #: GDAL settings for reading remote COGs: no directory listing on open (one request less
 #: per file), merged range requests and a block cache. Retries and timeouts come from the
-#: :class:`~glacier_velocity.retry.RetryPolicy` (:func:`~glacier_velocity.retry.gdal_http_options`).
+#: :class:`~glacier_velocity.io.retry.RetryPolicy` (:func:`~glacier_velocity.io.retry.gdal_http_options`).
 GDAL_READ_OPTIONS: dict[str, Any] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
@@ -178,7 +178,7 @@ def normalize_aoi(bounds_or_aoi: Any) -> BBox:
     """Lon/lat bounding box ``(west, south, east, north)`` of an AOI.
 
     Accepts a 4-sequence ``(W, S, E, N)`` in degrees, a GeoJSON geometry mapping (or a
-    Feature / FeatureCollection), or a shapely geometry; checked with :mod:`glacier_velocity.aoi`.
+    Feature / FeatureCollection), or a shapely geometry; checked with :mod:`glacier_velocity.stac.aoi`.
     """
     if isinstance(bounds_or_aoi, Mapping):
         geometry = check_geometry(dict(bounds_or_aoi), "aoi")
@@ -282,7 +282,7 @@ def read_window(
     InputError
         Unsupported scheme, missing, truncated or corrupt file, an AOI/grid outside the
         raster, or a remote file still failing after the retries of the
-        :class:`~glacier_velocity.retry.RetryPolicy` (timeouts, resets, 5xx/429).
+        :class:`~glacier_velocity.io.retry.RetryPolicy` (timeouts, resets, 5xx/429).
     InvalidParameter
         Malformed AOI or an incomplete destination grid.
     """

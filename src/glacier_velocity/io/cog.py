@@ -1,6 +1,6 @@
 """Cloud-Optimized GeoTIFF output: generic multi-band writer and the velocity product format.
 
-A velocity COG holds the bands of :data:`glacier_velocity.velocity.VELOCITY_BANDS` in that
+A velocity COG holds the bands of :data:`glacier_velocity.tracking.velocity.VELOCITY_BANDS` in that
 order (``vx``, ``vy``, ``v`` in m/yr; ``dx``, ``dy`` in px; ``peak``, ``snr``), float32,
 NaN declared as nodata, DEFLATE with the floating-point predictor, 512 x 512 tiles and
 overviews. Each band carries its name as description and its unit both as the GDAL unit type
@@ -28,10 +28,10 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
-from ._version import __version__
+from .._version import __version__
 from .atomic import atomic_output
-from .errors import InputError, InvalidParameter
-from .velocity import VELOCITY_BANDS, VelocityProduct
+from ..errors import InputError, InvalidParameter
+from ..tracking.velocity import VELOCITY_BANDS, VelocityProduct
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def write_velocity_cog(product: VelocityProduct, path: str | os.PathLike[str]) -
 
     Notes
     -----
-    Bands follow :data:`~glacier_velocity.velocity.VELOCITY_BANDS`: ``vx``, ``vy``, ``v``
+    Bands follow :data:`~glacier_velocity.tracking.velocity.VELOCITY_BANDS`: ``vx``, ``vy``, ``v``
     (m/yr, east, north, magnitude), ``dx``, ``dy`` (px along columns and rows, rows + down),
     ``peak`` and ``snr`` (unitless). Each pixel centre is the map position at which the
     displacement of the reference-image feature was estimated.

@@ -1,0 +1,107 @@
+"""The embedded offline demo: synthetic Sentinel-2-like scenes over a made-up glacier, their
+truth, a local STAC API and a runner that pushes them through the CWL Workflow.
+
+- :mod:`.synthetic`: textures, flow fields and exact warps (also the test and benchmark scenes);
+- :mod:`.scenes`: the demo stack, its STAC items and its truth;
+- :mod:`.stacserver`: a real STAC API (``rustac serve``) on 127.0.0.1;
+- :mod:`.runner`: the Workflow run under cwltool;
+- :mod:`.truth`: the recovered speed against the truth.
+"""
+
+from __future__ import annotations
+
+from .scenes import (
+    DEMO_END_MONTH,
+    DEMO_START_MONTH,
+    DEMO_TILE,
+    DEMO_EPSG,
+    DEMO_COLLECTION,
+    DEMO_SHAPE,
+    DEMO_PIXEL_M,
+    DEMO_ORIGIN,
+    DEMO_MAX_SPEED_M_PER_YR,
+    FIELD_YEARS,
+    DEMO_TEXTURE_SEED,
+    DEMO_MAX_CLOUD_COVER,
+    DEMO_PAIRS_PER_IMAGE,
+    DEMO_MAX_BASELINE_DAYS,
+    GLACIER_SPEED_THRESHOLD_M_PER_YR,
+    DEFAULT_DEMO_DIR,
+    DemoScene,
+    DEMO_SCENES,
+    DemoData,
+    demo_transform,
+    demo_bbox,
+    velocity_field,
+    true_speed,
+    scene_image,
+    scene_item,
+    collection_json,
+    expected_pairs,
+    write_truth,
+    generate_demo_data,
+)
+from .truth import (
+    TruthComparison,
+    compare_with_truth,
+)
+from .runner import (
+    WORKFLOW,
+    DEMO_PARAMS,
+    find_project_root,
+    write_job,
+    workflow_env,
+    write_pair_job,
+    run_cwltool,
+    WorkflowFailed,
+    DemoResult,
+    demo_result,
+    median_speed_map,
+    run_demo,
+)
+
+__all__ = [
+    "DEMO_END_MONTH",
+    "DEMO_START_MONTH",
+    "DEFAULT_DEMO_DIR",
+    "DEMO_COLLECTION",
+    "DEMO_EPSG",
+    "DEMO_MAX_BASELINE_DAYS",
+    "DEMO_MAX_CLOUD_COVER",
+    "DEMO_MAX_SPEED_M_PER_YR",
+    "DEMO_ORIGIN",
+    "DEMO_PAIRS_PER_IMAGE",
+    "DEMO_PARAMS",
+    "DEMO_PIXEL_M",
+    "DEMO_SCENES",
+    "DEMO_SHAPE",
+    "DEMO_TEXTURE_SEED",
+    "DEMO_TILE",
+    "DemoData",
+    "DemoResult",
+    "DemoScene",
+    "FIELD_YEARS",
+    "GLACIER_SPEED_THRESHOLD_M_PER_YR",
+    "TruthComparison",
+    "WORKFLOW",
+    "WorkflowFailed",
+    "collection_json",
+    "compare_with_truth",
+    "demo_bbox",
+    "demo_result",
+    "demo_transform",
+    "expected_pairs",
+    "find_project_root",
+    "generate_demo_data",
+    "median_speed_map",
+    "run_cwltool",
+    "run_demo",
+    "scene_image",
+    "scene_item",
+    "true_speed",
+    "velocity_field",
+    "workflow_env",
+    "write_job",
+    "write_pair_job",
+    "write_truth",
+]

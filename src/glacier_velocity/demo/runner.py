@@ -1,0 +1,298 @@
+"""Run the offline demo: serve the demo stack with a local STAC API, push it through the CWL
+Workflow with cwltool, and compare the result with the truth.
+
+:func:`run_demo` serves the items with ``rustac serve`` on a free port, writes the job file,
+runs ``cwltool --no-container`` on ``cwl/glacier-velocity.cwl``, stops the server, and compares
+the recovered median speed with the truth (:func:`~glacier_velocity.demo.truth.compare_with_truth`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..products.runreport import RunReport, read_run_report
+from .scenes import DEFAULT_DEMO_DIR, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
+from .truth import TruthComparison, compare_with_truth
+
+log = logging.getLogger(__name__)
+
+
+# --- Running the Workflow ----------------------------------------------------------------------
+
+#: The Workflow file and the demo job template, relative to the project root.
+WORKFLOW = Path("cwl/glacier-velocity.cwl")
+DEMO_PARAMS = Path("params/demo.yml")
+
+
+def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The directory holding ``cwl/glacier-velocity.cwl``: ``start`` (default the working
+    directory) or one of its parents, else the source checkout this module was installed from.
+
+    Raises
+    ------
+    InputError
+        No such directory (e.g. a wheel install without the repository).
+    """
+    candidates = [Path(start or Path.cwd()).resolve()]
+    candidates += list(candidates[0].parents)
+    candidates += [Path(__file__).resolve().parents[3]]
+    for candidate in candidates:
+        if (candidate / WORKFLOW).is_file():
+            return candidate
+    raise InputError(
+        f"cannot find {WORKFLOW} in {candidates[0]} or its parents; run from a clone of the glacier-velocity repository"
+    )
+
+
+def write_job(template: str | os.PathLike[str], path: str | os.PathLike[str], **overrides: Any) -> Path:
+    """Copy a CWL job file (YAML), replacing some of its values.
+
+    Parameters
+    ----------
+    template : path-like
+        Job file to start from, e.g. ``params/demo.yml``.
+    path : path-like
+        Job file to write (its directory is created).
+    **overrides
+        Inputs to set, e.g. ``stac_url="http://127.0.0.1:40123"``.
+    """
+    import yaml
+
+    job = yaml.safe_load(Path(template).read_text(encoding="utf-8")) or {}
+    job.update(overrides)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def workflow_env() -> dict[str, str]:
+    """Environment for cwltool: this interpreter's ``bin`` first on ``PATH``.
+
+    cwltool hands each job only ``HOME``, ``TMPDIR`` and ``PATH``; with the virtualenv's
+    ``bin`` first, ``papermill``, ``python`` and the ``python3`` kernel are this environment's.
+    """
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir] + [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir])
+    return env
+
+
+def write_pair_job(data: DemoData, path: str | os.PathLike[str], pair_index: int = 0, **overrides: Any) -> Path:
+    """Job file for the correlation tool alone on one expected demo pair, from item files.
+
+    Parameters
+    ----------
+    data : DemoData
+        The generated demo stack.
+    path : path-like
+        Job file to write.
+    pair_index : int
+        Which of :func:`expected_pairs` (0 = the first).
+    **overrides
+        More inputs of ``cwl/correlate.cwl`` (e.g. ``grid_spacing_px=16``).
+    """
+    import yaml
+
+    reference_id, secondary_id = expected_pairs()[pair_index]
+    items = data.items.parent / "items"
+    job = {
+        "pair_id": f"{DEMO_TILE}_{reference_id.split('_')[2]}_{secondary_id.split('_')[2]}",
+        "reference_href": str(items / f"{reference_id}.json"),
+        "secondary_href": str(items / f"{secondary_id}.json"),
+        "bbox": list(data.bbox),
+        "max_velocity_m_per_yr": 1000.0,
+        **overrides,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_cwltool(
+    process: str | os.PathLike[str],
+    job: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    extra_args: Sequence[str] = (),
+    quiet: bool = False,
+) -> tuple[dict[str, Any], str]:
+    """Run a CWL process with ``cwltool --no-container``; return its output object and log.
+
+    Parameters
+    ----------
+    process : path-like
+        CWL file (Workflow or CommandLineTool).
+    job : path-like
+        Job (input) file.
+    outdir : path-like
+        Where cwltool moves the outputs.
+    extra_args : sequence of str
+        More cwltool options (e.g. ``["--parallel"]``).
+    quiet : bool
+        Capture cwltool's log instead of showing it; it is part of the error when the run fails.
+
+    Returns
+    -------
+    outputs : dict
+        The CWL output object (output id -> File/Directory objects or values).
+    log : str
+        cwltool's log (stderr) when ``quiet``, else ``""`` (it went to the terminal).
+
+    Raises
+    ------
+    WorkflowFailed
+        cwltool exited with an error.
+    """
+    cwltool = Path(sys.executable).parent / "cwltool"
+    command = [str(cwltool) if cwltool.exists() else "cwltool", "--no-container", "--outdir", str(outdir), *extra_args, str(process), str(job)]
+    log.info("running %s", " ".join(command))
+    completed = subprocess.run(command, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True)
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stderr or "").strip().splitlines()[-40:])
+        raise WorkflowFailed(f"cwltool failed (exit {completed.returncode}) on {process} with {job}" + (f":\n{tail}" if tail else ""))
+    return json.loads(completed.stdout), completed.stderr or ""
+
+
+class WorkflowFailed(InputError):
+    """A cwltool run ended with an error; the message holds the end of its log."""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Outcome of :func:`run_demo`.
+
+    Attributes
+    ----------
+    outdir : Path
+        Directory holding the Workflow's outputs.
+    outputs : dict
+        The CWL output object.
+    message : str
+        The aggregation notebook's one-line summary.
+    stats : dict
+        Statistics glued by the aggregation notebook (pair count, median speed in m/yr, ...).
+    comparison : TruthComparison or None
+        Recovered against true median speed; None when no summary map was produced.
+    truth : Path
+        The demo's ``truth.json``.
+    log : str
+        cwltool's log when the run was quiet, else ``""``.
+    report : RunReport or None
+        The run report (every pair attempted, succeeded or failed with its reason).
+    """
+
+    outdir: Path
+    outputs: dict[str, Any] = field(hash=False)
+    message: str
+    stats: dict[str, Any] = field(hash=False)
+    comparison: TruthComparison | None
+    truth: Path
+    log: str = ""
+    report: RunReport | None = field(default=None, hash=False)
+
+    def report_lines(self) -> list[str]:
+        """What a person wants to read after a demo run: where, what, and how right."""
+        lines = [f"results: {self.outdir}"]
+        catalog = self.outputs.get("catalog")
+        if catalog:
+            lines.append(f"STAC catalog: {Path(catalog['path']) / 'catalog.json'}")
+        figure = self.outputs.get("summary_figure")
+        if figure:
+            lines.append(f"summary figure: {figure['path']}")
+        lines.append(f"summary: {self.message}")
+        if self.comparison is None:
+            lines.append("truth: no median speed map was produced, nothing to compare")
+        else:
+            lines.append(f"truth: {self.comparison.describe()}")
+        return lines
+
+
+def demo_result(outputs: dict[str, Any], outdir: Path, truth: Path, log: str = "") -> DemoResult:
+    """Read a finished demo Workflow's outputs: scraps, run report and the truth comparison."""
+    from ..workflow.extract_pairs import read_scraps
+
+    scraps = read_scraps(outputs["aggregation_notebook"]["path"])
+    median_map = median_speed_map(outputs)
+    return DemoResult(
+        outdir=outdir,
+        outputs=outputs,
+        message=str(scraps.get("message", "")),
+        stats=dict(scraps.get("stats") or {}),
+        comparison=compare_with_truth(median_map, truth) if median_map is not None else None,
+        truth=truth,
+        log=log,
+        report=read_run_report(outputs["run_report"]["path"]) if outputs.get("run_report") else None,
+    )
+
+
+def median_speed_map(outputs: dict[str, Any]) -> Path | None:
+    """Path of the median speed COG among the Workflow outputs (None when there is none)."""
+    for cog in outputs.get("summary_cogs") or []:
+        if cog["basename"] == "summary_median_v.tif":
+            return Path(cog["path"])
+    return None
+
+
+def run_demo(
+    demo_dir: str | os.PathLike[str] = DEFAULT_DEMO_DIR,
+    *,
+    project_root: str | os.PathLike[str] | None = None,
+    job_template: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    extra_args: Sequence[str] = (),
+    quiet: bool = False,
+    data: DemoData | None = None,
+) -> DemoResult:
+    """Generate the demo stack, serve it, run the Workflow with cwltool and check the result.
+
+    Parameters
+    ----------
+    demo_dir : path-like
+        Working directory of the demo: ``data/`` (stack, STAC JSON, truth), ``job.yml`` (the
+        Workflow's job), ``pair.yml`` (a job for ``cwl/correlate.cwl`` alone on the first pair)
+        and ``results/`` (the Workflow outputs; emptied first).
+    project_root : path-like, optional
+        Repository holding ``cwl/`` and ``params/``; found automatically by default.
+    job_template : path-like, optional
+        Job file to start from; default ``params/demo.yml``.
+    overrides : dict, optional
+        Inputs to change besides ``stac_url`` (e.g. a shorter season for tests).
+    extra_args : sequence of str
+        More cwltool options.
+    quiet : bool
+        Capture cwltool's log.
+    data : DemoData, optional
+        An already generated stack to serve instead of generating one into ``demo_dir/data``
+        (e.g. a copy with a deliberately corrupted scene).
+
+    Returns
+    -------
+    DemoResult
+    """
+    from .stacserver import serve_stac
+
+    root = find_project_root(project_root)
+    demo_dir = Path(demo_dir).resolve()
+    if data is None:
+        data = generate_demo_data(demo_dir / "data")
+    write_pair_job(data, demo_dir / "pair.yml")
+    results = demo_dir / "results"
+    if results.exists():
+        shutil.rmtree(results)
+    with serve_stac([data.collection, data.items]) as stac_url:
+        log.info("demo STAC API at %s", stac_url)
+        job = write_job(root / (job_template or DEMO_PARAMS), demo_dir / "job.yml", stac_url=stac_url, **(overrides or {}))
+        outputs, cwl_log = run_cwltool(root / WORKFLOW, job, results, extra_args=extra_args, quiet=quiet)
+    return demo_result(outputs, results, data.truth, cwl_log)

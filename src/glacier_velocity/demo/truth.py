@@ -1,0 +1,113 @@
+"""How right is a demo run? The recovered median glacier speed against the demo's truth."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from ..errors import InputError
+from .scenes import DEMO_EPSG
+
+
+@dataclass(frozen=True)
+class TruthComparison:
+    """Recovered against true median speed over the demo glacier.
+
+    Attributes
+    ----------
+    recovered_m_per_yr : float
+        Median over glacier grid points of the aggregated median speed (m/yr).
+    true_m_per_yr : float
+        Median over the same points of the true median speed (m/yr).
+    error_m_per_yr : float
+        ``recovered - true`` (m/yr).
+    relative_error : float
+        ``error / true`` (dimensionless).
+    pixel_mae_m_per_yr : float
+        Mean absolute per-point difference over glacier points with a value (m/yr).
+    n_points : int
+        Glacier grid points compared (finite recovered value, true speed above the threshold).
+    coverage : float
+        Fraction of glacier grid points with a recovered value (0..1).
+    """
+
+    recovered_m_per_yr: float
+    true_m_per_yr: float
+    error_m_per_yr: float
+    relative_error: float
+    pixel_mae_m_per_yr: float
+    n_points: int
+    coverage: float
+
+    def describe(self) -> str:
+        """One line: recovered vs true median speed and the error."""
+        return (
+            f"median glacier speed {self.recovered_m_per_yr:.1f} m/yr recovered vs {self.true_m_per_yr:.1f} m/yr true: "
+            f"error {self.error_m_per_yr:+.1f} m/yr ({100 * self.relative_error:+.1f} %), per-point mean abs. error "
+            f"{self.pixel_mae_m_per_yr:.1f} m/yr over {self.n_points} points ({100 * self.coverage:.0f} % of the glacier)"
+        )
+
+
+def compare_with_truth(
+    median_speed_tif: str | os.PathLike[str],
+    truth_json: str | os.PathLike[str],
+    truth_map: str | None = None,
+) -> TruthComparison:
+    """Compare an aggregated median speed map with the demo truth.
+
+    Each grid point of the recovered map (its pixel centre, a measurement position) is
+    looked up in the 10 m true median speed map; points whose true speed exceeds the glacier
+    threshold form the glacier.
+
+    Parameters
+    ----------
+    median_speed_tif : path-like
+        Aggregated median speed COG (band 1, m/yr, NaN = nodata), any grid in EPSG:32643.
+    truth_json : path-like
+        ``truth.json`` written by :func:`~glacier_velocity.demo.scenes.write_truth`.
+    truth_map : str, optional
+        File name (next to ``truth_json``) of the true speed map to compare with; default the
+        expected median over the demo pairs. ``truth_speed_2022.tif`` suits a run on 2022 only.
+
+    Returns
+    -------
+    TruthComparison
+    """
+    truth_path = Path(truth_json)
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    with rasterio.open(truth_path.parent / (truth_map or truth["median_speed_map"])) as src:
+        true_map = src.read(1).astype(float)
+        true_inverse = ~src.transform
+    with rasterio.open(median_speed_tif) as src:
+        recovered = src.read(1, masked=True).filled(np.nan).astype(float)
+        transform = src.transform
+        if src.crs is None or src.crs.to_epsg() != DEMO_EPSG:
+            raise InputError(f"{median_speed_tif}: expected a map in EPSG:{DEMO_EPSG}, got {src.crs}")
+    rr, cc = np.mgrid[0 : recovered.shape[0], 0 : recovered.shape[1]]
+    xs, ys = transform @ (cc + 0.5, rr + 0.5)
+    tc, tr = true_inverse @ (xs, ys)
+    tr_i, tc_i = np.floor(tr).astype(int), np.floor(tc).astype(int)
+    inside = (tr_i >= 0) & (tr_i < true_map.shape[0]) & (tc_i >= 0) & (tc_i < true_map.shape[1])
+    true_at = np.full(recovered.shape, np.nan)
+    true_at[inside] = true_map[tr_i[inside], tc_i[inside]]
+    glacier = inside & (true_at > float(truth["glacier_speed_threshold_m_per_yr"]))
+    measured = glacier & np.isfinite(recovered)
+    if not measured.any():
+        raise InputError(f"{median_speed_tif}: no valid speed on the demo glacier; the tracking recovered nothing")
+    recovered_median = float(np.median(recovered[measured]))
+    true_median = float(np.median(true_at[measured]))
+    error = recovered_median - true_median
+    return TruthComparison(
+        recovered_m_per_yr=recovered_median,
+        true_m_per_yr=true_median,
+        error_m_per_yr=error,
+        relative_error=error / true_median,
+        pixel_mae_m_per_yr=float(np.mean(np.abs(recovered[measured] - true_at[measured]))),
+        n_points=int(measured.sum()),
+        coverage=float(measured.sum() / glacier.sum()),
+    )

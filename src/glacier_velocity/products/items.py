@@ -1,0 +1,218 @@
+"""The STAC item of one pair's velocity product.
+
+Item properties specific to this package use the ``gv:`` prefix: ``gv:reference_id``,
+``gv:secondary_id``, ``gv:reference_datetime``, ``gv:secondary_datetime``, ``gv:dt_days``
+(baseline, fractional days), ``gv:engine``, ``gv:engine_params``, ``gv:valid_fraction`` and
+``gv:median_speed_m_per_yr`` and ``gv:software_version``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pystac
+from affine import Affine
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Statistics
+from rasterio.crs import CRS
+from rasterio.warp import transform_geom
+
+from .._version import __version__
+from ..io.atomic import atomic_output
+from ..io.cog import COG_MEDIA_TYPE
+from ..errors import InvalidParameter
+from ..tracking.velocity import VELOCITY_BANDS, VelocityProduct
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+#: What each velocity band holds, for the STAC item.
+BAND_DESCRIPTIONS: dict[str, str] = {
+    "vx": "velocity east component",
+    "vy": "velocity north component",
+    "v": "speed (velocity magnitude)",
+    "dx": "offset along image columns (+ east for north-up grids)",
+    "dy": "offset along image rows (+ down, i.e. south for north-up grids)",
+    "peak": "normalized cross-correlation at the match (-1..1)",
+    "snr": "correlation peak sharpness (peak over RMS correlation 2 px away)",
+}
+
+def footprint_lonlat(transform: Affine, shape: tuple[int, int], crs: str, densify: int = 10) -> dict[str, Any]:
+    """GeoJSON polygon (lon/lat) of a grid's outline, densified so it follows the projection."""
+    rows, cols = shape
+    ring_px: list[tuple[float, float]] = []
+    for (c0, r0), (c1, r1) in (((0, 0), (cols, 0)), ((cols, 0), (cols, rows)), ((cols, rows), (0, rows)), ((0, rows), (0, 0))):
+        for k in range(densify):
+            t = k / densify
+            ring_px.append((c0 + (c1 - c0) * t, r0 + (r1 - r0) * t))
+    ring = [tuple(transform @ p) for p in ring_px]
+    ring.append(ring[0])
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    return transform_geom(CRS.from_user_input(crs), "EPSG:4326", geometry, precision=7)
+
+
+def _bbox_of(geometry: dict[str, Any]) -> list[float]:
+    from shapely.geometry import shape
+
+    return [float(v) for v in shape(geometry).bounds]
+
+
+def _statistics(band: np.ndarray) -> Statistics | None:
+    valid = band[np.isfinite(band)]
+    if valid.size == 0:
+        return None
+    return Statistics.create(
+        minimum=float(valid.min()),
+        maximum=float(valid.max()),
+        mean=float(valid.mean()),
+        stddev=float(valid.std()),
+        valid_percent=float(valid.size / band.size * 100.0),
+    )
+
+
+def make_product_item(
+    product: VelocityProduct,
+    cog_path: str | os.PathLike[str],
+    quicklook_path: str | os.PathLike[str] | None = None,
+    *,
+    item_id: str | None = None,
+    geometry: dict[str, Any] | None = None,
+    extra_properties: dict[str, Any] | None = None,
+) -> pystac.Item:
+    """STAC item describing a velocity product and its files.
+
+    Parameters
+    ----------
+    product : VelocityProduct
+        The velocity map (its grid gives the geometry and projection information).
+    cog_path : path-like
+        The velocity COG (asset ``velocity``, roles ``data``).
+    quicklook_path : path-like, optional
+        The quicklook PNG (asset ``quicklook``, roles ``overview``).
+    item_id : str, optional
+        Item id; default the COG's file stem.
+    geometry : dict, optional
+        GeoJSON footprint (lon/lat); default the outline of the product grid.
+    extra_properties : dict, optional
+        More properties to record (e.g. the tile).
+
+    Returns
+    -------
+    pystac.Item
+        ``datetime`` null with ``start_datetime`` / ``end_datetime`` the reference and
+        secondary acquisition times; projection and raster extensions; absolute asset hrefs
+        (:func:`save_product_item` makes them relative).
+    """
+    cog_path = Path(cog_path).resolve()
+    geometry = geometry or footprint_lonlat(product.transform, product.shape, product.crs)
+    start = product.reference_datetime
+    end = product.secondary_datetime
+    if start is None or end is None:
+        raise InvalidParameter("product", "the product has no acquisition datetimes; a STAC item needs both")
+    speed = product.v
+    properties: dict[str, Any] = {
+        "start_datetime": pystac.utils.datetime_to_str(start),
+        "end_datetime": pystac.utils.datetime_to_str(end),
+        "gv:reference_id": product.reference_id,
+        "gv:secondary_id": product.secondary_id,
+        "gv:reference_datetime": pystac.utils.datetime_to_str(start),
+        "gv:secondary_datetime": pystac.utils.datetime_to_str(end),
+        "gv:dt_days": float(product.dt_days),
+        "gv:engine": product.engine,
+        "gv:engine_params": json.loads(json.dumps(product.engine_params, default=str)),
+        "gv:valid_fraction": product.valid_fraction,
+        "gv:median_speed_m_per_yr": float(np.nanmedian(speed)) if np.isfinite(speed).any() else None,
+        "gv:software_version": __version__,
+    }
+    properties.update(extra_properties or {})
+    item = pystac.Item(
+        id=item_id or cog_path.stem,
+        geometry=geometry,
+        bbox=_bbox_of(geometry),
+        datetime=None,
+        start_datetime=start,
+        end_datetime=end,
+        properties=properties,
+    )
+    if product.sources:
+        for role, href in sorted(product.sources.items()):
+            item.add_link(pystac.Link(rel="derived_from", target=href, media_type=pystac.MediaType.JSON, title=role))
+
+    crs = CRS.from_user_input(product.crs)
+    proj = ProjectionExtension.ext(item, add_if_missing=True)
+    epsg = crs.to_epsg()
+    if epsg is not None:
+        proj.epsg = epsg
+    else:
+        proj.epsg = None
+        proj.wkt2 = crs.to_wkt()
+    proj.transform = list(product.transform)[:6]
+    proj.shape = list(product.shape)
+
+    bands_common = []
+    raster_bands = []
+    for name, unit in VELOCITY_BANDS:
+        band = product.band(name)
+        bands_common.append({"name": name, "description": BAND_DESCRIPTIONS[name], "unit": unit,
+                             "data_type": "float32", "nodata": "nan"})
+        raster_bands.append(
+            RasterBand.create(nodata="nan", data_type=DataType.FLOAT32, unit=unit,
+                              spatial_resolution=float(math.hypot(product.transform.a, product.transform.d)),
+                              statistics=_statistics(band))
+        )
+    asset = pystac.Asset(
+        href=str(cog_path),
+        media_type=COG_MEDIA_TYPE,
+        roles=["data"],
+        title="Velocity (vx, vy, v in m/yr) and quality bands",
+        extra_fields={"bands": bands_common},
+    )
+    item.add_asset("velocity", asset)
+    RasterExtension.ext(asset, add_if_missing=True).bands = raster_bands
+    if quicklook_path is not None:
+        item.add_asset(
+            "quicklook",
+            pystac.Asset(href=str(Path(quicklook_path).resolve()), media_type=pystac.MediaType.PNG,
+                         roles=["overview"], title="Speed with flow arrows over the reference image"),
+        )
+    return item
+
+
+def save_product_item(item: pystac.Item, path: str | os.PathLike[str]) -> Path:
+    """Write a product item as JSON with asset hrefs relative to it, atomically.
+
+    Parameters
+    ----------
+    item : pystac.Item
+        Typically from :func:`make_product_item`; it is modified (self href, relative hrefs).
+    path : path-like
+        Output JSON file, normally next to the assets.
+
+    Returns
+    -------
+    Path
+        The written file; ``pystac.Item.from_file(path)`` resolves the assets again.
+    """
+    path = Path(path).resolve()
+    item.set_self_href(str(path))
+    item.make_asset_hrefs_relative()
+    data = item.to_dict(include_self_link=False, transform_hrefs=False)
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+    with atomic_output(path) as tmp:
+        write(tmp)
+    log.info("wrote STAC item %s", path)
+    return path
+
+
+__all__ = ["BAND_DESCRIPTIONS", "footprint_lonlat", "make_product_item", "save_product_item"]

@@ -1,0 +1,123 @@
+"""Names of a pair's product files, and the rule that keeps every written path inside its directory.
+
+File names derive from the tile and the two acquisition dates (:func:`product_basename`), e.g.
+``S2_43SEA_20200601_20200721.tif`` (velocity COG), ``..._quicklook.png`` and ``....json``
+(STAC item), all in one directory with relative asset hrefs, so the directory can be moved
+or served as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError, InvalidParameter
+
+if TYPE_CHECKING:
+    from ..stac.pairing import Pair
+
+#: Prefix of every product file name (the mission).
+MISSION_PREFIX = "S2"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_name(text: str, fallback: str = "unnamed") -> str:
+    """``text`` reduced to a safe file name: ``[A-Za-z0-9_.-]`` only, no ``..``, no leading dot.
+
+    Separators (``/``, ``\\``), spaces, control and non-ASCII characters become ``-``; the
+    result is at most 200 characters; ``fallback`` when nothing is left.
+
+    >>> safe_name("../../etc/passwd")
+    'etc-passwd'
+    >>> safe_name("S2A_43SEA_20200601_0_L2A")
+    'S2A_43SEA_20200601_0_L2A'
+    """
+    cleaned = _UNSAFE.sub("-", str(text))
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".-_")[:200].strip(".-_")
+    return cleaned or fallback
+
+
+
+def path_in(directory: str | os.PathLike[str], name: str) -> Path:
+    """``directory / name``, refusing any name that would leave ``directory``.
+
+    Raises
+    ------
+    InputError
+        ``name`` is absolute, holds a path separator or ``..``, or resolves outside
+        ``directory`` (e.g. through a symbolic link).
+    """
+    base = Path(directory)
+    if not name or name != safe_name(name, ""):
+        raise InputError(f"{name!r} is not a safe file name (only letters, digits, '_', '.', '-'); it was not written")
+    target = base / name
+    resolved_base = base.resolve()
+    if resolved_base not in target.resolve().parents:
+        raise InputError(f"{str(target)!r} resolves outside the output directory {str(resolved_base)!r}; it was not written")
+    return target
+
+
+def _as_datetime(value: datetime | date | str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidParameter("date", f"{value!r} is not an ISO date or datetime (e.g. 2020-06-01)") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def product_basename(pair_or_parts: Pair | tuple[str | None, Any, Any]) -> str:
+    """File name stem of a pair's products, safe on any file system.
+
+    Parameters
+    ----------
+    pair_or_parts : Pair or (tile, reference_date, secondary_date)
+        A :class:`~glacier_velocity.stac.pairing.Pair`, or the MGRS tile (None if unknown) and the
+        two acquisition dates (``date``, ``datetime`` or ISO strings; datetimes in UTC).
+
+    Returns
+    -------
+    str
+        ``S2_<tile>_<YYYYMMDD>_<YYYYMMDD>``; when both acquisitions fall on the same UTC day
+        the times are added (``YYYYMMDDTHHMMSS``). Only ``[A-Za-z0-9_.-]`` occur in it.
+
+    >>> product_basename(("43SEA", "2020-06-01T05:36:29Z", "2020-07-21"))
+    'S2_43SEA_20200601_20200721'
+    >>> product_basename(("../etc/passwd", "2020-06-01", "2020-06-11"))
+    'S2_etc-passwd_20200601_20200611'
+    """
+    if isinstance(pair_or_parts, tuple):
+        tile, ref, sec = pair_or_parts
+        ref_dt = _as_datetime(ref).astimezone(timezone.utc)
+        sec_dt = _as_datetime(sec).astimezone(timezone.utc)
+        fmt = "%Y%m%dT%H%M%S" if ref_dt.date() == sec_dt.date() else "%Y%m%d"
+        stem = f"{safe_name(tile or 'scene', 'scene')}_{ref_dt.strftime(fmt)}_{sec_dt.strftime(fmt)}"
+    else:
+        stem = pair_or_parts.id
+    return f"{MISSION_PREFIX}_{safe_name(stem, 'pair')}"
+
+
+def product_paths(out_dir: str | os.PathLike[str], basename: str) -> tuple[Path, Path, Path]:
+    """``(cog, quicklook, item json)`` paths of a product in ``out_dir``.
+
+    Raises
+    ------
+    InputError
+        ``basename`` is not a safe file name (see :func:`safe_name`), so a path could leave
+        ``out_dir``.
+    """
+    return (
+        path_in(out_dir, f"{basename}.tif"),
+        path_in(out_dir, f"{basename}_quicklook.png"),
+        path_in(out_dir, f"{basename}.json"),
+    )
+
+
+__all__ = ["MISSION_PREFIX", "path_in", "product_basename", "product_paths", "safe_name"]
