@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "write_pairs_json": "stac.pairing",
     "read_pairs_json": "stac.pairing",
     "read_window": "io.raster",
+    "GlacierOutlines": "io.outlines",
+    "read_glacier_outlines": "io.outlines",
     "TrackingParams": "tracking",
     "OffsetField": "tracking",
     "track_offsets": "tracking",

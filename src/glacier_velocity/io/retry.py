@@ -226,6 +226,21 @@ def http_adapter(policy: RetryPolicy, token: str | None = None, origin_url: str 
     return Adapter(max_retries=_retry(policy))
 
 
+def http_session(policy: RetryPolicy | None = None) -> Any:
+    """A ``requests.Session`` retrying per ``policy`` (no token: for plain file downloads).
+
+    The caller passes ``timeout=(policy.connect_timeout_s, policy.read_timeout_s)`` to each
+    request; ``requests`` has no session-wide timeout.
+    """
+    import requests
+
+    adapter = http_adapter(policy or RetryPolicy.from_env())
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def stac_api_io(stac_url: str, policy: RetryPolicy | None = None) -> Any:
     """A pystac-client ``StacApiIO`` with timeouts, bounded retries and the token, if any.
 

@@ -262,7 +262,7 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
         Another URL scheme, a missing file, an answer that is not a STAC item, or a server
         still failing after the retries; the message names ``role`` and ``href``.
     """
-    from ..io.retry import RetryPolicy, http_adapter, redact
+    from ..io.retry import RetryPolicy, http_session, redact
 
     text = os.fspath(href)
     scheme = urlparse(text).scheme.lower()
@@ -272,12 +272,8 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
         import requests
 
         policy = RetryPolicy.from_env()
-        session = requests.Session()
-        adapter = http_adapter(policy)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
         try:
-            with session:
+            with http_session(policy) as session:
                 answer = session.get(text, timeout=(policy.connect_timeout_s, policy.read_timeout_s))
         except requests.RequestException as exc:
             raise InputError(
