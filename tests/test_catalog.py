@@ -9,9 +9,12 @@ from datetime import timedelta
 import numpy as np
 import pystac
 import pytest
+import xarray as xr
+from numpy.testing import assert_array_equal
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
 from test_aggregate import SHAPE, T0, make_product
 
+from glacier_velocity.aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from glacier_velocity.aggregation.summary import aggregate_products, write_summary
 from glacier_velocity.products.catalog import check_catalog, write_catalog
 from glacier_velocity.cli import main
@@ -65,7 +68,7 @@ def _summary_files(tmp_path, item_paths):
     return files.with_figures(
         plot_summary(summary, tmp_path / "summary" / "summary.png", dpi=40),
         plot_time_series(summary, tmp_path / "summary" / "time_series.png", dpi=40),
-    )
+    ).with_datacube(write_datacube(cogs, tmp_path / "summary" / DATACUBE_FILE_NAME).path)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +89,8 @@ def test_catalog_is_valid_stac_and_every_asset_resolves(built, core_validator):
     items = {item.id: item for item in catalog.get_items(recursive=True)}
     assert len(items) == 4 and "velocity-summary" in items
     files = check_catalog(catalog_path)
-    # 3 velocity COGs + 5 summary COGs + 2 figures, all inside the catalog directory.
-    assert len(files) == 10
+    # 3 velocity COGs + 5 summary COGs + 2 figures + the datacube, all inside the catalog directory.
+    assert len(files) == 11
     assert all(catalog_path.parent.resolve() in f.resolve().parents for f in files)
     assert catalog.catalog_type == pystac.CatalogType.SELF_CONTAINED
 
@@ -115,7 +118,7 @@ def test_catalog_still_resolves_after_copying_the_directory(built, tmp_path):
     finally:
         for path in originals:
             path.with_name(path.name + "-hidden").rename(path)
-    assert len(files) == 10
+    assert len(files) == 11
     assert all(moved in f.parents for f in files)
 
 
@@ -157,7 +160,12 @@ def test_summary_item_assets_roles_projection_and_footprint(built):
         "count": ["data"],
         "summary_figure": ["overview", "visual"],
         "time_series_figure": ["visual"],
+        "datacube": ["data"],
     }
+    assert summary.assets["datacube"].media_type == "application/netcdf"
+    with xr.open_dataset(summary.assets["datacube"].get_absolute_href()) as cube:
+        assert cube.sizes["mid_date"] == len(PAIRS)
+        assert_array_equal(np.nanmax(cube.v.values, axis=(1, 2)), [speed for _, _, speed in PAIRS])
     assert summary.assets["count"].extra_fields["raster:bands"][0]["data_type"] == "uint16"
     assert summary.assets["median_v"].extra_fields["raster:bands"][0]["unit"] == "m/yr"
     assert summary.properties["proj:code"] == "EPSG:32633"
@@ -197,7 +205,7 @@ def test_rewriting_in_place_keeps_files(built):
     catalog_path, item_paths, files = built
     # Writing the same catalog again (re-run of the step) must not lose or corrupt assets.
     write_catalog(catalog_path.parent, item_paths, files)
-    assert len(check_catalog(catalog_path)) == 10
+    assert len(check_catalog(catalog_path)) == 11
 
 
 def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
@@ -214,7 +222,7 @@ def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
     assert names == sorted(
         [p.with_suffix(".tif").name for p in item_paths]
         + ["summary_count.tif", "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif",
-           "summary_std_v.tif", "summary_figure.png", "time_series.png"]
+           "summary_std_v.tif", "summary_figure.png", "time_series.png", "velocity_datacube.nc"]
     )
     summary = pystac.Item.from_file(str(out / "velocity-summary" / "velocity-summary.json"))
     assert summary.common_metadata.end_datetime == PAIRS[2][0] + timedelta(days=PAIRS[2][1])

@@ -189,6 +189,11 @@ class SummaryFiles:
     count: Path
     summary_figure: Path | None = None
     time_series_figure: Path | None = None
+    datacube: Path | None = None
+
+    def with_datacube(self, datacube: Path | None) -> "SummaryFiles":
+        """A copy that also lists the velocity datacube (see :mod:`glacier_velocity.aggregation.datacube`)."""
+        return replace(self, datacube=datacube)
 
     def with_figures(self, summary_figure: Path | None, time_series_figure: Path | None) -> "SummaryFiles":
         """A copy that also lists the figure PNGs (see :mod:`glacier_velocity.products.figures`)."""
@@ -304,6 +309,80 @@ def _rotate_to_grid(vx: np.ndarray, vy: np.ndarray, src_crs: CRS, dst: _Grid) ->
     return out_vx, out_vy
 
 
+@dataclass(frozen=True)
+class GriddedProduct:
+    """One velocity product brought onto the common grid (the first product's).
+
+    Attributes
+    ----------
+    product : VelocityProduct
+        The product as read (its own grid, dates and provenance).
+    source : str
+        File it was read from, ``""`` when given in memory.
+    vx, vy, v : ndarray of float32, shape grid.shape
+        East and north velocity and speed (m/yr) on the common grid; ``vx``/``vy`` turned to
+        the common grid's axes when the product's CRS differs.
+    grid : _Grid
+        The common grid (transform, CRS, shape).
+    resampled : bool
+        False when the product already was on the common grid (values copied bit for bit).
+    """
+
+    product: VelocityProduct
+    source: str
+    vx: np.ndarray
+    vy: np.ndarray
+    v: np.ndarray
+    grid: _Grid
+    resampled: bool
+
+    def regrid(self, band: np.ndarray, resampling: ResamplingName = "nearest") -> np.ndarray:
+        """Another band of the product (same grid as ``product.v``) on the common grid."""
+        if not self.resampled:
+            return np.asarray(band, dtype=np.float32)
+        src = _grid_of(self.product, -1, self.source)
+        return _resample(band, src, self.grid, RESAMPLING[resampling])
+
+
+def products_on_grid(products: Sequence[ProductLike], *, resampling: ResamplingName = "nearest") -> Iterator[GriddedProduct]:
+    """Bring velocity products one at a time onto the first product's grid.
+
+    The one place where products of different grids or UTM zones are aligned, for the
+    summary and the datacube alike. Products on the first grid are passed through unchanged.
+
+    Raises
+    ------
+    InvalidParameter
+        Unknown ``resampling``.
+    InputError
+        A product file is missing, or a product does not overlap the first product's grid.
+    """
+    if resampling not in RESAMPLING:
+        raise InvalidParameter("resampling", f"must be one of {sorted(RESAMPLING)}, got {resampling!r}")
+    grid: _Grid | None = None
+    for index, (product, source) in enumerate(_iter_products(products)):
+        if grid is None:
+            grid = _grid_of(product, index, source)
+        if _same_grid(product, grid):
+            yield GriddedProduct(product, source, product.vx, product.vy, product.v, grid, False)
+            continue
+        src = _grid_of(product, index, source)
+        if not _overlaps(src, grid):
+            raise InputError(
+                f"velocity product {index} ({product.reference_id} -> {product.secondary_id}"
+                f"{', ' + source if source else ''}) does not overlap the grid of the first product; "
+                "aggregate only products of the same area"
+            )
+        log.info("resampling product %d (%s) onto the first product's grid (%s)", index, source, resampling)
+        method = RESAMPLING[resampling]
+        vx = _resample(product.vx, src, grid, method)
+        vy = _resample(product.vy, src, grid, method)
+        v = _resample(product.v, src, grid, method)
+        if src.crs != grid.crs:
+            vx, vy = _rotate_to_grid(vx, vy, src.crs, grid)
+        yield GriddedProduct(product, source, vx, vy, v, grid, True)
+
+
 def aggregate_products(
     products: Sequence[ProductLike],
     *,
@@ -351,32 +430,14 @@ def aggregate_products(
     grid: _Grid | None = None
     stacks: dict[str, np.ndarray] = {}
     entries: list[PairEntry] = []
-    for index, (product, source) in enumerate(_iter_products(products)):
+    for index, gridded in enumerate(products_on_grid(products, resampling=resampling)):
+        product, source, resampled = gridded.product, gridded.source, gridded.resampled
         if grid is None:
-            grid = _grid_of(product, index, source)
+            grid = gridded.grid
             stacks = {name: np.full((n, *grid.shape), np.nan, dtype=np.float32) for name in ("v", "vx", "vy")}
-        if _same_grid(product, grid):
-            resampled = False
-            vx, vy, v = product.vx, product.vy, product.v
-        else:
-            resampled = True
-            src = _grid_of(product, index, source)
-            if not _overlaps(src, grid):
-                raise InputError(
-                    f"velocity product {index} ({product.reference_id} -> {product.secondary_id}"
-                    f"{', ' + source if source else ''}) does not overlap the grid of the first product; "
-                    "aggregate only products of the same area"
-                )
-            log.info("resampling product %d (%s) onto the first product's grid (%s)", index, source, resampling)
-            method = RESAMPLING[resampling]
-            vx = _resample(product.vx, src, grid, method)
-            vy = _resample(product.vy, src, grid, method)
-            v = _resample(product.v, src, grid, method)
-            if src.crs != grid.crs:
-                vx, vy = _rotate_to_grid(vx, vy, src.crs, grid)
-        stacks["v"][index] = v
-        stacks["vx"][index] = vx
-        stacks["vy"][index] = vy
+        stacks["v"][index] = gridded.v
+        stacks["vx"][index] = gridded.vx
+        stacks["vy"][index] = gridded.vy
         valid = np.isfinite(stacks["v"][index])
         valid_px = int(valid.sum())
         entries.append(

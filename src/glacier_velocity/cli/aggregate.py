@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pystac
 
+from ..aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from ..aggregation.summary import RESAMPLING, aggregate_products, write_summary
 from ..errors import InputError
 
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     files = write_summary(summary, summary_dir).with_figures(
         plot_summary(summary, summary_dir / "summary_figure.png"),
         plot_time_series(summary, summary_dir / "time_series.png"),
-    )
+    ).with_datacube(write_datacube(cogs, summary_dir / DATACUBE_FILE_NAME, resampling=args.resampling).path)
     catalog = write_catalog(out_dir, items, files, summary_item_id=SUMMARY_DIR) if args.catalog else None
     start, end = summary.start_datetime, summary.end_datetime
     span = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}" if start and end else "dates unknown"

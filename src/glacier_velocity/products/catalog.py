@@ -43,6 +43,7 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 from rasterio.transform import array_bounds
 
 from .._version import __version__
+from ..aggregation.datacube import DATACUBE_MEDIA_TYPE
 from ..aggregation.summary import SUMMARY_BANDS, SummaryFiles
 from ..io.cog import COG_MEDIA_TYPE
 from ..io.atomic import write_text_atomic
@@ -255,6 +256,13 @@ def make_summary_item(
     for name, path in summary_files.figures().items():
         roles, title = FIGURE_ASSETS[name]
         item.add_asset(name, pystac.Asset(href=str(Path(path).resolve()), media_type=pystac.MediaType.PNG, roles=roles, title=title))
+    if summary_files.datacube is not None:
+        item.add_asset("datacube", pystac.Asset(
+            href=str(Path(summary_files.datacube).resolve()), media_type=DATACUBE_MEDIA_TYPE, roles=["data"],
+            title="Velocity datacube (NetCDF, CF-1.8)",
+            description="Every pair on the common grid, dimensions (mid_date, y, x): vx, vy, v (m/yr), their errors "
+            "when present, acquisition dates and stable-ground shifts; open with xarray.open_dataset",
+        ))
     return item
 
 
