@@ -76,6 +76,8 @@ class PairEntry:
         Whether the product was resampled onto the summary grid (False: same grid).
     source : str
         File the product was read from, or ``""`` for an in-memory product.
+    max_velocity_m_per_yr : float or None
+        The tracking bound the pair was made with (m/yr), when recorded in its engine settings.
     """
 
     reference_id: str
@@ -88,6 +90,7 @@ class PairEntry:
     valid_fraction: float
     resampled: bool
     source: str = ""
+    max_velocity_m_per_yr: float | None = None
 
     @property
     def mid_datetime(self) -> datetime | None:
@@ -166,6 +169,12 @@ class Summary:
         return float(np.isfinite(self.median_v).mean()) if self.median_v.size else 0.0
 
     @property
+    def max_velocity_m_per_yr(self) -> float | None:
+        """The largest ``max_velocity_m_per_yr`` the pairs were tracked with (m/yr), if recorded."""
+        values = [e.max_velocity_m_per_yr for e in self.entries if e.max_velocity_m_per_yr is not None]
+        return max(values) if values else None
+
+    @property
     def median_speed(self) -> float:
         """Median of ``median_v`` over the pixels that have one (m/yr); NaN when none do."""
         finite = self.median_v[np.isfinite(self.median_v)]
@@ -239,6 +248,15 @@ def _load(product: ProductLike) -> tuple[VelocityProduct, str]:
     from ..io.cog import read_velocity_cog  # imported here: cog pulls in GDAL drivers only when files are used
 
     return read_velocity_cog(path), str(path)
+
+
+def _max_velocity(product: VelocityProduct) -> float | None:
+    """The product's tracking bound ``max_velocity_m_per_yr`` (m/yr) from its engine settings."""
+    value = product.engine_params.get("max_velocity_m_per_yr")
+    try:
+        return float(value) if value is not None and np.isfinite(float(value)) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _iter_products(products: Sequence[ProductLike]) -> Iterator[tuple[VelocityProduct, str]]:
@@ -452,6 +470,7 @@ def aggregate_products(
                 valid_fraction=valid_px / valid.size if valid.size else 0.0,
                 resampled=resampled,
                 source=source,
+                max_velocity_m_per_yr=_max_velocity(product),
             )
         )
         del product

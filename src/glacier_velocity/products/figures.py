@@ -29,7 +29,9 @@ from rasterio.crs import CRS
 from rasterio.transform import array_bounds
 
 from ..aggregation.summary import Summary
+from ..errors import InvalidParameter
 from ..io.atomic import atomic_output
+from ..io.outlines import GlacierOutlines
 
 log = logging.getLogger(__name__)
 
@@ -86,19 +88,138 @@ def colour_limit(values: np.ndarray) -> float:
     return top if top > 0 else max(float(finite.max()), 1.0)
 
 
+@dataclass(frozen=True)
+class SpeedScale:
+    """The one speed colour scale (and arrow scale) of a run's maps: 0 to ``vmax_m_per_yr``.
+
+    Every quicklook of a run and its summary use the same scale, so a colour means the same
+    speed in every map and maps can be compared side by side.
+
+    Attributes
+    ----------
+    vmax_m_per_yr : float
+        Top of the colour scale (m/yr, > 0).
+    basis : str
+        Where it came from, shown on the colour bar: ``"max_velocity_m_per_yr"`` (the
+        tracking's largest measurable speed: nothing valid lies above it) or
+        ``"glacier speeds"`` (98th percentile of the speeds over the glacier, rounded up).
+    """
+
+    vmax_m_per_yr: float
+    basis: str
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.vmax_m_per_yr) and self.vmax_m_per_yr > 0):
+            raise InvalidParameter("max_velocity_m_per_yr", f"the colour scale needs a positive speed in m/yr, got {self.vmax_m_per_yr!r}")
+
+    @property
+    def arrow_key_m_per_yr(self) -> float:
+        """Speed of the arrow in the scale key (m/yr): a round number near half the scale."""
+        return nice_ceiling(self.vmax_m_per_yr / 2)
+
+    @property
+    def label(self) -> str:
+        return f"speed (m/yr); scale 0-{self.vmax_m_per_yr:g} from {self.basis}"
+
+
+def nice_ceiling(value: float) -> float:
+    """Smallest of 1, 2, 2.5, 5 x 10^k that is >= ``value`` (> 0): a readable scale end."""
+    exponent = np.floor(np.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        top = float(step * 10**exponent)
+        if top >= value * (1 - 1e-12):
+            return top
+    return float(10 ** (exponent + 1))  # pragma: no cover - the loop always returns
+
+
+def speed_scale(*, max_velocity_m_per_yr: float | None = None, glacier_speeds: np.ndarray | None = None) -> SpeedScale:
+    """The run's speed scale: ``max_velocity_m_per_yr`` when known, else the glacier's speeds.
+
+    Parameters
+    ----------
+    max_velocity_m_per_yr : float, optional
+        The tracking parameter: the largest speed the search can find (m/yr). Known to every
+        step of a run (each pair's quicklook is drawn before any other pair exists), so it
+        is the scale every map shares.
+    glacier_speeds : ndarray, optional
+        Speeds over the glacier (m/yr); used without ``max_velocity_m_per_yr``: the
+        98th percentile rounded up by :func:`nice_ceiling`.
+
+    With neither, the scale is 0-1 m/yr (a map without any valid speed).
+
+    >>> speed_scale(max_velocity_m_per_yr=1000.0).vmax_m_per_yr
+    1000.0
+    >>> speed_scale(glacier_speeds=np.array([10.0, 180.0, 233.0])).vmax_m_per_yr
+    250.0
+    """
+    if max_velocity_m_per_yr is not None and np.isfinite(max_velocity_m_per_yr):
+        return SpeedScale(float(max_velocity_m_per_yr), "max_velocity_m_per_yr")
+    if glacier_speeds is not None:
+        finite = np.asarray(glacier_speeds, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        if finite.size and np.percentile(finite, UPPER_PERCENTILE) > 0:
+            return SpeedScale(nice_ceiling(float(np.percentile(finite, UPPER_PERCENTILE))), "glacier speeds")
+    # Nothing to scale (no speed anywhere): any non-empty range draws the empty map.
+    return SpeedScale(1.0, "no valid speed")
+
+
+def draw_outlines(ax: Any, outlines: GlacierOutlines | None, crs: str, *, km: bool = True) -> None:
+    """Draw glacier outlines on a map axis in ``crs`` (coordinates in km when ``km``)."""
+    if outlines is None:
+        return
+    geometry = outlines.in_crs(crs)
+    scale = 1000.0 if km else 1.0
+    parts = list(geometry.geoms) if geometry.geom_type == "MultiPolygon" else [geometry]
+    for number, polygon in enumerate(parts):
+        for ring in (polygon.exterior, *polygon.interiors):
+            x, y = np.asarray(ring.coords).T / scale
+            ax.plot(x, y, color="black", linewidth=2.2, solid_joinstyle="round")
+            ax.plot(x, y, color="white", linewidth=1.0, solid_joinstyle="round",
+                    label="glacier outlines" if number == 0 and ring is polygon.exterior else None)
+
+
+def draw_arrows(ax: Any, vx: np.ndarray, vy: np.ndarray, transform: Any, scale: SpeedScale, *, max_arrows: int = 25) -> None:
+    """Flow arrows on a regular subsample of the grid, with a scale key, positions in km.
+
+    Arrow length is fixed by ``scale``: an arrow of ``vmax_m_per_yr`` spans 8 % of the axis
+    width in every map of the run, and the key shows an arrow of ``arrow_key_m_per_yr``.
+    """
+    rows, cols = vx.shape
+    step = max(1, int(np.ceil(max(rows, cols) / max_arrows)))
+    r_idx, c_idx = np.mgrid[step // 2 : rows : step, step // 2 : cols : step]
+    u, w = vx[r_idx, c_idx], vy[r_idx, c_idx]
+    ok = np.isfinite(u) & np.isfinite(w)
+    if not ok.any():
+        return
+    x, y = transform @ (c_idx[ok] + 0.5, r_idx[ok] + 0.5)
+    quiver = ax.quiver(np.asarray(x) / 1000, np.asarray(y) / 1000, u[ok], w[ok], color="white", edgecolor="black",
+                       linewidth=0.3, angles="xy", pivot="middle", width=0.003,
+                       scale=scale.vmax_m_per_yr / 0.08, scale_units="width")
+    key = scale.arrow_key_m_per_yr
+    ax.quiverkey(quiver, X=0.80, Y=1.015, U=key, label=f"{key:g} m/yr", labelpos="E", coordinates="axes",
+                 color="black", fontproperties={"size": "small"})
+
+
 def _save_png(fig: Figure, path: Path, dpi: int) -> None:
     # A temporary name, then a rename: an interrupted run never leaves a half-drawn PNG.
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
 
 
-def _axis_label(crs: str) -> tuple[str, str]:
+def axis_labels(crs: str) -> tuple[str, str]:
     epsg = CRS.from_user_input(crs).to_epsg()
     name = f"EPSG:{epsg}" if epsg else "projected CRS"
     return f"easting (km, {name})", f"northing (km, {name})"
 
 
-def plot_summary(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
+def plot_summary(
+    summary: Summary,
+    path: str | os.PathLike[str],
+    *,
+    dpi: int = 120,
+    scale: SpeedScale | None = None,
+    outlines: GlacierOutlines | None = None,
+) -> Path:
     """Three-panel figure: median speed, its spread (standard deviation) and the valid-map count.
 
     Parameters
@@ -109,6 +230,12 @@ def plot_summary(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 1
         Output PNG file; its directory is created if missing.
     dpi : int
         Resolution of the PNG (dots per inch).
+    scale : SpeedScale, optional
+        The run's speed scale, shared with its quicklooks; default from the pairs'
+        ``max_velocity_m_per_yr`` (:attr:`Summary.max_velocity_m_per_yr`), else from the
+        median speeds.
+    outlines : GlacierOutlines, optional
+        Drawn on top of every panel.
 
     Returns
     -------
@@ -117,18 +244,26 @@ def plot_summary(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 1
 
     Notes
     -----
-    Speed (m/yr) uses ``viridis`` from 0 to the 98th percentile of the median speed, spread
+    Speed (m/yr) uses ``viridis`` on the run's :class:`SpeedScale`, with flow arrows of the
+    median velocity and an arrow key; spread
     (m/yr) ``magma`` from 0 to the 98th percentile of the standard deviation; the colour bars
     extend with an arrow when values are clipped. The count uses one colour per integer
     0..max. Axes are map coordinates in km of the summary's CRS; pixels without data are grey.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _save_png(summary_figure(summary, scale=scale, outlines=outlines), path, dpi)
+    log.info("wrote summary figure %s", path)
+    return path
+
+
+def summary_figure(summary: Summary, *, scale: SpeedScale | None = None, outlines: GlacierOutlines | None = None) -> Figure:
+    """The figure of :func:`plot_summary`, not yet saved."""
     rows, cols = summary.shape
     west, south, east, north = array_bounds(rows, cols, summary.transform)
     # imshow assumes a north-up grid; array_bounds gives the right extent for it.
     extent = (west / 1000, east / 1000, south / 1000, north / 1000)
-    xlabel, ylabel = _axis_label(summary.crs)
+    xlabel, ylabel = axis_labels(summary.crs)
 
     fig = Figure(figsize=(15, 5.2), layout="constrained")
     FigureCanvasAgg(fig)
@@ -138,13 +273,17 @@ def plot_summary(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 1
         ("median speed", summary.median_v, "viridis", "speed (m/yr)"),
         ("spread (standard deviation of speed)", summary.std_v, "magma", "standard deviation (m/yr)"),
     )
-    for ax, (title, values, cmap_name, label) in zip(axes[:2], panels):
+    if scale is None:
+        scale = speed_scale(max_velocity_m_per_yr=summary.max_velocity_m_per_yr, glacier_speeds=summary.median_v)
+    for index, (ax, (title, values, cmap_name, label)) in enumerate(zip(axes[:2], panels)):
         cmap = matplotlib.colormaps[cmap_name].with_extremes(bad=NO_DATA_COLOUR)
-        top = colour_limit(values)
+        top = scale.vmax_m_per_yr if index == 0 else colour_limit(values)
         clipped = bool(np.nanmax(values) > top) if np.isfinite(values).any() else False
         image = ax.imshow(values, cmap=cmap, vmin=0.0, vmax=top, extent=extent, interpolation="nearest")
-        fig.colorbar(image, ax=ax, shrink=0.85, extend="max" if clipped else "neither", label=label)
+        fig.colorbar(image, ax=ax, shrink=0.85, extend="max" if clipped else "neither",
+                     label=scale.label if index == 0 else label)
         ax.set_title(title)
+    draw_arrows(axes[0], summary.median_vx, summary.median_vy, summary.transform, scale)
 
     max_count = max(int(summary.count.max()), 1)
     base = matplotlib.colormaps["cividis"].resampled(max_count)
@@ -157,6 +296,9 @@ def plot_summary(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 1
     axes[2].set_title("number of valid maps")
 
     for ax in axes:
+        draw_outlines(ax, outlines, summary.crs)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
         ax.set_xlabel(xlabel)
         ax.set_aspect("equal")
         # Full kilometre coordinates, not an offset like "+7e3" that readers miss.
@@ -166,9 +308,7 @@ def plot_summary(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 1
         f"Glacier surface velocity, {summary.product_count} pairs, {_date_range(summary)}; "
         f"median over valid area {summary.median_speed:.1f} m/yr"
     )
-    _save_png(fig, path, dpi)
-    log.info("wrote summary figure %s", path)
-    return path
+    return fig
 
 
 def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,10 +11,13 @@ import numpy as np
 from affine import Affine
 
 from ..io.atomic import atomic_output
+from ..io.outlines import GlacierOutlines
 from ..tracking.velocity import VelocityProduct
-from .figures import colour_limit
+from .figures import SpeedScale, axis_labels, draw_arrows, draw_outlines, speed_scale
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from ..io.raster import Raster
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ def write_quicklook(
     path: str | os.PathLike[str],
     background: Raster | np.ndarray | None = None,
     *,
+    scale: SpeedScale | None = None,
+    outlines: GlacierOutlines | None = None,
     max_arrows: int = 25,
     dpi: int = 110,
 ) -> Path:
@@ -55,6 +59,11 @@ def write_quicklook(
         Reference image shown in grey under the speed (a :class:`~glacier_velocity.io.raster.Raster`
         is placed by its transform; a bare array is stretched over the product's extent).
         DN 0 is treated as nodata.
+    scale : SpeedScale, optional
+        The run's speed colour and arrow scale, the same for every map of the run; default
+        from the product's ``max_velocity_m_per_yr`` (engine settings), else its own speeds.
+    outlines : GlacierOutlines, optional
+        Glacier outlines, drawn on top.
     max_arrows : int
         Largest number of arrows along each axis; arrows are drawn only at valid points.
     dpi : int
@@ -67,23 +76,43 @@ def write_quicklook(
 
     Notes
     -----
-    The colour scale runs from 0 to the 98th percentile of the valid speeds
-    (:func:`~glacier_velocity.products.figures.colour_limit`); faster pixels saturate, and the colour bar says so.
+    The colour scale runs from 0 to ``scale.vmax_m_per_yr`` (faster pixels saturate, and
+    the colour bar says so); an arrow of that speed spans 8 % of the map width and the key
+    shows a round speed. Axes are map coordinates in km, as in the summary figure.
     """
+    path = Path(path)
+    fig = quicklook_figure(product, background, scale=scale, outlines=outlines, max_arrows=max_arrows)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    log.info("wrote quicklook %s", path)
+    return path
+
+
+def quicklook_figure(
+    product: VelocityProduct,
+    background: Raster | np.ndarray | None = None,
+    *,
+    scale: SpeedScale | None = None,
+    outlines: GlacierOutlines | None = None,
+    max_arrows: int = 25,
+) -> Figure:
+    """The figure of :func:`write_quicklook`, not yet saved."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
     speed = np.asarray(product.v, dtype=np.float32)
-    extent = _grid_extent(product.transform, product.shape)
-    vmax = colour_limit(speed)
+    extent = tuple(v / 1000 for v in _grid_extent(product.transform, product.shape))
+    if scale is None:
+        limit = product.engine_params.get("max_velocity_m_per_yr")
+        scale = speed_scale(max_velocity_m_per_yr=float(limit) if limit is not None else None, glacier_speeds=speed)
+    vmax = scale.vmax_m_per_yr
 
     fig = Figure(figsize=(8.0, 7.0), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if background is not None:
         image, bg_transform = _background_image(background)
-        bg_extent = _grid_extent(bg_transform, image.shape) if bg_transform is not None else extent
+        bg_extent = tuple(v / 1000 for v in _grid_extent(bg_transform, image.shape)) if bg_transform is not None else extent
         shown = np.where(image != 0, image, np.nan).astype(np.float32)
         finite = shown[np.isfinite(shown)]
         low, high = (np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0))
@@ -101,22 +130,15 @@ def write_quicklook(
     finite_share = product.valid_fraction
     extend = "max" if np.nanmax(speed, initial=0.0) > vmax else "neither"
     cbar = fig.colorbar(mesh, ax=ax, shrink=0.85, extend=extend)
-    cbar.set_label("speed (m/yr); colour scale 0 to 98th percentile")
-
-    rows, cols = product.shape
-    step = max(1, math.ceil(max(rows, cols) / max_arrows))
-    r_idx, c_idx = np.mgrid[step // 2 : rows : step, step // 2 : cols : step]
-    vx = product.vx[r_idx, c_idx]
-    vy = product.vy[r_idx, c_idx]
-    ok = np.isfinite(vx) & np.isfinite(vy)
-    if ok.any():
-        x, y = product.transform @ (c_idx[ok] + 0.5, r_idx[ok] + 0.5)
-        ax.quiver(x, y, vx[ok], vy[ok], color="white", edgecolor="black", linewidth=0.3,
-                  angles="xy", pivot="middle", width=0.003)
+    cbar.set_label(scale.label)
+    draw_arrows(ax, product.vx, product.vy, product.transform, scale, max_arrows=max_arrows)
+    draw_outlines(ax, outlines, product.crs)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
-    ax.set_xlabel(f"easting (m, {product.crs})" if not product.crs.startswith(("PROJCS", "PROJCRS")) else "easting (m)")
-    ax.set_ylabel("northing (m)")
+    ax.set_aspect("equal")
+    xlabel, ylabel = axis_labels(product.crs)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.tick_params(axis="x", labelrotation=30)
     ref = product.reference_datetime.strftime("%Y-%m-%d") if product.reference_datetime else product.reference_id
@@ -127,10 +149,7 @@ def write_quicklook(
         f"engine {product.engine or '?'}",
         fontsize=10,
     )
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-    log.info("wrote quicklook %s", path)
-    return path
+    return fig
 
 
-__all__ = ["write_quicklook"]
+__all__ = ["quicklook_figure", "write_quicklook"]

@@ -39,6 +39,7 @@ from ..errors import GlacierVelocityError, InputError, InvalidParameter
 from ..stac.pairing import Pair
 from ..products.items import make_product_item, save_product_item
 from ..products.naming import product_basename, product_paths, safe_name
+from ..products.figures import speed_scale
 from ..products.quicklook import write_quicklook
 from ..io.raster import Raster, check_has_data, normalize_aoi, read_window
 from ..products.runreport import PairStatus
@@ -288,6 +289,10 @@ def correlate_pair(
         secondary_datetime=sec_scene.datetime,
         sources={"reference": _source_of(reference, ref_scene), "secondary": _source_of(secondary, sec_scene)},
     )
+    # Recorded with the product so the aggregation draws its summary on the same speed scale.
+    product = product.with_provenance(
+        engine_params={**product.engine_params, "max_velocity_m_per_yr": params.max_velocity_m_per_yr}
+    )
     return write_pair_products(product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox)
 
 
@@ -317,7 +322,8 @@ def write_pair_products(
         # Each file is renamed into place whole; the item, which points at the other two,
         # comes last, so a reader who finds it finds the COG and the quicklook complete.
         write_velocity_cog(product, cog_path)
-        write_quicklook(product, quicklook_path, background)
+        scale = speed_scale(max_velocity_m_per_yr=params.max_velocity_m_per_yr) if params is not None else None
+        write_quicklook(product, quicklook_path, background, scale=scale)
         item = make_product_item(product, cog_path, quicklook_path, item_id=basename, extra_properties=extra)
         save_product_item(item, item_path)
     except BaseException:
