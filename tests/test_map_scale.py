@@ -12,7 +12,12 @@ from test_products import TRANSFORM, _product
 from glacier_velocity.aggregation.summary import aggregate_products
 from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.io.outlines import GlacierOutlines
-from glacier_velocity.products.figures import SpeedScale, nice_ceiling, speed_scale, summary_figure
+from glacier_velocity.products.figures import (
+    SpeedScale,
+    nice_ceiling,
+    speed_scale,
+    summary_figure,
+)
 from glacier_velocity.products.quicklook import quicklook_figure
 
 
