@@ -173,3 +173,12 @@ def test_outlines_dataclass_is_frozen_and_checked():
         outlines.ice_mask(GRID, (10, 10), UTM33, buffer_m=-1)
     with pytest.raises(InvalidParameter, match="^crs: a buffer in metres needs a projected grid CRS"):
         outlines.ice_mask(Affine(0.1, 0, 0, 0, -0.1, 1), (10, 10), "EPSG:4326", buffer_m=5)
+
+
+def test_three_dimensional_rgi_polygons_are_read():
+    # RGI 7.0 shapefiles store 3-D polygons (x, y, elevation); the elevation is carried along.
+    ring = [[500020, 4000030, 4100.0], [500070, 4000030, 4100.0], [500070, 4000080, 4200.0],
+            [500020, 4000080, 4200.0], [500020, 4000030, 4100.0]]
+    outlines = read_glacier_outlines({"type": "Polygon", "coordinates": [ring]}, crs=UTM33)
+    assert outlines.geometry.has_z
+    assert outlines.ice_mask(GRID, (10, 10), UTM33).sum() == 25

@@ -31,10 +31,12 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from shapely.geometry import Polygon, box
 from affine import Affine
 from rasterio.warp import transform_geom
 
 from ..errors import InvalidParameter
+from ..io.outlines import GlacierOutlines
 from .synthetic import GlacierTongue, make_texture, warp_image
 
 log = logging.getLogger(__name__)
@@ -182,6 +184,37 @@ def demo_bbox() -> tuple[float, float, float, float]:
         float(np.floor(east * 1e4) / 1e4),
         float(np.floor(north * 1e4) / 1e4),
     )
+
+
+#: File name of the demo's glacier outlines (GeoJSON, lon/lat) in the demo data directory.
+DEMO_OUTLINES_FILE = "glacier_outlines.geojson"
+
+
+def demo_glacier_outlines() -> GlacierOutlines:
+    """Outlines of the demo glacier (lon/lat), as RGI would give them for a real one.
+
+    The tongue's outline (:meth:`~glacier_velocity.demo.synthetic.GlacierTongue.outline_px`;
+    the same in both years, only the speed differs) clipped to the image, from pixel-centre
+    coordinates to map coordinates (centre of pixel (row, col) at ``transform @ (col + 0.5,
+    row + 0.5)``) and to lon/lat.
+    """
+    ring_px = velocity_field(min(DEMO_MAX_SPEED_M_PER_YR)).outline_px()
+    t = demo_transform()
+    ring = [tuple(t @ (float(col) + 0.5, float(row) + 0.5)) for col, row in ring_px]
+    rows, cols = DEMO_SHAPE
+    image = box(*(t @ (0, rows)), *(t @ (cols, 0)))
+    ice = Polygon(ring).intersection(image)
+    utm = GlacierOutlines(ice, f"EPSG:{DEMO_EPSG}", source="demo glacier (GlacierTongue)")
+    return GlacierOutlines(utm.in_crs("EPSG:4326"), "EPSG:4326", source=utm.source)
+
+
+def write_demo_outlines(root: Path) -> Path:
+    """Write :func:`demo_glacier_outlines` as ``root / DEMO_OUTLINES_FILE`` (RFC 7946 GeoJSON)."""
+    from ..io.atomic import write_text_atomic
+
+    document = demo_glacier_outlines().to_geojson()
+    document["features"][0]["properties"].update({"glac_name": "demo glacier", "source": "glacier_velocity.demo.scenes"})
+    return write_text_atomic(root / DEMO_OUTLINES_FILE, json.dumps(document, indent=1) + "\n")
 
 
 def velocity_field(year: int) -> GlacierTongue:
@@ -410,6 +443,7 @@ def write_truth(root: Path) -> Path:
         "glacier_median_speed_m_per_yr": {str(y): float(np.median(speed[y][speed[y] > GLACIER_SPEED_THRESHOLD_M_PER_YR])) for y in speed},
         "glacier_speed_threshold_m_per_yr": GLACIER_SPEED_THRESHOLD_M_PER_YR,
         "median_speed_map": "truth_median_speed.tif",
+        "glacier_outlines": DEMO_OUTLINES_FILE,
         "median_speed_glacier_median_m_per_yr": float(np.median(median[glacier])),
         "speed_maps": files,
         "selected_scenes": [s.item_id for s in DEMO_SCENES if s.role == "used"],
@@ -452,5 +486,6 @@ def generate_demo_data(root: str | os.PathLike[str]) -> DemoData:
     for item in items:
         (stac_dir / "items" / f"{item['id']}.json").write_text(json.dumps(item, indent=2) + "\n", encoding="utf-8")
     truth_path = write_truth(root)
+    write_demo_outlines(root)
     log.info("demo stack of %d scenes written to %s", len(items), root)
     return DemoData(root=root, collection=collection_path, items=items_path, truth=truth_path, bbox=demo_bbox())

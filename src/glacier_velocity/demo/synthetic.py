@@ -439,6 +439,31 @@ class GlacierTongue(FlowField):
         decay = -math.log(self.terminal_speed_frac) / (u_zone - u_entry)
         return _TongueGeometry(ca, sa, row_c, col_c, k, u_entry, u_zone, u_term, decay)
 
+    def outline_px(self, step_px: float = 1.0) -> np.ndarray:
+        """The glacier's outline: the polygon outside which the displacement is exactly 0.
+
+        The ice is where the across-flow offset from the centreline is below
+        ``half_width_px`` and the along-flow coordinate is upstream of the terminus. Its sides
+        are sampled every ``step_px`` along the flow; the polygon is not clipped to the image.
+
+        Returns
+        -------
+        ndarray, shape (n, 2)
+            Closed ring of ``(col, row)`` pixel-centre coordinates (px).
+        """
+        g: _TongueGeometry = self._geometry
+        # Start upstream of the image (the ice enters across its border).
+        u_start = -2.0 * max(self.shape) - self.half_width_px
+        u = np.append(np.arange(u_start, g.u_term, step_px), g.u_term)
+        sides = []
+        for n in (self.half_width_px, -self.half_width_px):
+            v = n + g.k * u * u
+            x = u * g.ca - v * g.sa
+            y = u * g.sa + v * g.ca
+            sides.append(np.column_stack([x + g.col_c, y + g.row_c]))
+        ring = np.vstack([sides[0], sides[1][::-1], sides[0][:1]])
+        return ring
+
     @property
     def half_width_px(self) -> float:
         """Half-width of the ice from the centreline to the outer edge of a margin (px)."""
