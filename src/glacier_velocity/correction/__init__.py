@@ -1,0 +1,48 @@
+"""Stable-ground correction and error estimates of a pair's velocities.
+
+The stage between tracking and the products: find ground that does not move (outside glacier
+outlines, or automatically), measure the pair's displacement bias there, subtract it from
+``vx``, ``vy``, ``v`` (``dx``, ``dy`` stay raw), and derive 1-sigma errors from the scatter of
+the corrected stable ground. See docs/design/0005-stable-ground-correction.md.
+"""
+
+from __future__ import annotations
+
+from .correct import CorrectedVelocity, apply_stable_shift, correct_velocity
+from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
+from .robust import nmad, weighted_median
+from .stable import (
+    MAX_SHIFT_PX,
+    METHODS,
+    MIN_STABLE_POINTS,
+    Method,
+    StableGroundStats,
+    StableGroundWarning,
+    StableShift,
+    displacement_to_velocity,
+    estimate_stable_shift,
+)
+from .uncertainty import VelocityErrors, estimate_errors, speed_error
+
+__all__ = [
+    "MAX_SHIFT_PX",
+    "METHODS",
+    "MIN_STABLE_POINTS",
+    "OUTLINES_CRS",
+    "OUTLINE_BUFFER_M",
+    "CorrectedVelocity",
+    "Method",
+    "StableGroundStats",
+    "StableGroundWarning",
+    "StableShift",
+    "VelocityErrors",
+    "apply_stable_shift",
+    "correct_velocity",
+    "displacement_to_velocity",
+    "estimate_errors",
+    "estimate_stable_shift",
+    "ice_mask_from_outlines",
+    "nmad",
+    "speed_error",
+    "weighted_median",
+]

@@ -1,0 +1,123 @@
+"""The correction stage of one pair: stable ground -> shift -> corrected velocity -> errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from shapely.geometry.base import BaseGeometry
+
+from ..tracking.offsets import OffsetField
+from ..velocity import grid_transform
+from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
+from .stable import MAX_SHIFT_PX, MIN_STABLE_POINTS, StableShift, displacement_to_velocity, estimate_stable_shift
+from .uncertainty import VelocityErrors, estimate_errors
+
+
+@dataclass(frozen=True)
+class CorrectedVelocity:
+    """Velocity of one pair after the stable-ground correction, with its errors.
+
+    Attributes
+    ----------
+    vx, vy, v : ndarray of float32, shape (rows, cols)
+        Corrected east and north velocity and speed (m/yr), NaN where no match. The raw
+        displacements ``dx``, ``dy`` (px) are not changed: they stay in the OffsetField.
+    errors : VelocityErrors
+        1-sigma errors ``vx_error``, ``vy_error``, ``v_error`` (m/yr).
+    shift : StableShift
+        The bias that was subtracted, how it was found and the stable-ground statistics.
+    """
+
+    vx: np.ndarray
+    vy: np.ndarray
+    v: np.ndarray
+    errors: VelocityErrors
+    shift: StableShift
+
+
+def apply_stable_shift(
+    vx: np.ndarray, vy: np.ndarray, shift: StableShift
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Subtract the stable-ground bias from a velocity map.
+
+    Parameters
+    ----------
+    vx, vy : ndarray, shape (rows, cols)
+        Uncorrected east and north velocity (m/yr).
+    shift : StableShift
+        The bias; nothing changes when it was not applied (``shift.method == "none"``).
+
+    Returns
+    -------
+    vx, vy, v : ndarray of float32
+        ``vx - shift.vx_m_per_yr``, ``vy - shift.vy_m_per_yr`` and their magnitude (m/yr).
+        The conversion px -> m/yr is linear, so this equals converting ``dx - shift.dx_px``,
+        ``dy - shift.dy_px``.
+    """
+    cx = np.asarray(vx, dtype=np.float64) - shift.vx_m_per_yr
+    cy = np.asarray(vy, dtype=np.float64) - shift.vy_m_per_yr
+    return cx.astype(np.float32), cy.astype(np.float32), np.hypot(cx, cy).astype(np.float32)
+
+
+def correct_velocity(
+    offsets: OffsetField,
+    reference_transform: Affine,
+    crs: str,
+    dt_days: float,
+    *,
+    outlines: BaseGeometry | Iterable[BaseGeometry] | None = None,
+    outlines_crs: str = OUTLINES_CRS,
+    outline_buffer_m: float = OUTLINE_BUFFER_M,
+    min_stable_points: int = MIN_STABLE_POINTS,
+    max_shift_px: float = MAX_SHIFT_PX,
+) -> CorrectedVelocity:
+    """Stable-ground correction and error estimate of one pair's offsets.
+
+    Parameters
+    ----------
+    offsets : OffsetField
+        Raw displacements (px) from :func:`~glacier_velocity.tracking.track_offsets`.
+    reference_transform : Affine
+        Transform of the reference image (m per px).
+    crs : str
+        CRS of the reference image (projected, metres).
+    dt_days : float
+        Baseline (days, fractional, > 0).
+    outlines : shapely geometry or iterable of them, optional
+        Glacier outlines (polygons) in ``outlines_crs``; stable ground is every valid point
+        more than ``outline_buffer_m`` outside them. Without outlines the stable ground is
+        found automatically (the dominant displacement mode) and flagged so. An empty list
+        means "no glacier here": every valid point is stable.
+    outlines_crs : str
+        CRS of the outlines, lon/lat (EPSG:4326) by default.
+    outline_buffer_m : float
+        Growth of the outlines (m) before points count as stable.
+    min_stable_points : int
+        Fewest stable points for a correction; with fewer, none is applied and the errors
+        are NaN, with a warning.
+    max_shift_px : float
+        Largest bias (px) accepted as a misregistration.
+
+    Returns
+    -------
+    CorrectedVelocity
+    """
+    ice = None
+    if outlines is not None:
+        ice = ice_mask_from_outlines(
+            outlines,
+            grid_transform(reference_transform, offsets.rows, offsets.cols),
+            offsets.shape,
+            crs,
+            outlines_crs=outlines_crs,
+            outline_buffer_m=outline_buffer_m,
+        )
+    shift = estimate_stable_shift(
+        offsets, reference_transform, dt_days, ice=ice, min_stable_points=min_stable_points, max_shift_px=max_shift_px
+    )
+    raw_vx, raw_vy = displacement_to_velocity(offsets.dx, offsets.dy, reference_transform, dt_days)
+    vx, vy, v = apply_stable_shift(raw_vx, raw_vy, shift)
+    return CorrectedVelocity(vx=vx, vy=vy, v=v, errors=estimate_errors(vx, vy, shift), shift=shift)

@@ -1,0 +1,303 @@
+"""Stable-ground correction and error estimates on synthetic pairs with a known misregistration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rasterio.features import shapes
+from rasterio.warp import transform_geom
+from shapely.geometry import Point, box, mapping, shape
+from shapely.ops import unary_union
+
+from glacier_velocity.correction import (
+    MIN_STABLE_POINTS,
+    StableGroundStats,
+    StableGroundWarning,
+    apply_stable_shift,
+    correct_velocity,
+    displacement_to_velocity,
+    estimate_errors,
+    estimate_stable_shift,
+    ice_mask_from_outlines,
+    weighted_median,
+)
+from glacier_velocity.errors import InvalidParameter
+from glacier_velocity.synthetic import FlowField, GlacierTongue, make_pair
+from glacier_velocity.tracking import OffsetField, TrackingParams, track_offsets
+from glacier_velocity.velocity import grid_transform, offsets_to_velocity
+
+SHAPE = (512, 512)
+#: A north-up 10 m UTM grid (zone 43N, the Karakoram) for the synthetic images.
+TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
+CRS = "EPSG:32643"
+DT_DAYS = 10.0
+MISREGISTRATION = (0.43, -0.71)  # px, (dx along columns, dy along rows)
+TRACKING = TrackingParams(grid_spacing_px=8, search_px=8.0)
+
+
+@dataclass(frozen=True)
+class Misregistered(FlowField):
+    """A flow field plus the secondary's geolocation error: every feature seems to move by it."""
+
+    base: FlowField
+    dx: float
+    dy: float
+
+    def displacement(self, rows, cols):
+        dx, dy = self.base.displacement(rows, cols)
+        return dx + self.dx, dy + self.dy
+
+    def scaled(self, factor: float) -> Misregistered:
+        return Misregistered(self.base.scaled(factor), self.dx * factor, self.dy * factor)
+
+
+@dataclass(frozen=True)
+class Scene:
+    tongue: GlacierTongue
+    offsets: OffsetField
+    ice: np.ndarray  # true ice at the grid points
+    outlines: list  # the tongue's outline, lon/lat polygons
+
+
+def _outlines_lonlat(tongue: GlacierTongue) -> list:
+    """The tongue's ice mask as polygons in EPSG:4326 (the way RGI outlines come)."""
+    rows = np.arange(SHAPE[0], dtype=np.float64)[:, None]
+    cols = np.arange(SHAPE[1], dtype=np.float64)[None, :]
+    mask = tongue.ice_mask(rows, cols).astype(np.uint8)
+    polygons = [shape(g) for g, value in shapes(mask, mask=mask.astype(bool), transform=TRANSFORM) if value == 1]
+    return [shape(transform_geom(CRS, "EPSG:4326", mapping(unary_union(polygons))))]
+
+
+@pytest.fixture(scope="module")
+def scene() -> Scene:
+    tongue = GlacierTongue(SHAPE, max_px=4.0)
+    pair = make_pair(SHAPE, Misregistered(tongue, *MISREGISTRATION), seed=21)
+    offsets = track_offsets(pair.reference, pair.secondary, TRACKING, progress=False)
+    ice = tongue.ice_mask(offsets.rows[:, None], offsets.cols[None, :])
+    return Scene(tongue, offsets, ice, _outlines_lonlat(tongue))
+
+
+def _truth_velocity(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+    dx, dy = scene.tongue.displacement(scene.offsets.rows[:, None], scene.offsets.cols[None, :])
+    return displacement_to_velocity(dx, dy, TRANSFORM, DT_DAYS)
+
+
+# -- shift recovery -----------------------------------------------------------------------
+
+
+def test_outlines_recover_the_misregistration_and_stats_are_over_stable_ground_only(scene):
+    result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, outlines=scene.outlines)
+    shift = result.shift
+    assert shift.method == "outlines" and shift.applied and not shift.automatic and shift.warning == ""
+    np.testing.assert_allclose((shift.dx_px, shift.dy_px), MISREGISTRATION, atol=0.01)
+    # 0.43 px east = 157.0 m/yr east; -0.71 px along rows = 0.71 px north = 259.3 m/yr north.
+    np.testing.assert_allclose((shift.vx_m_per_yr, shift.vy_m_per_yr), (157.0, 259.3), atol=4.0)
+    # Stable ground: valid points outside the outline plus its 200 m buffer, never ice.
+    assert not (shift.stable & scene.ice).any()
+    assert shift.stable_count == int(shift.stable.sum()) == shift.stats.count
+    assert 1000 < shift.stable_count < int((scene.offsets.valid & ~scene.ice).sum())
+    stable_vx = result.vx[shift.stable]
+    assert shift.stats.vx_median_m_per_yr == pytest.approx(float(np.median(stable_vx.astype(np.float64))), abs=1e-3)
+    assert abs(shift.stats.vx_median_m_per_yr) < 1.0 and abs(shift.stats.vy_median_m_per_yr) < 1.0
+    # The ice now moves at its true speed: uncorrected it would be off by ~300 m/yr.
+    tvx, tvy = _truth_velocity(scene)
+    on_ice = scene.ice & scene.offsets.valid
+    assert np.median(np.abs(result.vx[on_ice] - tvx[on_ice])) < 5.0
+    assert np.median(np.abs(result.vy[on_ice] - tvy[on_ice])) < 5.0
+
+
+def test_raw_displacements_stay_untouched(scene):
+    before = scene.offsets.dx.copy()
+    result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, outlines=scene.outlines)
+    np.testing.assert_array_equal(scene.offsets.dx, before)
+    raw = offsets_to_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, reference_id="r", secondary_id="s")
+    np.testing.assert_allclose(result.vx, raw.vx - result.shift.vx_m_per_yr, atol=1e-3)
+
+
+def test_without_outlines_the_automatic_mode_finds_the_shift_and_says_so(scene):
+    result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS)
+    shift = result.shift
+    assert shift.method == "automatic-mode" and shift.automatic and shift.applied
+    assert shift.as_properties()["stable_shift_method"] == "automatic-mode"
+    np.testing.assert_allclose((shift.dx_px, shift.dy_px), MISREGISTRATION, atol=0.02)
+    # The cluster is stable ground plus, at most, ice whose chip-averaged motion lies within the
+    # cluster's half-width (4 robust sigma, at least 0.2 px).
+    dx, dy = scene.tongue.displacement(scene.offsets.rows[:, None], scene.offsets.cols[None, :])
+    assert np.hypot(dx, dy)[shift.stable].max() < 0.3
+    assert shift.stable_count >= 0.9 * int((scene.offsets.valid & ~scene.ice).sum())
+
+
+def test_too_few_stable_points_give_a_warning_and_no_correction(scene):
+    # An "outline" covering the whole scene leaves no stable ground.
+    everything = [shape(transform_geom(CRS, "EPSG:4326", mapping(box(490000, 3990000, 510000, 4010000))))]
+    with pytest.warns(StableGroundWarning, match="no stable-ground correction applied"):
+        result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, outlines=everything)
+    shift = result.shift
+    assert shift.method == "none" and not shift.applied and shift.stable_count == 0
+    assert "only 0 stable points" in shift.warning
+    assert (shift.dx_px, shift.dy_px, shift.vx_m_per_yr, shift.vy_m_per_yr) == (0.0, 0.0, 0.0, 0.0)
+    raw = offsets_to_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, reference_id="r", secondary_id="s")
+    np.testing.assert_array_equal(result.vx, raw.vx)
+    assert np.isnan(result.errors.vx_error).all() and np.isnan(result.errors.v_error).all()
+
+
+def test_one_point_short_of_the_minimum_is_refused(scene):
+    ice = scene.ice.copy()
+    stable = np.flatnonzero((scene.offsets.valid & ~ice).ravel())
+    ice.ravel()[stable[MIN_STABLE_POINTS - 1 :]] = True  # leave MIN_STABLE_POINTS - 1
+    with pytest.warns(StableGroundWarning):
+        shift = estimate_stable_shift(scene.offsets, TRANSFORM, DT_DAYS, ice=ice)
+    assert shift.method == "none" and shift.stable_count == MIN_STABLE_POINTS - 1
+    np.testing.assert_allclose((shift.measured_dx_px, shift.measured_dy_px), MISREGISTRATION, atol=0.02)
+    ice.ravel()[stable[MIN_STABLE_POINTS - 1]] = False
+    assert estimate_stable_shift(scene.offsets, TRANSFORM, DT_DAYS, ice=ice).method == "outlines"
+
+
+def test_a_shift_too_large_for_a_misregistration_is_not_applied():
+    n = np.ones((30, 30), dtype=np.float32)
+    field = OffsetField(np.arange(30.0), np.arange(30.0), 6.0 * n, 0.5 * n, 0.8 * n, 5 * n, "test")
+    with pytest.warns(StableGroundWarning, match="exceeds 5 px"):
+        shift = estimate_stable_shift(field, TRANSFORM, DT_DAYS)
+    assert shift.method == "none" and shift.measured_dx_px == 6.0
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_errors_are_calibrated_on_held_out_stable_ground(scene):
+    """Errors from half the stable ground (checkerboard) cover ~68 % of the other half's truth error."""
+    rows, cols = np.indices(scene.offsets.shape)
+    held_out = (rows + cols) % 2 == 1
+    shift = estimate_stable_shift(scene.offsets, TRANSFORM, DT_DAYS, ice=scene.ice | held_out)
+    raw_vx, raw_vy = displacement_to_velocity(scene.offsets.dx, scene.offsets.dy, TRANSFORM, DT_DAYS)
+    vx, vy, _ = apply_stable_shift(raw_vx, raw_vy, shift)
+    errors = estimate_errors(vx, vy, shift)
+    check = held_out & ~scene.ice & scene.offsets.valid
+    assert check.sum() > 800
+    # Truth on stable ground is 0: the error of each point is its corrected velocity.
+    for value, sigma in ((vx, errors.vx_error), (vy, errors.vy_error)):
+        within = float(np.mean(np.abs(value[check]) <= sigma[check]))
+        print(f"within 1 sigma: {within:.3f} of {int(check.sum())} held-out points")
+        assert 0.60 <= within <= 0.76, within  # 68.3 % for normal errors; +-8 % for n ~ 1000 and tails
+    assert errors.vx_sigma_m_per_yr == pytest.approx(shift.stats.vx_nmad_m_per_yr)
+    assert np.isnan(errors.vx_error[~scene.offsets.valid]).all()
+
+
+def test_speed_error_propagates_the_component_errors():
+    vx = np.array([[300.0, 0.0, 0.0]])
+    vy = np.array([[400.0, 0.0, np.nan]])
+    n = np.ones((1, 3), dtype=np.float32)
+    field = OffsetField(np.zeros(1), np.arange(3.0), n, n, n, n, "test")
+    shift = estimate_stable_shift(field, TRANSFORM, DT_DAYS, min_stable_points=3)
+    shift = replace(shift, stats=StableGroundStats(3, 0.0, 0.0, 30.0, 40.0))
+    errors = estimate_errors(vx, vy, shift)
+    # sqrt((300*30)^2 + (400*40)^2) / 500 = 36.7; at v = 0 the RMS sqrt((30^2 + 40^2) / 2) = 35.36
+    np.testing.assert_allclose(errors.v_error[0, :2], [36.715, 35.355], atol=1e-3)
+    assert np.isnan(errors.v_error[0, 2])
+
+
+# -- outlines --------------------------------------------------------------------------------
+
+
+def test_outline_mask_reprojects_and_buffers():
+    grid = grid_transform(TRANSFORM, np.arange(0.0, 500.0, 10.0), np.arange(0.0, 500.0, 10.0))
+    square = box(501000.0, 3996000.0, 502000.0, 3997000.0)  # 1 km, in the grid's own CRS
+    own = ice_mask_from_outlines(square, grid, (50, 50), CRS, outlines_crs=CRS, outline_buffer_m=0.0)
+    assert own.sum() == 100  # 10 x 10 points at 100 m
+    lonlat = shape(transform_geom(CRS, "EPSG:4326", mapping(square)))
+    assert (ice_mask_from_outlines(lonlat, grid, (50, 50), CRS, outline_buffer_m=0.0) == own).mean() > 0.995
+    buffered = ice_mask_from_outlines(square, grid, (50, 50), CRS, outlines_crs=CRS, outline_buffer_m=200.0)
+    assert buffered.sum() == pytest.approx(14 * 14 - 4 * 1, abs=8)  # rounded corners
+    assert (buffered >= own).all()
+
+
+def test_outline_errors_name_the_parameter():
+    grid = grid_transform(TRANSFORM, np.arange(5.0), np.arange(5.0))
+    with pytest.raises(InvalidParameter, match="outlines: outline 1 is a Point"):
+        ice_mask_from_outlines([Point(75.0, 36.0)], grid, (5, 5), CRS)
+    with pytest.raises(InvalidParameter, match="crs: the tracking grid must be in a projected CRS"):
+        ice_mask_from_outlines([box(0, 0, 1, 1)], grid, (5, 5), "EPSG:4326")
+    with pytest.raises(InvalidParameter, match="outline_buffer"):
+        ice_mask_from_outlines([box(0, 0, 1, 1)], grid, (5, 5), CRS, outline_buffer_m=-1.0)
+
+
+# -- general rules ---------------------------------------------------------------------------
+
+
+def _field(dx: np.ndarray, dy: np.ndarray, peak: np.ndarray) -> OffsetField:
+    n_rows, n_cols = dx.shape
+    return OffsetField(np.arange(n_rows) * 8.0, np.arange(n_cols) * 8.0, dx, dy, peak, peak * 10, "test")
+
+
+quantized = st.integers(-256, 256).map(lambda k: k / 64.0)  # exact in binary: sums stay exact
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    add_dx=st.integers(-16, 16).map(lambda k: k / 8.0),
+    add_dy=st.integers(-16, 16).map(lambda k: k / 8.0),
+    use_outlines=st.booleans(),
+)
+def test_adding_a_constant_shift_moves_the_estimate_by_exactly_that(seed, add_dx, add_dy, use_outlines):
+    rng = np.random.default_rng(seed)
+    shape_ = (24, 24)
+    dx = np.round(rng.normal(0.3, 0.15, shape_) * 64) / 64
+    dy = np.round(rng.normal(-0.2, 0.15, shape_) * 64) / 64
+    ice = np.zeros(shape_, dtype=bool)
+    ice[:, 8:14] = True
+    dx[ice] += 2.0  # a glacier moving 2 px east
+    dx[0, :5] = np.nan  # some failed matches
+    peak = rng.uniform(0.3, 1.0, shape_)
+    kwargs = {"ice": ice} if use_outlines else {}
+    before = estimate_stable_shift(_field(dx, dy, peak), TRANSFORM, DT_DAYS, **kwargs)
+    after = estimate_stable_shift(_field(dx + add_dx, dy + add_dy, peak), TRANSFORM, DT_DAYS, **kwargs)
+    assert before.method == after.method != "none"
+    assert after.dx_px - before.dx_px == add_dx
+    assert after.dy_px - before.dy_px == add_dy
+    np.testing.assert_array_equal(before.stable, after.stable)
+    assert before.stats.vx_nmad_m_per_yr == pytest.approx(after.stats.vx_nmad_m_per_yr, rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    angle=st.floats(-180, 180),
+    sx=st.floats(-2, 2),
+    sy=st.floats(-2, 2),
+    dt=st.floats(1.0, 400.0),
+)
+def test_subtracting_the_shift_in_m_per_yr_equals_subtracting_it_in_px(angle, sx, sy, dt):
+    transform = Affine.rotation(angle) @ Affine.scale(10.0, -10.0)
+    rng = np.random.default_rng(0)
+    dx, dy = rng.normal(0, 2, (2, 6, 6))
+    n = np.ones((6, 6))
+    shift = estimate_stable_shift(_field(sx + 0 * n, sy + 0 * n, n), transform, dt, min_stable_points=1)
+    assert (shift.dx_px, shift.dy_px) == (sx, sy)
+    raw = displacement_to_velocity(dx, dy, transform, dt)
+    expected = displacement_to_velocity(dx - sx, dy - sy, transform, dt)
+    vx, vy, v = apply_stable_shift(*raw, shift)
+    np.testing.assert_allclose(vx, expected[0], atol=1e-3 * (1 + np.abs(expected[0]).max()))
+    np.testing.assert_allclose(vy, expected[1], atol=1e-3 * (1 + np.abs(expected[1]).max()))
+    np.testing.assert_allclose(v, np.hypot(*expected), atol=1e-3 * (1 + np.hypot(*expected).max()))
+
+
+def test_velocity_conversion_matches_the_product_and_signs():
+    n = np.ones((2, 2), dtype=np.float32)
+    field = OffsetField(np.arange(2.0), np.arange(2.0), 0.5 * n, 1.0 * n, n, n, "test")
+    product = offsets_to_velocity(field, TRANSFORM, CRS, DT_DAYS, reference_id="r", secondary_id="s")
+    vx, vy = displacement_to_velocity(field.dx, field.dy, TRANSFORM, DT_DAYS)
+    np.testing.assert_allclose(vx, product.vx, rtol=1e-6)
+    np.testing.assert_allclose(vy, product.vy, rtol=1e-6)
+    assert vx[0, 0] > 0 and vy[0, 0] < 0  # + columns = east, + rows = south
+
+
+def test_weighted_median_follows_the_weights():
+    values = np.array([0.0, 1.0, 2.0, 3.0])
+    assert weighted_median(values) == 1.0  # lower median
+    assert weighted_median(values, np.array([1.0, 1.0, 1.0, 10.0])) == 3.0
+    assert np.isnan(weighted_median(np.array([])))
