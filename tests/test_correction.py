@@ -27,9 +27,9 @@ from glacier_velocity.correction import (
     weighted_median,
 )
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.synthetic import FlowField, GlacierTongue, make_pair
+from glacier_velocity.demo.synthetic import FlowField, GlacierTongue, make_pair
 from glacier_velocity.tracking import OffsetField, TrackingParams, track_offsets
-from glacier_velocity.velocity import grid_transform, offsets_to_velocity
+from glacier_velocity.tracking.velocity import grid_transform, offsets_to_velocity
 
 SHAPE = (512, 512)
 #: A north-up 10 m UTM grid (zone 43N, the Karakoram) for the synthetic images.

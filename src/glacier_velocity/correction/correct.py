@@ -10,7 +10,7 @@ from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from ..tracking.offsets import OffsetField
-from ..velocity import grid_transform
+from ..tracking.velocity import grid_transform
 from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
 from .stable import MAX_SHIFT_PX, MIN_STABLE_POINTS, StableShift, displacement_to_velocity, estimate_stable_shift
 from .uncertainty import VelocityErrors, estimate_errors
