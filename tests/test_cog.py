@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -14,6 +15,7 @@ from numpy.testing import assert_array_equal
 
 from glacier_velocity import __version__
 from glacier_velocity.io.cog import (
+    velocity_tags,
     PIXEL_CONVENTION,
     read_velocity_cog,
     write_cog,
@@ -136,7 +138,8 @@ def test_velocity_cog_bands_tags_and_round_trip(tmp_path):
         assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert src.descriptions == tuple(name for name, _ in VELOCITY_BANDS)
         assert src.units == tuple(unit for _, unit in VELOCITY_BANDS)
-        assert src.tags(3)["units"] == "m/yr" and src.tags(4)["units"] == "px"
+        index = {name: i for i, (name, _) in enumerate(VELOCITY_BANDS, start=1)}
+        assert src.tags(index["v"])["units"] == "m/yr" and src.tags(index["dx"])["units"] == "px"
         tags = src.tags()
         assert tags["reference_id"] == "S2B_43SEA_20200601_0_L2A"
         assert tags["secondary_id"] == "S2A_43SEA_20200611_0_L2A"
@@ -163,6 +166,49 @@ def test_velocity_cog_bands_tags_and_round_trip(tmp_path):
     assert back.engine == product.engine
     assert back.engine_params == product.engine_params
     assert back.sources == product.sources
+
+
+def test_velocity_cog_records_errors_correction_and_cf_metadata(tmp_path):
+    product = _product((6, 7))
+    error = np.full((6, 7), 36.5, np.float32)
+    correction = {"stable_shift_method": "outlines", "stable_shift_applied": True, "stable_shift_dx_px": -0.6475,
+                  "stable_shift_dy_px": 1.82, "stable_shift_vy_m_per_yr": -665.0, "stable_count": 2250,
+                  "stable_vx_nmad_m_per_yr": 36.5, "stable_vy_median_m_per_yr": float("nan"),
+                  "stable_shift_warning": ""}
+    product = replace(product, vx_error=error, vy_error=error + 8, v_error=error + 4, correction=correction)
+    out = write_velocity_cog(product, tmp_path / "corrected.tif")
+    with rasterio.open(out) as src:
+        index = {name: i for i, name in enumerate(src.descriptions, start=1)}
+        assert list(index)[:6] == ["vx", "vy", "v", "vx_error", "vy_error", "v_error"]
+        assert src.tags(index["vx"])["standard_name"] == "land_ice_surface_x_velocity"
+        assert src.tags(index["vy"])["standard_name"] == "land_ice_surface_y_velocity"
+        assert src.tags(index["vy_error"])["standard_name"] == "land_ice_surface_y_velocity standard_error"
+        assert src.tags(index["vy_error"])["units"] == "m/yr"
+        assert "NMAD" in src.tags(index["vx_error"])["long_name"]
+        assert "standard_name" not in src.tags(index["peak"])
+        tags = src.tags()
+        assert tags["stable_shift_dx_px"] == "-0.6475" and tags["stable_shift_method"] == "outlines"
+        assert tags["stable_count"] == "2250" and tags["year_length_days"] == "365.25"
+        assert tags["chip_size_px"] == "32"
+        assert tags["acquisition_date_img1"] == "2020-06-01T05:36:29.024000+00:00"
+        assert tags["acquisition_date_img2"] == "2020-06-11T18:16:29.024000+00:00"
+        assert tags["date_center"] == "2020-06-06T11:56:29.024000+00:00"
+    back = read_velocity_cog(out)
+    assert_array_equal(back.vy_error, error + 8)
+    assert back.correction["stable_shift_dy_px"] == 1.82 and back.correction["stable_shift_applied"] is True
+    assert back.correction["stable_count"] == 2250 and np.isnan(back.correction["stable_vy_median_m_per_yr"])
+    assert back.correction["stable_shift_method"] == "outlines"
+
+
+def test_velocity_cog_without_error_bands_reads_with_nan_errors(tmp_path):
+    """Products written before the error bands existed still read."""
+    product = _product((5, 6))
+    old_bands = [name for name, _ in VELOCITY_BANDS if not name.endswith("_error")]
+    out = write_cog(tmp_path / "old.tif", {name: product.band(name) for name in old_bands}, TRANSFORM,
+                    "EPSG:32643", tags=velocity_tags(product))
+    back = read_velocity_cog(out)
+    assert_array_equal(back.vx, product.vx)
+    assert np.isnan(back.vx_error).all() and back.vx_error.shape == (5, 6) and back.correction == {}
 
 
 def test_velocity_cog_without_datetimes_round_trips(tmp_path):

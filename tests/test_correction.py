@@ -20,16 +20,15 @@ from glacier_velocity.correction import (
     StableGroundWarning,
     apply_stable_shift,
     correct_velocity,
-    displacement_to_velocity,
     estimate_errors,
     estimate_stable_shift,
     ice_mask_from_outlines,
     weighted_median,
 )
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.demo.synthetic import FlowField, GlacierTongue, make_pair
+from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, make_pair
 from glacier_velocity.tracking import OffsetField, TrackingParams, track_offsets
-from glacier_velocity.tracking.velocity import grid_transform, offsets_to_velocity
+from glacier_velocity.tracking.velocity import displacement_to_velocity, grid_transform, offsets_to_velocity
 
 SHAPE = (512, 512)
 #: A north-up 10 m UTM grid (zone 43N, the Karakoram) for the synthetic images.
@@ -38,22 +37,6 @@ CRS = "EPSG:32643"
 DT_DAYS = 10.0
 MISREGISTRATION = (0.43, -0.71)  # px, (dx along columns, dy along rows)
 TRACKING = TrackingParams(grid_spacing_px=8, search_px=8.0)
-
-
-@dataclass(frozen=True)
-class Misregistered(FlowField):
-    """A flow field plus the secondary's geolocation error: every feature seems to move by it."""
-
-    base: FlowField
-    dx: float
-    dy: float
-
-    def displacement(self, rows, cols):
-        dx, dy = self.base.displacement(rows, cols)
-        return dx + self.dx, dy + self.dy
-
-    def scaled(self, factor: float) -> Misregistered:
-        return Misregistered(self.base.scaled(factor), self.dx * factor, self.dy * factor)
 
 
 @dataclass(frozen=True)

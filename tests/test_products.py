@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import re
 from datetime import datetime, timezone
@@ -160,8 +162,8 @@ def test_stac_item_describes_the_product(tmp_path):
     velocity = item.assets["velocity"]
     assert velocity.roles == ["data"] and velocity.media_type == COG_MEDIA_TYPE
     bands = velocity.extra_fields["bands"]
-    assert [b["name"] for b in bands] == ["vx", "vy", "v", "dx", "dy", "peak", "snr"]
-    assert [b["unit"] for b in bands] == ["m/yr", "m/yr", "m/yr", "px", "px", "1", "1"]
+    assert [b["name"] for b in bands] == ["vx", "vy", "v", "vx_error", "vy_error", "v_error", "dx", "dy", "peak", "snr"]
+    assert [b["unit"] for b in bands] == ["m/yr"] * 6 + ["px", "px", "1", "1"]
     raster_bands = velocity.extra_fields["raster:bands"]
     assert raster_bands[2]["unit"] == "m/yr" and raster_bands[2]["nodata"] == "nan"
     assert raster_bands[2]["statistics"]["maximum"] == pytest.approx(float(np.nanmax(product.v)))
@@ -178,6 +180,21 @@ def test_stac_item_describes_the_product(tmp_path):
     back = pystac.Item.from_file(str(saved))
     assert back.assets["velocity"].get_absolute_href() == str(cog.resolve())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (cog, quicklook, item_json))
+
+
+def test_item_records_the_stable_ground_correction(tmp_path):
+    correction = {"stable_shift_method": "automatic-mode", "stable_shift_applied": True, "stable_shift_dx_px": -0.65,
+                  "stable_shift_dy_px": 1.82, "stable_shift_vx_m_per_yr": -236.6, "stable_count": 22507,
+                  "stable_vx_nmad_m_per_yr": 36.0, "stable_vy_median_m_per_yr": float("nan"), "stable_shift_warning": ""}
+    product = replace(_product(), correction=correction)
+    cog = write_velocity_cog(product, tmp_path / "v.tif")
+    saved = save_product_item(make_product_item(product, cog), tmp_path / "v.json")
+    props = json.loads(saved.read_text())["properties"]  # strict JSON: no NaN
+    assert props["gv:stable_shift_dx_px"] == -0.65 and props["gv:stable_shift_dy_px"] == 1.82
+    assert props["gv:stable_shift_vx_m_per_yr"] == -236.6 and props["gv:stable_count"] == 22507
+    assert props["gv:stable_shift_method"] == "automatic-mode" and props["gv:stable_shift_applied"] is True
+    assert props["gv:stable_vx_nmad_m_per_yr"] == 36.0 and props["gv:stable_vy_median_m_per_yr"] is None
+    assert props["gv:date_center"] == "2020-06-26T05:36:30Z"  # half-way between the acquisitions
 
 
 def test_item_needs_acquisition_times(tmp_path):

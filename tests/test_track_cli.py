@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from glacier_velocity.cli import main
 from glacier_velocity.io.cog import read_velocity_cog
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.demo.synthetic import RotationShear, Translation, make_pair
+from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, RotationShear, Translation, make_pair
 from glacier_velocity.tracking import OffsetField
 from glacier_velocity.tracking.velocity import DAYS_PER_YEAR, baseline_days, grid_transform, offsets_to_velocity
 
@@ -42,10 +42,14 @@ def test_track_cli_end_to_end(pair_files, tmp_path, capsys):
     ref, sec, _ = pair_files
     out = tmp_path / "velocity.tif"
     days = 10.5
-    assert main(["track", ref, sec, "--days", str(days), "--out", str(out), "--grid-spacing", "16"]) == 0
-    assert "valid" in capsys.readouterr().out
+    # The whole image moves: no stable ground, so the correction is off (a uniform motion and a
+    # misregistration are the same thing to it).
+    assert main(["track", ref, sec, "--days", str(days), "--out", str(out), "--grid-spacing", "16",
+                 "--no-stable-correction"]) == 0
+    printed = capsys.readouterr().out
+    assert "valid" in printed and "NOT applied" in printed
     with rasterio.open(out) as src:
-        assert src.descriptions == ("vx", "vy", "v", "dx", "dy", "peak", "snr")
+        assert src.descriptions == ("vx", "vy", "v", "vx_error", "vy_error", "v_error", "dx", "dy", "peak", "snr")
         assert all(d == "float32" for d in src.dtypes)
         assert np.isnan(src.nodata)
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
@@ -55,14 +59,41 @@ def test_track_cli_end_to_end(pair_files, tmp_path, capsys):
         assert tags["engine"] == "ncc"
         assert json.loads(tags["engine_params"])["grid_spacing_px"] == 16
         assert "ref.tif" in tags["reference_id"] and "sec.tif" in tags["secondary_id"]
-        assert src.tags(1)["units"] == "m/yr" and src.tags(4)["units"] == "px"
+        assert src.tags(1)["units"] == "m/yr" and src.tags(7)["units"] == "px"
+        assert tags["stable_shift_method"] == "none" and "turned off" in tags["stable_shift_warning"]
     product = read_velocity_cog(out)
+    assert np.isnan(product.vx_error).all()
     # 2.5 px east and 1.5 px north (dy = -1.5 rows) at 10 m in 10.5 days.
     per_year = 10.0 * DAYS_PER_YEAR / days
     assert np.nanmedian(product.vx) == pytest.approx(2.5 * per_year, rel=0.01)
     assert np.nanmedian(product.vy) == pytest.approx(1.5 * per_year, rel=0.01)
     assert np.nanmedian(product.v) == pytest.approx(np.hypot(2.5, 1.5) * per_year, rel=0.01)
     assert product.valid_fraction > 0.95
+
+
+def test_track_cli_removes_the_misregistration_by_default(tmp_path, capsys):
+    """A glacier tongue on stable ground, secondary misregistered by (0.6, -0.9) px."""
+    tongue = GlacierTongue((384, 384), max_px=3.0)
+    pair = make_pair((384, 384), Misregistered(tongue, 0.6, -0.9), seed=5)
+    ref = _write(tmp_path / "r.tif", pair.reference)
+    sec = _write(tmp_path / "s.tif", pair.secondary)
+    out = tmp_path / "v.tif"
+    assert main(["track", ref, sec, "--days", "10", "--out", str(out)]) == 0
+    assert "automatic: no glacier outlines" in capsys.readouterr().out
+    product = read_velocity_cog(out)
+    c = product.correction
+    assert c["stable_shift_method"] == "automatic-mode" and c["stable_shift_applied"] is True
+    assert c["stable_shift_dx_px"] == pytest.approx(0.6, abs=0.03)
+    assert c["stable_shift_dy_px"] == pytest.approx(-0.9, abs=0.03)
+    assert c["stable_count"] > 300
+    # Stable ground now reads ~0; the raw offsets keep the misregistration.
+    rows = np.arange(product.shape[0]) * 12 + 15.5
+    cols = np.arange(product.shape[1]) * 12 + 15.5
+    stable = ~tongue.ice_mask(rows[:, None], cols[None, :]) & np.isfinite(product.v)
+    assert abs(np.median(product.vx[stable])) < 5.0 and abs(np.median(product.vy[stable])) < 5.0
+    assert np.median(product.dx[stable]) == pytest.approx(0.6, abs=0.03)
+    errors = product.vx_error[np.isfinite(product.vx)]
+    assert np.all(errors == errors[0]) and 0 < errors[0] == pytest.approx(c["stable_vx_nmad_m_per_yr"], rel=1e-6)
 
 
 def test_output_pixel_centres_are_measurement_positions(tmp_path):
@@ -73,9 +104,10 @@ def test_output_pixel_centres_are_measurement_positions(tmp_path):
     ref = _write(tmp_path / "r.tif", pair.reference)
     sec = _write(tmp_path / "s.tif", pair.secondary)
     out = tmp_path / "v.tif"
-    assert main(["track", ref, sec, "--days", "36.525", "--out", str(out), "--max-velocity", "2000"]) == 0
+    assert main(["track", ref, sec, "--days", "36.525", "--out", str(out), "--max-velocity", "2000",
+                 "--no-stable-correction"]) == 0
     with rasterio.open(out) as src:
-        dx = src.read(4)
+        dx = src.read(src.descriptions.index("dx") + 1)
         rows, cols = np.meshgrid(np.arange(src.height), np.arange(src.width), indexing="ij")
         xs, ys = rasterio.transform.xy(src.transform, rows, cols, offset="center")
     # Map position -> reference pixel-centre coordinates.

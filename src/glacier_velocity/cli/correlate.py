@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         bbox=tuple(args.bbox) if args.bbox else None,
         mask_clouds=args.mask_clouds,
+        stable_correction=args.stable_correction,
     )
     result = correlate_pair(args.reference, args.secondary, args.out_dir, params)
     print(f"velocity:  {result.cog}")

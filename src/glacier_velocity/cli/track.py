@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from ..workflow.track_files import track_files
+from ..correction import describe_correction
 from ..tracking import TrackingParams
 from .options import add_tracking_options
 
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         max_velocity_m_per_yr=args.max_velocity,
         params=params,
         engine=args.engine,
+        stable_correction=args.stable_correction,
     )
     speed = product.v[np.isfinite(product.v)]
     median = f"{np.median(speed):.1f} m/yr" if speed.size else "n/a"
@@ -64,4 +66,5 @@ def run(args: argparse.Namespace) -> int:
         f"{100 * product.valid_fraction:.1f} % valid, median speed {median}, "
         f"baseline {product.dt_days:g} days, engine {product.engine}"
     )
+    print(describe_correction(product.correction))
     return 0

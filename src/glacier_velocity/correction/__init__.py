@@ -8,7 +8,7 @@ the corrected stable ground. See docs/design/0005-stable-ground-correction.md.
 
 from __future__ import annotations
 
-from .correct import CorrectedVelocity, apply_stable_shift, correct_velocity
+from .correct import CORRECTION_TURNED_OFF, CorrectedVelocity, apply_stable_shift, correct_product, correct_velocity, describe_correction
 from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
 from .robust import nmad, weighted_median
 from .stable import (
@@ -19,12 +19,12 @@ from .stable import (
     StableGroundStats,
     StableGroundWarning,
     StableShift,
-    displacement_to_velocity,
     estimate_stable_shift,
 )
 from .uncertainty import VelocityErrors, estimate_errors, speed_error
 
 __all__ = [
+    "CORRECTION_TURNED_OFF",
     "MAX_SHIFT_PX",
     "METHODS",
     "MIN_STABLE_POINTS",
@@ -37,8 +37,9 @@ __all__ = [
     "StableShift",
     "VelocityErrors",
     "apply_stable_shift",
+    "correct_product",
     "correct_velocity",
-    "displacement_to_velocity",
+    "describe_correction",
     "estimate_errors",
     "estimate_stable_shift",
     "ice_mask_from_outlines",

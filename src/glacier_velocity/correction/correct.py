@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from ..tracking.offsets import OffsetField
-from ..tracking.velocity import grid_transform
+from ..tracking.velocity import VelocityProduct, displacement_to_velocity, grid_transform
 from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
-from .stable import MAX_SHIFT_PX, MIN_STABLE_POINTS, StableShift, displacement_to_velocity, estimate_stable_shift
+from .stable import MAX_SHIFT_PX, MIN_STABLE_POINTS, StableShift, estimate_stable_shift
 from .uncertainty import VelocityErrors, estimate_errors
 
 
@@ -121,3 +121,80 @@ def correct_velocity(
     raw_vx, raw_vy = displacement_to_velocity(offsets.dx, offsets.dy, reference_transform, dt_days)
     vx, vy, v = apply_stable_shift(raw_vx, raw_vy, shift)
     return CorrectedVelocity(vx=vx, vy=vy, v=v, errors=estimate_errors(vx, vy, shift), shift=shift)
+
+
+#: ``VelocityProduct.correction`` of a product whose correction was turned off on purpose.
+CORRECTION_TURNED_OFF: dict[str, object] = {
+    "stable_shift_method": "none",
+    "stable_shift_applied": False,
+    "stable_shift_warning": "stable-ground correction turned off (stable_correction = false): "
+    "vx, vy, v include the pair's misregistration and have no error estimate",
+}
+
+
+def correct_product(
+    product: VelocityProduct,
+    offsets: OffsetField,
+    reference_transform: Affine,
+    *,
+    stable_correction: bool = True,
+    outlines: BaseGeometry | Iterable[BaseGeometry] | None = None,
+    outlines_crs: str = OUTLINES_CRS,
+    outline_buffer_m: float = OUTLINE_BUFFER_M,
+    min_stable_points: int = MIN_STABLE_POINTS,
+    max_shift_px: float = MAX_SHIFT_PX,
+) -> VelocityProduct:
+    """The correction stage applied to a pair's velocity product.
+
+    Parameters
+    ----------
+    product : VelocityProduct
+        Uncorrected product of ``offsets`` (:func:`~glacier_velocity.tracking.velocity.offsets_to_velocity`).
+    offsets : OffsetField
+        The raw displacements (px) the product was made from.
+    reference_transform : Affine
+        Transform of the reference image (m per px).
+    stable_correction : bool
+        Apply the correction (default). When False, ``vx``, ``vy``, ``v`` stay raw, the error
+        bands stay NaN, and ``correction`` says it was turned off.
+    outlines, outlines_crs, outline_buffer_m, min_stable_points, max_shift_px
+        As in :func:`correct_velocity`.
+
+    Returns
+    -------
+    VelocityProduct
+        Corrected ``vx``, ``vy``, ``v``, the error bands and ``correction`` (the
+        :meth:`StableShift.as_properties` record); ``dx``, ``dy`` unchanged.
+    """
+    if not stable_correction:
+        return replace(product, correction=dict(CORRECTION_TURNED_OFF))
+    corrected = correct_velocity(
+        offsets, reference_transform, product.crs, product.dt_days, outlines=outlines, outlines_crs=outlines_crs,
+        outline_buffer_m=outline_buffer_m, min_stable_points=min_stable_points, max_shift_px=max_shift_px,
+    )
+    return replace(
+        product,
+        vx=corrected.vx,
+        vy=corrected.vy,
+        v=corrected.v,
+        vx_error=corrected.errors.vx_error,
+        vy_error=corrected.errors.vy_error,
+        v_error=corrected.errors.v_error,
+        correction=corrected.shift.as_properties(),
+    )
+
+
+def describe_correction(correction: dict[str, object]) -> str:
+    """One line about a product's stable-ground correction (its ``correction`` record)."""
+    if not correction:
+        return "stable-ground correction: not run"
+    if not correction.get("stable_shift_applied"):
+        return f"stable-ground correction: NOT applied: {correction.get('stable_shift_warning', '')}"
+    c = correction
+    automatic = " (automatic: no glacier outlines)" if c["stable_shift_method"] == "automatic-mode" else ""
+    return (
+        f"stable-ground correction{automatic}: shift dx {c['stable_shift_dx_px']:+.3f} px, dy {c['stable_shift_dy_px']:+.3f} px "
+        f"(vx {c['stable_shift_vx_m_per_yr']:+.1f}, vy {c['stable_shift_vy_m_per_yr']:+.1f} m/yr) removed, "
+        f"{c['stable_count']} stable points; error (NMAD) vx {c['stable_vx_nmad_m_per_yr']:.1f}, "
+        f"vy {c['stable_vy_nmad_m_per_yr']:.1f} m/yr"
+    )

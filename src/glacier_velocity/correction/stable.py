@@ -34,14 +34,13 @@ from scipy import ndimage
 
 from ..errors import GlacierVelocityWarning, InvalidParameter
 from ..tracking.offsets import OffsetField
+from ..tracking.velocity import displacement_to_velocity
 from .robust import nmad, weighted_median
 
 log = logging.getLogger(__name__)
 
 Method = Literal["outlines", "automatic-mode", "none"]
 METHODS: tuple[str, ...] = ("outlines", "automatic-mode", "none")
-
-DAYS_PER_YEAR = 365.25
 
 #: Fewest stable points for a correction. The median of n points scatters by about
 #: 1.25 sigma / sqrt(n) and the NMAD by about 1.17 sigma / sqrt(2n) relative: with 100 points,
@@ -159,21 +158,6 @@ class StableShift:
             "stable_vy_nmad_m_per_yr": s.vy_nmad_m_per_yr,
             "stable_shift_warning": self.warning,
         }
-
-
-def displacement_to_velocity(
-    dx_px: np.ndarray | float, dy_px: np.ndarray | float, reference_transform: Affine, dt_days: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel displacement to east/north velocity (m/yr), through the reference affine.
-
-    ``(vx, vy) = A (dx, dy) * 365.25 / dt_days`` with ``A`` the linear part of the transform:
-    for a north-up grid ``e < 0``, so ``dy > 0`` (down the rows) gives ``vy < 0`` (south).
-    """
-    a, b, d, e = reference_transform.a, reference_transform.b, reference_transform.d, reference_transform.e
-    per_year = DAYS_PER_YEAR / dt_days
-    dx = np.asarray(dx_px, dtype=np.float64)
-    dy = np.asarray(dy_px, dtype=np.float64)
-    return (a * dx + b * dy) * per_year, (d * dx + e * dy) * per_year
 
 
 def _stats(vx: np.ndarray, vy: np.ndarray) -> StableGroundStats:

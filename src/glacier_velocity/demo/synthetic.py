@@ -48,6 +48,7 @@ __all__ = [
     "FlowField",
     "GlacierTongue",
     "Interpolation",
+    "Misregistered",
     "RotationShear",
     "SyntheticPair",
     "Translation",
@@ -179,6 +180,41 @@ class Translation(FlowField):
     def scaled(self, factor: float) -> Translation:
         _check_finite("factor", factor)
         return Translation(self.dx * factor, self.dy * factor)
+
+
+@dataclass(frozen=True)
+class Misregistered(FlowField):
+    """A flow field seen through the secondary's geolocation error.
+
+    Every feature, moving or not, appears displaced by ``(dx, dy)`` more, the way an
+    inter-orbit misregistration of Sentinel-2 shows up in feature tracking.
+
+    Attributes
+    ----------
+    base : FlowField
+        The true surface motion (px).
+    dx, dy : float
+        Misregistration (px) along columns (+ east) and rows (+ south).
+    """
+
+    base: FlowField
+    dx: float
+    dy: float
+
+    def __post_init__(self):
+        _check_finite("dx", self.dx)
+        _check_finite("dy", self.dy)
+
+    def displacement(self, rows, cols):
+        dx, dy = self.base.displacement(rows, cols)
+        return dx + float(self.dx), dy + float(self.dy)
+
+    def is_moving(self, rows, cols) -> np.ndarray:
+        return self.base.is_moving(rows, cols)
+
+    def scaled(self, factor: float) -> Misregistered:
+        _check_finite("factor", factor)
+        return Misregistered(self.base.scaled(factor), self.dx * factor, self.dy * factor)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
 """Cloud-Optimized GeoTIFF output: generic multi-band writer and the velocity product format.
 
 A velocity COG holds the bands of :data:`glacier_velocity.tracking.velocity.VELOCITY_BANDS` in that
-order (``vx``, ``vy``, ``v`` in m/yr; ``dx``, ``dy`` in px; ``peak``, ``snr``), float32,
-NaN declared as nodata, DEFLATE with the floating-point predictor, 512 x 512 tiles and
-overviews. Each band carries its name as description and its unit both as the GDAL unit type
-and as a ``units`` band tag (CF style). Dataset tags record the provenance: both inputs,
-the baseline, the engine and its parameters, the software version and the pixel-centre
-convention.
+order (``vx``, ``vy``, ``v``, ``vx_error``, ``vy_error``, ``v_error`` in m/yr; ``dx``, ``dy``
+in px; ``peak``, ``snr``), float32, NaN declared as nodata, DEFLATE with the floating-point
+predictor, 512 x 512 tiles and overviews. Each band carries its name as description, its unit
+both as the GDAL unit type and as a ``units`` band tag, and CF-style ``long_name`` and
+``standard_name`` tags (``land_ice_surface_x_velocity``, ...). Dataset tags record the
+provenance: both inputs and their acquisition dates, ``date_center``, the baseline, the year
+length (365.25 days; ITS_LIVE uses 365), the chip size, the engine and its parameters, the
+stable-ground correction (``stable_shift_dx_px``, ``stable_shift_method``, ...), the software
+version and the pixel-centre convention.
 
 Files are written to a temporary name in the target directory and moved into place with
 :func:`os.replace`, so a file at the target path is always complete.
@@ -31,7 +34,13 @@ from rasterio.errors import RasterioIOError
 from .._version import __version__
 from .atomic import atomic_output
 from ..errors import InputError, InvalidParameter
-from ..tracking.velocity import VELOCITY_BANDS, VelocityProduct
+from ..tracking.velocity import (
+    BAND_DESCRIPTIONS,
+    CF_STANDARD_NAMES,
+    DAYS_PER_YEAR,
+    VELOCITY_BANDS,
+    VelocityProduct,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,9 @@ PIXEL_CONVENTION = (
 VELOCITY_PRODUCT_TAG = "glacier-velocity velocity"
 
 _BLOCK_PX = 512
+
+#: Bands a velocity COG may lack (written before they existed).
+_OPTIONAL_BANDS = ("vx_error", "vy_error", "v_error")
 
 
 def _crs_string(crs: CRS | str) -> str:
@@ -64,6 +76,7 @@ def write_cog(
     *,
     tags: Mapping[str, Any] | None = None,
     band_units: Mapping[str, str] | None = None,
+    band_tags: Mapping[str, Mapping[str, str]] | None = None,
     nodata: float | None = float("nan"),
     overview_resampling: str = "nearest",
     dtype: str = "float32",
@@ -84,6 +97,8 @@ def write_cog(
         Dataset tags; values are converted with ``str``.
     band_units : mapping of str to str, optional
         Band name -> unit (e.g. ``"m/yr"``), stored as GDAL unit type and ``units`` band tag.
+    band_tags : mapping of str to mapping, optional
+        Band name -> more band tags (e.g. ``standard_name``, ``long_name``).
     nodata : float or None
         Nodata value declared for every band (NaN by default; None declares none).
     overview_resampling : str
@@ -142,6 +157,8 @@ def write_cog(
                 dst.set_band_description(index, name)
                 if name in units:
                     dst.update_tags(index, units=units[name])
+                if band_tags and name in band_tags:
+                    dst.update_tags(index, **{str(k): str(v) for k, v in band_tags[name].items()})
             dst.units = tuple(units.get(name, "") for name in names)
             if tags:
                 dst.update_tags(**{str(k): str(v) for k, v in tags.items()})
@@ -153,13 +170,40 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
+def _tag_value(value: Any) -> str:
+    """Strings as they are, everything else as JSON (reads back with its type; NaN as NaN)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _from_tag(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def band_tags(name: str) -> dict[str, str]:
+    """CF-style tags of a velocity band: ``long_name`` and, where CF has one, ``standard_name``."""
+    tags = {"long_name": BAND_DESCRIPTIONS[name]}
+    if name in CF_STANDARD_NAMES:
+        tags["standard_name"] = CF_STANDARD_NAMES[name]
+    return tags
+
+
 def velocity_tags(product: VelocityProduct) -> dict[str, str]:
     """Provenance tags of a velocity COG (all values strings).
 
     ``dt_days`` is written with ``repr`` so it reads back bit for bit; ``engine_params`` and
-    ``sources`` are JSON objects.
+    ``sources`` are JSON objects; the correction record's values are JSON unless strings.
     """
+    chip = product.engine_params.get("chip_px")
     return {
+        **{key: _tag_value(value) for key, value in product.correction.items()},
+        "acquisition_date_img1": _iso(product.reference_datetime),
+        "acquisition_date_img2": _iso(product.secondary_datetime),
+        "date_center": _iso(product.date_center),
+        "year_length_days": repr(DAYS_PER_YEAR),
+        "chip_size_px": "" if chip is None else str(chip),
         "product": VELOCITY_PRODUCT_TAG,
         "reference_id": product.reference_id,
         "secondary_id": product.secondary_id,
@@ -174,7 +218,7 @@ def velocity_tags(product: VelocityProduct) -> dict[str, str]:
         "software": "glacier-velocity",
         "software_version": __version__,
         "units": "; ".join(f"{name}: {unit}" for name, unit in VELOCITY_BANDS),
-        "velocity_convention": "vx east, vy north, v magnitude, 1 yr = 365.25 days",
+        "velocity_convention": "vx east, vy north, v magnitude, 1 yr = 365.25 days (ITS_LIVE: 365 days)",
         "pixel_convention": PIXEL_CONVENTION,
     }
 
@@ -209,6 +253,7 @@ def write_velocity_cog(product: VelocityProduct, path: str | os.PathLike[str]) -
         product.crs,
         tags=velocity_tags(product),
         band_units=dict(VELOCITY_BANDS),
+        band_tags={name: band_tags(name) for name, _ in VELOCITY_BANDS},
     )
 
 
@@ -240,13 +285,15 @@ def read_velocity_cog(path: str | os.PathLike[str]) -> VelocityProduct:
     try:
         with rasterio.open(path) as src:
             by_name = {desc: index for index, desc in enumerate(src.descriptions, start=1) if desc}
-            missing = [name for name, _ in VELOCITY_BANDS if name not in by_name]
+            # Products written before the error bands existed read back with NaN errors.
+            missing = [name for name, _ in VELOCITY_BANDS if name not in by_name and name not in _OPTIONAL_BANDS]
             if missing:
                 raise InputError(
                     f"{str(path)!r} is not a velocity product: bands {missing} are missing "
                     f"(found {list(by_name)})"
                 )
-            arrays = {name: src.read(by_name[name]).astype(np.float32, copy=False) for name, _ in VELOCITY_BANDS}
+            arrays = {name: src.read(by_name[name]).astype(np.float32, copy=False)
+                      for name, _ in VELOCITY_BANDS if name in by_name}
             tags = src.tags()
             transform = src.transform
             crs = _crs_string(src.crs) if src.crs is not None else ""
@@ -268,4 +315,5 @@ def read_velocity_cog(path: str | os.PathLike[str]) -> VelocityProduct:
         engine=tags.get("engine", ""),
         engine_params=json.loads(tags.get("engine_params", "{}") or "{}"),
         sources=json.loads(tags.get("sources", "{}") or "{}"),
+        correction={key: _from_tag(value) for key, value in tags.items() if key.startswith("stable_")},
     )

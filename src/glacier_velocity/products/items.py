@@ -27,23 +27,13 @@ from .._version import __version__
 from ..io.atomic import atomic_output
 from ..io.cog import COG_MEDIA_TYPE
 from ..errors import InvalidParameter
-from ..tracking.velocity import VELOCITY_BANDS, VelocityProduct
+from ..tracking.velocity import BAND_DESCRIPTIONS, VELOCITY_BANDS, VelocityProduct
 
 if TYPE_CHECKING:
     pass
 
 log = logging.getLogger(__name__)
 
-#: What each velocity band holds, for the STAC item.
-BAND_DESCRIPTIONS: dict[str, str] = {
-    "vx": "velocity east component",
-    "vy": "velocity north component",
-    "v": "speed (velocity magnitude)",
-    "dx": "offset along image columns (+ east for north-up grids)",
-    "dy": "offset along image rows (+ down, i.e. south for north-up grids)",
-    "peak": "normalized cross-correlation at the match (-1..1)",
-    "snr": "correlation peak sharpness (peak over RMS correlation 2 px away)",
-}
 
 def footprint_lonlat(transform: Affine, shape: tuple[int, int], crs: str, densify: int = 10) -> dict[str, Any]:
     """GeoJSON polygon (lon/lat) of a grid's outline, densified so it follows the projection."""
@@ -132,6 +122,11 @@ def make_product_item(
         "gv:median_speed_m_per_yr": float(np.nanmedian(speed)) if np.isfinite(speed).any() else None,
         "gv:software_version": __version__,
     }
+    # The stable-ground correction (shift in px and m/yr, stable_count, method, statistics);
+    # NaN (nothing measurable) becomes null, which JSON can hold.
+    for key, value in product.correction.items():
+        properties[f"gv:{key}"] = None if isinstance(value, float) and not math.isfinite(value) else value
+    properties["gv:date_center"] = pystac.utils.datetime_to_str(product.date_center)
     properties.update(extra_properties or {})
     item = pystac.Item(
         id=item_id or cog_path.stem,
@@ -172,7 +167,7 @@ def make_product_item(
         href=str(cog_path),
         media_type=COG_MEDIA_TYPE,
         roles=["data"],
-        title="Velocity (vx, vy, v in m/yr) and quality bands",
+        title="Velocity (vx, vy, v in m/yr), 1-sigma errors (m/yr) and quality bands",
         extra_fields={"bands": bands_common},
     )
     item.add_asset("velocity", asset)

@@ -32,12 +32,40 @@ VELOCITY_BANDS: tuple[tuple[str, str], ...] = (
     ("vx", "m/yr"),
     ("vy", "m/yr"),
     ("v", "m/yr"),
+    ("vx_error", "m/yr"),
+    ("vy_error", "m/yr"),
+    ("v_error", "m/yr"),
     ("dx", "px"),
     ("dy", "px"),
     ("peak", "1"),
     ("snr", "1"),
 )
 
+
+#: Long name of each band (CF ``long_name``; STAC band ``description``).
+BAND_DESCRIPTIONS: dict[str, str] = {
+    "vx": "velocity east component",
+    "vy": "velocity north component",
+    "v": "speed (velocity magnitude)",
+    "vx_error": "1-sigma error of the east velocity, from the stable-ground scatter (NMAD)",
+    "vy_error": "1-sigma error of the north velocity, from the stable-ground scatter (NMAD)",
+    "v_error": "1-sigma error of the speed, propagated from vx_error and vy_error",
+    "dx": "offset along image columns (+ east for north-up grids)",
+    "dy": "offset along image rows (+ down, i.e. south for north-up grids)",
+    "peak": "normalized cross-correlation at the match (-1..1)",
+    "snr": "correlation peak sharpness (peak over RMS correlation 2 px away)",
+}
+
+#: CF ``standard_name`` of the bands that have one (ITS_LIVE uses the same for vx, vy, v); the
+#: errors use the CF ``standard_error`` modifier.
+CF_STANDARD_NAMES: dict[str, str] = {
+    "vx": "land_ice_surface_x_velocity",
+    "vy": "land_ice_surface_y_velocity",
+    "v": "land_ice_surface_velocity",
+    "vx_error": "land_ice_surface_x_velocity standard_error",
+    "vy_error": "land_ice_surface_y_velocity standard_error",
+    "v_error": "land_ice_surface_velocity standard_error",
+}
 
 def baseline_days(reference_time: datetime, secondary_time: datetime) -> float:
     """Time from the reference to the secondary acquisition, in fractional days.
@@ -51,6 +79,22 @@ def baseline_days(reference_time: datetime, secondary_time: datetime) -> float:
     10.5
     """
     return (secondary_time - reference_time).total_seconds() / 86400.0
+
+
+def displacement_to_velocity(
+    dx_px: np.ndarray | float, dy_px: np.ndarray | float, reference_transform: Affine, dt_days: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel displacement to east and north velocity (m/yr, float64), through the affine.
+
+    ``(vx, vy) = A (dx, dy) * 365.25 / dt_days`` with ``A`` the linear part of the reference
+    transform. For a north-up grid ``e < 0``, so a feature moving down the rows (``dy > 0``)
+    moves south (``vy < 0``).
+    """
+    a, b, d, e = reference_transform.a, reference_transform.b, reference_transform.d, reference_transform.e
+    per_year = DAYS_PER_YEAR / dt_days
+    dx = np.asarray(dx_px, dtype=np.float64)
+    dy = np.asarray(dy_px, dtype=np.float64)
+    return (a * dx + b * dy) * per_year, (d * dx + e * dy) * per_year
 
 
 def grid_transform(reference_transform: Affine, rows: np.ndarray, cols: np.ndarray) -> Affine:
@@ -96,6 +140,13 @@ class VelocityProduct:
         Tracking engine name; ``engine_params`` its settings.
     sources : dict
         Where the inputs came from (item hrefs or file paths), for provenance.
+    vx_error, vy_error, v_error : ndarray of float32, shape (rows, cols)
+        1-sigma errors of ``vx``, ``vy``, ``v`` (m/yr) from the stable-ground scatter
+        (:mod:`glacier_velocity.correction`); all NaN when not estimated (None on input).
+    correction : dict
+        The stable-ground correction applied to ``vx``, ``vy``, ``v`` (``dx``, ``dy`` stay raw):
+        ``StableShift.as_properties()`` (``stable_shift_dx_px``, ``stable_shift_method``, ...);
+        empty when the product has not been through the correction stage.
     """
 
     vx: np.ndarray
@@ -115,6 +166,15 @@ class VelocityProduct:
     engine: str = ""
     engine_params: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    vx_error: np.ndarray | None = None
+    vy_error: np.ndarray | None = None
+    v_error: np.ndarray | None = None
+    correction: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("vx_error", "vy_error", "v_error"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(np.shape(self.v), np.nan, dtype=np.float32))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -124,6 +184,13 @@ class VelocityProduct:
     def valid_fraction(self) -> float:
         """Fraction of grid points with a velocity (0..1)."""
         return float(np.isfinite(self.v).mean()) if self.v.size else 0.0
+
+    @property
+    def date_center(self) -> datetime | None:
+        """Mid-time of the two acquisitions (ITS_LIVE's ``date_center``); None when either is unknown."""
+        if self.reference_datetime is None or self.secondary_datetime is None:
+            return None
+        return self.reference_datetime + (self.secondary_datetime - self.reference_datetime) / 2
 
     def band(self, name: str) -> np.ndarray:
         """Array of one band by its name in :data:`VELOCITY_BANDS`."""
@@ -168,14 +235,9 @@ def offsets_to_velocity(
     """
     if not np.isfinite(dt_days) or dt_days <= 0:
         raise InvalidParameter("days", f"the baseline must be a positive number of days, got {dt_days}")
-    a, b, d, e = reference_transform.a, reference_transform.b, reference_transform.d, reference_transform.e
-    per_year = DAYS_PER_YEAR / dt_days
-    dx = offsets.dx.astype(np.float64)
-    dy = offsets.dy.astype(np.float64)
-    # Map displacement = linear part of the affine applied to (col, row) offsets; for a north-up
-    # grid e < 0, so a feature moving down the rows moves south (negative vy).
-    vx = ((a * dx + b * dy) * per_year).astype(np.float32)
-    vy = ((d * dx + e * dy) * per_year).astype(np.float32)
+    east, north = displacement_to_velocity(offsets.dx, offsets.dy, reference_transform, dt_days)
+    vx = east.astype(np.float32)
+    vy = north.astype(np.float32)
     v = np.hypot(vx, vy).astype(np.float32)
     return VelocityProduct(
         vx=vx,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ from typing import Any
 import numpy as np
 import pystac
 from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
 
+from ..correction import OUTLINES_CRS, correct_product
 from ..io.cog import write_velocity_cog
 from ..errors import GlacierVelocityError, InputError, InvalidParameter
 from ..stac.pairing import Pair
@@ -78,6 +81,9 @@ class CorrelationParams:
     mask_clouds : bool
         Mask clouds, cloud shadows and defective pixels from the ``scl`` assets when the
         items have them (:data:`SCL_MASKED_CLASSES`).
+    stable_correction : bool
+        Remove the pair's stable-ground shift from ``vx``, ``vy``, ``v`` and estimate their
+        1-sigma errors (:mod:`glacier_velocity.correction`); on by default.
     """
 
     max_velocity_m_per_yr: float = 1000.0
@@ -87,6 +93,7 @@ class CorrelationParams:
     engine: str = "ncc"
     bbox: BBox | None = None
     mask_clouds: bool = False
+    stable_correction: bool = True
 
     def __post_init__(self) -> None:
         value = self.max_velocity_m_per_yr
@@ -219,6 +226,8 @@ def correlate_pair(
     out_dir: str | os.PathLike[str],
     params: CorrelationParams | None = None,
     *,
+    outlines: BaseGeometry | Iterable[BaseGeometry] | None = None,
+    outlines_crs: str = OUTLINES_CRS,
     progress: bool | None = None,
 ) -> PairProducts:
     """Measure the surface velocity between two Sentinel-2 acquisitions and write the products.
@@ -231,7 +240,13 @@ def correlate_pair(
     out_dir : path-like
         Directory for the products (created if needed).
     params : CorrelationParams, optional
-        Maximum speed, grid spacing, chip size, filter, engine, AOI, cloud masking.
+        Maximum speed, grid spacing, chip size, filter, engine, AOI, cloud masking,
+        stable-ground correction.
+    outlines : shapely geometry or iterable of them, optional
+        Glacier outlines (polygons) in ``outlines_crs`` for the stable-ground mask; without
+        them stable ground is found automatically and the product says so.
+    outlines_crs : str
+        CRS of the outlines (lon/lat, EPSG:4326, by default).
     progress : bool, optional
         Progress bar of the tracking engine; default only on a terminal.
 
@@ -293,6 +308,8 @@ def correlate_pair(
     product = product.with_provenance(
         engine_params={**product.engine_params, "max_velocity_m_per_yr": params.max_velocity_m_per_yr}
     )
+    product = correct_product(product, offsets, ref_raster.transform, stable_correction=params.stable_correction,
+                              outlines=outlines, outlines_crs=outlines_crs)
     return write_pair_products(product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox)
 
 

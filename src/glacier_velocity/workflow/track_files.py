@@ -10,12 +10,15 @@ import logging
 import math
 import os
 from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
+from shapely.geometry.base import BaseGeometry
 
+from ..correction import OUTLINES_CRS, correct_product
 from ..io.cog import write_velocity_cog
 from ..errors import InputError, InvalidParameter
 from ..tracking import TrackingParams, search_range_px, track_offsets
@@ -86,6 +89,9 @@ def track_files(
     max_velocity_m_per_yr: float = 1000.0,
     params: TrackingParams | None = None,
     engine: str = "ncc",
+    stable_correction: bool = True,
+    outlines: BaseGeometry | Iterable[BaseGeometry] | None = None,
+    outlines_crs: str = OUTLINES_CRS,
     progress: bool | None = None,
 ) -> VelocityProduct:
     """Track a pair of GeoTIFFs and write the velocity COG.
@@ -97,8 +103,9 @@ def track_files(
     dt_days : float
         Time from reference to secondary acquisition (days, fractional, > 0).
     out_path : path-like
-        Velocity COG to write (bands ``vx``, ``vy``, ``v`` m/yr, ``dx``, ``dy`` px,
-        ``peak``, ``snr``). Nothing is written when an input is rejected.
+        Velocity COG to write (bands ``vx``, ``vy``, ``v``, ``vx_error``, ``vy_error``,
+        ``v_error`` m/yr, ``dx``, ``dy`` px, ``peak``, ``snr``). Nothing is written when an
+        input is rejected.
     max_velocity_m_per_yr : float
         Fastest expected speed (m/yr); sets the search range with the baseline and pixel size.
     params : TrackingParams, optional
@@ -106,6 +113,14 @@ def track_files(
         from ``max_velocity_m_per_yr``.
     engine : str
         Tracking engine (``"ncc"`` or ``"autorift"``).
+    stable_correction : bool
+        Remove the pair's stable-ground shift from ``vx``, ``vy``, ``v`` and estimate their
+        errors (default; :func:`glacier_velocity.correction.correct_product`).
+    outlines : shapely geometry or iterable of them, optional
+        Glacier outlines (polygons) in ``outlines_crs``; without them stable ground is found
+        automatically and the product says so.
+    outlines_crs : str
+        CRS of the outlines (lon/lat, EPSG:4326, by default).
 
     Returns
     -------
@@ -138,5 +153,7 @@ def track_files(
     product = product.with_provenance(
         engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr}
     )
+    product = correct_product(product, offsets, reference.transform, stable_correction=stable_correction,
+                              outlines=outlines, outlines_crs=outlines_crs)
     write_velocity_cog(product, out_path)
     return product
