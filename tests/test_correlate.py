@@ -69,6 +69,11 @@ def _write_item(directory, item_id, when, cog_name, transform, shape, with_nir=T
     return str(path)
 
 
+# The synthetic pair moves as a whole, which the stable-ground correction would rightly take for
+# a misregistration and remove: the tests of reading, alignment and conversion turn it off, and
+# test_uniform_motion_is_taken_for_a_misregistration checks what it does with it.
+
+
 @pytest.fixture(scope="module")
 def synthetic():
     return make_pair(SHAPE, Translation(DX_PX, DY_PX), seed=7)
@@ -91,7 +96,7 @@ def _expected_velocity(dx_px=DX_PX, dy_px=DY_PX):
 
 def test_known_translation_is_recovered_in_m_per_yr(items):
     ref, sec, tmp_path = items
-    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16))
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(stable_correction=False, grid_spacing_px=16))
     assert out.basename == "S2_43SEA_20200601_20200617"
     assert out.dt_days == DT_DAYS
     assert out.search_px == pytest.approx(1000.0 * DT_DAYS / 365.25 / 10.0)
@@ -132,6 +137,22 @@ def test_known_translation_is_recovered_in_m_per_yr(items):
     assert item.assets["velocity"].get_absolute_href() == str(out.cog.resolve())
 
 
+def test_uniform_motion_is_taken_for_a_misregistration(items):
+    ref, sec, tmp_path = items
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16))
+    product = read_velocity_cog(out.cog)
+    assert abs(np.nanmedian(product.vx)) < 5.0 and abs(np.nanmedian(product.vy)) < 5.0
+    assert np.nanmedian(product.dx) == pytest.approx(DX_PX, abs=0.02)  # raw offsets kept
+    properties = pystac.Item.from_file(str(out.item)).properties
+    assert properties["gv:stable_shift_method"] == "automatic-mode"
+    assert properties["gv:stable_shift_dx_px"] == pytest.approx(DX_PX, abs=0.02)
+    assert properties["gv:stable_shift_dy_px"] == pytest.approx(DY_PX, abs=0.02)
+    assert properties["gv:stable_shift_vx_m_per_yr"] == pytest.approx(_expected_velocity()[0], rel=0.01)
+    assert properties["gv:stable_count"] > 0.9 * product.v.size
+    assert properties["gv:correlation_params"]["stable_correction"] is True
+    assert np.isfinite(product.vx_error).any()
+
+
 def test_secondary_on_a_different_grid_is_aligned_before_tracking(tmp_path, synthetic):
     """The secondary file covers a different window, and one is half a pixel off the grid."""
     ref_transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
@@ -141,7 +162,7 @@ def test_secondary_on_a_different_grid_is_aligned_before_tracking(tmp_path, synt
     _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary[5:, 3:], sec_transform)
     ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", ref_transform, SHAPE)
     sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", sec_transform, (251, 253))
-    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16))
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(stable_correction=False, grid_spacing_px=16))
     product = read_velocity_cog(out.cog)
     vx_true, vy_true = _expected_velocity()
     assert np.nanmedian(product.vx) == pytest.approx(vx_true, rel=0.02)
@@ -152,7 +173,7 @@ def test_secondary_on_a_different_grid_is_aligned_before_tracking(tmp_path, synt
     half = Affine(10.0, 0.0, X0 + 5.0, 0.0, -10.0, Y0)
     _write_cog(tmp_path / "half_B08.tif", synthetic.secondary, half)
     sec_half = _write_item(tmp_path, "S2A_43SEA_20200617_1_L2A", SEC_TIME, "half_B08.tif", half, SHAPE)
-    out = correlate_pair(ref, sec_half, tmp_path / "out_half", CorrelationParams(grid_spacing_px=16))
+    out = correlate_pair(ref, sec_half, tmp_path / "out_half", CorrelationParams(stable_correction=False, grid_spacing_px=16))
     product = read_velocity_cog(out.cog)
     vx_true, vy_true = _expected_velocity(DX_PX + 0.5)
     assert np.nanmedian(product.vx) == pytest.approx(vx_true, rel=0.02)
@@ -175,7 +196,7 @@ def test_scl_cloud_mask_removes_clouded_points(tmp_path, synthetic):
     _write_cog(tmp_path / "sec_SCL.tif", scl, scl_transform)
     ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE, scl_name="ref_SCL.tif")
     sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE, scl_name="sec_SCL.tif")
-    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16, mask_clouds=True))
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(stable_correction=False, grid_spacing_px=16, mask_clouds=True))
     product = read_velocity_cog(out.cog)
     # Grid point centres in reference pixel coordinates, from the product's transform.
     rows = (Y0 - product.transform.f) / 10.0 - 0.5 + 16.0 * (np.arange(product.shape[0]) + 0.5)
@@ -194,7 +215,7 @@ def test_bbox_limits_the_area(items):
     item = json.loads(open(ref).read())
     west, south, east, north = item["bbox"]
     bbox = (west + 0.3 * (east - west), south + 0.3 * (north - south), west + 0.8 * (east - west), north - 0.1 * (north - south))
-    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=bbox, grid_spacing_px=16))
+    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=bbox, grid_spacing_px=16, stable_correction=False))
     full_rows = SHAPE[0] // 16
     assert out.grid_shape[0] < full_rows and out.grid_shape[1] < full_rows
     product = read_velocity_cog(out.cog)
@@ -243,7 +264,8 @@ def test_parameters_are_checked_before_any_reading():
 def test_cli_end_to_end(items, capsys):
     ref, sec, tmp_path = items
     code = main(["correlate", ref, sec, "--out-dir", str(tmp_path / "cli"), "--grid-spacing", "16",
-                 "--chip-size", "32", "--max-velocity", "800", "--filter", "wallis", "--engine", "ncc"])
+                 "--chip-size", "32", "--max-velocity", "800", "--filter", "wallis", "--engine", "ncc",
+                 "--no-stable-correction"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "S2_43SEA_20200601_20200617.tif" in printed and "quicklook.png" in printed
