@@ -57,8 +57,8 @@ def main() -> int:
     print(f"overlap {reference.shape}, grid {offsets.shape}, valid {int(valid.sum())}, dt {dt:.4f} days")
     print(f"raw median vx {np.median(raw.vx[valid]):.1f}, vy {np.median(raw.vy[valid]):.1f}, "
           f"v {np.median(raw.v[valid]):.1f} m/yr")
-    for label, outlines in (("automatic-mode", None), ("outlines=[]", [])):
-        result = correct_velocity(offsets, transform, crs, dt, outlines=outlines)
+    for label, glacier_outlines in (("automatic-mode", None), ("glacier_outlines=[]", [])):
+        result = correct_velocity(offsets, transform, crs, dt, glacier_outlines=glacier_outlines)
         s = result.shift
         print(f"\n[{label}] method {s.method}, shift dx {s.dx_px:+.4f} dy {s.dy_px:+.4f} px = "
               f"vx {s.vx_m_per_yr:+.1f} vy {s.vy_m_per_yr:+.1f} m/yr, stable_count {s.stable_count}")

@@ -44,7 +44,7 @@ class Scene:
     tongue: GlacierTongue
     offsets: OffsetField
     ice: np.ndarray  # true ice at the grid points
-    outlines: list  # the tongue's outline, lon/lat polygons
+    glacier_outlines: list  # the tongue's outline, lon/lat polygons
 
 
 def _outlines_lonlat(tongue: GlacierTongue) -> list:
@@ -74,7 +74,7 @@ def _truth_velocity(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_outlines_recover_the_misregistration_and_stats_are_over_stable_ground_only(scene):
-    result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, outlines=scene.outlines)
+    result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=scene.glacier_outlines)
     shift = result.shift
     assert shift.method == "outlines" and shift.applied and not shift.automatic and shift.warning == ""
     np.testing.assert_allclose((shift.dx_px, shift.dy_px), MISREGISTRATION, atol=0.01)
@@ -96,7 +96,7 @@ def test_outlines_recover_the_misregistration_and_stats_are_over_stable_ground_o
 
 def test_raw_displacements_stay_untouched(scene):
     before = scene.offsets.dx.copy()
-    result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, outlines=scene.outlines)
+    result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=scene.glacier_outlines)
     np.testing.assert_array_equal(scene.offsets.dx, before)
     raw = offsets_to_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, reference_id="r", secondary_id="s")
     np.testing.assert_allclose(result.vx, raw.vx - result.shift.vx_m_per_yr, atol=1e-3)
@@ -119,7 +119,7 @@ def test_too_few_stable_points_give_a_warning_and_no_correction(scene):
     # An "outline" covering the whole scene leaves no stable ground.
     everything = [shape(transform_geom(CRS, "EPSG:4326", mapping(box(490000, 3990000, 510000, 4010000))))]
     with pytest.warns(StableGroundWarning, match="no stable-ground correction applied"):
-        result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, outlines=everything)
+        result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=everything)
     shift = result.shift
     assert shift.method == "none" and not shift.applied and shift.stable_count == 0
     assert "only 0 stable points" in shift.warning
@@ -201,7 +201,7 @@ def test_outline_mask_reprojects_and_buffers():
 
 def test_outline_errors_name_the_parameter():
     grid = grid_transform(TRANSFORM, np.arange(5.0), np.arange(5.0))
-    with pytest.raises(InvalidParameter, match="outlines: outline 1 is a Point"):
+    with pytest.raises(InvalidParameter, match="glacier_outlines: outline 1 is a Point"):
         ice_mask_from_outlines([Point(75.0, 36.0)], grid, (5, 5), CRS)
     with pytest.raises(InvalidParameter, match="crs: the tracking grid must be in a projected CRS"):
         ice_mask_from_outlines([box(0, 0, 1, 1)], grid, (5, 5), "EPSG:4326")
@@ -284,3 +284,13 @@ def test_weighted_median_follows_the_weights():
     assert weighted_median(values) == 1.0  # lower median
     assert weighted_median(values, np.array([1.0, 1.0, 1.0, 10.0])) == 3.0
     assert np.isnan(weighted_median(np.array([])))
+
+
+def test_glacier_outlines_read_from_geojson_give_the_same_correction(scene):
+    from glacier_velocity.io.outlines import GlacierOutlines
+
+    as_list = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=scene.outlines)
+    outlines = GlacierOutlines(unary_union(scene.outlines), crs="EPSG:4326")
+    as_type = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=outlines)
+    np.testing.assert_array_equal(as_type.shift.stable, as_list.shift.stable)
+    assert (as_type.shift.dx_px, as_type.shift.dy_px) == (as_list.shift.dx_px, as_list.shift.dy_px)

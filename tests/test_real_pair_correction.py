@@ -62,8 +62,8 @@ def _spread(values: np.ndarray) -> float:
     return float(high - low) / 2.0
 
 
-@pytest.mark.parametrize("outlines", [None, []], ids=["automatic-mode", "no-glacier-outlines"])
-def test_real_pair_correction_removes_the_misregistration(real_pair, outlines):
+@pytest.mark.parametrize("glacier_outlines", [None, []], ids=["automatic-mode", "no-glacier-outlines"])
+def test_real_pair_correction_removes_the_misregistration(real_pair, glacier_outlines):
     offsets, transform, crs, dt_days = real_pair
     raw = offsets_to_velocity(offsets, transform, crs, dt_days, reference_id="2016-05-29", secondary_id="2016-06-08")
     valid = offsets.valid
@@ -71,9 +71,9 @@ def test_real_pair_correction_removes_the_misregistration(real_pair, outlines):
     assert np.median(raw.vy[valid]) == pytest.approx(-665.0, abs=5.0)  # the uncorrected figures
     assert np.median(raw.v[valid]) == pytest.approx(706.0, abs=5.0)
 
-    result = correct_velocity(offsets, transform, crs, dt_days, outlines=outlines)
+    result = correct_velocity(offsets, transform, crs, dt_days, glacier_outlines=glacier_outlines)
     shift = result.shift
-    assert shift.method == ("automatic-mode" if outlines is None else "outlines")
+    assert shift.method == ("automatic-mode" if glacier_outlines is None else "outlines")
     assert shift.warning == ""
     np.testing.assert_allclose((shift.dx_px, shift.dy_px), EXPECTED_SHIFT_PX, atol=0.1)
     assert shift.stable_count > 20000

@@ -9,6 +9,8 @@ import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
+from ..io.outlines import GlacierOutlines
+
 from ..tracking.offsets import OffsetField
 from ..tracking.velocity import VelocityProduct, displacement_to_velocity, grid_transform
 from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
@@ -68,7 +70,7 @@ def correct_velocity(
     crs: str,
     dt_days: float,
     *,
-    outlines: BaseGeometry | Iterable[BaseGeometry] | None = None,
+    glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
     outlines_crs: str = OUTLINES_CRS,
     outline_buffer_m: float = OUTLINE_BUFFER_M,
     min_stable_points: int = MIN_STABLE_POINTS,
@@ -86,7 +88,7 @@ def correct_velocity(
         CRS of the reference image (projected, metres).
     dt_days : float
         Baseline (days, fractional, > 0).
-    outlines : shapely geometry or iterable of them, optional
+    glacier_outlines : shapely geometry or iterable of them, optional
         Glacier outlines (polygons) in ``outlines_crs``; stable ground is every valid point
         more than ``outline_buffer_m`` outside them. Without outlines the stable ground is
         found automatically (the dominant displacement mode) and flagged so. An empty list
@@ -106,9 +108,9 @@ def correct_velocity(
     CorrectedVelocity
     """
     ice = None
-    if outlines is not None:
+    if glacier_outlines is not None:
         ice = ice_mask_from_outlines(
-            outlines,
+            glacier_outlines,
             grid_transform(reference_transform, offsets.rows, offsets.cols),
             offsets.shape,
             crs,
@@ -138,7 +140,7 @@ def correct_product(
     reference_transform: Affine,
     *,
     stable_correction: bool = True,
-    outlines: BaseGeometry | Iterable[BaseGeometry] | None = None,
+    glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
     outlines_crs: str = OUTLINES_CRS,
     outline_buffer_m: float = OUTLINE_BUFFER_M,
     min_stable_points: int = MIN_STABLE_POINTS,
@@ -157,7 +159,7 @@ def correct_product(
     stable_correction : bool
         Apply the correction (default). When False, ``vx``, ``vy``, ``v`` stay raw, the error
         bands stay NaN, and ``correction`` says it was turned off.
-    outlines, outlines_crs, outline_buffer_m, min_stable_points, max_shift_px
+    glacier_outlines, outlines_crs, outline_buffer_m, min_stable_points, max_shift_px
         As in :func:`correct_velocity`.
 
     Returns
@@ -169,7 +171,7 @@ def correct_product(
     if not stable_correction:
         return replace(product, correction=dict(CORRECTION_TURNED_OFF))
     corrected = correct_velocity(
-        offsets, reference_transform, product.crs, product.dt_days, outlines=outlines, outlines_crs=outlines_crs,
+        offsets, reference_transform, product.crs, product.dt_days, glacier_outlines=glacier_outlines, outlines_crs=outlines_crs,
         outline_buffer_m=outline_buffer_m, min_stable_points=min_stable_points, max_shift_px=max_shift_px,
     )
     return replace(

@@ -37,6 +37,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
+from ..io.outlines import GlacierOutlines
 from ..io.cog import write_velocity_cog
 from ..errors import GlacierVelocityError, InputError, InvalidParameter
 from ..stac.pairing import Pair
@@ -226,7 +227,7 @@ def correlate_pair(
     out_dir: str | os.PathLike[str],
     params: CorrelationParams | None = None,
     *,
-    outlines: BaseGeometry | Iterable[BaseGeometry] | None = None,
+    glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
     outlines_crs: str = OUTLINES_CRS,
     progress: bool | None = None,
 ) -> PairProducts:
@@ -242,7 +243,7 @@ def correlate_pair(
     params : CorrelationParams, optional
         Maximum speed, grid spacing, chip size, filter, engine, AOI, cloud masking,
         stable-ground correction.
-    outlines : shapely geometry or iterable of them, optional
+    glacier_outlines : shapely geometry or iterable of them, optional
         Glacier outlines (polygons) in ``outlines_crs`` for the stable-ground mask; without
         them stable ground is found automatically and the product says so.
     outlines_crs : str
@@ -309,7 +310,7 @@ def correlate_pair(
         engine_params={**product.engine_params, "max_velocity_m_per_yr": params.max_velocity_m_per_yr}
     )
     product = correct_product(product, offsets, ref_raster.transform, stable_correction=params.stable_correction,
-                              outlines=outlines, outlines_crs=outlines_crs)
+                              glacier_outlines=glacier_outlines, outlines_crs=outlines_crs)
     return write_pair_products(product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox)
 
 

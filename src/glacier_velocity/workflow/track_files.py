@@ -19,6 +19,7 @@ from rasterio.errors import RasterioIOError
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
+from ..io.outlines import GlacierOutlines
 from ..io.cog import write_velocity_cog
 from ..errors import InputError, InvalidParameter
 from ..tracking import TrackingParams, search_range_px, track_offsets
@@ -90,7 +91,7 @@ def track_files(
     params: TrackingParams | None = None,
     engine: str = "ncc",
     stable_correction: bool = True,
-    outlines: BaseGeometry | Iterable[BaseGeometry] | None = None,
+    glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
     outlines_crs: str = OUTLINES_CRS,
     progress: bool | None = None,
 ) -> VelocityProduct:
@@ -116,7 +117,7 @@ def track_files(
     stable_correction : bool
         Remove the pair's stable-ground shift from ``vx``, ``vy``, ``v`` and estimate their
         errors (default; :func:`glacier_velocity.correction.correct_product`).
-    outlines : shapely geometry or iterable of them, optional
+    glacier_outlines : shapely geometry or iterable of them, optional
         Glacier outlines (polygons) in ``outlines_crs``; without them stable ground is found
         automatically and the product says so.
     outlines_crs : str
@@ -154,6 +155,6 @@ def track_files(
         engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr}
     )
     product = correct_product(product, offsets, reference.transform, stable_correction=stable_correction,
-                              outlines=outlines, outlines_crs=outlines_crs)
+                              glacier_outlines=glacier_outlines, outlines_crs=outlines_crs)
     write_velocity_cog(product, out_path)
     return product
