@@ -289,8 +289,8 @@ def test_weighted_median_follows_the_weights():
 def test_glacier_outlines_read_from_geojson_give_the_same_correction(scene):
     from glacier_velocity.io.outlines import GlacierOutlines
 
-    as_list = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=scene.outlines)
-    outlines = GlacierOutlines(unary_union(scene.outlines), crs="EPSG:4326")
+    as_list = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=scene.glacier_outlines)
+    outlines = GlacierOutlines(unary_union(scene.glacier_outlines), crs="EPSG:4326")
     as_type = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=outlines)
     np.testing.assert_array_equal(as_type.shift.stable, as_list.shift.stable)
     assert (as_type.shift.dx_px, as_type.shift.dy_px) == (as_list.shift.dx_px, as_list.shift.dy_px)
