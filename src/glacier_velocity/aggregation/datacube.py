@@ -101,6 +101,9 @@ def _optional(product: Any, name: str) -> Any:
     """
     value = getattr(product, name, None)
     if value is None:
+        # VelocityProduct.correction: the StableShift.as_properties() record of the pair.
+        value = (getattr(product, "correction", None) or {}).get(name)
+    if value is None:
         shift = getattr(product, "stable_shift", None)
         if shift is not None and hasattr(shift, "as_properties"):
             value = shift.as_properties().get(name)

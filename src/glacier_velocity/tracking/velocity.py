@@ -56,15 +56,15 @@ BAND_DESCRIPTIONS: dict[str, str] = {
     "snr": "correlation peak sharpness (peak over RMS correlation 2 px away)",
 }
 
-#: CF ``standard_name`` of the bands that have one (ITS_LIVE uses the same for vx, vy, v); the
-#: errors use the CF ``standard_error`` modifier.
+#: CF ``standard_name`` of the bands that have one (the same in the datacube); the errors use
+#: the CF ``standard_error`` modifier.
 CF_STANDARD_NAMES: dict[str, str] = {
     "vx": "land_ice_surface_x_velocity",
     "vy": "land_ice_surface_y_velocity",
-    "v": "land_ice_surface_velocity",
+    "v": "land_ice_surface_speed",
     "vx_error": "land_ice_surface_x_velocity standard_error",
     "vy_error": "land_ice_surface_y_velocity standard_error",
-    "v_error": "land_ice_surface_velocity standard_error",
+    "v_error": "land_ice_surface_speed standard_error",
 }
 
 def baseline_days(reference_time: datetime, secondary_time: datetime) -> float:
