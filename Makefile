@@ -15,7 +15,7 @@ OUT ?= build/run
 CWLTOOL_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv setup demo test run validate lock clean distclean
+.PHONY: help venv setup demo test lint format run validate lock clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -34,6 +34,17 @@ demo: $(STAMP) ## offline demo: synthetic glacier, local STAC API, whole CWL Wor
 test: $(STAMP) ## the test suite, including end-to-end cwltool runs of the Workflow
 	$(RUN) $(BIN)/python -m pytest
 
+LINT_PATHS := src tests benchmarks notebooks
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy on src/, configured in pyproject.toml
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy src
+
+format: $(STAMP) ## apply ruff's import sorting and formatting (commit the result)
+	$(BIN)/ruff check --select I --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
 run: $(STAMP) ## real data: make run PARAMS=params/yazghil.yml [OUT=build/run] (needs internet)
 	$(RUN) $(BIN)/cwltool --no-container $(CWLTOOL_ARGS) --outdir $(OUT) cwl/glacier-velocity.cwl $(PARAMS)
 
@@ -44,7 +55,7 @@ lock: ## refresh requirements.lock from the working .venv (commit the result)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v ' @ ' > requirements.lock
 
 clean: ## remove build outputs and caches (keeps .venv)
-	rm -rf build dist .pytest_cache .hypothesis
+	rm -rf build dist .pytest_cache .hypothesis .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove .venv

@@ -13,7 +13,7 @@ DATA_DIR defaults to ../shared/data/real-s2-t33uuu next to the project; nothing 
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +49,8 @@ def main() -> int:
         print(f"real pair not found in {data}", file=sys.stderr)
         return 2
     reference, secondary, transform, crs = read_overlap(earlier, later)
-    dt = baseline_days(datetime(2016, 5, 29, 15, 36, 31, tzinfo=timezone.utc),
-                       datetime(2016, 6, 8, 15, 31, 21, tzinfo=timezone.utc))
+    dt = baseline_days(datetime(2016, 5, 29, 15, 36, 31, tzinfo=UTC),
+                       datetime(2016, 6, 8, 15, 31, 21, tzinfo=UTC))
     offsets = track_offsets(reference, secondary, TrackingParams(search_px=20.0), engine="ncc", progress=False)
     valid = offsets.valid
     raw = offsets_to_velocity(offsets, transform, crs, dt, reference_id="2016-05-29", secondary_id="2016-06-08")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -14,15 +14,15 @@ from affine import Affine
 from numpy.testing import assert_allclose, assert_array_equal
 
 from glacier_velocity.aggregation.summary import SUMMARY_FILE_NAMES, aggregate_products, write_summary
-from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.tracking.velocity import VelocityProduct
 
 #: 4 x 5 grid, 100 m pixels, UTM 33N.
 TRANSFORM = Affine(100.0, 0.0, 500_000.0, 0.0, -100.0, 7_000_000.0)
 CRS = "EPSG:32633"
 SHAPE = (4, 5)
-T0 = datetime(2021, 6, 3, 10, 30, tzinfo=timezone.utc)
+T0 = datetime(2021, 6, 3, 10, 30, tzinfo=UTC)
 
 
 def make_product(
@@ -147,7 +147,7 @@ def test_each_entry_keeps_its_own_dates_and_median():
     assert [e.valid_px for e in summary.entries] == [18, 19, 17]
     g = _gradient().ravel()
     # Flat indices of the NaN pixels (0, 0) = 0, (1, 1) = 6, (2, 2) = 12 in each map.
-    for entry, base, invalid in zip(summary.entries, (10, 20, 40), ({6, 12}, {12}, {0, 6, 12})):
+    for entry, base, invalid in zip(summary.entries, (10, 20, 40), ({6, 12}, {12}, {0, 6, 12}), strict=True):
         keep = [i for i in range(20) if i not in invalid]
         assert entry.median_v == pytest.approx(float(np.median(base + g[keep])))
     assert summary.start_datetime == T0

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
 
-from glacier_velocity.products import catalog as catalog_module
-from glacier_velocity.workflow import correlate as correlate_module
+from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.io.atomic import atomic_output
 from glacier_velocity.io.cog import write_cog
+from glacier_velocity.products import catalog as catalog_module
+from glacier_velocity.workflow import correlate as correlate_module
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
-from glacier_velocity.demo.synthetic import Translation, make_pair
+from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
 
 SHAPE = (128, 128)
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)

@@ -20,20 +20,20 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from flaky_http import FlakyServer
 
+from flaky_http import FlakyServer
 from glacier_velocity.cli import main
-from glacier_velocity.io.cog import COG_MEDIA_TYPE
-from glacier_velocity.products.items import footprint_lonlat
 from glacier_velocity.demo.stacserver import free_port
 from glacier_velocity.demo.synthetic import Translation, make_pair
+from glacier_velocity.io.cog import COG_MEDIA_TYPE
+from glacier_velocity.products.items import footprint_lonlat
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
@@ -43,8 +43,8 @@ AOI = ["74.40", "35.40", "74.60", "35.60"]
 EPSG = 32643
 SHAPE = (96, 96)
 TRANSFORM = Affine(10.0, 0.0, 430_000.0, 0.0, -10.0, 4_000_000.0)
-REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=timezone.utc)
-SEC_TIME = datetime(2020, 6, 17, 5, 36, 29, tzinfo=timezone.utc)
+REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=UTC)
+SEC_TIME = datetime(2020, 6, 17, 5, 36, 29, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)

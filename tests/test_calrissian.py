@@ -79,7 +79,7 @@ def test_configmap_holds_the_current_package_and_the_yazghil_job() -> None:
     fresh = pkg.build_package(ROOT / "cwl", image=image, metadata=metadata)
     assert shipped["s:softwareVersion"] == metadata.version
     assert [p["id"] for p in shipped["$graph"]] == [p["id"] for p in fresh["$graph"]]
-    for old, new in zip(shipped["$graph"], fresh["$graph"]):
+    for old, new in zip(shipped["$graph"], fresh["$graph"], strict=True):
         assert {k: v["type"] for k, v in old["inputs"].items()} == {k: v["type"] for k, v in new["inputs"].items()}, "run make package"
         assert pkg.requirement_map(old.get("requirements")) == pkg.requirement_map(new.get("requirements")), "run make package"
     assert yaml.safe_load(data["job.yml"]) == yaml.safe_load((ROOT / "params" / "yazghil.yml").read_text())

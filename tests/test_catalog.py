@@ -12,17 +12,18 @@ import pytest
 import xarray as xr
 from numpy.testing import assert_array_equal
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
-from test_aggregate import SHAPE, T0, make_product
 
 from glacier_velocity.aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from glacier_velocity.aggregation.summary import aggregate_products, write_summary
-from glacier_velocity.products.catalog import check_catalog, write_catalog
 from glacier_velocity.cli import main
-from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.io.cog import write_velocity_cog
+from glacier_velocity.products.catalog import check_catalog, write_catalog
 from glacier_velocity.products.figures import plot_summary, plot_time_series
 from glacier_velocity.products.items import make_product_item, save_product_item
 from glacier_velocity.products.naming import product_basename, product_paths
+from test_aggregate import SHAPE, T0, make_product
+
 
 class CoreSchemaValidator(JsonSchemaSTACValidator):
     """Validates against the STAC core schemas shipped with pystac; no network.
@@ -126,7 +127,7 @@ def test_pair_items_keep_their_own_dates_and_summary_spans_them(built):
     catalog_path, item_paths, _ = built
     catalog = pystac.Catalog.from_file(str(catalog_path))
     items = {item.id: item for item in catalog.get_items(recursive=True)}
-    for (start, dt_days, _speed), item_path in zip(PAIRS, item_paths):
+    for (start, dt_days, _speed), item_path in zip(PAIRS, item_paths, strict=True):
         original = pystac.Item.from_file(str(item_path))
         item = items[original.id]
         assert item.common_metadata.start_datetime == start

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from glacier_velocity.cli import main
-from glacier_velocity.stac.pairing import read_pairs_json
 from glacier_velocity.demo.stacserver import free_port
+from glacier_velocity.stac.pairing import read_pairs_json
 
 AOI = ["74.40", "35.40", "74.60", "35.60"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -14,14 +14,14 @@ from affine import Affine
 from numpy.testing import assert_array_equal
 
 from glacier_velocity import __version__
+from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import (
-    velocity_tags,
     PIXEL_CONVENTION,
     read_velocity_cog,
+    velocity_tags,
     write_cog,
     write_velocity_cog,
 )
-from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.tracking.velocity import VELOCITY_BANDS, VelocityProduct
 
 TRANSFORM = Affine(120.0, 0.0, 421_235.0, 0.0, -120.0, 4_012_345.0)
@@ -49,8 +49,8 @@ def _product(shape: tuple[int, int] = (37, 53), seed: int = 0) -> VelocityProduc
         dt_days=dt,
         reference_id="S2B_43SEA_20200601_0_L2A",
         secondary_id="S2A_43SEA_20200611_0_L2A",
-        reference_datetime=datetime(2020, 6, 1, 5, 36, 29, 24000, tzinfo=timezone.utc),
-        secondary_datetime=datetime(2020, 6, 11, 18, 16, 29, 24000, tzinfo=timezone.utc),
+        reference_datetime=datetime(2020, 6, 1, 5, 36, 29, 24000, tzinfo=UTC),
+        secondary_datetime=datetime(2020, 6, 11, 18, 16, 29, 24000, tzinfo=UTC),
         engine="ncc",
         engine_params={"grid_spacing_px": 12, "chip_px": 32, "search_px": 7.5, "filter": "wallis"},
         sources={"reference": "https://example.org/a.json", "secondary": "items/b.json"},

@@ -25,8 +25,8 @@ from glacier_velocity.correction import (
     ice_mask_from_outlines,
     weighted_median,
 )
-from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, make_pair
+from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.tracking import OffsetField, TrackingParams, track_offsets
 from glacier_velocity.tracking.velocity import displacement_to_velocity, grid_transform, offsets_to_velocity
 

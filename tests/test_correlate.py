@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pystac
@@ -12,16 +12,16 @@ import rasterio
 from affine import Affine
 
 from glacier_velocity.cli import main
-from glacier_velocity.io.cog import COG_MEDIA_TYPE, read_velocity_cog
-from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
-from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.products.items import footprint_lonlat
 from glacier_velocity.demo.synthetic import Translation, make_pair
+from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.io.cog import COG_MEDIA_TYPE, read_velocity_cog
+from glacier_velocity.products.items import footprint_lonlat
+from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
 
 X0, Y0 = 430_000.0, 4_000_000.0
 EPSG = 32643
-REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=timezone.utc)
-SEC_TIME = datetime(2020, 6, 17, 11, 36, 29, tzinfo=timezone.utc)  # 16.25 days later
+REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=UTC)
+SEC_TIME = datetime(2020, 6, 17, 11, 36, 29, tzinfo=UTC)  # 16.25 days later
 DT_DAYS = 16.25
 DX_PX, DY_PX = 2.5, -1.5  # east and north: rows go south, so dy < 0 is northward motion
 SHAPE = (256, 256)
@@ -234,12 +234,12 @@ def test_bad_pairs_fail_with_clear_messages(items):
         correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=(10.0, 46.0, 10.1, 46.1)))
     with pytest.raises(InputError, match="neither an existing item JSON file nor a URL"):
         correlate_pair(str(tmp_path / "missing.json"), sec, tmp_path / "out")
-    no_nir = _write_item(tmp_path, "S2A_43SEA_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=timezone.utc),
+    no_nir = _write_item(tmp_path, "S2A_43SEA_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC),
                          "sec_B08.tif", Affine(10.0, 0.0, X0, 0.0, -10.0, Y0), SHAPE, with_nir=False)
     with pytest.raises(InputError, match="no 'nir' asset"):
         correlate_pair(ref, no_nir, tmp_path / "out")
     far = Affine(10.0, 0.0, X0 + 200_000.0, 0.0, -10.0, Y0)
-    far_item = _write_item(tmp_path, "S2A_43SEB_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=timezone.utc),
+    far_item = _write_item(tmp_path, "S2A_43SEB_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC),
                            "sec_B08.tif", far, SHAPE)
     with pytest.raises(InputError, match="do not overlap"):
         correlate_pair(ref, far_item, tmp_path / "out")

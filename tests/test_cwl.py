@@ -15,8 +15,8 @@ import rasterio
 import yaml
 
 from glacier_velocity import demo
-from glacier_velocity.workflow.correlate import CorrelationParams
 from glacier_velocity.stac.discovery import DiscoveryParams
+from glacier_velocity.workflow.correlate import CorrelationParams
 
 ROOT = Path(__file__).resolve().parents[1]
 CWL = ROOT / "cwl"

@@ -9,7 +9,6 @@ import pytest
 import xarray as xr
 from affine import Affine
 from numpy.testing import assert_array_equal
-from test_aggregate import CRS, SHAPE, TRANSFORM, make_product
 
 from glacier_velocity.aggregation.datacube import (
     DATACUBE_FILE_NAME,
@@ -19,6 +18,7 @@ from glacier_velocity.aggregation.datacube import (
 )
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import write_velocity_cog
+from test_aggregate import CRS, SHAPE, TRANSFORM, make_product
 
 T = datetime(2022, 6, 1, 5, 30, tzinfo=UTC)
 

@@ -11,12 +11,12 @@ import rasterio
 import yaml
 
 from glacier_velocity import demo
-from glacier_velocity.errors import InputError
 from glacier_velocity.cli import main
+from glacier_velocity.demo.stacserver import serve_stac
+from glacier_velocity.errors import InputError
 from glacier_velocity.io.cog import write_cog
 from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
 from glacier_velocity.stac.scene import Scene
-from glacier_velocity.demo.stacserver import serve_stac
 
 ROOT = Path(__file__).resolve().parents[1]
 

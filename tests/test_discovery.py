@@ -11,17 +11,19 @@ import http.server
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from affine import Affine
 from rasterio.warp import transform_bounds
 
+from glacier_velocity.demo.stacserver import free_port, serve_stac
+from glacier_velocity.errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
 from glacier_velocity.stac.aoi import read_aoi
 from glacier_velocity.stac.discovery import (
     DiscoveryParams,
@@ -30,9 +32,7 @@ from glacier_velocity.stac.discovery import (
     scl_cloud_cover,
     search_scenes,
 )
-from glacier_velocity.errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
 from glacier_velocity.stac.scene import Scene
-from glacier_velocity.demo.stacserver import free_port, serve_stac
 
 AOI = (74.40, 35.40, 74.60, 35.60)
 SUMMER_2020_2021 = [
@@ -162,7 +162,7 @@ def test_aoi_geometry_gives_the_same_pairs_as_the_bbox(stac_api, tmp_path):
 def test_choose_tile_prefers_coverage_over_scene_count():
     def s(tile: str, west: float, day: int) -> Scene:
         ring = [[west, 35.0], [west + 1.2, 35.0], [west + 1.2, 36.0], [west, 36.0], [west, 35.0]]
-        return Scene(f"S2A_{tile}_202006{day:02d}_0_L2A", datetime(2020, 6, day, tzinfo=timezone.utc), None,
+        return Scene(f"S2A_{tile}_202006{day:02d}_0_L2A", datetime(2020, 6, day, tzinfo=UTC), None,
                      "b08.tif", None, 1.0, tile, 32643, {"type": "Polygon", "coordinates": [ring]})
 
     from shapely.geometry import box
@@ -398,7 +398,7 @@ def test_serve_stac_serves_pystac_items_on_the_given_port_and_stops():
     import pystac
 
     item = pystac.Item("S2A_43SEA_20200603_0_L2A", {"type": "Point", "coordinates": [74.5, 35.5]},
-                       [74.5, 35.5, 74.5, 35.5], datetime(2020, 6, 3, 5, 56, 21, tzinfo=timezone.utc), {})
+                       [74.5, 35.5, 74.5, 35.5], datetime(2020, 6, 3, 5, 56, 21, tzinfo=UTC), {})
     item.add_asset("nir", pystac.Asset("/data/B08.tif"))
     port = free_port()
     with serve_stac([item], port=port, collection="demo") as url:

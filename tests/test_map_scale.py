@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from shapely.geometry import box
-from test_products import TRANSFORM, _product
 
 from glacier_velocity.aggregation.summary import aggregate_products
 from glacier_velocity.errors import InvalidParameter
@@ -19,6 +18,7 @@ from glacier_velocity.products.figures import (
     summary_figure,
 )
 from glacier_velocity.products.quicklook import quicklook_figure
+from test_products import TRANSFORM, _product
 
 
 def _speed_image(fig):

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 from glacier_velocity import demo
-from glacier_velocity.workflow import extract_pairs as scrap
 from glacier_velocity.demo.stacserver import serve_stac
+from glacier_velocity.workflow import extract_pairs as scrap
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -68,7 +68,7 @@ def test_notebooks_are_up_to_date_with_their_generator() -> None:
     spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS / "make_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for name, cells in zip(NAMES, (module.DISCOVERY, module.CORRELATION, module.AGGREGATION)):
+    for name, cells in zip(NAMES, (module.DISCOVERY, module.CORRELATION, module.AGGREGATION), strict=True):
         assert [c.source for c in _cells(name)] == [c.source for c in cells], f"run notebooks/make_notebooks.py ({name})"
 
 
@@ -132,8 +132,8 @@ def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_
 def test_pair_timeline_draws_scenes_and_pairs(demo_api) -> None:
     from matplotlib.figure import Figure
 
-    from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
     from glacier_velocity.products.figures import plot_pair_timeline
+    from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
 
     url, data = demo_api
     params = {k: v for k, v in _demo_parameters(url, data).items() if k != "stac_url"}

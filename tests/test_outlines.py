@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 from affine import Affine
-from flaky_http import FlakyServer
 from shapely.geometry import Polygon, box, mapping
 
+from flaky_http import FlakyServer
 from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.io.outlines import GlacierOutlines, read_glacier_outlines
 from glacier_velocity.io.retry import RetryPolicy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pystac
 import pytest
@@ -26,7 +26,7 @@ from glacier_velocity.stac.pairing import (
 )
 from glacier_velocity.stac.scene import Scene
 
-UTC = timezone.utc
+UTC = UTC
 SQUARE = {"type": "Polygon", "coordinates": [[[74.0, 35.0], [75.0, 35.0], [75.0, 36.0], [74.0, 36.0], [74.0, 35.0]]]}
 
 

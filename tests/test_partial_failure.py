@@ -17,14 +17,11 @@ import jsonschema
 import pystac
 import pytest
 from affine import Affine
-from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
 
-from glacier_velocity.workflow import correlate as correlate_module
 from glacier_velocity import demo
-from glacier_velocity.workflow import extract_pairs as scrap
-from glacier_velocity.products.catalog import check_catalog, write_catalog
-from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
+from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.errors import InputError, TrackingFailed
+from glacier_velocity.products.catalog import check_catalog, write_catalog
 from glacier_velocity.products.runreport import (
     RUN_REPORT_SCHEMA,
     PairStatus,
@@ -35,7 +32,10 @@ from glacier_velocity.products.runreport import (
     write_run_report,
     write_status,
 )
-from glacier_velocity.demo.synthetic import Translation, make_pair
+from glacier_velocity.workflow import correlate as correlate_module
+from glacier_velocity.workflow import extract_pairs as scrap
+from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
+from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

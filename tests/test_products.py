@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import json
 import re
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import numpy as np
 import pystac
@@ -16,20 +15,20 @@ from matplotlib.image import imread
 from rasterio.warp import transform as transform_coords
 from shapely.geometry import Point, shape
 
-from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.stac.pairing import Pair
+from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
+from glacier_velocity.io.raster import Raster
 from glacier_velocity.products.figures import colour_limit
 from glacier_velocity.products.items import make_product_item, save_product_item
 from glacier_velocity.products.naming import product_basename, product_paths
 from glacier_velocity.products.quicklook import write_quicklook
-from glacier_velocity.io.raster import Raster
+from glacier_velocity.stac.pairing import Pair
 from glacier_velocity.stac.scene import Scene
 from glacier_velocity.tracking.velocity import VelocityProduct
 
 SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=timezone.utc)
-SEC_TIME = datetime(2020, 7, 21, 5, 36, 31, tzinfo=timezone.utc)
+REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=UTC)
+SEC_TIME = datetime(2020, 7, 21, 5, 36, 31, tzinfo=UTC)
 # 120 m velocity grid on UTM 43N (Karakoram, about 74.2 E, 36.1 N).
 TRANSFORM = Affine(120.0, 0.0, 430_000.0, 0.0, -120.0, 4_000_000.0)
 
@@ -155,7 +154,7 @@ def test_stac_item_describes_the_product(tmp_path):
     xs = [430_000.0, 430_000.0 + 4800.0, 430_000.0 + 2400.0]
     ys = [4_000_000.0, 4_000_000.0 - 3600.0, 4_000_000.0 - 1800.0]
     lons, lats = transform_coords("EPSG:32643", "EPSG:4326", xs, ys)
-    for lon, lat in zip(lons, lats):
+    for lon, lat in zip(lons, lats, strict=True):
         assert footprint.buffer(1e-6).contains(Point(lon, lat))
     assert item.bbox == pytest.approx(list(footprint.bounds))
     assert 74.2 < item.bbox[0] < 74.3 and 36.1 < item.bbox[1] < 36.2

@@ -8,7 +8,7 @@ acquisitions' misregistration, about (-0.65, +1.8) px: 706 m/yr of "speed" on st
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +50,8 @@ def _read_overlap() -> tuple[np.ndarray, np.ndarray, rasterio.Affine, str]:
 def real_pair():
     reference, secondary, transform, crs = _read_overlap()
     assert reference.shape == secondary.shape == (2703, 1856)
-    dt_days = baseline_days(datetime(2016, 5, 29, 15, 36, 31, tzinfo=timezone.utc),
-                            datetime(2016, 6, 8, 15, 31, 21, tzinfo=timezone.utc))
+    dt_days = baseline_days(datetime(2016, 5, 29, 15, 36, 31, tzinfo=UTC),
+                            datetime(2016, 6, 8, 15, 31, 21, tzinfo=UTC))
     offsets = track_offsets(reference, secondary, TrackingParams(search_px=20.0), engine="ncc", progress=False)
     return offsets, transform, crs, dt_days
 

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from flaky_http import FlakyServer
 from rasterio.io import MemoryFile
 
-from glacier_velocity.stac.discovery import DiscoveryParams, open_catalog, search_scenes
+from flaky_http import FlakyServer
 from glacier_velocity.errors import CatalogError, InputError, InvalidParameter
 from glacier_velocity.io.raster import read_window
 from glacier_velocity.io.retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
+from glacier_velocity.stac.discovery import DiscoveryParams, open_catalog, search_scenes
 
 AOI = (74.40, 35.40, 74.60, 35.60)
 #: Every test finishes well within this (s); the retries themselves take < 1 s.

@@ -11,23 +11,23 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
-from flaky_http import FlakyServer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from flaky_http import FlakyServer
 from glacier_velocity.cli import main
-from glacier_velocity.workflow.correlate import CorrelationParams
-from glacier_velocity.stac.discovery import DiscoveryParams, open_catalog
 from glacier_velocity.errors import CatalogError, InputError, InvalidParameter
 from glacier_velocity.io.raster import gdal_path, read_window
 from glacier_velocity.io.retry import RetryPolicy, http_adapter, redact
+from glacier_velocity.stac.discovery import DiscoveryParams, open_catalog
 from glacier_velocity.stac.scene import Scene, check_asset_href
 from glacier_velocity.tracking import TrackingParams
+from glacier_velocity.workflow.correlate import CorrelationParams
 
 ROOT = Path(__file__).resolve().parents[1]
 AOI = ["74.40", "35.40", "74.60", "35.60"]
@@ -100,7 +100,7 @@ def test_only_http_s3_and_local_asset_locations_are_accepted(href):
     with pytest.raises(InputError):
         read_window(href)
     with pytest.raises(InputError, match="scene 'S2A' asset 'nir'"):
-        Scene(id="S2A", datetime=datetime(2020, 6, 1, tzinfo=timezone.utc), self_href=None, nir_href=href,
+        Scene(id="S2A", datetime=datetime(2020, 6, 1, tzinfo=UTC), self_href=None, nir_href=href,
               scl_href=None, cloud_cover=1.0, tile="43SEA", epsg=32643, geometry={})
 
 
@@ -117,7 +117,7 @@ def test_accepted_asset_locations(href, path):
 
 def test_scl_asset_is_checked_too():
     with pytest.raises(InputError, match="asset 'scl': unsupported URL scheme 'ftp'"):
-        Scene(id="S2A", datetime=datetime(2020, 6, 1, tzinfo=timezone.utc), self_href=None, nir_href="/data/B08.tif",
+        Scene(id="S2A", datetime=datetime(2020, 6, 1, tzinfo=UTC), self_href=None, nir_href="/data/B08.tif",
               scl_href="ftp://x/SCL.tif", cloud_cover=1.0, tile="43SEA", epsg=32643, geometry={})
 
 

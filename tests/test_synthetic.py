@@ -9,7 +9,6 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import ndimage
 
-from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.demo.synthetic import (
     CLOUD_EDGE_PX,
     GlacierTongue,
@@ -21,6 +20,7 @@ from glacier_velocity.demo.synthetic import (
     source_positions,
     warp_image,
 )
+from glacier_velocity.errors import InvalidParameter
 
 SHAPE = (160, 200)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from glacier_velocity import demo
-from glacier_velocity.workflow.extract_pairs import read_scraps
 from glacier_velocity.demo.stacserver import serve_stac
+from glacier_velocity.workflow.extract_pairs import read_scraps
 
 ROOT = Path(__file__).resolve().parents[1]
 TOIL = Path(sys.executable).parent / "toil-cwl-runner"

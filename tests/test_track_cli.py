@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glacier_velocity.cli import main
-from glacier_velocity.io.cog import read_velocity_cog
-from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, RotationShear, Translation, make_pair
+from glacier_velocity.errors import InvalidParameter
+from glacier_velocity.io.cog import read_velocity_cog
 from glacier_velocity.tracking import OffsetField
 from glacier_velocity.tracking.velocity import DAYS_PER_YEAR, baseline_days, grid_transform, offsets_to_velocity
 
@@ -150,15 +150,15 @@ def test_velocity_signs_and_fractional_days():
 
 
 def test_baseline_is_never_truncated():
-    t0 = datetime(2020, 9, 22, 5, 36, 29, tzinfo=timezone.utc)
-    t1 = datetime(2020, 10, 2, 5, 46, 31, tzinfo=timezone.utc)
+    t0 = datetime(2020, 9, 22, 5, 36, 29, tzinfo=UTC)
+    t1 = datetime(2020, 10, 2, 5, 46, 31, tzinfo=UTC)
     assert baseline_days(t0, t1) == pytest.approx(10 + 602 / 86400, abs=1e-12)
 
 
 @given(seconds=st.integers(1, 10**9))
 def test_baseline_days_is_seconds_over_86400(seconds):
-    t0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
-    t1 = datetime.fromtimestamp(t0.timestamp() + seconds, tz=timezone.utc)
+    t0 = datetime(2020, 1, 1, tzinfo=UTC)
+    t1 = datetime.fromtimestamp(t0.timestamp() + seconds, tz=UTC)
     assert baseline_days(t0, t1) == pytest.approx(seconds / 86400.0, rel=1e-12)
 
 

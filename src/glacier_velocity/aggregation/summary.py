@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -200,11 +200,11 @@ class SummaryFiles:
     time_series_figure: Path | None = None
     datacube: Path | None = None
 
-    def with_datacube(self, datacube: Path | None) -> "SummaryFiles":
+    def with_datacube(self, datacube: Path | None) -> SummaryFiles:
         """A copy that also lists the velocity datacube (see :mod:`glacier_velocity.aggregation.datacube`)."""
         return replace(self, datacube=datacube)
 
-    def with_figures(self, summary_figure: Path | None, time_series_figure: Path | None) -> "SummaryFiles":
+    def with_figures(self, summary_figure: Path | None, time_series_figure: Path | None) -> SummaryFiles:
         """A copy that also lists the figure PNGs (see :mod:`glacier_velocity.products.figures`)."""
         return replace(self, summary_figure=summary_figure, time_series_figure=time_series_figure)
 
@@ -235,8 +235,8 @@ def _as_utc(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         # Sentinel-2 acquisition times are UTC; naive values would not compare with aware ones.
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _load(product: ProductLike) -> tuple[VelocityProduct, str]:

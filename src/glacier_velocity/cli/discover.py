@@ -7,9 +7,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from ..errors import InvalidParameter
 from ..stac.aoi import read_aoi
 from ..stac.discovery import DiscoveryParams, discover_pairs
-from ..errors import InvalidParameter
 from ..stac.pairing import format_pair_table, format_scene_table, write_pairs_json
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DiscoveryParams) if f.default is not dataclasses.MISSING}

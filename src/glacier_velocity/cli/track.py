@@ -6,9 +6,9 @@ import argparse
 
 import numpy as np
 
-from ..workflow.track_files import track_files
 from ..correction import describe_correction
 from ..tracking import TrackingParams
+from ..workflow.track_files import track_files
 from .options import add_tracking_options
 
 _DEFAULTS = TrackingParams()

@@ -8,7 +8,14 @@ the corrected stable ground. See docs/design/0005-stable-ground-correction.md.
 
 from __future__ import annotations
 
-from .correct import CORRECTION_TURNED_OFF, CorrectedVelocity, apply_stable_shift, correct_product, correct_velocity, describe_correction
+from .correct import (
+    CORRECTION_TURNED_OFF,
+    CorrectedVelocity,
+    apply_stable_shift,
+    correct_product,
+    correct_velocity,
+    describe_correction,
+)
 from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
 from .robust import nmad, weighted_median
 from .stable import (

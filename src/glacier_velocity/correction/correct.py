@@ -10,7 +10,6 @@ from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from ..io.outlines import GlacierOutlines
-
 from ..tracking.offsets import OffsetField
 from ..tracking.velocity import VelocityProduct, displacement_to_velocity, grid_transform
 from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines

@@ -25,15 +25,15 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-from shapely.geometry import Polygon, box
 from affine import Affine
 from rasterio.warp import transform_geom
+from shapely.geometry import Polygon, box
 
 from ..errors import InvalidParameter
 from ..io.outlines import GlacierOutlines
@@ -108,7 +108,7 @@ class DemoScene:
 
 def _utc(year: int, month: int, day: int) -> datetime:
     # Sentinel-2 passes over the Karakoram around 05:50 UTC.
-    return datetime(year, month, day, 5, 52, 31, tzinfo=timezone.utc)
+    return datetime(year, month, day, 5, 52, 31, tzinfo=UTC)
 
 
 #: The demo stack, in time order: 11 scenes over two seasons.
@@ -259,7 +259,7 @@ def _years_since_epoch(when: datetime) -> float:
     # Each year's field is anchored at 1 August, the middle of the season: a pair within one
     # year sees exactly that year's velocity times its baseline, and the displacement from
     # the texture never exceeds ~2 months of motion, which keeps the warp invertible.
-    epoch = datetime(when.year, 8, 1, tzinfo=timezone.utc)
+    epoch = datetime(when.year, 8, 1, tzinfo=UTC)
     return (when - epoch).total_seconds() / 86400.0 / 365.25
 
 
@@ -447,7 +447,7 @@ def write_truth(root: Path) -> Path:
         "median_speed_glacier_median_m_per_yr": float(np.median(median[glacier])),
         "speed_maps": files,
         "selected_scenes": [s.item_id for s in DEMO_SCENES if s.role == "used"],
-        "pairs": [{"reference": ref, "secondary": sec, "year": y} for (ref, sec), y in zip(pairs, pair_years)],
+        "pairs": [{"reference": ref, "secondary": sec, "year": y} for (ref, sec), y in zip(pairs, pair_years, strict=True)],
     }
     path = root / "truth.json"
     path.write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")

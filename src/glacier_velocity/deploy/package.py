@@ -35,7 +35,7 @@ import subprocess
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,16 +128,16 @@ def source_date(root: str | os.PathLike[str]) -> date:
     commit touching :data:`PACKAGE_SOURCES`, else today (UTC)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).date()
+        return datetime.fromtimestamp(int(epoch), tz=UTC).date()
     try:
         stamp = subprocess.run(
             ["git", "-C", str(root), "log", "-1", "--format=%ct", "--", *PACKAGE_SOURCES], capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
         if stamp:
-            return datetime.fromtimestamp(int(stamp), tz=timezone.utc).date()
+            return datetime.fromtimestamp(int(stamp), tz=UTC).date()
     except (OSError, subprocess.SubprocessError, ValueError):
         log.info("no git history in %s; s:dateCreated is today", root)
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def project_metadata(root: str | os.PathLike[str], code_repository: str | None = None) -> PackageMetadata:
@@ -353,9 +353,8 @@ def process_description(package_path: str | os.PathLike[str], version: str) -> d
         Process version (the software version).
     """
     from cwl2ogc import BaseCWLtypes2OGCConverter
-    from cwl_utils.parser import load_document_by_uri
-
     from cwl_utils.errors import GraphTargetMissingException
+    from cwl_utils.parser import load_document_by_uri
 
     try:
         workflow = load_document_by_uri(f"{Path(package_path).resolve().as_uri()}#{PROCESS_ID}")

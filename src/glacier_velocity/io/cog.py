@@ -32,7 +32,6 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
 from .._version import __version__
-from .atomic import atomic_output
 from ..errors import InputError, InvalidParameter
 from ..tracking.velocity import (
     BAND_DESCRIPTIONS,
@@ -41,6 +40,7 @@ from ..tracking.velocity import (
     VELOCITY_BANDS,
     VelocityProduct,
 )
+from .atomic import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def write_cog(
     names = list(arrays)
     bands = [np.asarray(arrays[name]).astype(dtype, copy=False) for name in names]
     shape = bands[0].shape
-    for name, band in zip(names, bands):
+    for name, band in zip(names, bands, strict=True):
         if band.ndim != 2:
             raise InvalidParameter("arrays", f"band {name!r} must be 2-D, got shape {band.shape}")
         if band.shape != shape:
@@ -152,7 +152,7 @@ def write_cog(
     }
     with atomic_output(path) as tmp:
         with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(tmp, "w", **profile) as dst:
-            for index, (name, band) in enumerate(zip(names, bands), start=1):
+            for index, (name, band) in enumerate(zip(names, bands, strict=True), start=1):
                 dst.write(band, index)
                 dst.set_band_description(index, name)
                 if name in units:

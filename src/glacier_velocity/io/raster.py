@@ -39,10 +39,10 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from ..stac.aoi import BBox, check_bbox, check_geometry
 from ..errors import InputError, InvalidParameter
-from .retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
+from ..stac.aoi import BBox, check_bbox, check_geometry
 from ..stac.scene import check_asset_href
+from .retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Raster:
     def bounds(self) -> BBox:
         """``(left, bottom, right, top)`` of the array in its CRS (north-up grids)."""
         rows, cols = self.shape
-        xs, ys = zip(*(self.transform @ (c, r) for c, r in ((0, 0), (cols, 0), (0, rows), (cols, rows))))
+        xs, ys = zip(*(self.transform @ (c, r) for c, r in ((0, 0), (cols, 0), (0, rows), (cols, rows))), strict=True)
         return (min(xs), min(ys), max(xs), max(ys))
 
     @property
@@ -208,7 +208,7 @@ def _aoi_window(src: Any, bbox: BBox, href: str) -> Window:
     """Whole-pixel window of ``src`` covering the lon/lat ``bbox``, clipped to the raster."""
     left, bottom, right, top = transform_bounds("EPSG:4326", src.crs, *bbox, densify_pts=21)
     inverse = ~src.transform
-    cols, rows = zip(*(inverse @ (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))))
+    cols, rows = zip(*(inverse @ (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))), strict=True)
     col0 = math.floor(min(cols) + _SNAP_TOLERANCE_PX)
     row0 = math.floor(min(rows) + _SNAP_TOLERANCE_PX)
     col1 = math.ceil(max(cols) - _SNAP_TOLERANCE_PX)

@@ -45,9 +45,9 @@ from rasterio.transform import array_bounds
 from .._version import __version__
 from ..aggregation.datacube import DATACUBE_MEDIA_TYPE
 from ..aggregation.summary import SUMMARY_BANDS, SummaryFiles
-from ..io.cog import COG_MEDIA_TYPE
-from ..io.atomic import write_text_atomic
 from ..errors import InputError, InvalidParameter
+from ..io.atomic import write_text_atomic
+from ..io.cog import COG_MEDIA_TYPE
 from .items import footprint_lonlat
 from .naming import path_in, safe_name
 from .runreport import RUN_REPORT_NAME, RunReport, read_run_report, write_run_report

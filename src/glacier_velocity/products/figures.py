@@ -275,7 +275,7 @@ def summary_figure(summary: Summary, *, scale: SpeedScale | None = None, outline
     )
     if scale is None:
         scale = speed_scale(max_velocity_m_per_yr=summary.max_velocity_m_per_yr, glacier_speeds=summary.median_v)
-    for index, (ax, (title, values, cmap_name, label)) in enumerate(zip(axes[:2], panels)):
+    for index, (ax, (title, values, cmap_name, label)) in enumerate(zip(axes[:2], panels, strict=True)):
         cmap = matplotlib.colormaps[cmap_name].with_extremes(bad=NO_DATA_COLOUR)
         top = scale.vmax_m_per_yr if index == 0 else colour_limit(values)
         clipped = bool(np.nanmax(values) > top) if np.isfinite(values).any() else False

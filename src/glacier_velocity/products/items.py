@@ -24,9 +24,9 @@ from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 
 from .._version import __version__
+from ..errors import InvalidParameter
 from ..io.atomic import atomic_output
 from ..io.cog import COG_MEDIA_TYPE
-from ..errors import InvalidParameter
 from ..tracking.velocity import BAND_DESCRIPTIONS, VELOCITY_BANDS, VelocityProduct
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,14 +63,14 @@ def path_in(directory: str | os.PathLike[str], name: str) -> Path:
 
 def _as_datetime(value: datetime | date | str) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidParameter("date", f"{value!r} is not an ISO date or datetime (e.g. 2020-06-01)") from exc
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def product_basename(pair_or_parts: Pair | tuple[str | None, Any, Any]) -> str:
@@ -95,8 +95,8 @@ def product_basename(pair_or_parts: Pair | tuple[str | None, Any, Any]) -> str:
     """
     if isinstance(pair_or_parts, tuple):
         tile, ref, sec = pair_or_parts
-        ref_dt = _as_datetime(ref).astimezone(timezone.utc)
-        sec_dt = _as_datetime(sec).astimezone(timezone.utc)
+        ref_dt = _as_datetime(ref).astimezone(UTC)
+        sec_dt = _as_datetime(sec).astimezone(UTC)
         fmt = "%Y%m%dT%H%M%S" if ref_dt.date() == sec_dt.date() else "%Y%m%d"
         stem = f"{safe_name(tile or 'scene', 'scene')}_{ref_dt.strftime(fmt)}_{sec_dt.strftime(fmt)}"
     else:

@@ -54,8 +54,8 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from .._version import __version__
-from ..io.atomic import write_text_atomic
 from ..errors import GlacierVelocityError, InputError
+from ..io.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 

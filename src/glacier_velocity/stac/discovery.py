@@ -31,7 +31,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -39,10 +39,18 @@ import pystac
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from .aoi import BBox, aoi_shape, check_bbox, check_geometry
 from ..errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
 from ..io.retry import RETRY_STATUS, RetryPolicy, gdal_http_options, redact, stac_api_io
-from .pairing import Pair, check_baseline_bounds, check_pairs_per_image, filter_baseline, make_pairs, season_months, select_monthly
+from .aoi import BBox, aoi_shape, check_bbox, check_geometry
+from .pairing import (
+    Pair,
+    check_baseline_bounds,
+    check_pairs_per_image,
+    filter_baseline,
+    make_pairs,
+    season_months,
+    select_monthly,
+)
 from .scene import Scene
 
 log = logging.getLogger(__name__)
@@ -174,8 +182,8 @@ class DiscoveryParams:
         end_year = season_year + 1 if wraps else season_year
         last_day = calendar.monthrange(end_year, self.end_month)[1]
         return (
-            datetime(season_year, self.start_month, 1, tzinfo=timezone.utc),
-            datetime(end_year, self.end_month, last_day, 23, 59, 59, tzinfo=timezone.utc),
+            datetime(season_year, self.start_month, 1, tzinfo=UTC),
+            datetime(end_year, self.end_month, last_day, 23, 59, 59, tzinfo=UTC),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -663,7 +671,7 @@ def _baseline_detail(params: DiscoveryParams) -> str:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(text: str, limit: int = 200) -> str:

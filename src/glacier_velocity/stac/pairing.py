@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io.atomic import write_text_atomic
 from ..errors import InputError, InvalidParameter
-from .scene import Scene
+from ..io.atomic import write_text_atomic
 from ..tracking.velocity import baseline_days
+from .scene import Scene
 
 #: Format version of the pair list JSON written by :func:`write_pairs_json`.
 PAIRS_JSON_VERSION = 1
@@ -142,7 +142,7 @@ def season_year_of(year: int, month: int, months: Sequence[int]) -> int | None:
     if month not in months:
         return None
     position = list(months).index(month)
-    wraps = sum(1 for a, b in zip(months[:position], months[1 : position + 1]) if b < a)
+    wraps = sum(1 for a, b in zip(months[:position], months[1 : position + 1], strict=True) if b < a)
     return year - wraps
 
 
@@ -330,7 +330,7 @@ def _table(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> str:
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = []
     for r, row in enumerate(rows):
-        cells = [cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths))]
+        cells = [cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True))]
         lines.append("  ".join(cells).rstrip())
         if r == 0:
             lines.append("  ".join("-" * w for w in widths))

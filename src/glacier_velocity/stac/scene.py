@@ -18,7 +18,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -91,8 +91,8 @@ class Scene:
     def __post_init__(self) -> None:
         if self.datetime.tzinfo is None:
             raise InputError(f"scene {self.id!r}: datetime {self.datetime.isoformat()} has no time zone; give it in UTC")
-        if self.datetime.utcoffset() != timezone.utc.utcoffset(None):
-            object.__setattr__(self, "datetime", self.datetime.astimezone(timezone.utc))
+        if self.datetime.utcoffset() != UTC.utcoffset(None):
+            object.__setattr__(self, "datetime", self.datetime.astimezone(UTC))
         check_asset_href(self.nir_href, f"scene {self.id!r} asset {NIR_ASSET!r}")
         if self.scl_href is not None:
             check_asset_href(self.scl_href, f"scene {self.id!r} asset {SCL_ASSET!r}")
@@ -137,14 +137,14 @@ class Scene:
             raise InputError(f"item {item.id!r} has no datetime; cannot place it in time")
         if when.tzinfo is None:
             # STAC datetimes are UTC by definition (RFC 3339 with Z).
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         if item.geometry is None:
             raise InputError(f"item {item.id!r} has no geometry; cannot tell whether it covers the area of interest")
         cloud = props.get("eo:cloud_cover")
         product_uri = props.get("s2:product_uri")
         return cls(
             id=item.id,
-            datetime=when.astimezone(timezone.utc),
+            datetime=when.astimezone(UTC),
             self_href=item.get_self_href(),
             nir_href=_asset_href(nir),
             scl_href=_asset_href(scl) if scl is not None else None,
@@ -325,8 +325,8 @@ def _parse_datetime(value: Any) -> datetime | None:
     else:
         when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
 
 
 def _tile_of(item_id: str, props: dict[str, Any]) -> str | None:

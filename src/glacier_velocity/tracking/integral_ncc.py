@@ -98,7 +98,7 @@ def correlate_shifts(
     var_r = np.zeros(shape[:2])
     var_s = np.zeros(shape)
     product = np.empty((rows, cols), dtype=np.float32)
-    for ch_r, ch_s in zip(reference, secondary):
+    for ch_r, ch_s in zip(reference, secondary, strict=True):
         s_r = _box_sums(_integral(ch_r), ref_corners)
         var_r += _box_sums(_integral(ch_r * ch_r), ref_corners) - s_r * s_r / n
         s_s = _box_sums(_integral(ch_s), sec_corners)
@@ -230,7 +230,7 @@ def gradient_residuals(
     corners = _corners(row_starts, col_starts, chip_px, cols)
     shape = (len(row_starts), len(col_starts))
     hxx, hxy, hyy, bx, by, num, var_r, var_s = (np.zeros(shape) for _ in range(8))
-    for ch_r, ch_s in zip(reference, secondary):
+    for ch_r, ch_s in zip(reference, secondary, strict=True):
         # Central differences: the symmetric derivative with the least smoothing.
         gx = np.zeros_like(ch_r)
         gy = np.zeros_like(ch_r)

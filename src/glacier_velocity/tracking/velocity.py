@@ -198,7 +198,7 @@ class VelocityProduct:
             raise KeyError(f"unknown band {name!r}; bands are {[b for b, _ in VELOCITY_BANDS]}")
         return getattr(self, name)
 
-    def with_provenance(self, **changes: Any) -> "VelocityProduct":
+    def with_provenance(self, **changes: Any) -> VelocityProduct:
         """A copy with some provenance fields replaced (ids, datetimes, sources)."""
         return replace(self, **changes)
 

@@ -37,16 +37,16 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
-from ..io.outlines import GlacierOutlines
-from ..io.cog import write_velocity_cog
 from ..errors import GlacierVelocityError, InputError, InvalidParameter
-from ..stac.pairing import Pair
+from ..io.cog import write_velocity_cog
+from ..io.outlines import GlacierOutlines
+from ..io.raster import Raster, check_has_data, normalize_aoi, read_window
+from ..products.figures import speed_scale
 from ..products.items import make_product_item, save_product_item
 from ..products.naming import product_basename, product_paths, safe_name
-from ..products.figures import speed_scale
 from ..products.quicklook import write_quicklook
-from ..io.raster import Raster, check_has_data, normalize_aoi, read_window
 from ..products.runreport import PairStatus
+from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
 from ..tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
 from ..tracking.velocity import VelocityProduct, offsets_to_velocity

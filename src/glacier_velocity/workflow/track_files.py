@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,9 @@ from rasterio.errors import RasterioIOError
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
-from ..io.outlines import GlacierOutlines
-from ..io.cog import write_velocity_cog
 from ..errors import InputError, InvalidParameter
+from ..io.cog import write_velocity_cog
+from ..io.outlines import GlacierOutlines
 from ..tracking import TrackingParams, search_range_px, track_offsets
 from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
