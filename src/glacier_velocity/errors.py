@@ -7,6 +7,11 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .stac.discovery import FilterCount
+
 
 class GlacierVelocityError(Exception):
     """Base class of every error the package raises on purpose."""
@@ -29,7 +34,14 @@ class CatalogError(GlacierVelocityError):
 
 
 class NoScenesFound(GlacierVelocityError):
-    """No scene passed the filters; the message says which filter removed what."""
+    """No scene passed the filters; the message says which filter removed what.
+
+    ``filters`` holds the count of every filter step up to the one that removed the last scene.
+    """
+
+    def __init__(self, message: str, filters: tuple[FilterCount, ...] = ()):
+        self.filters = filters
+        super().__init__(message)
 
 
 class NoPairsFound(GlacierVelocityError):

@@ -33,6 +33,7 @@ from rasterio.warp import reproject, transform, transform_bounds
 
 from .._version import __version__
 from ..errors import InputError, InvalidParameter
+from ..io.raster import pixel_centres
 from ..tracking.velocity import VelocityProduct
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class Summary:
     @property
     def shape(self) -> tuple[int, int]:
         """Grid shape ``(rows, cols)``."""
-        return self.median_v.shape  # type: ignore[return-value]
+        return self.median_v.shape
 
     @property
     def product_count(self) -> int:
@@ -271,7 +272,7 @@ def _grid_of(product: VelocityProduct, index: int, source: str) -> _Grid:
     except CRSError as exc:
         where = source or f"product {index}"
         raise InputError(f"{where} has no usable CRS ({product.crs!r}); velocity products must be georeferenced") from exc
-    return _Grid(product.transform, crs, tuple(product.shape))  # type: ignore[arg-type]
+    return _Grid(product.transform, crs, product.shape)
 
 
 def _same_grid(product: VelocityProduct, grid: _Grid) -> bool:
@@ -315,7 +316,7 @@ def _rotate_to_grid(vx: np.ndarray, vy: np.ndarray, src_crs: CRS, dst: _Grid) ->
     if not valid.any():
         return vx, vy
     rows, cols = np.nonzero(valid)
-    xs, ys = dst.transform @ (cols + 0.5, rows + 0.5)
+    xs, ys = pixel_centres(dst.transform, rows, cols)
     sx, sy = transform(dst.crs, src_crs, np.asarray(xs, float), np.asarray(ys, float))
     # A 1 m step along the source x axis, seen in destination coordinates.
     ex, ey = transform(src_crs, dst.crs, np.asarray(sx) + 1.0, np.asarray(sy))

@@ -15,7 +15,7 @@ from ..stac.pairing import format_pair_table, format_scene_table, write_pairs_js
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DiscoveryParams) if f.default is not dataclasses.MISSING}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``discover`` subcommand."""
     parser = subparsers.add_parser(
         "discover",

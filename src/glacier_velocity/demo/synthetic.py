@@ -24,6 +24,7 @@ Sentinel-2 tile) peaks at about 1.5 GB.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -405,6 +406,8 @@ class GlacierTongue(FlowField):
     terminus_frac: float = 0.85
     terminal_zone_frac: float = 0.3
     terminal_speed_frac: float = 0.6
+    # Derived from the fields above in __post_init__ (a frozen dataclass caches it with object.__setattr__).
+    _geometry: _TongueGeometry = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "shape", _check_shape(self.shape))
@@ -902,8 +905,8 @@ def _ice_mask_strip(
     if callable(ice_mask):
         r = np.arange(rows[0] - halo, rows[-1] + halo + 1, dtype=np.float64)[:, None]
         c = np.arange(cols[0] - halo, cols[-1] + halo + 1, dtype=np.float64)[None, :]
-        block = np.asarray(ice_mask(r, c), dtype=np.float32)
-        block = cv2.GaussianBlur(block, (ksize, ksize), sigma_px, borderType=cv2.BORDER_REFLECT_101)
+        weight = np.asarray(ice_mask(r, c), dtype=np.float32)
+        block = cv2.GaussianBlur(weight, (ksize, ksize), sigma_px, borderType=cv2.BORDER_REFLECT_101)
         return block[halo:-halo, halo:-halo]
     n = rows.size
     lo, hi = max(0, r0 - halo), min(ice_mask.shape[0], r0 + n + halo)
@@ -1244,7 +1247,7 @@ def make_pair(
     padded = (shape[0] + 2 * margin, shape[1] + 2 * margin)
     log.debug("make_pair: shape %s, texture border %d px", shape, margin)
 
-    tongue = isinstance(field, GlacierTongue)
+    tongue = field if isinstance(field, GlacierTongue) else None
     texture = np.empty(padded, dtype=np.float32)
     _texture_into(
         texture,
@@ -1253,9 +1256,9 @@ def make_pair(
         origin_px=margin,
         pixel_size_m=float(pixel_size_m),
         # Ice where the glacier flows, fewer snow patches on the stable ground around it.
-        ice_fraction=0.15 if tongue else 0.35,
-        ice_mask=field.ice_mask if tongue else None,
-        crevasse_angle_deg=field.flow_angle_deg if tongue else None,
+        ice_fraction=0.15 if tongue is not None else 0.35,
+        ice_mask=tongue.ice_mask if tongue is not None else None,
+        crevasse_angle_deg=tongue.flow_angle_deg if tongue is not None else None,
     )
 
     seq = np.random.SeedSequence([int(seed), 0x5EC0])
@@ -1281,7 +1284,7 @@ def make_pair(
 
     def finish_secondary(strip: np.ndarray, r0: int, r1: int) -> np.ndarray:
         strip = strip * np.float32(gain) + np.float32(offset_dn)
-        if cloud_alpha is not None:
+        if cloud_alpha is not None and cloud_mask is not None:
             rows = np.arange(r0, r1, dtype=np.float64)[:, None]
             cols = np.arange(shape[1], dtype=np.float64)[None, :]
             a = cloud_alpha(rows, cols)

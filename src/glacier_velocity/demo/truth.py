@@ -11,6 +11,7 @@ import numpy as np
 import rasterio
 
 from ..errors import InputError
+from ..io.raster import pixel_centres
 from .scenes import DEMO_EPSG
 
 
@@ -89,7 +90,7 @@ def compare_with_truth(
         if src.crs is None or src.crs.to_epsg() != DEMO_EPSG:
             raise InputError(f"{median_speed_tif}: expected a map in EPSG:{DEMO_EPSG}, got {src.crs}")
     rr, cc = np.mgrid[0 : recovered.shape[0], 0 : recovered.shape[1]]
-    xs, ys = transform @ (cc + 0.5, rr + 0.5)
+    xs, ys = pixel_centres(transform, rr, cc)
     tc, tr = true_inverse @ (xs, ys)
     tr_i, tc_i = np.floor(tr).astype(int), np.floor(tc).astype(int)
     inside = (tr_i >= 0) & (tr_i < true_map.shape[0]) & (tc_i >= 0) & (tc_i < true_map.shape[1])

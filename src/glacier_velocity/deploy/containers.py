@@ -82,6 +82,9 @@ def image_exists(image: str, engine: str | None = None) -> bool:
 class _RangeRequestHandler(SimpleHTTPRequestHandler):
     """Static files with single byte ranges (RFC 9110), which GDAL's ``/vsicurl/`` requires."""
 
+    #: Bytes of the requested range still to send; None for a whole-file answer.
+    _remaining: int | None = None
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         log.debug("file server: " + format, *args)
 
@@ -116,7 +119,7 @@ class _RangeRequestHandler(SimpleHTTPRequestHandler):
         return f
 
     def copyfile(self, source: Any, outputfile: Any) -> None:
-        remaining = getattr(self, "_remaining", None)
+        remaining = self._remaining
         if remaining is None:
             super().copyfile(source, outputfile)
             return

@@ -38,10 +38,12 @@ from ..errors import InvalidParameter
 try:  # pygeoapi is a deployment dependency (extra "deploy"); the helpers below work without it
     from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 except ImportError:  # pragma: no cover - exercised only without the extra
-    BaseProcessor = object  # type: ignore[assignment,misc]
 
-    class ProcessorExecuteError(Exception):  # type: ignore[no-redef]
+    class _ProcessorExecuteError(Exception):
         """Stand-in so that this module imports without pygeoapi."""
+
+    BaseProcessor = object
+    ProcessorExecuteError = _ProcessorExecuteError
 
 
 log = logging.getLogger(__name__)
@@ -148,7 +150,7 @@ def results_document(cwl_outputs: Mapping[str, Any], job_dir: Path, base_url: st
     return results
 
 
-class GlacierVelocityProcessor(BaseProcessor):  # type: ignore[misc,valid-type]
+class GlacierVelocityProcessor(BaseProcessor):
     """pygeoapi process running the glacier-velocity application package with cwltool.
 
     Processor definition keys (``resources.glacier-velocity.processor`` in the config):

@@ -61,6 +61,16 @@ GDAL_READ_OPTIONS: dict[str, Any] = {
 _SNAP_TOLERANCE_PX = 1e-6
 
 
+def pixel_centres(transform: Affine, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map coordinates ``(x, y)`` (CRS units) of the centres of the pixels at ``rows``, ``cols``.
+
+    Arrays of any shape, broadcast against each other (``transform @ (col, row)`` does one point).
+    """
+    c = np.asarray(cols, dtype=np.float64) + 0.5
+    r = np.asarray(rows, dtype=np.float64) + 0.5
+    t = transform
+    return t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
+
 @dataclass(frozen=True)
 class Raster:
     """A georeferenced single-band array read from a file or URL.
@@ -88,7 +98,7 @@ class Raster:
     @property
     def shape(self) -> tuple[int, int]:
         """``(rows, cols)``."""
-        return self.array.shape  # type: ignore[return-value]
+        return self.array.shape
 
     @property
     def pixel_size(self) -> float:
@@ -291,6 +301,11 @@ def read_window(
     grid = (dst_crs, dst_transform, dst_shape)
     if any(g is not None for g in grid) and not all(g is not None for g in grid):
         raise InvalidParameter("dst_grid", "give dst_crs, dst_transform and dst_shape together, or none of them")
+    dst_grid = (
+        (CRS.from_user_input(dst_crs), dst_transform, dst_shape)
+        if dst_crs is not None and dst_transform is not None and dst_shape is not None
+        else None
+    )
     bbox = normalize_aoi(bounds_or_aoi) if bounds_or_aoi is not None and dst_crs is None else None
     remote = path.startswith(("/vsicurl/", "/vsis3/"))
     policy = RetryPolicy.from_env()
@@ -302,14 +317,14 @@ def read_window(
         with gdal_env(policy, **extra), rasterio.open(path) as src:
             if not 1 <= band <= src.count:
                 raise InvalidParameter("band", f"{href!r} has {src.count} band(s); got band {band}")
-            if dst_crs is None:
+            if dst_grid is None:
                 window = _aoi_window(src, bbox, href) if bbox is not None else Window(0, 0, src.width, src.height)
                 array = src.read(band, window=window)
                 transform = src.window_transform(window)
                 crs = _crs_string(src.crs)
                 log.info("read %s window %s (%d x %d px)", href, window, window.height, window.width)
             else:
-                array, transform, crs = _read_onto_grid(src, band, CRS.from_user_input(dst_crs), dst_transform, dst_shape, resampling, href)
+                array, transform, crs = _read_onto_grid(src, band, *dst_grid, resampling, href)
             return _to_nodata_zero(array, src.nodata), transform, crs
 
     try:

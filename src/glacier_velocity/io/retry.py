@@ -327,6 +327,8 @@ def call_with_retries(
             elapsed = clock() - started
             wait = policy.delay(attempt)
             if attempt >= policy.attempts or not transient(exc) or elapsed + wait > policy.deadline_s:
+                # The error is another library's (OSError, RasterioError, requests'), which declares
+                # no such attribute; readers use getattr(exc, "attempts", 1). The one ignore that stays.
                 exc.attempts = attempt  # type: ignore[attr-defined]
                 raise
             log.warning("%s: attempt %d of %d failed (%s); retrying in %.1f s", what, attempt, policy.attempts,

@@ -39,7 +39,7 @@ import numpy as np
 import pystac
 import rasterio
 from pystac.extensions.projection import ProjectionExtension
-from pystac.extensions.raster import DataType, RasterBand, RasterExtension
+from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
 from rasterio.transform import array_bounds
 
 from .._version import __version__
@@ -247,7 +247,7 @@ def make_summary_item(
         item.add_asset(name, asset)
         RasterExtension.ext(asset, add_if_missing=True).bands = [
             RasterBand.create(
-                nodata=None if integer else "nan",
+                nodata=None if integer else NoDataStrings.NAN,
                 data_type=DataType.UINT16 if integer else DataType.FLOAT32,
                 unit=unit,
                 spatial_resolution=resolution,
@@ -371,7 +371,7 @@ def write_catalog(
     if summary_files is not None:
         summary_item = make_summary_item(summary_files, items, item_id=summary_item_id, run_report=report)
         _gather_assets(summary_item, out / summary_item.id)
-        if report_path is not None:
+        if report is not None and report_path is not None:
             # Added after gathering: the report stays once, at the top of the catalog.
             summary_item.add_asset("run_report", pystac.Asset(
                 href=str(report_path), media_type=pystac.MediaType.JSON, roles=["metadata"],

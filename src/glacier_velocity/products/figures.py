@@ -32,6 +32,7 @@ from ..aggregation.summary import Summary
 from ..errors import InvalidParameter
 from ..io.atomic import atomic_output
 from ..io.outlines import GlacierOutlines
+from ..io.raster import pixel_centres
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,10 @@ def time_series_points(summary: Summary) -> tuple[TimeSeriesPoint, ...]:
     """
     points = []
     for e in summary.entries:
-        if e.reference_datetime is None or e.secondary_datetime is None or not np.isfinite(e.median_v):
+        mid = e.mid_datetime  # None unless both dates are known
+        if e.reference_datetime is None or e.secondary_datetime is None or mid is None or not np.isfinite(e.median_v):
             continue
-        points.append(
-            TimeSeriesPoint(e.pair_id, e.reference_datetime, e.mid_datetime, e.secondary_datetime, e.median_v)  # type: ignore[arg-type]
-        )
+        points.append(TimeSeriesPoint(e.pair_id, e.reference_datetime, mid, e.secondary_datetime, e.median_v))
     return tuple(points)
 
 
@@ -191,7 +191,7 @@ def draw_arrows(ax: Any, vx: np.ndarray, vy: np.ndarray, transform: Any, scale: 
     ok = np.isfinite(u) & np.isfinite(w)
     if not ok.any():
         return
-    x, y = transform @ (c_idx[ok] + 0.5, r_idx[ok] + 0.5)
+    x, y = pixel_centres(transform, r_idx[ok], c_idx[ok])
     quiver = ax.quiver(np.asarray(x) / 1000, np.asarray(y) / 1000, u[ok], w[ok], color="white", edgecolor="black",
                        linewidth=0.3, angles="xy", pivot="middle", width=0.003,
                        scale=scale.vmax_m_per_yr / 0.08, scale_units="width")

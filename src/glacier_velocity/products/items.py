@@ -19,7 +19,7 @@ import numpy as np
 import pystac
 from affine import Affine
 from pystac.extensions.projection import ProjectionExtension
-from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Statistics
+from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension, Statistics
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 
@@ -159,7 +159,7 @@ def make_product_item(
         bands_common.append({"name": name, "description": BAND_DESCRIPTIONS[name], "unit": unit,
                              "data_type": "float32", "nodata": "nan"})
         raster_bands.append(
-            RasterBand.create(nodata="nan", data_type=DataType.FLOAT32, unit=unit,
+            RasterBand.create(nodata=NoDataStrings.NAN, data_type=DataType.FLOAT32, unit=unit,
                               spatial_resolution=float(math.hypot(product.transform.a, product.transform.d)),
                               statistics=_statistics(band))
         )

@@ -12,13 +12,12 @@ from affine import Affine
 
 from ..io.atomic import atomic_output
 from ..io.outlines import GlacierOutlines
+from ..io.raster import Raster
 from ..tracking.velocity import VelocityProduct
 from .figures import SpeedScale, axis_labels, draw_arrows, draw_outlines, speed_scale
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from ..io.raster import Raster
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def _grid_extent(transform: Affine, shape: tuple[int, int]) -> tuple[float, floa
 
 
 def _background_image(background: Raster | np.ndarray) -> tuple[np.ndarray, Affine | None]:
-    if hasattr(background, "array"):
+    if isinstance(background, Raster):
         return np.asarray(background.array), background.transform
     return np.asarray(background), None
 

@@ -61,7 +61,7 @@ def check_bbox(bbox: Sequence[Any], parameter: str = "bbox") -> BBox:
         )
     if south >= north:
         raise InvalidParameter(parameter, f"south {south} is not less than north {north}; the order is W S E N")
-    return values  # type: ignore[return-value]
+    return west, south, east, north
 
 
 def check_geometry(geometry: Any, parameter: str = "aoi") -> dict[str, Any]:
@@ -94,7 +94,7 @@ def check_geometry(geometry: Any, parameter: str = "aoi") -> dict[str, Any]:
     if not geom.is_valid:
         raise InvalidParameter(parameter, f"the polygon is invalid ({shapely.is_valid_reason(geom)}); fix self-intersections")
     check_bbox(geom.bounds, parameter)
-    return mapping(geom)  # type: ignore[return-value]
+    return mapping(geom)
 
 
 def read_aoi(path: str | os.PathLike[str], parameter: str = "aoi") -> dict[str, Any]:

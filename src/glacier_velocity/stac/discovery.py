@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import pystac
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
@@ -378,8 +378,8 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
         }
         if params.geometry is not None:
             kwargs["intersects"] = params.geometry
-        else:
-            kwargs["bbox"] = list(params.bbox)  # type: ignore[arg-type]
+        elif params.bbox is not None:  # exactly one of the two is set (DiscoveryParams checks)
+            kwargs["bbox"] = list(params.bbox)
         if use_query:
             kwargs["query"] = {"eo:cloud_cover": {"lte": params.max_cloud_cover}}
         try:
@@ -553,11 +553,12 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
         "footprint does not cover the whole AOI",
     )
     if params.aoi_cloud_cover:
-        judged = [_with_aoi_cloud(s, params.geometry or _bbox_geometry(params.bbox)) for s in scenes]
+        aoi_geometry = mapping(params.aoi)
+        judged = [_with_aoi_cloud(s, aoi_geometry) for s in scenes]
         scenes = apply(
             "aoi_cloud_cover",
             scenes,
-            [s for s in judged if _effective_cloud(s) is not None and _effective_cloud(s) <= params.max_cloud_cover],  # type: ignore[operator]
+            [s for s in judged if _cloud_at_most(s, params.max_cloud_cover)],
             f"cloud over the AOI (scl) > {params.max_cloud_cover:g} %",
         )
     selected = apply(
@@ -611,14 +612,10 @@ def _with_aoi_cloud(scene: Scene, aoi_geometry: dict[str, Any]) -> Scene:
     return replace(scene, aoi_cloud_cover=value)
 
 
-def _effective_cloud(scene: Scene) -> float | None:
-    return scene.aoi_cloud_cover if scene.aoi_cloud_cover is not None else scene.cloud_cover
-
-
-def _bbox_geometry(bbox: BBox | None) -> dict[str, Any]:
-    from shapely.geometry import box, mapping
-
-    return mapping(box(*bbox))  # type: ignore[misc, return-value]
+def _cloud_at_most(scene: Scene, limit: float) -> bool:
+    """Cloud over the AOI if known, else the tile's, is known and at most ``limit`` (%)."""
+    cloud = scene.aoi_cloud_cover if scene.aoi_cloud_cover is not None else scene.cloud_cover
+    return cloud is not None and cloud <= limit
 
 
 _HINTS = {
@@ -637,9 +634,7 @@ def _no_scenes(params: DiscoveryParams, steps: list[FilterCount]) -> NoScenesFou
         message = f"the search found no items in {params.collection!r} at {params.stac_url} ({last.detail})"
     else:
         message = f"no scenes left after the {last.name} filter: it removed all {last.before} ({last.detail})"
-    error = NoScenesFound(f"{message}. {_account(steps)}. Hint: {_HINTS[last.name]}")
-    error.filters = tuple(steps)  # type: ignore[attr-defined]
-    return error
+    return NoScenesFound(f"{message}. {_account(steps)}. Hint: {_HINTS[last.name]}", filters=tuple(steps))
 
 
 def _account(steps: Sequence[FilterCount]) -> str:

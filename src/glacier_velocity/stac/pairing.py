@@ -326,7 +326,7 @@ def format_pair_table(pairs: Sequence[Pair]) -> str:
     return _table(rows, right=(0, 4))
 
 
-def _table(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> str:
+def _table(rows: Sequence[Sequence[str]], right: tuple[int, ...] = ()) -> str:
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = []
     for r, row in enumerate(rows):

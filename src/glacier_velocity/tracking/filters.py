@@ -99,9 +99,9 @@ def orientation(image: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.nd
     floor = None
     for lo, hi, plo, phi in _blocks(image.shape[0], margin):
         img = image[plo:phi].astype(np.float32)
-        img = cv2.GaussianBlur(img, (0, 0), sigma) if sigma > 0.3 else img
-        gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+        smooth = cv2.GaussianBlur(img, (0, 0), sigma) if sigma > 0.3 else img
+        gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
         mag = np.hypot(gx, gy)
         if floor is None:
             v = valid[plo:phi]

@@ -90,7 +90,7 @@ class _Level:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.reference_valid.shape  # type: ignore[return-value]
+        return self.reference_valid.shape
 
 
 @dataclass

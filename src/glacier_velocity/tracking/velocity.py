@@ -178,7 +178,7 @@ class VelocityProduct:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.v.shape  # type: ignore[return-value]
+        return self.v.shape
 
     @property
     def valid_fraction(self) -> float:

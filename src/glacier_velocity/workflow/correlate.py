@@ -49,6 +49,7 @@ from ..products.runreport import PairStatus
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
 from ..tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
+from ..tracking.params import Filter
 from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class CorrelationParams:
     max_velocity_m_per_yr: float = 1000.0
     grid_spacing_px: int = 12
     chip_px: int = 32
-    filter: str = "wallis"
+    filter: Filter = "wallis"
     engine: str = "ncc"
     bbox: BBox | None = None
     mask_clouds: bool = False
@@ -116,7 +117,7 @@ class CorrelationParams:
             grid_spacing_px=self.grid_spacing_px,
             chip_px=self.chip_px,
             search_px=search_px,
-            filter=self.filter,  # type: ignore[arg-type]
+            filter=self.filter,
         )
 
 
@@ -199,7 +200,8 @@ def choose_aoi(pair: Pair, bbox: BBox | None) -> BBox:
             "choose two scenes of the same area (same MGRS tile)"
         )
     if bbox is None:
-        return tuple(float(v) for v in overlap.bounds)  # type: ignore[return-value]
+        west, south, east, north = overlap.bounds
+        return (float(west), float(south), float(east), float(north))
     area = box(*bbox)
     for scene, footprint in ((pair.reference, ref_shape), (pair.secondary, sec_shape)):
         if not footprint.intersects(area) or footprint.intersection(area).area == 0:
