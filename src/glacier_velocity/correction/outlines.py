@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 from affine import Affine
 from shapely import make_valid
+from shapely.geometry import GeometryCollection
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
@@ -44,7 +45,7 @@ def _polygons(glacier_outlines: BaseGeometry | Iterable[BaseGeometry]) -> list[B
             )
         if geometry.is_empty:
             continue
-        parts = list(geometry.geoms) if geometry.geom_type == "GeometryCollection" else [geometry]
+        parts = list(geometry.geoms) if isinstance(geometry, GeometryCollection) else [geometry]
         for part in parts:
             if part.geom_type not in _AREAL:
                 raise InvalidParameter(

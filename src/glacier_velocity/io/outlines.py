@@ -23,7 +23,7 @@ import shapely
 from affine import Affine
 from rasterio.features import rasterize
 from rasterio.warp import transform_geom
-from shapely.geometry import mapping, shape
+from shapely.geometry import GeometryCollection, MultiPolygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidParameter
@@ -132,7 +132,7 @@ class GlacierOutlines:
         """
         target = parse_crs(crs, "crs")
         geometry = self.in_crs(target)
-        parts = list(geometry.geoms) if geometry.geom_type == "MultiPolygon" else [geometry]
+        parts = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
         document: dict[str, Any] = {
             "type": "FeatureCollection",
             "features": [
@@ -177,7 +177,7 @@ def outlines_from_geojson(document: GeoJSONDocument) -> GlacierOutlines:
             geom = shape(geometry)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
             raise InvalidParameter(PARAMETER, f"{document.source}: {label} is not a readable GeoJSON geometry ({exc})") from exc
-        parts = list(geom.geoms) if geom.geom_type == "GeometryCollection" else [geom]
+        parts = list(geom.geoms) if isinstance(geom, GeometryCollection) else [geom]
         for part in parts:
             if part.is_empty:
                 continue

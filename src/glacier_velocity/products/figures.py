@@ -27,6 +27,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from rasterio.crs import CRS
 from rasterio.transform import array_bounds
+from shapely.geometry import MultiPolygon, Polygon
 
 from ..aggregation.summary import Summary
 from ..errors import InvalidParameter
@@ -169,8 +170,11 @@ def draw_outlines(ax: Any, outlines: GlacierOutlines | None, crs: str, *, km: bo
         return
     geometry = outlines.in_crs(crs)
     scale = 1000.0 if km else 1.0
-    parts = list(geometry.geoms) if geometry.geom_type == "MultiPolygon" else [geometry]
+    # The outlines are areal (GlacierOutlines checks): one polygon or several.
+    parts = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
     for number, polygon in enumerate(parts):
+        if not isinstance(polygon, Polygon):
+            continue
         for ring in (polygon.exterior, *polygon.interiors):
             x, y = np.asarray(ring.coords).T / scale
             ax.plot(x, y, color="black", linewidth=2.2, solid_joinstyle="round")

@@ -126,7 +126,8 @@ def make_product_item(
     # NaN (nothing measurable) becomes null, which JSON can hold.
     for key, value in product.correction.items():
         properties[f"gv:{key}"] = None if isinstance(value, float) and not math.isfinite(value) else value
-    properties["gv:date_center"] = pystac.utils.datetime_to_str(product.date_center)
+    date_center = product.date_center
+    properties["gv:date_center"] = pystac.utils.datetime_to_str(date_center) if date_center is not None else None
     properties.update(extra_properties or {})
     item = pystac.Item(
         id=item_id or cog_path.stem,

@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _grid_extent(transform: Affine, shape: tuple[int, int]) -> tuple[float, float, float, float]:
-    """(left, right, bottom, top) of a north-up grid, for matplotlib's ``extent``."""
+def _grid_extent_km(transform: Affine, shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(left, right, bottom, top) of a north-up grid in km, for matplotlib's ``extent``."""
     rows, cols = shape
     left, top = transform.c, transform.f
     right, bottom = transform @ (cols, rows)
-    return (left, right, bottom, top)
+    return (left / 1000, right / 1000, bottom / 1000, top / 1000)
 
 
 def _background_image(background: Raster | np.ndarray) -> tuple[np.ndarray, Affine | None]:
@@ -100,7 +100,7 @@ def quicklook_figure(
     from matplotlib.figure import Figure
 
     speed = np.asarray(product.v, dtype=np.float32)
-    extent = tuple(v / 1000 for v in _grid_extent(product.transform, product.shape))
+    extent = _grid_extent_km(product.transform, product.shape)
     if scale is None:
         limit = product.engine_params.get("max_velocity_m_per_yr")
         scale = speed_scale(max_velocity_m_per_yr=float(limit) if limit is not None else None, glacier_speeds=speed)
@@ -111,7 +111,7 @@ def quicklook_figure(
     ax = fig.add_subplot()
     if background is not None:
         image, bg_transform = _background_image(background)
-        bg_extent = tuple(v / 1000 for v in _grid_extent(bg_transform, image.shape)) if bg_transform is not None else extent
+        bg_extent = _grid_extent_km(bg_transform, image.shape) if bg_transform is not None else extent
         shown = np.where(image != 0, image, np.nan).astype(np.float32)
         finite = shown[np.isfinite(shown)]
         low, high = (np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0))
