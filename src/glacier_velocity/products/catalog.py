@@ -30,7 +30,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -421,4 +421,105 @@ def check_catalog(catalog_path: str | os.PathLike[str]) -> list[Path]:
     return files
 
 
-__all__ = ["check_catalog", "make_summary_item", "write_catalog"]
+#: Id of the item holding the run's provenance (executed notebooks, pair list, pair statuses).
+PROVENANCE_ITEM_ID = "run-provenance"
+NOTEBOOK_MEDIA_TYPE = "application/x-ipynb+json"
+
+
+def add_provenance(
+    catalog_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    notebooks: Sequence[str | os.PathLike[str]],
+    metadata: Sequence[str | os.PathLike[str]] = (),
+    item_id: str = PROVENANCE_ITEM_ID,
+) -> Path:
+    """Copy a catalog and add one item holding the run's executed notebooks and records.
+
+    The Workflow's single output is then this catalog: the products, the summary and its
+    figures, the run report, and how they were made. The aggregation notebook cannot list
+    itself in the catalog it writes, hence a step after it.
+
+    Parameters
+    ----------
+    catalog_dir : path-like
+        Directory of a catalog written by :func:`write_catalog` (``catalog.json`` at its top).
+    out_dir : path-like
+        Where the completed catalog goes; must not exist yet or be empty. Files are hard-linked
+        from ``catalog_dir`` when possible, else copied.
+    notebooks : sequence of path-like
+        Executed notebooks (discovery, one per pair, aggregation): assets with role
+        ``metadata`` and media type ``application/x-ipynb+json``, keyed by file stem.
+    metadata : sequence of path-like
+        Other JSON records of the run (pair list, pair statuses): assets with role ``metadata``.
+    item_id : str
+        Id (and folder) of the provenance item.
+
+    Returns
+    -------
+    Path
+        The new ``catalog.json``.
+
+    Raises
+    ------
+    InputError
+        ``catalog_dir`` holds no catalog, ``out_dir`` is not empty, a file is missing, two
+        files share a name, or the catalog already has an item ``item_id``.
+
+    Notes
+    -----
+    The item has no geometry (provenance describes no place) and its ``datetime`` is the
+    time the run finished (UTC); ``gv:pair_notebooks`` counts the per-pair notebooks.
+    """
+    source, out = Path(catalog_dir).resolve(), Path(out_dir).resolve()
+    if not (source / "catalog.json").is_file():
+        raise InputError(f"{str(source)!r} holds no catalog.json; pass the catalog directory written by the aggregation step")
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{str(out)!r} is not empty; the completed catalog needs a fresh directory")
+    files = [Path(f) for f in [*notebooks, *metadata]]
+    for path in files:
+        if not path.is_file():
+            raise InputError(f"provenance file {str(path)!r} does not exist")
+    names = [path.name for path in files]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"provenance files must have distinct names, repeated: {repeated}")
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            _place(path, out / path.relative_to(source))
+
+    catalog = pystac.Catalog.from_file(str(out / "catalog.json"))
+    if next(catalog.get_items(item_id), None) is not None:
+        raise InputError(f"the catalog already has an item {item_id!r}")
+    item = pystac.Item(
+        id=item_id,
+        geometry=None,
+        bbox=None,
+        datetime=datetime.now(timezone.utc).replace(microsecond=0),
+        properties={
+            "title": "Run provenance: executed notebooks, pair list and pair statuses",
+            "gv:software_version": __version__,
+        },
+    )
+    folder = out / item_id
+    pair_notebooks = 0
+    for path in files:
+        notebook = path.suffix == ".ipynb"
+        pair_notebooks += notebook and path.stem.startswith("correlation_")
+        item.add_asset(path.stem, pystac.Asset(
+            href=str(_place(path, folder / path.name)),
+            media_type=NOTEBOOK_MEDIA_TYPE if notebook else pystac.MediaType.JSON,
+            roles=["metadata"],
+            title=f"Executed notebook {path.name}" if notebook else path.name,
+        ))
+    item.properties["gv:pair_notebooks"] = int(pair_notebooks)
+    catalog.add_item(item)
+    (out / "catalog.json").unlink()  # catalog.json last, as write_catalog does
+    catalog.normalize_hrefs(str(out))
+    catalog.make_all_asset_hrefs_relative()
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED, stac_io=_AtomicStacIO())
+    log.info("catalog %s: added %s with %d files", out / "catalog.json", item_id, len(files))
+    return out / "catalog.json"
+
+
+__all__ = ["PROVENANCE_ITEM_ID", "add_provenance", "check_catalog", "make_summary_item", "write_catalog"]
