@@ -27,7 +27,7 @@ arguments:
     prefix: --out
 
 inputs:
-  catalog:
+  aggregation_catalog:
     type: Directory
     label: Aggregation catalog
     doc: The STAC catalog written by the aggregation tool (catalog.json at its top).

@@ -98,7 +98,7 @@ def test_bad_provenance_inputs_are_refused(aggregated: Path, tmp_path: Path) -> 
 def test_collect_tool_runs_under_cwltool(aggregated: Path, tmp_path: Path) -> None:
     notebooks, records = _records(tmp_path)
     job = {
-        "catalog": {"class": "Directory", "path": str(aggregated)},
+        "aggregation_catalog": {"class": "Directory", "path": str(aggregated)},
         "notebooks": [{"class": "File", "path": str(p)} for p in notebooks],
         "records": [{"class": "File", "path": str(p)} for p in records],
     }
