@@ -39,6 +39,7 @@ def aggregated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_provenance_item_holds_every_notebook_and_record(aggregated: Path, tmp_path: Path) -> None:
     notebooks, records = _records(tmp_path)
     before = sorted(p.relative_to(aggregated) for p in aggregated.rglob("*"))
+    assets_before = len(check_catalog(aggregated / "catalog.json"))
     path = add_provenance(aggregated, tmp_path / "out", notebooks=notebooks, metadata=records)
     catalog = pystac.Catalog.from_file(str(path))
     previous = pystac.validation.RegisteredValidator.get_validator()
@@ -55,9 +56,9 @@ def test_provenance_item_holds_every_notebook_and_record(aggregated: Path, tmp_p
     assert provenance.assets["pairs"].media_type == pystac.MediaType.JSON
     assert provenance.properties["gv:pair_notebooks"] == 2
     assert provenance.geometry is None and provenance.datetime is not None
-    # 10 files before (3 pair COGs, 5 summary COGs, 2 figures) and 7 more, all inside
+    # the products, summary COGs, figures (and datacube) of before, and the 7 files added
     files = check_catalog(path)
-    assert len(files) == 17 and all(path.parent in f.parents for f in files)
+    assert len(files) == assets_before + 7 and all(path.parent in f.parents for f in files)
     assert json.loads((path.parent / PROVENANCE_ITEM_ID / "pairs.json").read_text()) == {"name": "pairs.json"}
     assert (path.parent / "run-report.json").exists() or not (aggregated / "run-report.json").exists()
     # the aggregation catalog is left as it was
@@ -65,7 +66,7 @@ def test_provenance_item_holds_every_notebook_and_record(aggregated: Path, tmp_p
     assert len(list(pystac.Catalog.from_file(str(aggregated / "catalog.json")).get_items())) == 4
     # and the result is self-contained: moved elsewhere, it still resolves
     moved = shutil.move(str(path.parent), str(tmp_path / "moved"))
-    assert len(check_catalog(Path(moved) / "catalog.json")) == 17
+    assert len(check_catalog(Path(moved) / "catalog.json")) == assets_before + 7
 
 
 def test_a_run_without_pairs_still_keeps_its_discovery_notebook(tmp_path: Path) -> None:
@@ -111,4 +112,5 @@ def test_collect_tool_runs_under_cwltool(aggregated: Path, tmp_path: Path) -> No
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     catalog = json.loads(completed.stdout)["catalog"]
-    assert len(check_catalog(Path(catalog["path"]) / "catalog.json")) == 17
+    assets_before = len(check_catalog(aggregated / "catalog.json"))
+    assert len(check_catalog(Path(catalog["path"]) / "catalog.json")) == assets_before + len(notebooks) + len(records)
