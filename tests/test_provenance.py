@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pystac
 import pytest
-from test_catalog import CoreSchemaValidator, _pair_products, _summary_files
 
 from glacier_velocity.errors import InputError
 from glacier_velocity.products.catalog import PROVENANCE_ITEM_ID, add_provenance, check_catalog, write_catalog
+from test_catalog import CoreSchemaValidator, _pair_products, _summary_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +106,10 @@ def test_collect_tool_runs_under_cwltool(aggregated: Path, tmp_path: Path) -> No
     (tmp_path / "job.json").write_text(json.dumps(job))
     cwltool = Path(sys.executable).parent / "cwltool"
     completed = subprocess.run(
-        [str(cwltool), "--quiet", "--no-container", "--preserve-environment", "PYTHONPATH", "--outdir", str(tmp_path / "out"), str(ROOT / "cwl" / "collect.cwl"), str(tmp_path / "job.json")],
+        [
+            str(cwltool), "--quiet", "--no-container", "--preserve-environment", "PYTHONPATH",
+            "--outdir", str(tmp_path / "out"), str(ROOT / "cwl" / "collect.cwl"), str(tmp_path / "job.json"),
+        ],
         capture_output=True, text=True, timeout=300,
         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")},
     )

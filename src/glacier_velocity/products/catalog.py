@@ -30,7 +30,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -495,7 +495,7 @@ def add_provenance(
         id=item_id,
         geometry=None,
         bbox=None,
-        datetime=datetime.now(timezone.utc).replace(microsecond=0),
+        datetime=datetime.now(UTC).replace(microsecond=0),
         properties={
             "title": "Run provenance: executed notebooks, pair list and pair statuses",
             "gv:software_version": __version__,
