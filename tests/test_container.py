@@ -21,7 +21,7 @@ import pytest
 
 from glacier_velocity.deploy import containers as deploy
 from glacier_velocity.deploy import package as pkg
-from glacier_velocity.errors import InputError
+from glacier_velocity.errors import ContainerEngineUnavailable, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP_PODMAN = ROOT.parent / "shared" / "containers" / "setup-podman.sh"
@@ -101,7 +101,7 @@ PODMAN_SOCKET = Path("/run/podman/podman.sock")
 def _docker_answers() -> bool:
     try:
         return deploy.container_engine() == "docker"
-    except deploy.ContainerEngineUnavailable:
+    except ContainerEngineUnavailable:
         return False
 
 

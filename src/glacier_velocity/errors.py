@@ -56,5 +56,13 @@ class EngineUnavailable(GlacierVelocityError):
     """A tracking engine was requested whose software is not installed."""
 
 
+class WorkflowFailed(InputError):
+    """A cwltool run ended with an error; the message holds the end of its log."""
+
+
+class ContainerEngineUnavailable(GlacierVelocityError):
+    """Neither docker nor podman answers; the message says how to get one."""
+
+
 class GlacierVelocityWarning(UserWarning):
     """Warnings of this package; filter them with ``warnings.simplefilter(..., GlacierVelocityWarning)``."""

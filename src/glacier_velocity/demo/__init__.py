@@ -10,11 +10,11 @@ truth, a local STAC API and a runner that pushes them through the CWL Workflow.
 
 from __future__ import annotations
 
+from ..errors import WorkflowFailed
 from .runner import (
     DEMO_PARAMS,
     WORKFLOW,
     DemoResult,
-    WorkflowFailed,
     demo_result,
     find_project_root,
     median_speed_map,

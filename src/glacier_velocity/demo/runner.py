@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, WorkflowFailed
 from ..products.runreport import RunReport, read_run_report
 from .scenes import DEFAULT_DEMO_DIR, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
 from .truth import TruthComparison, compare_with_truth
@@ -120,15 +120,42 @@ def write_pair_job(data: DemoData, path: str | os.PathLike[str], pair_index: int
     return path
 
 
+#: cwltool options of every containerized run: a missing image is an error, not a pull (images
+#: are built locally with ``make image``, no registry is involved), and tools that declare
+#: ``NetworkAccess`` share the host network, where the local STAC API and file server listen on
+#: 127.0.0.1 (Docker's default bridge would not reach them); tools without it still get none.
+CONTAINER_ARGS = ("--disable-pull", "--custom-net", "host")
+
+
+def cwltool_command(
+    process: str | os.PathLike[str],
+    job: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    containers: bool = False,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The cwltool command line for one run (a list: no shell is involved).
+
+    ``containers`` runs every tool in its container (cwltool's docker mode with
+    :data:`CONTAINER_ARGS`); otherwise ``--no-container`` runs them in this environment.
+    ``process`` may name one process of a packed file (``package.cwl#id``).
+    """
+    cwltool = Path(sys.executable).parent / "cwltool"
+    mode = list(CONTAINER_ARGS) if containers else ["--no-container"]
+    return [str(cwltool) if cwltool.exists() else "cwltool", *mode, "--outdir", str(outdir), *extra_args, str(process), str(job)]
+
+
 def run_cwltool(
     process: str | os.PathLike[str],
     job: str | os.PathLike[str],
     outdir: str | os.PathLike[str],
     *,
+    containers: bool = False,
     extra_args: Sequence[str] = (),
     quiet: bool = False,
 ) -> tuple[dict[str, Any], str]:
-    """Run a CWL process with ``cwltool --no-container``; return its output object and log.
+    """Run a CWL process with cwltool; return its output object and log.
 
     Parameters
     ----------
@@ -140,6 +167,8 @@ def run_cwltool(
         Where cwltool moves the outputs.
     extra_args : sequence of str
         More cwltool options (e.g. ``["--parallel"]``).
+    containers : bool
+        Every tool in its container (see :func:`cwltool_command`) instead of ``--no-container``.
     quiet : bool
         Capture cwltool's log instead of showing it; it is part of the error when the run fails.
 
@@ -155,18 +184,18 @@ def run_cwltool(
     WorkflowFailed
         cwltool exited with an error.
     """
-    cwltool = Path(sys.executable).parent / "cwltool"
-    command = [str(cwltool) if cwltool.exists() else "cwltool", "--no-container", "--outdir", str(outdir), *extra_args, str(process), str(job)]
+    command = cwltool_command(process, job, outdir, containers=containers, extra_args=extra_args)
     log.info("running %s", " ".join(command))
     completed = subprocess.run(command, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True)
     if completed.returncode != 0:
         tail = "\n".join((completed.stderr or "").strip().splitlines()[-40:])
-        raise WorkflowFailed(f"cwltool failed (exit {completed.returncode}) on {process} with {job}" + (f":\n{tail}" if tail else ""))
+        where = " (containers)" if containers else ""
+        raise WorkflowFailed(
+            f"cwltool{where} failed (exit {completed.returncode}) on {process} with {job}" + (f":\n{tail}" if tail else "")
+        )
     return json.loads(completed.stdout), completed.stderr or ""
 
 
-class WorkflowFailed(InputError):
-    """A cwltool run ended with an error; the message holds the end of its log."""
 
 
 @dataclass(frozen=True)

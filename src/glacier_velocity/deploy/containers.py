@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from http import HTTPStatus
@@ -31,7 +30,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GlacierVelocityError, InputError
+from ..errors import ContainerEngineUnavailable, InputError
 
 if TYPE_CHECKING:
     from ..demo.runner import DemoResult
@@ -40,13 +39,7 @@ log = logging.getLogger(__name__)
 
 #: Image the CWL sources' DockerRequirement hint names (``cwl/*.cwl``).
 LOCAL_IMAGE = "glacier-velocity:latest"
-#: cwltool options of every containerized run here (see :func:`cwltool_container_command`).
-CONTAINER_ARGS = ("--disable-pull", "--custom-net", "host")
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-class ContainerEngineUnavailable(GlacierVelocityError):
-    """Neither docker nor podman answers; the message says how to get one."""
 
 
 def container_engine() -> str:
@@ -68,8 +61,8 @@ def container_engine() -> str:
         if probe.returncode == 0:
             return engine
     raise ContainerEngineUnavailable(
-        "no container engine answers: start Docker, or on these machines run "
-        "`eval \"$(bash ../shared/containers/setup-podman.sh)\"` (podman behind DOCKER_HOST)"
+        "no container engine answers: start Docker, or start podman's Docker-compatible API "
+        "(`podman system service`) and export DOCKER_HOST=unix://<its socket>"
     )
 
 
@@ -196,27 +189,6 @@ def items_with_http_assets(items_path: Path, data_root: Path, base_url: str, out
     return out_path
 
 
-def cwltool_container_command(process: str | os.PathLike[str], job: str | os.PathLike[str], outdir: str | os.PathLike[str], extra_args: Sequence[str] = ()) -> list[str]:
-    """cwltool command running every tool in its container (default docker mode).
-
-    ``--disable-pull`` makes a missing image an error instead of a pull attempt: the image is
-    built locally (``make image``) and no registry is involved. ``--custom-net host`` puts the
-    tools that declare ``NetworkAccess`` on the host network, where the local STAC API and
-    file server listen on 127.0.0.1 (Docker's default bridge network would not reach them);
-    tools without network access still get none.
-    """
-    cwltool = Path(sys.executable).parent / "cwltool"
-    return [
-        str(cwltool) if cwltool.exists() else "cwltool",
-        *CONTAINER_ARGS,
-        "--outdir",
-        str(outdir),
-        *extra_args,
-        str(process),
-        str(job),
-    ]
-
-
 def run_demo_in_containers(
     demo_dir: str | os.PathLike[str],
     *,
@@ -263,8 +235,8 @@ def run_demo_in_containers(
         # cwltool's default container mode drives the docker CLI; podman serves it through
         # its Docker-compatible API socket.
         raise ContainerEngineUnavailable(
-            "cwltool needs the docker CLI talking to a daemon; with podman, run "
-            "`eval \"$(bash ../shared/containers/setup-podman.sh)\"` to export DOCKER_HOST"
+            "cwltool needs the docker CLI talking to a daemon; with podman, start its Docker-compatible "
+            "API (`podman system service`) and export DOCKER_HOST=unix://<its socket>"
         )
     if not image_exists(image, engine):
         raise InputError(f"image {image} is not in the local {engine} image store; build it with `make image`")
@@ -279,14 +251,10 @@ def run_demo_in_containers(
         with serve_stac([data.collection, items]) as stac_url:
             log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
             job = demo.write_job(root / demo.DEMO_PARAMS, demo_dir / "job.yml", stac_url=stac_url, **(overrides or {}))
-            command = cwltool_container_command(process or root / demo.WORKFLOW, job, results, extra_args)
-            log.info("running %s", " ".join(command))
-            completed = subprocess.run(command, env=demo.workflow_env(), capture_output=True, text=True)
-    if completed.returncode != 0:
-        tail = "\n".join(completed.stderr.strip().splitlines()[-40:])
-        raise demo.WorkflowFailed(f"cwltool (containers) failed with exit {completed.returncode}:\n{tail}")
-    outputs = json.loads(completed.stdout)
-    return demo.demo_result(outputs, results, data.truth, completed.stderr)
+            outputs, cwl_log = demo.run_cwltool(
+                process or root / demo.WORKFLOW, job, results, containers=True, extra_args=extra_args, quiet=True
+            )
+    return demo.demo_result(outputs, results, data.truth, cwl_log)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -205,20 +204,12 @@ class GlacierVelocityProcessor(BaseProcessor):
 
     def command(self, job_file: Path, outdir: Path) -> list[str]:
         """cwltool command for one job (a list: no shell is involved)."""
-        cwltool = Path(sys.executable).parent / "cwltool"
-        from .containers import CONTAINER_ARGS
+        from ..demo.runner import cwltool_command
 
         # In containers: local images only, host network (a STAC API on 127.0.0.1 is reachable).
-        mode = list(CONTAINER_ARGS) if self.containers else ["--no-container"]
-        return [
-            str(cwltool) if cwltool.exists() else "cwltool",
-            *mode,
-            *self.cwltool_args,
-            "--outdir",
-            str(outdir),
-            f"{self.package}#{self.process_id}",
-            str(job_file),
-        ]
+        return cwltool_command(
+            f"{self.package}#{self.process_id}", job_file, outdir, containers=self.containers, extra_args=self.cwltool_args
+        )
 
     def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Run the package on the request's inputs; return the results document (JSON).
