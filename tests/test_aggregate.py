@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from glacier_velocity.aggregation.summary import SUMMARY_FILE_NAMES, aggregate_products, write_summary
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import write_velocity_cog
+from glacier_velocity.stac.scene import format_datetime
 from glacier_velocity.tracking.velocity import VelocityProduct
 
 #: 4 x 5 grid, 100 m pixels, UTM 33N.
@@ -290,10 +291,10 @@ def test_aggregate_velocity_cog_files_and_write_summary(tmp_path):
         assert src.profile["driver"] == "GTiff" and src.profile["tiled"] in (True, False)
         assert_array_equal(src.read(1), summary.count)
         assert src.tags(1)["units"] == "1"
-    assert tags["start_datetime"] == T0.isoformat()
-    assert tags["end_datetime"] == (T0 + timedelta(days=385.5)).isoformat()
+    assert tags["start_datetime"] == T0.isoformat().replace("+00:00", "Z")
+    assert tags["end_datetime"] == (T0 + timedelta(days=385.5)).isoformat().replace("+00:00", "Z")
     assert tags["product_count"] == "3"
     pairs = json.loads(tags["pairs"])
-    assert [p["reference_datetime"] for p in pairs] == [e.reference_datetime.isoformat() for e in summary.entries]
-    assert [p["secondary_datetime"] for p in pairs] == [e.secondary_datetime.isoformat() for e in summary.entries]
+    assert [p["reference_datetime"] for p in pairs] == [format_datetime(e.reference_datetime) for e in summary.entries]
+    assert [p["secondary_datetime"] for p in pairs] == [format_datetime(e.secondary_datetime) for e in summary.entries]
     assert json.loads(tags["product_ids"])[2] == summary.entries[2].pair_id

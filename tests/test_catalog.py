@@ -138,7 +138,7 @@ def test_pair_items_keep_their_own_dates_and_summary_spans_them(built):
     assert summary.common_metadata.start_datetime == T0
     assert summary.common_metadata.end_datetime == PAIRS[2][0] + timedelta(days=PAIRS[2][1])
     pairs = summary.properties["gv:pairs"]
-    assert [p["reference_datetime"] for p in pairs] == [start.isoformat() for start, _, _ in PAIRS]
+    assert [p["reference_datetime"] for p in pairs] == [start.isoformat().replace("+00:00", "Z") for start, _, _ in PAIRS]
     assert [p["dt_days"] for p in pairs] == [dt for _, dt, _ in PAIRS]
     assert summary.properties["gv:product_count"] == 3
     assert summary.properties["gv:median_speed_m_per_yr"] == 100.0

@@ -34,6 +34,7 @@ from rasterio.warp import reproject, transform, transform_bounds
 from .._version import __version__
 from ..errors import InputError, InvalidParameter
 from ..io.raster import pixel_centres
+from ..stac.scene import format_datetime
 from ..tracking.velocity import VelocityProduct
 
 log = logging.getLogger(__name__)
@@ -512,9 +513,6 @@ def aggregate_products(
 SUMMARY_FILE_NAMES: dict[str, str] = {name: f"summary_{name}.tif" for name, _, _ in SUMMARY_BANDS}
 
 
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
-
 
 def summary_tags(summary: Summary) -> dict[str, str]:
     """Dataset tags shared by every summary COG (all values strings).
@@ -527,8 +525,8 @@ def summary_tags(summary: Summary) -> dict[str, str]:
         {
             "reference_id": e.reference_id,
             "secondary_id": e.secondary_id,
-            "reference_datetime": _iso(e.reference_datetime),
-            "secondary_datetime": _iso(e.secondary_datetime),
+            "reference_datetime": format_datetime(e.reference_datetime),
+            "secondary_datetime": format_datetime(e.secondary_datetime),
             "dt_days": e.dt_days,
             "median_v": None if np.isnan(e.median_v) else round(e.median_v, 3),
         }
@@ -536,8 +534,8 @@ def summary_tags(summary: Summary) -> dict[str, str]:
     ]
     return {
         "product": "glacier-velocity summary",
-        "start_datetime": _iso(summary.start_datetime),
-        "end_datetime": _iso(summary.end_datetime),
+        "start_datetime": format_datetime(summary.start_datetime),
+        "end_datetime": format_datetime(summary.end_datetime),
         "product_count": str(summary.product_count),
         "product_ids": json.dumps([e.pair_id for e in summary.entries]),
         "pairs": json.dumps(pairs),

@@ -33,6 +33,7 @@ from rasterio.errors import RasterioIOError
 
 from .._version import __version__
 from ..errors import InputError, InvalidParameter
+from ..stac.scene import format_datetime
 from ..tracking.velocity import (
     BAND_DESCRIPTIONS,
     CF_STANDARD_NAMES,
@@ -41,6 +42,7 @@ from ..tracking.velocity import (
     VelocityProduct,
 )
 from .atomic import atomic_output
+from .raster import crs_string
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,6 @@ _BLOCK_PX = 512
 
 #: Bands a velocity COG may lack (written before they existed).
 _OPTIONAL_BANDS = ("vx_error", "vy_error", "v_error")
-
-
-def _crs_string(crs: CRS | str) -> str:
-    """``EPSG:xxxx`` when the CRS has an EPSG code, WKT otherwise."""
-    crs = CRS.from_user_input(crs)
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
 
 
 def write_cog(
@@ -166,9 +161,6 @@ def write_cog(
     return path
 
 
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
-
 
 def _tag_value(value: Any) -> str:
     """Strings as they are, everything else as JSON (reads back with its type; NaN as NaN)."""
@@ -199,16 +191,16 @@ def velocity_tags(product: VelocityProduct) -> dict[str, str]:
     chip = product.engine_params.get("chip_px")
     return {
         **{key: _tag_value(value) for key, value in product.correction.items()},
-        "acquisition_date_img1": _iso(product.reference_datetime),
-        "acquisition_date_img2": _iso(product.secondary_datetime),
-        "date_center": _iso(product.date_center),
+        "acquisition_date_img1": format_datetime(product.reference_datetime),
+        "acquisition_date_img2": format_datetime(product.secondary_datetime),
+        "date_center": format_datetime(product.date_center),
         "year_length_days": repr(DAYS_PER_YEAR),
         "chip_size_px": "" if chip is None else str(chip),
         "product": VELOCITY_PRODUCT_TAG,
         "reference_id": product.reference_id,
         "secondary_id": product.secondary_id,
-        "reference_datetime": _iso(product.reference_datetime),
-        "secondary_datetime": _iso(product.secondary_datetime),
+        "reference_datetime": format_datetime(product.reference_datetime),
+        "secondary_datetime": format_datetime(product.secondary_datetime),
         "reference_source": product.sources.get("reference", ""),
         "secondary_source": product.sources.get("secondary", ""),
         "sources": json.dumps(product.sources, sort_keys=True),
@@ -296,7 +288,7 @@ def read_velocity_cog(path: str | os.PathLike[str]) -> VelocityProduct:
                       for name, _ in VELOCITY_BANDS if name in by_name}
             tags = src.tags()
             transform = src.transform
-            crs = _crs_string(src.crs) if src.crs is not None else ""
+            crs = crs_string(src.crs) if src.crs is not None else ""
     except RasterioIOError as exc:
         raise InputError(f"cannot read velocity product {str(path)!r}: {exc}") from exc
     try:

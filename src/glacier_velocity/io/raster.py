@@ -71,6 +71,24 @@ def pixel_centres(transform: Affine, rows: np.ndarray, cols: np.ndarray) -> tupl
     t = transform
     return t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
 
+def pixel_size(transform: Affine) -> float:
+    """Side of a pixel of ``transform``'s grid in CRS units (m for UTM).
+
+    The shorter of the two pixel steps: along a row (``hypot(a, d)``) and down a column
+    (``hypot(b, e)``). A distance divided by it is the most pixels the distance can span along
+    either axis, which is what a search range in px has to cover. On square pixels (Sentinel-2
+    grids are square and north-up) every definition gives the same value, ``|a|``.
+    """
+    return float(min(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e)))
+
+
+def crs_string(crs: CRS | str) -> str:
+    """``EPSG:xxxx`` when the CRS has an EPSG code, WKT otherwise (how products record a CRS)."""
+    crs = CRS.from_user_input(crs)
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
+
+
 @dataclass(frozen=True)
 class Raster:
     """A georeferenced single-band array read from a file or URL.
@@ -102,8 +120,8 @@ class Raster:
 
     @property
     def pixel_size(self) -> float:
-        """Side of a (square) pixel in CRS units (m for UTM)."""
-        return float(math.hypot(self.transform.a, self.transform.d))
+        """Side of a pixel in CRS units (m for UTM); see :func:`pixel_size`."""
+        return pixel_size(self.transform)
 
     @property
     def bounds(self) -> BBox:
@@ -198,11 +216,6 @@ def normalize_aoi(bounds_or_aoi: Any) -> BBox:
     if isinstance(bounds_or_aoi, Sequence) and not isinstance(bounds_or_aoi, (str, bytes)):
         return check_bbox(bounds_or_aoi, "bbox")
     raise InvalidParameter("aoi", f"give a bbox (W, S, E, N) in degrees or a GeoJSON geometry, got {bounds_or_aoi!r}")
-
-
-def _crs_string(crs: CRS) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
 
 
 def _to_nodata_zero(array: np.ndarray, src_nodata: float | None) -> np.ndarray:
@@ -321,7 +334,7 @@ def read_window(
                 window = _aoi_window(src, bbox, href) if bbox is not None else Window(0, 0, src.width, src.height)
                 array = src.read(band, window=window)
                 transform = src.window_transform(window)
-                crs = _crs_string(src.crs)
+                crs = crs_string(src.crs)
                 log.info("read %s window %s (%d x %d px)", href, window, window.height, window.width)
             else:
                 array, transform, crs = _read_onto_grid(src, band, *dst_grid, resampling, href)
@@ -383,7 +396,7 @@ def _read_onto_grid(
     ):
         raise InputError(
             f"the raster {href!r} does not overlap the requested grid (bounds {west:.1f}, {south:.1f}, "
-            f"{east:.1f}, {north:.1f} in {_crs_string(dst_crs)}); the two scenes do not cover the same area"
+            f"{east:.1f}, {north:.1f} in {crs_string(dst_crs)}); the two scenes do not cover the same area"
         )
     offset = _whole_pixel_offset(src.transform, dst_transform) if CRS.from_user_input(src.crs) == dst_crs else None
     if offset is not None:
@@ -397,8 +410,8 @@ def _read_onto_grid(
         )
         src_nodata = src.nodata if src.nodata is not None else 0
         scale_options: dict[str, Any] = {}
-        src_pixel = math.hypot(src.transform.a, src.transform.d)
-        dst_pixel = math.hypot(dst_transform.a, dst_transform.d)
+        src_pixel = pixel_size(src.transform)
+        dst_pixel = pixel_size(dst_transform)
         if src.crs.is_projected and dst_crs.is_projected and dst_pixel <= 1.05 * src_pixel:
             # GDAL widens the kernel when it estimates (from the grid rotation between UTM
             # zones) a slight downsampling; a widened kernel no longer reproduces even linear
@@ -421,4 +434,4 @@ def _read_onto_grid(
         ) as vrt:
             array = vrt.read(band)
         log.info("resampled %s onto the reference grid (%s)", href, method.name)
-    return array, dst_transform, _crs_string(dst_crs)
+    return array, dst_transform, crs_string(dst_crs)

@@ -38,9 +38,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pystac
 import rasterio
-from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
-from rasterio.transform import array_bounds
 
 from .._version import __version__
 from ..aggregation.datacube import DATACUBE_MEDIA_TYPE
@@ -48,7 +46,8 @@ from ..aggregation.summary import SUMMARY_BANDS, SummaryFiles
 from ..errors import InputError, InvalidParameter
 from ..io.atomic import write_text_atomic
 from ..io.cog import COG_MEDIA_TYPE
-from .items import footprint_lonlat
+from ..io.raster import crs_string, pixel_size
+from .items import add_projection, footprint_lonlat
 from .naming import path_in, safe_name
 from .runreport import RUN_REPORT_NAME, RunReport, read_run_report, write_run_report
 
@@ -188,7 +187,7 @@ def make_summary_item(
         median_v = src.read(1)
     if crs is None:
         raise InputError(f"{str(summary_files.median_v)!r} has no CRS; write it with write_summary")
-    crs_text = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_wkt()
+    crs_text = crs_string(crs)
 
     span_start, span_end = _span(pair_items)
     starts = [t for t in (span_start, _parse(tags.get("start_datetime"))) if t is not None]
@@ -222,18 +221,10 @@ def make_summary_item(
         end_datetime=end,
         properties=properties,
     )
-    proj = ProjectionExtension.ext(item, add_if_missing=True)
-    if crs.to_epsg() is not None:
-        proj.epsg = crs.to_epsg()
-    else:
-        proj.epsg = None
-        proj.wkt2 = crs.to_wkt()
-    proj.shape = list(shape)
-    proj.transform = list(transform)[:6]
-    proj.bbox = list(array_bounds(shape[0], shape[1], transform))
+    add_projection(item, crs, transform, shape)
 
     descriptions = {name: (unit, description) for name, unit, description in SUMMARY_BANDS}
-    resolution = float(abs(transform.a))
+    resolution = pixel_size(transform)
     for name, path in summary_files.cogs().items():
         unit, description = descriptions[name]
         integer = name == "count"

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pystac
@@ -21,16 +21,15 @@ from affine import Affine
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension, Statistics
 from rasterio.crs import CRS
+from rasterio.transform import array_bounds
 from rasterio.warp import transform_geom
 
 from .._version import __version__
 from ..errors import InvalidParameter
 from ..io.atomic import atomic_output
 from ..io.cog import COG_MEDIA_TYPE
+from ..io.raster import pixel_size
 from ..tracking.velocity import BAND_DESCRIPTIONS, VELOCITY_BANDS, VelocityProduct
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +46,22 @@ def footprint_lonlat(transform: Affine, shape: tuple[int, int], crs: str, densif
     ring.append(ring[0])
     geometry = {"type": "Polygon", "coordinates": [ring]}
     return transform_geom(CRS.from_user_input(crs), "EPSG:4326", geometry, precision=7)
+
+
+def add_projection(item: pystac.Item, crs: CRS | str, transform: Affine, shape: tuple[int, int]) -> None:
+    """The projection extension of an item on a grid: EPSG code (else WKT2), transform, shape, bbox.
+
+    ``proj:bbox`` is in the grid's CRS: ``(left, bottom, right, top)``.
+    """
+    crs = CRS.from_user_input(crs)
+    proj = ProjectionExtension.ext(item, add_if_missing=True)
+    epsg = crs.to_epsg()
+    proj.epsg = epsg
+    if epsg is None:
+        proj.wkt2 = crs.to_wkt()
+    proj.transform = list(transform)[:6]
+    proj.shape = list(shape)
+    proj.bbox = list(array_bounds(shape[0], shape[1], transform))
 
 
 def _bbox_of(geometry: dict[str, Any]) -> list[float]:
@@ -142,16 +157,7 @@ def make_product_item(
         for role, href in sorted(product.sources.items()):
             item.add_link(pystac.Link(rel="derived_from", target=href, media_type=pystac.MediaType.JSON, title=role))
 
-    crs = CRS.from_user_input(product.crs)
-    proj = ProjectionExtension.ext(item, add_if_missing=True)
-    epsg = crs.to_epsg()
-    if epsg is not None:
-        proj.epsg = epsg
-    else:
-        proj.epsg = None
-        proj.wkt2 = crs.to_wkt()
-    proj.transform = list(product.transform)[:6]
-    proj.shape = list(product.shape)
+    add_projection(item, product.crs, product.transform, product.shape)
 
     bands_common = []
     raster_bands = []
@@ -161,7 +167,7 @@ def make_product_item(
                              "data_type": "float32", "nodata": "nan"})
         raster_bands.append(
             RasterBand.create(nodata=NoDataStrings.NAN, data_type=DataType.FLOAT32, unit=unit,
-                              spatial_resolution=float(math.hypot(product.transform.a, product.transform.d)),
+                              spatial_resolution=pixel_size(product.transform),
                               statistics=_statistics(band))
         )
     asset = pystac.Asset(

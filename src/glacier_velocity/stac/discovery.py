@@ -51,7 +51,7 @@ from .pairing import (
     season_months,
     select_monthly,
 )
-from .scene import Scene
+from .scene import Scene, format_datetime
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
         start, end = params.season_interval(season_year)
         kwargs: dict[str, Any] = {
             "collections": [params.collection],
-            "datetime": f"{_iso(start)}/{_iso(end)}",
+            "datetime": f"{format_datetime(start)}/{format_datetime(end)}",
             "max_items": params.max_items - len(found),
             "limit": 100,
         }
@@ -391,7 +391,7 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
                 f"the search at {params.stac_url} failed ({_short(str(exc))}) after up to {RetryPolicy.from_env().attempts} "
                 "attempt(s); try again later or check --stac-url"
             ) from exc
-        log.info("season %d (%s/%s): %d item(s) so far", season_year, _iso(start), _iso(end), len(found))
+        log.info("season %d (%s/%s): %d item(s) so far", season_year, format_datetime(start), format_datetime(end), len(found))
         if len(found) >= params.max_items:
             log.warning("stopped at max_items=%d items; raise max_items to search further", params.max_items)
             break
@@ -663,10 +663,6 @@ def _baseline_detail(params: DiscoveryParams) -> str:
     if lo is None:
         return f"baseline <= {hi:g} days"
     return f"baseline {lo:g} to {hi:g} days"
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -160,7 +160,7 @@ class Scene:
         return {
             "id": self.id,
             "href": self.self_href,
-            "datetime": self.datetime.isoformat().replace("+00:00", "Z"),
+            "datetime": format_datetime(self.datetime),
             "cloud_cover": self.cloud_cover,
             "tile": self.tile,
             "epsg": self.epsg,
@@ -315,6 +315,17 @@ def _asset_href(asset: pystac.Asset) -> str:
     if _SCHEME.match(href) or os.path.isabs(href):
         return href
     return asset.get_absolute_href() or href
+
+
+def format_datetime(value: datetime | None) -> str:
+    """RFC 3339 text of a time in UTC with a ``Z`` (STAC's form); ``""`` for None.
+
+    >>> format_datetime(datetime(2020, 7, 1, 5, 30, tzinfo=UTC))
+    '2020-07-01T05:30:00Z'
+    """
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _parse_datetime(value: Any) -> datetime | None:

@@ -24,8 +24,7 @@ from affine import Affine
 
 from ..errors import InvalidParameter
 from .offsets import OffsetField
-
-DAYS_PER_YEAR = 365.25
+from .params import DAYS_PER_YEAR
 
 #: Band order of a velocity product, with units; every band is float32, NaN = nodata.
 VELOCITY_BANDS: tuple[tuple[str, str], ...] = (

@@ -46,6 +46,7 @@ from ..products.items import make_product_item, save_product_item
 from ..products.naming import product_basename, product_paths, safe_name
 from ..products.quicklook import write_quicklook
 from ..products.runreport import PairStatus
+from ..stac.aoi import BBox
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
 from ..tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 #: thin cirrus (10). Snow and ice (11) is what we measure and is never masked.
 SCL_MASKED_CLASSES: tuple[int, ...] = (0, 1, 3, 8, 9, 10)
 
-BBox = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GlacierVelocityError, InputError
+from ..stac.scene import format_datetime
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,10 @@ class PairRecord:
             id=pair.id,
             reference_id=pair.reference.id,
             reference_href=pair.reference.self_href,
-            reference_datetime=pair.reference.datetime.isoformat().replace("+00:00", "Z"),
+            reference_datetime=format_datetime(pair.reference.datetime),
             secondary_id=pair.secondary.id,
             secondary_href=pair.secondary.self_href,
-            secondary_datetime=pair.secondary.datetime.isoformat().replace("+00:00", "Z"),
+            secondary_datetime=format_datetime(pair.secondary.datetime),
             dt_days=float(pair.dt_days),
         )
 

@@ -10,7 +10,6 @@ import logging
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,29 +21,14 @@ from ..correction import OUTLINES_CRS, correct_product
 from ..errors import InputError, InvalidParameter
 from ..io.cog import write_velocity_cog
 from ..io.outlines import GlacierOutlines
+from ..io.raster import Raster, crs_string
 from ..tracking import TrackingParams, search_range_px, track_offsets
 from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class GridImage:
-    """A single-band image with its grid."""
-
-    array: np.ndarray
-    transform: rasterio.Affine
-    crs: str
-    path: str
-
-    @property
-    def pixel_size_m(self) -> float:
-        """Pixel size (map units, m for UTM), the mean of the two axes."""
-        t = self.transform
-        return (math.hypot(t.a, t.d) + math.hypot(t.b, t.e)) / 2.0
-
-
-def read_single_band(path: str | os.PathLike[str]) -> GridImage:
+def read_single_band(path: str | os.PathLike[str]) -> Raster:
     """Read band 1 of a GeoTIFF; its declared nodata value becomes 0 (our nodata)."""
     path = str(path)
     if not Path(path).is_file():
@@ -58,12 +42,12 @@ def read_single_band(path: str | os.PathLike[str]) -> GridImage:
             array = src.read(1)
             if src.nodata is not None and src.nodata != 0:
                 array = np.where(array == src.nodata, 0, array)
-            return GridImage(array=array, transform=src.transform, crs=src.crs.to_string(), path=path)
+            return Raster(array=array, transform=src.transform, crs=crs_string(src.crs), nodata=0, href=path)
     except RasterioIOError as exc:
         raise InputError(f"cannot read {path!r} as a GeoTIFF: {exc}") from exc
 
 
-def check_same_grid(reference: GridImage, secondary: GridImage) -> None:
+def check_same_grid(reference: Raster, secondary: Raster) -> None:
     """Raise :class:`InputError` unless both images share CRS, transform and shape."""
     problems = []
     if reference.crs != secondary.crs:
@@ -74,7 +58,7 @@ def check_same_grid(reference: GridImage, secondary: GridImage) -> None:
         problems.append(f"shape {reference.array.shape} vs {secondary.array.shape}")
     if problems:
         raise InputError(
-            f"{reference.path!r} and {secondary.path!r} are not on the same grid ("
+            f"{reference.href!r} and {secondary.href!r} are not on the same grid ("
             + "; ".join(problems)
             + "); resample the secondary onto the reference grid, or use `glacier-velocity correlate`, "
             "which does it for STAC items"
@@ -139,7 +123,7 @@ def track_files(
     secondary = read_single_band(secondary_path)
     check_same_grid(reference, secondary)
     base = params or TrackingParams()
-    search = search_range_px(max_velocity_m_per_yr, dt_days, reference.pixel_size_m)
+    search = search_range_px(max_velocity_m_per_yr, dt_days, reference.pixel_size)
     tracking = TrackingParams(**{**base.as_dict(), "search_px": search})
     offsets = track_offsets(reference.array, secondary.array, tracking, engine=engine, progress=progress)
     product = offsets_to_velocity(
@@ -147,9 +131,9 @@ def track_files(
         reference.transform,
         reference.crs,
         dt_days,
-        reference_id=Path(reference.path).name,
-        secondary_id=Path(secondary.path).name,
-        sources={"reference": str(Path(reference.path).resolve()), "secondary": str(Path(secondary.path).resolve())},
+        reference_id=Path(reference.href).name,
+        secondary_id=Path(secondary.href).name,
+        sources={"reference": str(Path(reference.href).resolve()), "secondary": str(Path(secondary.href).resolve())},
     )
     product = product.with_provenance(
         engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr}
