@@ -97,11 +97,6 @@ class Scene:
         if self.scl_href is not None:
             check_asset_href(self.scl_href, f"scene {self.id!r} asset {SCL_ASSET!r}")
 
-    @property
-    def date_str(self) -> str:
-        """Acquisition date as ``YYYYMMDD`` (UTC)."""
-        return self.datetime.strftime("%Y%m%d")
-
     @classmethod
     def from_item(cls, item: pystac.Item | dict[str, Any]) -> Scene:
         """Build a scene from a STAC item.
