@@ -90,8 +90,8 @@ def test_catalog_is_valid_stac_and_every_asset_resolves(built, core_validator):
     items = {item.id: item for item in catalog.get_items(recursive=True)}
     assert len(items) == 4 and "velocity-summary" in items
     files = check_catalog(catalog_path)
-    # 3 velocity COGs + 5 summary COGs + 2 figures + the datacube, all inside the catalog directory.
-    assert len(files) == 11
+    # 3 velocity COGs + 8 summary COGs (5 maps, 3 errors) + 2 figures + the datacube, all inside the catalog directory.
+    assert len(files) == 14
     assert all(catalog_path.parent.resolve() in f.resolve().parents for f in files)
     assert catalog.catalog_type == pystac.CatalogType.SELF_CONTAINED
 
@@ -119,7 +119,7 @@ def test_catalog_still_resolves_after_copying_the_directory(built, tmp_path):
     finally:
         for path in originals:
             path.with_name(path.name + "-hidden").rename(path)
-    assert len(files) == 11
+    assert len(files) == 14
     assert all(moved in f.parents for f in files)
 
 
@@ -159,6 +159,9 @@ def test_summary_item_assets_roles_projection_and_footprint(built):
         "median_vy": ["data"],
         "std_v": ["data"],
         "count": ["data"],
+        "error_v": ["data"],
+        "error_vx": ["data"],
+        "error_vy": ["data"],
         "summary_figure": ["overview", "visual"],
         "time_series_figure": ["visual"],
         "datacube": ["data"],
@@ -206,7 +209,7 @@ def test_rewriting_in_place_keeps_files(built):
     catalog_path, item_paths, files = built
     # Writing the same catalog again (re-run of the step) must not lose or corrupt assets.
     write_catalog(catalog_path.parent, item_paths, files)
-    assert len(check_catalog(catalog_path)) == 11
+    assert len(check_catalog(catalog_path)) == 14
 
 
 def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
@@ -223,7 +226,7 @@ def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
     assert names == sorted(
         [p.with_suffix(".tif").name for p in item_paths]
         + ["summary_count.tif", "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif",
-           "summary_std_v.tif", "summary_figure.png", "time_series.png", "velocity_datacube.nc"]
+           "summary_std_v.tif", "summary_error_v.tif", "summary_error_vx.tif", "summary_error_vy.tif", "summary_figure.png", "time_series.png", "velocity_datacube.nc"]
     )
     summary = pystac.Item.from_file(str(out / "velocity-summary" / "velocity-summary.json"))
     assert summary.common_metadata.end_datetime == PAIRS[2][0] + timedelta(days=PAIRS[2][1])

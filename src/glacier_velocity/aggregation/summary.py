@@ -1,4 +1,4 @@
-"""Aggregation of velocity products: per-pixel median, spread and count, and a time series.
+"""Aggregation of velocity products: per-pixel median, its error, spread and count, and a time series.
 
 Every product is brought onto the grid of the *first* product (its transform, shape and CRS)
 before stacking, so maps from different tracking grids or UTM zones are never silently
@@ -10,6 +10,12 @@ Statistics are NaN-aware. A pixel counts as valid in a map when its speed ``v`` 
 Statistics are only evaluated on pixels with at least ``min_count`` valid maps (and the
 standard deviation on pixels with at least two), so no all-NaN slice ever reaches
 ``numpy.nanmedian`` and no warning needs to be silenced.
+
+Errors (design record ``docs/design/0006-error-aware-aggregation.md``): a pair whose typical
+1-sigma speed error (median of its ``v_error``) exceeds ``max_pair_error_m_per_yr`` is left
+out, and the summary lists it with the reason. The error of each median is propagated from
+the per-pair errors of the pairs that entered it (:func:`median_error`). Headline numbers
+and the time series are taken over the glacier (:mod:`.regions`), never over stable ground.
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ from rasterio.warp import reproject, transform, transform_bounds
 
 from .._version import __version__
 from ..errors import InputError, InvalidParameter
+from ..io.outlines import GlacierOutlines, read_glacier_outlines
+from ..io.points import PointOfInterest, read_points_of_interest
 from ..io.raster import pixel_centres
 from ..stac.scene import format_datetime
 from ..tracking.velocity import VelocityProduct
+from .regions import PointCell, Region, headline_region, locate_points
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +59,59 @@ SUMMARY_BANDS: tuple[tuple[str, str, str], ...] = (
     ("median_vy", "m/yr", "median over pairs of the north velocity"),
     ("std_v", "m/yr", "standard deviation over pairs of the speed (ddof=1; NaN with fewer than 2 maps)"),
     ("count", "1", "number of pairs with a valid speed at the pixel (0 = none)"),
+    ("error_v", "m/yr", "1-sigma error of median_v, propagated from the pairs' v_error (NaN: no error estimate)"),
+    ("error_vx", "m/yr", "1-sigma error of median_vx, propagated from the pairs' vx_error (NaN: no error estimate)"),
+    ("error_vy", "m/yr", "1-sigma error of median_vy, propagated from the pairs' vy_error (NaN: no error estimate)"),
 )
+
+#: Default of ``max_pair_error_m_per_yr`` (m/yr): a pair noisier than this (its median 1-sigma
+#: speed error) is left out of the summary. A 10-day Sentinel-2 pair has about 40 m/yr
+#: (design 0005), a 5-day pair about twice that; above 100 m/yr a pair adds more noise than
+#: signal for most mountain glaciers. Raise it for fast glaciers measured with short baselines.
+MAX_PAIR_ERROR_M_PER_YR = 100.0
+
+#: Ratio of the standard error of the median to that of the mean for many normal samples,
+#: sqrt(pi / 2); with 1 or 2 values the median is the mean (ratio 1).
+MEDIAN_EFFICIENCY = float(np.sqrt(np.pi / 2))
+
+
+def median_error(errors: np.ndarray, axis: int = 0) -> np.ndarray:
+    """1-sigma error of a median of independent values, from their own 1-sigma errors.
+
+    Over the finite values along ``axis`` (NaN marks an absent value), with ``n`` of them:
+
+    - n <= 2: the median is the mean, so ``sqrt(sum(e_i^2)) / n``;
+    - n >= 3: ``sqrt(pi/2) * H / sqrt(n)``, with ``H = n / sum(1 / e_i)`` the harmonic mean
+      of the errors. The median's variance is ``1 / (4 n f(m)^2)`` with ``f(m)`` the density
+      of the values at the median; for values with errors ``e_i`` around one truth that is
+      ``mean(1 / (sqrt(2 pi) e_i))``, which gives the formula (equal errors: the familiar
+      ``1.2533 e / sqrt(n)``). A precise pair narrows the median more than a noisy one
+      widens it; an RMS of the errors would overstate it (design 0006 measures both).
+      For n = 3..5 the asymptotic factor overstates the exact one by 4-8 %, a safe side.
+
+    Parameters
+    ----------
+    errors : ndarray
+        Per-value 1-sigma errors (m/yr), NaN where a value is absent.
+
+    Returns
+    -------
+    ndarray of float32
+        NaN where no value is present.
+
+    >>> float(median_error(np.array([30.0, 40.0, np.nan])))
+    25.0
+    """
+    e = np.asarray(errors, dtype=np.float64)
+    present = np.isfinite(e)
+    n = present.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_like = np.sqrt(np.where(present, e * e, 0.0).sum(axis=axis)) / n
+        harmonic = n / np.where(present, 1.0 / e, 0.0).sum(axis=axis)
+        median_like = MEDIAN_EFFICIENCY * harmonic / np.sqrt(n)
+        out = np.where(n >= 3, median_like, np.where(n > 0, mean_like, np.nan))
+    return out.astype(np.float32)
+
 
 ProductLike = VelocityProduct | str | os.PathLike
 
@@ -80,6 +141,18 @@ class PairEntry:
         File the product was read from, or ``""`` for an in-memory product.
     max_velocity_m_per_yr : float or None
         The tracking bound the pair was made with (m/yr), when recorded in its engine settings.
+    error_v : float
+        The pair's typical 1-sigma speed error: median of its ``v_error`` over its valid
+        summary-grid pixels (m/yr); NaN when the product has no errors (correction off).
+        Compared with ``max_pair_error_m_per_yr``.
+    region_median_v : float
+        Median speed of the pair over the summary's headline region (the glacier; m/yr).
+    region_error_v : float
+        Median ``v_error`` of the pair over the same cells (m/yr): the error bar of
+        ``region_median_v`` in the time series (errors of one pair are correlated in space
+        through its residual misregistration, so they do not shrink with the cell count).
+    point_v, point_v_error : tuple of float
+        Speed and its error (m/yr) at each point of interest (NaN off the grid or no value).
     """
 
     reference_id: str
@@ -93,6 +166,11 @@ class PairEntry:
     resampled: bool
     source: str = ""
     max_velocity_m_per_yr: float | None = None
+    error_v: float = float("nan")
+    region_median_v: float = float("nan")
+    region_error_v: float = float("nan")
+    point_v: tuple[float, ...] = ()
+    point_v_error: tuple[float, ...] = ()
 
     @property
     def mid_datetime(self) -> datetime | None:
@@ -105,6 +183,26 @@ class PairEntry:
     def pair_id(self) -> str:
         """``reference_id`` and ``secondary_id`` joined by ``__``."""
         return f"{self.reference_id}__{self.secondary_id}"
+
+
+@dataclass(frozen=True)
+class ExcludedPair:
+    """A pair left out of the summary, and why.
+
+    Attributes
+    ----------
+    entry : PairEntry
+        The pair (its ``error_v`` is the reason's number).
+    reason : str
+        Human-readable reason, naming the parameter and both numbers.
+    """
+
+    entry: PairEntry
+    reason: str
+
+    @property
+    def pair_id(self) -> str:
+        return self.entry.pair_id
 
 
 @dataclass(frozen=True)
@@ -123,14 +221,26 @@ class Summary:
     count : ndarray of uint16, shape (rows, cols)
         Number of maps with a valid speed at each pixel (0 = none); never masked by
         ``min_count``.
+    error_v, error_vx, error_vy : ndarray of float32, shape (rows, cols)
+        1-sigma errors (m/yr) of ``median_v``, ``median_vx``, ``median_vy``
+        (:func:`median_error` of the pairs' errors); NaN where a pair that entered the
+        median has no error, or where the median is NaN.
     transform : Affine
         Affine transform of the grid (the first product's).
     crs : str
         CRS of the grid (the first product's).
     entries : tuple of PairEntry
-        One entry per product, in input order, each with its own dates.
+        One entry per aggregated product, in input order, each with its own dates.
     min_count : int
         Minimum number of valid maps a pixel needs to get statistics.
+    excluded : tuple of ExcludedPair
+        Pairs left out (error above ``max_pair_error_m_per_yr``), in input order.
+    max_pair_error_m_per_yr : float or None
+        The threshold applied (m/yr); None: none.
+    region : Region or None
+        The headline region (glacier outlines, points of interest, or a flagged fallback).
+    points : tuple of PointCell
+        The points of interest on the grid, in the order given.
     """
 
     median_v: np.ndarray
@@ -142,6 +252,19 @@ class Summary:
     crs: str
     entries: tuple[PairEntry, ...]
     min_count: int = 1
+    error_v: np.ndarray | None = None
+    error_vx: np.ndarray | None = None
+    error_vy: np.ndarray | None = None
+    excluded: tuple[ExcludedPair, ...] = ()
+    max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR
+    region: Region | None = None
+    points: tuple[PointCell, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Summaries built without errors (tests, old callers) get NaN error maps: unknown.
+        for name in ("error_v", "error_vx", "error_vy"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(self.median_v.shape, np.nan, dtype=np.float32))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -177,10 +300,40 @@ class Summary:
         return max(values) if values else None
 
     @property
+    def region_name(self) -> str:
+        """What the headline numbers are taken over (see :mod:`.regions`)."""
+        return self.region.name if self.region is not None else "whole grid"
+
+    def _region_values(self, values: np.ndarray) -> np.ndarray:
+        mask = self.region.mask if self.region is not None else np.ones(self.shape, dtype=bool)
+        return values[mask & np.isfinite(self.median_v)]
+
+    @property
     def median_speed(self) -> float:
-        """Median of ``median_v`` over the pixels that have one (m/yr); NaN when none do."""
-        finite = self.median_v[np.isfinite(self.median_v)]
+        """Headline speed: median of ``median_v`` over the headline region (m/yr); NaN when empty."""
+        finite = self._region_values(self.median_v)
         return float(np.median(finite)) if finite.size else float("nan")
+
+    @property
+    def median_speed_error(self) -> float:
+        """Median of ``error_v`` over the same cells as :attr:`median_speed` (m/yr); NaN if unknown."""
+        errors = self._region_values(self.error_v)
+        return float(np.median(errors)) if errors.size and np.isfinite(errors).all() else float("nan")
+
+    @property
+    def region_cells(self) -> int:
+        """Cells of the headline region with a median speed."""
+        return int(self._region_values(self.median_v).size)
+
+    def headline(self) -> str:
+        """The headline in words, e.g. ``"median glacier speed 243.1 +/- 1.9 m/yr over glacier outlines (459 cells)"``."""
+        error = self.median_speed_error
+        pm = f" +/- {error:.1f}" if np.isfinite(error) else ""
+        return f"median speed {self.median_speed:.1f}{pm} m/yr over {self.region_name} ({self.region_cells} cells)"
+
+    def exclusion_lines(self) -> list[str]:
+        """One line per excluded pair: its id and the reason."""
+        return [f"{x.pair_id}: {x.reason}" for x in self.excluded]
 
     def band(self, name: str) -> np.ndarray:
         """Array of one summary band by its name in :data:`SUMMARY_BANDS`."""
@@ -198,6 +351,9 @@ class SummaryFiles:
     median_vy: Path
     std_v: Path
     count: Path
+    error_v: Path
+    error_vx: Path
+    error_vy: Path
     summary_figure: Path | None = None
     time_series_figure: Path | None = None
     datacube: Path | None = None
@@ -403,13 +559,40 @@ def products_on_grid(products: Sequence[ProductLike], *, resampling: ResamplingN
         yield GriddedProduct(product, source, vx, vy, v, grid, True)
 
 
+def _pair_error(v_error: np.ndarray | None, valid: np.ndarray) -> float:
+    """Median of a pair's ``v_error`` over its valid pixels (m/yr); NaN when it has none."""
+    if v_error is None or not valid.any():
+        return float("nan")
+    values = v_error[valid]
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
+
+
+def _checked_threshold(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not np.isfinite(value) or value <= 0:
+        raise InvalidParameter(
+            "max_pair_error_m_per_yr", f"must be a speed error in m/yr > 0 (or none for no threshold), got {value!r}"
+        )
+    return float(value)
+
+
+def _median_or_nan(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
+
+
 def aggregate_products(
     products: Sequence[ProductLike],
     *,
     min_count: int = 1,
     resampling: ResamplingName = "nearest",
+    max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR,
+    glacier_outlines: GlacierOutlines | str | os.PathLike[str] | dict | None = None,
+    points_of_interest: Sequence[PointOfInterest] | str | Sequence[Sequence[float]] | dict | None = None,
 ) -> Summary:
-    """Median speed and velocity, spread and valid-map count per pixel over velocity products.
+    """Median speed and velocity, their errors, spread and valid-map count per pixel.
 
     Parameters
     ----------
@@ -422,18 +605,28 @@ def aggregate_products(
     resampling : {"nearest", "bilinear"}, default "nearest"
         How products on another grid are brought onto the first grid. Nodata (NaN) never
         enters an interpolated value. When the CRS differs, ``vx``/``vy`` are also rotated
-        to the first grid's axes.
+        to the first grid's axes (their errors are not: the rotation is about a degree).
+    max_pair_error_m_per_yr : float or None, default :data:`MAX_PAIR_ERROR_M_PER_YR`
+        Pairs whose typical 1-sigma speed error (median ``v_error``, m/yr) exceeds it are
+        left out and listed in :attr:`Summary.excluded`. Pairs without errors (made with the
+        correction off) cannot be judged and are kept. None: no threshold.
+    glacier_outlines : GlacierOutlines, GeoJSON path, URL or text, optional
+        The headline numbers and time series are taken over these outlines.
+    points_of_interest : optional
+        Points (see :func:`glacier_velocity.io.points.read_points_of_interest`) where each
+        pair's speed is sampled for the time series; the headline region without outlines.
 
     Returns
     -------
     Summary
-        Statistics on the first product's grid (m/yr) and one :class:`PairEntry` per product
-        with its own dates.
+        Statistics on the first product's grid (m/yr) and one :class:`PairEntry` per
+        aggregated product with its own dates.
 
     Raises
     ------
     InvalidParameter
-        No products, ``min_count`` < 1, or an unknown ``resampling``.
+        No products, ``min_count`` < 1, an unknown ``resampling``, a bad threshold, or every
+        pair above the threshold.
     InputError
         A product file is missing, or a product does not overlap the first product's grid.
     """
@@ -441,6 +634,9 @@ def aggregate_products(
         raise InvalidParameter("min_count", f"must be an integer >= 1, got {min_count!r}")
     if resampling not in RESAMPLING:
         raise InvalidParameter("resampling", f"must be one of {sorted(RESAMPLING)}, got {resampling!r}")
+    threshold = _checked_threshold(max_pair_error_m_per_yr)
+    outlines = read_glacier_outlines(glacier_outlines) if glacier_outlines not in (None, "") else None
+    points = read_points_of_interest(points_of_interest)
     n = len(products)
     if n == 0:
         raise InvalidParameter("products", "no velocity products given; pass at least one")
@@ -448,47 +644,98 @@ def aggregate_products(
         raise InvalidParameter("products", f"at most {np.iinfo(np.uint16).max} products per summary, got {n}")
 
     grid: _Grid | None = None
-    stacks: dict[str, np.ndarray] = {}
+    bands = ("v", "vx", "vy", "v_error", "vx_error", "vy_error")
+    # Kept per pair: the error stacks give the median's error and each pair's regional error.
+    stacks: dict[str, list[np.ndarray]] = {name: [] for name in bands}
     entries: list[PairEntry] = []
-    for index, gridded in enumerate(products_on_grid(products, resampling=resampling)):
+    excluded: list[ExcludedPair] = []
+    for gridded in products_on_grid(products, resampling=resampling):
         product, source, resampled = gridded.product, gridded.source, gridded.resampled
         if grid is None:
             grid = gridded.grid
-            stacks = {name: np.full((n, *grid.shape), np.nan, dtype=np.float32) for name in ("v", "vx", "vy")}
-        stacks["v"][index] = gridded.v
-        stacks["vx"][index] = gridded.vx
-        stacks["vy"][index] = gridded.vy
-        valid = np.isfinite(stacks["v"][index])
+        valid = np.isfinite(gridded.v)
+        errors = {
+            name: gridded.regrid(getattr(product, name)) if getattr(product, name) is not None
+            else np.full(grid.shape, np.nan, dtype=np.float32)
+            for name in ("v_error", "vx_error", "vy_error")
+        }
         valid_px = int(valid.sum())
-        entries.append(
-            PairEntry(
-                reference_id=product.reference_id,
-                secondary_id=product.secondary_id,
-                reference_datetime=_as_utc(product.reference_datetime),
-                secondary_datetime=_as_utc(product.secondary_datetime),
-                dt_days=float(product.dt_days),
-                median_v=float(np.median(stacks["v"][index][valid])) if valid_px else float("nan"),
-                valid_px=valid_px,
-                valid_fraction=valid_px / valid.size if valid.size else 0.0,
-                resampled=resampled,
-                source=source,
-                max_velocity_m_per_yr=_max_velocity(product),
-            )
+        entry = PairEntry(
+            reference_id=product.reference_id,
+            secondary_id=product.secondary_id,
+            reference_datetime=_as_utc(product.reference_datetime),
+            secondary_datetime=_as_utc(product.secondary_datetime),
+            dt_days=float(product.dt_days),
+            median_v=float(np.median(gridded.v[valid])) if valid_px else float("nan"),
+            valid_px=valid_px,
+            valid_fraction=valid_px / valid.size if valid.size else 0.0,
+            resampled=resampled,
+            source=source,
+            max_velocity_m_per_yr=_max_velocity(product),
+            error_v=_pair_error(errors["v_error"], valid),
         )
+        if threshold is not None and np.isfinite(entry.error_v) and entry.error_v > threshold:
+            reason = (
+                f"typical speed error {entry.error_v:.1f} m/yr (median v_error) exceeds "
+                f"max_pair_error_m_per_yr = {threshold:g} m/yr"
+            )
+            log.warning("pair %s left out of the summary: %s", entry.pair_id, reason)
+            excluded.append(ExcludedPair(entry, reason))
+            continue
+        for name, band in (("v", gridded.v), ("vx", gridded.vx), ("vy", gridded.vy), *errors.items()):
+            stacks[name].append(np.asarray(band, dtype=np.float32))
+        entries.append(entry)
         del product
 
     assert grid is not None
-    count = np.isfinite(stacks["v"]).sum(axis=0).astype(np.uint16)
+    if not entries:
+        raise InvalidParameter(
+            "max_pair_error_m_per_yr",
+            f"every pair's error exceeds {threshold:g} m/yr ({'; '.join(x.pair_id + ': ' + f'{x.entry.error_v:.1f}' for x in excluded)}); "
+            "nothing is left to aggregate: raise the threshold or check the pairs' stable ground",
+        )
+    stack = {name: np.stack(stacks[name]) for name in bands}
+    del stacks
+    count = np.isfinite(stack["v"]).sum(axis=0).astype(np.uint16)
     enough = count >= min_count
     spread = count >= max(2, min_count)
     out: dict[str, np.ndarray] = {}
     for name in ("v", "vx", "vy"):
         median = np.full(grid.shape, np.nan, dtype=np.float32)
         # Only pixels with a valid value reach nanmedian: no all-NaN slices, no warnings.
-        median[enough] = np.nanmedian(stacks[name][:, enough], axis=0)
+        median[enough] = np.nanmedian(stack[name][:, enough], axis=0)
         out[f"median_{name}"] = median
+        # The error of the median from the errors of the pairs that entered it; a pair with
+        # a value but no error makes the error unknown (NaN) rather than too small.
+        values = stack[name][:, enough]
+        errs = stack[f"{name}_error"][:, enough]
+        unknown = (np.isfinite(values) & ~np.isfinite(errs)).any(axis=0)
+        error = np.full(grid.shape, np.nan, dtype=np.float32)
+        propagated = median_error(np.where(np.isfinite(values), errs, np.nan))
+        error[enough] = np.where(unknown, np.nan, propagated)
+        out[f"error_{name}"] = error
     std_v = np.full(grid.shape, np.nan, dtype=np.float32)
-    std_v[spread] = np.nanstd(stacks["v"][:, spread].astype(np.float64), axis=0, ddof=1)
+    std_v[spread] = np.nanstd(stack["v"][:, spread].astype(np.float64), axis=0, ddof=1)
+
+    crs = grid.crs.to_string()
+    cells = locate_points(points, grid.transform, grid.shape, crs)
+    for cell in cells:
+        if not cell.on_grid:
+            log.warning("point of interest %s (%g, %g) lies off the summary grid", cell.name, cell.point.x, cell.point.y)
+    region = headline_region(grid.transform, grid.shape, crs, glacier_outlines=outlines, points=cells,
+                             median_v=out["median_v"], error_v=out["error_v"])
+    if not region.is_glacier:
+        log.warning("headline numbers over %s; pass glacier_outlines or points_of_interest", region.name)
+    for index, entry in enumerate(entries):
+        v, err = stack["v"][index], stack["v_error"][index]
+        inside = region.mask & np.isfinite(v)
+        entries[index] = replace(
+            entry,
+            region_median_v=_median_or_nan(v[inside]),
+            region_error_v=_median_or_nan(err[inside]),
+            point_v=tuple(float(v[c.row, c.col]) if c.on_grid else float("nan") for c in cells),
+            point_v_error=tuple(float(err[c.row, c.col]) if c.on_grid else float("nan") for c in cells),
+        )
     summary = Summary(
         median_v=out["median_v"],
         median_vx=out["median_vx"],
@@ -496,15 +743,24 @@ def aggregate_products(
         std_v=std_v,
         count=count,
         transform=grid.transform,
-        crs=grid.crs.to_string(),
+        crs=crs,
         entries=tuple(entries),
         min_count=int(min_count),
+        error_v=out["error_v"],
+        error_vx=out["error_vx"],
+        error_vy=out["error_vy"],
+        excluded=tuple(excluded),
+        max_pair_error_m_per_yr=threshold,
+        region=region,
+        points=cells,
     )
     log.info(
-        "aggregated %d products on a %dx%d grid; %.1f%% of pixels have a median speed",
+        "aggregated %d of %d products on a %dx%d grid; %.1f%% of pixels have a median speed; %s",
+        len(entries),
         n,
         *grid.shape,
         100 * summary.valid_fraction,
+        summary.headline(),
     )
     return summary
 
@@ -512,6 +768,10 @@ def aggregate_products(
 #: File name of each summary COG inside the output directory.
 SUMMARY_FILE_NAMES: dict[str, str] = {name: f"summary_{name}.tif" for name, _, _ in SUMMARY_BANDS}
 
+
+
+def _rounded(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 3)
 
 
 def summary_tags(summary: Summary) -> dict[str, str]:
@@ -528,10 +788,14 @@ def summary_tags(summary: Summary) -> dict[str, str]:
             "reference_datetime": format_datetime(e.reference_datetime),
             "secondary_datetime": format_datetime(e.secondary_datetime),
             "dt_days": e.dt_days,
-            "median_v": None if np.isnan(e.median_v) else round(e.median_v, 3),
+            "median_v": _rounded(e.median_v),
+            "error_v": _rounded(e.error_v),
+            "region_median_v": _rounded(e.region_median_v),
+            "region_error_v": _rounded(e.region_error_v),
         }
         for e in summary.entries
     ]
+    excluded = [{"pair_id": x.pair_id, "error_v": _rounded(x.entry.error_v), "reason": x.reason} for x in summary.excluded]
     return {
         "product": "glacier-velocity summary",
         "start_datetime": format_datetime(summary.start_datetime),
@@ -540,6 +804,12 @@ def summary_tags(summary: Summary) -> dict[str, str]:
         "product_ids": json.dumps([e.pair_id for e in summary.entries]),
         "pairs": json.dumps(pairs),
         "min_count": str(summary.min_count),
+        "max_pair_error_m_per_yr": "none" if summary.max_pair_error_m_per_yr is None else f"{summary.max_pair_error_m_per_yr:g}",
+        "excluded_pairs": json.dumps(excluded),
+        "headline_region": summary.region_name,
+        "headline_median_v": str(_rounded(summary.median_speed)),
+        "headline_error_v": str(_rounded(summary.median_speed_error)),
+        "error_method": "error of the median from the per-pair 1-sigma errors e_i of its n pairs: sqrt(sum e_i^2) / n for n <= 2, 1.2533 * harmonic_mean(e_i) / sqrt(n) for n >= 3",
         "software": "glacier-velocity",
         "software_version": __version__,
         "velocity_convention": "vx east, vy north, v magnitude, 1 yr = 365.25 days",
@@ -559,12 +829,12 @@ def write_summary(summary: Summary, out_dir: str | os.PathLike[str]) -> SummaryF
     Returns
     -------
     SummaryFiles
-        The paths of the five COGs.
+        The paths of the eight COGs.
 
     Notes
     -----
-    ``median_v``, ``median_vx``, ``median_vy`` and ``std_v`` are float32 in m/yr with NaN
-    declared as nodata. ``count`` is uint16 with **no** nodata value: every pixel has a
+    ``median_v``, ``median_vx``, ``median_vy``, ``std_v`` and the errors ``error_v``,
+    ``error_vx``, ``error_vy`` are float32 in m/yr with NaN declared as nodata. ``count`` is uint16 with **no** nodata value: every pixel has a
     count, and 0 means that no pair has a valid speed there. Every file carries the tags of
     :func:`summary_tags` (time span, number of products, their ids and dates) and a
     ``description`` tag.

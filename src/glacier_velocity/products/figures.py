@@ -52,26 +52,43 @@ def _date_range(summary: Summary) -> str:
 
 @dataclass(frozen=True)
 class TimeSeriesPoint:
-    """One pair in the time-series figure: its own dates and its median speed (m/yr)."""
+    """One pair in the time-series figure: its own dates, its speed and its 1-sigma error (m/yr).
+
+    ``series`` names the curve: the summary's headline region (e.g. ``"glacier outlines"``)
+    or a point of interest.
+    """
 
     pair_id: str
     reference_datetime: datetime
     mid_datetime: datetime
     secondary_datetime: datetime
     median_v: float
+    error_v: float = float("nan")
+    series: str = ""
 
 
 def time_series_points(summary: Summary) -> tuple[TimeSeriesPoint, ...]:
-    """The pairs that can be placed on a time axis, in input order, each with its own dates.
+    """The pairs that can be placed on a time axis, each with its own dates.
 
-    Pairs without both dates or without any valid pixel (NaN median) are left out.
+    One curve over the summary's headline region (the glacier outlines, or the fallback named
+    by :attr:`Summary.region_name`; never plain stable ground when outlines or points are
+    given), with each pair's median speed there and the median of its ``v_error`` as the
+    error bar; plus one curve per point of interest. Pairs without both dates or without a
+    value are left out.
     """
     points = []
-    for e in summary.entries:
-        mid = e.mid_datetime  # None unless both dates are known
-        if e.reference_datetime is None or e.secondary_datetime is None or mid is None or not np.isfinite(e.median_v):
-            continue
-        points.append(TimeSeriesPoint(e.pair_id, e.reference_datetime, mid, e.secondary_datetime, e.median_v))
+    curves: list[tuple[str, Any]] = []
+    if summary.region is None or summary.region.name != "points of interest":
+        curves.append((summary.region_name, lambda e: (e.region_median_v, e.region_error_v)))
+    for index, cell in enumerate(summary.points):
+        curves.append((cell.name, lambda e, i=index: (e.point_v[i], e.point_v_error[i]) if e.point_v else (np.nan, np.nan)))
+    for series, value in curves:
+        for e in summary.entries:
+            v, err = value(e)
+            mid = e.mid_datetime  # None unless both dates are known
+            if e.reference_datetime is None or e.secondary_datetime is None or mid is None or not np.isfinite(v):
+                continue
+            points.append(TimeSeriesPoint(e.pair_id, e.reference_datetime, mid, e.secondary_datetime, float(v), float(err), series))
     return tuple(points)
 
 
@@ -308,15 +325,15 @@ def summary_figure(summary: Summary, *, scale: SpeedScale | None = None, outline
         # Full kilometre coordinates, not an offset like "+7e3" that readers miss.
         ax.ticklabel_format(useOffset=False, style="plain")
     axes[0].set_ylabel(ylabel)
+    excluded = f" ({len(summary.excluded)} left out: error above {summary.max_pair_error_m_per_yr:g} m/yr)" if summary.excluded else ""
     fig.suptitle(
-        f"Glacier surface velocity, {summary.product_count} pairs, {_date_range(summary)}; "
-        f"median over valid area {summary.median_speed:.1f} m/yr"
+        f"Glacier surface velocity, {summary.product_count} pairs{excluded}, {_date_range(summary)}; {summary.headline()}"
     )
     return fig
 
 
 def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
-    """Median speed of each pair against time, each pair at its own dates.
+    """Speed of each pair against time over the glacier (and at each point of interest), with error bars.
 
     Parameters
     ----------
@@ -335,42 +352,52 @@ def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int
     Notes
     -----
     Each pair is a dot at the mid-date between its reference and secondary acquisitions,
-    with a horizontal bar from the reference to the secondary date; y is the pair's median
-    speed over its valid pixels on the summary grid (m/yr). Pairs without dates or without
-    any valid pixel cannot be placed and are left out (and logged).
+    with a horizontal bar from the reference to the secondary date and a vertical 1-sigma
+    error bar; y is the pair's median speed over the summary's headline region (m/yr; see
+    :func:`time_series_points`), and one more curve per point of interest. Pairs without
+    dates or without a value cannot be placed and are left out (and logged).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     placed = time_series_points(summary)
-    if len(placed) < len(summary.entries):
-        log.warning(
-            "time series: %d of %d pairs have no dates or no valid pixel and are not shown",
-            len(summary.entries) - len(placed),
-            len(summary.entries),
-        )
+    series = list(dict.fromkeys(p.series for p in placed))
+    expected = len(summary.entries) * max(len(series), 1)
+    if len(placed) < expected:
+        log.warning("time series: %d of %d pair values have no dates or no valid pixel and are not shown",
+                    expected - len(placed), expected)
 
     fig = Figure(figsize=(8, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     if placed:
-        speeds = [p.median_v for p in placed]
-        starts = mdates.date2num([p.reference_datetime for p in placed])
-        ends = mdates.date2num([p.secondary_datetime for p in placed])
-        mids = mdates.date2num([p.mid_datetime for p in placed])
-        ax.hlines(speeds, starts, ends, colors="tab:blue", linewidth=2, alpha=0.6)
-        ax.plot(mids, speeds, "o", color="tab:blue", label="pair (bar: reference to secondary)")
+        colours = matplotlib.colormaps["tab10"]
+        top = 0.0
+        for number, name in enumerate(series):
+            curve = [p for p in placed if p.series == name]
+            speeds = np.array([p.median_v for p in curve])
+            errors = np.array([p.error_v for p in curve])
+            starts = mdates.date2num([p.reference_datetime for p in curve])
+            ends = mdates.date2num([p.secondary_datetime for p in curve])
+            mids = mdates.date2num([p.mid_datetime for p in curve])
+            colour = colours(number % 10)
+            ax.hlines(speeds, starts, ends, colors=[colour], linewidth=2, alpha=0.5)
+            shown = np.where(np.isfinite(errors), errors, 0.0)
+            ax.errorbar(mids, speeds, yerr=shown, fmt="o", color=colour, capsize=3, label=name)
+            top = max(top, float(np.max(speeds + shown)))
         ax.xaxis_date()
         locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        ax.set_ylim(0, max(speeds) * 1.15 if max(speeds) > 0 else 1.0)
-        ax.legend(loc="lower right", fontsize="small")
+        ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+        ax.legend(loc="lower right", fontsize="small", title="bar: reference to secondary; error bar: 1 sigma",
+                  title_fontsize="x-small")
     else:
         ax.text(0.5, 0.5, "no pair with dates and valid pixels", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("date (UTC)")
-    ax.set_ylabel("median speed over valid area (m/yr)")
+    ax.set_ylabel("median speed (m/yr)")
     ax.grid(True, alpha=0.3)
-    ax.set_title(f"Median speed per pair, {len(placed)} pairs, {_date_range(summary)}")
+    pairs = len({p.pair_id for p in placed})
+    ax.set_title(f"Speed per pair over {summary.region_name}, {pairs} pairs, {_date_range(summary)}", fontsize="medium")
     _save_png(fig, path, dpi)
     log.info("wrote time-series figure %s", path)
     return path

@@ -1,0 +1,207 @@
+"""Error-aware aggregation: the error of the median, the pair-error threshold, and headline numbers
+and time series over the glacier (outlines or points of interest), never over stable ground."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import rasterio
+from numpy.testing import assert_allclose
+from shapely.geometry import box
+
+from glacier_velocity.aggregation.summary import (
+    MAX_PAIR_ERROR_M_PER_YR,
+    aggregate_products,
+    median_error,
+    write_summary,
+)
+from glacier_velocity.errors import InvalidParameter
+from glacier_velocity.io.outlines import GlacierOutlines
+from glacier_velocity.io.points import read_points_of_interest
+from glacier_velocity.products.figures import plot_time_series, time_series_points
+
+from test_aggregate import CRS, SHAPE, T0, TRANSFORM, make_product
+
+
+def with_errors(product, vx_error: float, vy_error: float | None = None):
+    """The product with uniform 1-sigma errors (m/yr) where it has a speed; v_error as the correction propagates it."""
+    vy_error = vx_error if vy_error is None else vy_error
+    valid = np.isfinite(product.v)
+    ex = np.where(valid, vx_error, np.nan).astype(np.float32)
+    ey = np.where(valid, vy_error, np.nan).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ev = np.sqrt((product.vx * ex) ** 2 + (product.vy * ey) ** 2) / product.v
+    ev = np.where(product.v > 0, ev, np.sqrt((ex**2 + ey**2) / 2)).astype(np.float32)
+    return replace(product, vx_error=ex, vy_error=ey, v_error=ev)
+
+
+def ice_and_rock(ice_speed: float = 200.0) -> np.ndarray:
+    """Speed map: the three left columns ice at ``ice_speed``, the two right ones rock at 5 m/yr."""
+    v = np.full(SHAPE, 5.0, dtype=np.float32)
+    v[:, :3] = ice_speed
+    return v
+
+
+#: The ice of :func:`ice_and_rock` as a polygon in the grid CRS: columns 0-2 (x 500 000 - 500 300 m).
+ICE = GlacierOutlines(box(500_000.0, 6_999_600.0, 500_300.0, 7_000_000.0), CRS)
+
+
+def _series(speeds, errors, **kwargs):
+    return [
+        with_errors(make_product(v, reference_datetime=T0 + timedelta(days=40 * i), name=f"p{i}", **kwargs), e)
+        for i, (v, e) in enumerate(zip(speeds, errors))
+    ]
+
+
+def test_median_error_propagates_the_pairs_errors():
+    # n = 2: the median is the mean, sqrt((30^2 + 40^2) / 2) / sqrt(2) = 25.
+    assert float(median_error(np.array([30.0, 40.0]))) == pytest.approx(25.0)
+    # n = 3: sqrt(pi/2) * harmonic mean / sqrt(3).
+    expected = np.sqrt(np.pi / 2) * 3 / (1 / 30 + 1 / 40 + 1 / 50) / np.sqrt(3)
+    assert float(median_error(np.array([30.0, 40.0, 50.0]))) == pytest.approx(expected, rel=1e-6)
+    assert np.isnan(median_error(np.array([np.nan, np.nan])))
+
+
+def test_the_error_of_the_median_is_calibrated_on_simulated_noise():
+    # 5 pairs with different 1-sigma errors, 20 000 pixels of pure noise around a true 100 m/yr.
+    rng = np.random.default_rng(7)
+    sigmas = np.array([20.0, 30.0, 30.0, 45.0, 60.0])
+    values = 100.0 + rng.normal(0.0, 1.0, (5, 20_000)) * sigmas[:, None]
+    errors = np.broadcast_to(sigmas[:, None], values.shape)
+    estimate = median_error(errors)
+    covered = np.mean(np.abs(np.median(values, axis=0) - 100.0) <= estimate)
+    # 1 sigma covers 68.3 % of a normal; the n >= 3 factor is slightly conservative.
+    assert 0.66 <= covered <= 0.74, covered
+    # Equal errors: the classic 1.2533 sigma / sqrt(n).
+    equal = 100.0 + rng.normal(0.0, 30.0, (5, 20_000))
+    spread = np.std(np.median(equal, axis=0))
+    assert float(median_error(np.full(5, 30.0))) == pytest.approx(spread, rel=0.08)
+
+
+def test_summary_errors_follow_the_pairs_errors_and_are_written():
+    products = _series([ice_and_rock()] * 3, [30.0, 40.0, 50.0])
+    summary = aggregate_products(products, glacier_outlines=ICE)
+    expected = np.sqrt(np.pi / 2) * 3 / (1 / 30 + 1 / 40 + 1 / 50) / np.sqrt(3)
+    assert_allclose(summary.error_vx, expected, rtol=1e-5)
+    assert_allclose(summary.error_vy, expected, rtol=1e-5)
+    # Flow is due east: the speed error is the east error.
+    assert_allclose(summary.error_v, expected, rtol=1e-5)
+    assert summary.median_speed == pytest.approx(200.0)
+    assert summary.median_speed_error == pytest.approx(expected, rel=1e-5)
+    assert summary.headline().startswith(f"median speed 200.0 +/- {expected:.1f} m/yr over glacier outlines (12 cells)")
+
+
+def test_summary_error_cogs_carry_the_errors(tmp_path):
+    products = _series([ice_and_rock()] * 2, [30.0, 40.0])
+    files = write_summary(aggregate_products(products, glacier_outlines=ICE), tmp_path)
+    with rasterio.open(files.error_v) as src:
+        assert src.tags()["units"] == "m/yr"
+        assert_allclose(src.read(1), 25.0, rtol=1e-6)
+        tags = src.tags()
+    assert tags["headline_region"] == "glacier outlines"
+    assert float(tags["headline_median_v"]) == pytest.approx(200.0)
+    assert float(tags["headline_error_v"]) == pytest.approx(25.0)
+    assert json.loads(tags["excluded_pairs"]) == []
+
+
+def test_a_pair_without_errors_makes_the_error_unknown_not_small():
+    products = _series([ice_and_rock()] * 2, [30.0, 40.0])
+    products.append(make_product(ice_and_rock(), reference_datetime=T0 + timedelta(days=200), name="raw"))
+    summary = aggregate_products(products, glacier_outlines=ICE)
+    assert summary.product_count == 3 and not summary.excluded
+    assert np.isnan(summary.error_v).all()
+
+
+def test_pairs_above_the_error_threshold_are_left_out_and_named():
+    speeds = [ice_and_rock(200.0), ice_and_rock(210.0), ice_and_rock(900.0)]
+    products = _series(speeds, [30.0, 40.0, 150.0])
+    summary = aggregate_products(products, glacier_outlines=ICE)
+    assert MAX_PAIR_ERROR_M_PER_YR == 100.0
+    assert summary.product_count == 2
+    assert [x.pair_id for x in summary.excluded] == [products[2].reference_id + "__" + products[2].secondary_id]
+    reason = summary.excluded[0].reason
+    assert "150.0 m/yr" in reason and "max_pair_error_m_per_yr = 100 m/yr" in reason
+    # The noisy pair's 900 m/yr never reaches the median: (200 + 210) / 2.
+    assert summary.median_speed == pytest.approx(205.0)
+    assert summary.exclusion_lines() == [f"{summary.excluded[0].pair_id}: {reason}"]
+    # Threshold off: all three, median 210.
+    everything = aggregate_products(products, glacier_outlines=ICE, max_pair_error_m_per_yr=None)
+    assert everything.product_count == 3 and everything.median_speed == pytest.approx(210.0)
+
+
+def test_every_pair_above_the_threshold_is_an_error_naming_the_parameter():
+    products = _series([ice_and_rock()] * 2, [150.0, 160.0])
+    with pytest.raises(InvalidParameter, match="max_pair_error_m_per_yr"):
+        aggregate_products(products)
+    with pytest.raises(InvalidParameter, match="max_pair_error_m_per_yr"):
+        aggregate_products(products, max_pair_error_m_per_yr=-1.0)
+
+
+def test_headline_is_over_the_glacier_not_over_stable_ground():
+    products = _series([ice_and_rock()] * 3, [10.0, 10.0, 10.0])
+    with_outlines = aggregate_products(products, glacier_outlines=ICE)
+    assert with_outlines.region_name == "glacier outlines"
+    assert with_outlines.median_speed == pytest.approx(200.0)
+    # The whole grid (12 ice cells of 20) would say 200 too; with more rock it says rock.
+    mostly_rock = np.full(SHAPE, 5.0, dtype=np.float32)
+    mostly_rock[:, 0] = 200.0
+    ice = GlacierOutlines(box(500_000.0, 6_999_600.0, 500_100.0, 7_000_000.0), CRS)
+    products = _series([mostly_rock] * 3, [10.0, 10.0, 10.0])
+    assert aggregate_products(products, glacier_outlines=ice).median_speed == pytest.approx(200.0)
+    # Without outlines: the significantly moving cells (5 m/yr rock is within 3 sigma of 0).
+    fallback = aggregate_products(products)
+    assert fallback.region_name.startswith("moving ground")
+    assert fallback.median_speed == pytest.approx(200.0) and fallback.region_cells == 4
+    # Per pair, the time series is over the glacier too.
+    assert [e.region_median_v for e in fallback.entries] == [200.0] * 3
+
+
+def test_points_of_interest_give_a_time_series_with_error_bars(tmp_path):
+    from rasterio.warp import transform as reproject_xy
+
+    speeds = [ice_and_rock(200.0), ice_and_rock(260.0), ice_and_rock(230.0)]
+    products = _series(speeds, [20.0, 30.0, 40.0])
+    # One point on the ice (cell 1, 1) and one on rock (cell 2, 4), given in lon/lat.
+    xs, ys = reproject_xy(CRS, "EPSG:4326", [500_150.0, 500_450.0], [6_999_850.0, 6_999_750.0])
+    text = f"{xs[0]:.7f},{ys[0]:.7f}; {xs[1]:.7f},{ys[1]:.7f}"
+    summary = aggregate_products(products, points_of_interest=text)
+    assert summary.region_name == "points of interest"
+    assert [(c.row, c.col) for c in summary.points] == [(1, 1), (2, 4)]
+    assert [e.point_v for e in summary.entries] == [(200.0, 5.0), (260.0, 5.0), (230.0, 5.0)]
+    assert [e.point_v_error[0] for e in summary.entries] == pytest.approx([20.0, 30.0, 40.0])
+    points = time_series_points(summary)
+    assert [p.series for p in points] == ["P1"] * 3 + ["P2"] * 3
+    assert [p.median_v for p in points[:3]] == [200.0, 260.0, 230.0]
+    assert [p.error_v for p in points[:3]] == pytest.approx([20.0, 30.0, 40.0])
+    assert plot_time_series(summary, tmp_path / "ts.png").stat().st_size > 10_000
+
+
+def test_glacier_time_series_carries_each_pairs_error():
+    products = _series([ice_and_rock(200.0), ice_and_rock(240.0)], [25.0, 35.0])
+    summary = aggregate_products(products, glacier_outlines=ICE)
+    points = time_series_points(summary)
+    assert [(p.series, p.median_v, round(p.error_v, 3)) for p in points] == [
+        ("glacier outlines", 200.0, 25.0), ("glacier outlines", 240.0, 35.0),
+    ]
+
+
+def test_points_of_interest_forms():
+    geojson = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"name": "terminus"}, "geometry": {"type": "Point", "coordinates": [76.13, 36.2]}},
+            {"type": "Feature", "properties": {}, "geometry": {"type": "MultiPoint", "coordinates": [[76.14, 36.21], [76.15, 36.22]]}},
+        ],
+    }
+    points = read_points_of_interest(json.dumps(geojson))
+    assert [(p.name, p.x, p.y) for p in points] == [("terminus", 76.13, 36.2), ("P2-1", 76.14, 36.21), ("P2-2", 76.15, 36.22)]
+    assert [(p.x, p.y) for p in read_points_of_interest([[76.13, 36.2], [76.14, 36.21]])] == [(76.13, 36.2), (76.14, 36.21)]
+    assert read_points_of_interest("") == () and read_points_of_interest(None) == ()
+    with pytest.raises(InvalidParameter, match="points_of_interest.*lon first"):
+        read_points_of_interest("36.2,176.13; 200,36")
+    with pytest.raises(InvalidParameter, match="points_of_interest.*glacier_outlines"):
+        read_points_of_interest('{"type": "Polygon", "coordinates": [[[76.1, 36.2], [76.2, 36.2], [76.2, 36.3], [76.1, 36.2]]]}')
