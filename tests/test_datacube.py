@@ -104,3 +104,36 @@ def test_datacube_refuses_what_it_cannot_index(products):
     with pytest.raises(InputError, match="has no acquisition dates"):
         build_datacube([products[1], undated])
     assert CRS == "EPSG:32633"
+
+
+def test_datacube_carries_the_error_bands_and_shifts_of_corrected_pairs(tmp_path):
+    """Pairs tracked on synthetic misregistered images and put through the real correction stage."""
+    from glacier_velocity.correction import correct_product
+    from glacier_velocity.demo.synthetic import Misregistered, Translation, make_pair
+    from glacier_velocity.tracking import TrackingParams, track_offsets
+    from glacier_velocity.tracking.velocity import offsets_to_velocity
+
+    transform = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 4_000_000.0)
+    cogs, corrected = [], []
+    for index, shift in enumerate([(0.4, -0.3), (-0.6, 0.8)]):
+        pair = make_pair((192, 192), Misregistered(Translation(0.0, 0.0), *shift), seed=30 + index)
+        offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(grid_spacing_px=8, search_px=4.0), progress=False)
+        start = T + timedelta(days=30 * index)
+        product = offsets_to_velocity(offsets, transform, "EPSG:32643", 10.0, reference_id=f"ref{index}",
+                                      secondary_id=f"sec{index}", reference_datetime=start,
+                                      secondary_datetime=start + timedelta(days=10))
+        product = correct_product(product, offsets, transform, glacier_outlines=[])
+        corrected.append(product)
+        cogs.append(write_velocity_cog(product, tmp_path / f"pair_{index}.tif"))
+    info = write_datacube(cogs, tmp_path / DATACUBE_FILE_NAME)
+    assert {"vx_error", "vy_error", "v_error", "stable_shift_dx_px", "stable_count"} <= set(info.variables)
+    with xr.open_dataset(info.path) as cube:
+        for i, product in enumerate(corrected):
+            # Real NMAD errors: positive, finite where the pair has a speed, exactly the product's.
+            assert_array_equal(cube.vx_error.values[i], product.vx_error)
+            assert_array_equal(cube.v_error.values[i], product.v_error)
+            assert np.nanmin(cube.vx_error.values[i]) > 0
+            assert cube.stable_shift_dx_px.values[i] == pytest.approx(product.correction["stable_shift_dx_px"])
+        np.testing.assert_allclose(cube.stable_shift_dx_px.values, [0.4, -0.6], atol=0.05)
+        np.testing.assert_allclose(cube.stable_shift_dy_px.values, [-0.3, 0.8], atol=0.05)
+        assert cube.vx_error.attrs["units"] == "m/yr"
