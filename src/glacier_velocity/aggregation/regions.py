@@ -58,7 +58,7 @@ def locate_points(points: Sequence[PointOfInterest], transform: Affine, shape: t
     inverse = ~transform
     for point in points:
         x, y = point.in_crs(crs)
-        col_f, row_f = inverse * (x, y)
+        col_f, row_f = inverse @ (x, y)
         row, col = int(np.floor(row_f)), int(np.floor(col_f))
         inside = 0 <= row < shape[0] and 0 <= col < shape[1]
         cells.append(PointCell(point, row if inside else -1, col if inside else -1))
