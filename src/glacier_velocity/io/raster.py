@@ -56,6 +56,28 @@ GDAL_READ_OPTIONS: dict[str, Any] = {
     "VSI_CACHE": "TRUE",
 }
 
+#: The only GDAL drivers an asset is opened with: GeoTIFF (COGs are GeoTIFFs) and JPEG 2000
+#: (the format of ESA's L1C/L2A products). A VRT, or any format that can name other files as
+#: its sources, would let a catalogue make the tool read this machine's files; restricting the
+#: driver refuses them whatever the file is called, and neither driver follows references.
+ASSET_DRIVERS = ("GTiff", "JP2OpenJPEG")
+
+
+def asset_driver(path: str) -> str:
+    """The one driver allowed to open ``path``: JPEG 2000 for ``.jp2``/``.j2k``, else GeoTIFF."""
+    name = urlparse(path).path.lower() if "://" in path else path.lower()
+    return "JP2OpenJPEG" if name.endswith((".jp2", ".j2k")) else "GTiff"
+
+
+def open_asset(path: str) -> Any:
+    """``rasterio.open`` of an asset for reading, restricted to :data:`ASSET_DRIVERS`."""
+    return rasterio.open(path, driver=asset_driver(path))
+
+
+def _not_recognized(detail: str) -> bool:
+    return "not recognized as being in a supported file format" in detail or "not recognized as a supported" in detail
+
+
 #: Tolerance (px) below which a window edge counts as on a pixel boundary; guards against
 #: floating-point noise making a window one pixel larger than the AOI needs.
 _SNAP_TOLERANCE_PX = 1e-6
@@ -327,7 +349,7 @@ def read_window(
         # After a failed try GDAL remembers the file as missing; reading it uncached again
         # is what makes the retry a real new request.
         extra = {"CPL_VSIL_CURL_NON_CACHED": path} if remote and number > 1 else {}
-        with gdal_env(policy, **extra), rasterio.open(path) as src:
+        with gdal_env(policy, **extra), open_asset(path) as src:
             if not 1 <= band <= src.count:
                 raise InvalidParameter("band", f"{href!r} has {src.count} band(s); got band {band}")
             if dst_grid is None:
@@ -352,6 +374,11 @@ def read_window(
             raise InputError(
                 f"cannot read raster {what}: the server kept failing ({detail}) after {tries} attempt(s); "
                 "check the network or try again later (GLACIER_VELOCITY_HTTP_ATTEMPTS sets the attempts)"
+            ) from exc
+        if _not_recognized(detail):
+            raise InputError(
+                f"cannot read raster {what}: only GeoTIFF (COG) and JPEG 2000 rasters are read, and this is neither "
+                "(a VRT or another format is refused: it could name other files as its sources); fix the asset href"
             ) from exc
         if remote and re.search(r"does not exist|code: 40[134]\b", detail):
             raise InputError(f"cannot read raster {what}: not found or not readable at that URL ({detail}); check the asset href") from exc

@@ -385,7 +385,7 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
         try:
             for item in client.search(**kwargs).items():
                 if item.id not in found:
-                    found[item.id] = Scene.from_item(item)
+                    found[item.id] = Scene.from_item(item, fetched_from=params.stac_url)
         except APIError as exc:
             raise CatalogError(
                 f"the search at {params.stac_url} failed ({_short(str(exc))}) after up to {RetryPolicy.from_env().attempts} "
@@ -454,9 +454,11 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
     from rasterio.warp import transform_geom
     from rasterio.windows import Window
 
+    from ..io.raster import open_asset
+
     env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", **gdal_http_options()}
     try:
-        with rasterio.Env(**env), rasterio.open(scl_href) as src:
+        with rasterio.Env(**env), open_asset(scl_href) as src:
             local = transform_geom("EPSG:4326", src.crs, aoi_geometry)
             west, south, east, north = shape(local).bounds
             # Whole pixels that touch the AOI's bounding box (boundless: may reach outside).

@@ -96,15 +96,23 @@ class Scene:
         check_asset_href(self.nir_href, f"scene {self.id!r} asset {NIR_ASSET!r}")
         if self.scl_href is not None:
             check_asset_href(self.scl_href, f"scene {self.id!r} asset {SCL_ASSET!r}")
+        if self.self_href is not None and is_remote_href(self.self_href):
+            for key, href in ((NIR_ASSET, self.nir_href), (SCL_ASSET, self.scl_href)):
+                if href is not None:
+                    check_remote_item_asset(self.id, self.self_href, key, href)
 
     @classmethod
-    def from_item(cls, item: pystac.Item | dict[str, Any]) -> Scene:
+    def from_item(cls, item: pystac.Item | dict[str, Any], fetched_from: str | None = None) -> Scene:
         """Build a scene from a STAC item.
 
         Parameters
         ----------
         item : pystac.Item or dict
             An Earth-Search-like Sentinel-2 L2A item (or its JSON as a dict).
+        fetched_from : str, optional
+            URL the item came from (a search or the item itself). An item fetched over http(s)
+            must have an http(s) self href and may only name http(s) or s3 assets, whatever
+            its own links claim (:func:`check_remote_item_asset`).
 
         Returns
         -------
@@ -137,10 +145,17 @@ class Scene:
             raise InputError(f"item {item.id!r} has no geometry; cannot tell whether it covers the area of interest")
         cloud = props.get("eo:cloud_cover")
         product_uri = props.get("s2:product_uri")
+        self_href = item.get_self_href()
+        if fetched_from is not None and is_remote_href(fetched_from) and not (self_href and is_remote_href(self_href)):
+            # A remote item claiming a local self href would pass for a local item.
+            raise InputError(
+                f"item {item.id!r} was fetched over http(s) ({fetched_from}) but its self link is "
+                f"{str(self_href)[:120]!r}; an item from a STAC API must link to itself over http(s)"
+            )
         return cls(
             id=item.id,
             datetime=when.astimezone(UTC),
-            self_href=item.get_self_href(),
+            self_href=self_href,
             nir_href=_asset_href(nir),
             scl_href=_asset_href(scl) if scl is not None else None,
             cloud_cover=float(cloud) if cloud is not None else None,
@@ -236,6 +251,39 @@ def check_asset_href(href: str, what: str = "asset") -> str:
     return href
 
 
+_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def is_remote_href(href: str) -> bool:
+    """Whether an item location is an http(s) URL of another machine.
+
+    A loopback URL (127.0.0.1, ::1, localhost) is this machine's own server - the demo's local
+    STAC API serves items whose assets are local files - so it counts as local.
+    """
+    parsed = urlparse(os.fspath(href))
+    return parsed.scheme.lower() in ("http", "https") and (parsed.hostname or "").lower() not in _LOOPBACK_HOSTS
+
+
+def check_remote_item_asset(item_id: str, item_href: str, key: str, href: str) -> str:
+    """Refuse a local asset location in an item fetched over http(s), and return ``href``.
+
+    A remote catalogue naming ``/etc/shadow`` or ``file://...`` would otherwise make the tool
+    read this machine's files. The message is the same whether that file exists or not.
+
+    Raises
+    ------
+    InputError
+        ``href`` is not an http(s) or s3 URL (or GDAL's ``/vsicurl/http(s)://``, ``/vsis3/``).
+    """
+    scheme = urlparse(href).scheme.lower()
+    if scheme in ("http", "https", "s3") or href.startswith(_ALLOWED_VSI[1:]):
+        return href
+    raise InputError(
+        f"item {item_id!r} was fetched over http(s) ({item_href}) and may only name http(s) or s3 assets, "
+        f"not the local location {href[:120]!r} for {key!r}; local paths are accepted only in items read from local files"
+    )
+
+
 def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
     """Read a STAC item from an http(s) URL, a ``file://`` URL or a local JSON file.
 
@@ -298,7 +346,9 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
         item = pystac.Item.from_dict(data)
     except (KeyError, TypeError, ValueError, pystac.STACError) as exc:
         raise InputError(f"{role}: {text!r} is not a STAC item ({redact(str(exc))[:200]})") from exc
-    if item.get_self_href() is None:
+    if item.get_self_href() is None or scheme in ("http", "https"):
+        # Where a remote item really came from, not where its own links say: a self link to a
+        # local file would make it pass for a local item.
         item.set_self_href(self_href)
     return item
 
