@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pystac
 import pytest
 from affine import Affine
@@ -35,6 +36,7 @@ from glacier_velocity.products.runreport import (
 from glacier_velocity.workflow import correlate as correlate_module
 from glacier_velocity.workflow import extract_pairs as scrap
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
+from doc_rows import assert_documented
 from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +87,9 @@ def test_an_unreadable_item_fails_the_pair_with_ids_from_the_hrefs(pair_items):
     assert "S2A_43SEA_20200701_0_L2A.json" in status.reason
 
 
-def test_nothing_trackable_fails_the_pair_and_removes_stale_products(pair_items, monkeypatch):
+@pytest.mark.parametrize("case", ["uniform cloud over both", "saturated secondary"])
+def test_nothing_trackable_fails_the_pair_and_removes_stale_products(pair_items, case):
+    """Real featureless images through the real engine: the pair fails, nothing is left."""
     ref, sec, tmp_path = pair_items
     out = tmp_path / "p3"
     good = attempt_pair(ref, sec, out, PARAMS)
@@ -93,14 +97,31 @@ def test_nothing_trackable_fails_the_pair_and_removes_stale_products(pair_items,
     assert good.status.product == "S2_43SEA_20200601_20200617"
     assert good.status.median_speed_m_per_yr == pytest.approx(good.products.median_speed_m_per_yr)
 
-    def nothing_trackable(*args, **kwargs):
-        raise TrackingFailed("no chip has a correlation peak above 0.3; the images share no texture")
-
-    monkeypatch.setattr(correlate_module, "track_offsets", nothing_trackable)
+    # Fresh snow or a uniform cloud: one DN everywhere; saturation: the sensor's maximum.
+    flat = np.full(SHAPE, 65535 if case == "saturated secondary" else 8000, dtype="uint16")
+    _write_cog(tmp_path / "sec_B08.tif", flat, TRANSFORM)
+    if case == "uniform cloud over both":
+        _write_cog(tmp_path / "ref_B08.tif", flat, TRANSFORM)
     failed = attempt_pair(ref, sec, out, PARAMS)
-    assert failed.status.error_type == "TrackingFailed" and "no chip" in failed.status.reason
+    assert failed.status.error_type == "TrackingFailed"
+    assert failed.status.reason.startswith("nothing trackable: none of the 49 grid points matched")
     # The earlier run's products would contradict the status: they are gone.
     assert not out.exists()
+
+
+def test_track_of_featureless_images_exits_non_zero_without_output(tmp_path, capsys):
+    from glacier_velocity.cli import main
+
+    synthetic = make_pair(SHAPE, Translation(2.5, -1.5), seed=7)
+    _write_cog(tmp_path / "ref.tif", synthetic.reference, TRANSFORM)
+    _write_cog(tmp_path / "flat.tif", np.full(SHAPE, 8000, dtype="uint16"), TRANSFORM)
+    code = main(["track", str(tmp_path / "ref.tif"), str(tmp_path / "flat.tif"), "--days", "16",
+                 "--out", str(tmp_path / "v.tif"), "--grid-spacing", "16"])
+    assert code != 0
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("glacier-velocity track: error: nothing trackable: none of the 49 grid points matched")
+    assert_documented(message.split("error: ", 1)[1], "49", "0.3", "1.5", f"{1000 * 16 / 365.25 / 10:.2f}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flat.tif", "ref.tif"]  # no v.tif
 
 
 def test_a_programming_error_is_not_recorded_but_raised(pair_items, monkeypatch):

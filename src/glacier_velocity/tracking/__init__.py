@@ -10,19 +10,27 @@ Two engines share one interface and one result type (:class:`OffsetField`):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, TrackingFailed
 from .offsets import OffsetField
 from .params import FILTERS, TrackingParams, search_range_px
 
 Engine = Literal["ncc", "autorift"]
 ENGINES: tuple[str, ...] = ("ncc", "autorift")
 
+#: How far (as a share of the search range) a displacement may exceed the search range and
+#: still count: at the edge of the range a match is noise as often as motion. A point moving
+#: farther than ``(1 + SEARCH_MARGIN) x search_px`` - faster than 1.2 x max_velocity_m_per_yr -
+#: is invalid, whatever the engine returned.
+SEARCH_MARGIN = 0.2
+
 __all__ = [
     "ENGINES",
+    "SEARCH_MARGIN",
     "FILTERS",
     "Engine",
     "OffsetField",
@@ -61,7 +69,14 @@ def track_offsets(
     Returns
     -------
     OffsetField
-        Offsets (px) on a regular grid; NaN where no trustworthy match.
+        Offsets (px) on a regular grid; NaN where no trustworthy match or where the
+        displacement exceeds the search range by more than :data:`SEARCH_MARGIN`.
+
+    Raises
+    ------
+    TrackingFailed
+        No grid point has a trustworthy match (featureless images: fresh snow, saturation,
+        uniform cloud), or an image holds no valid pixel.
     """
     params = params or TrackingParams()
     reference = np.asarray(reference)
@@ -80,11 +95,33 @@ def track_offsets(
     if engine == "ncc":
         from .ncc import track_ncc
 
-        return track_ncc(reference, secondary, params, reference_mask=reference_mask,
-                         secondary_mask=secondary_mask, progress=progress)
-    if engine == "autorift":
+        field = track_ncc(reference, secondary, params, reference_mask=reference_mask,
+                          secondary_mask=secondary_mask, progress=progress)
+    elif engine == "autorift":
         from .autorift_adapter import track_autorift
 
-        return track_autorift(reference, secondary, params, reference_mask=reference_mask,
-                              secondary_mask=secondary_mask, progress=progress)
-    raise InvalidParameter("engine", f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        field = track_autorift(reference, secondary, params, reference_mask=reference_mask,
+                               secondary_mask=secondary_mask, progress=progress)
+    else:
+        raise InvalidParameter("engine", f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    return _require_matches(_within_search(field, params.search_px), params)
+
+
+def _within_search(field: OffsetField, search_px: float) -> OffsetField:
+    """``field`` with displacements beyond the search range (plus the margin) set to NaN."""
+    with np.errstate(invalid="ignore"):
+        beyond = np.hypot(field.dx, field.dy) > (1.0 + SEARCH_MARGIN) * search_px
+    if not beyond.any():
+        return field
+    return replace(field, dx=np.where(beyond, np.nan, field.dx).astype(np.float32),
+                   dy=np.where(beyond, np.nan, field.dy).astype(np.float32))
+
+
+def _require_matches(field: OffsetField, params: TrackingParams) -> OffsetField:
+    if field.valid.any():
+        return field
+    raise TrackingFailed(
+        f"nothing trackable: none of the {field.dx.size} grid points matched (correlation peak >= {params.min_peak:g}, "
+        f"sharpness >= {params.min_snr:g}, within the search range of {params.search_px:.2f} px); the images share no "
+        "texture there (fresh snow, saturation, uniform cloud) - choose other scenes or another season"
+    )
