@@ -86,6 +86,10 @@ class CorrelationParams:
     stable_correction : bool
         Remove the pair's stable-ground shift from ``vx``, ``vy``, ``v`` and estimate their
         1-sigma errors (:mod:`glacier_velocity.correction`); on by default.
+    min_correlation_baseline_days : float
+        Shortest baseline (days) a pair may have to be correlated; shorter pairs are refused.
+        Over seconds or hours, sub-pixel noise becomes absurd speeds. (Discovery's
+        ``min_baseline_days`` only filters which pairs are formed, and has no bound by default.)
     """
 
     max_velocity_m_per_yr: float = 1000.0
@@ -96,8 +100,12 @@ class CorrelationParams:
     bbox: BBox | None = None
     mask_clouds: bool = False
     stable_correction: bool = True
+    min_correlation_baseline_days: float = 1.0
 
     def __post_init__(self) -> None:
+        shortest = self.min_correlation_baseline_days
+        if isinstance(shortest, bool) or not (isinstance(shortest, (int, float)) and math.isfinite(shortest) and shortest > 0):
+            raise InvalidParameter("min_correlation_baseline_days", f"must be a positive number of days, got {shortest!r}")
         value = self.max_velocity_m_per_yr
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise InvalidParameter("max_velocity", f"must be a positive speed in m/yr, got {value!r}")
@@ -269,6 +277,12 @@ def correlate_pair(
     ref_scene, sec_scene = pair.reference, pair.secondary
     bbox = choose_aoi(pair, params.bbox)
     dt_days = pair.dt_days
+    if dt_days < params.min_correlation_baseline_days:
+        raise InputError(
+            f"pair {pair.id}: the baseline is {dt_days * 86400:.0f} s ({dt_days:.6f} days), shorter than "
+            f"min_correlation_baseline_days = {params.min_correlation_baseline_days:g}; over so short a time "
+            "sub-pixel noise reads as absurd speeds - pair acquisitions at least that far apart"
+        )
     log.info("pair %s: %s -> %s, dt %.4f days, AOI %s", pair.id, ref_scene.id, sec_scene.id, dt_days, bbox)
 
     ref_label = f"reference {ref_scene.id!r}"
