@@ -417,6 +417,19 @@ def _max_velocity(product: VelocityProduct) -> float | None:
         return None
 
 
+def _refuse_repeated_files(products: Sequence[ProductLike]) -> None:
+    seen: dict[str, str] = {}
+    for product in products:
+        if isinstance(product, VelocityProduct):
+            continue
+        key = os.path.realpath(product)
+        if key in seen:
+            raise InputError(
+                f"velocity product {str(product)!r} is given twice (also as {seen[key]!r}); give each product once"
+            )
+        seen[key] = str(product)
+
+
 def _iter_products(products: Sequence[ProductLike]) -> Iterator[tuple[VelocityProduct, str]]:
     # One product at a time: only the resampled vx, vy and v of each are kept in the stacks.
     for product in products:
@@ -642,6 +655,14 @@ def aggregate_products(
         raise InvalidParameter("products", "no velocity products given; pass at least one")
     if n > np.iinfo(np.uint16).max:
         raise InvalidParameter("products", f"at most {np.iinfo(np.uint16).max} products per summary, got {n}")
+    if min_count > n:
+        # No pixel could have min_count valid maps: the summary would be all NaN, "0 %".
+        raise InvalidParameter(
+            "min_count",
+            f"{min_count} is more than the {n} product(s) given, so no pixel could have that many valid maps; "
+            f"lower --min-count to at most {n} or add products",
+        )
+    _refuse_repeated_files(products)
 
     grid: _Grid | None = None
     bands = ("v", "vx", "vy", "v_error", "vx_error", "vy_error")
@@ -686,6 +707,14 @@ def aggregate_products(
             stacks[name].append(np.asarray(band, dtype=np.float32))
         entries.append(entry)
         del product
+        first = next((e for e in entries[:-1] if e.pair_id == entries[-1].pair_id), None)
+        if first is not None:
+            # The same pair twice would count twice (count 12 for 6 pairs) and weigh double.
+            raise InputError(
+                f"velocity product {index} ({entries[-1].reference_id} -> {entries[-1].secondary_id}"
+                f"{', ' + source if source else ''}) is the same pair as {first.source or 'an earlier product'}; "
+                "give each pair's product once"
+            )
 
     assert grid is not None
     if not entries:
