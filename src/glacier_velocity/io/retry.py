@@ -251,14 +251,46 @@ def stac_api_io(stac_url: str, policy: RetryPolicy | None = None) -> Any:
     policy : RetryPolicy, optional
         Default :meth:`RetryPolicy.from_env`.
     """
-    from pystac_client.stac_api_io import StacApiIO
-
     policy = policy or RetryPolicy.from_env()
-    stac_io = StacApiIO(timeout=(policy.connect_timeout_s, policy.read_timeout_s), max_retries=None)
+    stac_io = _paging_stac_api_io_class()(timeout=(policy.connect_timeout_s, policy.read_timeout_s), max_retries=None)
     adapter = http_adapter(policy, stac_token(), stac_url)
     stac_io.session.mount("http://", adapter)
     stac_io.session.mount("https://", adapter)
     return stac_io
+
+
+def _paging_stac_api_io_class() -> type:
+    from pystac_client.stac_api_io import StacApiIO
+
+    class PagingStacApiIO(StacApiIO):
+        """StacApiIO that stops when a ``next`` link leads back to a page already read.
+
+        A catalogue whose ``next`` link points to itself would otherwise be followed until
+        ``max_items`` (thousands of requests, all the same page).
+        """
+
+        def get_pages(self, url: str, method: str | None = None, parameters: dict[str, Any] | None = None) -> Any:
+            import json
+
+            seen: set[str] = set()
+            for count, page in enumerate(super().get_pages(url, method, parameters), start=1):
+                ids = [entry.get("id") for entry in page.get("features") or page.get("collections") or []]
+                key = json.dumps(ids)
+                if key in seen:
+                    from ..errors import CatalogError
+
+                    links = [link for link in page.get("links", []) if link.get("rel") == "next"]
+                    href = redact(str(links[0].get("href"))) if links else "(none)"
+                    raise CatalogError(
+                        f"the STAC API at {redact(url.split('/search')[0])} sent the same page of search results twice "
+                        f"(its 'next' link {href} leads back to a page already read, after {count} page(s)); the "
+                        "catalogue's paging is broken - report it to its operator, or narrow the search (--bbox, years) "
+                        "to fit one page"
+                    )
+                seen.add(key)
+                yield page
+
+    return PagingStacApiIO
 
 
 # --- Asset reads ---------------------------------------------------------------------------------
