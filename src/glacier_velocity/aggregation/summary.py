@@ -869,9 +869,9 @@ def write_summary(summary: Summary, out_dir: str | os.PathLike[str]) -> SummaryF
     ``description`` tag.
     """
     from ..io.cog import write_cog  # the COG writer is only needed when files are written
+    from ..products.naming import output_directory
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_directory(out_dir)
     tags = summary_tags(summary)
     paths: dict[str, Path] = {}
     for name, unit, description in SUMMARY_BANDS:

@@ -43,7 +43,7 @@ from ..io.outlines import GlacierOutlines
 from ..io.raster import Raster, check_has_data, normalize_aoi, read_window
 from ..products.figures import speed_scale
 from ..products.items import make_product_item, save_product_item
-from ..products.naming import product_basename, product_paths, safe_name
+from ..products.naming import output_directory, product_basename, product_paths, safe_name
 from ..products.quicklook import write_quicklook
 from ..products.runreport import PairStatus
 from ..stac.aoi import BBox
@@ -341,8 +341,7 @@ def write_pair_products(
     bbox: BBox | None = None,
 ) -> PairProducts:
     """Write the COG, quicklook and STAC item of a pair's velocity product into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_directory(out_dir)
     basename = product_basename(pair)
     cog_path, quicklook_path, item_path = product_paths(out, basename)
     extra: dict[str, Any] = {"gv:tile": pair.tile}
@@ -390,7 +389,9 @@ def remove_pair_products(out_dir: str | os.PathLike[str], basename: str) -> list
     list of Path
         The files that were removed.
     """
-    removed = []
+    removed: list[Path] = []
+    if Path(out_dir).is_symlink():
+        return removed  # its files are not ours: output_directory refused to write there
     for path in product_paths(Path(out_dir), basename):
         if path.exists():
             path.unlink()
