@@ -29,6 +29,16 @@ class InputError(GlacierVelocityError):
     """An input file, item or asset cannot be used (missing, unreadable, wrong grid, ...)."""
 
 
+class MalformedItem(InputError):
+    """A STAC item field has a value of the wrong form; ``item_id`` and ``field`` name it."""
+
+    def __init__(self, item_id: str, field: str, detail: str):
+        self.item_id = item_id
+        self.field = field
+        self.detail = detail
+        super().__init__(f"item {item_id!r}: {field}: {detail}")
+
+
 class CatalogError(GlacierVelocityError):
     """The STAC API could not be reached or did not answer as a STAC API."""
 

@@ -25,6 +25,7 @@ The filters run in this order, and :class:`DiscoveryResult` counts what each rem
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 import math
 import re
@@ -39,7 +40,7 @@ import pystac
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from ..errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
+from ..errors import CatalogError, InputError, InvalidParameter, MalformedItem, NoPairsFound, NoScenesFound
 from ..io.retry import RETRY_STATUS, RetryPolicy, gdal_http_options, redact, stac_api_io
 from .aoi import BBox, aoi_shape, check_bbox, check_geometry
 from .pairing import (
@@ -383,9 +384,20 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
         if use_query:
             kwargs["query"] = {"eo:cloud_cover": {"lte": params.max_cloud_cover}}
         try:
-            for item in client.search(**kwargs).items():
-                if item.id not in found:
-                    found[item.id] = Scene.from_item(item, fetched_from=params.stac_url)
+            for data in client.search(**kwargs).items_as_dicts():
+                item_id = str(data.get("id"))
+                if item_id in found:
+                    continue
+                try:
+                    found[item_id] = Scene.from_item(data, fetched_from=params.stac_url)
+                except MalformedItem as exc:
+                    # One bad item in a catalogue of thousands must not sink the search.
+                    log.warning("item %r skipped: %s: %s; the rest of the search goes on", exc.item_id, exc.field, exc.detail)
+        except json.JSONDecodeError as exc:
+            raise CatalogError(
+                f"the search at {params.stac_url} did not answer JSON (it is not a STAC API search, or a login page "
+                "answered instead); check --stac-url and, for a private catalogue, GLACIER_VELOCITY_STAC_TOKEN"
+            ) from exc
         except APIError as exc:
             raise CatalogError(
                 f"the search at {params.stac_url} failed ({_short(str(exc))}) after up to {RetryPolicy.from_env().attempts} "

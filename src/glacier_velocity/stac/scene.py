@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import pystac
 
-from ..errors import InputError
+from ..errors import InputError, MalformedItem
 
 #: Asset keys read by the workflow.
 NIR_ASSET = "nir"
@@ -125,7 +125,10 @@ class Scene:
             an http(s), s3 or local location (:func:`check_asset_href`).
         """
         if isinstance(item, dict):
+            check_item_fields(item)
             item = pystac.Item.from_dict(item)
+        else:
+            check_item_fields({"id": item.id, "properties": {k: v for k, v in item.properties.items() if "datetime" not in k} | {"datetime": "1970-01-01T00:00:00Z"}})
         props = item.properties
         nir = item.assets.get(NIR_ASSET)
         if nir is None:
@@ -249,6 +252,57 @@ def check_asset_href(href: str, what: str = "asset") -> str:
             f"{what}: GDAL virtual path {href[:120]!r} is not accepted; give an http(s) or s3 URL or a local path"
         )
     return href
+
+
+def check_item_fields(data: dict[str, Any]) -> None:
+    """Check the form of the item fields the workflow reads, before anything parses them.
+
+    Raises
+    ------
+    MalformedItem
+        ``datetime`` (absent without ``start_datetime``, or not an RFC 3339 date-time),
+        ``proj:epsg``, ``eo:cloud_cover`` or ``mgrs:utm_zone`` has a value of the wrong form;
+        the error names the item and the field.
+    """
+    item_id = str(data.get("id", "?"))
+    props = data.get("properties") or {}
+    if not isinstance(props, dict):
+        raise MalformedItem(item_id, "properties", f"{props!r} is not a JSON object")
+    name = "datetime" if props.get("datetime") is not None or props.get("start_datetime") is None else "start_datetime"
+    if name in props or "start_datetime" not in props:
+        value = props.get(name)
+        try:
+            if _parse_datetime(value) is None:
+                raise ValueError("no datetime")
+        except (TypeError, ValueError):
+            raise MalformedItem(item_id, name, f"{value!r} is not a date and time (RFC 3339, e.g. 2020-06-01T05:36:29Z)") from None
+    for name, check, expected in _FIELD_CHECKS:
+        if props.get(name) is not None and not check(props[name]):
+            raise MalformedItem(item_id, name, f"{props[name]!r} is not {expected}")
+
+
+def _is_int_in(low: int, high: int) -> Any:
+    def check(value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        return isinstance(value, int) and low <= value <= high
+    return check
+
+
+def _is_percentage(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 <= value <= 100
+
+
+#: Fields read by :meth:`Scene.from_item`: (name, check, what a valid value is).
+_FIELD_CHECKS = (
+    ("proj:epsg", _is_int_in(1024, 999999), "an EPSG code (an integer, e.g. 32643)"),
+    ("eo:cloud_cover", _is_percentage, "a cloud cover percentage (a number 0-100)"),
+    ("mgrs:utm_zone", _is_int_in(1, 60), "a UTM zone (an integer 1-60)"),
+)
 
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
