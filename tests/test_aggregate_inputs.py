@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from doc_rows import assert_documented
-from test_aggregate import SHAPE, T0, make_product
 
+from doc_rows import assert_documented
 from glacier_velocity.cli import main
 from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.products.items import make_product_item, save_product_item
+from test_aggregate import SHAPE, T0, make_product
 
 
 @pytest.fixture

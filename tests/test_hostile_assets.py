@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from affine import Affine
+
 from doc_rows import assert_documented
 from flaky_http import FlakyServer
-from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
-
+from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.errors import InputError
 from glacier_velocity.io.raster import read_window
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair, correlate_pair
-from glacier_velocity.demo.synthetic import Translation, make_pair
+from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
 
 SHAPE = (128, 128)
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)

@@ -9,13 +9,12 @@ import json
 import logging
 
 import pytest
-from doc_rows import assert_documented
-from flaky_http import FlakyServer
-
-from glacier_velocity.errors import CatalogError
-from glacier_velocity.stac.discovery import DiscoveryParams, search_scenes
 
 from conftest import STAC_FIXTURES
+from doc_rows import assert_documented
+from flaky_http import FlakyServer
+from glacier_velocity.errors import CatalogError
+from glacier_velocity.stac.discovery import DiscoveryParams, search_scenes
 
 AOI = (74.4, 36.1, 74.6, 36.3)
 FEATURES = json.loads((STAC_FIXTURES / "sentinel-2-l2a-items.json").read_text())["features"]

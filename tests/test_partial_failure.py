@@ -19,9 +19,10 @@ import pystac
 import pytest
 from affine import Affine
 
+from doc_rows import assert_documented
 from glacier_velocity import demo
 from glacier_velocity.demo.synthetic import Translation, make_pair
-from glacier_velocity.errors import InputError, TrackingFailed
+from glacier_velocity.errors import InputError
 from glacier_velocity.products.catalog import check_catalog, write_catalog
 from glacier_velocity.products.runreport import (
     RUN_REPORT_SCHEMA,
@@ -36,7 +37,6 @@ from glacier_velocity.products.runreport import (
 from glacier_velocity.workflow import correlate as correlate_module
 from glacier_velocity.workflow import extract_pairs as scrap
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
-from doc_rows import assert_documented
 from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,13 +9,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from affine import Affine
-from doc_rows import assert_documented
-from test_correlate import REF_TIME, X0, Y0, _write_cog, _write_item
 
+from doc_rows import assert_documented
 from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.errors import InputError, InvalidParameter, TrackingFailed
 from glacier_velocity.tracking import SEARCH_MARGIN, TrackingParams, track_offsets
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
+from test_correlate import REF_TIME, X0, Y0, _write_cog, _write_item
 
 SHAPE = (128, 128)
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from doc_rows import assert_documented
-from flaky_http import FlakyServer
-
-from glacier_velocity.errors import CatalogError
-from glacier_velocity.stac.discovery import DiscoveryParams, search_scenes
 
 from conftest import STAC_FIXTURES
+from doc_rows import assert_documented
+from flaky_http import FlakyServer
+from glacier_velocity.errors import CatalogError
+from glacier_velocity.stac.discovery import DiscoveryParams, search_scenes
 
 AOI = (74.4, 36.1, 74.6, 36.3)
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
-from doc_rows import assert_documented
-from test_aggregate import SHAPE, T0, make_product
-from test_partial_failure import PARAMS, REF_ID, pair_items  # noqa: F401 - fixture
 
+from doc_rows import assert_documented
 from glacier_velocity.cli import main
 from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.workflow.correlate import attempt_pair
+from test_aggregate import SHAPE, T0, make_product
+from test_partial_failure import PARAMS, REF_ID, pair_items  # noqa: F401 - fixture
 
 
 def test_aggregate_refuses_a_symlinked_summary_directory(tmp_path, capsys):
