@@ -47,7 +47,7 @@ from ..errors import InputError, InvalidParameter
 from ..io.atomic import write_text_atomic
 from ..io.cog import COG_MEDIA_TYPE
 from ..io.raster import crs_string, pixel_size
-from .items import add_projection, footprint_lonlat
+from .items import add_projection, footprint_lonlat, lonlat_bbox
 from .naming import path_in, safe_name
 from .runreport import RUN_REPORT_NAME, RunReport, read_run_report, write_run_report
 
@@ -197,8 +197,6 @@ def make_summary_item(
     start, end = min(starts), max(ends)
 
     geometry = footprint_lonlat(transform, shape, crs_text)
-    lon = [p[0] for p in geometry["coordinates"][0]]
-    lat = [p[1] for p in geometry["coordinates"][0]]
     finite = median_v[np.isfinite(median_v)]
     properties: dict[str, Any] = {
         "title": f"Velocity summary {start:%Y-%m-%d} to {end:%Y-%m-%d}",
@@ -215,7 +213,7 @@ def make_summary_item(
     item = pystac.Item(
         id=item_id,
         geometry=geometry,
-        bbox=[min(lon), min(lat), max(lon), max(lat)],
+        bbox=lonlat_bbox(geometry),
         datetime=None,
         start_datetime=start,
         end_datetime=end,

@@ -64,10 +64,23 @@ def add_projection(item: pystac.Item, crs: CRS | str, transform: Affine, shape: 
     proj.bbox = list(array_bounds(shape[0], shape[1], transform))
 
 
-def _bbox_of(geometry: dict[str, Any]) -> list[float]:
+def lonlat_bbox(geometry: dict[str, Any]) -> list[float]:
+    """``[west, south, east, north]`` of a lon/lat geometry, RFC 7946 style across the antimeridian.
+
+    A footprint cut at 180 degrees (parts touching +180 and -180) gets ``west > east``
+    (e.g. ``[179.7, 60.0, -179.0, 60.4]``), not the [-180, 180] of its plain bounds.
+    """
     from shapely.geometry import shape
 
-    return [float(v) for v in shape(geometry).bounds]
+    geom = shape(geometry)
+    west, south, east, north = (float(v) for v in geom.bounds)
+    parts = list(getattr(geom, "geoms", [geom]))
+    if west <= -180 + 1e-9 and east >= 180 - 1e-9 and len(parts) > 1:
+        eastern = [p.bounds for p in parts if p.bounds[0] > 0]  # the parts east of 0 lie west of the line
+        western = [p.bounds for p in parts if p.bounds[2] < 0]
+        if eastern and western and len(eastern) + len(western) == len(parts):
+            return [min(b[0] for b in eastern), south, max(b[2] for b in western), north]
+    return [west, south, east, north]
 
 
 def _statistics(band: np.ndarray) -> Statistics | None:
@@ -147,7 +160,7 @@ def make_product_item(
     item = pystac.Item(
         id=item_id or cog_path.stem,
         geometry=geometry,
-        bbox=_bbox_of(geometry),
+        bbox=lonlat_bbox(geometry),
         datetime=None,
         start_datetime=start,
         end_datetime=end,
@@ -217,4 +230,4 @@ def save_product_item(item: pystac.Item, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-__all__ = ["BAND_DESCRIPTIONS", "footprint_lonlat", "make_product_item", "save_product_item"]
+__all__ = ["BAND_DESCRIPTIONS", "footprint_lonlat", "lonlat_bbox", "make_product_item", "save_product_item"]

@@ -93,6 +93,15 @@ def check_geometry(geometry: Any, parameter: str = "aoi") -> dict[str, Any]:
         raise InvalidParameter(parameter, f"must be a Polygon or MultiPolygon (an area), got {geom.geom_type}")
     if not geom.is_valid:
         raise InvalidParameter(parameter, f"the polygon is invalid ({shapely.is_valid_reason(geom)}); fix self-intersections")
+    west, _, east, _ = geom.bounds
+    if east - west > 180:
+        # A ring from 179.9 to -179.9 reads as a band round the whole globe the other way.
+        raise InvalidParameter(
+            parameter,
+            f"the area spans {east - west:.1f} degrees of longitude ({west:g} to {east:g}): it crosses the antimeridian "
+            "(180 degrees), which GeoJSON rings cannot do unsplit; split it at 180 into one polygon each side "
+            "(RFC 7946, 3.1.9) and run each side on its own",
+        )
     check_bbox(geom.bounds, parameter)
     return mapping(geom)
 
