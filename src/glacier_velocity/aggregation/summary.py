@@ -670,7 +670,7 @@ def aggregate_products(
     stacks: dict[str, list[np.ndarray]] = {name: [] for name in bands}
     entries: list[PairEntry] = []
     excluded: list[ExcludedPair] = []
-    for gridded in products_on_grid(products, resampling=resampling):
+    for index, gridded in enumerate(products_on_grid(products, resampling=resampling)):
         product, source, resampled = gridded.product, gridded.source, gridded.resampled
         if grid is None:
             grid = gridded.grid
@@ -695,6 +695,14 @@ def aggregate_products(
             max_velocity_m_per_yr=_max_velocity(product),
             error_v=_pair_error(errors["v_error"], valid),
         )
+        first = next((e for e in [*entries, *(x.entry for x in excluded)] if e.pair_id == entry.pair_id), None)
+        if first is not None:
+            # The same pair twice would count twice (count 12 for 6 pairs) and weigh double.
+            raise InputError(
+                f"velocity product {index} ({entry.reference_id} -> {entry.secondary_id}"
+                f"{', ' + source if source else ''}) is the same pair as {first.source or 'an earlier product'}; "
+                "give each pair's product once"
+            )
         if threshold is not None and np.isfinite(entry.error_v) and entry.error_v > threshold:
             reason = (
                 f"typical speed error {entry.error_v:.1f} m/yr (median v_error) exceeds "
@@ -707,14 +715,6 @@ def aggregate_products(
             stacks[name].append(np.asarray(band, dtype=np.float32))
         entries.append(entry)
         del product
-        first = next((e for e in entries[:-1] if e.pair_id == entries[-1].pair_id), None)
-        if first is not None:
-            # The same pair twice would count twice (count 12 for 6 pairs) and weigh double.
-            raise InputError(
-                f"velocity product {index} ({entries[-1].reference_id} -> {entries[-1].secondary_id}"
-                f"{', ' + source if source else ''}) is the same pair as {first.source or 'an earlier product'}; "
-                "give each pair's product once"
-            )
 
     assert grid is not None
     if not entries:
