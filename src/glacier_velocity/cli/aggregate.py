@@ -10,6 +10,7 @@ import pystac
 from ..aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from ..aggregation.summary import RESAMPLING, aggregate_products, write_summary
 from ..errors import InputError
+from .outputs import check_output_dir
 
 #: Folder (and STAC item id) of the summary inside the output directory.
 SUMMARY_DIR = "velocity-summary"
@@ -92,6 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Aggregate, write the summary, figures and catalog, and print a one-line summary."""
+    check_output_dir(args.out_dir, "--out-dir")
     from ..products.catalog import write_catalog
     from ..products.figures import plot_summary, plot_time_series
 

@@ -6,6 +6,7 @@ import argparse
 
 from ..workflow.correlate import CorrelationParams, correlate_pair
 from .options import add_tracking_options
+from .outputs import check_output_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the correlation and print the product paths and a one-line summary."""
+    check_output_dir(args.out_dir, "--out-dir")
     params = CorrelationParams(
         max_velocity_m_per_yr=args.max_velocity,
         grid_spacing_px=args.grid_spacing,

@@ -7,10 +7,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..errors import InvalidParameter
 from ..stac.aoi import read_aoi
 from ..stac.discovery import DiscoveryParams, discover_pairs
 from ..stac.pairing import format_pair_table, format_scene_table, write_pairs_json
+from .outputs import check_output_file
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DiscoveryParams) if f.default is not dataclasses.MISSING}
 
@@ -77,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
     """Run discovery, print the scene and pair tables, write ``--out``."""
     params = params_from_args(args)
     # Validate the output location before the (possibly slow) search.
-    if not args.out.parent.exists() and str(args.out.parent) not in ("", "."):
-
-        raise InvalidParameter("out", f"directory {str(args.out.parent)!r} does not exist; create it or choose another --out")
+    check_output_file(args.out, "--out", "pairs.json")
     result = discover_pairs(params)
     out = write_pairs_json(result.pairs, args.out, parameters=params.to_dict())
     print(f"Tile {result.tile}: {len(result.scenes_found)} scene(s) found, {len(result.scenes_selected)} selected")

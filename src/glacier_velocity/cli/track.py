@@ -10,6 +10,7 @@ from ..correction import describe_correction
 from ..tracking import TrackingParams
 from ..workflow.track_files import track_files
 from .options import add_tracking_options
+from .outputs import check_output_file
 
 _DEFAULTS = TrackingParams()
 
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out", "velocity.tif")
     params = TrackingParams(
         grid_spacing_px=args.grid_spacing,
         chip_px=args.chip_size,
