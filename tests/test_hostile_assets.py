@@ -17,11 +17,11 @@ from affine import Affine
 
 from doc_rows import assert_documented
 from flaky_http import FlakyServer
-from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.errors import InputError
 from glacier_velocity.io.raster import read_window
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair, correlate_pair
-from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
+from test_correlate import X0, Y0
+from test_partial_failure import pair_items  # noqa: F401 - fixture
 
 SHAPE = (128, 128)
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
@@ -40,14 +40,23 @@ def _vrt_of(source: str, rows: int = SHAPE[0], cols: int = SHAPE[1]) -> str:
 
 
 @pytest.fixture
-def local_pair(tmp_path):
+def local_pair(pair_items):  # noqa: F811 - the fixture imported above
     """Two real GeoTIFFs on this machine (the files an attacker wants read) and their items."""
-    synthetic = make_pair(SHAPE, Translation(2.0, -1.0), seed=3)
-    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, TRANSFORM)
-    _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary, TRANSFORM)
-    ref = _write_item(tmp_path, REF_ID, REF_TIME, "ref_B08.tif", TRANSFORM, SHAPE)
-    sec = _write_item(tmp_path, SEC_ID, SEC_TIME, "sec_B08.tif", TRANSFORM, SHAPE)
+    ref, sec, tmp_path = pair_items
     return Path(ref), Path(sec), tmp_path
+
+
+@pytest.fixture
+def via_proxy(monkeypatch):
+    """Requests (and GDAL) to any host go to the 127.0.0.1 server, as an HTTP proxy."""
+
+    def use(server: FlakyServer) -> None:
+        for var in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", server.url)
+        monkeypatch.setenv("http_proxy", server.url)
+
+    return use
 
 
 def _served_item(path: Path, nir_href: str) -> bytes:
@@ -99,15 +108,11 @@ REMOTE = "http://catalogue.example"  # reached through the 127.0.0.1 server acti
 
 @pytest.mark.parametrize("href", ["/etc/passwd", "/etc/shadow", "/no/such/file.tif", "file:///etc/passwd",
                                   "file:///no/such/file.tif", "/vsimem/x.tif", "./B08.tif"])
-def test_a_remote_item_cannot_name_local_files_and_the_message_does_not_tell_if_they_exist(local_pair, href, monkeypatch):
+def test_a_remote_item_cannot_name_local_files_and_the_message_does_not_tell_if_they_exist(local_pair, href, via_proxy):
     ref, sec, tmp_path = local_pair
     files = {}
     with FlakyServer(files=files) as server:
-        # A catalogue on another host: requests sends the absolute URL to the proxy, which answers.
-        for var in ("NO_PROXY", "no_proxy"):
-            monkeypatch.delenv(var, raising=False)
-        monkeypatch.setenv("HTTP_PROXY", server.url)
-        monkeypatch.setenv("http_proxy", server.url)
+        via_proxy(server)  # a catalogue on another host: requests sends the absolute URL to the proxy
         files[f"{REMOTE}/ref/item.json"] = _served_item(ref, href)
         files[f"{REMOTE}/sec/item.json"] = _served_item(sec, href)
         attempt = attempt_pair(f"{REMOTE}/ref/item.json", f"{REMOTE}/sec/item.json", tmp_path / "out", PARAMS, pair_id="p")
@@ -130,13 +135,11 @@ def test_a_remote_item_cannot_name_local_files_and_the_message_does_not_tell_if_
     assert not (tmp_path / "out").exists()
 
 
-def test_a_remote_item_claiming_a_local_self_link_is_still_remote(local_pair, monkeypatch):
+def test_a_remote_item_claiming_a_local_self_link_is_still_remote(local_pair, via_proxy):
     ref, sec, tmp_path = local_pair
     files = {}
     with FlakyServer(files=files) as server:
-        for var in ("NO_PROXY", "no_proxy"):
-            monkeypatch.delenv(var, raising=False)
-        monkeypatch.setenv("http_proxy", server.url)
+        via_proxy(server)
         for role, item in (("ref", ref), ("sec", sec)):
             data = json.loads(_served_item(item, str(tmp_path / f"{role}_B08.tif")))
             data["links"] = [{"rel": "self", "href": str(item)}]
