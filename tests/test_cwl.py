@@ -24,10 +24,8 @@ CWL_FILES = sorted(CWL.glob("*.cwl"))
 TOOLS = [p for p in CWL_FILES if p.name != "glacier-velocity.cwl"]
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 
-#: Tolerance of the end-to-end check: the recovered median glacier speed within 8 % of the
-#: truth, and the per-point mean absolute error within 25 m/yr (10 % of ~250 m/yr).
+#: Tolerance of the single-pair runs: one 2022 pair's median glacier speed within 8 % of the truth.
 MEDIAN_TOLERANCE = 0.08
-PIXEL_MAE_TOLERANCE_M_PER_YR = 25.0
 
 
 def _load(path: Path) -> dict:
@@ -180,6 +178,7 @@ def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None
     assert len(outputs["quicklooks"]) == len(outputs["velocity_items"]) == 6
     assert {f["basename"] for f in outputs["summary_cogs"]} == {
         "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif", "summary_std_v.tif", "summary_count.tif",
+        "summary_error_v.tif", "summary_error_vx.tif", "summary_error_vy.tif",
     }
     assert outputs["summary_figure"]["basename"] == "summary_figure.png"
     assert outputs["time_series_figure"]["basename"] == "time_series.png"
@@ -190,6 +189,7 @@ def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None
     assert result.message.startswith("6 succeeded / 0 failed: 6 pairs aggregated")
     comparison = result.comparison
     assert comparison is not None
-    assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
-    assert comparison.pixel_mae_m_per_yr < PIXEL_MAE_TOLERANCE_M_PER_YR, comparison.describe()
-    assert comparison.coverage > 0.9, comparison.describe()
+    # The demo's truth check: within 3 % and <= 10 m/yr per point, with misregistered scenes.
+    assert abs(comparison.relative_error) <= demo.MEDIAN_TOLERANCE == 0.03, comparison.describe()
+    assert comparison.pixel_mae_m_per_yr <= demo.PIXEL_MAE_TOLERANCE_M_PER_YR == 10.0, comparison.describe()
+    assert comparison.passed and comparison.coverage > 0.9, comparison.describe()

@@ -71,6 +71,9 @@ def test_the_glacier_moves_by_velocity_times_baseline() -> None:
     row, col = 150, 90
     dt_years = (secondary.datetime - reference.datetime).total_seconds() / 86400 / 365.25
     dx, dy = demo.velocity_field(2023).scaled(dt_years / demo.FIELD_YEARS).displacement(row, col)
+    # Plus the pair's misregistration: the two scenes' geolocation errors differ.
+    (rx, ry), (sx, sy) = (demo.geolocation_error(demo.DEMO_SCENES.index(s)) for s in (reference, secondary))
+    dx, dy = dx + sx - rx, dy + sy - ry
     chip = ref[row - 16 : row + 16, col - 16 : col + 16]
     best, best_score = (0, 0), -np.inf
     for sr in range(-8, 9):
@@ -130,6 +133,37 @@ def test_truth_records_year_speeds_and_expected_pairs(demo_data: demo.DemoData) 
     # Four of the six pairs are from 2023: the per-pixel median is the 2023 speed.
     with rasterio.open(demo_data.root / truth["median_speed_map"]) as a, rasterio.open(demo_data.root / "truth_speed_2023.tif") as b:
         np.testing.assert_allclose(a.read(1), b.read(1))
+
+
+def test_every_scene_has_its_own_recorded_geolocation_error(demo_data: demo.DemoData) -> None:
+    truth = json.loads(demo_data.truth.read_text())
+    errors = [demo.geolocation_error(i) for i in range(len(demo.DEMO_SCENES))]
+    lengths = [float(np.hypot(*e)) for e in errors]
+    # Sub-pixel to about 1 px, a different one per acquisition, deterministic.
+    assert all(0.25 <= n <= 1.0 for n in lengths) and len(set(errors)) == len(errors)
+    assert errors == [demo.geolocation_error(i) for i in range(len(demo.DEMO_SCENES))]
+    recorded = truth["geolocation_error_px"]
+    for scene, (dx, dy) in zip(demo.DEMO_SCENES, errors, strict=True):
+        assert recorded[scene.item_id] == {"dx": dx, "dy": dy}
+    # Each pair records secondary minus reference; some pairs are off by more than 1 px.
+    shifts = []
+    for pair in truth["pairs"]:
+        ref, sec = recorded[pair["reference"]], recorded[pair["secondary"]]
+        assert pair["misregistration_px"] == {"dx": round(sec["dx"] - ref["dx"], 4), "dy": round(sec["dy"] - ref["dy"], 4)}
+        shifts.append(np.hypot(pair["misregistration_px"]["dx"], pair["misregistration_px"]["dy"]))
+    assert max(shifts) > 1.0 and min(shifts) > 0.2
+
+
+def test_the_truth_check_is_3_percent_and_10_m_per_yr() -> None:
+    def comparison(relative: float, mae: float) -> demo.TruthComparison:
+        return demo.TruthComparison(243.6 * (1 + relative), 243.6, 243.6 * relative, relative, mae, 459, 1.0)
+
+    assert comparison(-0.029, 9.9).passed and comparison(0.03, 10.0).passed
+    assert not comparison(-0.031, 4.0).passed
+    # With the correction off the demo's median stays close (the pairs' shifts cancel in the
+    # median) but the per-point error does not: 14.3 m/yr measured (design 0006).
+    assert not comparison(-0.009, 14.3).passed
+    assert "FAILS the check" in comparison(-0.009, 14.3).describe()
 
 
 def test_compare_with_truth_measures_the_error(demo_data: demo.DemoData, tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from .scenes import (
     demo_transform,
     expected_pairs,
     generate_demo_data,
+    geolocation_error,
     scene_image,
     scene_item,
     true_speed,
@@ -56,11 +57,16 @@ from .scenes import (
     write_truth,
 )
 from .truth import (
+    MEDIAN_TOLERANCE,
+    PIXEL_MAE_TOLERANCE_M_PER_YR,
     TruthComparison,
     compare_with_truth,
 )
 
 __all__ = [
+    "MEDIAN_TOLERANCE",
+    "PIXEL_MAE_TOLERANCE_M_PER_YR",
+    "geolocation_error",
     "DEMO_END_MONTH",
     "DEMO_START_MONTH",
     "DEFAULT_DEMO_DIR",

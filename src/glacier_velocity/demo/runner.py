@@ -143,6 +143,10 @@ def cwltool_command(
     """
     cwltool = Path(sys.executable).parent / "cwltool"
     mode = list(CONTAINER_ARGS) if containers else ["--no-container"]
+    if not containers and os.environ.get("PYTHONPATH"):
+        # cwltool hands a job only HOME, TMPDIR and PATH: a PYTHONPATH (a source tree run
+        # without installing it) must be kept, or the steps would import another copy.
+        mode += ["--preserve-environment", "PYTHONPATH"]
     return [str(cwltool) if cwltool.exists() else "cwltool", *mode, "--outdir", str(outdir), *extra_args, str(process), str(job)]
 
 

@@ -37,7 +37,7 @@ from shapely.geometry import Polygon, box
 
 from ..errors import InvalidParameter
 from ..io.outlines import GlacierOutlines
-from .synthetic import GlacierTongue, make_texture, warp_image
+from .synthetic import GlacierTongue, Misregistered, make_texture, warp_image
 
 log = logging.getLogger(__name__)
 
@@ -263,12 +263,35 @@ def _years_since_epoch(when: datetime) -> float:
     return (when - epoch).total_seconds() / 86400.0 / 365.25
 
 
+#: Seed of the scenes' geolocation errors.
+GEOLOCATION_SEED = 20240610
+#: Range of the geolocation error's length (px): sub-pixel to about 1 px, as between
+#: Sentinel-2 orbits (the real pair of design 0005 is off by 1.9 px, modern L2A pairs less).
+GEOLOCATION_ERROR_PX = (0.25, 1.0)
+
+
+def geolocation_error(index: int) -> tuple[float, float]:
+    """The geolocation error ``(dx, dy)`` (px; dx along columns = east, dy along rows = south)
+    of the demo scene ``DEMO_SCENES[index]``.
+
+    Deterministic and different per acquisition: a length drawn uniformly from
+    :data:`GEOLOCATION_ERROR_PX` and a uniform direction, from a generator seeded with
+    :data:`GEOLOCATION_SEED` and the index. A pair sees the difference of its two scenes'
+    errors as a uniform shift of the whole image, which the stable-ground correction must remove.
+    """
+    rng = np.random.default_rng([GEOLOCATION_SEED, index])
+    length = rng.uniform(*GEOLOCATION_ERROR_PX)
+    angle = rng.uniform(0.0, 2 * np.pi)
+    return round(float(length * np.cos(angle)), 4), round(float(length * np.sin(angle)), 4)
+
+
 def scene_image(scene: DemoScene, index: int) -> np.ndarray:
     """The demo ``nir`` image (DN, uint16, 0 = nodata) of one scene.
 
     The texture (ice where the glacier moves) is warped by the year's velocity field times
-    the years elapsed since 1 August of that year, then given a scene-specific gain (illumination) and Gaussian noise (seeded by
-    ``index``). Cloudy scenes also get bright cloud blobs.
+    the years elapsed since 1 August of that year, plus the scene's own geolocation error
+    (:func:`geolocation_error`, which moves rock and ice alike), then given a scene-specific gain
+    (illumination) and Gaussian noise (seeded by ``index``). Cloudy scenes also get bright cloud blobs.
     """
     glacier = velocity_field(scene.datetime.year)
     rows, cols = np.mgrid[0 : DEMO_SHAPE[0], 0 : DEMO_SHAPE[1]]
@@ -279,7 +302,7 @@ def scene_image(scene: DemoScene, index: int) -> np.ndarray:
         ice_mask=glacier.is_moving(rows, cols),
         crevasse_angle_deg=glacier.flow_angle_deg,
     )
-    field = glacier.scaled(_years_since_epoch(scene.datetime) / FIELD_YEARS)
+    field = Misregistered(glacier.scaled(_years_since_epoch(scene.datetime) / FIELD_YEARS), *geolocation_error(index))
     warped = np.asarray(warp_image(texture, field), dtype=np.float64)
     rng = np.random.default_rng(1000 + index)
     gain = 1.0 + 0.08 * np.sin(index)
@@ -413,6 +436,13 @@ def expected_pairs() -> list[tuple[str, str]]:
     return pairs
 
 
+def _pair_misregistration(reference_id: str, secondary_id: str) -> dict[str, float]:
+    """The shift (px) a pair sees from its scenes' geolocation errors: secondary minus reference."""
+    index = {s.item_id: i for i, s in enumerate(DEMO_SCENES)}
+    (rx, ry), (sx, sy) = geolocation_error(index[reference_id]), geolocation_error(index[secondary_id])
+    return {"dx": round(sx - rx, 4), "dy": round(sy - ry, 4)}
+
+
 def write_truth(root: Path) -> Path:
     """Write the demo's truth: per-year and expected median speed maps and a JSON summary.
 
@@ -447,7 +477,15 @@ def write_truth(root: Path) -> Path:
         "median_speed_glacier_median_m_per_yr": float(np.median(median[glacier])),
         "speed_maps": files,
         "selected_scenes": [s.item_id for s in DEMO_SCENES if s.role == "used"],
-        "pairs": [{"reference": ref, "secondary": sec, "year": y} for (ref, sec), y in zip(pairs, pair_years, strict=True)],
+        "geolocation_error_px": {
+            "description": "each scene's geolocation error (dx along columns = east, dy along rows = south); "
+            "a pair sees secondary minus reference as a shift of the whole image",
+            **{s.item_id: dict(zip(("dx", "dy"), geolocation_error(i), strict=True)) for i, s in enumerate(DEMO_SCENES)},
+        },
+        "pairs": [
+            {"reference": ref, "secondary": sec, "year": y, "misregistration_px": _pair_misregistration(ref, sec)}
+            for (ref, sec), y in zip(pairs, pair_years, strict=True)
+        ],
     }
     path = root / "truth.json"
     path.write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
