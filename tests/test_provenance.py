@@ -79,6 +79,24 @@ def test_a_run_without_pairs_still_keeps_its_discovery_notebook(tmp_path: Path) 
     assert [f.name for f in check_catalog(path)] == ["discovery.ipynb"]
 
 
+def test_symlinked_inputs_are_stored_as_files_not_links(aggregated: Path, tmp_path: Path) -> None:
+    # cwltool stages a step's File inputs as symlinks into directories it deletes afterwards:
+    # the catalog must hold the notebooks themselves.
+    notebooks, _ = _records(tmp_path)
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    links = []
+    for path in notebooks:
+        (staged / path.name).symlink_to(path)
+        links.append(staged / path.name)
+    path = add_provenance(aggregated, tmp_path / "out", notebooks=links)
+    shutil.rmtree(tmp_path / "run")  # the runner's temporary directories are gone
+    stored = sorted((path.parent / PROVENANCE_ITEM_ID).glob("*.ipynb"))
+    assert [p.name for p in stored] == sorted(p.name for p in notebooks)
+    assert not any(p.is_symlink() for p in stored)
+    assert json.loads((path.parent / PROVENANCE_ITEM_ID / "aggregation.ipynb").read_text()) == {"name": "aggregation.ipynb"}
+
+
 def test_bad_provenance_inputs_are_refused(aggregated: Path, tmp_path: Path) -> None:
     notebooks, records = _records(tmp_path)
     with pytest.raises(InputError, match="holds no catalog.json"):

@@ -89,7 +89,9 @@ def _place(source: Path, destination: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.unlink(missing_ok=True)
     try:
-        os.link(source, destination)
+        # Resolved first: os.link links a symlink itself (Linux link(2)), and the files a CWL
+        # runner stages into a step are symlinks to directories it deletes afterwards.
+        os.link(source.resolve(), destination)
     except OSError:
         # Hard links fail across file systems and on some mounts; a copy always works.
         shutil.copy2(source, destination)
