@@ -186,75 +186,27 @@ steps:
       message: node_extract_pairs/message
     out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, catalog, run_report]
 
+  node_collect:
+    label: Catalog of the run
+    doc: Copy the aggregation catalog and add the executed notebooks, the pair list and the pair statuses (item run-provenance).
+    run: collect.cwl
+    in:
+      aggregation_catalog: node_aggregate/catalog
+      notebooks:
+        source: [node_discover/executed_notebook, node_correlate/executed_notebook, node_aggregate/executed_notebook]
+        linkMerge: merge_flattened
+      records:
+        source: [node_discover/pairs_json, node_correlate/status]
+        linkMerge: merge_flattened
+    out: [catalog]
+
 outputs:
-  discovery_notebook:
-    type: File
-    label: Executed discovery notebook
-    doc: Discovery notebook with its scene and pair tables, timeline and glued pair list.
-    outputSource: node_discover/executed_notebook
-  pairs_json:
-    type: File
-    label: Pair list
-    doc: The pairs as JSON (item ids and hrefs, datetimes, baseline in days, tile, cloud cover).
-    outputSource: node_discover/pairs_json
-  correlation_notebooks:
-    type: File[]
-    label: Executed correlation notebooks
-    doc: One executed correlation notebook per pair (images, velocity quicklook, statistics).
-    outputSource: node_correlate/executed_notebook
-  velocity_products:
-    type: File[]
-    label: Velocity COGs
-    doc: One velocity COG per pair that succeeded - vx, vy, v (m/yr), dx, dy (px), peak, snr.
-    outputSource: [node_correlate/velocity]
-    linkMerge: merge_flattened
-    pickValue: all_non_null
-  quicklooks:
-    type: File[]
-    label: Velocity quicklooks
-    doc: One PNG per pair that succeeded - speed (m/yr) with a colour bar and flow arrows.
-    outputSource: [node_correlate/quicklook]
-    linkMerge: merge_flattened
-    pickValue: all_non_null
-  velocity_items:
-    type: File[]
-    label: Velocity STAC items
-    doc: One STAC item per pair that succeeded.
-    outputSource: [node_correlate/item]
-    linkMerge: merge_flattened
-    pickValue: all_non_null
-  pair_statuses:
-    type: File[]
-    label: Pair statuses
-    doc: One JSON status per pair attempted - succeeded, or failed with the error type and reason.
-    outputSource: node_correlate/status
-  run_report:
-    type: File
-    label: Run report
-    doc: JSON report of the run - every pair attempted, succeeded or failed with its reason, and "N succeeded / M failed".
-    outputSource: node_aggregate/run_report
-  aggregation_notebook:
-    type: File
-    label: Executed aggregation notebook
-    doc: Aggregation notebook with the summary maps, time series and glued statistics.
-    outputSource: node_aggregate/executed_notebook
-  summary_cogs:
-    type: File[]
-    label: Summary maps
-    doc: COGs of the median speed, median vx, median vy, standard deviation of speed (m/yr) and valid-map count.
-    outputSource: node_aggregate/summary_cogs
-  summary_figure:
-    type: File?
-    label: Summary figure
-    doc: PNG of the median speed, spread and count with colour bars (m/yr); absent when no pairs were found.
-    outputSource: node_aggregate/summary_figure
-  time_series_figure:
-    type: File?
-    label: Time series figure
-    doc: PNG of the median glacier speed of each pair (m/yr) against time; absent when no pairs were found.
-    outputSource: node_aggregate/time_series_figure
   catalog:
     type: Directory
     label: STAC catalog
-    doc: Self-contained STAC catalog (catalog.json, relative links) with an item per pair product, one for the summary and the run report.
-    outputSource: node_aggregate/catalog
+    doc: |
+      The run's only output: a self-contained STAC catalog (catalog.json, relative links) with an
+      item per pair product (velocity COG, quicklook), the summary item (median, spread and count
+      COGs, summary and time series figures), the run report (run-report.json) and the item
+      run-provenance holding the executed notebooks, the pair list and the pair statuses.
+    outputSource: node_collect/catalog

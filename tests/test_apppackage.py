@@ -46,8 +46,8 @@ def _requirements(process: dict) -> dict[str, dict]:
 def test_one_graph_with_the_workflow_first(document: dict) -> None:
     graph = document["$graph"]
     assert graph[0]["class"] == "Workflow" and graph[0]["id"] == "glacier-velocity"
-    assert [p["id"] for p in graph[1:]] == ["discover", "extract_pairs", "correlate", "aggregate"]
-    assert {step["run"] for step in graph[0]["steps"].values()} == {"#discover", "#extract_pairs", "#correlate", "#aggregate"}
+    assert [p["id"] for p in graph[1:]] == ["discover", "extract_pairs", "correlate", "aggregate", "collect"]
+    assert {step["run"] for step in graph[0]["steps"].values()} == {"#discover", "#extract_pairs", "#correlate", "#aggregate", "#collect"}
     assert document["cwlVersion"] == "v1.2"
 
 

@@ -38,7 +38,7 @@ def _ids(section) -> dict:
 
 def test_there_are_the_expected_cwl_files() -> None:
     assert [p.name for p in CWL_FILES] == [
-        "aggregate.cwl", "correlate.cwl", "discover.cwl", "extract_pairs.cwl", "glacier-velocity.cwl",
+        "aggregate.cwl", "collect.cwl", "correlate.cwl", "discover.cwl", "extract_pairs.cwl", "glacier-velocity.cwl",
     ]
 
 
@@ -61,10 +61,16 @@ def test_workflow_metadata_and_naming() -> None:
             assert SNAKE.match(name), name
             assert entry.get("label") and entry.get("doc"), f"{section}/{name} needs label and doc"
     assert all(name.startswith("node_") for name in workflow["steps"])
+    # One output, the catalog of the run: what an ADES stages out as one Directory.
     output_types = {name: entry["type"] for name, entry in workflow["outputs"].items()}
-    assert output_types["catalog"] == "Directory"
-    assert output_types["velocity_products"] == "File[]"
-    assert output_types["run_report"] == "File" and output_types["pair_statuses"] == "File[]"
+    assert output_types == {"catalog": "Directory"}
+    assert workflow["outputs"]["catalog"]["outputSource"] == "node_collect/catalog"
+    collect = workflow["steps"]["node_collect"]["in"]
+    assert collect["aggregation_catalog"] == "node_aggregate/catalog"
+    assert collect["notebooks"]["source"] == [
+        "node_discover/executed_notebook", "node_correlate/executed_notebook", "node_aggregate/executed_notebook",
+    ]
+    assert collect["records"]["source"] == ["node_discover/pairs_json", "node_correlate/status"]
 
 
 def test_a_failed_pair_yields_a_status_and_null_products() -> None:
@@ -78,8 +84,6 @@ def test_a_failed_pair_yields_a_status_and_null_products() -> None:
     products = workflow["steps"]["node_aggregate"]["in"]["products"]
     assert products["pickValue"] == "all_non_null" and products["source"] == ["node_correlate/product"]
     assert workflow["steps"]["node_aggregate"]["in"]["statuses"] == "node_correlate/status"
-    for name in ("velocity_products", "quicklooks", "velocity_items"):
-        assert workflow["outputs"][name]["pickValue"] == "all_non_null", name
 
 
 @pytest.mark.parametrize("path", TOOLS, ids=lambda p: p.name)
@@ -146,9 +150,12 @@ def test_correlation_tool_alone_on_one_pair(tmp_path: Path) -> None:
 def test_workflow_scatter_over_a_single_pair(tmp_path: Path) -> None:
     # June and July 2022 only: the 10 June - 5 July pair (20 July is the second July scene).
     result = demo.run_demo(tmp_path, overrides={"end_year": 2022, "end_month": 7}, quiet=True)
-    outputs = result.outputs
-    assert [f["basename"] for f in outputs["velocity_products"]] == ["S2_99XXX_20220610_20220705.tif"]
-    assert len(outputs["correlation_notebooks"]) == 1
+    outputs, run = result.outputs, result.run
+    assert sorted(outputs) == ["catalog"] and run is not None
+    assert [p.velocity.name for p in run.pairs] == ["S2_99XXX_20220610_20220705.tif"]
+    assert [p.name for p in run.correlation_notebooks] == ["correlation_99XXX_20220610_20220705.ipynb"]
+    assert sorted(run.notebooks) == ["aggregation", "correlation_99XXX_20220610_20220705", "discovery"]
+    assert sorted(run.records) == ["pairs", "status_99XXX_20220610_20220705"]
     assert result.stats["pair_count"] == 1
     comparison = demo.compare_with_truth(demo.median_speed_map(outputs), result.truth, truth_map="truth_speed_2022.tif")
     assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
@@ -158,32 +165,36 @@ def test_workflow_scatter_over_a_single_pair(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_workflow_with_zero_pairs_ends_with_a_clear_message(tmp_path: Path) -> None:
     result = demo.run_demo(tmp_path, overrides={"min_baseline_days": 100.0, "max_baseline_days": 200.0}, quiet=True)
-    outputs = result.outputs
-    assert outputs["velocity_products"] == [] and outputs["correlation_notebooks"] == []
-    assert outputs["summary_cogs"] == [] and outputs["summary_figure"] is None
+    outputs, run = result.outputs, result.run
+    assert run is not None and run.pairs == [] and run.correlation_notebooks == []
+    assert run.summary_cogs == {} and run.summary_figure is None
+    assert sorted(run.notebooks) == ["aggregation", "discovery"] and run.run_report is not None
     assert result.comparison is None
     assert result.message.startswith("no velocity products to aggregate (no pairs found:")
     assert "baseline" in result.message and result.message.endswith("0 succeeded / 0 failed")
     assert result.report is not None and result.report.pairs == ()
     assert "no pairs to correlate" in result.log and "Traceback" not in result.log
     catalog = json.loads((Path(outputs["catalog"]["path"]) / "catalog.json").read_text())
-    assert [link for link in catalog["links"] if link["rel"] == "item"] == []
+    # only the provenance item: the notebooks of a run that found nothing are still kept
+    assert [link["href"] for link in catalog["links"] if link["rel"] == "item"] == ["./run-provenance/run-provenance.json"]
 
 
 @pytest.mark.slow
 def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None:
     result = demo.run_demo(tmp_path, quiet=True)
-    outputs = result.outputs
-    assert len(outputs["velocity_products"]) == len(demo.expected_pairs()) == 6
-    assert len(outputs["quicklooks"]) == len(outputs["velocity_items"]) == 6
-    assert {f["basename"] for f in outputs["summary_cogs"]} == {
+    outputs, run = result.outputs, result.run
+    assert run is not None
+    assert len(run.pairs) == len(demo.expected_pairs()) == 6
+    assert all(p.quicklook is not None and p.item.is_file() for p in run.pairs)
+    assert {path.name for path in run.summary_cogs.values()} == {
         "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif", "summary_std_v.tif", "summary_count.tif",
         "summary_error_v.tif", "summary_error_vx.tif", "summary_error_vy.tif",
     }
-    assert outputs["summary_figure"]["basename"] == "summary_figure.png"
-    assert outputs["time_series_figure"]["basename"] == "time_series.png"
+    assert run.summary_figure is not None and run.summary_figure.name == "summary_figure.png"
+    assert run.time_series_figure is not None and run.time_series_figure.name == "time_series.png"
+    assert len(run.correlation_notebooks) == len(run.pair_statuses) == 6
     catalog = json.loads((Path(outputs["catalog"]["path"]) / "catalog.json").read_text())
-    assert len([link for link in catalog["links"] if link["rel"] == "item"]) == 7  # 6 pairs + summary
+    assert len([link for link in catalog["links"] if link["rel"] == "item"]) == 8  # 6 pairs, summary, provenance
     assert result.stats["pair_count"] == 6
     assert result.report is not None and result.report.summary_line() == "6 succeeded / 0 failed"
     assert result.message.startswith("6 succeeded / 0 failed: 6 pairs aggregated")

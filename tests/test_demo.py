@@ -15,6 +15,7 @@ from glacier_velocity.cli import main
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.errors import InputError
 from glacier_velocity.io.cog import write_cog
+from glacier_velocity.products.runcatalog import RunCatalog
 from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
 from glacier_velocity.stac.scene import Scene
 
@@ -213,12 +214,14 @@ def test_demo_report_lines_say_where_what_and_how_right(tmp_path):
         recovered_m_per_yr=240.5, true_m_per_yr=243.6, error_m_per_yr=-3.1, relative_error=-3.1 / 243.6,
         pixel_mae_m_per_yr=4.6, n_points=459, coverage=1.0,
     )
-    outputs = {"catalog": {"path": str(tmp_path / "catalog")}, "summary_figure": {"path": str(tmp_path / "s.png")}}
+    outputs = {"catalog": {"path": str(tmp_path / "catalog")}}
+    run = RunCatalog(catalog=tmp_path / "catalog" / "catalog.json", summary_figure=tmp_path / "s.png")
     result = demo.DemoResult(outdir=tmp_path, outputs=outputs, message="6 succeeded / 0 failed", stats={},
-                             comparison=comparison, truth=tmp_path / "truth.json")
+                             comparison=comparison, truth=tmp_path / "truth.json", run=run)
     lines = result.report_lines()
     assert lines[0] == f"results: {tmp_path}"
     assert lines[1] == f"STAC catalog: {tmp_path / 'catalog' / 'catalog.json'}"
+    assert lines[2] == f"summary figure: {tmp_path / 's.png'}"
     assert lines[3] == "summary: 6 succeeded / 0 failed"
     assert lines[4].startswith("truth: median glacier speed 240.5 m/yr recovered vs 243.6 m/yr true")
     empty = demo.DemoResult(outdir=tmp_path, outputs={}, message="no pairs", stats={}, comparison=None,

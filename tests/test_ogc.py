@@ -174,15 +174,25 @@ def _execute_body(stac_url: str) -> dict:
     return body
 
 
-def _check_catalog(results: dict) -> None:
+def _check_catalog(results: dict) -> dict[str, tuple[str, dict]]:
+    """Fetch the catalog and its items over HTTP; return {item id: (item URL, item)}."""
     status, _, catalog = _request(results["stac_catalog"]["href"])
     assert status == 200 and catalog["type"] == "Catalog", catalog
-    items = [link for link in catalog["links"] if link["rel"] == "item"]
-    assert len(items) == 2  # the one pair and the summary
+    links = [link for link in catalog["links"] if link["rel"] == "item"]
     base = results["stac_catalog"]["href"].rsplit("/", 1)[0]
-    for link in items:
-        status, _, item = _request(f"{base}/{link['href'].removeprefix('./')}")
+    items = {}
+    for link in links:
+        url = f"{base}/{link['href'].removeprefix('./')}"
+        status, _, item = _request(url)
         assert status == 200 and item["type"] == "Feature"
+        items[item["id"]] = (url, item)
+    # the one pair, the summary and the run's provenance (its executed notebooks)
+    assert sorted(items) == ["S2_99XXX_20220610_20220705", "run-provenance", "velocity-summary"]
+    return items
+
+
+def _asset_url(item_url: str, item: dict, key: str) -> str:
+    return f"{item_url.rsplit('/', 1)[0]}/{item['assets'][key]['href'].removeprefix('./')}"
 
 
 @pytest.fixture
@@ -247,11 +257,15 @@ def test_async_execution_job_polling_and_results(client: Any, server: str, demo_
     document = client._request(path=f"jobs/{job_id}/results")
     assert client.response_headers["Content-Type"].startswith("application/json")
     [results] = document["outputs"]  # wrapped, as the synchronous answer
-    _check_catalog(results)
-    [velocity] = results["velocity_products"]  # one pair
-    assert velocity["title"] == "S2_99XXX_20220610_20220705.tif"
-    status, _, png = _request(results["summary_figure"]["href"])
+    assert set(results) == {"stac_catalog", "catalog"}  # the Workflow's one output
+    items = _check_catalog(results)
+    pair_url, pair = items["S2_99XXX_20220610_20220705"]
+    status, _, cog = _request(_asset_url(pair_url, pair, "velocity"))
+    assert status == 200 and cog[:4] == b"II*\x00"  # a little-endian TIFF
+    status, _, png = _request(_asset_url(*items["velocity-summary"], "summary_figure"))
     assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
+    status, _, notebook = _request(_asset_url(*items["run-provenance"], "aggregation"))
+    assert status == 200 and notebook["nbformat"] == 4
     # the raw 201 exchange (a job that fails at once on its input): no body at all
     status, headers, raw = _request(f"{server}/processes/glacier-velocity/execution", {"inputs": {"no_such_input": 1}}, {"Prefer": "respond-async"})
     assert status == 201 and raw is None and "/jobs/" in headers["Location"]

@@ -295,17 +295,19 @@ def test_workflow_completes_with_one_corrupted_scene(tmp_path):
     for status in report.failed:
         assert status.error_type == "InputError" and f"{bad_id}_B08.tif" in status.reason
     assert report.summary_line() == "2 succeeded / 2 failed"
-    jsonschema.validate(json.loads(Path(outputs["run_report"]["path"]).read_text()), RUN_REPORT_SCHEMA)
+    run = result.run
+    assert run is not None and run.run_report is not None
+    jsonschema.validate(json.loads(run.run_report.read_text()), RUN_REPORT_SCHEMA)
 
     # Every pair has its notebook and status; only the successes have products.
-    assert len(outputs["correlation_notebooks"]) == len(outputs["pair_statuses"]) == 4
-    assert len(outputs["velocity_products"]) == len(outputs["quicklooks"]) == len(outputs["velocity_items"]) == 2
+    assert len(run.correlation_notebooks) == len(run.pair_statuses) == 4
+    assert len(run.pairs) == 2 and all(p.quicklook is not None for p in run.pairs)
     assert result.stats["pair_count"] == 2 and result.stats["pairs_failed"] == 2
     assert result.message.startswith("2 succeeded / 2 failed: 2 pairs aggregated")
 
     import rasterio
 
-    count_map = next(f["path"] for f in outputs["summary_cogs"] if f["basename"] == "summary_count.tif")
+    count_map = run.summary_cogs["count"]
     with rasterio.open(count_map) as src:
         assert src.tags()["product_count"] == "2"
         assert int(src.read(1).max()) == 2
@@ -314,7 +316,7 @@ def test_workflow_completes_with_one_corrupted_scene(tmp_path):
     assert summary.properties["gv:run_summary"] == "2 succeeded / 2 failed"
     assert summary.properties["gv:product_count"] == 2
     assert read_run_report(summary.assets["run_report"].get_absolute_href()) == report
-    assert len(list(catalog.get_items())) == 3  # two pairs and the summary
+    assert len(list(catalog.get_items())) == 4  # two pairs, the summary and the provenance
     # The recovered speed from the surviving pairs still matches the 2023 truth.
     comparison = demo.compare_with_truth(demo.median_speed_map(outputs), result.truth, truth_map="truth_speed_2023.tif")
     assert abs(comparison.relative_error) < 0.08, comparison.describe()

@@ -17,6 +17,7 @@ import pytest
 
 from glacier_velocity import demo
 from glacier_velocity.demo.stacserver import serve_stac
+from glacier_velocity.products.runcatalog import read_run_catalog
 from glacier_velocity.workflow.extract_pairs import read_scraps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,11 +47,14 @@ def test_toil_runs_the_workflow_unchanged(tmp_path: Path) -> None:
         reference, _ = demo.run_cwltool(ROOT / demo.WORKFLOW, job, tmp_path / "cwltool-out", quiet=True)
         print(f"toil-cwl-runner {toil_s:.0f} s, cwltool {time.monotonic() - started:.0f} s")
     outputs = json.loads(completed.stdout)
-    assert sorted(outputs) == sorted(reference)
-    assert [f["basename"] for f in outputs["velocity_products"]] == [f["basename"] for f in reference["velocity_products"]]
-    assert len(outputs["velocity_products"]) == 1
-    toil_stats = read_scraps(outputs["aggregation_notebook"]["path"])["stats"]
-    cwltool_stats = read_scraps(reference["aggregation_notebook"]["path"])["stats"]
+    assert sorted(outputs) == sorted(reference) == ["catalog"]
+    toil_run, cwltool_run = read_run_catalog(outputs["catalog"]["path"]), read_run_catalog(reference["catalog"]["path"])
+    assert [p.velocity.name for p in toil_run.pairs] == [p.velocity.name for p in cwltool_run.pairs]
+    assert len(toil_run.pairs) == 1
+    assert sorted(toil_run.notebooks) == sorted(cwltool_run.notebooks)
+    assert toil_run.aggregation_notebook is not None and cwltool_run.aggregation_notebook is not None
+    toil_stats = read_scraps(toil_run.aggregation_notebook)["stats"]
+    cwltool_stats = read_scraps(cwltool_run.aggregation_notebook)["stats"]
     assert toil_stats["pair_count"] == cwltool_stats["pair_count"] == 1
     toil_cmp = demo.compare_with_truth(demo.median_speed_map(outputs), data.truth)
     cwltool_cmp = demo.compare_with_truth(demo.median_speed_map(reference), data.truth)

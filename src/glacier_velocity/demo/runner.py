@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, WorkflowFailed
+from ..products.runcatalog import RunCatalog, read_run_catalog
 from ..products.runreport import RunReport, read_run_report
 from .scenes import DEFAULT_DEMO_DIR, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
 from .truth import TruthComparison, compare_with_truth
@@ -224,6 +225,8 @@ class DemoResult:
         cwltool's log when the run was quiet, else ``""``.
     report : RunReport or None
         The run report (every pair attempted, succeeded or failed with its reason).
+    run : RunCatalog or None
+        The files of the run, found through its catalog (the Workflow's only output).
     """
 
     outdir: Path
@@ -234,6 +237,7 @@ class DemoResult:
     truth: Path
     log: str = ""
     report: RunReport | None = field(default=None, hash=False)
+    run: RunCatalog | None = field(default=None, hash=False)
 
     def report_lines(self) -> list[str]:
         """What a person wants to read after a demo run: where, what, and how right."""
@@ -241,9 +245,9 @@ class DemoResult:
         catalog = self.outputs.get("catalog")
         if catalog:
             lines.append(f"STAC catalog: {Path(catalog['path']) / 'catalog.json'}")
-        figure = self.outputs.get("summary_figure")
+        figure = self.run.summary_figure if self.run is not None else None
         if figure:
-            lines.append(f"summary figure: {figure['path']}")
+            lines.append(f"summary figure: {figure}")
         lines.append(f"summary: {self.message}")
         if self.comparison is None:
             lines.append("truth: no median speed map was produced, nothing to compare")
@@ -253,11 +257,14 @@ class DemoResult:
 
 
 def demo_result(outputs: dict[str, Any], outdir: Path, truth: Path, log: str = "") -> DemoResult:
-    """Read a finished demo Workflow's outputs: scraps, run report and the truth comparison."""
+    """Read a finished demo Workflow's output catalog: scraps, run report and the truth comparison."""
     from ..workflow.extract_pairs import read_scraps
 
-    scraps = read_scraps(outputs["aggregation_notebook"]["path"])
-    median_map = median_speed_map(outputs)
+    run = read_run_catalog(outputs["catalog"]["path"])
+    if run.aggregation_notebook is None:
+        raise InputError(f"the run catalog {run.catalog} has no executed aggregation notebook (item run-provenance)")
+    scraps = read_scraps(run.aggregation_notebook)
+    median_map = run.summary_cogs.get("median_v")
     return DemoResult(
         outdir=outdir,
         outputs=outputs,
@@ -266,16 +273,14 @@ def demo_result(outputs: dict[str, Any], outdir: Path, truth: Path, log: str = "
         comparison=compare_with_truth(median_map, truth) if median_map is not None else None,
         truth=truth,
         log=log,
-        report=read_run_report(outputs["run_report"]["path"]) if outputs.get("run_report") else None,
+        report=read_run_report(run.run_report) if run.run_report is not None else None,
+        run=run,
     )
 
 
 def median_speed_map(outputs: dict[str, Any]) -> Path | None:
-    """Path of the median speed COG among the Workflow outputs (None when there is none)."""
-    for cog in outputs.get("summary_cogs") or []:
-        if cog["basename"] == "summary_median_v.tif":
-            return Path(cog["path"])
-    return None
+    """Path of the median speed COG in the Workflow's output catalog (None when there is none)."""
+    return read_run_catalog(outputs["catalog"]["path"]).summary_cogs.get("median_v")
 
 
 def run_demo(
