@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,49 +18,10 @@ from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.stac.scene import format_datetime
 from glacier_velocity.tracking.velocity import VelocityProduct
-
-#: 4 x 5 grid, 100 m pixels, UTM 33N.
-TRANSFORM = Affine(100.0, 0.0, 500_000.0, 0.0, -100.0, 7_000_000.0)
-CRS = "EPSG:32633"
-SHAPE = (4, 5)
-T0 = datetime(2021, 6, 3, 10, 30, tzinfo=UTC)
-
-
-def make_product(
-    v: np.ndarray,
-    *,
-    transform: Affine = TRANSFORM,
-    crs: str = CRS,
-    reference_datetime: datetime = T0,
-    dt_days: float = 10.0,
-    name: str = "a",
-    direction_deg: float = 0.0,
-) -> VelocityProduct:
-    """A velocity product of speed ``v`` (m/yr) flowing towards ``direction_deg`` (0 = east, 90 = north)."""
-    v = np.asarray(v, dtype=np.float32)
-    angle = math.radians(direction_deg)
-    vx = (v * np.float32(math.cos(angle))).astype(np.float32)
-    vy = (v * np.float32(math.sin(angle))).astype(np.float32)
-    secondary = reference_datetime + timedelta(days=dt_days)
-    ones = np.ones_like(v)
-    return VelocityProduct(
-        vx=vx,
-        vy=vy,
-        v=v,
-        dx=vx / 1000,
-        dy=-vy / 1000,
-        peak=ones * 0.8,
-        snr=ones * 5.0,
-        transform=transform,
-        crs=crs,
-        dt_days=dt_days,
-        reference_id=f"S2A_33WXS_{reference_datetime:%Y%m%d}_0_L2A_{name}",
-        secondary_id=f"S2B_33WXS_{secondary:%Y%m%d}_0_L2A_{name}",
-        reference_datetime=reference_datetime,
-        secondary_datetime=secondary,
-        engine="ncc",
-    )
-
+from helpers import PRODUCT_CRS as CRS
+from helpers import PRODUCT_SHAPE as SHAPE
+from helpers import PRODUCT_TRANSFORM as TRANSFORM
+from helpers import T0, make_product
 
 def _gradient() -> np.ndarray:
     rows, cols = np.mgrid[0:4, 0:5]

@@ -18,7 +18,7 @@ from glacier_velocity.io.cog import write_cog
 from glacier_velocity.products import catalog as catalog_module
 from glacier_velocity.workflow import correlate as correlate_module
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
-from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
+from helpers import REF_TIME, SEC_TIME, X0, Y0, write_pair_products, write_scene_cog, write_scene_item
 
 SHAPE = (128, 128)
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
@@ -37,10 +37,10 @@ def _files(directory: Path) -> list[str]:
 @pytest.fixture
 def pair_items(tmp_path):
     synthetic = make_pair(SHAPE, Translation(2.5, -1.5), seed=7)
-    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, TRANSFORM)
-    _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary, TRANSFORM)
-    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", TRANSFORM, SHAPE)
-    sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", TRANSFORM, SHAPE)
+    write_scene_cog(tmp_path / "ref_B08.tif", synthetic.reference, TRANSFORM)
+    write_scene_cog(tmp_path / "sec_B08.tif", synthetic.secondary, TRANSFORM)
+    ref = write_scene_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", TRANSFORM, SHAPE)
+    sec = write_scene_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", TRANSFORM, SHAPE)
     return ref, sec
 
 
@@ -109,9 +109,8 @@ def test_pair_products_appear_together_or_not_at_all(pair_items, tmp_path, monke
 
 
 def test_an_interrupted_catalog_has_no_catalog_json(tmp_path, monkeypatch):
-    from test_catalog import _pair_products
 
-    item_paths = _pair_products(tmp_path)
+    item_paths = write_pair_products(tmp_path)
     first = catalog_module.write_catalog(tmp_path / "catalog", item_paths, None)
     assert first.is_file()
     real_write = catalog_module._AtomicStacIO.write_text_to_href

@@ -11,29 +11,12 @@ import pystac
 import pytest
 import xarray as xr
 from numpy.testing import assert_array_equal
-from pystac.validation.stac_validator import JsonSchemaSTACValidator
 
-from glacier_velocity.aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
-from glacier_velocity.aggregation.summary import aggregate_products, write_summary
 from glacier_velocity.cli import main
 from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.products.catalog import check_catalog, write_catalog
-from glacier_velocity.products.figures import plot_summary, plot_time_series
-from glacier_velocity.products.items import make_product_item, save_product_item
-from glacier_velocity.products.naming import product_basename, product_paths
-from test_aggregate import SHAPE, T0, make_product
-
-
-class CoreSchemaValidator(JsonSchemaSTACValidator):
-    """Validates against the STAC core schemas shipped with pystac; no network.
-
-    Extension schemas (projection, raster) are only published online, which tests must not
-    reach; the extension fields are checked by hand in the tests instead.
-    """
-
-    def validate_extension(self, *args, **kwargs):
-        return None
+from helpers import PAIRS, T0, CoreSchemaValidator, summary_files, write_pair_products
+from helpers import PRODUCT_SHAPE as SHAPE
 
 
 @pytest.fixture
@@ -44,40 +27,12 @@ def core_validator():
     pystac.validation.set_validator(previous)
 
 
-PAIRS = [(T0, 10.0, 100.0), (T0 + timedelta(days=40), 12.5, 120.0), (T0 + timedelta(days=370), 20.0, 80.0)]
-
-
-def _pair_products(tmp_path):
-    """Three products written as correlate would: COG, quicklook-free item JSON, in their own folder."""
-    item_paths = []
-    for k, (start, dt_days, speed) in enumerate(PAIRS):
-        v = np.full(SHAPE, speed, dtype=np.float32)
-        v[k, k] = np.nan
-        product = make_product(v, reference_datetime=start, dt_days=dt_days, name=f"p{k}")
-        basename = product_basename(("33WXS", product.reference_datetime, product.secondary_datetime))
-        cog, _, item_json = product_paths(tmp_path / "pairs", basename)
-        cog.parent.mkdir(parents=True, exist_ok=True)
-        write_velocity_cog(product, cog)
-        item_paths.append(save_product_item(make_product_item(product, cog), item_json))
-    return item_paths
-
-
-def _summary_files(tmp_path, item_paths):
-    cogs = [pystac.Item.from_file(str(p)).assets["velocity"].get_absolute_href() for p in item_paths]
-    summary = aggregate_products(cogs)
-    files = write_summary(summary, tmp_path / "summary")
-    return files.with_figures(
-        plot_summary(summary, tmp_path / "summary" / "summary.png", dpi=40),
-        plot_time_series(summary, tmp_path / "summary" / "time_series.png", dpi=40),
-    ).with_datacube(write_datacube(cogs, tmp_path / "summary" / DATACUBE_FILE_NAME).path)
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     # Built once per module (figures take seconds); tests only read it, or restore what they move.
     tmp_path = tmp_path_factory.mktemp("built")
-    item_paths = _pair_products(tmp_path)
-    files = _summary_files(tmp_path, item_paths)
+    item_paths = write_pair_products(tmp_path)
+    files = summary_files(tmp_path, item_paths)
     catalog_path = write_catalog(tmp_path / "catalog", item_paths, files)
     return catalog_path, item_paths, files
 
@@ -184,7 +139,7 @@ def test_summary_item_assets_roles_projection_and_footprint(built):
 def test_missing_item_or_asset_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         write_catalog(tmp_path / "c", [tmp_path / "nope.json"], None)
-    item_paths = _pair_products(tmp_path)
+    item_paths = write_pair_products(tmp_path)
     pystac.Item.from_file(str(item_paths[0])).assets["velocity"].get_absolute_href()
     (tmp_path / "pairs" / (item_paths[0].stem + ".tif")).unlink()
     with pytest.raises(InputError, match="not found"):
@@ -192,7 +147,7 @@ def test_missing_item_or_asset_is_an_input_error(tmp_path):
 
 
 def test_duplicate_items_are_refused(tmp_path):
-    item_paths = _pair_products(tmp_path)
+    item_paths = write_pair_products(tmp_path)
     with pytest.raises(InvalidParameter, match="repeated"):
         write_catalog(tmp_path / "c", [item_paths[0], item_paths[0]], None)
 
@@ -213,7 +168,7 @@ def test_rewriting_in_place_keeps_files(built):
 
 
 def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
-    item_paths = _pair_products(tmp_path)
+    item_paths = write_pair_products(tmp_path)
     cog_with_item = item_paths[1].with_suffix(".tif")
     cog_alone = item_paths[2].with_suffix(".tif")
     item_paths[2].unlink()  # this product's item is made from its COG
@@ -233,7 +188,7 @@ def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
 
 
 def test_cli_aggregate_without_catalog_and_errors(tmp_path, capsys):
-    item_paths = _pair_products(tmp_path)
+    item_paths = write_pair_products(tmp_path)
     out = tmp_path / "result"
     assert main(["aggregate", str(item_paths[0]), "--out-dir", str(out), "--no-catalog", "--min-count", "1"]) == 0
     assert not (out / "catalog.json").exists()
@@ -251,7 +206,7 @@ def test_cli_aggregate_help():
 
 
 def test_links_to_local_source_files_are_dropped_remote_ones_kept(tmp_path):
-    item_paths = _pair_products(tmp_path)
+    item_paths = write_pair_products(tmp_path)
     item = pystac.Item.from_file(str(item_paths[0]))
     item.add_link(pystac.Link(rel="derived_from", target=str(tmp_path / "scenes" / "ref.json"), title="reference"))
     remote = "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2A_33WXS_20210613_0_L2A"

@@ -8,65 +8,18 @@ from datetime import UTC, datetime
 import numpy as np
 import pystac
 import pytest
-import rasterio
 from affine import Affine
 
 from glacier_velocity.cli import main
 from glacier_velocity.demo.synthetic import Translation, make_pair
+from helpers import EPSG, REF_TIME, SEC_TIME, X0, Y0, write_scene_cog, write_scene_item
 from glacier_velocity.errors import InputError, InvalidParameter
-from glacier_velocity.io.cog import COG_MEDIA_TYPE, read_velocity_cog
-from glacier_velocity.products.items import footprint_lonlat
+from glacier_velocity.io.cog import read_velocity_cog
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
 
-X0, Y0 = 430_000.0, 4_000_000.0
-EPSG = 32643
-REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=UTC)
-SEC_TIME = datetime(2020, 6, 17, 11, 36, 29, tzinfo=UTC)  # 16.25 days later
 DT_DAYS = 16.25
 DX_PX, DY_PX = 2.5, -1.5  # east and north: rows go south, so dy < 0 is northward motion
 SHAPE = (256, 256)
-
-
-def _write_cog(path, array, transform):
-    profile = dict(driver="COG", width=array.shape[1], height=array.shape[0], count=1, dtype=array.dtype.name,
-                   crs=f"EPSG:{EPSG}", transform=transform, nodata=0, compress="DEFLATE", blocksize=256)
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array, 1)
-
-
-def _write_item(directory, item_id, when, cog_name, transform, shape, with_nir=True, scl_name=None):
-    """An Earth-Search-v1-shaped item JSON with a relative ``nir`` asset href."""
-    geometry = footprint_lonlat(transform, shape, f"EPSG:{EPSG}", densify=1)
-    lons = [p[0] for p in geometry["coordinates"][0]]
-    lats = [p[1] for p in geometry["coordinates"][0]]
-    assets = {"thumbnail": {"href": "./thumb.jpg", "type": "image/jpeg", "roles": ["thumbnail"]}}
-    if with_nir:
-        assets["nir"] = {"href": f"./{cog_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
-                         "title": "NIR 1 (band 8) - 10m", "proj:shape": list(shape)}
-    if scl_name:
-        assets["scl"] = {"href": f"./{scl_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
-                         "title": "Scene classification map (SCL)"}
-    item = {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
-                            "https://stac-extensions.github.io/grid/v1.0.0/schema.json"],
-        "id": item_id,
-        "geometry": geometry,
-        "bbox": [min(lons), min(lats), max(lons), max(lats)],
-        "properties": {
-            "datetime": when.isoformat().replace("+00:00", "Z"),
-            "platform": "sentinel-2b",
-            "eo:cloud_cover": 2.5,
-            "grid:code": "MGRS-43SEA",
-            "proj:epsg": EPSG,
-        },
-        "assets": assets,
-        "links": [],
-    }
-    path = directory / f"{item_id}.json"
-    path.write_text(json.dumps(item))
-    return str(path)
 
 
 # The synthetic pair moves as a whole, which the stable-ground correction would rightly take for
@@ -82,10 +35,10 @@ def synthetic():
 @pytest.fixture
 def items(tmp_path, synthetic):
     transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
-    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, transform)
-    _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary, transform)
-    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE)
-    sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE)
+    write_scene_cog(tmp_path / "ref_B08.tif", synthetic.reference, transform)
+    write_scene_cog(tmp_path / "sec_B08.tif", synthetic.secondary, transform)
+    ref = write_scene_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE)
+    sec = write_scene_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE)
     return ref, sec, tmp_path
 
 
@@ -156,12 +109,12 @@ def test_uniform_motion_is_taken_for_a_misregistration(items):
 def test_secondary_on_a_different_grid_is_aligned_before_tracking(tmp_path, synthetic):
     """The secondary file covers a different window, and one is half a pixel off the grid."""
     ref_transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
-    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, ref_transform)
+    write_scene_cog(tmp_path / "ref_B08.tif", synthetic.reference, ref_transform)
     # Cropped by 5 rows and 3 cols: its grid starts 3 px east and 5 px south, same geography.
     sec_transform = Affine(10.0, 0.0, X0 + 30.0, 0.0, -10.0, Y0 - 50.0)
-    _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary[5:, 3:], sec_transform)
-    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", ref_transform, SHAPE)
-    sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", sec_transform, (251, 253))
+    write_scene_cog(tmp_path / "sec_B08.tif", synthetic.secondary[5:, 3:], sec_transform)
+    ref = write_scene_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", ref_transform, SHAPE)
+    sec = write_scene_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", sec_transform, (251, 253))
     out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(stable_correction=False, grid_spacing_px=16))
     product = read_velocity_cog(out.cog)
     vx_true, vy_true = _expected_velocity()
@@ -171,8 +124,8 @@ def test_secondary_on_a_different_grid_is_aligned_before_tracking(tmp_path, synt
     # Half a pixel east: the secondary's features lie 5 m further east, so they "moved" 0.5 px
     # more; the resampled secondary must show exactly that, not a silently snapped grid.
     half = Affine(10.0, 0.0, X0 + 5.0, 0.0, -10.0, Y0)
-    _write_cog(tmp_path / "half_B08.tif", synthetic.secondary, half)
-    sec_half = _write_item(tmp_path, "S2A_43SEA_20200617_1_L2A", SEC_TIME, "half_B08.tif", half, SHAPE)
+    write_scene_cog(tmp_path / "half_B08.tif", synthetic.secondary, half)
+    sec_half = write_scene_item(tmp_path, "S2A_43SEA_20200617_1_L2A", SEC_TIME, "half_B08.tif", half, SHAPE)
     out = correlate_pair(ref, sec_half, tmp_path / "out_half", CorrelationParams(stable_correction=False, grid_spacing_px=16))
     product = read_velocity_cog(out.cog)
     vx_true, vy_true = _expected_velocity(DX_PX + 0.5)
@@ -190,12 +143,12 @@ def test_scl_cloud_mask_removes_clouded_points(tmp_path, synthetic):
     scl = np.full((128, 128), 11, np.uint8)
     scl[48:96, 48:96] = 9
     scl_transform = Affine(20.0, 0.0, X0, 0.0, -20.0, Y0)
-    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, transform)
-    _write_cog(tmp_path / "sec_B08.tif", secondary, transform)
-    _write_cog(tmp_path / "ref_SCL.tif", np.full((128, 128), 11, np.uint8), scl_transform)
-    _write_cog(tmp_path / "sec_SCL.tif", scl, scl_transform)
-    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE, scl_name="ref_SCL.tif")
-    sec = _write_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE, scl_name="sec_SCL.tif")
+    write_scene_cog(tmp_path / "ref_B08.tif", synthetic.reference, transform)
+    write_scene_cog(tmp_path / "sec_B08.tif", secondary, transform)
+    write_scene_cog(tmp_path / "ref_SCL.tif", np.full((128, 128), 11, np.uint8), scl_transform)
+    write_scene_cog(tmp_path / "sec_SCL.tif", scl, scl_transform)
+    ref = write_scene_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE, scl_name="ref_SCL.tif")
+    sec = write_scene_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE, scl_name="sec_SCL.tif")
     out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(stable_correction=False, grid_spacing_px=16, mask_clouds=True))
     product = read_velocity_cog(out.cog)
     # Grid point centres in reference pixel coordinates, from the product's transform.
@@ -234,12 +187,12 @@ def test_bad_pairs_fail_with_clear_messages(items):
         correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=(10.0, 46.0, 10.1, 46.1)))
     with pytest.raises(InputError, match="neither an existing item JSON file nor a URL"):
         correlate_pair(str(tmp_path / "missing.json"), sec, tmp_path / "out")
-    no_nir = _write_item(tmp_path, "S2A_43SEA_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC),
+    no_nir = write_scene_item(tmp_path, "S2A_43SEA_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC),
                          "sec_B08.tif", Affine(10.0, 0.0, X0, 0.0, -10.0, Y0), SHAPE, with_nir=False)
     with pytest.raises(InputError, match="no 'nir' asset"):
         correlate_pair(ref, no_nir, tmp_path / "out")
     far = Affine(10.0, 0.0, X0 + 200_000.0, 0.0, -10.0, Y0)
-    far_item = _write_item(tmp_path, "S2A_43SEB_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC),
+    far_item = write_scene_item(tmp_path, "S2A_43SEB_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC),
                            "sec_B08.tif", far, SHAPE)
     with pytest.raises(InputError, match="do not overlap"):
         correlate_pair(ref, far_item, tmp_path / "out")

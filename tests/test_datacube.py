@@ -18,7 +18,10 @@ from glacier_velocity.aggregation.datacube import (
 )
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import write_velocity_cog
-from test_aggregate import CRS, SHAPE, TRANSFORM, make_product
+from helpers import PRODUCT_CRS as CRS
+from helpers import PRODUCT_SHAPE as SHAPE
+from helpers import PRODUCT_TRANSFORM as TRANSFORM
+from helpers import make_product
 
 T = datetime(2022, 6, 1, 5, 30, tzinfo=UTC)
 

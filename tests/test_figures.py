@@ -10,7 +10,8 @@ import pytest
 
 from glacier_velocity.aggregation.summary import aggregate_products
 from glacier_velocity.products.figures import colour_limit, plot_summary, plot_time_series, time_series_points
-from test_aggregate import SHAPE, T0, make_product
+from helpers import PRODUCT_SHAPE as SHAPE
+from helpers import T0, make_product
 
 
 def _summary():

@@ -37,7 +37,7 @@ from glacier_velocity.products.runreport import (
 from glacier_velocity.workflow import correlate as correlate_module
 from glacier_velocity.workflow import extract_pairs as scrap
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
-from test_correlate import REF_TIME, SEC_TIME, X0, Y0, _write_cog, _write_item
+from helpers import REF_TIME, SEC_TIME, X0, Y0, summary_files, write_pair_products, write_scene_cog, write_scene_item
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -50,10 +50,10 @@ REF_ID, SEC_ID = "S2B_43SEA_20200601_0_L2A", "S2A_43SEA_20200617_0_L2A"
 @pytest.fixture
 def pair_items(tmp_path):
     synthetic = make_pair(SHAPE, Translation(2.5, -1.5), seed=7)
-    _write_cog(tmp_path / "ref_B08.tif", synthetic.reference, TRANSFORM)
-    _write_cog(tmp_path / "sec_B08.tif", synthetic.secondary, TRANSFORM)
-    ref = _write_item(tmp_path, REF_ID, REF_TIME, "ref_B08.tif", TRANSFORM, SHAPE)
-    sec = _write_item(tmp_path, SEC_ID, SEC_TIME, "sec_B08.tif", TRANSFORM, SHAPE)
+    write_scene_cog(tmp_path / "ref_B08.tif", synthetic.reference, TRANSFORM)
+    write_scene_cog(tmp_path / "sec_B08.tif", synthetic.secondary, TRANSFORM)
+    ref = write_scene_item(tmp_path, REF_ID, REF_TIME, "ref_B08.tif", TRANSFORM, SHAPE)
+    sec = write_scene_item(tmp_path, SEC_ID, SEC_TIME, "sec_B08.tif", TRANSFORM, SHAPE)
     return ref, sec, tmp_path
 
 
@@ -193,10 +193,9 @@ def test_run_report_refuses_inconsistent_inputs(tmp_path):
 
 
 def test_catalog_carries_the_run_report_and_the_counts(tmp_path):
-    from test_catalog import _pair_products, _summary_files
 
-    item_paths = _pair_products(tmp_path)
-    files = _summary_files(tmp_path, item_paths)
+    item_paths = write_pair_products(tmp_path)
+    files = summary_files(tmp_path, item_paths)
     statuses = [_ok(f"p{k}") for k in range(len(item_paths))] + [_failed("bad", "cannot read raster 'bad_B08.tif'")]
     report = RunReport(tuple(statuses), "4 pairs")
     catalog_path = write_catalog(tmp_path / "catalog", item_paths, files, run_report=report)

@@ -13,7 +13,7 @@ import pytest
 
 from glacier_velocity.errors import InputError
 from glacier_velocity.products.catalog import PROVENANCE_ITEM_ID, add_provenance, check_catalog, write_catalog
-from test_catalog import CoreSchemaValidator, _pair_products, _summary_files
+from helpers import CoreSchemaValidator, summary_files, write_pair_products
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,8 @@ def _records(tmp_path: Path) -> tuple[list[Path], list[Path]]:
 @pytest.fixture(scope="module")
 def aggregated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp_path = tmp_path_factory.mktemp("aggregated")
-    item_paths = _pair_products(tmp_path)
-    return write_catalog(tmp_path / "catalog", item_paths, _summary_files(tmp_path, item_paths)).parent
+    item_paths = write_pair_products(tmp_path)
+    return write_catalog(tmp_path / "catalog", item_paths, summary_files(tmp_path, item_paths)).parent
 
 
 def test_provenance_item_holds_every_notebook_and_record(aggregated: Path, tmp_path: Path) -> None:

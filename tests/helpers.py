@@ -1,0 +1,162 @@
+"""Helpers shared by several test modules: small scenes, velocity products and their files.
+
+Test modules import from here (``from helpers import ...``), never from each other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pystac
+import rasterio
+from affine import Affine
+from pystac.validation.stac_validator import JsonSchemaSTACValidator
+
+from glacier_velocity.aggregation.summary import aggregate_products, write_summary
+from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
+from glacier_velocity.products.figures import plot_summary, plot_time_series
+from glacier_velocity.products.items import footprint_lonlat, make_product_item, save_product_item
+from glacier_velocity.products.naming import product_basename, product_paths
+from glacier_velocity.tracking.velocity import VelocityProduct
+
+# --- Sentinel-2-like scenes: B08 COGs and Earth-Search-v1-shaped items ---------------------------
+
+X0, Y0 = 430_000.0, 4_000_000.0
+EPSG = 32643  # UTM 43N, the Karakoram
+REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=UTC)
+SEC_TIME = datetime(2020, 6, 17, 11, 36, 29, tzinfo=UTC)  # 16.25 days later
+
+
+def write_scene_cog(path, array, transform):
+    """A single-band COG of ``array`` (DN 0 = nodata) on ``transform`` in UTM 43N."""
+    profile = dict(driver="COG", width=array.shape[1], height=array.shape[0], count=1, dtype=array.dtype.name,
+                   crs=f"EPSG:{EPSG}", transform=transform, nodata=0, compress="DEFLATE", blocksize=256)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+
+
+def write_scene_item(directory, item_id, when, cog_name, transform, shape, with_nir=True, scl_name=None):
+    """An Earth-Search-v1-shaped item JSON with a relative ``nir`` asset href."""
+    geometry = footprint_lonlat(transform, shape, f"EPSG:{EPSG}", densify=1)
+    lons = [p[0] for p in geometry["coordinates"][0]]
+    lats = [p[1] for p in geometry["coordinates"][0]]
+    assets = {"thumbnail": {"href": "./thumb.jpg", "type": "image/jpeg", "roles": ["thumbnail"]}}
+    if with_nir:
+        assets["nir"] = {"href": f"./{cog_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
+                         "title": "NIR 1 (band 8) - 10m", "proj:shape": list(shape)}
+    if scl_name:
+        assets["scl"] = {"href": f"./{scl_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
+                         "title": "Scene classification map (SCL)"}
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+                            "https://stac-extensions.github.io/grid/v1.0.0/schema.json"],
+        "id": item_id,
+        "geometry": geometry,
+        "bbox": [min(lons), min(lats), max(lons), max(lats)],
+        "properties": {
+            "datetime": when.isoformat().replace("+00:00", "Z"),
+            "platform": "sentinel-2b",
+            "eo:cloud_cover": 2.5,
+            "grid:code": "MGRS-43SEA",
+            "proj:epsg": EPSG,
+        },
+        "assets": assets,
+        "links": [],
+    }
+    path = directory / f"{item_id}.json"
+    path.write_text(json.dumps(item))
+    return str(path)
+
+
+# --- velocity products on a small grid ---------------------------------------------------------
+
+#: 4 x 5 grid, 100 m pixels, UTM 33N.
+PRODUCT_TRANSFORM = Affine(100.0, 0.0, 500_000.0, 0.0, -100.0, 7_000_000.0)
+PRODUCT_CRS = "EPSG:32633"
+PRODUCT_SHAPE = (4, 5)
+T0 = datetime(2021, 6, 3, 10, 30, tzinfo=UTC)
+
+
+def make_product(
+    v: np.ndarray,
+    *,
+    transform: Affine = PRODUCT_TRANSFORM,
+    crs: str = PRODUCT_CRS,
+    reference_datetime: datetime = T0,
+    dt_days: float = 10.0,
+    name: str = "a",
+    direction_deg: float = 0.0,
+) -> VelocityProduct:
+    """A velocity product of speed ``v`` (m/yr) flowing towards ``direction_deg`` (0 = east, 90 = north)."""
+    v = np.asarray(v, dtype=np.float32)
+    angle = math.radians(direction_deg)
+    vx = (v * np.float32(math.cos(angle))).astype(np.float32)
+    vy = (v * np.float32(math.sin(angle))).astype(np.float32)
+    secondary = reference_datetime + timedelta(days=dt_days)
+    ones = np.ones_like(v)
+    return VelocityProduct(
+        vx=vx,
+        vy=vy,
+        v=v,
+        dx=vx / 1000,
+        dy=-vy / 1000,
+        peak=ones * 0.8,
+        snr=ones * 5.0,
+        transform=transform,
+        crs=crs,
+        dt_days=dt_days,
+        reference_id=f"S2A_33WXS_{reference_datetime:%Y%m%d}_0_L2A_{name}",
+        secondary_id=f"S2B_33WXS_{secondary:%Y%m%d}_0_L2A_{name}",
+        reference_datetime=reference_datetime,
+        secondary_datetime=secondary,
+        engine="ncc",
+    )
+
+
+#: Three pairs: reference time, baseline (days), speed (m/yr).
+PAIRS = [(T0, 10.0, 100.0), (T0 + timedelta(days=40), 12.5, 120.0), (T0 + timedelta(days=370), 20.0, 80.0)]
+
+
+def write_pair_products(tmp_path):
+    """Three products written as correlate would: COG, quicklook-free item JSON, in their own folder."""
+    item_paths = []
+    for k, (start, dt_days, speed) in enumerate(PAIRS):
+        v = np.full(PRODUCT_SHAPE, speed, dtype=np.float32)
+        v[k, k] = np.nan
+        product = make_product(v, reference_datetime=start, dt_days=dt_days, name=f"p{k}")
+        basename = product_basename(("33WXS", product.reference_datetime, product.secondary_datetime))
+        cog, _, item_json = product_paths(tmp_path / "pairs", basename)
+        cog.parent.mkdir(parents=True, exist_ok=True)
+        write_velocity_cog(product, cog)
+        item_paths.append(save_product_item(make_product_item(product, cog), item_json))
+    return item_paths
+
+
+def summary_files(tmp_path, item_paths):
+    """Summary COGs and small figures of the products ``item_paths``, under ``tmp_path/summary``."""
+    cogs = [pystac.Item.from_file(str(p)).assets["velocity"].get_absolute_href() for p in item_paths]
+    summary = aggregate_products(cogs)
+    files = write_summary(summary, tmp_path / "summary")
+    return files.with_figures(
+        plot_summary(summary, tmp_path / "summary" / "summary.png", dpi=40),
+        plot_time_series(summary, tmp_path / "summary" / "time_series.png", dpi=40),
+    )
+
+
+# --- STAC validation without network ----------------------------------------------------------
+
+
+class CoreSchemaValidator(JsonSchemaSTACValidator):
+    """Validates against the STAC core schemas shipped with pystac; no network.
+
+    Extension schemas (projection, raster) are only published online, which tests must not
+    reach; the extension fields are checked by hand in the tests instead.
+    """
+
+    def validate_extension(self, *args, **kwargs):
+        return None
