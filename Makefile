@@ -15,7 +15,7 @@ OUT ?= build/run
 CWLTOOL_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv setup demo test lint format run validate lock clean distclean
+.PHONY: help venv setup demo test test-fast notebooks lint format run validate lock clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -33,6 +33,12 @@ demo: $(STAMP) ## offline demo: synthetic glacier, local STAC API, whole CWL Wor
 
 test: $(STAMP) ## the test suite, including end-to-end cwltool runs of the Workflow
 	$(RUN) $(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## every test except the end-to-end cwltool/container/Toil runs (marked slow), on all cores
+	$(RUN) $(BIN)/python -m pytest -m "not slow" -n auto
+
+notebooks: $(STAMP) ## regenerate notebooks/*.ipynb from their sources notebooks/*.py (commit both)
+	$(BIN)/python notebooks/make_notebooks.py
 
 LINT_PATHS := src tests benchmarks notebooks
 

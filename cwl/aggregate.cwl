@@ -65,6 +65,18 @@ inputs:
     label: Discovery message
     doc: Account of the discovery step, reported when there are no products.
     default: ""
+  min_count:
+    type: int
+    label: Minimum valid maps
+    doc: Pixels with fewer valid velocity maps than this get no median or spread (the count map keeps the true number); whole number >= 1.
+    default: 1
+  resampling:
+    type:
+      type: enum
+      symbols: [nearest, bilinear]
+    label: Resampling
+    doc: How a product on another grid than the first product's is brought onto it - nearest or bilinear (products of one run share one grid).
+    default: nearest
 
 outputs:
   executed_notebook:
@@ -91,6 +103,12 @@ outputs:
     doc: PNG of the median glacier speed of each pair (m/yr) against time; absent without products.
     outputBinding:
       glob: summary/time_series.png
+  datacube:
+    type: File?
+    label: Velocity datacube
+    doc: CF-1.8 NetCDF with every pair on the common grid, dimensions (mid_date, y, x) - vx, vy, v (m/yr) and acquisition dates; absent without products.
+    outputBinding:
+      glob: summary/velocity_datacube.nc
   catalog:
     type: Directory
     label: STAC catalog

@@ -119,6 +119,18 @@ inputs:
     label: Mask clouds
     doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (`scl`) assets, when they have them.
     default: false
+  min_count:
+    type: int
+    label: Minimum valid maps
+    doc: Pixels with fewer valid velocity maps than this get no median or spread in the summary (the count map keeps the true number); whole number >= 1.
+    default: 1
+  resampling:
+    type:
+      type: enum
+      symbols: [nearest, bilinear]
+    label: Resampling
+    doc: How a product on another grid than the first product's is brought onto it in the summary - nearest or bilinear.
+    default: nearest
 
 steps:
   node_discover:
@@ -184,7 +196,9 @@ steps:
         pickValue: all_non_null
       statuses: node_correlate/status
       message: node_extract_pairs/message
-    out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, catalog, run_report]
+      min_count: min_count
+      resampling: resampling
+    out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, datacube, catalog, run_report]
 
   node_collect:
     label: Catalog of the run

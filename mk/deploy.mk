@@ -35,7 +35,7 @@ $(DEPLOY_STAMP): $(STAMP) pyproject.toml
 	$(EOAP_VENV)/bin/python -m pip install --quiet 'eoap-validator>=0.3.1,<0.4'
 	touch $@
 
-test: $(DEPLOY_STAMP)
+test test-fast: $(DEPLOY_STAMP)
 
 image: ## build the container image $(REGISTRY)/glacier-velocity:$(VERSION) (docker or podman)
 	$(CONTAINER_ENGINE) build -f docker/Dockerfile --build-arg VERSION=$(VERSION) --build-arg SOURCE=$(CODE_REPOSITORY) \

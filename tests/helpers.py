@@ -15,6 +15,7 @@ import rasterio
 from affine import Affine
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
 
+from glacier_velocity.aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from glacier_velocity.aggregation.summary import aggregate_products, write_summary
 from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
 from glacier_velocity.products.figures import plot_summary, plot_time_series
@@ -138,14 +139,14 @@ def write_pair_products(tmp_path):
 
 
 def summary_files(tmp_path, item_paths):
-    """Summary COGs and small figures of the products ``item_paths``, under ``tmp_path/summary``."""
+    """Summary COGs, small figures and the datacube of the products ``item_paths``, under ``tmp_path/summary``."""
     cogs = [pystac.Item.from_file(str(p)).assets["velocity"].get_absolute_href() for p in item_paths]
     summary = aggregate_products(cogs)
     files = write_summary(summary, tmp_path / "summary")
     return files.with_figures(
         plot_summary(summary, tmp_path / "summary" / "summary.png", dpi=40),
         plot_time_series(summary, tmp_path / "summary" / "time_series.png", dpi=40),
-    )
+    ).with_datacube(write_datacube(cogs, tmp_path / "summary" / DATACUBE_FILE_NAME).path)
 
 
 # --- STAC validation without network ----------------------------------------------------------

@@ -174,29 +174,33 @@ def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
     item_paths[2].unlink()  # this product's item is made from its COG
     out = tmp_path / "result"
     assert main(["aggregate", str(item_paths[0]), str(cog_with_item), str(cog_alone), "--out-dir", str(out)]) == 0
-    line = capsys.readouterr().out.strip()
-    assert line.startswith("3 products, 2021-06-03 to 2022-06-28: median speed 100.0 m/yr over 100% of the grid")
-    files = check_catalog(out / "catalog.json")
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line == "3 succeeded / 0 failed: 3 pairs aggregated, median speed 100.0 m/yr, 100 % of the grid measured"
+    files = check_catalog(out / "catalog" / "catalog.json")
     names = sorted(f.name for f in files)
     assert names == sorted(
         [p.with_suffix(".tif").name for p in item_paths]
         + ["summary_count.tif", "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif",
-           "summary_std_v.tif", "summary_error_v.tif", "summary_error_vx.tif", "summary_error_vy.tif", "summary_figure.png", "time_series.png", "velocity_datacube.nc"]
+           "summary_std_v.tif", "summary_error_v.tif", "summary_error_vx.tif", "summary_error_vy.tif",
+           "summary_figure.png", "time_series.png", "velocity_datacube.nc", "run-report.json"]
     )
-    summary = pystac.Item.from_file(str(out / "velocity-summary" / "velocity-summary.json"))
+    summary = pystac.Item.from_file(str(out / "catalog" / "velocity-summary" / "velocity-summary.json"))
     assert summary.common_metadata.end_datetime == PAIRS[2][0] + timedelta(days=PAIRS[2][1])
+    assert summary.properties["gv:run_summary"] == "3 succeeded / 0 failed"
+    # Products alone: each is a pair that succeeded, named after its COG.
+    report = json.loads((out / "run-report.json").read_text())
+    assert [p["pair_id"] for p in report["pairs"]] == [p.stem for p in item_paths]
+    assert (out / "summary" / "summary_median_v.tif").is_file()
 
 
-def test_cli_aggregate_without_catalog_and_errors(tmp_path, capsys):
+def test_cli_aggregate_errors_name_the_option(tmp_path, capsys):
     item_paths = write_pair_products(tmp_path)
     out = tmp_path / "result"
-    assert main(["aggregate", str(item_paths[0]), "--out-dir", str(out), "--no-catalog", "--min-count", "1"]) == 0
-    assert not (out / "catalog.json").exists()
-    assert (out / "velocity-summary" / "summary_median_v.tif").is_file()
     assert main(["aggregate", str(tmp_path / "missing.tif"), "--out-dir", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["aggregate", str(item_paths[0]), "--out-dir", str(out), "--min-count", "0"]) == 2
-    assert "min_count" in capsys.readouterr().err
+    assert "--min-count: must be a whole number of maps >= 1, got 0" in capsys.readouterr().err
+    assert not (out / "summary").exists()
 
 
 def test_cli_aggregate_help():

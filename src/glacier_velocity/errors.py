@@ -21,7 +21,11 @@ class InvalidParameter(GlacierVelocityError, ValueError):
     """A parameter is out of range or malformed. The message names the parameter."""
 
     def __init__(self, parameter: str, message: str):
+        #: The parameter's field name (as in the CWL inputs, notebooks and job files); the
+        #: CLI shows its option (``--kebab-case``) instead.
         self.parameter = parameter
+        #: The message without the parameter's name.
+        self.detail = message
         super().__init__(f"{parameter}: {message}")
 
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .._version import __version__
-from ..errors import GlacierVelocityError
+from ..errors import GlacierVelocityError, InvalidParameter
 
 #: Subcommand modules, in workflow order.
 COMMANDS = ("discover", "correlate", "track", "aggregate", "demo")
@@ -35,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_name(parameter: str) -> str:
+    """The command-line option of a parameter: its field name in kebab case (``--chip-px``)."""
+    return "--" + parameter.replace("_", "-")
+
+
+def _as_given(error: GlacierVelocityError, parser: argparse.ArgumentParser, command: str) -> str:
+    """The error's message, naming an invalid parameter by the option the user typed."""
+    if not isinstance(error, InvalidParameter):
+        return str(error)
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = subparsers.choices[command]._option_string_actions
+    flag = option_name(error.parameter)
+    return f"{flag}: {error.detail}" if flag in options else str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``glacier-velocity`` console script."""
     parser = build_parser()
@@ -46,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.func(args)
     except GlacierVelocityError as exc:
-        print(f"glacier-velocity {args.command}: error: {exc}", file=sys.stderr)
+        print(f"glacier-velocity {args.command}: error: {_as_given(exc, parser, args.command)}", file=sys.stderr)
         return 2
     return int(result or 0)
 

@@ -1,0 +1,110 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Correlation: velocity of one image pair
+#
+# Reads the near-infrared band (B08, 10 m) of both scenes over the area of interest, tracks surface features with the search range scaled to the pair's baseline and the maximum speed, and writes the velocity COG (`vx`, `vy`, `v` in m/yr and quality bands), a quicklook PNG and a STAC item into the directory `pair_id`. Always writes the pair's status to `status_<pair_id>.json`: a failure of this pair (unreadable or corrupt scene, no overlap, nothing trackable) is recorded there with its reason, and the batch goes on without it.
+
+# %% tags=["parameters"]
+# STAC items (URL or path) of the earlier (reference) and later (secondary) scene.
+reference_href = "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2B_43SEA_20200922_0_L2A"
+secondary_href = "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2B_43SEA_20201002_0_L2A"
+# Name of the output directory (letters, digits, - and _).
+pair_id = "pair"
+# Area of interest: [west, south, east, north] in degrees lon/lat (WGS 84); None: the whole scene.
+bbox = [75.194, 36.201, 75.424, 36.411]
+# Fastest surface speed expected anywhere in the area, m/yr (sets the search range with the baseline).
+max_velocity_m_per_yr = 1000.0
+# Distance between tracking grid points, pixels (10 m each).
+grid_spacing_px = 12
+# Side of the square chip matched around each grid point, pixels (even, 8-256).
+chip_px = 32
+# Pre-filter: "wallis", "hps" (high-pass), "oc" (orientation correlation) or "none".
+filter = "wallis"
+# Tracking engine: "ncc" (this package) or "autorift" (NASA JPL autoRIFT, when installed).
+engine = "ncc"
+# True: mask clouds, cloud shadows and defective pixels from the items' `scl` assets (when present).
+mask_clouds = False
+
+
+# %%
+import matplotlib.pyplot as plt
+import scrapbook as sb
+from IPython.display import Image, display
+
+from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair, choose_aoi
+from glacier_velocity.io.raster import read_window
+from glacier_velocity.products.runreport import write_status
+
+# %%
+# A bad setting is the same mistake for every pair: it stops the run here.
+params = CorrelationParams(
+    max_velocity_m_per_yr=max_velocity_m_per_yr,
+    grid_spacing_px=grid_spacing_px,
+    chip_px=chip_px,
+    filter=filter,
+    engine=engine,
+    bbox=bbox,
+    mask_clouds=mask_clouds,
+)
+# A failure of this pair is recorded in its status and the batch goes on; any other
+# exception is a bug and fails the notebook.
+attempt = attempt_pair(reference_href, secondary_href, pair_id, params, pair_id=pair_id)
+status_json = write_status(attempt.status, f"status_{pair_id}.json")
+products = attempt.products
+print(attempt.status.describe())
+
+# %% [markdown]
+# ## The two images (B08 digital numbers over the area of interest)
+
+# %%
+if attempt.succeeded:
+    pair = attempt.pair
+    aoi = choose_aoi(pair, params.bbox)
+    reference_image = read_window(pair.reference.nir_href, aoi)
+    secondary_image = read_window(pair.secondary.nir_href, aoi)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6), sharex=True, sharey=True)
+    for ax, image, scene in zip(axes, (reference_image, secondary_image), (pair.reference, pair.secondary)):
+        shown = ax.imshow(image.array, cmap="gray", vmin=image.array[image.valid].min(), vmax=image.array[image.valid].max())
+        ax.set_title(f"{scene.id}\n{scene.datetime:%Y-%m-%d %H:%M} UTC")
+        fig.colorbar(shown, ax=ax, shrink=0.7, label="B08 DN")
+    fig.tight_layout()
+    plt.show()
+else:
+    print(f"pair {pair_id} failed, nothing to show: {attempt.status.reason}")
+
+# %% [markdown]
+# ## The velocity product and its quicklook (speed in m/yr, flow arrows)
+
+# %%
+if products is not None:
+    print(products.summary())
+    display(Image(filename=str(products.quicklook)))
+
+# %%
+stats = {
+    "status": attempt.status.status,
+    "basename": products.basename if products else None,
+    "dt_days": products.dt_days if products else None,
+    "search_px": products.search_px if products else None,
+    "grid_shape": list(products.grid_shape) if products else None,
+    "valid_fraction": products.valid_fraction if products else None,
+    "median_speed_m_per_yr": attempt.status.median_speed_m_per_yr,
+}
+# Scraps cannot be None: a failed pair glues empty paths.
+sb.glue("pair_id", pair_id)
+sb.glue("status", attempt.status.to_dict())
+sb.glue("velocity", str(products.cog) if products else "")
+sb.glue("quicklook", str(products.quicklook) if products else "")
+sb.glue("item", str(products.item) if products else "")
+sb.glue("stats", stats)

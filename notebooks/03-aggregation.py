@@ -1,0 +1,66 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Aggregation: summary of all pairs, the run report and the STAC catalog
+#
+# Collects the status of every pair attempted into the run report (`run-report.json`: which
+# pairs succeeded, which failed and why), stacks the velocity of every pair that succeeded on
+# the first product's grid and writes per-pixel median speed, median vx and vy, the standard
+# deviation of speed (m/yr) and the valid-map count as COGs with the summary and time series
+# figures into `summary/`, and a self-contained STAC catalog (with the run report) into
+# `catalog/`, all under `out_dir`, with the velocity datacube (every pair on the common grid,
+# NetCDF) in `summary/`. Without products (no pairs found, or every pair failed) it
+# writes the report and an empty catalog and says why. The step is
+# `glacier_velocity.workflow.aggregate.aggregate_run`, which `glacier-velocity aggregate` runs too.
+
+# %% tags=["parameters"]
+# Pair product directories written by the correlation notebook (velocity COG, quicklook, STAC
+# item each); None for a pair that failed.
+products: list[str | None] = []
+# Status files of the correlation notebook (status_<pair_id>.json), one per pair attempted;
+# empty: every product directory counts as a pair that succeeded.
+statuses: list[str] = []
+# Account of the discovery step, reported when there are no products.
+message = ""
+# Pixels with fewer valid maps get no median or spread (whole number >= 1).
+min_count = 1
+# How products on another grid are brought onto the first product's: "nearest" or "bilinear".
+resampling = "nearest"
+# Output directory: run-report.json, summary/ (COGs, figures) and catalog/ (catalog.json).
+out_dir = "."
+
+# %%
+import scrapbook as sb
+from IPython.display import Image, display
+
+from glacier_velocity.workflow.aggregate import AggregationParams, aggregate_run
+
+# %%
+params = AggregationParams(min_count=min_count, resampling=resampling)
+result = aggregate_run(products, out_dir, params, statuses=statuses, message=message)
+print(result.message)
+print(result.report.describe())
+
+# %% [markdown]
+# ## Summary maps (median speed, spread, count) and time series
+
+# %%
+if result.files is not None:
+    for figure in result.files.figures().values():
+        display(Image(filename=str(figure)))
+
+# %%
+sb.glue("stats", result.stats())
+sb.glue("message", result.message)
+sb.glue("catalog", str(result.catalog))
+sb.glue("run_report", str(result.run_report))

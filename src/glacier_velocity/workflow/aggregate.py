@@ -1,0 +1,322 @@
+"""Stage 3 of the workflow: the run report, the summary of all pairs and the STAC catalog.
+
+:func:`aggregate_run` is the whole step, called by both the aggregation notebook (which CWL
+runs) and ``glacier-velocity aggregate``; they write the same files under ``out_dir``::
+
+    out_dir/
+      run-report.json                 every pair attempted, succeeded or failed with its reason
+      summary/summary_<band>.tif      median_v, median_vx, median_vy, std_v (m/yr), count
+      summary/summary_figure.png      median speed, spread and count
+      summary/time_series.png         median speed of each pair against time
+      summary/velocity_datacube.nc    every pair on the common grid (CF-1.8 NetCDF)
+      catalog/catalog.json            self-contained STAC catalog: one item per pair product,
+                                      the summary item, the run report
+
+Without products (discovery found no pairs, or every pair failed) there is no ``summary/``:
+the step writes the run report and an empty catalog and says why. That is an outcome, not an
+error; a product that cannot be read is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pystac
+
+from ..aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
+from ..aggregation.summary import RESAMPLING, ResamplingName, Summary, SummaryFiles, aggregate_products, write_summary
+from ..errors import InputError, InvalidParameter
+from ..products.catalog import write_catalog
+from ..products.figures import plot_summary, plot_time_series
+from ..products.runreport import (
+    RUN_REPORT_NAME,
+    PairStatus,
+    RunReport,
+    build_run_report,
+    write_run_report,
+)
+
+log = logging.getLogger(__name__)
+
+#: Folder of the summary COGs and figures inside ``out_dir``.
+SUMMARY_DIR = "summary"
+#: Folder of the STAC catalog inside ``out_dir``.
+CATALOG_DIR = "catalog"
+#: Id (and folder inside the catalog) of the summary item.
+SUMMARY_ITEM_ID = "velocity-summary"
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregationParams:
+    """Settings of the aggregation step. Checked when constructed.
+
+    Attributes
+    ----------
+    min_count : int
+        Pixels with fewer valid maps than this get no median or spread (the ``count`` map
+        keeps the true number); 1 keeps every measured pixel, 3 asks three pairs to agree.
+    resampling : {"nearest", "bilinear"}
+        How a product on another grid than the first product's (another tile, UTM zone or
+        grid spacing) is brought onto it. Products of one workflow run share one grid and
+        are never resampled.
+    """
+
+    min_count: int = 1
+    resampling: str = "nearest"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_count, bool) or not isinstance(self.min_count, int) or self.min_count < 1:
+            raise InvalidParameter("min_count", f"must be a whole number of maps >= 1, got {self.min_count!r}")
+        if self.resampling not in RESAMPLING:
+            raise InvalidParameter("resampling", f"must be one of {', '.join(sorted(RESAMPLING))}, got {self.resampling!r}")
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    """One pair product handed to aggregation: its velocity COG and its STAC item.
+
+    Attributes
+    ----------
+    pair_id : str
+        The pair's product directory name when a directory was given, else the COG's stem.
+    directory : Path
+        Folder holding the COG (the pair's product directory as correlation writes it).
+    cog : Path
+        Velocity COG.
+    item : pystac.Item or Path
+        The product item JSON beside the COG, or an item made from the COG when there is none.
+    """
+
+    pair_id: str
+    directory: Path
+    cog: Path
+    item: pystac.Item | Path
+
+
+def _is_item_json(path: Path) -> bool:
+    return path.suffix.lower() in (".json", ".geojson")
+
+
+def _data_asset_path(item: pystac.Item, item_path: Path) -> Path:
+    """The velocity COG of a product item: asset ``velocity``, else the one data GeoTIFF."""
+    if "velocity" in item.assets:
+        candidates = [item.assets["velocity"]]
+    else:
+        candidates = [
+            asset
+            for asset in item.assets.values()
+            if "data" in (asset.roles or [])
+            and ("tiff" in (asset.media_type or "") or asset.href.lower().endswith((".tif", ".tiff")))
+        ]
+    if len(candidates) != 1:
+        raise InputError(
+            f"{str(item_path)!r}: expected one velocity COG asset (key 'velocity' or one data GeoTIFF), "
+            f"found {len(candidates)}"
+        )
+    return Path(candidates[0].get_absolute_href() or candidates[0].href)
+
+
+def _from_cog(cog: Path, pair_id: str) -> ProductInput:
+    from ..io.cog import read_velocity_cog
+    from ..products.items import make_product_item
+
+    sibling = cog.with_suffix(".json")
+    item: pystac.Item | Path = sibling if sibling.is_file() else make_product_item(read_velocity_cog(cog), cog)
+    return ProductInput(pair_id, cog.parent, cog, item)
+
+
+def resolve_products(products: Sequence[PathLike | None]) -> list[ProductInput]:
+    """The velocity COG and item of each product, from directories, COGs or item JSON files.
+
+    Parameters
+    ----------
+    products : sequence of path or None
+        A pair product directory (as the correlation step writes it: one velocity COG and its
+        item JSON), a velocity COG (its item is the JSON file of the same name beside it, or is
+        made from the COG), or a product item JSON. None and ``""`` stand for a pair that
+        failed and are skipped.
+
+    Raises
+    ------
+    InputError
+        A product does not exist, a directory holds no velocity COG, or a JSON file is not a
+        product item.
+    """
+    resolved: list[ProductInput] = []
+    for given in products:
+        if given is None or str(given) == "":
+            continue
+        path = Path(given)
+        if path.is_dir():
+            cogs = sorted(path.glob("*.tif"))
+            if not cogs:
+                raise InputError(f"product directory {str(given)!r} holds no velocity COG (.tif); pass the correlation step's product directories")
+            resolved += [_from_cog(cog, path.name if len(cogs) == 1 else cog.stem) for cog in cogs]
+        elif not path.is_file():
+            raise InputError(f"product {str(given)!r} does not exist; pass product directories, velocity COGs or their item JSON files")
+        elif _is_item_json(path):
+            try:
+                item = pystac.Item.from_file(str(path.resolve()))
+            except Exception as exc:  # pystac raises several types for a malformed file
+                raise InputError(f"{str(given)!r} is not a STAC item: {exc}") from exc
+            cog = _data_asset_path(item, path)
+            resolved.append(ProductInput(cog.stem, cog.parent, cog, path))
+        else:
+            resolved.append(_from_cog(path, path.stem))
+    return resolved
+
+
+@dataclass(frozen=True)
+class AggregationResult:
+    """What :func:`aggregate_run` wrote, and its account of the run.
+
+    Attributes
+    ----------
+    report : RunReport
+        Every pair attempted and what happened to it.
+    run_report : Path
+        ``out_dir/run-report.json``.
+    catalog : Path
+        ``out_dir/catalog/catalog.json``.
+    summary : Summary or None
+        Per-pixel statistics (m/yr); None without products.
+    files : SummaryFiles or None
+        Summary COGs and figures; None without products.
+    message : str
+        One line: the counts, the number of pairs aggregated and the median speed, or why
+        nothing was aggregated.
+    """
+
+    report: RunReport
+    run_report: Path
+    catalog: Path
+    summary: Summary | None
+    files: SummaryFiles | None
+    message: str
+
+    def stats(self) -> dict[str, Any]:
+        """JSON-ready statistics of the run (what the aggregation notebook glues as ``stats``)."""
+        report, summary = self.report, self.summary
+        run_stats: dict[str, Any] = {
+            "pairs_attempted": len(report.pairs),
+            "pairs_succeeded": len(report.succeeded),
+            "pairs_failed": len(report.failed),
+            "run_summary": report.summary_line(),
+            "failed_pairs": [{"pair_id": p.pair_id, "error_type": p.error_type, "reason": p.reason} for p in report.failed],
+        }
+        if summary is None:
+            return {"pair_count": 0, "median_speed_m_per_yr": None, "valid_fraction": 0.0, "pairs": [], **run_stats}
+        start, end = summary.start_datetime, summary.end_datetime
+        return {
+            "pair_count": summary.product_count,
+            "median_speed_m_per_yr": summary.median_speed,
+            "valid_fraction": summary.valid_fraction,
+            "start_datetime": start.isoformat() if start else None,
+            "end_datetime": end.isoformat() if end else None,
+            "pairs": [
+                {"reference_id": e.reference_id, "secondary_id": e.secondary_id, "dt_days": e.dt_days,
+                 "median_speed_m_per_yr": e.median_v, "valid_fraction": e.valid_fraction}
+                for e in summary.entries
+            ],
+            **run_stats,
+        }
+
+
+def _report(statuses: Sequence[PathLike | PairStatus], inputs: Sequence[ProductInput], message: str) -> RunReport:
+    if statuses:
+        # The statuses name the pairs; each product directory must belong to a succeeded one.
+        directories = list(dict.fromkeys(p.directory for p in inputs))
+        return build_run_report(statuses, directories, message=message)
+    # Products alone (aggregating files by hand): each counts as a pair that succeeded.
+    return RunReport(
+        tuple(
+            PairStatus(pair_id=p.pair_id, reference_id="", secondary_id="", reference_href="", secondary_href="",
+                       status="succeeded", product=p.cog.stem)
+            for p in inputs
+        ),
+        message,
+    )
+
+
+def aggregate_run(
+    products: Sequence[PathLike | None],
+    out_dir: PathLike,
+    params: AggregationParams | None = None,
+    *,
+    statuses: Sequence[PathLike | PairStatus] = (),
+    message: str = "",
+) -> AggregationResult:
+    """Run report, summary maps, figures and STAC catalog of a run's pair products.
+
+    Parameters
+    ----------
+    products : sequence of path or None
+        The pair products (see :func:`resolve_products`); None or ``""`` for a failed pair.
+    out_dir : path-like
+        Output directory (created if needed); the layout is in the module docstring.
+    params : AggregationParams, optional
+        ``min_count`` and ``resampling``.
+    statuses : sequence of path or PairStatus
+        The status of every pair attempted (``status_<pair_id>.json`` of the correlation step);
+        empty: every product counts as a pair that succeeded.
+    message : str
+        The discovery step's account, reported when there are no products.
+
+    Returns
+    -------
+    AggregationResult
+
+    Raises
+    ------
+    InputError
+        A product or status file is missing or unreadable, or the statuses and products
+        disagree (a product without a succeeded status, a succeeded pair without a product).
+    """
+    params = params or AggregationParams()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = resolve_products(products)
+    report = _report(statuses, inputs, message)
+    report_path = write_run_report(report, out / RUN_REPORT_NAME)
+    summary: Summary | None = None
+    files: SummaryFiles | None = None
+    catalog_text: dict[str, str] = {}
+    if inputs:
+        resampling = cast(ResamplingName, params.resampling)  # checked by AggregationParams
+        summary = aggregate_products([p.cog for p in inputs], min_count=params.min_count, resampling=resampling)
+        summary_dir = out / SUMMARY_DIR
+        files = write_summary(summary, summary_dir).with_figures(
+            plot_summary(summary, summary_dir / "summary_figure.png"),
+            plot_time_series(summary, summary_dir / "time_series.png"),
+        ).with_datacube(write_datacube([p.cog for p in inputs], summary_dir / DATACUBE_FILE_NAME, resampling=resampling).path)
+        outcome = (
+            f"{report.summary_line()}: {summary.product_count} pairs aggregated, median speed "
+            f"{summary.median_speed:.1f} m/yr, {100 * summary.valid_fraction:.0f} % of the grid measured"
+        )
+    else:
+        if report.failed:
+            first = report.failed[0]
+            outcome = (
+                f"no velocity products to aggregate: {report.summary_line()}, every pair failed "
+                f"(first, {first.pair_id}: {first.reason}); see {report_path}"
+            )
+        else:
+            outcome = f"no velocity products to aggregate ({message or 'no pairs were given'}); {report.summary_line()}"
+        catalog_text = {"title": "Glacier surface velocity: no products", "description": outcome}
+    catalog = write_catalog(
+        out / CATALOG_DIR,
+        [p.item for p in inputs],
+        files,
+        summary_item_id=SUMMARY_ITEM_ID,
+        run_report=report,
+        **catalog_text,
+    )
+    log.info("%s", outcome)
+    return AggregationResult(report, report_path, catalog, summary, files, outcome)

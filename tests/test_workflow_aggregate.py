@@ -1,0 +1,121 @@
+"""Stage 3 once: the aggregation notebook and ``glacier-velocity aggregate`` write the same files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from helpers import write_pair_products
+
+from glacier_velocity.cli import main
+from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.products.runreport import PairStatus, read_run_report, write_status
+from glacier_velocity.workflow import extract_pairs as scrap
+from glacier_velocity.workflow.aggregate import AggregationParams, aggregate_run, resolve_products
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _status(pair_id: str, product: str | None = None, reason: str | None = None) -> PairStatus:
+    return PairStatus(pair_id=pair_id, reference_id=f"{pair_id}_ref", secondary_id=f"{pair_id}_sec",
+                      reference_href=f"{pair_id}_ref.json", secondary_href=f"{pair_id}_sec.json",
+                      status="failed" if reason else "succeeded", error_type="InputError" if reason else None,
+                      reason=reason, product=product)
+
+
+@pytest.fixture(scope="module")
+def run_inputs(tmp_path_factory):
+    """Three pair product directories as the correlation step writes them, and four statuses (one failed)."""
+    tmp = tmp_path_factory.mktemp("pairs")
+    items = write_pair_products(tmp)
+    dirs = []
+    for k, item in enumerate(items):
+        directory = tmp / f"p{k}"
+        directory.mkdir()
+        for path in (item, item.with_suffix(".tif")):
+            shutil.move(path, directory / path.name)
+        dirs.append(directory)
+    statuses = [write_status(_status(d.name, next(d.glob("*.tif")).stem), tmp / f"status_{d.name}.json") for d in dirs]
+    statuses.append(write_status(_status("bad", reason="cannot read raster 'bad_B08.tif'"), tmp / "status_bad.json"))
+    return dirs, statuses
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.suffix != ".ipynb")
+
+
+def test_notebook_and_cli_write_the_same_files(run_inputs, tmp_path):
+    dirs, statuses = run_inputs
+    cli_out = tmp_path / "cli"
+    argv = ["aggregate", *map(str, dirs)]
+    assert main([*argv, "--statuses", *map(str, statuses), "--out-dir", str(cli_out), "--min-count", "2",
+                 "--resampling", "bilinear", "--message", "4 pairs"]) == 0
+
+    nb_out = tmp_path / "notebook"
+    nb_out.mkdir()
+    parameters = {"products": [str(dirs[0]), None, str(dirs[1]), str(dirs[2])], "statuses": list(map(str, statuses)),
+                  "message": "4 pairs", "min_count": 2, "resampling": "bilinear"}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(
+        [str(BIN / "papermill"), str(ROOT / "notebooks" / "03-aggregation.ipynb"), "aggregation.ipynb",
+         "--kernel", "python3", "--no-progress-bar", "-y", json.dumps(parameters)],
+        cwd=nb_out, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    assert _tree(cli_out) == _tree(nb_out)
+    assert "summary/summary_median_v.tif" in _tree(cli_out) and "catalog/catalog.json" in _tree(cli_out)
+    for out in (cli_out, nb_out):
+        report = read_run_report(out / "run-report.json")
+        assert report.summary_line() == "3 succeeded / 1 failed" and report.message == "4 pairs"
+        with rasterio.open(out / "summary" / "summary_median_v.tif") as src:
+            assert src.tags()["min_count"] == "2"
+            median = src.read(1)
+        # Speeds 100, 120, 80 m/yr, pixel (k, k) missing in pair k: two valid maps there, three elsewhere.
+        assert median[0, 1] == 100.0 and median[0, 0] == 100.0 and median[1, 1] == 90.0
+    assert read_run_report(cli_out / "run-report.json") == read_run_report(nb_out / "run-report.json")
+    scraps = scrap.read_scraps(nb_out / "aggregation.ipynb")
+    assert scraps["message"] == "3 succeeded / 1 failed: 3 pairs aggregated, median speed 100.0 m/yr, 100 % of the grid measured"
+    assert scraps["stats"]["pairs"][1]["median_speed_m_per_yr"] == 120.0
+
+
+def test_min_count_above_the_pairs_leaves_no_statistics_but_counts(run_inputs, tmp_path):
+    dirs, _ = run_inputs
+    result = aggregate_run(dirs, tmp_path, AggregationParams(min_count=4))
+    assert result.summary is not None
+    assert np.isnan(result.summary.median_v).all() and int(result.summary.count.max()) == 3
+    assert result.stats()["pairs_succeeded"] == 3
+    # Products alone: each directory is a pair that succeeded, named after it.
+    assert [p.pair_id for p in result.report.pairs] == ["p0", "p1", "p2"]
+
+
+def test_nothing_to_aggregate_writes_the_report_and_an_empty_catalog(tmp_path):
+    result = aggregate_run([None, ""], tmp_path, message="no pairs found: 0 scenes")
+    assert result.summary is None and not (tmp_path / "summary").exists()
+    assert result.message == "no velocity products to aggregate (no pairs found: 0 scenes); 0 succeeded / 0 failed"
+    assert json.loads(result.catalog.read_text())["title"] == "Glacier surface velocity: no products"
+    assert result.stats()["pair_count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "parameter"),
+    [({"min_count": 0}, "min_count"), ({"min_count": True}, "min_count"), ({"min_count": 1.5}, "min_count"),
+     ({"resampling": "cubic"}, "resampling")],
+)
+def test_bad_settings_name_the_parameter(changes, parameter):
+    with pytest.raises(InvalidParameter) as info:
+        AggregationParams(**changes)
+    assert info.value.parameter == parameter and str(info.value).startswith(f"{parameter}: ")
+
+
+def test_a_directory_without_a_product_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="holds no velocity COG"):
+        resolve_products([tmp_path])
