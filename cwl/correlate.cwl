@@ -105,6 +105,11 @@ inputs:
     label: Mask clouds
     doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (`scl`) assets, when they have them.
     default: false
+  stable_correction:
+    type: boolean
+    label: Stable-ground correction
+    doc: Measure each pair's misregistration on stable ground, remove it from vx, vy and v and estimate their 1-sigma errors; false keeps the raw offsets.
+    default: true
 
 outputs:
   executed_notebook:

@@ -111,6 +111,11 @@ inputs:
     label: Cloud cover over the area of interest
     doc: Judge cloud cover over the area of interest from the scene classification (`scl`) asset instead of the whole tile, when the asset exists.
     default: false
+  max_items:
+    type: int
+    label: Most items fetched
+    doc: Upper bound on the items fetched from the STAC API over all season years (a guard against a huge search).
+    default: 5000
 
 outputs:
   executed_notebook:

@@ -85,6 +85,11 @@ inputs:
     label: Cloud cover over the area of interest
     doc: Judge cloud cover over the area of interest from the scene classification (`scl`) asset instead of the whole tile, when the asset exists.
     default: false
+  max_items:
+    type: int
+    label: Most items fetched
+    doc: Upper bound on the items fetched from the STAC API over all season years (a guard against a huge search).
+    default: 5000
   max_velocity_m_per_yr:
     type: float
     label: Maximum speed
@@ -119,6 +124,11 @@ inputs:
     label: Mask clouds
     doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (`scl`) assets, when they have them.
     default: false
+  stable_correction:
+    type: boolean
+    label: Stable-ground correction
+    doc: Measure each pair's misregistration on stable ground, remove it from vx, vy and v and estimate their 1-sigma errors; false keeps the raw offsets.
+    default: true
   min_count:
     type: int
     label: Minimum valid maps
@@ -152,6 +162,7 @@ steps:
       max_baseline_days: max_baseline_days
       tile: tile
       aoi_cloud_cover: aoi_cloud_cover
+      max_items: max_items
     out: [executed_notebook, pairs_json]
 
   node_extract_pairs:
@@ -182,6 +193,7 @@ steps:
       filter: filter
       engine: engine
       mask_clouds: mask_clouds
+      stable_correction: stable_correction
     out: [executed_notebook, product, velocity, quicklook, item, status]
 
   node_aggregate:

@@ -40,6 +40,8 @@ max_baseline_days = None
 tile = None
 # True: judge cloud cover over the area of interest from the `scl` asset; False: the tile's eo:cloud_cover.
 aoi_cloud_cover = False
+# Upper bound on the items fetched from the STAC API, over all season years.
+max_items = 5000
 # Output: the pair list (JSON file).
 pairs_json = "pairs.json"
 
@@ -49,7 +51,7 @@ import scrapbook as sb
 from IPython.display import Image, display
 
 from glacier_velocity.stac.aoi import read_aoi
-from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
+from glacier_velocity.stac.discovery import DiscoveryParams, DiscoveryResult, discover_pairs
 from glacier_velocity.errors import NoPairsFound, NoScenesFound
 from glacier_velocity.products.figures import plot_pair_timeline
 from glacier_velocity.stac.pairing import format_pair_table, format_scene_table, write_pairs_json
@@ -59,7 +61,7 @@ from glacier_velocity.workflow.extract_pairs import PairRecord
 params = DiscoveryParams(
     stac_url=stac_url,
     collection=collection,
-    bbox=None if geometry else bbox,
+    bbox=None if geometry else (bbox[0], bbox[1], bbox[2], bbox[3]),
     geometry=read_aoi(geometry) if geometry else None,
     start_year=start_year,
     end_year=end_year,
@@ -71,8 +73,10 @@ params = DiscoveryParams(
     max_baseline_days=max_baseline_days,
     tile=tile,
     aoi_cloud_cover=aoi_cloud_cover,
+    max_items=max_items,
 )
 # No scenes or no pairs is an answer, not a failure: the workflow goes on with an empty list.
+result: DiscoveryResult | None
 try:
     result = discover_pairs(params)
 except (NoScenesFound, NoPairsFound) as exc:

@@ -35,6 +35,8 @@ filter = "wallis"
 engine = "ncc"
 # True: mask clouds, cloud shadows and defective pixels from the items' `scl` assets (when present).
 mask_clouds = False
+# True: remove the pair's stable-ground shift from vx, vy, v and estimate their errors.
+stable_correction = True
 
 
 # %%
@@ -56,6 +58,7 @@ params = CorrelationParams(
     engine=engine,
     bbox=bbox,
     mask_clouds=mask_clouds,
+    stable_correction=stable_correction,
 )
 # A failure of this pair is recorded in its status and the batch goes on; any other
 # exception is a bug and fails the notebook.
@@ -68,7 +71,7 @@ print(attempt.status.describe())
 # ## The two images (B08 digital numbers over the area of interest)
 
 # %%
-if attempt.succeeded:
+if attempt.succeeded and attempt.pair is not None:
     pair = attempt.pair
     aoi = choose_aoi(pair, params.bbox)
     reference_image = read_window(pair.reference.nir_href, aoi)

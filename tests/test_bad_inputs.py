@@ -138,7 +138,7 @@ def ctx(tmp_path, stac_api, scenes, not_stac):
 
 
 def _discover(c: Context, *args: str, url: str | None = None) -> list[str]:
-    return ["discover", "--stac-url", url or c.stac, "--start-year", "2020", *args, "--out", c.pairs]
+    return ["discover", "--stac-url", url or c.stac, "--start-year", "2020", "--end-year", "2020", *args, "--out", c.pairs]
 
 
 def _correlate(c: Context, reference: str, secondary: str, *args: str) -> list[str]:
@@ -161,44 +161,44 @@ class Case:
 
 CASES = [
     Case("bbox-inverted", "inverted bbox", "`aoi.check_bbox` (DiscoveryParams, CorrelationParams)",
-         lambda c: _discover(c, "--bbox", "74.6", "35.4", "74.4", "35.6"), "bbox: west 74.6 is not less than east 74.4"),
+         lambda c: _discover(c, "--bbox", "74.6", "35.4", "74.4", "35.6"), "--bbox: west 74.6 is not less than east 74.4"),
     Case("bbox-range", "bbox out of range", "`aoi.check_bbox`",
-         lambda c: _discover(c, "--bbox", "74.4", "35.4", "194.6", "35.6"), "bbox: east longitude 194.6 is outside -180..180"),
+         lambda c: _discover(c, "--bbox", "74.4", "35.4", "194.6", "35.6"), "--bbox: east longitude 194.6 is outside -180..180"),
     Case("bbox-correlate", "inverted bbox (correlate)", "`CorrelationParams` via `aoi.check_bbox`",
-         lambda c: _correlate(c, "ref.json", "sec.json", "--bbox", "74.6", "35.4", "74.4", "35.6"), "bbox: west 74.6"),
+         lambda c: _correlate(c, "ref.json", "sec.json", "--bbox", "74.6", "35.4", "74.4", "35.6"), "--bbox: west 74.6"),
     Case("aoi-missing", "unreadable AOI file (missing)", "`aoi.read_aoi`",
-         lambda c: _discover(c, "--aoi", str(c.tmp / "missing.geojson")), "aoi: cannot read AOI file"),
+         lambda c: _discover(c, "--geometry", str(c.tmp / "missing.geojson")), "--geometry: cannot read AOI file"),
     Case("aoi-not-json", "unreadable AOI file (not GeoJSON)", "`aoi.read_aoi`",
-         lambda c: _discover(c, "--aoi", str(c.inputs / "aoi.geojson")), "aoi: AOI file"),
+         lambda c: _discover(c, "--geometry", str(c.inputs / "aoi.geojson")), "--geometry: AOI file"),
     Case("years", "start year after end year", "`DiscoveryParams`",
-         lambda c: _discover(c, "--bbox", *AOI, "--end-year", "2019"), "start_year: 2020 is after end_year 2019"),
+         lambda c: _discover(c, "--bbox", *AOI, "--end-year", "2019"), "--start-year: 2020 is after the end year 2019"),
     Case("month-13", "month outside 1-12", "`pairing.season_months` (DiscoveryParams)",
-         lambda c: _discover(c, "--bbox", *AOI, "--start-month", "13"), "start_month: must be a month number 1-12"),
+         lambda c: _discover(c, "--bbox", *AOI, "--start-month", "13"), "--start-month: must be a month number 1-12"),
     Case("month-0", "month outside 1-12 (end)", "`pairing.season_months`",
-         lambda c: _discover(c, "--bbox", *AOI, "--end-month", "0"), "end_month: must be a month number 1-12"),
+         lambda c: _discover(c, "--bbox", *AOI, "--end-month", "0"), "--end-month: must be a month number 1-12"),
     Case("cloud-high", "cloud cover above 100", "`DiscoveryParams`",
-         lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "120"), "max_cloud_cover: must be a percentage between 0 and 100"),
+         lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "120"), "--max-cloud-cover: must be a percentage between 0 and 100"),
     Case("cloud-negative", "cloud cover below 0", "`DiscoveryParams`",
-         lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "-5"), "max_cloud_cover: must be a percentage"),
+         lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "-5"), "--max-cloud-cover: must be a percentage"),
     Case("pairs-per-image", "pairs per image < 1", "`pairing.check_pairs_per_image`",
-         lambda c: _discover(c, "--bbox", *AOI, "--pairs-per-image", "0"), "pairs_per_image: must be an integer >= 1"),
+         lambda c: _discover(c, "--bbox", *AOI, "--pairs-per-image", "0"), "--pairs-per-image: must be an integer >= 1"),
     Case("max-velocity", "non-positive max velocity", "`CorrelationParams`",
-         lambda c: _correlate(c, "ref.json", "sec.json", "--max-velocity", "0"), "max_velocity: must be a positive speed in m/yr"),
+         lambda c: _correlate(c, "ref.json", "sec.json", "--max-velocity-m-per-yr", "0"), "--max-velocity-m-per-yr: must be a positive speed in m/yr"),
     Case("min-baseline", "non-positive baseline bound (min)", "`pairing.check_baseline_bounds`",
-         lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "0"), "min_baseline_days: must be a positive number of days"),
+         lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "0"), "--min-baseline-days: must be a positive number of days"),
     Case("max-baseline", "non-positive baseline bound (max)", "`pairing.check_baseline_bounds`",
-         lambda c: _discover(c, "--bbox", *AOI, "--max-baseline-days", "-3"), "max_baseline_days: must be a positive number of days"),
+         lambda c: _discover(c, "--bbox", *AOI, "--max-baseline-days", "-3"), "--max-baseline-days: must be a positive number of days"),
     Case("baseline-order", "min baseline above max baseline", "`pairing.check_baseline_bounds`",
          lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "40", "--max-baseline-days", "10"),
-         "min_baseline_days: 40.0 is larger than max_baseline_days 10.0"),
+         "--min-baseline-days: 40.0 is larger than max_baseline_days 10.0"),
     Case("collection", "unknown collection", "`discovery._check_collection` (first request)",
-         lambda c: _discover(c, "--bbox", *AOI, "--collection", "landsat-c2-l2"), "collection: 'landsat-c2-l2' is not a collection of"),
+         lambda c: _discover(c, "--bbox", *AOI, "--collection", "landsat-c2-l2"), "--collection: 'landsat-c2-l2' is not a collection of"),
     Case("stac-unreachable", "STAC URL unreachable", "`discovery.open_catalog` (after the retries)",
          lambda c: _discover(c, "--bbox", *AOI, url=f"http://127.0.0.1:{free_port()}"), "cannot reach the STAC API at"),
     Case("stac-not-api", "STAC URL that is not a STAC API", "`discovery.open_catalog`",
          lambda c: _discover(c, "--bbox", *AOI, url=c.not_stac), "did not answer as a STAC API"),
     Case("stac-url-scheme", "STAC URL that is not http(s)", "`DiscoveryParams`",
-         lambda c: _discover(c, "--bbox", *AOI, url="ftp://example.org/stac"), "stac_url: must be an http(s) URL"),
+         lambda c: _discover(c, "--bbox", *AOI, url="ftp://example.org/stac"), "--stac-url: must be an http(s) URL"),
     Case("no-nir", "item without the `nir` asset", "`scene.Scene.from_item`",
          lambda c: _correlate(c, "ref.json", "no_nir.json"), "item 'S2A_43SEA_20200617_0_L2A' has no 'nir' asset"),
     Case("asset-scheme", "asset href with another scheme (ftp:, data:, javascript:)", "`scene.check_asset_href` (Scene)",
@@ -216,7 +216,7 @@ CASES = [
     Case("all-cloud", "window all cloud (`--mask-clouds`)", "`correlate.correlate_pair` (before tracking)",
          lambda c: _correlate(c, "cloudy.json", "sec.json", "--mask-clouds"), "the reference 'S2B_43SEA_20200601_0_L2A' is entirely cloud"),
     Case("out-dir", "pair list into a missing directory", "`cli.discover` (before the search)",
-         lambda c: ["discover", "--stac-url", c.stac, "--start-year", "2020", "--bbox", *AOI, "--out", str(c.tmp / "no" / "pairs.json")],
+         lambda c: ["discover", "--stac-url", c.stac, "--start-year", "2020", "--end-year", "2020", "--bbox", *AOI, "--out", str(c.tmp / "no" / "pairs.json")],
          "out: directory"),
 ]
 
@@ -247,7 +247,7 @@ def test_bad_input_exits_2_with_a_clear_message_and_no_output(case, ctx, capsys)
 def test_unsafe_item_ids_never_reach_file_names(ctx, capsys):
     """Ids and tiles with '/', '..', '\\', ':' and '|' are data: products get safe names inside --out-dir."""
     out = ctx.out / "products"
-    code = main(_correlate(ctx, "unsafe_ref.json", "unsafe_sec.json", "--grid-spacing", "16", "--max-velocity", "1000"))
+    code = main(_correlate(ctx, "unsafe_ref.json", "unsafe_sec.json", "--grid-spacing-px", "16", "--max-velocity-m-per-yr", "1000"))
     assert code == 0, capsys.readouterr().err
     names = sorted(p.name for p in _files_under(ctx.tmp))
     assert names == ["S2_scene_20200601_20200617.json", "S2_scene_20200601_20200617.tif",
@@ -308,7 +308,7 @@ def test_the_reliability_doc_table_holds_the_real_messages(ctx, capsys):
 
 NOTEBOOK_CASES = [
     ({"max_cloud_cover": 120.0}, "max_cloud_cover: must be a percentage between 0 and 100"),
-    ({"start_year": 2021, "end_year": 2020}, "start_year: 2021 is after end_year 2020"),
+    ({"start_year": 2021, "end_year": 2020}, "start_year: 2021 is after the end year 2020"),
     ({"stac_url": "UNREACHABLE"}, "cannot reach the STAC API at http://127.0.0.1:"),
 ]
 

@@ -20,7 +20,7 @@ def test_help_lists_the_options():
         [sys.executable, "-m", "glacier_velocity", "discover", "--help"], capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 0
-    for option in ("--stac-url", "--collection", "--bbox", "--aoi", "--start-year", "--end-year", "--start-month",
+    for option in ("--stac-url", "--collection", "--bbox", "--geometry", "--start-year", "--end-year", "--start-month",
                    "--end-month", "--max-cloud-cover", "--pairs-per-image", "--min-baseline-days",
                    "--max-baseline-days", "--tile", "--aoi-cloud-cover", "--out"):
         assert option in completed.stdout
@@ -29,7 +29,7 @@ def test_help_lists_the_options():
 def test_discover_writes_pairs_and_prints_tables(stac_api, tmp_path, capsys):
     out = tmp_path / "pairs.json"
     code = main(["discover", "--stac-url", stac_api, "--bbox", *AOI, "--start-year", "2020", "--end-year", "2021",
-                 "--start-month", "6", "--end-month", "9", "--pairs-per-image", "2", "--out", str(out)])
+                 "--start-month", "6", "--end-month", "9", "--pairs-per-image", "2", "--max-cloud-cover", "20", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "Tile 43SEA: 18 scene(s) found, 7 selected" in printed
@@ -52,8 +52,9 @@ def test_discover_with_aoi_file_and_wrapping_season(stac_api, tmp_path, capsys):
     w, s, e, n = (float(v) for v in AOI)
     aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}))
     out = tmp_path / "winter.json"
-    code = main(["discover", "--stac-url", stac_api, "--aoi", str(aoi), "--start-year", "2020",
-                 "--start-month", "11", "--end-month", "2", "--out", str(out)])
+    code = main(["discover", "--stac-url", stac_api, "--geometry", str(aoi), "--start-year", "2020", "--end-year", "2020",
+                 "--start-month", "11", "--end-month", "2", "--max-cloud-cover", "20", "--pairs-per-image", "1",
+                 "--out", str(out)])
     assert code == 0
     assert [p.id for p in read_pairs_json(out)] == [
         "43SEA_20201104_20201209", "43SEA_20201209_20210108", "43SEA_20210108_20210222",
@@ -63,17 +64,17 @@ def test_discover_with_aoi_file_and_wrapping_season(stac_api, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--bbox", "74.6", "35.4", "74.4", "35.6"], "bbox: west 74.6 is not less than east 74.4"),
-        (["--bbox", *AOI, "--start-month", "13"], "start_month: must be a month number 1-12"),
-        (["--bbox", *AOI, "--max-cloud-cover", "120"], "max_cloud_cover: must be a percentage between 0 and 100"),
-        (["--bbox", *AOI, "--pairs-per-image", "0"], "pairs_per_image: must be an integer >= 1"),
-        (["--bbox", *AOI, "--end-year", "2019"], "start_year: 2020 is after end_year 2019"),
-        (["--aoi", "does-not-exist.geojson"], "aoi: cannot read AOI file"),
+        (["--bbox", "74.6", "35.4", "74.4", "35.6"], "--bbox: west 74.6 is not less than east 74.4"),
+        (["--bbox", *AOI, "--start-month", "13"], "--start-month: must be a month number 1-12"),
+        (["--bbox", *AOI, "--max-cloud-cover", "120"], "--max-cloud-cover: must be a percentage between 0 and 100"),
+        (["--bbox", *AOI, "--pairs-per-image", "0"], "--pairs-per-image: must be an integer >= 1"),
+        (["--bbox", *AOI, "--end-year", "2019"], "--start-year: 2020 is after the end year 2019"),
+        (["--geometry", "does-not-exist.geojson"], "--geometry: cannot read AOI file"),
     ],
 )
 def test_bad_parameters_exit_2_naming_the_parameter(tmp_path, capsys, args, message):
     out = tmp_path / "pairs.json"
-    code = main(["discover", "--stac-url", "http://127.0.0.1:9", "--start-year", "2020", *args, "--out", str(out)])
+    code = main(["discover", "--stac-url", "http://127.0.0.1:9", "--start-year", "2020", "--end-year", "2020", *args, "--out", str(out)])
     assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
@@ -81,13 +82,13 @@ def test_bad_parameters_exit_2_naming_the_parameter(tmp_path, capsys, args, mess
 
 def test_empty_result_and_unreachable_url_exit_2(stac_api, tmp_path, capsys):
     out = tmp_path / "pairs.json"
-    code = main(["discover", "--stac-url", stac_api, "--bbox", *AOI, "--start-year", "2020", "--start-month", "7",
+    code = main(["discover", "--stac-url", stac_api, "--bbox", *AOI, "--start-year", "2020", "--end-year", "2020", "--start-month", "7",
                  "--end-month", "7", "--max-cloud-cover", "0.5", "--out", str(out)])
     assert code == 2
     assert "after the cloud_cover filter: it removed all 4" in capsys.readouterr().err
     assert not out.exists()
     closed = f"http://127.0.0.1:{free_port()}"
-    code = main(["discover", "--stac-url", closed, "--bbox", *AOI, "--start-year", "2020", "--out", str(out)])
+    code = main(["discover", "--stac-url", closed, "--bbox", *AOI, "--start-year", "2020", "--end-year", "2020", "--out", str(out)])
     assert code == 2
     assert f"cannot reach the STAC API at {closed}" in capsys.readouterr().err
     assert not out.exists()

@@ -200,15 +200,15 @@ def test_bad_pairs_fail_with_clear_messages(items):
 
 
 def test_parameters_are_checked_before_any_reading():
-    with pytest.raises(InvalidParameter, match="max_velocity"):
+    with pytest.raises(InvalidParameter, match="max_velocity_m_per_yr"):
         CorrelationParams(max_velocity_m_per_yr=0)
     with pytest.raises(InvalidParameter, match="engine"):
         CorrelationParams(engine="magic")
     with pytest.raises(InvalidParameter, match="filter"):
         CorrelationParams(filter="sharpen")
-    with pytest.raises(InvalidParameter, match="chip_size"):
+    with pytest.raises(InvalidParameter, match="chip_px"):
         CorrelationParams(chip_px=31)
-    with pytest.raises(InvalidParameter, match="grid_spacing"):
+    with pytest.raises(InvalidParameter, match="grid_spacing_px"):
         CorrelationParams(grid_spacing_px=0)
     with pytest.raises(InvalidParameter, match="bbox"):
         CorrelationParams(bbox=(74.3, 36.0, 74.1, 36.2))
@@ -216,8 +216,8 @@ def test_parameters_are_checked_before_any_reading():
 
 def test_cli_end_to_end(items, capsys):
     ref, sec, tmp_path = items
-    code = main(["correlate", ref, sec, "--out-dir", str(tmp_path / "cli"), "--grid-spacing", "16",
-                 "--chip-size", "32", "--max-velocity", "800", "--filter", "wallis", "--engine", "ncc",
+    code = main(["correlate", ref, sec, "--out-dir", str(tmp_path / "cli"), "--grid-spacing-px", "16",
+                 "--chip-px", "32", "--max-velocity-m-per-yr", "800", "--filter", "wallis", "--engine", "ncc",
                  "--no-stable-correction"])
     assert code == 0
     printed = capsys.readouterr().out

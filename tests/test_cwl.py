@@ -15,8 +15,6 @@ import rasterio
 import yaml
 
 from glacier_velocity import demo
-from glacier_velocity.stac.discovery import DiscoveryParams
-from glacier_velocity.workflow.correlate import CorrelationParams
 
 ROOT = Path(__file__).resolve().parents[1]
 CWL = ROOT / "cwl"
@@ -100,34 +98,11 @@ def test_tools_carry_requirements_hints_and_docs(path: Path) -> None:
             assert entry.get("label") and entry.get("doc"), f"{path.name} {section}/{name} needs label and doc"
 
 
-def test_workflow_inputs_mirror_the_library_parameters() -> None:
-    workflow_inputs = set(_load(CWL / "glacier-velocity.cwl")["inputs"])
-    discovery = {f.name for f in dataclasses.fields(DiscoveryParams)} - {"max_items"}
-    correlation = {f.name for f in dataclasses.fields(CorrelationParams)}
-    assert workflow_inputs == discovery | correlation
-    # Each tool's parameters are the Workflow's, apart from what the Workflow computes.
-    assert set(_load(CWL / "discover.cwl")["inputs"]) - {"notebook"} == discovery
-    assert set(_load(CWL / "correlate.cwl")["inputs"]) - {"notebook", "pair_id", "reference_href", "secondary_href"} == correlation
-
-
 def test_pair_record_fields_match_the_scrap_record() -> None:
     from glacier_velocity.workflow.extract_pairs import PairRecord
 
     pairs = _load(CWL / "extract_pairs.cwl")["outputs"]["pairs"]["type"]["items"]
     assert list(pairs["fields"]) == [f.name for f in dataclasses.fields(PairRecord)]
-
-
-def test_tool_defaults_match_the_notebook_defaults() -> None:
-    import nbformat
-
-    for tool, notebook in (("discover.cwl", "01-discovery.ipynb"), ("correlate.cwl", "02-correlation.ipynb")):
-        cells = nbformat.read(ROOT / "notebooks" / notebook, as_version=4).cells
-        source = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
-        namespace: dict = {}
-        exec(source, namespace)
-        for name, entry in _load(CWL / tool)["inputs"].items():
-            if "default" in entry and name not in ("notebook", "pair_id"):
-                assert namespace[name] == entry["default"], f"{tool}: {name}"
 
 
 # --- Real runs ---------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ SUMMER_2020_2021 = [
 
 
 def params(url: str, **kwargs) -> DiscoveryParams:
-    base = dict(stac_url=url, bbox=AOI, start_year=2020, end_year=2021, start_month=6, end_month=9, max_cloud_cover=20)
+    base = dict(stac_url=url, bbox=AOI, start_year=2020, end_year=2021, start_month=6, end_month=9, max_cloud_cover=20,
+                pairs_per_image=1)
     base.update(kwargs)
     return DiscoveryParams(**base)
 
@@ -228,13 +229,13 @@ def test_baseline_filter_removes_every_pair(stac_api):
         ({"bbox": (1, 2, 3)}, "bbox", "4 finite numbers"),
         ({"bbox": None}, "bbox", "give exactly one area of interest"),
         ({"geometry": {"type": "Point", "coordinates": [74.5, 35.5]}}, "bbox", "not both"),
-        ({"bbox": None, "geometry": {"type": "Point", "coordinates": [74.5, 35.5]}}, "aoi", "Polygon or MultiPolygon"),
+        ({"bbox": None, "geometry": {"type": "Point", "coordinates": [74.5, 35.5]}}, "geometry", "Polygon or MultiPolygon"),
         ({"start_month": 0}, "start_month", "1-12"),
         ({"end_month": 13}, "end_month", "1-12"),
         ({"max_cloud_cover": -1}, "max_cloud_cover", "between 0 and 100"),
         ({"max_cloud_cover": 100.5}, "max_cloud_cover", "between 0 and 100"),
         ({"pairs_per_image": 0}, "pairs_per_image", ">= 1"),
-        ({"start_year": 2022}, "start_year", "after end_year 2021"),
+        ({"start_year": 2022}, "start_year", "after the end year 2021"),
         ({"min_baseline_days": 0}, "min_baseline_days", "positive"),
         ({"max_baseline_days": -3}, "max_baseline_days", "positive"),
         ({"min_baseline_days": 90, "max_baseline_days": 30}, "min_baseline_days", "larger than max_baseline_days"),
@@ -255,10 +256,10 @@ def test_bad_parameters_fail_at_construction_naming_the_parameter(kwargs, parame
 
 
 def test_unreadable_aoi_file_names_the_parameter(tmp_path):
-    with pytest.raises(InvalidParameter, match=r"^aoi: cannot read AOI file"):
+    with pytest.raises(InvalidParameter, match=r"^geometry: cannot read AOI file"):
         read_aoi(tmp_path / "missing.geojson")
     (tmp_path / "bad.geojson").write_text("<html>")
-    with pytest.raises(InvalidParameter, match=r"^aoi: .*is not GeoJSON"):
+    with pytest.raises(InvalidParameter, match=r"^geometry: .*is not GeoJSON"):
         read_aoi(tmp_path / "bad.geojson")
 
 

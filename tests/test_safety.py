@@ -131,7 +131,7 @@ def test_token_reaches_the_api_and_nothing_else(stac_api, tmp_path, monkeypatch,
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "pairs.json"
     with FlakyServer(upstream=stac_api, token=SECRET) as server:
-        code = main(["-v", "discover", "--stac-url", server.url, "--bbox", *AOI, "--start-year", "2020",
+        code = main(["-v", "discover", "--stac-url", server.url, "--bbox", *AOI, "--start-year", "2020", "--end-year", "2020",
                      "--start-month", "6", "--end-month", "9", "--out", str(out)])
         captured = capsys.readouterr()
         assert code == 0, captured.err
@@ -340,11 +340,11 @@ def tracking_kwargs(draw):
 
 
 BAD_TRACKING = {
-    "grid_spacing_px": (st.integers(max_value=0), "grid_spacing"),
-    "chip_px": (st.integers(max_value=7) | st.integers(min_value=257) | st.integers(4, 127).map(lambda n: 2 * n + 1), "chip_size"),
-    "search_px": (st.floats(max_value=0) | bad_floats, "search_range"),
+    "grid_spacing_px": (st.integers(max_value=0), "grid_spacing_px"),
+    "chip_px": (st.integers(max_value=7) | st.integers(min_value=257) | st.integers(4, 127).map(lambda n: 2 * n + 1), "chip_px"),
+    "search_px": (st.floats(max_value=0) | bad_floats, "search_px"),
     "filter": (st.sampled_from(["sharpen", "", "Wallis"]), "filter"),
-    "filter_width_px": (st.integers(max_value=2) | st.integers(2, 50).map(lambda n: 2 * n), "filter_width"),
+    "filter_width_px": (st.integers(max_value=2) | st.integers(2, 50).map(lambda n: 2 * n), "filter_width_px"),
     "min_peak": (st.floats(max_value=-1.000001) | st.floats(min_value=1) | st.just(math.nan), "min_peak"),
     "min_snr": (st.floats(max_value=-1e-9) | st.just(math.nan), "min_snr"),
     "median_threshold": (st.floats(max_value=0) | st.just(math.nan), "median_threshold"),
@@ -384,9 +384,9 @@ def correlation_kwargs(draw):
 
 
 BAD_CORRELATION = {
-    "max_velocity_m_per_yr": (st.floats(max_value=0) | bad_floats, "max_velocity"),
-    "grid_spacing_px": (st.integers(max_value=0), "grid_spacing"),
-    "chip_px": (st.integers(max_value=7) | st.integers(min_value=257), "chip_size"),
+    "max_velocity_m_per_yr": (st.floats(max_value=0) | bad_floats, "max_velocity_m_per_yr"),
+    "grid_spacing_px": (st.integers(max_value=0), "grid_spacing_px"),
+    "chip_px": (st.integers(max_value=7) | st.integers(min_value=257), "chip_px"),
     "filter": (st.sampled_from(["sharpen", ""]), "filter"),
     "engine": (st.sampled_from(["magic", "", "NCC"]), "engine"),
     "bbox": (bboxes().map(lambda b: (b[2], b[1], b[0], b[3])).filter(lambda b: b[0] != b[2]), "bbox"),

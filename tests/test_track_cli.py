@@ -44,7 +44,7 @@ def test_track_cli_end_to_end(pair_files, tmp_path, capsys):
     days = 10.5
     # The whole image moves: no stable ground, so the correction is off (a uniform motion and a
     # misregistration are the same thing to it).
-    assert main(["track", ref, sec, "--days", str(days), "--out", str(out), "--grid-spacing", "16",
+    assert main(["track", ref, sec, "--dt-days", str(days), "--out", str(out), "--grid-spacing-px", "16",
                  "--no-stable-correction"]) == 0
     printed = capsys.readouterr().out
     assert "valid" in printed and "NOT applied" in printed
@@ -78,7 +78,7 @@ def test_track_cli_removes_the_misregistration_by_default(tmp_path, capsys):
     ref = _write(tmp_path / "r.tif", pair.reference)
     sec = _write(tmp_path / "s.tif", pair.secondary)
     out = tmp_path / "v.tif"
-    assert main(["track", ref, sec, "--days", "10", "--out", str(out)]) == 0
+    assert main(["track", ref, sec, "--dt-days", "10", "--out", str(out)]) == 0
     assert "automatic: no glacier outlines" in capsys.readouterr().out
     product = read_velocity_cog(out)
     c = product.correction
@@ -104,7 +104,7 @@ def test_output_pixel_centres_are_measurement_positions(tmp_path):
     ref = _write(tmp_path / "r.tif", pair.reference)
     sec = _write(tmp_path / "s.tif", pair.secondary)
     out = tmp_path / "v.tif"
-    assert main(["track", ref, sec, "--days", "36.525", "--out", str(out), "--max-velocity", "2000",
+    assert main(["track", ref, sec, "--dt-days", "36.525", "--out", str(out), "--max-velocity-m-per-yr", "2000",
                  "--no-stable-correction"]) == 0
     with rasterio.open(out) as src:
         dx = src.read(src.descriptions.index("dx") + 1)
@@ -145,7 +145,7 @@ def test_velocity_signs_and_fractional_days():
     south_up = Affine(10.0, 0.0, 0.0, 0.0, 10.0, 0.0)
     flipped = offsets_to_velocity(field, south_up, CRS, 12.25, reference_id="a", secondary_id="b")
     assert flipped.vy[0, 0] == pytest.approx(2.0 * per_year, rel=1e-6)
-    with pytest.raises(InvalidParameter, match="days"):
+    with pytest.raises(InvalidParameter, match="dt_days"):
         offsets_to_velocity(field, TRANSFORM, CRS, 0.0, reference_id="a", secondary_id="b")
 
 
@@ -167,8 +167,8 @@ def test_baseline_days_is_seconds_over_86400(seconds):
     [
         ("grid", "not on the same grid"),
         ("missing", "does not exist"),
-        ("days0", "days"),
-        ("daysneg", "days"),
+        ("days0", "--dt-days: the baseline"),
+        ("daysneg", "--dt-days: the baseline"),
         ("crs", "not on the same grid"),
     ],
 )
@@ -186,7 +186,7 @@ def test_bad_inputs_give_a_clear_error_and_no_output(pair_files, tmp_path, capsy
     elif case == "crs":
         sec = _write(tmp_path / "crs.tif", pair.secondary, crs="EPSG:32644")
     out = tmp_path / "out.tif"
-    assert main(["track", ref, sec, "--days", days, "--out", str(out)]) == 2
+    assert main(["track", ref, sec, "--dt-days", days, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists()
@@ -198,5 +198,5 @@ def test_help_lists_every_option(capsys):
         main(["track", "--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--days", "--out", "--grid-spacing", "--chip-size", "--max-velocity", "--engine", "--filter"):
+    for option in ("--dt-days", "--out", "--grid-spacing-px", "--chip-px", "--max-velocity-m-per-yr", "--engine", "--filter"):
         assert option in text

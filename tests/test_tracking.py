@@ -220,18 +220,18 @@ def test_bad_inputs_are_rejected_with_the_parameter_named():
         track_offsets(a[:20, :20], a[:20, :20])
     with pytest.raises(TrackingFailed, match="no valid pixel"):
         track_offsets(np.zeros((64, 64), np.uint16), a)
-    with pytest.raises(InvalidParameter, match="chip_size"):
+    with pytest.raises(InvalidParameter, match="chip_px"):
         TrackingParams(chip_px=31)
     with pytest.raises(InvalidParameter, match="filter"):
         TrackingParams(filter="sobel")  # type: ignore[arg-type]
-    with pytest.raises(InvalidParameter, match="search_range: must be a number"):
+    with pytest.raises(InvalidParameter, match="search_px: must be a number"):
         TrackingParams(search_px="25")  # type: ignore[arg-type]
 
 
 def test_search_range_scales_with_baseline():
     assert search_range_px(1000.0, 36.525, 10.0) == pytest.approx(10.0)
     assert search_range_px(1000.0, 73.05, 10.0) == pytest.approx(20.0)
-    with pytest.raises(InvalidParameter, match="days"):
+    with pytest.raises(InvalidParameter, match="dt_days"):
         search_range_px(1000.0, 0.0, 10.0)
 
 

@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "velocity COG (vx, vy, v in m/yr plus quality bands), a quicklook PNG and a STAC item."
         ),
     )
-    parser.add_argument("reference", metavar="REFERENCE", help="STAC item URL or JSON file of the earlier scene")
-    parser.add_argument("secondary", metavar="SECONDARY", help="STAC item URL or JSON file of the later scene")
+    parser.add_argument("reference_href", metavar="REFERENCE", help="STAC item URL or JSON file of the earlier scene")
+    parser.add_argument("secondary_href", metavar="SECONDARY", help="STAC item URL or JSON file of the later scene")
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="directory for the products (created if needed)")
     parser.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
                         help="area of interest in lon/lat degrees (default: where both scenes overlap)")
@@ -34,16 +34,16 @@ def run(args: argparse.Namespace) -> int:
     """Run the correlation and print the product paths and a one-line summary."""
     check_output_dir(args.out_dir, "--out-dir")
     params = CorrelationParams(
-        max_velocity_m_per_yr=args.max_velocity,
-        grid_spacing_px=args.grid_spacing,
-        chip_px=args.chip_size,
+        max_velocity_m_per_yr=args.max_velocity_m_per_yr,
+        grid_spacing_px=args.grid_spacing_px,
+        chip_px=args.chip_px,
         filter=args.filter,
         engine=args.engine,
         bbox=tuple(args.bbox) if args.bbox else None,
         mask_clouds=args.mask_clouds,
         stable_correction=args.stable_correction,
     )
-    result = correlate_pair(args.reference, args.secondary, args.out_dir, params)
+    result = correlate_pair(args.reference_href, args.secondary_href, args.out_dir, params)
     print(f"velocity:  {result.cog}")
     print(f"quicklook: {result.quicklook}")
     print(f"item:      {result.item}")

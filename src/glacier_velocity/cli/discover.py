@@ -30,11 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     aoi = parser.add_mutually_exclusive_group(required=True)
     aoi.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), help="area of interest, lon/lat degrees")
-    aoi.add_argument("--aoi", type=Path, metavar="FILE", help="area of interest as a GeoJSON file (lon/lat polygon)")
+    aoi.add_argument("--geometry", type=Path, metavar="FILE", help="area of interest as a GeoJSON file (lon/lat polygon)")
     parser.add_argument("--stac-url", default=_DEFAULTS["stac_url"], help="root URL of the STAC API")
     parser.add_argument("--collection", default=_DEFAULTS["collection"], help="STAC collection id")
     parser.add_argument("--start-year", type=int, required=True, help="first season year")
-    parser.add_argument("--end-year", type=int, help="last season year (default: the start year)")
+    parser.add_argument("--end-year", type=int, required=True, help="last season year (inclusive)")
     parser.add_argument("--start-month", type=int, default=_DEFAULTS["start_month"], help="first month of the season (1-12)")
     parser.add_argument("--end-month", type=int, default=_DEFAULTS["end_month"], help="last month of the season (1-12)")
     parser.add_argument("--max-cloud-cover", type=float, default=_DEFAULTS["max_cloud_cover"], help="largest cloud cover kept (%%, 0-100)")
@@ -58,9 +58,9 @@ def params_from_args(args: argparse.Namespace) -> DiscoveryParams:
         stac_url=args.stac_url,
         collection=args.collection,
         bbox=tuple(args.bbox) if args.bbox is not None else None,
-        geometry=read_aoi(args.aoi) if args.aoi is not None else None,
+        geometry=read_aoi(args.geometry) if args.geometry is not None else None,
         start_year=args.start_year,
-        end_year=args.end_year if args.end_year is not None else args.start_year,
+        end_year=args.end_year,
         start_month=args.start_month,
         end_month=args.end_month,
         max_cloud_cover=args.max_cloud_cover,

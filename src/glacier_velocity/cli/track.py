@@ -29,10 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("reference", metavar="REF.tif", help="earlier image (GeoTIFF, DN 0 = nodata)")
     p.add_argument("secondary", metavar="SEC.tif", help="later image on the same grid")
-    p.add_argument("--days", type=float, required=True, help="time between the images (days, fractional)")
+    p.add_argument("--dt-days", type=float, required=True, help="time between the images (days, fractional)")
     p.add_argument("--out", required=True, metavar="VELOCITY.tif", help="output velocity COG")
     add_tracking_options(p)
-    p.add_argument("--filter-width", type=int, default=_DEFAULTS.filter_width_px, metavar="PX",
+    p.add_argument("--filter-width-px", type=int, default=_DEFAULTS.filter_width_px, metavar="PX",
                    help=f"pre-filter window (px, odd, default {_DEFAULTS.filter_width_px})")
     p.add_argument("--min-peak", type=float, default=_DEFAULTS.min_peak,
                    help=f"smallest accepted correlation peak (default {_DEFAULTS.min_peak})")
@@ -44,19 +44,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", "velocity.tif")
     params = TrackingParams(
-        grid_spacing_px=args.grid_spacing,
-        chip_px=args.chip_size,
+        grid_spacing_px=args.grid_spacing_px,
+        chip_px=args.chip_px,
         filter=args.filter,
-        filter_width_px=args.filter_width,
+        filter_width_px=args.filter_width_px,
         min_peak=args.min_peak,
         min_snr=args.min_snr,
     )
     product = track_files(
         args.reference,
         args.secondary,
-        args.days,
+        args.dt_days,
         args.out,
-        max_velocity_m_per_yr=args.max_velocity,
+        max_velocity_m_per_yr=args.max_velocity_m_per_yr,
         params=params,
         engine=args.engine,
         stable_correction=args.stable_correction,

@@ -64,7 +64,7 @@ def check_bbox(bbox: Sequence[Any], parameter: str = "bbox") -> BBox:
     return west, south, east, north
 
 
-def check_geometry(geometry: Any, parameter: str = "aoi") -> dict[str, Any]:
+def check_geometry(geometry: Any, parameter: str = "geometry") -> dict[str, Any]:
     """Validate a GeoJSON AOI (geometry, Feature or FeatureCollection) and return a geometry dict.
 
     Features of a collection are merged. The result is a (Multi)Polygon in lon/lat degrees.
@@ -106,7 +106,7 @@ def check_geometry(geometry: Any, parameter: str = "aoi") -> dict[str, Any]:
     return mapping(geom)
 
 
-def read_aoi(path: str | os.PathLike[str], parameter: str = "aoi") -> dict[str, Any]:
+def read_aoi(path: str | os.PathLike[str], parameter: str = "geometry") -> dict[str, Any]:
     """Read an AOI from a GeoJSON file (geometry, Feature or FeatureCollection, lon/lat).
 
     Raises

@@ -36,7 +36,7 @@ def search_range_px(max_velocity_m_per_yr: float, dt_days: float, pixel_size_m: 
     >>> search_range_px(1000.0, 36.525, 10.0)
     10.0
     """
-    for name, value in (("max_velocity", max_velocity_m_per_yr), ("days", dt_days), ("pixel_size", pixel_size_m)):
+    for name, value in (("max_velocity_m_per_yr", max_velocity_m_per_yr), ("dt_days", dt_days), ("pixel_size_m", pixel_size_m)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise InvalidParameter(name, f"must be a positive number, got {value!r}")
     return max_velocity_m_per_yr * dt_days / DAYS_PER_YEAR / pixel_size_m
@@ -81,22 +81,20 @@ class TrackingParams:
     max_nodata_fraction: float = 0.1
 
     def __post_init__(self) -> None:
-        names = {"search_px": "search_range", "min_peak": "min_peak", "min_snr": "min_snr",
-                 "median_threshold": "median_threshold", "max_nodata_fraction": "max_nodata_fraction"}
-        for field_name, parameter in names.items():
-            value = getattr(self, field_name)
+        for name in ("search_px", "min_peak", "min_snr", "median_threshold", "max_nodata_fraction"):
+            value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidParameter(parameter, f"must be a number, got {value!r}")
+                raise InvalidParameter(name, f"must be a number, got {value!r}")
         if not (isinstance(self.grid_spacing_px, int) and self.grid_spacing_px >= 1):
-            raise InvalidParameter("grid_spacing", f"must be a whole number of pixels >= 1, got {self.grid_spacing_px!r}")
+            raise InvalidParameter("grid_spacing_px", f"must be a whole number of pixels >= 1, got {self.grid_spacing_px!r}")
         if not (isinstance(self.chip_px, int) and 8 <= self.chip_px <= 256 and self.chip_px % 2 == 0):
-            raise InvalidParameter("chip_size", f"must be an even number of pixels from 8 to 256, got {self.chip_px!r}")
+            raise InvalidParameter("chip_px", f"must be an even number of pixels from 8 to 256, got {self.chip_px!r}")
         if not (math.isfinite(self.search_px) and self.search_px > 0):
-            raise InvalidParameter("search_range", f"must be a positive number of pixels, got {self.search_px!r}")
+            raise InvalidParameter("search_px", f"must be a positive number of pixels, got {self.search_px!r}")
         if self.filter not in FILTERS:
             raise InvalidParameter("filter", f"must be one of {', '.join(FILTERS)}, got {self.filter!r}")
         if not (isinstance(self.filter_width_px, int) and self.filter_width_px >= 3 and self.filter_width_px % 2 == 1):
-            raise InvalidParameter("filter_width", f"must be an odd number of pixels >= 3, got {self.filter_width_px!r}")
+            raise InvalidParameter("filter_width_px", f"must be an odd number of pixels >= 3, got {self.filter_width_px!r}")
         if not (-1.0 <= self.min_peak < 1.0):
             raise InvalidParameter("min_peak", f"must be in -1..1, got {self.min_peak!r}")
         if not (self.min_snr >= 0):

@@ -233,7 +233,7 @@ def offsets_to_velocity(
         ``vx`` east and ``vy`` north (m/yr), ``v`` their magnitude.
     """
     if not np.isfinite(dt_days) or dt_days <= 0:
-        raise InvalidParameter("days", f"the baseline must be a positive number of days, got {dt_days}")
+        raise InvalidParameter("dt_days", f"the baseline must be a positive number of days, got {dt_days}")
     east, north = displacement_to_velocity(offsets.dx, offsets.dy, reference_transform, dt_days)
     vx = east.astype(np.float32)
     vy = north.astype(np.float32)

@@ -108,7 +108,7 @@ class CorrelationParams:
             raise InvalidParameter("min_correlation_baseline_days", f"must be a positive number of days, got {shortest!r}")
         value = self.max_velocity_m_per_yr
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise InvalidParameter("max_velocity", f"must be a positive speed in m/yr, got {value!r}")
+            raise InvalidParameter("max_velocity_m_per_yr", f"must be a positive speed in m/yr, got {value!r}")
         if self.engine not in ENGINES:
             raise InvalidParameter("engine", f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.filter not in FILTERS:

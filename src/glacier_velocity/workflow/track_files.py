@@ -113,9 +113,9 @@ def track_files(
         The product that was written.
     """
     if not (isinstance(dt_days, (int, float)) and math.isfinite(dt_days) and dt_days > 0):
-        raise InvalidParameter("days", f"the baseline must be a positive number of days, got {dt_days!r}")
+        raise InvalidParameter("dt_days", f"the baseline must be a positive number of days, got {dt_days!r}")
     if not (math.isfinite(max_velocity_m_per_yr) and max_velocity_m_per_yr > 0):
-        raise InvalidParameter("max_velocity", f"must be a positive speed in m/yr, got {max_velocity_m_per_yr!r}")
+        raise InvalidParameter("max_velocity_m_per_yr", f"must be a positive speed in m/yr, got {max_velocity_m_per_yr!r}")
     out_path = Path(out_path)
     if not out_path.parent.is_dir():
         raise InvalidParameter("out", f"the directory {str(out_path.parent)!r} does not exist")
