@@ -42,10 +42,10 @@ notebooks: $(STAMP) ## regenerate notebooks/*.ipynb from their sources notebooks
 
 LINT_PATHS := src tests benchmarks notebooks
 
-lint: $(STAMP) ## ruff (lint and format check) and mypy on src/, configured in pyproject.toml
+lint: $(STAMP) ## ruff (lint and format check) and mypy on src/ and the notebook sources, configured in pyproject.toml
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-	$(BIN)/mypy src
+	$(BIN)/mypy src $(wildcard notebooks/*.py)
 
 format: $(STAMP) ## apply ruff's import sorting and formatting (commit the result)
 	$(BIN)/ruff check --select I --fix $(LINT_PATHS)

@@ -13,7 +13,11 @@
 # %% [markdown]
 # # 1. Discovery: Sentinel-2 scenes and image pairs
 #
-# Searches a STAC API for Sentinel-2 L2A scenes over the area of interest, keeps the first suitable scene of each month in the season (cloud cover, one MGRS tile, footprint covering the area), pairs each scene with the next *N* and filters the pairs by baseline. Writes the pair list to `pairs_json` and glues it as `pairs` for the correlation step. Finding nothing is not an error: the pair list is then empty and the message says which filter removed what.
+# Searches a STAC API for Sentinel-2 L2A scenes over the area of interest, keeps the first
+# suitable scene of each month in the season (cloud cover, one MGRS tile, footprint covering the
+# area), pairs each scene with the next *N* and filters the pairs by baseline. Writes the pair
+# list to `pairs_json` and glues it as `pairs` for the correlation step. Finding nothing is not
+# an error: the pair list is then empty and the message says which filter removed what.
 
 # %% tags=["parameters"]
 # STAC API root URL and the collection of Sentinel-2 L2A items (with a `nir` B08 asset).
@@ -38,7 +42,8 @@ min_baseline_days = None
 max_baseline_days = None
 # MGRS tile to use, e.g. "43SEA"; None: the tile covering the area of interest best.
 tile = None
-# True: judge cloud cover over the area of interest from the `scl` asset; False: the tile's eo:cloud_cover.
+# True: judge cloud cover over the area of interest from the `scl` asset; False: the tile's
+# eo:cloud_cover.
 aoi_cloud_cover = False
 # Upper bound on the items fetched from the STAC API, over all season years.
 max_items = 5000
@@ -50,10 +55,10 @@ pairs_json = "pairs.json"
 import scrapbook as sb
 from IPython.display import Image, display
 
-from glacier_velocity.stac.aoi import read_aoi
-from glacier_velocity.stac.discovery import DiscoveryParams, DiscoveryResult, discover_pairs
 from glacier_velocity.errors import NoPairsFound, NoScenesFound
 from glacier_velocity.products.figures import plot_pair_timeline
+from glacier_velocity.stac.aoi import read_aoi
+from glacier_velocity.stac.discovery import DiscoveryParams, DiscoveryResult, discover_pairs
 from glacier_velocity.stac.pairing import format_pair_table, format_scene_table, write_pairs_json
 from glacier_velocity.workflow.extract_pairs import PairRecord
 
@@ -103,12 +108,14 @@ if result is not None:
 # %% [markdown]
 # ## Timeline
 #
-# Grey: every scene found (cloud cover on the left axis); blue: the selected scenes; each bar a pair, from its reference to its secondary acquisition.
+# Grey: every scene found (cloud cover on the left axis); blue: the selected scenes; each bar a
+# pair, from its reference to its secondary acquisition.
 
 # %%
 if result is not None:
-    timeline = plot_pair_timeline(result.scenes_found, pairs, "timeline.png", selected=result.scenes_selected,
-                                  max_cloud_cover=max_cloud_cover)
+    timeline = plot_pair_timeline(
+        result.scenes_found, pairs, "timeline.png", selected=result.scenes_selected, max_cloud_cover=max_cloud_cover
+    )
     display(Image(filename=str(timeline)))
 
 # %%

@@ -13,7 +13,12 @@
 # %% [markdown]
 # # 2. Correlation: velocity of one image pair
 #
-# Reads the near-infrared band (B08, 10 m) of both scenes over the area of interest, tracks surface features with the search range scaled to the pair's baseline and the maximum speed, and writes the velocity COG (`vx`, `vy`, `v` in m/yr and quality bands), a quicklook PNG and a STAC item into the directory `pair_id`. Always writes the pair's status to `status_<pair_id>.json`: a failure of this pair (unreadable or corrupt scene, no overlap, nothing trackable) is recorded there with its reason, and the batch goes on without it.
+# Reads the near-infrared band (B08, 10 m) of both scenes over the area of interest, tracks
+# surface features with the search range scaled to the pair's baseline and the maximum speed,
+# and writes the velocity COG (`vx`, `vy`, `v` in m/yr and quality bands), a quicklook PNG and a
+# STAC item into the directory `pair_id`. Always writes the pair's status to
+# `status_<pair_id>.json`: a failure of this pair (unreadable or corrupt scene, no overlap,
+# nothing trackable) is recorded there with its reason, and the batch goes on without it.
 
 # %% tags=["parameters"]
 # STAC items (URL or path) of the earlier (reference) and later (secondary) scene.
@@ -23,7 +28,8 @@ secondary_href = "https://earth-search.aws.element84.com/v1/collections/sentinel
 pair_id = "pair"
 # Area of interest: [west, south, east, north] in degrees lon/lat (WGS 84); None: the whole scene.
 bbox = [75.194, 36.201, 75.424, 36.411]
-# Fastest surface speed expected anywhere in the area, m/yr (sets the search range with the baseline).
+# Fastest surface speed expected anywhere in the area, m/yr (sets the search range with the
+# baseline).
 max_velocity_m_per_yr = 1000.0
 # Distance between tracking grid points, pixels (10 m each).
 grid_spacing_px = 12
@@ -40,13 +46,16 @@ stable_correction = True
 
 
 # %%
+from typing import cast
+
 import matplotlib.pyplot as plt
 import scrapbook as sb
 from IPython.display import Image, display
 
-from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair, choose_aoi
 from glacier_velocity.io.raster import read_window
 from glacier_velocity.products.runreport import write_status
+from glacier_velocity.tracking.params import Filter
+from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair, choose_aoi
 
 # %%
 # A bad setting is the same mistake for every pair: it stops the run here.
@@ -54,9 +63,9 @@ params = CorrelationParams(
     max_velocity_m_per_yr=max_velocity_m_per_yr,
     grid_spacing_px=grid_spacing_px,
     chip_px=chip_px,
-    filter=filter,
+    filter=cast(Filter, filter),  # checked by CorrelationParams
     engine=engine,
-    bbox=bbox,
+    bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
     mask_clouds=mask_clouds,
     stable_correction=stable_correction,
 )
@@ -77,8 +86,12 @@ if attempt.succeeded and attempt.pair is not None:
     reference_image = read_window(pair.reference.nir_href, aoi)
     secondary_image = read_window(pair.secondary.nir_href, aoi)
     fig, axes = plt.subplots(1, 2, figsize=(12, 6), sharex=True, sharey=True)
-    for ax, image, scene in zip(axes, (reference_image, secondary_image), (pair.reference, pair.secondary)):
-        shown = ax.imshow(image.array, cmap="gray", vmin=image.array[image.valid].min(), vmax=image.array[image.valid].max())
+    for ax, image, scene in zip(
+        axes, (reference_image, secondary_image), (pair.reference, pair.secondary), strict=True
+    ):
+        shown = ax.imshow(
+            image.array, cmap="gray", vmin=image.array[image.valid].min(), vmax=image.array[image.valid].max()
+        )
         ax.set_title(f"{scene.id}\n{scene.datetime:%Y-%m-%d %H:%M} UTC")
         fig.colorbar(shown, ax=ax, shrink=0.7, label="B08 DN")
     fig.tight_layout()

@@ -77,7 +77,9 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--check"]:
         outdated = stale()
         for path in outdated:
-            print(f"{path.name} is out of date with {path.with_suffix('.py').name}; run make notebooks", file=sys.stderr)
+            print(
+                f"{path.name} is out of date with {path.with_suffix('.py').name}; run make notebooks", file=sys.stderr
+            )
         sys.exit(1 if outdated else 0)
     for name in SOURCES:
         print(write(HERE / name))

@@ -33,8 +33,18 @@ SEC_TIME = datetime(2020, 6, 17, 11, 36, 29, tzinfo=UTC)  # 16.25 days later
 
 def write_scene_cog(path, array, transform):
     """A single-band COG of ``array`` (DN 0 = nodata) on ``transform`` in UTM 43N."""
-    profile = dict(driver="COG", width=array.shape[1], height=array.shape[0], count=1, dtype=array.dtype.name,
-                   crs=f"EPSG:{EPSG}", transform=transform, nodata=0, compress="DEFLATE", blocksize=256)
+    profile = dict(
+        driver="COG",
+        width=array.shape[1],
+        height=array.shape[0],
+        count=1,
+        dtype=array.dtype.name,
+        crs=f"EPSG:{EPSG}",
+        transform=transform,
+        nodata=0,
+        compress="DEFLATE",
+        blocksize=256,
+    )
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(array, 1)
 
@@ -46,16 +56,27 @@ def write_scene_item(directory, item_id, when, cog_name, transform, shape, with_
     lats = [p[1] for p in geometry["coordinates"][0]]
     assets = {"thumbnail": {"href": "./thumb.jpg", "type": "image/jpeg", "roles": ["thumbnail"]}}
     if with_nir:
-        assets["nir"] = {"href": f"./{cog_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
-                         "title": "NIR 1 (band 8) - 10m", "proj:shape": list(shape)}
+        assets["nir"] = {
+            "href": f"./{cog_name}",
+            "type": COG_MEDIA_TYPE,
+            "roles": ["data"],
+            "title": "NIR 1 (band 8) - 10m",
+            "proj:shape": list(shape),
+        }
     if scl_name:
-        assets["scl"] = {"href": f"./{scl_name}", "type": COG_MEDIA_TYPE, "roles": ["data"],
-                         "title": "Scene classification map (SCL)"}
+        assets["scl"] = {
+            "href": f"./{scl_name}",
+            "type": COG_MEDIA_TYPE,
+            "roles": ["data"],
+            "title": "Scene classification map (SCL)",
+        }
     item = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
-                            "https://stac-extensions.github.io/grid/v1.0.0/schema.json"],
+        "stac_extensions": [
+            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/grid/v1.0.0/schema.json",
+        ],
         "id": item_id,
         "geometry": geometry,
         "bbox": [min(lons), min(lats), max(lons), max(lats)],

@@ -23,6 +23,7 @@ from helpers import PRODUCT_SHAPE as SHAPE
 from helpers import PRODUCT_TRANSFORM as TRANSFORM
 from helpers import T0, make_product
 
+
 def _gradient() -> np.ndarray:
     rows, cols = np.mgrid[0:4, 0:5]
     return (100.0 * rows + cols).astype(np.float32)

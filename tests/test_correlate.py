@@ -12,10 +12,10 @@ from affine import Affine
 
 from glacier_velocity.cli import main
 from glacier_velocity.demo.synthetic import Translation, make_pair
-from helpers import EPSG, REF_TIME, SEC_TIME, X0, Y0, write_scene_cog, write_scene_item
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import read_velocity_cog
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
+from helpers import EPSG, REF_TIME, SEC_TIME, X0, Y0, write_scene_cog, write_scene_item
 
 DT_DAYS = 16.25
 DX_PX, DY_PX = 2.5, -1.5  # east and north: rows go south, so dy < 0 is northward motion

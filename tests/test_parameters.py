@@ -42,14 +42,32 @@ class Step:
 
 
 STEPS = {
-    "discovery": Step(DiscoveryParams, "discover.cwl", "01-discovery.py", "discover",
-                      notebook_outputs=("pairs_json",), cli_outputs=("out",)),
-    "correlation": Step(CorrelationParams, "correlate.cwl", "02-correlation.py", "correlate",
-                        inputs=("reference_href", "secondary_href"), notebook_outputs=("pair_id",),
-                        cli_outputs=("out_dir",)),
-    "aggregation": Step(AggregationParams, "aggregate.cwl", "03-aggregation.py", "aggregate",
-                        inputs=("products", "statuses", "message"), notebook_outputs=("out_dir",),
-                        cli_outputs=("out_dir",)),
+    "discovery": Step(
+        DiscoveryParams,
+        "discover.cwl",
+        "01-discovery.py",
+        "discover",
+        notebook_outputs=("pairs_json",),
+        cli_outputs=("out",),
+    ),
+    "correlation": Step(
+        CorrelationParams,
+        "correlate.cwl",
+        "02-correlation.py",
+        "correlate",
+        inputs=("reference_href", "secondary_href"),
+        notebook_outputs=("pair_id",),
+        cli_outputs=("out_dir",),
+    ),
+    "aggregation": Step(
+        AggregationParams,
+        "aggregate.cwl",
+        "03-aggregation.py",
+        "aggregate",
+        inputs=("products", "statuses", "message"),
+        notebook_outputs=("out_dir",),
+        cli_outputs=("out_dir",),
+    ),
 }
 #: Notebook values that are worked examples for a hand run (Yazghil Glacier), where the
 #: dataclass has no default or None (the whole scene): CWL requires them or passes null.
@@ -108,7 +126,9 @@ def test_cwl_tool_inputs_are_the_fields_with_their_defaults(step: Step) -> None:
         elif default is None:
             assert "default" not in entry and _cwl_optional(entry), f"{step.cwl}: {name} is optional"
         else:
-            assert entry.get("default") == default, f"{step.cwl}: {name} default {entry.get('default')!r} != {default!r}"
+            assert entry.get("default") == default, (
+                f"{step.cwl}: {name} default {entry.get('default')!r} != {default!r}"
+            )
 
 
 def test_workflow_inputs_are_the_fields_of_every_step_with_the_same_defaults() -> None:
@@ -148,7 +168,9 @@ def test_cli_options_are_the_kebab_case_fields_with_their_defaults(step: Step) -
         if default is dataclasses.MISSING:
             assert action.required, f"{step.command} {option_name(name)} is required"
         else:
-            assert action.default == default, f"{step.command} {option_name(name)} default {action.default!r} != {default!r}"
+            assert action.default == default, (
+                f"{step.command} {option_name(name)} default {action.default!r} != {default!r}"
+            )
     for name in step.inputs:
         # What to work on: positional, or an option of the same name.
         assert actions[name].option_strings in ([], [option_name(name)]), name
@@ -201,18 +223,48 @@ def test_readme_parameter_table_lists_every_workflow_input_with_its_default() ->
         if "default" in entry:
             default = entry["default"]
             shown = listed[parameter]
-            expected = str(default).lower() if isinstance(default, bool) else f"{default:g}" if isinstance(default, float) else str(default)
+            expected = (
+                str(default).lower()
+                if isinstance(default, bool)
+                else f"{default:g}"
+                if isinstance(default, float)
+                else str(default)
+            )
             assert shown == expected, f"README: {parameter} default {shown!r}, the Workflow's is {expected!r}"
 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["correlate", "a.json", "b.json", "--out-dir", "x", "--chip-px", "7"], "--chip-px: must be an even number of pixels"),
-        (["correlate", "a.json", "b.json", "--out-dir", "x", "--max-velocity-m-per-yr", "0"], "--max-velocity-m-per-yr: must be a positive"),
-        (["track", "a.tif", "b.tif", "--dt-days", "0", "--out", "v.tif"], "--dt-days: the baseline must be a positive number of days"),
-        (["discover", "--bbox", "1", "2", "3", "4", "--start-year", "2020", "--end-year", "2020", "--max-cloud-cover", "120"],
-         "--max-cloud-cover: must be a percentage between 0 and 100"),
+        (
+            ["correlate", "a.json", "b.json", "--out-dir", "x", "--chip-px", "7"],
+            "--chip-px: must be an even number of pixels",
+        ),
+        (
+            ["correlate", "a.json", "b.json", "--out-dir", "x", "--max-velocity-m-per-yr", "0"],
+            "--max-velocity-m-per-yr: must be a positive",
+        ),
+        (
+            ["track", "a.tif", "b.tif", "--dt-days", "0", "--out", "v.tif"],
+            "--dt-days: the baseline must be a positive number of days",
+        ),
+        (
+            [
+                "discover",
+                "--bbox",
+                "1",
+                "2",
+                "3",
+                "4",
+                "--start-year",
+                "2020",
+                "--end-year",
+                "2020",
+                "--max-cloud-cover",
+                "120",
+            ],
+            "--max-cloud-cover: must be a percentage between 0 and 100",
+        ),
     ],
 )
 def test_cli_errors_name_the_option_the_user_typed(argv: list[str], expected: str, capsys) -> None:

@@ -12,23 +12,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from helpers import write_pair_products
 
 from glacier_velocity.cli import main
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.products.runreport import PairStatus, read_run_report, write_status
 from glacier_velocity.workflow import extract_pairs as scrap
 from glacier_velocity.workflow.aggregate import AggregationParams, aggregate_run, resolve_products
+from helpers import write_pair_products
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
 def _status(pair_id: str, product: str | None = None, reason: str | None = None) -> PairStatus:
-    return PairStatus(pair_id=pair_id, reference_id=f"{pair_id}_ref", secondary_id=f"{pair_id}_sec",
-                      reference_href=f"{pair_id}_ref.json", secondary_href=f"{pair_id}_sec.json",
-                      status="failed" if reason else "succeeded", error_type="InputError" if reason else None,
-                      reason=reason, product=product)
+    return PairStatus(
+        pair_id=pair_id,
+        reference_id=f"{pair_id}_ref",
+        secondary_id=f"{pair_id}_sec",
+        reference_href=f"{pair_id}_ref.json",
+        secondary_href=f"{pair_id}_sec.json",
+        status="failed" if reason else "succeeded",
+        error_type="InputError" if reason else None,
+        reason=reason,
+        product=product,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,18 +63,50 @@ def test_notebook_and_cli_write_the_same_files(run_inputs, tmp_path):
     dirs, statuses = run_inputs
     cli_out = tmp_path / "cli"
     argv = ["aggregate", *map(str, dirs)]
-    assert main([*argv, "--statuses", *map(str, statuses), "--out-dir", str(cli_out), "--min-count", "2",
-                 "--resampling", "bilinear", "--message", "4 pairs"]) == 0
+    assert (
+        main(
+            [
+                *argv,
+                "--statuses",
+                *map(str, statuses),
+                "--out-dir",
+                str(cli_out),
+                "--min-count",
+                "2",
+                "--resampling",
+                "bilinear",
+                "--message",
+                "4 pairs",
+            ]
+        )
+        == 0
+    )
 
     nb_out = tmp_path / "notebook"
     nb_out.mkdir()
-    parameters = {"products": [str(dirs[0]), None, str(dirs[1]), str(dirs[2])], "statuses": list(map(str, statuses)),
-                  "message": "4 pairs", "min_count": 2, "resampling": "bilinear"}
+    parameters = {
+        "products": [str(dirs[0]), None, str(dirs[1]), str(dirs[2])],
+        "statuses": list(map(str, statuses)),
+        "message": "4 pairs",
+        "min_count": 2,
+        "resampling": "bilinear",
+    }
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run(
-        [str(BIN / "papermill"), str(ROOT / "notebooks" / "03-aggregation.ipynb"), "aggregation.ipynb",
-         "--kernel", "python3", "--no-progress-bar", "-y", json.dumps(parameters)],
-        cwd=nb_out, env=env, capture_output=True, text=True,
+        [
+            str(BIN / "papermill"),
+            str(ROOT / "notebooks" / "03-aggregation.ipynb"),
+            "aggregation.ipynb",
+            "--kernel",
+            "python3",
+            "--no-progress-bar",
+            "-y",
+            json.dumps(parameters),
+        ],
+        cwd=nb_out,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -83,7 +122,10 @@ def test_notebook_and_cli_write_the_same_files(run_inputs, tmp_path):
         assert median[0, 1] == 100.0 and median[0, 0] == 100.0 and median[1, 1] == 90.0
     assert read_run_report(cli_out / "run-report.json") == read_run_report(nb_out / "run-report.json")
     scraps = scrap.read_scraps(nb_out / "aggregation.ipynb")
-    assert scraps["message"] == "3 succeeded / 1 failed: 3 pairs aggregated, median speed 100.0 m/yr, 100 % of the grid measured"
+    assert (
+        scraps["message"]
+        == "3 succeeded / 1 failed: 3 pairs aggregated, median speed 100.0 m/yr, 100 % of the grid measured"
+    )
     assert scraps["stats"]["pairs"][1]["median_speed_m_per_yr"] == 120.0
 
 
@@ -107,8 +149,12 @@ def test_nothing_to_aggregate_writes_the_report_and_an_empty_catalog(tmp_path):
 
 @pytest.mark.parametrize(
     ("changes", "parameter"),
-    [({"min_count": 0}, "min_count"), ({"min_count": True}, "min_count"), ({"min_count": 1.5}, "min_count"),
-     ({"resampling": "cubic"}, "resampling")],
+    [
+        ({"min_count": 0}, "min_count"),
+        ({"min_count": True}, "min_count"),
+        ({"min_count": 1.5}, "min_count"),
+        ({"resampling": "cubic"}, "resampling"),
+    ],
 )
 def test_bad_settings_name_the_parameter(changes, parameter):
     with pytest.raises(InvalidParameter) as info:

@@ -11,7 +11,7 @@ from .outputs import check_output_dir
 _DEFAULTS = AggregationParams()
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``aggregate`` subcommand."""
     parser = subparsers.add_parser(
         "aggregate",
@@ -24,16 +24,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             f"STAC catalog (DIR/{CATALOG_DIR}/catalog.json) - the same files as the Workflow."
         ),
     )
-    parser.add_argument("products", nargs="+", metavar="PRODUCT",
-                        help="pair product directory, velocity COG (.tif) or its item (.json), as correlate writes them")
+    parser.add_argument(
+        "products",
+        nargs="+",
+        metavar="PRODUCT",
+        help="pair product directory, velocity COG (.tif) or its item (.json), as correlate writes them",
+    )
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="output directory (created if needed)")
-    parser.add_argument("--statuses", nargs="+", default=[], metavar="STATUS",
-                        help="status_<pair_id>.json of every pair attempted (default: every product succeeded)")
+    parser.add_argument(
+        "--statuses",
+        nargs="+",
+        default=[],
+        metavar="STATUS",
+        help="status_<pair_id>.json of every pair attempted (default: every product succeeded)",
+    )
     parser.add_argument("--message", default="", help="account of the discovery step, kept in the run report")
-    parser.add_argument("--min-count", type=int, default=_DEFAULTS.min_count, metavar="N",
-                        help="pixels with fewer valid maps get no median or spread (default: %(default)s)")
-    parser.add_argument("--resampling", choices=sorted(RESAMPLING), default=_DEFAULTS.resampling,
-                        help="how products on another grid are brought onto the first grid (default: %(default)s)")
+    parser.add_argument(
+        "--min-count",
+        type=int,
+        default=_DEFAULTS.min_count,
+        metavar="N",
+        help="pixels with fewer valid maps get no median or spread (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--resampling",
+        choices=sorted(RESAMPLING),
+        default=_DEFAULTS.resampling,
+        help="how products on another grid are brought onto the first grid (default: %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -17,15 +17,37 @@ _DEFAULTS = CorrelationParams()
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--max-velocity-m-per-yr``, ``--grid-spacing-px``, ``--chip-px``, ``--filter``, ``--engine``
     and ``--stable-correction`` / ``--no-stable-correction``."""
-    parser.add_argument("--max-velocity-m-per-yr", type=float, default=_DEFAULTS.max_velocity_m_per_yr, metavar="M_PER_YR",
-                        help="fastest expected surface speed in m/yr; sets the search range (default: %(default)s)")
-    parser.add_argument("--grid-spacing-px", type=int, default=_DEFAULTS.grid_spacing_px, metavar="PX",
-                        help="distance between measurement points in pixels (default: %(default)s = 120 m at 10 m)")
-    parser.add_argument("--chip-px", type=int, default=_DEFAULTS.chip_px, metavar="PX",
-                        help="side of the matched image chip in pixels, even (default: %(default)s)")
-    parser.add_argument("--filter", default=_DEFAULTS.filter, choices=FILTERS,
-                        help="image pre-filter (default: %(default)s)")
-    parser.add_argument("--engine", default=_DEFAULTS.engine, choices=ENGINES, help="tracking engine (default: %(default)s)")
-    parser.add_argument("--stable-correction", action=argparse.BooleanOptionalAction, default=_DEFAULTS.stable_correction,
-                        help="measure the pair's misregistration on stable ground and remove it from vx, vy, v, with "
-                             "error bands; --no-stable-correction keeps it (default: yes)")
+    parser.add_argument(
+        "--max-velocity-m-per-yr",
+        type=float,
+        default=_DEFAULTS.max_velocity_m_per_yr,
+        metavar="M_PER_YR",
+        help="fastest expected surface speed in m/yr; sets the search range (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--grid-spacing-px",
+        type=int,
+        default=_DEFAULTS.grid_spacing_px,
+        metavar="PX",
+        help="distance between measurement points in pixels (default: %(default)s = 120 m at 10 m)",
+    )
+    parser.add_argument(
+        "--chip-px",
+        type=int,
+        default=_DEFAULTS.chip_px,
+        metavar="PX",
+        help="side of the matched image chip in pixels, even (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--filter", default=_DEFAULTS.filter, choices=FILTERS, help="image pre-filter (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--engine", default=_DEFAULTS.engine, choices=ENGINES, help="tracking engine (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--stable-correction",
+        action=argparse.BooleanOptionalAction,
+        default=_DEFAULTS.stable_correction,
+        help="measure the pair's misregistration on stable ground and remove it from vx, vy, v, with "
+        "error bands; --no-stable-correction keeps it (default: yes)",
+    )

@@ -75,7 +75,9 @@ class AggregationParams:
         if isinstance(self.min_count, bool) or not isinstance(self.min_count, int) or self.min_count < 1:
             raise InvalidParameter("min_count", f"must be a whole number of maps >= 1, got {self.min_count!r}")
         if self.resampling not in RESAMPLING:
-            raise InvalidParameter("resampling", f"must be one of {', '.join(sorted(RESAMPLING))}, got {self.resampling!r}")
+            raise InvalidParameter(
+                "resampling", f"must be one of {', '.join(sorted(RESAMPLING))}, got {self.resampling!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -157,10 +159,14 @@ def resolve_products(products: Sequence[PathLike | None]) -> list[ProductInput]:
         if path.is_dir():
             cogs = sorted(path.glob("*.tif"))
             if not cogs:
-                raise InputError(f"product directory {str(given)!r} holds no velocity COG (.tif); pass the correlation step's product directories")
+                raise InputError(
+                    f"product directory {str(given)!r} holds no velocity COG (.tif); pass the correlation step's product directories"
+                )
             resolved += [_from_cog(cog, path.name if len(cogs) == 1 else cog.stem) for cog in cogs]
         elif not path.is_file():
-            raise InputError(f"product {str(given)!r} does not exist; pass product directories, velocity COGs or their item JSON files")
+            raise InputError(
+                f"product {str(given)!r} does not exist; pass product directories, velocity COGs or their item JSON files"
+            )
         elif _is_item_json(path):
             try:
                 item = pystac.Item.from_file(str(path.resolve()))
@@ -209,7 +215,9 @@ class AggregationResult:
             "pairs_succeeded": len(report.succeeded),
             "pairs_failed": len(report.failed),
             "run_summary": report.summary_line(),
-            "failed_pairs": [{"pair_id": p.pair_id, "error_type": p.error_type, "reason": p.reason} for p in report.failed],
+            "failed_pairs": [
+                {"pair_id": p.pair_id, "error_type": p.error_type, "reason": p.reason} for p in report.failed
+            ],
         }
         if summary is None:
             return {"pair_count": 0, "median_speed_m_per_yr": None, "valid_fraction": 0.0, "pairs": [], **run_stats}
@@ -221,8 +229,13 @@ class AggregationResult:
             "start_datetime": start.isoformat() if start else None,
             "end_datetime": end.isoformat() if end else None,
             "pairs": [
-                {"reference_id": e.reference_id, "secondary_id": e.secondary_id, "dt_days": e.dt_days,
-                 "median_speed_m_per_yr": e.median_v, "valid_fraction": e.valid_fraction}
+                {
+                    "reference_id": e.reference_id,
+                    "secondary_id": e.secondary_id,
+                    "dt_days": e.dt_days,
+                    "median_speed_m_per_yr": e.median_v,
+                    "valid_fraction": e.valid_fraction,
+                }
                 for e in summary.entries
             ],
             **run_stats,
@@ -237,8 +250,15 @@ def _report(statuses: Sequence[PathLike | PairStatus], inputs: Sequence[ProductI
     # Products alone (aggregating files by hand): each counts as a pair that succeeded.
     return RunReport(
         tuple(
-            PairStatus(pair_id=p.pair_id, reference_id="", secondary_id="", reference_href="", secondary_href="",
-                       status="succeeded", product=p.cog.stem)
+            PairStatus(
+                pair_id=p.pair_id,
+                reference_id="",
+                secondary_id="",
+                reference_href="",
+                secondary_href="",
+                status="succeeded",
+                product=p.cog.stem,
+            )
             for p in inputs
         ),
         message,
@@ -292,10 +312,16 @@ def aggregate_run(
         resampling = cast(ResamplingName, params.resampling)  # checked by AggregationParams
         summary = aggregate_products([p.cog for p in inputs], min_count=params.min_count, resampling=resampling)
         summary_dir = out / SUMMARY_DIR
-        files = write_summary(summary, summary_dir).with_figures(
-            plot_summary(summary, summary_dir / "summary_figure.png"),
-            plot_time_series(summary, summary_dir / "time_series.png"),
-        ).with_datacube(write_datacube([p.cog for p in inputs], summary_dir / DATACUBE_FILE_NAME, resampling=resampling).path)
+        files = (
+            write_summary(summary, summary_dir)
+            .with_figures(
+                plot_summary(summary, summary_dir / "summary_figure.png"),
+                plot_time_series(summary, summary_dir / "time_series.png"),
+            )
+            .with_datacube(
+                write_datacube([p.cog for p in inputs], summary_dir / DATACUBE_FILE_NAME, resampling=resampling).path
+            )
+        )
         outcome = (
             f"{report.summary_line()}: {summary.product_count} pairs aggregated, median speed "
             f"{summary.median_speed:.1f} m/yr, {100 * summary.valid_fraction:.0f} % of the grid measured"
