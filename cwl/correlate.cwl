@@ -110,6 +110,11 @@ inputs:
     label: Stable-ground correction
     doc: Measure each pair's misregistration on stable ground, remove it from vx, vy and v and estimate their 1-sigma errors; false keeps the raw offsets.
     default: true
+  min_correlation_baseline_days:
+    type: float
+    label: Shortest baseline correlated
+    doc: A pair whose scenes are less than this many days apart is refused (recorded as failed); over seconds or hours sub-pixel noise reads as absurd speeds.
+    default: 1.0
 
 outputs:
   executed_notebook:

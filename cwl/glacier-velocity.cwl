@@ -129,6 +129,11 @@ inputs:
     label: Stable-ground correction
     doc: Measure each pair's misregistration on stable ground, remove it from vx, vy and v and estimate their 1-sigma errors; false keeps the raw offsets.
     default: true
+  min_correlation_baseline_days:
+    type: float
+    label: Shortest baseline correlated
+    doc: A pair whose scenes are less than this many days apart is refused (recorded as failed); over seconds or hours sub-pixel noise reads as absurd speeds.
+    default: 1.0
   min_count:
     type: int
     label: Minimum valid maps
@@ -194,6 +199,7 @@ steps:
       engine: engine
       mask_clouds: mask_clouds
       stable_correction: stable_correction
+      min_correlation_baseline_days: min_correlation_baseline_days
     out: [executed_notebook, product, velocity, quicklook, item, status]
 
   node_aggregate:

@@ -43,6 +43,8 @@ engine = "ncc"
 mask_clouds = False
 # True: remove the pair's stable-ground shift from vx, vy, v and estimate their errors.
 stable_correction = True
+# Shortest baseline correlated, days: a pair closer in time is recorded as failed.
+min_correlation_baseline_days = 1.0
 
 
 # %%
@@ -68,6 +70,7 @@ params = CorrelationParams(
     bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
     mask_clouds=mask_clouds,
     stable_correction=stable_correction,
+    min_correlation_baseline_days=min_correlation_baseline_days,
 )
 # A failure of this pair is recorded in its status and the batch goes on; any other
 # exception is a bug and fails the notebook.

@@ -129,11 +129,14 @@ def test_notebook_and_cli_write_the_same_files(run_inputs, tmp_path):
     assert scraps["stats"]["pairs"][1]["median_speed_m_per_yr"] == 120.0
 
 
-def test_min_count_above_the_pairs_leaves_no_statistics_but_counts(run_inputs, tmp_path):
+def test_min_count_masks_pixels_measured_by_fewer_pairs_but_counts_them(run_inputs, tmp_path):
     dirs, _ = run_inputs
-    result = aggregate_run(dirs, tmp_path, AggregationParams(min_count=4))
+    result = aggregate_run(dirs, tmp_path, AggregationParams(min_count=3))
     assert result.summary is not None
-    assert np.isnan(result.summary.median_v).all() and int(result.summary.count.max()) == 3
+    median, count = result.summary.median_v, result.summary.count
+    # Pixel (k, k) is missing in pair k: two maps there, fewer than 3, so no median; three elsewhere.
+    assert [int(count[k, k]) for k in range(3)] == [2, 2, 2] and int(count[0, 1]) == 3
+    assert all(np.isnan(median[k, k]) for k in range(3)) and median[0, 1] == 100.0
     assert result.stats()["pairs_succeeded"] == 3
     # Products alone: each directory is a pair that succeeded, named after it.
     assert [p.pair_id for p in result.report.pairs] == ["p0", "p1", "p2"]

@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_tracking_options(parser)
     parser.add_argument("--mask-clouds", action="store_true",
                         help="mask clouds, shadows and defective pixels using the items' scl assets")
+    parser.add_argument("--min-correlation-baseline-days", type=float,
+                        default=CorrelationParams().min_correlation_baseline_days, metavar="DAYS",
+                        help="refuse a pair whose scenes are closer in time than this (days; default: %(default)s)")
     parser.set_defaults(func=run)
 
 
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         bbox=tuple(args.bbox) if args.bbox else None,
         mask_clouds=args.mask_clouds,
         stable_correction=args.stable_correction,
+        min_correlation_baseline_days=args.min_correlation_baseline_days,
     )
     result = correlate_pair(args.reference_href, args.secondary_href, args.out_dir, params)
     print(f"velocity:  {result.cog}")
