@@ -23,8 +23,9 @@ from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.io.outlines import GlacierOutlines
 from glacier_velocity.io.points import read_points_of_interest
 from glacier_velocity.products.figures import plot_time_series, time_series_points
-
-from test_aggregate import CRS, SHAPE, T0, TRANSFORM, make_product
+from helpers import PRODUCT_CRS as CRS
+from helpers import PRODUCT_SHAPE as SHAPE
+from helpers import T0, make_product
 
 
 def with_errors(product, vx_error: float, vy_error: float | None = None):

@@ -13,7 +13,8 @@ from doc_rows import assert_documented
 from glacier_velocity.cli import main
 from glacier_velocity.io.cog import write_velocity_cog
 from glacier_velocity.products.items import make_product_item, save_product_item
-from test_aggregate import SHAPE, T0, make_product
+from helpers import PRODUCT_SHAPE as SHAPE
+from helpers import T0, make_product
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_a_copy_of_a_product_is_the_same_pair(products, tmp_path, capsys):
 def test_min_count_above_the_number_of_products_is_refused(products, tmp_path, capsys):
     code, message = _aggregate(capsys, *products, "--min-count", "3", "--out-dir", tmp_path / "out")
     assert code == 2
-    assert message == ("glacier-velocity aggregate: error: min_count: 3 is more than the 2 product(s) given, so no pixel "
+    assert message == ("glacier-velocity aggregate: error: --min-count: 3 is more than the 2 product(s) given, so no pixel "
                        "could have that many valid maps; lower --min-count to at most 2 or add products")
     assert_documented(message.split("error: ", 1)[1], "3", "2")
     assert not (tmp_path / "out").exists()

@@ -99,9 +99,9 @@ def test_nothing_trackable_fails_the_pair_and_removes_stale_products(pair_items,
 
     # Fresh snow or a uniform cloud: one DN everywhere; saturation: the sensor's maximum.
     flat = np.full(SHAPE, 65535 if case == "saturated secondary" else 8000, dtype="uint16")
-    _write_cog(tmp_path / "sec_B08.tif", flat, TRANSFORM)
+    write_scene_cog(tmp_path / "sec_B08.tif", flat, TRANSFORM)
     if case == "uniform cloud over both":
-        _write_cog(tmp_path / "ref_B08.tif", flat, TRANSFORM)
+        write_scene_cog(tmp_path / "ref_B08.tif", flat, TRANSFORM)
     failed = attempt_pair(ref, sec, out, PARAMS)
     assert failed.status.error_type == "TrackingFailed"
     assert failed.status.reason.startswith("nothing trackable: none of the 49 grid points matched")
@@ -113,10 +113,10 @@ def test_track_of_featureless_images_exits_non_zero_without_output(tmp_path, cap
     from glacier_velocity.cli import main
 
     synthetic = make_pair(SHAPE, Translation(2.5, -1.5), seed=7)
-    _write_cog(tmp_path / "ref.tif", synthetic.reference, TRANSFORM)
-    _write_cog(tmp_path / "flat.tif", np.full(SHAPE, 8000, dtype="uint16"), TRANSFORM)
-    code = main(["track", str(tmp_path / "ref.tif"), str(tmp_path / "flat.tif"), "--days", "16",
-                 "--out", str(tmp_path / "v.tif"), "--grid-spacing", "16"])
+    write_scene_cog(tmp_path / "ref.tif", synthetic.reference, TRANSFORM)
+    write_scene_cog(tmp_path / "flat.tif", np.full(SHAPE, 8000, dtype="uint16"), TRANSFORM)
+    code = main(["track", str(tmp_path / "ref.tif"), str(tmp_path / "flat.tif"), "--dt-days", "16",
+                 "--out", str(tmp_path / "v.tif"), "--grid-spacing-px", "16"])
     assert code != 0
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert message.startswith("glacier-velocity track: error: nothing trackable: none of the 49 grid points matched")

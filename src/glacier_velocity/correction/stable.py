@@ -213,7 +213,7 @@ def _mode_cluster(dx: np.ndarray, dy: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def _check_settings(dt_days: float, min_stable_points: int, max_shift_px: float) -> None:
     if not (isinstance(dt_days, (int, float)) and math.isfinite(dt_days) and dt_days > 0):
-        raise InvalidParameter("days", f"the baseline must be a positive number of days, got {dt_days!r}")
+        raise InvalidParameter("dt_days", f"the baseline must be a positive number of days, got {dt_days!r}")
     if isinstance(min_stable_points, bool) or not isinstance(min_stable_points, int) or min_stable_points < 1:
         raise InvalidParameter("min_stable_points", f"must be a whole number >= 1, got {min_stable_points!r}")
     if not (isinstance(max_shift_px, (int, float)) and math.isfinite(max_shift_px) and max_shift_px > 0):

@@ -301,16 +301,20 @@ def aggregate_run(
     """
     params = params or AggregationParams()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     inputs = resolve_products(products)
-    report = _report(statuses, inputs, message)
-    report_path = write_run_report(report, out / RUN_REPORT_NAME)
+    resampling = cast(ResamplingName, params.resampling)  # checked by AggregationParams
     summary: Summary | None = None
     files: SummaryFiles | None = None
     catalog_text: dict[str, str] = {}
+    # The products are checked first (the same pair twice, min_count above their number): their
+    # messages name the products, where the run report could only say a pair is listed twice.
     if inputs:
-        resampling = cast(ResamplingName, params.resampling)  # checked by AggregationParams
         summary = aggregate_products([p.cog for p in inputs], min_count=params.min_count, resampling=resampling)
+    report = _report(statuses, inputs, message)
+    # Created only now: a rejected input leaves no output directory behind.
+    out.mkdir(parents=True, exist_ok=True)
+    report_path = write_run_report(report, out / RUN_REPORT_NAME)
+    if summary is not None:
         summary_dir = out / SUMMARY_DIR
         files = (
             write_summary(summary, summary_dir)
