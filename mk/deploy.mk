@@ -22,8 +22,19 @@ endif
 CONTAINER_ENGINE ?= $(shell if docker version >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null; then echo podman; else echo docker; fi)
 DEPLOY_STAMP := $(VENV)/.installed-deploy
 EOAP_VENV := $(VENV)/tools/eoap
+# The ADES tools, each in a virtualenv of its own (command-line tools; their pins clash with the
+# lock: ruamel.yaml, cwl-utils, python-dateutil). Exact versions: deploy/ades/wrap.py hooks
+# schema-salad's fetcher, and ap-validator 0.5.0 imports PyYAML without declaring it.
+CWLWRAP_VENV := $(VENV)/tools/cwlwrap
+CWLWRAP_PINS := eoap-cwlwrap==0.31.0 cwl-loader==0.22.0 cwl-utils==0.41 schema-salad==8.10.20260825112551 ruamel.yaml==0.19.1
+APVAL_VENV := $(VENV)/tools/apval
+APVAL_PINS := ogc-ap-validator==0.5.0 PyYAML==6.0.4
+MOTO_VENV := $(VENV)/tools/moto
+MOTO_PINS := 'moto[server]==5.2.5' boto3==1.44.8 botocore==1.44.8
+ADES_STAMP := $(VENV)/.installed-ades
+WRAPPED := dist/glacier-velocity.$(VERSION).wrapped.cwl
 
-.PHONY: image demo-container package package-validate ogc-serve deploy-setup
+.PHONY: image demo-container package package-validate package-wrap ogc-serve deploy-setup ades-setup
 
 deploy-setup: $(DEPLOY_STAMP) ## install the deployment tools (pygeoapi, cwl2ogc, toil, validators)
 
@@ -35,7 +46,19 @@ $(DEPLOY_STAMP): $(STAMP) pyproject.toml
 	$(EOAP_VENV)/bin/python -m pip install --quiet 'eoap-validator>=0.3.1,<0.4'
 	touch $@
 
+ades-setup: $(ADES_STAMP) ## install the ADES tools (eoap-cwlwrap, ap-validator, moto), pinned, in .venv/tools/
+
+$(ADES_STAMP): $(STAMP) mk/deploy.mk
+	test -x $(CWLWRAP_VENV)/bin/python || $(BIN)/python -m venv $(CWLWRAP_VENV)
+	$(CWLWRAP_VENV)/bin/python -m pip install --quiet $(CWLWRAP_PINS)
+	test -x $(APVAL_VENV)/bin/python || $(BIN)/python -m venv $(APVAL_VENV)
+	$(APVAL_VENV)/bin/python -m pip install --quiet $(APVAL_PINS)
+	test -x $(MOTO_VENV)/bin/python || $(BIN)/python -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/python -m pip install --quiet $(MOTO_PINS)
+	touch $@
+
 test test-fast: $(DEPLOY_STAMP)
+test: $(ADES_STAMP)
 
 image: ## build the container image $(REGISTRY)/glacier-velocity:$(VERSION) (docker or podman)
 	$(CONTAINER_ENGINE) build -f docker/Dockerfile --build-arg VERSION=$(VERSION) --build-arg SOURCE=$(CODE_REPOSITORY) \
@@ -52,6 +75,14 @@ package-validate: package ## validate the package: cwltool --validate and eoap-v
 	$(RUN) $(BIN)/cwltool --quiet --validate $(PACKAGE)
 	$(EOAP_VENV)/bin/eoap-validator --profile eoap-package --profile eoap-staging \
 	  --staging deploy/ogc/eoap-staging.json $(PACKAGE)#glacier-velocity
+
+package-wrap: package $(ADES_STAMP) ## wrap the package for an ADES (stage-in/out from deploy/ades/, offline): $(WRAPPED)
+	mkdir -p build
+	$(CWLWRAP_VENV)/bin/python deploy/ades/wrap.py --workflow $(PACKAGE)#glacier-velocity \
+	  --directory-stage-in deploy/ades/stage-in.cwl --file-stage-in deploy/ades/stage-in-file.cwl \
+	  --directory-stage-out deploy/ades/stage-out.cwl --output $(WRAPPED) 2>build/package-wrap.log \
+	  || { tail -n 30 build/package-wrap.log; exit 1; }
+	$(RUN) $(BIN)/cwltool --quiet --validate $(WRAPPED)
 
 ogc-serve: package ## local OGC API - Processes (pygeoapi) on 127.0.0.1:$(OGC_PORT) running the package in containers
 	$(RUN) $(BIN)/python -m glacier_velocity.deploy.ogc serve --config deploy/ogc/pygeoapi-config.yml --port $(OGC_PORT)
