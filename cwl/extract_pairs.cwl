@@ -20,7 +20,7 @@ requirements:
     ramMin: 256
     ramMax: 512
 
-baseCommand: [python, -m, glacier_velocity.workflow.extract_pairs, pairs]
+baseCommand: [glacier-velocity, extract-pairs]
 
 inputs:
   notebook:

@@ -66,10 +66,10 @@ image: ## build the container image $(REGISTRY)/glacier-velocity:$(VERSION) (doc
 	@$(CONTAINER_ENGINE) image inspect $(IMAGE) --format 'image $(IMAGE): {{.Size}} bytes'
 
 demo-container: $(DEPLOY_STAMP) image ## the demo with every step in the container (cwltool docker mode)
-	$(RUN) $(BIN)/python -m glacier_velocity.deploy.containers demo-container --dir build/demo-container --image $(LOCAL_TAG)
+	$(RUN) $(BIN)/glacier-velocity demo-container --dir build/demo-container --image $(LOCAL_TAG)
 
 package: $(DEPLOY_STAMP) ## write the OGC application package dist/glacier-velocity.<version>.cwl
-	$(RUN) $(BIN)/python -m glacier_velocity.deploy.package --image $(IMAGE) --code-repository $(CODE_REPOSITORY) --output $(PACKAGE) --ogc deploy/ogc --calrissian deploy/calrissian
+	$(RUN) $(BIN)/glacier-velocity package --image $(IMAGE) --code-repository $(CODE_REPOSITORY) --output $(PACKAGE) --ogc deploy/ogc --calrissian deploy/calrissian
 
 package-validate: package ## validate the package: cwltool --validate and eoap-validator
 	$(RUN) $(BIN)/cwltool --quiet --validate $(PACKAGE)
@@ -85,4 +85,4 @@ package-wrap: package $(ADES_STAMP) ## wrap the package for an ADES (stage-in/ou
 	$(RUN) $(BIN)/cwltool --quiet --validate $(WRAPPED)
 
 ogc-serve: package ## local OGC API - Processes (pygeoapi) on 127.0.0.1:$(OGC_PORT) running the package in containers
-	$(RUN) $(BIN)/python -m glacier_velocity.deploy.ogc serve --config deploy/ogc/pygeoapi-config.yml --port $(OGC_PORT)
+	$(RUN) $(BIN)/glacier-velocity ogc-serve --config deploy/ogc/pygeoapi-config.yml --port $(OGC_PORT)

@@ -134,7 +134,7 @@ def test_workflow_scatter_over_a_single_pair(tmp_path: Path) -> None:
     assert result.stats["pair_count"] == 1
     comparison = demo.compare_with_truth(demo.median_speed_map(outputs), result.truth, truth_map="truth_speed_2022.tif")
     assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
-    assert "extract_pairs: 1 pair(s)" in result.log
+    assert "extract-pairs: 1 pair(s)" in result.log
 
 
 @pytest.mark.slow

@@ -150,7 +150,7 @@ def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_
     assert json.loads((tmp_path / scraps["pairs_json"]).read_text())["count"] == 6
 
     # The extract_pairs tool's command: cwl.output.json with the same records.
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity.workflow.extract_pairs", "pairs", str(notebook), "--out-dir", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook), "--out-dir", str(tmp_path)],
                          capture_output=True, text=True, check=True)
     assert "6 pair(s)" in out.stderr
     written = json.loads((tmp_path / "cwl.output.json").read_text())
@@ -192,7 +192,7 @@ def test_zero_pairs_is_an_empty_list_and_a_message(demo_api, tmp_path: Path) -> 
     pairs, message = scrap.read_pairs(notebook)
     assert pairs == []
     assert message.startswith("no pairs found:") and "baseline" in message
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity.workflow.extract_pairs", "pairs", str(notebook), "--out-dir", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook), "--out-dir", str(tmp_path)],
                          capture_output=True, text=True)
     assert out.returncode == 0
     assert "no pairs to correlate" in out.stderr and "baseline" in out.stderr
@@ -204,7 +204,7 @@ def test_scrap_rejects_a_notebook_without_pairs(tmp_path: Path) -> None:
     nbformat.write(nbformat.v4.new_notebook(), notebook)
     with pytest.raises(scrap.InputError, match="no 'pairs' scrap"):
         scrap.read_pairs(notebook)
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity.workflow.extract_pairs", "pairs", str(notebook)], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2 and "no 'pairs' scrap" in out.stderr
     assert "Traceback" not in out.stderr
 

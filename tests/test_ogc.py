@@ -133,7 +133,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (work / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     log = (work / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "glacier_velocity.deploy.ogc", "serve", "--config", str(work / "config.yml")],
+        [sys.executable, "-m", "glacier_velocity", "ogc-serve", "--config", str(work / "config.yml")],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

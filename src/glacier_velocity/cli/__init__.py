@@ -12,13 +12,15 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import GlacierVelocityError, InvalidParameter
 
-#: Subcommand modules, in workflow order.
-COMMANDS = ("discover", "correlate", "track", "aggregate", "demo")
+#: Subcommand modules: the workflow stages in order, the CWL glue, the demos, deployment.
+COMMANDS = (
+    "discover", "correlate", "track", "aggregate", "extract_pairs", "demo", "demo_container", "package", "ogc_config", "ogc_serve",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,17 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"glacier-velocity {args.command}: error: {_as_given(exc, parser, args.command)}", file=sys.stderr)
         return 2
     return int(result or 0)
-
-
-def run_script(main_function: Callable[[], int]) -> None:
-    """Run a module's own ``main`` (``python -m glacier_velocity.deploy.package`` and the like):
-    a user error is one line on stderr and exit code 2, as with the ``glacier-velocity`` command."""
-    try:
-        code = main_function()
-    except GlacierVelocityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = 2
-    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,12 +9,11 @@ served by the STAC API point there. Containers share the host network here, so b
 are reachable from inside them, and the run then reads its scenes exactly as it reads Earth
 Search's: over HTTP through GDAL's ``/vsicurl/``.
 
-``python -m glacier_velocity.deploy.containers demo-container`` runs it (``make demo-container``).
+``glacier-velocity demo-container`` runs it (``make demo-container``).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -256,23 +255,3 @@ def run_demo_in_containers(
             )
     return demo.demo_result(outputs, results, data.truth, cwl_log)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``demo-container`` (the demo with every step in the container)."""
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.deploy.containers")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("demo-container", help="the offline demo with every tool in the container image")
-    run.add_argument("--dir", type=Path, default=Path("build/demo-container"), help="working directory")
-    run.add_argument("--process", type=Path, default=None, help="CWL to run (default cwl/glacier-velocity.cwl)")
-    run.add_argument("--image", default=LOCAL_IMAGE, help=f"image the CWL names, checked locally (default {LOCAL_IMAGE})")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    result = run_demo_in_containers(args.dir, process=args.process, image=args.image)
-    print("\n".join(result.report_lines()))
-    return 0 if result.comparison is not None else 1
-
-
-if __name__ == "__main__":
-    from ..cli import run_script
-
-    run_script(main)

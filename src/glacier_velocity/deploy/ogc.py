@@ -8,8 +8,8 @@ workflow output by URL, the STAC catalog first; the server started by :func:`cre
 serves the job directories under ``/outputs/`` so that those URLs resolve, as the object store
 behind an ADES would.
 
-``python -m glacier_velocity.deploy.ogc serve --config deploy/ogc/pygeoapi-config.yml`` (or ``make
-ogc-serve``) starts it; then, as any OGC API - Processes client::
+``glacier-velocity ogc-serve --config deploy/ogc/pygeoapi-config.yml`` (or ``make ogc-serve``)
+starts it; then, as any OGC API - Processes client::
 
     curl -X POST -H 'Content-Type: application/json' -H 'Prefer: respond-async' \\
          -d @deploy/ogc/execute-demo.json http://127.0.0.1:5000/processes/glacier-velocity/execution
@@ -19,14 +19,13 @@ ogc-serve``) starts it; then, as any OGC API - Processes client::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import re
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +320,30 @@ def pygeoapi_config(
     }
 
 
+def write_pygeoapi_config(
+    path: str | os.PathLike[str],
+    *,
+    package: str,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    workdir: str = "build/ogc",
+    containers: bool = True,
+) -> Path:
+    """Write the :func:`pygeoapi_config` of these arguments as YAML to ``path``.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from ..io.atomic import write_text_atomic
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = pygeoapi_config(package=package, host=host, port=port, workdir=workdir, containers=containers)
+    write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
+    return path
+
 def create_app(config_path: str | os.PathLike[str], openapi_path: str | os.PathLike[str]) -> Any:
     """The pygeoapi Flask app for a config, plus ``/outputs/<job>/<path>`` serving job files.
 
@@ -350,15 +373,22 @@ def create_app(config_path: str | os.PathLike[str], openapi_path: str | os.PathL
     return APP
 
 
-def serve(config_path: str | os.PathLike[str], host: str | None = None, port: int | None = None) -> None:
+def serve(
+    config_path: str | os.PathLike[str] | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    on_start: Callable[[str], object] | None = None,
+) -> None:
     """Run the server (werkzeug, threaded) until interrupted.
 
     ``host``/``port`` override the config's bind address and public URLs; the effective
-    configuration is written next to the job database.
+    configuration is written next to the job database. ``config_path`` defaults to
+    :data:`DEFAULT_CONFIG` (relative to the working directory, as the package path in it is). ``on_start`` receives the process URL
+    (``.../processes/glacier-velocity``) just before the server starts listening.
     """
     from werkzeug.serving import run_simple
 
-    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    config = yaml.safe_load(Path(config_path or DEFAULT_CONFIG).read_text(encoding="utf-8"))
     bind = config["server"]["bind"]
     host, port = host or bind["host"], int(port or bind["port"])
     old_url = config["server"]["url"]
@@ -373,37 +403,9 @@ def serve(config_path: str | os.PathLike[str], host: str | None = None, port: in
     effective = workdir / "pygeoapi-config.yml"
     effective.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     app = create_app(effective, workdir / "openapi.yml")
-    print(f"OGC API - Processes at {url}/processes/glacier-velocity", flush=True)
+    process_url = f"{url}/processes/glacier-velocity"
+    log.info("OGC API - Processes at %s", process_url)
+    if on_start is not None:
+        on_start(process_url)
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``serve`` (the local OGC API) and ``config`` (write a pygeoapi config)."""
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.deploy.ogc", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("serve", help="start the local OGC API - Processes server")
-    run.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help=f"pygeoapi configuration (default {DEFAULT_CONFIG})")
-    run.add_argument("--host", default=None, help="bind address (default from the config)")
-    run.add_argument("--port", type=int, default=None, help="port (default from the config)")
-    write = sub.add_parser("config", help="write a pygeoapi configuration for a package")
-    write.add_argument("--package", required=True, help="application package path")
-    write.add_argument("--output", type=Path, required=True, help="configuration file to write")
-    write.add_argument("--port", type=int, default=5000)
-    write.add_argument("--workdir", default="build/ogc")
-    write.add_argument("--no-container", action="store_true", help="run cwltool with --no-container")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "config":
-        config = pygeoapi_config(package=args.package, port=args.port, workdir=args.workdir, containers=not args.no_container)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        print(f"pygeoapi configuration: {args.output}")
-        return 0
-    serve(args.config, args.host, args.port)
-    return 0
-
-
-if __name__ == "__main__":
-    from ..cli import run_script
-
-    run_script(main)

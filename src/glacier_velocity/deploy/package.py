@@ -19,13 +19,13 @@ Every tool must already declare ``ResourceRequirement`` (cores and RAM, min and 
 property of each step that only its author knows.
 
 The module also derives the OGC API - Processes process description (with ``cwl2ogc``), the
-deploy body (``application/ogcapppkg+json``) and execute requests from job files. Run it as
-``python -m glacier_velocity.deploy.package --image REGISTRY/glacier-velocity:VERSION``.
+deploy body (``application/ogcapppkg+json``) and execute requests from job files.
+:func:`write_application_package` writes them all; ``glacier-velocity package --image
+REGISTRY/glacier-velocity:VERSION`` (``make package``) runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
@@ -459,42 +459,77 @@ def calrissian_configmap(document: Mapping[str, Any], job: Mapping[str, Any]) ->
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: write the application package (and optionally the OGC documents)."""
+
+@dataclass(frozen=True)
+class PackageFiles:
+    """What :func:`write_application_package` wrote.
+
+    Attributes
+    ----------
+    package : Path
+        The application package (CWL ``$graph``, YAML).
+    ogc_documents : tuple of Path
+        Process description, deploy body and execute requests; empty unless asked for.
+    calrissian_configmap : Path or None
+        The Calrissian ConfigMap, if asked for.
+    """
+
+    package: Path
+    ogc_documents: tuple[Path, ...] = ()
+    calrissian_configmap: Path | None = None
+
+
+def write_application_package(
+    *,
+    image: str,
+    output: str | os.PathLike[str] | None = None,
+    project_root: str | os.PathLike[str] | None = None,
+    code_repository: str | None = None,
+    notebooks_dir: str = IMAGE_NOTEBOOKS,
+    container: str = "requirement",
+    ogc_dir: str | os.PathLike[str] | None = None,
+    calrissian_dir: str | os.PathLike[str] | None = None,
+) -> PackageFiles:
+    """Build the application package of the repository and write it, and optionally the OGC
+    API - Processes documents and the Calrissian ConfigMap (what ``make package`` commits).
+
+    Parameters
+    ----------
+    image : str
+        Container image reference of every tool (see :func:`build_package`).
+    output : path-like, optional
+        Package file; default ``dist/glacier-velocity.<version>.cwl`` in the repository.
+    project_root : path-like, optional
+        Repository holding ``cwl/``, ``params/`` and ``pyproject.toml``; found from here by default.
+    code_repository : str, optional
+        ``s:codeRepository`` URL (default ``project.urls.Repository``).
+    notebooks_dir, container : str
+        As for :func:`build_package`.
+    ogc_dir : path-like, optional
+        Also write the OGC documents (:func:`write_ogc_documents`) into this directory.
+    calrissian_dir : path-like, optional
+        Also write ``configmap.yaml`` (package + Yazghil job, :func:`calrissian_configmap`) here.
+
+    Raises
+    ------
+    InvalidParameter, InputError
+        As :func:`project_metadata` and :func:`build_package`.
+    """
     from ..demo.runner import find_project_root
+    from ..io.atomic import write_text_atomic
 
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.deploy.package", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--image", required=True, help="container image reference, e.g. localhost/glacier-velocity:0.1.0")
-    parser.add_argument("--output", type=Path, help="package file (default dist/glacier-velocity.<version>.cwl)")
-    parser.add_argument("--project", type=Path, default=None, help="repository root (default: found from here)")
-    parser.add_argument("--code-repository", default=None, help="s:codeRepository URL (default project.urls.Repository)")
-    parser.add_argument("--notebooks-dir", default=IMAGE_NOTEBOOKS, help=f"notebook directory the tools use (default {IMAGE_NOTEBOOKS})")
-    parser.add_argument("--container", choices=("requirement", "hint"), default="requirement", help="DockerRequirement placement")
-    parser.add_argument("--ogc", type=Path, default=None, help="also write the OGC API - Processes documents into this directory")
-    parser.add_argument("--calrissian", type=Path, default=None, help="also write the Calrissian ConfigMap (package + Yazghil job) here")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    root = find_project_root(args.project)
-    metadata = project_metadata(root, args.code_repository)
-    document = build_package(root / "cwl", image=args.image, metadata=metadata, notebooks_dir=args.notebooks_dir, container=args.container)
-    output = args.output or root / "dist" / f"{PROCESS_ID}.{metadata.version}.cwl"
-    write_package(document, output)
-    print(f"application package: {output}")
-    if args.ogc is not None:
-        for path in write_ogc_documents(document, output, args.ogc, root / "params").values():
-            print(f"OGC API - Processes document: {path}")
-    if args.calrissian is not None:
-        from ..io.atomic import write_text_atomic
-
-        configmap = calrissian_configmap(document, _load(root / "params" / "yazghil.yml"))
-        path = args.calrissian / "configmap.yaml"
-        header = "# Generated by `make package` (python -m glacier_velocity.deploy.package --calrissian): the package and the Yazghil job.\n"
-        write_text_atomic(path, header + to_yaml(configmap))
-        print(f"Calrissian ConfigMap: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    from ..cli import run_script
-
-    run_script(main)
+    root = find_project_root(project_root)
+    metadata = project_metadata(root, code_repository)
+    document = build_package(root / "cwl", image=image, metadata=metadata, notebooks_dir=notebooks_dir, container=container)
+    package = write_package(document, output or root / "dist" / f"{PROCESS_ID}.{metadata.version}.cwl")
+    log.info("application package: %s", package)
+    ogc_documents: tuple[Path, ...] = ()
+    if ogc_dir is not None:
+        ogc_documents = tuple(write_ogc_documents(document, package, ogc_dir, root / "params").values())
+    configmap = None
+    if calrissian_dir is not None:
+        header = "# Generated by `make package` (glacier-velocity package --calrissian): the package and the Yazghil job.\n"
+        configmap = write_text_atomic(
+            Path(calrissian_dir) / "configmap.yaml", header + to_yaml(calrissian_configmap(document, _load(root / "params" / "yazghil.yml")))
+        )
+    return PackageFiles(package=package, ogc_documents=ogc_documents, calrissian_configmap=configmap)

@@ -1,24 +1,22 @@
 """Results glued by the executed notebooks, read back with scrapbook.
 
 The notebooks glue their results under stable names (:data:`DISCOVERY_SCRAPS` and friends).
-The CWL tool ``extract_pairs`` runs ``python -m glacier_velocity.workflow.extract_pairs pairs NOTEBOOK``,
+The CWL tool ``extract_pairs`` runs ``glacier-velocity extract-pairs NOTEBOOK`` (:func:`extract_pairs`),
 which turns the discovery notebook's ``pairs`` scrap into a CWL array of records
 (``cwl.output.json`` in the working directory), so the Workflow can scatter over it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GlacierVelocityError, InputError
+from ..errors import InputError
 from ..stac.scene import format_datetime
 
 log = logging.getLogger(__name__)
@@ -180,27 +178,26 @@ def write_cwl_output(pairs: Sequence[PairRecord], message: str, directory: str |
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m glacier_velocity.workflow.extract_pairs pairs NOTEBOOK``: the CWL ``extract_pairs`` tool."""
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.workflow.extract_pairs", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    pairs_parser = sub.add_parser("pairs", help="write the discovery notebook's pair list as cwl.output.json")
-    pairs_parser.add_argument("notebook", help="executed discovery notebook")
-    pairs_parser.add_argument("--out-dir", default=".", help="directory of cwl.output.json (default: .)")
-    args = parser.parse_args(argv)
-    try:
-        pairs, message = read_pairs(args.notebook)
-    except GlacierVelocityError as exc:
-        print(f"extract_pairs: error: {exc}", file=sys.stderr)
-        return 2
-    write_cwl_output(pairs, message, args.out_dir)
-    # cwltool shows a tool's stderr: this is where a run with no pairs says why.
-    if pairs:
-        print(f"extract_pairs: {len(pairs)} pair(s): {message}", file=sys.stderr)
-    else:
-        print(f"extract_pairs: no pairs to correlate - {message}", file=sys.stderr)
-    return 0
+def extract_pairs(notebook: str | os.PathLike[str], directory: str | os.PathLike[str] = ".") -> tuple[list[PairRecord], str]:
+    """The ``extract_pairs`` CWL tool: read the discovery notebook's pairs and write ``cwl.output.json``.
 
+    Parameters
+    ----------
+    notebook : path-like
+        Executed ``01-discovery.ipynb``.
+    directory : path-like
+        Where ``cwl.output.json`` goes (the tool's working directory by default).
 
-if __name__ == "__main__":
-    sys.exit(main())
+    Returns
+    -------
+    pairs, message
+        As :func:`read_pairs`; an empty list is a valid answer, and ``message`` says why.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_pairs`.
+    """
+    pairs, message = read_pairs(notebook)
+    write_cwl_output(pairs, message, directory)
+    return pairs, message
