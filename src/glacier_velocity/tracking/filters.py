@@ -32,15 +32,17 @@ def _local_stats(image: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.n
     img = image.astype(np.float32)
     if valid.all():
         mean = cv2.boxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
-        mean_sq = cv2.sqrBoxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+        var = cv2.sqrBoxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
     else:
         weight = valid.astype(np.float32)
         w = np.maximum(cv2.boxFilter(weight, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT), 1e-6)
         img *= weight
         mean = cv2.boxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT) / w
-        mean_sq = cv2.sqrBoxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT) / w
-    std = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
-    return mean, std
+        var = cv2.sqrBoxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT) / w
+    # In place: these are full-size float32 blocks, and temporaries cost as much as the math.
+    var -= cv2.multiply(mean, mean)
+    np.maximum(var, 0.0, out=var)
+    return mean, cv2.sqrt(var, dst=var)
 
 
 def _median_contrast(image: np.ndarray, valid: np.ndarray, width: int) -> float:
@@ -80,7 +82,13 @@ def wallis(image: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
     for lo, hi, plo, phi in _blocks(image.shape[0], width):
         mean, std = _local_stats(image[plo:phi], valid[plo:phi], width)
         sl = slice(lo - plo, hi - plo)
-        out[lo:hi] = (image[lo:hi].astype(np.float32) - mean[sl]) / (std[sl] + floor) * valid[lo:hi]
+        block = out[lo:hi]
+        block[...] = image[lo:hi]
+        block -= mean[sl]
+        std += floor
+        block /= std[sl]
+        if not valid[lo:hi].all():
+            block *= valid[lo:hi]
     return out
 
 

@@ -38,9 +38,9 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from ..errors import TrackingFailed
+from .integral_ncc import ChipWindows, ReferenceSums, correlate_shifts, find_peaks, gradient_residuals, reference_sums
 from .filters import apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
-from .integral_ncc import correlate_shifts, find_peaks, gradient_residuals
 from .offsets import OffsetField
 from .outliers import fill_gaps, isolated_points, normalized_median_test, small_clusters
 from .params import TrackingParams
@@ -218,6 +218,7 @@ def _track_strip(
     radius: int,
     max_nodata: float,
     interpolation: int,
+    ref_cache: dict[tuple[int, bool], list[ReferenceSums]],
 ) -> tuple[slice, _Estimate]:
     """Deform the secondary over one strip of grid rows and measure the residual shifts."""
     grid = level.grid
@@ -250,10 +251,17 @@ def _track_strip(
         warped.append(w)
     local_starts = row_starts - y_lo
     reference = [ch[y_lo:y_hi].astype(np.float32, copy=False) for ch in level.reference]
+    # The reference's own chip sums are the same in every pass over this level: computed once.
+    # (Each strip is handled by one thread at a time, so the cache needs no lock.)
+    key = (i0, radius == 0)
+    if key not in ref_cache:
+        windows = ChipWindows.of(local_starts, grid.col_starts, chip)
+        ref_cache[key] = [reference_sums(ch, windows, gradients=radius == 0) for ch in reference]
     if radius == 0:
-        peak = gradient_residuals(reference, warped, local_starts, grid.col_starts, chip)
+        peak = gradient_residuals(reference, warped, local_starts, grid.col_starts, chip, ref_cache[key])
     else:
-        peak = find_peaks(correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius))
+        peak = find_peaks(correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius,
+                                           ref_cache[key]))
     # The residual is what remains of the chip's motion after the deformation; adding the
     # deformation applied at the chip centre (not its chip mean) makes the estimate converge
     # to the motion *at the grid point* instead of a chip average, which is what removes the
@@ -292,8 +300,12 @@ def _iterate(
     pool: ThreadPoolExecutor,
     bar: tqdm,
     interpolation: int,
+    ref_cache: dict[tuple[int, bool], list[ReferenceSums]],
 ) -> _Estimate:
-    """One deformation-and-correlation pass over a whole level, strip by strip."""
+    """One deformation-and-correlation pass over a whole level, strip by strip.
+
+    ``ref_cache`` keeps the reference's chip sums of this level between passes.
+    """
     grid = level.grid
     n_rows = grid.shape[0]
     step = max(1, _STRIP_ROWS // grid.spacing_px)
@@ -305,7 +317,8 @@ def _iterate(
         snr=np.full(grid.shape, np.nan, dtype=np.float32),
     )
     futures = [
-        pool.submit(_track_strip, level, pred_dx, pred_dy, i0, i1, radius, params.max_nodata_fraction, interpolation)
+        pool.submit(_track_strip, level, pred_dx, pred_dy, i0, i1, radius, params.max_nodata_fraction, interpolation,
+                    ref_cache)
         for i0, i1 in bounds
     ]
     for future in futures:
@@ -435,6 +448,7 @@ def _run_schedule(levels: list[_Level], params: TrackingParams, pool: ThreadPool
     pred_dy = np.zeros(coarse.grid.shape)
     est: _Estimate | None = None
     snr: np.ndarray | None = None
+    ref_caches: dict[int, dict] = {index: {} for index in range(len(levels))}
     with tqdm(total=total, desc="tracking", unit="grid row", disable=not _show_progress(progress), leave=False) as bar:
         for step, (index, radius) in enumerate(schedule):
             level = levels[index]
@@ -442,7 +456,7 @@ def _run_schedule(levels: list[_Level], params: TrackingParams, pool: ThreadPool
             if est is not None and est.dx.shape != level.grid.shape:
                 pred_dx, pred_dy = _resample_predictor(est, levels[index + 1].grid, level.grid, 2.0)
             interpolation = FINAL_INTERPOLATION if final else cv2.INTER_CUBIC
-            raw = _iterate(level, pred_dx, pred_dy, radius, params, pool, bar, interpolation)
+            raw = _iterate(level, pred_dx, pred_dy, radius, params, pool, bar, interpolation, ref_caches[index])
             if index == 0 and radius >= 2:
                 snr = raw.snr
             if final and snr is not None:
