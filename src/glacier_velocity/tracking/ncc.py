@@ -54,12 +54,15 @@ COARSE_RADIUS_PX = 4
 #: Residual search radius (px) at every refinement step; 2 px leaves room for the predictor's
 #: error and gives the ring of correlations the peak-sharpness measure needs.
 REFINE_RADIUS_PX = 2
-#: Passes at full resolution, by search radius (px): a +-2 px NCC pass (robust to the
-#: predictor's error; also measures peak sharpness), then two gradient (Lucas-Kanade) passes,
-#: radius 0, the last on a Lanczos-deformed image. Measured on synthetic pairs against three
-#: NCC passes (2, 1, 1): stable-ground RMSE 0.0155 -> 0.0094 px, moving ice 0.0236 -> 0.0206 px
-#: (1000 px tongue), motionless identical images 0.0124 -> 0.0000 px, and 40 % less time.
-FINAL_RADII = (2, 0, 0)
+#: Passes at full resolution, by search radius (px): three gradient (Lucas-Kanade) passes
+#: (radius 0), the last on a Lanczos-deformed image, after the NCC passes of the pyramid.
+#: Before round 2 a +-2 px NCC pass came first (2, 0, 0); it cost 25 full-resolution
+#: correlations, about 40 % of the engine's time, and gained nothing measurable once the
+#: half-resolution level has aligned the chips: 1000 px tongue, 20 DN noise, moving / stable
+#: RMSE 0.0208 / 0.0082 px with it, 0.0209 / 0.0083 px with (0, 0, 0); 100 DN noise 0.0670 /
+#: 0.0412 vs 0.0671 / 0.0413 px. Two gradient passes (0, 0) lost 0.001-0.008 px. The peak
+#: sharpness of the last NCC pass (half resolution) is carried to the full-resolution grid.
+FINAL_RADII = (0, 0, 0)
 #: Gaussian smoothing (in grid cells) of the full-resolution predictor between passes, for
 #: the stability of point-wise deformation (Schrijer & Scarano 2008,
 #: doi:10.1007/s00348-008-0504-6). Measured on synthetic pairs: 1.0 cut the moving-ice RMSE
@@ -229,25 +232,24 @@ def _track_strip(
     ys = np.arange(y_lo - radius, y_hi + radius, dtype=np.float32)
     xs = np.arange(-radius, cols + radius, dtype=np.float32)
     # Quantize the deformation to OpenCV's remap precision ourselves, so that the applied
-    # displacement is known exactly and can be added back to the measured residual.
-    applied_dx = np.round(_dense_field(pred_dx, grid, ys, xs) * _REMAP_STEPS) / _REMAP_STEPS
-    applied_dy = np.round(_dense_field(pred_dy, grid, ys, xs) * _REMAP_STEPS) / _REMAP_STEPS
-    map_x = (xs[None, :] + applied_dx).astype(np.float32)
-    map_y = (ys[:, None] + applied_dy).astype(np.float32)
+    # displacement is known exactly and can be added back to the measured residual. The maps
+    # are built in place: at full resolution every temporary costs as much as the remap.
+    map_x = _quantized(_dense_field(pred_dx, grid, ys, xs))
+    map_x += xs[None, :]
+    map_y = _quantized(_dense_field(pred_dy, grid, ys, xs))
+    map_y += ys[:, None]
     # Only the source rows this strip can reach are converted to float32 for remap; rows
     # outside the image stay outside the slice and meet the constant border as before.
-    src_lo = max(0, int(np.floor(map_y.min())) - 4)
-    src_hi = min(rows, int(np.ceil(map_y.max())) + 5)
+    src_lo = max(0, int(np.floor(ys[0] + pred_dy.min())) - 4)
+    src_hi = min(rows, int(np.ceil(ys[-1] + pred_dy.max())) + 5)
     map_y -= src_lo
-    # A deformed pixel is valid if its nearest source pixel is: the interpolation kernel's
-    # reach into nodata is absorbed by the chip's nodata-fraction test.
-    valid_w = cv2.remap(level.secondary_valid[src_lo:src_hi].view(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+    valid_w = _warped_validity(level.secondary_valid[src_lo:src_hi], map_x, map_y, pred_dx, pred_dy, grid.spacing_px)
     warped = []
     for ch in level.secondary:
         source = ch[src_lo:src_hi].astype(np.float32, copy=False)
         w = cv2.remap(source, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        w[~valid_w] = 0.0
+        if valid_w is not None:
+            w[~valid_w] = 0.0
         warped.append(w)
     local_starts = row_starts - y_lo
     reference = [ch[y_lo:y_hi].astype(np.float32, copy=False) for ch in level.reference]
@@ -268,10 +270,15 @@ def _track_strip(
     # bias in curved velocity profiles (shear margins). The predictor is smoothed between
     # passes (PREDICTOR_SMOOTHING) because point-wise feedback otherwise amplifies noise.
     inner = (slice(radius, radius + y_hi - y_lo), slice(radius, radius + cols))
-    base_dx = _centre_mean(applied_dx[inner], local_starts, grid.col_starts, chip)
-    base_dy = _centre_mean(applied_dy[inner], local_starts, grid.col_starts, chip)
-    bad_ref = chip_fraction(~level.reference_valid[y_lo:y_hi], local_starts, grid.col_starts, chip)
-    bad_sec = chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip)
+    base_dx = _centre_mean(map_x[inner], local_starts, grid.col_starts, chip) - grid.cols[None, :]
+    base_dy = _centre_mean(map_y[inner], local_starts, grid.col_starts, chip) + src_lo - grid.rows[i0:i1, None]
+    if ("bad_ref", i0) not in ref_cache:
+        ref_valid = level.reference_valid[y_lo:y_hi]
+        ref_cache[("bad_ref", i0)] = (np.zeros(base_dx.shape) if ref_valid.all() else
+                                     chip_fraction(~ref_valid, local_starts, grid.col_starts, chip))
+    bad_ref = ref_cache[("bad_ref", i0)]
+    bad_sec = (np.zeros(base_dx.shape) if valid_w is None else
+               chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip))
     usable = (bad_ref <= max_nodata) & (bad_sec <= max_nodata)
     dx = np.where(usable, base_dx + peak.dx, np.nan)
     dy = np.where(usable, base_dy + peak.dy, np.nan)
@@ -281,6 +288,38 @@ def _track_strip(
         peak=np.where(usable, peak.peak, np.nan).astype(np.float32),
         snr=np.where(usable, peak.snr, np.nan).astype(np.float32),
     )
+
+
+def _quantized(values: np.ndarray) -> np.ndarray:
+    """``values`` (float32) rounded in place to OpenCV's remap step (1/32 px)."""
+    values *= _REMAP_STEPS
+    np.rint(values, out=values)
+    values /= _REMAP_STEPS
+    return values
+
+
+def _warped_validity(source_valid: np.ndarray, map_x: np.ndarray, map_y: np.ndarray,
+                     pred_dx: np.ndarray, pred_dy: np.ndarray, spacing_px: int) -> np.ndarray | None:
+    """Which deformed pixels come from a valid source pixel (nearest); None if all do.
+
+    A deformed pixel is valid if its nearest source pixel is: the interpolation kernel's reach
+    into nodata is absorbed by the chip's nodata-fraction test. Where the source is entirely
+    valid, only pixels mapped outside it can be invalid. When the predictor changes by less
+    than a grid spacing between neighbouring grid points, ``map_x`` grows along each row and
+    ``map_y`` down each column, so their extremes lie on the strip's edges; if those are inside
+    the source, the full-size remap of the mask is not needed (most strips of most pairs).
+    """
+    rows, cols = source_valid.shape
+    if source_valid.all():
+        monotone = (pred_dx.shape[1] < 2 or float(np.abs(np.diff(pred_dx, axis=1)).max()) < spacing_px) and (
+            pred_dy.shape[0] < 2 or float(np.abs(np.diff(pred_dy, axis=0)).max()) < spacing_px)
+        if monotone and (
+            float(map_x[:, 0].min()) >= 0.0 and float(map_x[:, -1].max()) <= cols - 1
+            and float(map_y[0].min()) >= 0.0 and float(map_y[-1].max()) <= rows - 1
+        ):
+            return None
+    return cv2.remap(source_valid.view(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
 
 
 def _centre_mean(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray, chip: int) -> np.ndarray:
@@ -364,6 +403,15 @@ def _resample_predictor(est: _Estimate, coarse: ChipGrid, fine: ChipGrid, factor
         filled = fill_gaps(comp)
         out.append(ndimage.map_coordinates(filled, coords, order=1, mode="nearest") * factor)
     return out[0], out[1]
+
+
+def _resample_nearest(values: np.ndarray, coarse: ChipGrid, fine: ChipGrid, factor: float) -> np.ndarray:
+    """A coarse grid's per-point quality at the nearest point of a finer grid (NaN kept)."""
+    if factor == 1.0 and values.shape == fine.shape:
+        return values
+    gy = np.clip(np.rint((fine.rows / factor - coarse.rows[0]) / coarse.spacing_px), 0, coarse.shape[0] - 1)
+    gx = np.clip(np.rint((fine.cols / factor - coarse.cols[0]) / coarse.spacing_px), 0, coarse.shape[1] - 1)
+    return values[np.ix_(gy.astype(int), gx.astype(int))]
 
 
 def _schedule(levels: list[_Level], params: TrackingParams) -> list[tuple[int, int]]:
@@ -457,10 +505,11 @@ def _run_schedule(levels: list[_Level], params: TrackingParams, pool: ThreadPool
                 pred_dx, pred_dy = _resample_predictor(est, levels[index + 1].grid, level.grid, 2.0)
             interpolation = FINAL_INTERPOLATION if final else cv2.INTER_CUBIC
             raw = _iterate(level, pred_dx, pred_dy, radius, params, pool, bar, interpolation, ref_caches[index])
-            if index == 0 and radius >= 2:
-                snr = raw.snr
+            if radius >= 2:
+                snr, snr_grid, snr_scale = raw.snr, level.grid, level.scale
             if final and snr is not None:
-                raw = _Estimate(dx=raw.dx, dy=raw.dy, peak=raw.peak, snr=snr)
+                raw = _Estimate(dx=raw.dx, dy=raw.dy, peak=raw.peak,
+                                snr=_resample_nearest(snr, snr_grid, level.grid, snr_scale / level.scale))
             est = _validate(raw, params, params.search_px / level.scale + 1.0, final)
             if not final:
                 pred_dx, pred_dy = fill_gaps(est.dx), fill_gaps(est.dy)
