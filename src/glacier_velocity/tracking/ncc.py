@@ -139,9 +139,13 @@ def _pyr_down(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndar
         plo, phi = max(0, lo - margin), min(rows, hi + margin)
         block = image[plo:phi].astype(np.float32)
         block_valid = valid[plo:phi]
-        block[~block_valid] = fill
-        small = cv2.pyrDown(block)
-        small_valid = cv2.pyrDown(block_valid.astype(np.float32)) > 0.999
+        if block_valid.all():
+            small = cv2.pyrDown(block)
+            small_valid = np.ones(small.shape, dtype=bool)
+        else:
+            block[~block_valid] = fill
+            small = cv2.pyrDown(block)
+            small_valid = cv2.pyrDown(block_valid.astype(np.float32)) > 0.999
         # cv2.pyrDown centres output row j on input row 2j: plo and lo are even.
         a, b = (lo - plo) // 2, (lo - plo) // 2 + (hi - lo + 1) // 2
         out_img[lo // 2 : lo // 2 + b - a] = small[a:b]
@@ -326,8 +330,9 @@ def _centre_mean(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndar
     """Mean of ``values`` over the 2 x 2 pixels around each (even) chip's centre."""
     ya = (row_starts + chip // 2 - 1)[:, None]
     xa = (col_starts + chip // 2 - 1)[None, :]
-    v = values.astype(np.float64)
-    return (v[ya, xa] + v[ya + 1, xa] + v[ya, xa + 1] + v[ya + 1, xa + 1]) / 4.0
+    # Gather first, convert after: the values are a full-resolution map.
+    v = [values[ya + a, xa + b].astype(np.float64) for a in (0, 1) for b in (0, 1)]
+    return (v[0] + v[1] + v[2] + v[3]) / 4.0
 
 
 def _iterate(
@@ -503,7 +508,7 @@ def _run_schedule(levels: list[_Level], params: TrackingParams, pool: ThreadPool
             final = step == len(schedule) - 1
             if est is not None and est.dx.shape != level.grid.shape:
                 pred_dx, pred_dy = _resample_predictor(est, levels[index + 1].grid, level.grid, 2.0)
-            interpolation = FINAL_INTERPOLATION if final else cv2.INTER_CUBIC
+            interpolation = FINAL_INTERPOLATION if final else cv2.INTER_LINEAR
             raw = _iterate(level, pred_dx, pred_dy, radius, params, pool, bar, interpolation, ref_caches[index])
             if radius >= 2:
                 snr, snr_grid, snr_scale = raw.snr, level.grid, level.scale
