@@ -508,7 +508,7 @@ def _run_schedule(levels: list[_Level], params: TrackingParams, pool: ThreadPool
             final = step == len(schedule) - 1
             if est is not None and est.dx.shape != level.grid.shape:
                 pred_dx, pred_dy = _resample_predictor(est, levels[index + 1].grid, level.grid, 2.0)
-            interpolation = FINAL_INTERPOLATION if final else cv2.INTER_LINEAR
+            interpolation = FINAL_INTERPOLATION if final else cv2.INTER_CUBIC
             raw = _iterate(level, pred_dx, pred_dy, radius, params, pool, bar, interpolation, ref_caches[index])
             if radius >= 2:
                 snr, snr_grid, snr_scale = raw.snr, level.grid, level.scale
