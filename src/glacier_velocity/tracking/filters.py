@@ -45,13 +45,21 @@ def _local_stats(image: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.n
     return mean, cv2.sqrt(var, dst=var)
 
 
+#: Rows of each block sampled for the median local contrast.
+_CONTRAST_SAMPLE_ROWS = 64
+
+
 def _median_contrast(image: np.ndarray, valid: np.ndarray, width: int) -> float:
-    """Median local standard deviation, from at most 8 evenly spread row blocks."""
+    """Median local standard deviation, from at most 8 evenly spread row blocks.
+
+    Blocks of :data:`_CONTRAST_SAMPLE_ROWS` rows: 8 x 256 rows cost a third of the filter
+    itself on a 5490 px image, and 8 x 64 rows still sample ~20 000 points per 1000 columns.
+    """
     rows = image.shape[0]
-    starts = np.unique(np.linspace(0, max(0, rows - 256), num=8).astype(int))
+    starts = np.unique(np.linspace(0, max(0, rows - _CONTRAST_SAMPLE_ROWS), num=8).astype(int))
     samples = []
     for lo in starts:
-        sl = slice(lo, min(rows, lo + 256))
+        sl = slice(lo, min(rows, lo + _CONTRAST_SAMPLE_ROWS))
         _, std = _local_stats(image[sl], valid[sl], width)
         samples.append(std[::4, ::4][valid[sl][::4, ::4]])
     values = np.concatenate(samples) if samples else np.empty(0)
