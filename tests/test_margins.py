@@ -44,21 +44,28 @@ def _margin_errors(field: GlacierTongue, noise_dn: float) -> dict[str, float]:
 
 
 def test_stable_ground_next_to_the_margin_stays_still():
-    # Shear margins of 88 px (the default tongue). Measured: near 0.012 px, far 0.008 px,
-    # moving ice 0.021 px; autoRIFT 0.016 / 0.003 / 0.068 px.
+    # Shear margins of 88 px (the default tongue). Measured: near 0.011 px, far 0.008 px,
+    # moving ice 0.023 px; autoRIFT 0.016 / 0.003 / 0.068 px.
     errors = _margin_errors(GlacierTongue(SHAPE, max_px=5.0), noise_dn=20.0)
     assert errors["near"] <= 0.02  # the goal: max(0.02 px, autoRIFT's)
     assert errors["moving"] <= 0.034  # the goal: half of autoRIFT's 0.068 px
     assert errors["far"] <= 0.012  # 0.008 measured; the 0.005 px goal is not reached
 
 
-@pytest.mark.parametrize("margin_frac", [0.2, 0.1])
-def test_steep_margin_leakage_is_bounded(margin_frac):
-    # Margins of 44 and 22 px (gradients up to 0.17 and 0.34 px/px). Measured: near the ice
-    # 0.036 and 0.17-0.19 px; autoRIFT 0.027 and 0.060 px. Here we are behind autoRIFT (the
-    # deformation between grid points spreads the jump); the bounds guard against regressions.
-    errors = _margin_errors(GlacierTongue(SHAPE, max_px=5.0, margin_frac=margin_frac), noise_dn=20.0)
-    bound_near, bound_moving = {0.2: (0.05, 0.07), 0.1: (0.22, 0.19)}[margin_frac]
-    assert errors["near"] <= bound_near
-    assert errors["moving"] <= bound_moving
+def test_sharp_margin_does_not_leak_onto_stable_ground():
+    # Margins of 22 px (gradients up to 0.34 px/px: the speed drops from 5 px to 0 within two
+    # grid cells). Measured: near the ice 0.041 px (0.188 px with plain Gaussian predictor
+    # smoothing), moving ice 0.116 px; autoRIFT 0.060 and 0.178 px.
+    errors = _margin_errors(GlacierTongue(SHAPE, max_px=5.0, margin_frac=0.1), noise_dn=20.0)
+    assert errors["near"] <= 0.06  # the goal: max(0.02 px, autoRIFT's 0.060 px)
+    assert errors["moving"] <= 0.14  # better than autoRIFT's 0.178; half of it is not reached
+    assert errors["far"] <= 0.012
+
+
+def test_steeper_than_default_margin():
+    # Margins of 44 px. Measured: near the ice 0.028 px, moving ice 0.041 px; autoRIFT 0.027
+    # and 0.097 px.
+    errors = _margin_errors(GlacierTongue(SHAPE, max_px=5.0, margin_frac=0.2), noise_dn=20.0)
+    assert errors["near"] <= 0.035
+    assert errors["moving"] <= 0.048  # the goal: half of autoRIFT's
     assert errors["far"] <= 0.012
