@@ -370,7 +370,7 @@ def whole_process_runs(args: argparse.Namespace, cache: Path, size: int) -> list
             return [{"engine": e, "case": "whole process", "size": size, "repeat": 1, "error": made["error"]}
                     for e in args.engines]
     tifs = [p.with_suffix(".tif") for p in (ref_npy, sec_npy)]
-    for npy, tif in zip((ref_npy, sec_npy), tifs):
+    for npy, tif in zip((ref_npy, sec_npy), tifs, strict=True):
         if not tif.exists():
             _write_geotiff(tif, np.load(npy))
     days = 30.0

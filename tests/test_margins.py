@@ -10,7 +10,6 @@ platform differences, and below autoRIFT's where we are ahead of it.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import ndimage
 
 from glacier_velocity.synthetic import GlacierTongue, make_pair

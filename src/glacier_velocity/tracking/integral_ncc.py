@@ -183,7 +183,7 @@ def correlate_shifts(
     var_r = np.zeros(shape[:2])
     var_s = np.zeros(shape)
     product = np.empty((rows, cols), dtype=np.float32)
-    for ch_r, ch_s, rsum in zip(reference, secondary, ref_sums):
+    for ch_r, ch_s, rsum in zip(reference, secondary, ref_sums, strict=True):
         var_r += rsum.var
         mean_r = rsum.s / n
         # The secondary's windows at every shift come from one table each (strided reads).
@@ -323,7 +323,7 @@ def gradient_residuals(
     shape = (windows.n_rows, windows.n_cols)
     hxx, hxy, hyy, bx, by, num, var_r, var_s = (np.zeros(shape) for _ in range(8))
     product = np.empty(reference[0].shape, dtype=np.float32)
-    for ch_r, ch_s, rsum in zip(reference, secondary, ref_sums):
+    for ch_r, ch_s, rsum in zip(reference, secondary, ref_sums, strict=True):
         gx, gy = _gradients(ch_r)
         s_r, v_r = rsum.s, rsum.var
         s_s = windows.sums(ch_s)
