@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from glacier_velocity.synthetic import GlacierTongue, make_pair
+from glacier_velocity.demo.synthetic import GlacierTongue, make_pair
 from glacier_velocity.tracking import TrackingParams, track_offsets
 
 SHAPE = (1000, 1000)

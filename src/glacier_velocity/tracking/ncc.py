@@ -38,9 +38,9 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from ..errors import TrackingFailed
-from .integral_ncc import ChipWindows, ReferenceSums, correlate_shifts, find_peaks, gradient_residuals, reference_sums
 from .filters import apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
+from .integral_ncc import ChipWindows, ReferenceSums, correlate_shifts, find_peaks, gradient_residuals, reference_sums
 from .offsets import OffsetField
 from .outliers import fill_gaps, isolated_points, normalized_median_test, small_clusters
 from .params import TrackingParams
