@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..correction.robust import nmad
 from ..errors import InvalidParameter
 from .offsets import OffsetField
-
-#: 1.4826 x the median absolute deviation is the standard deviation of Gaussian data.
-NMAD_FACTOR = 1.4826
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,6 @@ class StableScatter:
     p90_px: float
     valid_fraction: float
     points: int
-
-
-def _nmad(values: np.ndarray) -> float:
-    return float(NMAD_FACTOR * np.median(np.abs(values - np.median(values))))
 
 
 def _design(rows: np.ndarray, cols: np.ndarray, degree: int, centre: tuple[float, float], scale: float) -> np.ndarray:
@@ -85,11 +79,11 @@ def stable_scatter(field: OffsetField, degree: int = 3, clip: float = 4.0) -> St
         for _ in range(3):
             coef, *_ = np.linalg.lstsq(a[keep], values[keep], rcond=None)
             res = values - a @ coef
-            keep = np.abs(res - np.median(res[keep])) <= clip * max(_nmad(res[keep]), 1e-6)
+            keep = np.abs(res - np.median(res[keep])) <= clip * max(nmad(res[keep]), 1e-6)
         residuals.append(res)
     rx, ry = residuals
     return StableScatter(
-        nmad_px=float(np.hypot(_nmad(rx), _nmad(ry))),
+        nmad_px=float(np.hypot(nmad(rx), nmad(ry))),
         p90_px=float(np.percentile(np.hypot(rx, ry), 90)),
         valid_fraction=float(valid.mean()),
         points=int(valid.sum()),
