@@ -40,7 +40,7 @@ def _local_stats(image: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.n
         mean = cv2.boxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT) / w
         var = cv2.sqrBoxFilter(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT) / w
     # In place: these are full-size float32 blocks, and temporaries cost as much as the math.
-    var -= cv2.multiply(mean, mean)
+    np.subtract(var, cv2.multiply(mean, mean), out=var)
     np.maximum(var, 0.0, out=var)
     return mean, cv2.sqrt(var, dst=var)
 

@@ -30,7 +30,7 @@ import math
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -102,6 +102,16 @@ class _Level:
     @property
     def shape(self) -> tuple[int, int]:
         return self.reference_valid.shape
+
+
+@dataclass
+class _LevelCache:
+    """What every pass over one level shares, per strip (keyed by its first grid row): the
+    reference's chip sums (with or without gradients) and its chips' nodata fractions. Each
+    strip is handled by one thread at a time, so no lock is needed."""
+
+    sums: dict[tuple[int, bool], list[ReferenceSums]] = field(default_factory=dict)
+    bad_reference: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -233,7 +243,7 @@ def _track_strip(
     radius: int,
     max_nodata: float,
     interpolation: int,
-    ref_cache: dict[tuple[int, bool], list[ReferenceSums]],
+    ref_cache: _LevelCache,
 ) -> tuple[slice, _Estimate]:
     """Deform the secondary over one strip of grid rows and measure the residual shifts."""
     grid = level.grid
@@ -266,16 +276,15 @@ def _track_strip(
     local_starts = row_starts - y_lo
     reference = [ch[y_lo:y_hi].astype(np.float32, copy=False) for ch in level.reference]
     # The reference's own chip sums are the same in every pass over this level: computed once.
-    # (Each strip is handled by one thread at a time, so the cache needs no lock.)
     key = (i0, radius == 0)
-    if key not in ref_cache:
+    if key not in ref_cache.sums:
         windows = ChipWindows.of(local_starts, grid.col_starts, chip)
-        ref_cache[key] = [reference_sums(ch, windows, gradients=radius == 0) for ch in reference]
+        ref_cache.sums[key] = [reference_sums(ch, windows, gradients=radius == 0) for ch in reference]
     if radius == 0:
-        peak = gradient_residuals(reference, warped, local_starts, grid.col_starts, chip, ref_cache[key])
+        peak = gradient_residuals(reference, warped, local_starts, grid.col_starts, chip, ref_cache.sums[key])
     else:
         peak = find_peaks(correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius,
-                                           ref_cache[key]))
+                                           ref_cache.sums[key]))
     # The residual is what remains of the chip's motion after the deformation; adding the
     # deformation applied at the chip centre (not its chip mean) makes the estimate converge
     # to the motion *at the grid point* instead of a chip average, which is what removes the
@@ -284,11 +293,11 @@ def _track_strip(
     inner = (slice(radius, radius + y_hi - y_lo), slice(radius, radius + cols))
     base_dx = _centre_mean(map_x[inner], local_starts, grid.col_starts, chip) - grid.cols[None, :]
     base_dy = _centre_mean(map_y[inner], local_starts, grid.col_starts, chip) + src_lo - grid.rows[i0:i1, None]
-    if ("bad_ref", i0) not in ref_cache:
+    if i0 not in ref_cache.bad_reference:
         ref_valid = level.reference_valid[y_lo:y_hi]
-        ref_cache[("bad_ref", i0)] = (np.zeros(base_dx.shape) if ref_valid.all() else
-                                     chip_fraction(~ref_valid, local_starts, grid.col_starts, chip))
-    bad_ref = ref_cache[("bad_ref", i0)]
+        ref_cache.bad_reference[i0] = (np.zeros(base_dx.shape) if ref_valid.all() else
+                                       chip_fraction(~ref_valid, local_starts, grid.col_starts, chip))
+    bad_ref = ref_cache.bad_reference[i0]
     bad_sec = (np.zeros(base_dx.shape) if valid_w is None else
                chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip))
     usable = (bad_ref <= max_nodata) & (bad_sec <= max_nodata)
@@ -352,7 +361,7 @@ def _iterate(
     pool: ThreadPoolExecutor,
     bar: tqdm,
     interpolation: int,
-    ref_cache: dict[tuple[int, bool], list[ReferenceSums]],
+    ref_cache: _LevelCache,
 ) -> _Estimate:
     """One deformation-and-correlation pass over a whole level, strip by strip.
 
@@ -523,7 +532,7 @@ def _run_schedule(levels: list[_Level], params: TrackingParams, pool: ThreadPool
     pred_dy = np.zeros(coarse.grid.shape)
     est: _Estimate | None = None
     snr: np.ndarray | None = None
-    ref_caches: dict[int, dict] = {index: {} for index in range(len(levels))}
+    ref_caches = {index: _LevelCache() for index in range(len(levels))}
     with tqdm(total=total, desc="tracking", unit="grid row", disable=not _show_progress(progress), leave=False) as bar:
         for step, (index, radius) in enumerate(schedule):
             level = levels[index]
