@@ -34,7 +34,8 @@ say() { echo "slurm-single-node: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 alive() {  # alive PIDFILE: the process named in the pid file runs
-    [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
+    local pid
+    pid=$(cat "$1" 2>/dev/null) && [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
 }
 
 install_packages() {
@@ -66,10 +67,15 @@ start_munge() {
     fi
     install -d -m 0755 -o munge -g munge /run/munge
     install -d -m 0700 -o munge -g munge /var/lib/munge /var/log/munge
+    # An earlier munged run as root leaves root-owned files the munge user cannot reopen.
+    chown -R munge:munge /etc/munge /var/lib/munge /var/log/munge /run/munge
     if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
         say "starting munged"
-        # --force: munged refuses to start on a few harmless permission warnings in containers.
-        munged --force --pid-file="$MUNGE_PID"
+        # As the munge user, which owns the key and its directories (Debian's service does
+        # the same); --force: munged refuses to start on harmless permission warnings that
+        # container file systems cause (e.g. a group-writable /var/log).
+        runuser -u munge -- munged --force --pid-file="$MUNGE_PID" ||
+            die "munged did not start (see /var/log/munge/munged.log)"
         for _ in $(seq 1 20); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.25; done
         munge -n | unmunge >/dev/null || die "munged does not answer (see /var/log/munge/munged.log)"
     fi
@@ -133,7 +139,7 @@ CONF
 stop_daemon() {  # stop_daemon NAME PIDFILE
     if alive "$2"; then
         say "stopping $1"
-        kill "$(cat "$2")"
+        kill "$(cat "$2")" 2>/dev/null || true
         for _ in $(seq 1 40); do alive "$2" || break; sleep 0.25; done
         alive "$2" && die "$1 (pid $(cat "$2")) did not stop"
     fi
