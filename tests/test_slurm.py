@@ -1,0 +1,72 @@
+"""The demo on a real Slurm cluster: ``toil-cwl-runner --batchSystem slurm``.
+
+Every step of the Workflow becomes a Slurm batch job (``sbatch``). The test needs a cluster
+that answers ``sinfo`` with a node ready for jobs; ``make slurm-up`` (``deploy/slurm/single-node.sh``,
+as root) starts a single-node one on this machine, as CI does. Without one it skips and says so.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from glacier_velocity.demo.runner import TOIL_LOG, run_demo
+from glacier_velocity.demo.scenes import expected_pairs
+
+# The truth tolerances of the cwltool end-to-end demo test (tests/test_cwl.py).
+MEDIAN_TOLERANCE = 0.08
+PIXEL_MAE_TOLERANCE_M_PER_YR = 25.0
+
+
+def _cluster_problem() -> str | None:
+    """Why no Slurm cluster can take jobs here, or None when one can."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "no Slurm client (sinfo/sbatch) on PATH: start a single-node cluster with `make slurm-up` (root)"
+    try:
+        answer = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 20 s: is slurmctld running? (`make slurm-status`)"
+    if answer.returncode != 0:
+        return f"sinfo failed ({answer.stderr.strip() or answer.returncode}): start the cluster with `make slurm-up` (root)"
+    states = answer.stdout.split()
+    if not any(s.rstrip("*~#!%$@^-").lower() in {"idle", "mixed", "allocated", "completing"} for s in states):
+        return f"no Slurm node can take jobs (node states: {states or 'none'}); `make slurm-status` shows why"
+    return None
+
+
+@pytest.mark.slow
+def test_demo_runs_as_slurm_jobs_and_recovers_the_known_speed(tmp_path: Path) -> None:
+    problem = _cluster_problem()
+    if problem:
+        pytest.skip(problem)
+    result = run_demo(tmp_path, runner="toil-slurm", quiet=True)
+
+    # The jobs really went through Slurm: Toil logs the Slurm job id of each step it queued
+    # ("... with batch system ID 2 queued as job 7"), and slurmctld still knows them as
+    # completed (MinJobAge of deploy/slurm/single-node.sh: 10 minutes).
+    log_text = (tmp_path / TOIL_LOG).read_text(encoding="utf-8")
+    job_ids = sorted(set(re.findall(r"queued as job (\d+)", log_text)), key=int)
+    assert len(job_ids) >= len(expected_pairs()) + 2, f"Toil issued only Slurm jobs {job_ids}"
+    states = subprocess.run(
+        ["scontrol", "-o", "show", "job", ",".join(job_ids)], capture_output=True, text=True, timeout=60
+    ).stdout
+    finished = re.findall(r"JobId=(\d+) .*?JobState=(\w+)", states)
+    assert finished, f"slurmctld knows none of the jobs {job_ids}"
+    assert {state for _, state in finished} == {"COMPLETED"}, finished
+
+    # The same products and the same answer as `make demo`.
+    assert result.report is not None and result.report.summary_line() == "6 succeeded / 0 failed"
+    pairs = [(p.reference_id, p.secondary_id) for p in result.report.pairs]
+    assert sorted(pairs) == sorted(expected_pairs())
+    assert len(result.outputs["velocity_products"]) == 6
+    assert (Path(result.outputs["catalog"]["path"]) / "catalog.json").is_file()
+    comparison = result.comparison
+    assert comparison is not None
+    assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
+    assert comparison.pixel_mae_m_per_yr < PIXEL_MAE_TOLERANCE_M_PER_YR, comparison.describe()
+    assert comparison.coverage > 0.9, comparison.describe()
+    assert result.report_lines()[-1] == f"truth: {comparison.describe()}"
