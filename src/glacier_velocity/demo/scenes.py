@@ -128,6 +128,42 @@ DEMO_SCENES: tuple[DemoScene, ...] = (
 
 
 @dataclass(frozen=True)
+class DemoStack:
+    """Which scenes the generator writes, and how large.
+
+    The demo is :data:`DEMO_STACK`; the workflow benchmark uses more scenes of a larger size
+    over the same glacier (its speeds in m/yr do not depend on the size: the glacier tongue
+    spans the image whatever its size).
+
+    Attributes
+    ----------
+    scenes : tuple of DemoScene
+        Acquisitions in time order; years must have a velocity field
+        (:data:`DEMO_MAX_SPEED_M_PER_YR`).
+    shape : tuple of int
+        Image size (rows, cols) in px of every scene, 10 m pixels.
+    """
+
+    scenes: tuple[DemoScene, ...] = DEMO_SCENES
+    shape: tuple[int, int] = DEMO_SHAPE
+
+    def __post_init__(self) -> None:
+        if len(self.shape) != 2 or min(self.shape) < 4 * 32:
+            raise InvalidParameter("shape", f"scenes must be at least 128 x 128 px (4 chips), not {self.shape}")
+        for scene in self.scenes:
+            if scene.datetime.year not in DEMO_MAX_SPEED_M_PER_YR:
+                raise InvalidParameter(
+                    "scenes", f"{scene.item_id}: the demo has velocity fields for {sorted(DEMO_MAX_SPEED_M_PER_YR)} only"
+                )
+        if list(self.scenes) != sorted(self.scenes, key=lambda s: s.datetime):
+            raise InvalidParameter("scenes", "scenes must be in time order")
+
+
+#: The demo's own stack: :data:`DEMO_SCENES` at :data:`DEMO_SHAPE`.
+DEMO_STACK = DemoStack()
+
+
+@dataclass(frozen=True)
 class DemoData:
     """Where the generated demo stack lives.
 
@@ -158,9 +194,9 @@ def demo_transform() -> Affine:
     return Affine(DEMO_PIXEL_M, 0.0, DEMO_ORIGIN[0], 0.0, -DEMO_PIXEL_M, DEMO_ORIGIN[1])
 
 
-def _footprint(margin: float = 0.0) -> dict[str, Any]:
-    """The image rectangle, shrunk by ``margin`` of its size on each side, in lon/lat."""
-    rows, cols = DEMO_SHAPE
+def _footprint(margin: float = 0.0, shape: tuple[int, int] = DEMO_SHAPE) -> dict[str, Any]:
+    """The image rectangle (``shape``, px), shrunk by ``margin`` of its size on each side, in lon/lat."""
+    rows, cols = shape
     t = demo_transform()
     c0, c1 = cols * margin, cols * (1 - margin)
     r0, r1 = rows * margin, rows * (1 - margin)
@@ -169,12 +205,13 @@ def _footprint(margin: float = 0.0) -> dict[str, Any]:
     return transform_geom(f"EPSG:{DEMO_EPSG}", "EPSG:4326", geom)
 
 
-def demo_bbox() -> tuple[float, float, float, float]:
+def demo_bbox(shape: tuple[int, int] = DEMO_SHAPE) -> tuple[float, float, float, float]:
     """Area of interest of the demo (lon/lat degrees, W S E N), rounded to 4 decimals.
 
-    It lies inside every scene's footprint (an 8 % margin of the image on each side).
+    It lies inside every scene's footprint (an 8 % margin of the image on each side) of
+    scenes of ``shape`` (rows, cols; px).
     """
-    coords = np.asarray(_footprint(_AOI_MARGIN)["coordinates"][0])
+    coords = np.asarray(_footprint(_AOI_MARGIN, shape)["coordinates"][0])
     west, south = coords.min(axis=0)
     east, north = coords.max(axis=0)
     # Rounding inwards keeps the box inside the inner rectangle's lon/lat hull.
@@ -190,7 +227,7 @@ def demo_bbox() -> tuple[float, float, float, float]:
 DEMO_OUTLINES_FILE = "glacier_outlines.geojson"
 
 
-def demo_glacier_outlines() -> GlacierOutlines:
+def demo_glacier_outlines(shape: tuple[int, int] = DEMO_SHAPE) -> GlacierOutlines:
     """Outlines of the demo glacier (lon/lat), as RGI would give them for a real one.
 
     The tongue's outline (:meth:`~glacier_velocity.demo.synthetic.GlacierTongue.outline_px`;
@@ -198,32 +235,34 @@ def demo_glacier_outlines() -> GlacierOutlines:
     coordinates to map coordinates (centre of pixel (row, col) at ``transform @ (col + 0.5,
     row + 0.5)``) and to lon/lat.
     """
-    ring_px = velocity_field(min(DEMO_MAX_SPEED_M_PER_YR)).outline_px()
+    ring_px = velocity_field(min(DEMO_MAX_SPEED_M_PER_YR), shape).outline_px()
     t = demo_transform()
     ring = [tuple(t @ (float(col) + 0.5, float(row) + 0.5)) for col, row in ring_px]
-    rows, cols = DEMO_SHAPE
+    rows, cols = shape
     image = box(*(t @ (0, rows)), *(t @ (cols, 0)))
     ice = Polygon(ring).intersection(image)
     utm = GlacierOutlines(ice, f"EPSG:{DEMO_EPSG}", source="demo glacier (GlacierTongue)")
     return GlacierOutlines(utm.in_crs("EPSG:4326"), "EPSG:4326", source=utm.source)
 
 
-def write_demo_outlines(root: Path) -> Path:
-    """Write :func:`demo_glacier_outlines` as ``root / DEMO_OUTLINES_FILE`` (RFC 7946 GeoJSON)."""
+def write_demo_outlines(root: Path, shape: tuple[int, int] = DEMO_SHAPE) -> Path:
+    """Write :func:`demo_glacier_outlines` of scenes of ``shape`` (px) as ``root / DEMO_OUTLINES_FILE`` (RFC 7946 GeoJSON)."""
     from ..io.atomic import write_text_atomic
 
-    document = demo_glacier_outlines().to_geojson()
+    document = demo_glacier_outlines(shape).to_geojson()
     document["features"][0]["properties"].update({"glac_name": "demo glacier", "source": "glacier_velocity.demo.scenes"})
     return write_text_atomic(root / DEMO_OUTLINES_FILE, json.dumps(document, indent=1) + "\n")
 
 
-def velocity_field(year: int) -> GlacierTongue:
+def velocity_field(year: int, shape: tuple[int, int] = DEMO_SHAPE) -> GlacierTongue:
     """The demo glacier's displacement field for one year, in px per year.
 
     Parameters
     ----------
     year : int
         2022 or 2023 (keys of :data:`DEMO_MAX_SPEED_M_PER_YR`).
+    shape : tuple of int
+        Image size (rows, cols; px) the glacier tongue spans.
 
     Returns
     -------
@@ -233,10 +272,10 @@ def velocity_field(year: int) -> GlacierTongue:
     """
     if year not in DEMO_MAX_SPEED_M_PER_YR:
         raise InvalidParameter("year", f"the demo has velocity fields for {sorted(DEMO_MAX_SPEED_M_PER_YR)}, not {year}")
-    return GlacierTongue(DEMO_SHAPE, max_px=DEMO_MAX_SPEED_M_PER_YR[year] / DEMO_PIXEL_M * FIELD_YEARS)
+    return GlacierTongue(shape, max_px=DEMO_MAX_SPEED_M_PER_YR[year] / DEMO_PIXEL_M * FIELD_YEARS)
 
 
-def true_speed(year: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def true_speed(year: int, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int] = DEMO_SHAPE) -> np.ndarray:
     """True surface speed (m/yr) of the demo glacier at pixel positions.
 
     Parameters
@@ -245,13 +284,15 @@ def true_speed(year: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         Year of the velocity field.
     rows, cols : ndarray
         Pixel-centre coordinates on the demo grid (px), broadcastable to one shape.
+    shape : tuple of int
+        Image size (rows, cols; px) of the scenes.
 
     Returns
     -------
     ndarray of float64
         Speed (m/yr) at each position.
     """
-    dx, dy = velocity_field(year).displacement(rows, cols)
+    dx, dy = velocity_field(year, shape).displacement(rows, cols)
     return np.hypot(dx, dy) * DEMO_PIXEL_M / FIELD_YEARS
 
 
@@ -285,18 +326,18 @@ def geolocation_error(index: int) -> tuple[float, float]:
     return round(float(length * np.cos(angle)), 4), round(float(length * np.sin(angle)), 4)
 
 
-def scene_image(scene: DemoScene, index: int) -> np.ndarray:
-    """The demo ``nir`` image (DN, uint16, 0 = nodata) of one scene.
+def scene_image(scene: DemoScene, index: int, shape: tuple[int, int] = DEMO_SHAPE) -> np.ndarray:
+    """The demo ``nir`` image (DN, uint16, 0 = nodata) of one scene, ``shape`` (rows, cols) px.
 
     The texture (ice where the glacier moves) is warped by the year's velocity field times
     the years elapsed since 1 August of that year, plus the scene's own geolocation error
     (:func:`geolocation_error`, which moves rock and ice alike), then given a scene-specific gain
     (illumination) and Gaussian noise (seeded by ``index``). Cloudy scenes also get bright cloud blobs.
     """
-    glacier = velocity_field(scene.datetime.year)
-    rows, cols = np.mgrid[0 : DEMO_SHAPE[0], 0 : DEMO_SHAPE[1]]
+    glacier = velocity_field(scene.datetime.year, shape)
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
     texture = make_texture(
-        DEMO_SHAPE,
+        shape,
         seed=DEMO_TEXTURE_SEED,
         pixel_size_m=DEMO_PIXEL_M,
         ice_mask=glacier.is_moving(rows, cols),
@@ -306,11 +347,11 @@ def scene_image(scene: DemoScene, index: int) -> np.ndarray:
     warped = np.asarray(warp_image(texture, field), dtype=np.float64)
     rng = np.random.default_rng(1000 + index)
     gain = 1.0 + 0.08 * np.sin(index)
-    dn = warped * gain + rng.normal(0.0, 60.0, DEMO_SHAPE)
+    dn = warped * gain + rng.normal(0.0, 60.0, shape)
     if scene.cloud_cover > DEMO_MAX_CLOUD_COVER:
-        rr, cc = np.mgrid[0 : DEMO_SHAPE[0], 0 : DEMO_SHAPE[1]]
+        rr, cc = np.mgrid[0 : shape[0], 0 : shape[1]]
         for _ in range(6):
-            r0, c0 = rng.uniform(0, DEMO_SHAPE[0]), rng.uniform(0, DEMO_SHAPE[1])
+            r0, c0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
             radius = rng.uniform(40, 120)
             dn += 9000.0 * np.exp(-((rr - r0) ** 2 + (cc - c0) ** 2) / (2 * radius**2))
     # DN 0 means nodata in Sentinel-2 L2A; keep valid pixels at 1 or more.
@@ -336,7 +377,7 @@ def _write_nir_cog(path: Path, image: np.ndarray) -> None:
         dst.set_band_description(1, "nir")
 
 
-def scene_item(scene: DemoScene, nir_path: Path) -> dict[str, Any]:
+def scene_item(scene: DemoScene, nir_path: Path, shape: tuple[int, int] = DEMO_SHAPE) -> dict[str, Any]:
     """Earth-Search-v1-shaped STAC item (as JSON) of one demo scene.
 
     Parameters
@@ -344,9 +385,11 @@ def scene_item(scene: DemoScene, nir_path: Path) -> dict[str, Any]:
     scene : DemoScene
     nir_path : Path
         Absolute path of the scene's ``nir`` COG; becomes the asset href.
+    shape : tuple of int
+        Image size (rows, cols; px).
     """
-    rows, cols = DEMO_SHAPE
-    footprint = _footprint()
+    rows, cols = shape
+    footprint = _footprint(shape=shape)
     coords = np.asarray(footprint["coordinates"][0])
     stamp = scene.datetime.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     zone = DEMO_TILE[:2]
@@ -419,14 +462,15 @@ def collection_json(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def expected_pairs() -> list[tuple[str, str]]:
-    """The (reference id, secondary id) pairs discovery must build with the demo parameters.
+def expected_pairs(stack: DemoStack = DEMO_STACK) -> list[tuple[str, str]]:
+    """The (reference id, secondary id) pairs discovery must build with the demo parameters
+    from ``stack`` (default the demo's).
 
     Used scenes per year in time order, paired with the next ``DEMO_PAIRS_PER_IMAGE`` used
     scenes, kept when the baseline is at most ``DEMO_MAX_BASELINE_DAYS``. Pairs across the
     two seasons are longer than that and so never kept.
     """
-    used = [s for s in DEMO_SCENES if s.role == "used"]
+    used = [s for s in stack.scenes if s.role == "used"]
     pairs = []
     for i, reference in enumerate(used):
         for secondary in used[i + 1 : i + 1 + DEMO_PAIRS_PER_IMAGE]:
@@ -436,27 +480,27 @@ def expected_pairs() -> list[tuple[str, str]]:
     return pairs
 
 
-def _pair_misregistration(reference_id: str, secondary_id: str) -> dict[str, float]:
+def _pair_misregistration(reference_id: str, secondary_id: str, scenes: tuple[DemoScene, ...] = DEMO_SCENES) -> dict[str, float]:
     """The shift (px) a pair sees from its scenes' geolocation errors: secondary minus reference."""
-    index = {s.item_id: i for i, s in enumerate(DEMO_SCENES)}
+    index = {s.item_id: i for i, s in enumerate(scenes)}
     (rx, ry), (sx, sy) = geolocation_error(index[reference_id]), geolocation_error(index[secondary_id])
     return {"dx": round(sx - rx, 4), "dy": round(sy - ry, 4)}
 
 
-def write_truth(root: Path) -> Path:
+def write_truth(root: Path, stack: DemoStack = DEMO_STACK) -> Path:
     """Write the demo's truth: per-year and expected median speed maps and a JSON summary.
 
     Files (in ``root``): ``truth_speed_2022.tif``, ``truth_speed_2023.tif`` (speed, m/yr, on
     the 10 m demo grid), ``truth_median_speed.tif`` (per-pixel median over the expected pairs
     of each pair's true speed - what the aggregated median map must show) and ``truth.json``
-    with the expected scenes and pairs and glacier-wide median speeds (m/yr).
+    with the expected scenes and pairs and glacier-wide median speeds (m/yr), all of ``stack``.
     """
     from ..io.cog import write_cog
 
-    rows, cols = np.mgrid[0 : DEMO_SHAPE[0], 0 : DEMO_SHAPE[1]].astype(float)
-    speed = {year: true_speed(year, rows, cols) for year in DEMO_MAX_SPEED_M_PER_YR}
-    by_id = {s.item_id: s for s in DEMO_SCENES}
-    pairs = expected_pairs()
+    rows, cols = np.mgrid[0 : stack.shape[0], 0 : stack.shape[1]].astype(float)
+    speed = {year: true_speed(year, rows, cols, stack.shape) for year in DEMO_MAX_SPEED_M_PER_YR}
+    by_id = {s.item_id: s for s in stack.scenes}
+    pairs = expected_pairs(stack)
     pair_years = [by_id[ref].datetime.year for ref, _ in pairs]
     median = np.median(np.stack([speed[y] for y in pair_years]), axis=0)
     files = {}
@@ -476,14 +520,14 @@ def write_truth(root: Path) -> Path:
         "glacier_outlines": DEMO_OUTLINES_FILE,
         "median_speed_glacier_median_m_per_yr": float(np.median(median[glacier])),
         "speed_maps": files,
-        "selected_scenes": [s.item_id for s in DEMO_SCENES if s.role == "used"],
+        "selected_scenes": [s.item_id for s in stack.scenes if s.role == "used"],
         "geolocation_error_px": {
             "description": "each scene's geolocation error (dx along columns = east, dy along rows = south); "
             "a pair sees secondary minus reference as a shift of the whole image",
-            **{s.item_id: dict(zip(("dx", "dy"), geolocation_error(i), strict=True)) for i, s in enumerate(DEMO_SCENES)},
+            **{s.item_id: dict(zip(("dx", "dy"), geolocation_error(i), strict=True)) for i, s in enumerate(stack.scenes)},
         },
         "pairs": [
-            {"reference": ref, "secondary": sec, "year": y, "misregistration_px": _pair_misregistration(ref, sec)}
+            {"reference": ref, "secondary": sec, "year": y, "misregistration_px": _pair_misregistration(ref, sec, stack.scenes)}
             for (ref, sec), y in zip(pairs, pair_years, strict=True)
         ],
     }
@@ -492,13 +536,16 @@ def write_truth(root: Path) -> Path:
     return path
 
 
-def generate_demo_data(root: str | os.PathLike[str]) -> DemoData:
+def generate_demo_data(root: str | os.PathLike[str], stack: DemoStack = DEMO_STACK) -> DemoData:
     """Generate the demo stack, its STAC items and collection, and the truth.
 
     Parameters
     ----------
     root : path-like
-        Output directory (created; existing demo files are overwritten). About 3 MB.
+        Output directory (created; existing demo files are overwritten). About 3 MB for the
+        demo's stack.
+    stack : DemoStack
+        Scenes and image size; default the demo's (:data:`DEMO_STACK`).
 
     Returns
     -------
@@ -509,10 +556,10 @@ def generate_demo_data(root: str | os.PathLike[str]) -> DemoData:
     scenes_dir = root / "scenes"
     scenes_dir.mkdir(parents=True, exist_ok=True)
     items = []
-    for index, scene in enumerate(DEMO_SCENES):
+    for index, scene in enumerate(stack.scenes):
         nir_path = scenes_dir / f"{scene.item_id}_B08.tif"
-        _write_nir_cog(nir_path, scene_image(scene, index))
-        items.append(scene_item(scene, nir_path))
+        _write_nir_cog(nir_path, scene_image(scene, index, stack.shape))
+        items.append(scene_item(scene, nir_path, stack.shape))
     stac_dir = root / "stac"
     stac_dir.mkdir(exist_ok=True)
     collection_path = stac_dir / "collection.json"
@@ -523,7 +570,7 @@ def generate_demo_data(root: str | os.PathLike[str]) -> DemoData:
     (stac_dir / "items").mkdir(exist_ok=True)
     for item in items:
         (stac_dir / "items" / f"{item['id']}.json").write_text(json.dumps(item, indent=2) + "\n", encoding="utf-8")
-    truth_path = write_truth(root)
-    write_demo_outlines(root)
+    truth_path = write_truth(root, stack)
+    write_demo_outlines(root, stack.shape)
     log.info("demo stack of %d scenes written to %s", len(items), root)
-    return DemoData(root=root, collection=collection_path, items=items_path, truth=truth_path, bbox=demo_bbox())
+    return DemoData(root=root, collection=collection_path, items=items_path, truth=truth_path, bbox=demo_bbox(stack.shape))
