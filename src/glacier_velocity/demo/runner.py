@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, WorkflowFailed
+from ..errors import InputError, InvalidParameter, WorkflowFailed
 from ..products.runcatalog import RunCatalog, read_run_catalog
 from ..products.runreport import RunReport, read_run_report
 from .scenes import DEFAULT_DEMO_DIR, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
@@ -128,6 +128,54 @@ def write_pair_job(data: DemoData, path: str | os.PathLike[str], pair_index: int
 CONTAINER_ARGS = ("--disable-pull", "--custom-net", "host")
 
 
+#: Workflow engines of :func:`run_workflow`: ``cwltool``; ``toil``, ``toil-cwl-runner`` with
+#: its single-machine batch system; ``toil-slurm``, ``toil-cwl-runner --batchSystem slurm``
+#: (every step an ``sbatch`` job; the Slurm client commands must be on ``PATH``).
+RUNNERS: tuple[str, ...] = ("cwltool", "toil", "toil-slurm")
+_TOIL_BATCH_SYSTEMS = {"toil": "single_machine", "toil-slurm": "slurm"}
+#: Toil's log and job store, relative to the work directory of a Toil run.
+TOIL_LOG = Path("toil.log")
+TOIL_JOBSTORE = Path("jobstore")
+
+
+def _preserved_environment() -> list[str]:
+    # cwltool (and Toil's CWL runner) hand a job only HOME, TMPDIR and PATH: a PYTHONPATH (a
+    # source tree run without installing it) must be kept, or the steps would import another copy.
+    return ["--preserve-environment", "PYTHONPATH"] if os.environ.get("PYTHONPATH") else []
+
+
+def toil_command(
+    process: str | os.PathLike[str],
+    job: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    runner: str,
+    work_dir: str | os.PathLike[str],
+    max_cores: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The ``toil-cwl-runner`` command line (no containers) of a Toil ``runner`` (see :data:`RUNNERS`).
+
+    Toil's job store (``work_dir/jobstore``), the jobs' temporary files (``work_dir/work``)
+    and its log (``work_dir/toil.log``) go to ``work_dir``; with Slurm it must be on a file
+    system every compute node sees (on one node any directory is). ``max_cores`` bounds the
+    single-machine batch system (default all of this machine's cores).
+    """
+    if runner not in _TOIL_BATCH_SYSTEMS:
+        raise InvalidParameter("runner", f"must be one of {', '.join(RUNNERS)}, not {runner!r}")
+    if max_cores is not None and max_cores < 1:
+        raise InvalidParameter("max_cores", f"must be at least 1, not {max_cores}")
+    work = Path(work_dir).resolve()
+    executable = Path(sys.executable).parent / "toil-cwl-runner"
+    command = [str(executable) if executable.exists() else "toil-cwl-runner", "--no-container", "--batchSystem", _TOIL_BATCH_SYSTEMS[runner]]
+    if runner == "toil":
+        command += ["--maxCores", str(max_cores or os.cpu_count() or 1)]
+    return command + [
+        *_preserved_environment(), "--jobStore", f"file:{work / TOIL_JOBSTORE}", "--workDir", str(work / "work"),
+        "--logFile", str(work / TOIL_LOG), "--outdir", str(outdir), *extra_args, str(process), str(job),
+    ]
+
+
 def cwltool_command(
     process: str | os.PathLike[str],
     job: str | os.PathLike[str],
@@ -143,11 +191,7 @@ def cwltool_command(
     ``process`` may name one process of a packed file (``package.cwl#id``).
     """
     cwltool = Path(sys.executable).parent / "cwltool"
-    mode = list(CONTAINER_ARGS) if containers else ["--no-container"]
-    if not containers and os.environ.get("PYTHONPATH"):
-        # cwltool hands a job only HOME, TMPDIR and PATH: a PYTHONPATH (a source tree run
-        # without installing it) must be kept, or the steps would import another copy.
-        mode += ["--preserve-environment", "PYTHONPATH"]
+    mode = list(CONTAINER_ARGS) if containers else ["--no-container", *_preserved_environment()]
     return [str(cwltool) if cwltool.exists() else "cwltool", *mode, "--outdir", str(outdir), *extra_args, str(process), str(job)]
 
 
@@ -190,15 +234,47 @@ def run_cwltool(
         cwltool exited with an error.
     """
     command = cwltool_command(process, job, outdir, containers=containers, extra_args=extra_args)
+    return _run_engine(command, "cwltool (containers)" if containers else "cwltool", f"on {process} with {job}", quiet)
+
+
+def _run_engine(command: list[str], engine: str, what: str, quiet: bool) -> tuple[dict[str, Any], str]:
+    """Run a workflow engine's command; its output object (stdout, JSON) and its log if ``quiet``."""
     log.info("running %s", " ".join(command))
     completed = subprocess.run(command, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True)
     if completed.returncode != 0:
         tail = "\n".join((completed.stderr or "").strip().splitlines()[-40:])
-        where = " (containers)" if containers else ""
-        raise WorkflowFailed(
-            f"cwltool{where} failed (exit {completed.returncode}) on {process} with {job}" + (f":\n{tail}" if tail else "")
-        )
+        raise WorkflowFailed(f"{engine} failed (exit {completed.returncode}) {what}" + (f":\n{tail}" if tail else ""))
     return json.loads(completed.stdout), completed.stderr or ""
+
+
+def run_workflow(
+    process: str | os.PathLike[str],
+    job: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    runner: str = "cwltool",
+    work_dir: str | os.PathLike[str] | None = None,
+    max_cores: int | None = None,
+    extra_args: Sequence[str] = (),
+    quiet: bool = False,
+) -> tuple[dict[str, Any], str]:
+    """Run a CWL process without containers under ``runner`` (one of :data:`RUNNERS`).
+
+    ``cwltool`` is :func:`run_cwltool`; the Toil runners need ``work_dir`` (see
+    :func:`toil_command`; an old job store there is removed first, so that a new run never
+    resumes a finished one). ``max_cores`` bounds Toil's single-machine batch system. Returns
+    the output object and the engine's log (when ``quiet``); raises :class:`WorkflowFailed`.
+    """
+    if runner == "cwltool":
+        return run_cwltool(process, job, outdir, extra_args=extra_args, quiet=quiet)
+    if work_dir is None:
+        raise InvalidParameter("work_dir", f"the {runner} runner needs a directory for Toil's job store and work files")
+    command = toil_command(process, job, outdir, runner=runner, work_dir=work_dir, max_cores=max_cores, extra_args=extra_args)
+    work = Path(work_dir).resolve()
+    if (work / TOIL_JOBSTORE).exists():
+        shutil.rmtree(work / TOIL_JOBSTORE)
+    (work / "work").mkdir(parents=True, exist_ok=True)
+    return _run_engine(command, runner, f"on {process} with {job} (log: {work / TOIL_LOG})", quiet)
 
 
 
@@ -292,8 +368,12 @@ def run_demo(
     extra_args: Sequence[str] = (),
     quiet: bool = False,
     data: DemoData | None = None,
+    runner: str = "cwltool",
 ) -> DemoResult:
-    """Generate the demo stack, serve it, run the Workflow with cwltool and check the result.
+    """Generate the demo stack, serve it, run the Workflow and check the result.
+
+    ``runner`` is the workflow engine, one of :data:`RUNNERS` (default ``"cwltool"``); with
+    Toil, ``demo_dir`` also holds its ``jobstore/``, ``work/`` and ``toil.log``.
 
     Parameters
     ----------
@@ -332,5 +412,7 @@ def run_demo(
     with serve_stac([data.collection, data.items]) as stac_url:
         log.info("demo STAC API at %s", stac_url)
         job = write_job(root / (job_template or DEMO_PARAMS), demo_dir / "job.yml", stac_url=stac_url, **(overrides or {}))
-        outputs, cwl_log = run_cwltool(root / WORKFLOW, job, results, extra_args=extra_args, quiet=quiet)
+        outputs, cwl_log = run_workflow(
+            root / WORKFLOW, job, results, runner=runner, work_dir=demo_dir, extra_args=extra_args, quiet=quiet
+        )
     return demo_result(outputs, results, data.truth, cwl_log)
