@@ -68,3 +68,4 @@ distclean: clean ## also remove .venv
 	rm -rf $(VENV)
 
 include mk/deploy.mk
+include mk/slurm.mk
