@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import yaml
 from glacier_velocity import demo
 from glacier_velocity.cli import main
 from glacier_velocity.demo.stacserver import serve_stac
-from glacier_velocity.errors import InputError
+from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import write_cog
 from glacier_velocity.products.runcatalog import RunCatalog
 from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
@@ -227,3 +228,52 @@ def test_demo_report_lines_say_where_what_and_how_right(tmp_path):
     empty = demo.DemoResult(outdir=tmp_path, outputs={}, message="no pairs", stats={}, comparison=None,
                             truth=tmp_path / "truth.json")
     assert empty.report_lines()[-1] == "truth: no median speed map was produced, nothing to compare"
+
+
+def test_a_larger_stack_keeps_the_glaciers_speeds_and_pairs_by_the_same_rule() -> None:
+    # The workflow benchmark's kind of stack: one scene a month, May to October, 1000 px.
+    scenes = tuple(
+        demo.DemoScene(datetime(2023, month, 10, 5, 52, 31, tzinfo=timezone.utc), "S2A", 1.0, "used") for month in range(5, 11)
+    )
+    stack = demo.DemoStack(scenes=scenes, shape=(1000, 1000))
+    pairs = demo.expected_pairs(stack)
+    # 2 pairs per image, baselines up to 70 days: each scene with the next two (30 and 61 days).
+    assert pairs == [(a.item_id, b.item_id) for i, a in enumerate(scenes) for b in scenes[i + 1 : i + 3]]
+    assert len(pairs) == 9
+    rows, cols = np.mgrid[0:1000:4, 0:1000:4].astype(float)
+    small_rows, small_cols = np.mgrid[0:480:4, 0:480:4].astype(float)
+    fastest = demo.true_speed(2023, rows, cols, stack.shape).max()
+    assert fastest == pytest.approx(demo.true_speed(2023, small_rows, small_cols).max(), rel=0.02)
+    image = demo.scene_image(scenes[0], 0, stack.shape)
+    assert image.shape == (1000, 1000) and image.dtype == np.uint16 and image.min() >= 1
+    west, south, east, north = demo.demo_bbox(stack.shape)
+    small = demo.demo_bbox()
+    # The same upper-left corner, a box about 1000/480 times as large.
+    assert (east - west) / (small[2] - small[0]) == pytest.approx(1000 / 480, rel=0.01)
+
+
+def test_a_stack_outside_the_velocity_fields_is_refused() -> None:
+    scene = demo.DemoScene(datetime(2021, 7, 1, tzinfo=timezone.utc), "S2A", 1.0, "used")
+    with pytest.raises(InvalidParameter, match="scenes"):
+        demo.DemoStack(scenes=(scene,))
+    with pytest.raises(InvalidParameter, match="shape"):
+        demo.DemoStack(shape=(64, 64))
+
+
+def test_toil_command_per_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    cwl, job, out = tmp_path / "wf.cwl", tmp_path / "job.yml", tmp_path / "out"
+    slurm = demo.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)
+    assert slurm[0].endswith("toil-cwl-runner")
+    assert slurm[1:] == [
+        "--no-container", "--batchSystem", "slurm", "--jobStore", f"file:{tmp_path / 'jobstore'}", "--workDir", str(tmp_path / "work"),
+        "--logFile", str(tmp_path / demo.TOIL_LOG), "--outdir", str(out), str(cwl), str(job),
+    ]
+    single = demo.toil_command(cwl, job, out, runner="toil", work_dir=tmp_path, max_cores=2)
+    assert single[1:6] == ["--no-container", "--batchSystem", "single_machine", "--maxCores", "2"]
+    monkeypatch.setenv("PYTHONPATH", "/src")
+    assert demo.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)[4:6] == ["--preserve-environment", "PYTHONPATH"]
+    with pytest.raises(InvalidParameter, match="runner"):
+        demo.toil_command(cwl, job, out, runner="slurm", work_dir=tmp_path)
+    with pytest.raises(InvalidParameter, match="work_dir"):
+        demo.run_workflow(cwl, job, out, runner="toil")
