@@ -41,11 +41,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from glacier_velocity.demo.runner import DEMO_PARAMS, RUNNERS, WORKFLOW, WorkflowFailed, find_project_root, run_workflow, write_job
+from glacier_velocity.demo.runner import DEMO_PARAMS, WORKFLOW, WorkflowFailed, find_project_root, median_speed_map, run_workflow, write_job
 from glacier_velocity.demo.scenes import DemoScene, DemoStack, expected_pairs, generate_demo_data
 from glacier_velocity.demo.stacserver import serve_stac
-from glacier_velocity.demo.truth import compare_with_truth, median_speed_map
-from glacier_velocity.runreport import read_run_report
+from glacier_velocity.demo.truth import compare_with_truth
+from glacier_velocity.products.runreport import read_run_report
 
 log = logging.getLogger("bench_workflow")
 

@@ -51,9 +51,11 @@ def test_demo_runs_as_slurm_jobs_and_recovers_the_known_speed(tmp_path: Path) ->
     log_text = (tmp_path / TOIL_LOG).read_text(encoding="utf-8")
     job_ids = sorted(set(re.findall(r"queued as job (\d+)", log_text)), key=int)
     assert len(job_ids) >= len(expected_pairs()) + 2, f"Toil issued only Slurm jobs {job_ids}"
-    states = subprocess.run(
-        ["scontrol", "-o", "show", "job", ",".join(job_ids)], capture_output=True, text=True, timeout=60
-    ).stdout
+    # One job per call: scontrol (22.05) takes no list of ids.
+    states = "\n".join(
+        subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=60).stdout
+        for job_id in job_ids
+    )
     finished = re.findall(r"JobId=(\d+) .*?JobState=(\w+)", states)
     assert finished, f"slurmctld knows none of the jobs {job_ids}"
     assert {state for _, state in finished} == {"COMPLETED"}, finished
