@@ -38,10 +38,18 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from glacier_velocity.demo.runner import DEMO_PARAMS, WORKFLOW, WorkflowFailed, find_project_root, median_speed_map, run_workflow, write_job
+from glacier_velocity.demo.runner import (
+    DEMO_PARAMS,
+    WORKFLOW,
+    WorkflowFailed,
+    find_project_root,
+    median_speed_map,
+    run_workflow,
+    write_job,
+)
 from glacier_velocity.demo.scenes import DemoScene, DemoStack, expected_pairs, generate_demo_data
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.demo.truth import compare_with_truth
@@ -51,7 +59,7 @@ log = logging.getLogger("bench_workflow")
 
 
 def _utc(year: int, month: int, day: int) -> datetime:
-    return datetime(year, month, day, 5, 52, 31, tzinfo=timezone.utc)
+    return datetime(year, month, day, 5, 52, 31, tzinfo=UTC)
 
 
 #: One cloud-free scene a month, May to October, in each year the demo has a velocity field
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {m.engine} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
     if args.json:
         args.json.write_text(json.dumps({
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(), "cpus": os.cpu_count(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(), "cpus": os.cpu_count(),
             "size_px": args.size, "scenes": len(stack.scenes), "pairs": len(expected), "serial_s": serial_s,
             "study_pairs": study_pairs, "measurements": [asdict(m) for m in measurements],
         }, indent=2) + "\n", encoding="utf-8")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -233,7 +233,7 @@ def test_demo_report_lines_say_where_what_and_how_right(tmp_path):
 def test_a_larger_stack_keeps_the_glaciers_speeds_and_pairs_by_the_same_rule() -> None:
     # The workflow benchmark's kind of stack: one scene a month, May to October, 1000 px.
     scenes = tuple(
-        demo.DemoScene(datetime(2023, month, 10, 5, 52, 31, tzinfo=timezone.utc), "S2A", 1.0, "used") for month in range(5, 11)
+        demo.DemoScene(datetime(2023, month, 10, 5, 52, 31, tzinfo=UTC), "S2A", 1.0, "used") for month in range(5, 11)
     )
     stack = demo.DemoStack(scenes=scenes, shape=(1000, 1000))
     pairs = demo.expected_pairs(stack)
@@ -253,7 +253,7 @@ def test_a_larger_stack_keeps_the_glaciers_speeds_and_pairs_by_the_same_rule() -
 
 
 def test_a_stack_outside_the_velocity_fields_is_refused() -> None:
-    scene = demo.DemoScene(datetime(2021, 7, 1, tzinfo=timezone.utc), "S2A", 1.0, "used")
+    scene = demo.DemoScene(datetime(2021, 7, 1, tzinfo=UTC), "S2A", 1.0, "used")
     with pytest.raises(InvalidParameter, match="scenes"):
         demo.DemoStack(scenes=(scene,))
     with pytest.raises(InvalidParameter, match="shape"):
