@@ -53,6 +53,7 @@ from glacier_velocity.demo.runner import (
 from glacier_velocity.demo.scenes import DemoScene, DemoStack, expected_pairs, generate_demo_data
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.demo.truth import compare_with_truth
+from glacier_velocity.products.runcatalog import read_run_catalog
 from glacier_velocity.products.runreport import read_run_report
 
 log = logging.getLogger("bench_workflow")
@@ -128,7 +129,10 @@ def run_engine(engine: str, job: Path, work: Path, cores: int, expected: list[tu
         return Measurement(engine, used_cores, time.monotonic() - started, 0, 0.0, None, load_before, os.getloadavg()[0], "", str(failure)[-500:])
     wall = time.monotonic() - started
     load_after = os.getloadavg()[0]
-    report = read_run_report(outputs["run_report"]["path"])
+    run = read_run_catalog(outputs["catalog"]["path"])
+    if run.run_report is None:
+        raise SystemExit(f"{engine}: the run catalog {run.catalog} has no run report")
+    report = read_run_report(run.run_report)
     done = sorted((p.reference_id, p.secondary_id) for p in report.pairs if p.status == "succeeded")
     error = None if done == sorted(expected) else f"pairs {report.summary_line()}, expected {len(expected)} succeeded"
     comparison = compare_with_truth(median_speed_map(outputs), truth)

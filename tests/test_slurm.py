@@ -61,7 +61,8 @@ def test_demo_runs_as_slurm_jobs_and_recovers_the_known_speed(tmp_path: Path) ->
     assert result.report is not None and result.report.summary_line() == "6 succeeded / 0 failed"
     pairs = [(p.reference_id, p.secondary_id) for p in result.report.pairs]
     assert sorted(pairs) == sorted(expected_pairs())
-    assert len(result.outputs["velocity_products"]) == 6
+    assert result.run is not None and len(result.run.pairs) == 6
+    assert all(pair.velocity.is_file() for pair in result.run.pairs)
     assert (Path(result.outputs["catalog"]["path"]) / "catalog.json").is_file()
     comparison = result.comparison
     assert comparison is not None
