@@ -342,7 +342,7 @@ def test_scl_cloud_cover_exact_cases(tmp_path):
     assert scl_cloud_cover(write_scl(tmp_path / "nodata.tif", "nodata"), geometry) is None
     half = scl_cloud_cover(write_scl(tmp_path / "half.tif", "half-cloud-half-nodata"), geometry)
     assert half == pytest.approx(50.0, abs=1.5)
-    with pytest.raises(InputError, match="cannot read the scl asset"):
+    with pytest.raises(InputError, match="missing.tif.* does not exist"):
         scl_cloud_cover(str(tmp_path / "missing.tif"), geometry)
 
 

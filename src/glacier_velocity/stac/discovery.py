@@ -27,7 +27,6 @@ from __future__ import annotations
 import calendar
 import json
 import logging
-import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -41,7 +40,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import CatalogError, InputError, InvalidParameter, MalformedItem, NoPairsFound, NoScenesFound
-from ..io.retry import RETRY_STATUS, RetryPolicy, gdal_http_options, redact, stac_api_io
+from ..io.retry import RETRY_STATUS, RetryPolicy, redact, stac_api_io
 from .aoi import BBox, aoi_shape, check_bbox, check_geometry
 from .pairing import (
     Pair,
@@ -446,7 +445,8 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
     Parameters
     ----------
     scl_href : str
-        Path or URL of the SCL GeoTIFF/COG (read through GDAL; only the AOI window is read).
+        Path or URL of the SCL GeoTIFF/COG (read with :func:`glacier_velocity.io.raster.read_window`:
+        only the AOI window, with its retries).
     aoi_geometry : dict
         AOI as GeoJSON in lon/lat degrees.
 
@@ -459,54 +459,25 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
     Raises
     ------
     InputError
-        The raster cannot be read.
+        The raster cannot be read, or the AOI lies outside it.
     """
-    import rasterio
-    from affine import Affine
-    from rasterio.errors import RasterioError
     from rasterio.features import geometry_mask
     from rasterio.warp import transform_geom
-    from rasterio.windows import Window
 
-    from ..io.raster import open_asset
+    from ..io.raster import read_window
 
-    env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", **gdal_http_options()}
-    try:
-        with rasterio.Env(**env), open_asset(scl_href) as src:
-            local = transform_geom("EPSG:4326", src.crs, aoi_geometry)
-            west, south, east, north = shape(local).bounds
-            # Whole pixels that touch the AOI's bounding box (boundless: may reach outside).
-            col0, row0 = ~src.transform @ (west, north)
-            col1, row1 = ~src.transform @ (east, south)
-            col_lo, col_hi = sorted((col0, col1))
-            row_lo, row_hi = sorted((row0, row1))
-            c0, r0 = math.floor(col_lo), math.floor(row_lo)
-            window = Window(c0, r0, max(1, math.ceil(col_hi) - c0), max(1, math.ceil(row_hi) - r0))
-            # Read only the part inside the raster and pad with no data, rather than a
-            # boundless read (an extra VRT layer per scene).
-            data = np.full((int(window.height), int(window.width)), SCL_NODATA, dtype=np.uint8)
-            inner = window.intersection(Window(0, 0, src.width, src.height)) if _overlaps(window, src) else None
-            if inner is not None:
-                r, c = int(inner.row_off - r0), int(inner.col_off - c0)
-                data[r : r + int(inner.height), c : c + int(inner.width)] = src.read(1, window=inner)
-            inside = geometry_mask([local], out_shape=data.shape, transform=src.transform @ Affine.translation(c0, r0), invert=True, all_touched=True)
-    except (RasterioError, OSError) as exc:
-        raise InputError(f"cannot read the scl asset {scl_href!r} ({exc})") from exc
+    # The whole pixels touching the AOI's bounding box, clipped to the raster (pixels outside
+    # it would be no data anyway); the AOI polygon then picks the pixels it touches.
+    scl = read_window(scl_href, aoi_geometry, label="scl asset")
+    data = scl.array
+    local = transform_geom("EPSG:4326", scl.crs, aoi_geometry)
+    inside = geometry_mask([local], out_shape=data.shape, transform=scl.transform, invert=True, all_touched=True)
     valid = inside & (data != SCL_NODATA)
     n_valid = int(valid.sum())
     if n_valid == 0:
         return None
     cloudy = int((valid & np.isin(data, SCL_CLOUD_CLASSES)).sum())
     return 100.0 * cloudy / n_valid
-
-
-def _overlaps(window: Any, src: Any) -> bool:
-    return (
-        window.col_off < src.width
-        and window.row_off < src.height
-        and window.col_off + window.width > 0
-        and window.row_off + window.height > 0
-    )
 
 
 # --- The whole discovery -----------------------------------------------------------------------
