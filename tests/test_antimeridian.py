@@ -26,7 +26,7 @@ def test_an_unsplit_ring_across_the_antimeridian_is_explained():
         check_geometry(_ring(179.9, -179.9))
     message = str(caught.value)
     assert message == (
-        "aoi: the area spans 359.8 degrees of longitude (-179.9 to 179.9): it crosses the antimeridian (180 degrees), "
+        "geometry: the area spans 359.8 degrees of longitude (-179.9 to 179.9): it crosses the antimeridian (180 degrees), "
         "which GeoJSON rings cannot do unsplit; split it at 180 into one polygon each side (RFC 7946, 3.1.9) "
         "and run each side on its own"
     )

@@ -58,7 +58,10 @@ def test_quicklooks_of_a_run_share_one_scale_not_their_own_percentile():
 
 
 def test_summary_uses_the_runs_scale_and_draws_outlines():
-    products = [replace(_product(speed=s), engine_params={"max_velocity_m_per_yr": 700.0}) for s in (90.0, 110.0)]
+    products = [
+        replace(_product(speed=s), engine_params={"max_velocity_m_per_yr": 700.0}, reference_id=f"S2A_43SEA_2020060{k}_0_L2A")
+        for k, s in enumerate((90.0, 110.0))
+    ]
     summary = aggregate_products(products)
     assert summary.max_velocity_m_per_yr == 700.0
     # An outline of the middle 1.2 x 1.2 km of the grid, in UTM 43N.

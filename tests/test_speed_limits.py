@@ -15,7 +15,7 @@ from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.errors import InputError, InvalidParameter, TrackingFailed
 from glacier_velocity.tracking import SEARCH_MARGIN, TrackingParams, track_offsets
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
-from test_correlate import REF_TIME, X0, Y0, _write_cog, _write_item
+from helpers import REF_TIME, X0, Y0, write_scene_cog, write_scene_item
 
 SHAPE = (128, 128)
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
@@ -39,10 +39,10 @@ def test_motion_within_the_margin_still_counts():
 
 def test_a_pair_one_second_apart_is_refused_with_the_parameter_named(tmp_path):
     pair = make_pair(SHAPE, Translation(0.3, 0.0), seed=5)
-    _write_cog(tmp_path / "ref.tif", pair.reference, TRANSFORM)
-    _write_cog(tmp_path / "sec.tif", pair.secondary, TRANSFORM)
-    ref = _write_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref.tif", TRANSFORM, SHAPE)
-    sec = _write_item(tmp_path, "S2A_43SEA_20200601_1_L2A", REF_TIME + timedelta(seconds=1), "sec.tif", TRANSFORM, SHAPE)
+    write_scene_cog(tmp_path / "ref.tif", pair.reference, TRANSFORM)
+    write_scene_cog(tmp_path / "sec.tif", pair.secondary, TRANSFORM)
+    ref = write_scene_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref.tif", TRANSFORM, SHAPE)
+    sec = write_scene_item(tmp_path, "S2A_43SEA_20200601_1_L2A", REF_TIME + timedelta(seconds=1), "sec.tif", TRANSFORM, SHAPE)
     with pytest.raises(InputError) as caught:
         correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16))
     message = str(caught.value)

@@ -25,11 +25,11 @@ def test_aggregate_refuses_a_symlinked_summary_directory(tmp_path, capsys):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "velocity-summary").symlink_to(elsewhere)
+    (tmp_path / "out" / "summary").symlink_to(elsewhere)
     code = main(["aggregate", *cogs, "--out-dir", str(tmp_path / "out")])
     assert code == 2
     message = capsys.readouterr().err.strip().splitlines()[-1].split("error: ", 1)[1]
-    link = str(tmp_path / "out" / "velocity-summary")
+    link = str(tmp_path / "out" / "summary")
     assert message == (f"output directory {link!r} is a symbolic link (to {str(elsewhere)!r}); products are written only "
                        "into real directories - remove the link or give the directory it points to")
     assert_documented(message, repr(link), repr(str(elsewhere)))
