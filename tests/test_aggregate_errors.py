@@ -54,7 +54,7 @@ ICE = GlacierOutlines(box(500_000.0, 6_999_600.0, 500_300.0, 7_000_000.0), CRS)
 def _series(speeds, errors, **kwargs):
     return [
         with_errors(make_product(v, reference_datetime=T0 + timedelta(days=40 * i), name=f"p{i}", **kwargs), e)
-        for i, (v, e) in enumerate(zip(speeds, errors))
+        for i, (v, e) in enumerate(zip(speeds, errors, strict=True))
     ]
 
 

@@ -317,6 +317,8 @@ class Summary:
     @property
     def median_speed_error(self) -> float:
         """Median of ``error_v`` over the same cells as :attr:`median_speed` (m/yr); NaN if unknown."""
+        if self.error_v is None:
+            return float("nan")
         errors = self._region_values(self.error_v)
         return float(np.median(errors)) if errors.size and np.isfinite(errors).all() else float("nan")
 
@@ -838,7 +840,10 @@ def summary_tags(summary: Summary) -> dict[str, str]:
         "headline_region": summary.region_name,
         "headline_median_v": str(_rounded(summary.median_speed)),
         "headline_error_v": str(_rounded(summary.median_speed_error)),
-        "error_method": "error of the median from the per-pair 1-sigma errors e_i of its n pairs: sqrt(sum e_i^2) / n for n <= 2, 1.2533 * harmonic_mean(e_i) / sqrt(n) for n >= 3",
+        "error_method": (
+            "error of the median from the per-pair 1-sigma errors e_i of its n pairs: "
+            "sqrt(sum e_i^2) / n for n <= 2, 1.2533 * harmonic_mean(e_i) / sqrt(n) for n >= 3"
+        ),
         "software": "glacier-velocity",
         "software_version": __version__,
         "velocity_convention": "vx east, vy north, v magnitude, 1 yr = 365.25 days",
