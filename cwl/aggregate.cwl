@@ -77,6 +77,19 @@ inputs:
     label: Resampling
     doc: How a product on another grid than the first product's is brought onto it - nearest or bilinear (products of one run share one grid).
     default: nearest
+  max_pair_error_m_per_yr:
+    type: float
+    label: Largest pair error
+    doc: A pair whose typical 1-sigma speed error (median v_error, m/yr) exceeds this is left out of the summary; the run report lists it with the reason.
+    default: 100.0
+  glacier_outlines:
+    type: string?
+    label: Glacier outlines
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a file path, an http(s) URL or the GeoJSON text - in lon/lat or the CRS its `crs` member names. The headline speed and the time series are taken over them, and they are drawn on the summary figure.
+  points_of_interest:
+    type: string?
+    label: Points of interest
+    doc: Points where each pair's speed is sampled for the time series - "lon,lat; lon,lat" or GeoJSON points (file path, URL or text; a `name` property names a point); the headline region when no outlines are given.
 
 outputs:
   executed_notebook:

@@ -115,6 +115,10 @@ inputs:
     label: Shortest baseline correlated
     doc: A pair whose scenes are less than this many days apart is refused (recorded as failed); over seconds or hours sub-pixel noise reads as absurd speeds.
     default: 1.0
+  glacier_outlines:
+    type: string?
+    label: Glacier outlines
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a file path, an http(s) URL or the GeoJSON text - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is found automatically and the product says so.
 
 outputs:
   executed_notebook:

@@ -146,6 +146,19 @@ inputs:
     label: Resampling
     doc: How a product on another grid than the first product's is brought onto it in the summary - nearest or bilinear.
     default: nearest
+  max_pair_error_m_per_yr:
+    type: float
+    label: Largest pair error
+    doc: A pair whose typical 1-sigma speed error (median v_error, m/yr) exceeds this is left out of the summary; the run report lists it with the reason.
+    default: 100.0
+  glacier_outlines:
+    type: string?
+    label: Glacier outlines
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a file path, an http(s) URL or the GeoJSON text - in lon/lat or the CRS its `crs` member names. Used for each pair's stable-ground correction (the ground outside them) and for the headline speed and the time series, and drawn on the quicklooks and the summary figure; without them stable ground is found automatically.
+  points_of_interest:
+    type: string?
+    label: Points of interest
+    doc: Points where each pair's speed is sampled for the time series - "lon,lat; lon,lat" or GeoJSON points (file path, URL or text; a `name` property names a point); the headline region when no outlines are given.
 
 steps:
   node_discover:
@@ -200,6 +213,7 @@ steps:
       mask_clouds: mask_clouds
       stable_correction: stable_correction
       min_correlation_baseline_days: min_correlation_baseline_days
+      glacier_outlines: glacier_outlines
     out: [executed_notebook, product, velocity, quicklook, item, status]
 
   node_aggregate:
@@ -216,6 +230,9 @@ steps:
       message: node_extract_pairs/message
       min_count: min_count
       resampling: resampling
+      max_pair_error_m_per_yr: max_pair_error_m_per_yr
+      glacier_outlines: glacier_outlines
+      points_of_interest: points_of_interest
     out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, datacube, catalog, run_report]
 
   node_collect:

@@ -45,6 +45,10 @@ mask_clouds = False
 stable_correction = True
 # Shortest baseline correlated, days: a pair closer in time is recorded as failed.
 min_correlation_baseline_days = 1.0
+# Glacier outlines (e.g. RGI 7.0) as GeoJSON: a file path, an http(s) URL or the text, lon/lat
+# or the CRS its `crs` names. Stable ground is outside them; drawn on the quicklook. None:
+# stable ground found automatically.
+glacier_outlines = None
 
 
 # %%
@@ -71,6 +75,7 @@ params = CorrelationParams(
     mask_clouds=mask_clouds,
     stable_correction=stable_correction,
     min_correlation_baseline_days=min_correlation_baseline_days,
+    glacier_outlines=glacier_outlines,
 )
 # A failure of this pair is recorded in its status and the batch goes on; any other
 # exception is a bug and fails the notebook.

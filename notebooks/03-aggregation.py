@@ -36,6 +36,14 @@ message = ""
 min_count = 1
 # How products on another grid are brought onto the first product's: "nearest" or "bilinear".
 resampling = "nearest"
+# A pair whose typical 1-sigma speed error (median v_error, m/yr) exceeds this is left out;
+# the run report lists it.
+max_pair_error_m_per_yr = 100.0
+# Glacier outlines as GeoJSON (file path, http(s) URL or text): the headline speed and the time
+# series are over them, and they are drawn on the summary figure. None: no outlines.
+glacier_outlines = None
+# Points for the time series: "lon,lat; lon,lat" or GeoJSON points (file path, URL or text).
+points_of_interest = None
 # Output directory: run-report.json, summary/ (COGs, figures) and catalog/ (catalog.json).
 out_dir = "."
 
@@ -46,10 +54,20 @@ from IPython.display import Image, display
 from glacier_velocity.workflow.aggregate import AggregationParams, aggregate_run
 
 # %%
-params = AggregationParams(min_count=min_count, resampling=resampling)
+params = AggregationParams(
+    min_count=min_count,
+    resampling=resampling,
+    max_pair_error_m_per_yr=max_pair_error_m_per_yr,
+    glacier_outlines=glacier_outlines,
+    points_of_interest=points_of_interest,
+)
 result = aggregate_run(products, out_dir, params, statuses=statuses, message=message)
 print(result.message)
 print(result.report.describe())
+if result.summary is not None:
+    print(result.summary.headline())
+    for line in result.summary.exclusion_lines():
+        print(f"left out: {line}")
 
 # %% [markdown]
 # ## Summary maps (median speed, spread, count) and time series

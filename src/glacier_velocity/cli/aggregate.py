@@ -52,13 +52,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=_DEFAULTS.resampling,
         help="how products on another grid are brought onto the first grid (default: %(default)s)",
     )
+    parser.add_argument(
+        "--max-pair-error-m-per-yr",
+        type=float,
+        default=_DEFAULTS.max_pair_error_m_per_yr,
+        metavar="M_PER_YR",
+        help="leave out a pair whose typical 1-sigma speed error (median v_error) exceeds this, m/yr; "
+        "the run report lists it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--glacier-outlines",
+        default=_DEFAULTS.glacier_outlines,
+        metavar="GEOJSON",
+        help="glacier outlines as a GeoJSON file, http(s) URL or GeoJSON text: the headline speed and the "
+        "time series are over them, and they are drawn on the summary figure (default: none)",
+    )
+    parser.add_argument(
+        "--points-of-interest",
+        default=_DEFAULTS.points_of_interest,
+        metavar="POINTS",
+        help="points for the time series: 'lon,lat; lon,lat' or GeoJSON points (file, URL or text); "
+        "the headline region when no outlines are given (default: none)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Aggregate, print the outcome and where the catalog is."""
     check_output_dir(args.out_dir, "--out-dir")
-    params = AggregationParams(min_count=args.min_count, resampling=args.resampling)
+    params = AggregationParams(
+        min_count=args.min_count,
+        resampling=args.resampling,
+        max_pair_error_m_per_yr=args.max_pair_error_m_per_yr,
+        glacier_outlines=args.glacier_outlines,
+        points_of_interest=args.points_of_interest,
+    )
     result = aggregate_run(args.products, args.out_dir, params, statuses=args.statuses, message=args.message)
     print(result.message)
     print(f"catalog: {result.catalog}")

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         mask_clouds=args.mask_clouds,
         stable_correction=args.stable_correction,
         min_correlation_baseline_days=args.min_correlation_baseline_days,
+        glacier_outlines=args.glacier_outlines,
     )
     result = correlate_pair(args.reference_href, args.secondary_href, args.out_dir, params)
     print(f"velocity:  {result.cog}")

@@ -15,8 +15,8 @@ _DEFAULTS = CorrelationParams()
 
 
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--max-velocity-m-per-yr``, ``--grid-spacing-px``, ``--chip-px``, ``--filter``, ``--engine``
-    and ``--stable-correction`` / ``--no-stable-correction``."""
+    """Add ``--max-velocity-m-per-yr``, ``--grid-spacing-px``, ``--chip-px``, ``--filter``, ``--engine``,
+    ``--stable-correction`` / ``--no-stable-correction`` and ``--glacier-outlines``."""
     parser.add_argument(
         "--max-velocity-m-per-yr",
         type=float,
@@ -50,4 +50,12 @@ def add_tracking_options(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.stable_correction,
         help="measure the pair's misregistration on stable ground and remove it from vx, vy, v, with "
         "error bands; --no-stable-correction keeps it (default: yes)",
+    )
+    parser.add_argument(
+        "--glacier-outlines",
+        default=_DEFAULTS.glacier_outlines,
+        metavar="GEOJSON",
+        help="glacier outlines (e.g. RGI 7.0) as a GeoJSON file, an http(s) URL or GeoJSON text, lon/lat or "
+        "the CRS its 'crs' names: stable ground is outside them, and they are drawn on the quicklook "
+        "(default: stable ground found automatically)",
     )

@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from ..correction import describe_correction
+from ..io.outlines import read_glacier_outlines
 from ..tracking import TrackingParams
 from ..workflow.track_files import track_files
 from .options import add_tracking_options
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         params=params,
         engine=args.engine,
         stable_correction=args.stable_correction,
+        glacier_outlines=read_glacier_outlines(args.glacier_outlines) if args.glacier_outlines else None,
     )
     speed = product.v[np.isfinite(product.v)]
     median = f"{np.median(speed):.1f} m/yr" if speed.size else "n/a"

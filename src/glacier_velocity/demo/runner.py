@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import InputError, InvalidParameter, WorkflowFailed
 from ..products.runcatalog import RunCatalog, read_run_catalog
 from ..products.runreport import RunReport, read_run_report
-from .scenes import DEFAULT_DEMO_DIR, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
+from .scenes import DEFAULT_DEMO_DIR, DEMO_OUTLINES_FILE, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
 from .truth import TruthComparison, compare_with_truth
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,13 @@ def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
-def write_job(template: str | os.PathLike[str], path: str | os.PathLike[str], **overrides: Any) -> Path:
+def write_job(
+    template: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    data_location: str | os.PathLike[str] | None = None,
+    **overrides: Any,
+) -> Path:
     """Copy a CWL job file (YAML), replacing some of its values.
 
     Parameters
@@ -64,12 +70,20 @@ def write_job(template: str | os.PathLike[str], path: str | os.PathLike[str], **
         Job file to start from, e.g. ``params/demo.yml``.
     path : path-like
         Job file to write (its directory is created).
+    data_location : path-like or str, optional
+        Where the demo data are, as the Workflow's steps will see them: a directory or a
+        base URL. A bare file name as ``glacier_outlines`` in the template (the demo's
+        ``glacier_outlines.geojson``) is taken as a file there.
     **overrides
         Inputs to set, e.g. ``stac_url="http://127.0.0.1:40123"``.
     """
     import yaml
 
     job = yaml.safe_load(Path(template).read_text(encoding="utf-8")) or {}
+    outlines = job.get("glacier_outlines")
+    if data_location is not None and isinstance(outlines, str) and outlines == Path(outlines).name:
+        base = os.fspath(data_location)
+        job["glacier_outlines"] = f"{base.rstrip('/')}/{outlines}" if "://" in base else str(Path(base).resolve() / outlines)
     job.update(overrides)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +127,7 @@ def write_pair_job(data: DemoData, path: str | os.PathLike[str], pair_index: int
         "secondary_href": str(items / f"{secondary_id}.json"),
         "bbox": list(data.bbox),
         "max_velocity_m_per_yr": 1000.0,
+        "glacier_outlines": str((data.root / DEMO_OUTLINES_FILE).resolve()),
         **overrides,
     }
     path = Path(path)
@@ -411,7 +426,8 @@ def run_demo(
         shutil.rmtree(results)
     with serve_stac([data.collection, data.items]) as stac_url:
         log.info("demo STAC API at %s", stac_url)
-        job = write_job(root / (job_template or DEMO_PARAMS), demo_dir / "job.yml", stac_url=stac_url, **(overrides or {}))
+        job = write_job(root / (job_template or DEMO_PARAMS), demo_dir / "job.yml", data_location=data.root,
+                        stac_url=stac_url, **(overrides or {}))
         outputs, cwl_log = run_workflow(
             root / WORKFLOW, job, results, runner=runner, work_dir=demo_dir, extra_args=extra_args, quiet=quiet
         )

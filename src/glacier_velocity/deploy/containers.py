@@ -249,7 +249,9 @@ def run_demo_in_containers(
         items = items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
         with serve_stac([data.collection, items]) as stac_url:
             log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
-            job = demo.write_job(root / demo.DEMO_PARAMS, demo_dir / "job.yml", stac_url=stac_url, **(overrides or {}))
+            # The containers see the demo files only through the file server.
+            job = demo.write_job(root / demo.DEMO_PARAMS, demo_dir / "job.yml", data_location=files_url,
+                                 stac_url=stac_url, **(overrides or {}))
             outputs, cwl_log = demo.run_cwltool(
                 process or root / demo.WORKFLOW, job, results, containers=True, extra_args=extra_args, quiet=True
             )

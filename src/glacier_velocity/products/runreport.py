@@ -34,6 +34,13 @@ Run report schema (``run-report.json``, :data:`RUN_REPORT_SCHEMA` as JSON Schema
           "median_speed_m_per_yr": null,         # median speed over valid points (m/yr)
           "valid_fraction": null                 # share of grid points with a velocity (0..1)
         }
+      ],
+      "pairs_left_out": [                        # succeeded, but left out of the summary
+        {
+          "pair_id": "99XXX_20230605_20230610",
+          "error_v_m_per_yr": 151.2,             # the pair's typical 1-sigma speed error
+          "reason": "typical speed error 151.2 m/yr (median v_error) exceeds max_pair_error_m_per_yr = 100 m/yr"
+        }
       ]
     }
 
@@ -92,6 +99,17 @@ _PAIR_SCHEMA: dict[str, Any] = {
     "else": {"properties": {"error_type": {"type": "null"}, "reason": {"type": "null"}, "product": {"type": "string"}}},
 }
 
+_LEFT_OUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["pair_id", "error_v_m_per_yr", "reason"],
+    "additionalProperties": False,
+    "properties": {
+        "pair_id": {"type": "string", "minLength": 1},
+        "error_v_m_per_yr": {"type": ["number", "null"]},
+        "reason": {"type": "string", "minLength": 1},
+    },
+}
+
 #: JSON Schema (draft 2020-12) of ``run-report.json``.
 RUN_REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -110,6 +128,7 @@ RUN_REPORT_SCHEMA: dict[str, Any] = {
         "pairs_succeeded": {"type": "integer", "minimum": 0},
         "pairs_failed": {"type": "integer", "minimum": 0},
         "pairs": {"type": "array", "items": _PAIR_SCHEMA},
+        "pairs_left_out": {"type": "array", "items": _LEFT_OUT_SCHEMA},
     },
 }
 
@@ -283,6 +302,28 @@ def read_status(path: str | os.PathLike[str]) -> PairStatus:
 
 
 @dataclass(frozen=True)
+class LeftOutPair:
+    """A pair that succeeded but was left out of the summary (too noisy), and why.
+
+    Attributes
+    ----------
+    pair_id : str
+        The pair, as in the run report's ``pairs``.
+    error_v_m_per_yr : float or None
+        Its typical 1-sigma speed error (median ``v_error``, m/yr).
+    reason : str
+        Naming ``max_pair_error_m_per_yr`` and both numbers.
+    """
+
+    pair_id: str
+    error_v_m_per_yr: float | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pair_id": self.pair_id, "error_v_m_per_yr": _finite_or_none(self.error_v_m_per_yr), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class RunReport:
     """Every pair attempted in a run and what happened to it.
 
@@ -292,10 +333,13 @@ class RunReport:
         In the order the pairs were given.
     message : str
         The discovery step's account of the run (how many pairs, or why none).
+    left_out : tuple of LeftOutPair
+        Pairs that succeeded but were left out of the summary (``max_pair_error_m_per_yr``).
     """
 
     pairs: tuple[PairStatus, ...]
     message: str = ""
+    left_out: tuple[LeftOutPair, ...] = ()
 
     def __post_init__(self) -> None:
         ids = [p.pair_id for p in self.pairs]
@@ -321,6 +365,7 @@ class RunReport:
         """The count and, for each failed pair, its id and reason (one line each)."""
         lines = [self.summary_line()]
         lines += [f"  failed: {p.pair_id} ({p.error_type}): {p.reason}" for p in self.failed]
+        lines += [f"  left out of the summary: {p.pair_id}: {p.reason}" for p in self.left_out]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -335,6 +380,7 @@ class RunReport:
             "pairs_succeeded": len(self.succeeded),
             "pairs_failed": len(self.failed),
             "pairs": [p.to_dict() for p in self.pairs],
+            "pairs_left_out": [p.to_dict() for p in self.left_out],
         }
 
     @classmethod
@@ -348,7 +394,14 @@ class RunReport:
         """
         if not isinstance(data, dict) or data.get("type") != REPORT_TYPE:
             raise InputError(f"not a glacier-velocity run report (type {data.get('type') if isinstance(data, dict) else None!r})")
-        report = cls(pairs=tuple(PairStatus.from_dict(p) for p in data.get("pairs", [])), message=str(data.get("message", "")))
+        left_out = tuple(
+            LeftOutPair(str(p["pair_id"]), p.get("error_v_m_per_yr"), str(p["reason"])) for p in data.get("pairs_left_out", [])
+        )
+        report = cls(
+            pairs=tuple(PairStatus.from_dict(p) for p in data.get("pairs", [])),
+            message=str(data.get("message", "")),
+            left_out=left_out,
+        )
         if (data.get("pairs_succeeded"), data.get("pairs_failed")) != (len(report.succeeded), len(report.failed)):
             raise InputError("the run report's counts disagree with its pairs; it was edited or truncated")
         return report
@@ -434,6 +487,7 @@ def read_run_report(path: str | os.PathLike[str]) -> RunReport:
 __all__ = [
     "RUN_REPORT_NAME",
     "RUN_REPORT_SCHEMA",
+    "LeftOutPair",
     "PairStatus",
     "RunReport",
     "build_run_report",

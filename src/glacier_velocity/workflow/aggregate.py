@@ -20,21 +20,33 @@ error; a product that cannot be read is an error.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
 import pystac
 
 from ..aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
-from ..aggregation.summary import RESAMPLING, ResamplingName, Summary, SummaryFiles, aggregate_products, write_summary
+from ..aggregation.summary import (
+    MAX_PAIR_ERROR_M_PER_YR,
+    RESAMPLING,
+    ResamplingName,
+    Summary,
+    SummaryFiles,
+    aggregate_products,
+    write_summary,
+)
 from ..errors import InputError, InvalidParameter
+from ..io.outlines import GlacierOutlines, read_glacier_outlines
+from ..io.points import PointOfInterest, read_points_of_interest
 from ..products.catalog import write_catalog
 from ..products.figures import plot_summary, plot_time_series
 from ..products.runreport import (
     RUN_REPORT_NAME,
+    LeftOutPair,
     PairStatus,
     RunReport,
     build_run_report,
@@ -66,18 +78,47 @@ class AggregationParams:
         How a product on another grid than the first product's (another tile, UTM zone or
         grid spacing) is brought onto it. Products of one workflow run share one grid and
         are never resampled.
+    max_pair_error_m_per_yr : float
+        A pair whose typical 1-sigma speed error (median ``v_error``, m/yr) exceeds this is
+        left out of the summary, and the run report and the summary say so. Pairs without
+        errors (stable correction off) are kept.
+    glacier_outlines : str or None
+        Glacier outlines as GeoJSON (file path, http(s) URL or the text): the headline
+        numbers and the time series are taken over them, and they are drawn on the summary
+        figure. None: over the points of interest, else the whole grid.
+    points_of_interest : str or None
+        Points where each pair's speed is sampled for the time series: ``"lon,lat; lon,lat"``
+        or GeoJSON points (file path, URL or text; a ``name`` property names a point).
     """
 
     min_count: int = 1
     resampling: str = "nearest"
+    max_pair_error_m_per_yr: float = MAX_PAIR_ERROR_M_PER_YR
+    glacier_outlines: str | None = None
+    points_of_interest: str | None = None
 
     def __post_init__(self) -> None:
+        threshold = self.max_pair_error_m_per_yr
+        if isinstance(threshold, bool) or not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+            raise InvalidParameter("max_pair_error_m_per_yr", f"must be a speed error in m/yr > 0, got {threshold!r}")
+        for name in ("glacier_outlines", "points_of_interest"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidParameter(name, f"must be a GeoJSON file path, URL or text, got {type(value).__name__}")
         if isinstance(self.min_count, bool) or not isinstance(self.min_count, int) or self.min_count < 1:
             raise InvalidParameter("min_count", f"must be a whole number of maps >= 1, got {self.min_count!r}")
         if self.resampling not in RESAMPLING:
             raise InvalidParameter(
                 "resampling", f"must be one of {', '.join(sorted(RESAMPLING))}, got {self.resampling!r}"
             )
+
+    def outlines(self) -> GlacierOutlines | None:
+        """The ``glacier_outlines`` read and checked (None when not given)."""
+        return read_glacier_outlines(self.glacier_outlines) if self.glacier_outlines else None
+
+    def points(self) -> tuple[PointOfInterest, ...]:
+        """The ``points_of_interest`` read and checked (empty when not given)."""
+        return read_points_of_interest(self.points_of_interest)
 
 
 @dataclass(frozen=True)
@@ -224,7 +265,11 @@ class AggregationResult:
         start, end = summary.start_datetime, summary.end_datetime
         return {
             "pair_count": summary.product_count,
+            "headline": summary.headline(),
+            "headline_region": summary.region_name,
             "median_speed_m_per_yr": summary.median_speed,
+            "median_speed_error_m_per_yr": summary.median_speed_error,
+            "pairs_left_out": summary.exclusion_lines(),
             "valid_fraction": summary.valid_fraction,
             "start_datetime": start.isoformat() if start else None,
             "end_datetime": end.isoformat() if end else None,
@@ -242,11 +287,26 @@ class AggregationResult:
         }
 
 
-def _report(statuses: Sequence[PathLike | PairStatus], inputs: Sequence[ProductInput], message: str) -> RunReport:
+def _left_out(summary: Summary | None, inputs: Sequence[ProductInput]) -> tuple[LeftOutPair, ...]:
+    """The summary's excluded pairs, named as in the run report (their product's pair id)."""
+    if summary is None:
+        return ()
+    by_cog = {str(p.cog): p.pair_id for p in inputs}
+    return tuple(
+        LeftOutPair(by_cog.get(x.entry.source, x.pair_id), x.entry.error_v, x.reason) for x in summary.excluded
+    )
+
+
+def _report(
+    statuses: Sequence[PathLike | PairStatus],
+    inputs: Sequence[ProductInput],
+    message: str,
+    left_out: tuple[LeftOutPair, ...] = (),
+) -> RunReport:
     if statuses:
         # The statuses name the pairs; each product directory must belong to a succeeded one.
         directories = list(dict.fromkeys(p.directory for p in inputs))
-        return build_run_report(statuses, directories, message=message)
+        return replace(build_run_report(statuses, directories, message=message), left_out=left_out)
     # Products alone (aggregating files by hand): each counts as a pair that succeeded.
     return RunReport(
         tuple(
@@ -262,6 +322,7 @@ def _report(statuses: Sequence[PathLike | PairStatus], inputs: Sequence[ProductI
             for p in inputs
         ),
         message,
+        left_out,
     )
 
 
@@ -308,9 +369,19 @@ def aggregate_run(
     catalog_text: dict[str, str] = {}
     # The products are checked first (the same pair twice, min_count above their number): their
     # messages name the products, where the run report could only say a pair is listed twice.
+    # Read once, before anything is written: a bad file stops the step with its name.
+    outlines = params.outlines()
+    points = params.points()
     if inputs:
-        summary = aggregate_products([p.cog for p in inputs], min_count=params.min_count, resampling=resampling)
-    report = _report(statuses, inputs, message)
+        summary = aggregate_products(
+            [p.cog for p in inputs],
+            min_count=params.min_count,
+            resampling=resampling,
+            max_pair_error_m_per_yr=params.max_pair_error_m_per_yr,
+            glacier_outlines=outlines,
+            points_of_interest=points,
+        )
+    report = _report(statuses, inputs, message, _left_out(summary, inputs))
     # Created only now: a rejected input leaves no output directory behind.
     out.mkdir(parents=True, exist_ok=True)
     report_path = write_run_report(report, out / RUN_REPORT_NAME)
@@ -319,16 +390,17 @@ def aggregate_run(
         files = (
             write_summary(summary, summary_dir)
             .with_figures(
-                plot_summary(summary, summary_dir / "summary_figure.png"),
+                plot_summary(summary, summary_dir / "summary_figure.png", outlines=outlines),
                 plot_time_series(summary, summary_dir / "time_series.png"),
             )
             .with_datacube(
                 write_datacube([p.cog for p in inputs], summary_dir / DATACUBE_FILE_NAME, resampling=resampling).path
             )
         )
+        left = f", {len(summary.excluded)} left out ({'; '.join(summary.exclusion_lines())})" if summary.excluded else ""
         outcome = (
-            f"{report.summary_line()}: {summary.product_count} pairs aggregated, median speed "
-            f"{summary.median_speed:.1f} m/yr, {100 * summary.valid_fraction:.0f} % of the grid measured"
+            f"{report.summary_line()}: {summary.product_count} pairs aggregated{left}, {summary.headline()}, "
+            f"{100 * summary.valid_fraction:.0f} % of the grid measured"
         )
     else:
         if report.failed:

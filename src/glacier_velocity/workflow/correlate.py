@@ -39,7 +39,7 @@ from shapely.geometry.base import BaseGeometry
 from ..correction import OUTLINES_CRS, correct_product
 from ..errors import GlacierVelocityError, InputError, InvalidParameter
 from ..io.cog import write_velocity_cog
-from ..io.outlines import GlacierOutlines
+from ..io.outlines import GlacierOutlines, read_glacier_outlines
 from ..io.raster import Raster, check_has_data, normalize_aoi, read_window
 from ..products.figures import speed_scale
 from ..products.items import make_product_item, save_product_item
@@ -86,6 +86,11 @@ class CorrelationParams:
     stable_correction : bool
         Remove the pair's stable-ground shift from ``vx``, ``vy``, ``v`` and estimate their
         1-sigma errors (:mod:`glacier_velocity.correction`); on by default.
+    glacier_outlines : str or None
+        Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON: a file path, an http(s)
+        URL or the GeoJSON text, in lon/lat or the CRS its ``crs`` member names. Stable ground
+        is the ground outside them, and they are drawn on the quicklook. None: stable ground
+        is found automatically (the dominant mode of the displacements) and the product says so.
     min_correlation_baseline_days : float
         Shortest baseline (days) a pair may have to be correlated; shorter pairs are refused.
         Over seconds or hours, sub-pixel noise becomes absurd speeds. (Discovery's
@@ -101,8 +106,14 @@ class CorrelationParams:
     mask_clouds: bool = False
     stable_correction: bool = True
     min_correlation_baseline_days: float = 1.0
+    glacier_outlines: str | None = None
 
     def __post_init__(self) -> None:
+        if self.glacier_outlines is not None and not isinstance(self.glacier_outlines, str):
+            raise InvalidParameter(
+                "glacier_outlines",
+                f"must be a GeoJSON file path, URL or GeoJSON text, got {type(self.glacier_outlines).__name__}",
+            )
         shortest = self.min_correlation_baseline_days
         if isinstance(shortest, bool) or not (isinstance(shortest, (int, float)) and math.isfinite(shortest) and shortest > 0):
             raise InvalidParameter("min_correlation_baseline_days", f"must be a positive number of days, got {shortest!r}")
@@ -118,6 +129,25 @@ class CorrelationParams:
         # Grid spacing and chip size are checked where they are used, by TrackingParams;
         # check them now so that a bad value fails before any pixel is read.
         self.tracking_params(1.0)
+
+    def outlines(self) -> GlacierOutlines | None:
+        """The ``glacier_outlines`` read and checked (None when not given).
+
+        Raises
+        ------
+        InvalidParameter
+            Named ``glacier_outlines``: unreadable, not GeoJSON, or no polygons.
+        """
+        return read_glacier_outlines(self.glacier_outlines) if self.glacier_outlines else None
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as recorded in a product's item (JSON-ready; inline outlines by name only)."""
+        record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        outlines = record["glacier_outlines"]
+        if outlines and outlines.lstrip().startswith(("{", "[")):
+            # The text itself may be megabytes of RGI polygons: the item names its form.
+            record["glacier_outlines"] = "inline GeoJSON"
+        return record
 
     def tracking_params(self, search_px: float) -> TrackingParams:
         """Tracking settings for a search range (px)."""
@@ -253,9 +283,10 @@ def correlate_pair(
     params : CorrelationParams, optional
         Maximum speed, grid spacing, chip size, filter, engine, AOI, cloud masking,
         stable-ground correction.
-    glacier_outlines : shapely geometry or iterable of them, optional
-        Glacier outlines (polygons) in ``outlines_crs`` for the stable-ground mask; without
-        them stable ground is found automatically and the product says so.
+    glacier_outlines : GlacierOutlines, shapely geometry or iterable of them, optional
+        Glacier outlines (polygons; geometries in ``outlines_crs``) for the stable-ground mask
+        and the quicklook; default ``params.glacier_outlines`` read. Without any, stable ground
+        is found automatically and the product says so.
     outlines_crs : str
         CRS of the outlines (lon/lat, EPSG:4326, by default).
     progress : bool, optional
@@ -273,6 +304,8 @@ def correlate_pair(
         reference, scenes that do not overlap each other or the AOI, no data in the AOI.
     """
     params = params or CorrelationParams()
+    if glacier_outlines is None:
+        glacier_outlines = params.outlines()
     pair = Pair(load_scene(reference, "reference"), load_scene(secondary, "secondary"))
     ref_scene, sec_scene = pair.reference, pair.secondary
     bbox = choose_aoi(pair, params.bbox)
@@ -327,7 +360,9 @@ def correlate_pair(
     )
     product = correct_product(product, offsets, ref_raster.transform, stable_correction=params.stable_correction,
                               glacier_outlines=glacier_outlines, outlines_crs=outlines_crs)
-    return write_pair_products(product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox)
+    drawn = glacier_outlines if isinstance(glacier_outlines, GlacierOutlines) else None
+    return write_pair_products(product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox,
+                               outlines=drawn)
 
 
 def write_pair_products(
@@ -339,14 +374,16 @@ def write_pair_products(
     search_px: float = float("nan"),
     params: CorrelationParams | None = None,
     bbox: BBox | None = None,
+    outlines: GlacierOutlines | None = None,
 ) -> PairProducts:
-    """Write the COG, quicklook and STAC item of a pair's velocity product into ``out_dir``."""
+    """Write the COG, quicklook and STAC item of a pair's velocity product into ``out_dir``
+    (``outlines``, when given, drawn on the quicklook)."""
     out = output_directory(out_dir)
     basename = product_basename(pair)
     cog_path, quicklook_path, item_path = product_paths(out, basename)
     extra: dict[str, Any] = {"gv:tile": pair.tile}
     if params is not None:
-        extra["gv:correlation_params"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items()}
+        extra["gv:correlation_params"] = params.recorded()
     if math.isfinite(search_px):
         extra["gv:search_px"] = float(search_px)
     if bbox is not None:
@@ -356,7 +393,7 @@ def write_pair_products(
         # comes last, so a reader who finds it finds the COG and the quicklook complete.
         write_velocity_cog(product, cog_path)
         scale = speed_scale(max_velocity_m_per_yr=params.max_velocity_m_per_yr) if params is not None else None
-        write_quicklook(product, quicklook_path, background, scale=scale)
+        write_quicklook(product, quicklook_path, background, scale=scale, outlines=outlines)
         item = make_product_item(product, cog_path, quicklook_path, item_id=basename, extra_properties=extra)
         save_product_item(item, item_path)
     except BaseException:
@@ -477,13 +514,16 @@ def attempt_pair(
         # It names files (status_<pair_id>.json) and directories of the batch.
         raise InvalidParameter("pair_id", f"{pair_id!r} is not a safe file name; use letters, digits, '.', '-' and '_'")
     reference_href, secondary_href = _href_of(reference), _href_of(secondary)
+    # Outlines that cannot be read are the same mistake for every pair: raised, not recorded.
+    params = params or CorrelationParams()
+    outlines = params.outlines()
     reference_scene = secondary_scene = None
     pair = None
     try:
         reference_scene = load_scene(reference, "reference")
         secondary_scene = load_scene(secondary, "secondary")
         pair = Pair(reference_scene, secondary_scene)
-        products = correlate_pair(reference_scene, secondary_scene, out, params, progress=progress)
+        products = correlate_pair(reference_scene, secondary_scene, out, params, glacier_outlines=outlines, progress=progress)
     except GlacierVelocityError as exc:
         status = PairStatus.failed(
             pair_id,
