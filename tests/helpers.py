@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,10 +15,12 @@ import pystac
 import rasterio
 from affine import Affine
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
+from shapely.geometry import box
 
 from glacier_velocity.aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from glacier_velocity.aggregation.summary import aggregate_products, write_summary
 from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
+from glacier_velocity.io.outlines import GlacierOutlines
 from glacier_velocity.products.figures import plot_summary, plot_time_series
 from glacier_velocity.products.items import footprint_lonlat, make_product_item, save_product_item
 from glacier_velocity.products.naming import product_basename, product_paths
@@ -182,3 +185,37 @@ class CoreSchemaValidator(JsonSchemaSTACValidator):
 
     def validate_extension(self, *args, **kwargs):
         return None
+
+
+# --- Products with errors, over ice and rock ---------------------------------------------------
+
+
+def with_errors(product, vx_error: float, vy_error: float | None = None):
+    """The product with uniform 1-sigma errors (m/yr) where it has a speed; v_error as the correction propagates it."""
+    vy_error = vx_error if vy_error is None else vy_error
+    valid = np.isfinite(product.v)
+    ex = np.where(valid, vx_error, np.nan).astype(np.float32)
+    ey = np.where(valid, vy_error, np.nan).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ev = np.sqrt((product.vx * ex) ** 2 + (product.vy * ey) ** 2) / product.v
+    ev = np.where(product.v > 0, ev, np.sqrt((ex**2 + ey**2) / 2)).astype(np.float32)
+    return replace(product, vx_error=ex, vy_error=ey, v_error=ev)
+
+
+def ice_and_rock(ice_speed: float = 200.0) -> np.ndarray:
+    """Speed map: the three left columns ice at ``ice_speed``, the two right ones rock at 5 m/yr."""
+    v = np.full(PRODUCT_SHAPE, 5.0, dtype=np.float32)
+    v[:, :3] = ice_speed
+    return v
+
+
+#: The ice of :func:`ice_and_rock` as a polygon in the grid CRS: columns 0-2 (x 500 000 - 500 300 m).
+ICE = GlacierOutlines(box(500_000.0, 6_999_600.0, 500_300.0, 7_000_000.0), PRODUCT_CRS)
+
+
+def pair_series(speeds, errors, **kwargs):
+    """Products of ``speeds`` maps, 40 days apart, each with its uniform 1-sigma error (m/yr)."""
+    return [
+        with_errors(make_product(v, reference_datetime=T0 + timedelta(days=40 * i), name=f"p{i}", **kwargs), e)
+        for i, (v, e) in enumerate(zip(speeds, errors, strict=True))
+    ]

@@ -4,7 +4,6 @@ and time series over the glacier (outlines or points of interest), never over st
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -23,39 +22,10 @@ from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.io.outlines import GlacierOutlines
 from glacier_velocity.io.points import read_points_of_interest
 from glacier_velocity.products.figures import plot_time_series, time_series_points
+from helpers import ICE, T0, ice_and_rock, make_product
 from helpers import PRODUCT_CRS as CRS
 from helpers import PRODUCT_SHAPE as SHAPE
-from helpers import T0, make_product
-
-
-def with_errors(product, vx_error: float, vy_error: float | None = None):
-    """The product with uniform 1-sigma errors (m/yr) where it has a speed; v_error as the correction propagates it."""
-    vy_error = vx_error if vy_error is None else vy_error
-    valid = np.isfinite(product.v)
-    ex = np.where(valid, vx_error, np.nan).astype(np.float32)
-    ey = np.where(valid, vy_error, np.nan).astype(np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ev = np.sqrt((product.vx * ex) ** 2 + (product.vy * ey) ** 2) / product.v
-    ev = np.where(product.v > 0, ev, np.sqrt((ex**2 + ey**2) / 2)).astype(np.float32)
-    return replace(product, vx_error=ex, vy_error=ey, v_error=ev)
-
-
-def ice_and_rock(ice_speed: float = 200.0) -> np.ndarray:
-    """Speed map: the three left columns ice at ``ice_speed``, the two right ones rock at 5 m/yr."""
-    v = np.full(SHAPE, 5.0, dtype=np.float32)
-    v[:, :3] = ice_speed
-    return v
-
-
-#: The ice of :func:`ice_and_rock` as a polygon in the grid CRS: columns 0-2 (x 500 000 - 500 300 m).
-ICE = GlacierOutlines(box(500_000.0, 6_999_600.0, 500_300.0, 7_000_000.0), CRS)
-
-
-def _series(speeds, errors, **kwargs):
-    return [
-        with_errors(make_product(v, reference_datetime=T0 + timedelta(days=40 * i), name=f"p{i}", **kwargs), e)
-        for i, (v, e) in enumerate(zip(speeds, errors, strict=True))
-    ]
+from helpers import pair_series as _series
 
 
 def test_median_error_propagates_the_pairs_errors():

@@ -124,7 +124,8 @@ def test_notebook_and_cli_write_the_same_files(run_inputs, tmp_path):
     scraps = scrap.read_scraps(nb_out / "aggregation.ipynb")
     assert (
         scraps["message"]
-        == "3 succeeded / 1 failed: 3 pairs aggregated, median speed 100.0 m/yr, 100 % of the grid measured"
+        == "3 succeeded / 1 failed: 3 pairs aggregated, median speed 100.0 m/yr over whole grid (no glacier_outlines "
+        "and no errors given: includes stable ground) (20 cells), 100 % of the grid measured"
     )
     assert scraps["stats"]["pairs"][1]["median_speed_m_per_yr"] == 120.0
 
@@ -168,3 +169,50 @@ def test_bad_settings_name_the_parameter(changes, parameter):
 def test_a_directory_without_a_product_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="holds no velocity COG"):
         resolve_products([tmp_path])
+
+
+def test_outlines_points_and_the_error_threshold_reach_the_summary_and_the_run_report(tmp_path, capsys):
+    """Through the CLI: the headline is over the outlines (given as GeoJSON text), the noisy pair
+    is left out and the run report says so, the points of interest get their own time series."""
+    from glacier_velocity.io.cog import write_velocity_cog
+    from glacier_velocity.io.outlines import read_glacier_outlines
+    from helpers import ICE, ice_and_rock, pair_series
+
+    # Pair errors 30, 40 and 150 m/yr: the last is above max_pair_error_m_per_yr = 100.
+    products = pair_series([ice_and_rock(), ice_and_rock(), ice_and_rock(900.0)], [30.0, 40.0, 150.0])
+    dirs = []
+    for k, product in enumerate(products):
+        directory = tmp_path / f"p{k}"
+        directory.mkdir()
+        write_velocity_cog(product, directory / f"pair{k}.tif")
+        dirs.append(str(directory))
+    outlines = json.dumps(ICE.to_geojson())
+    assert read_glacier_outlines(outlines).geometry.area > 0
+    out = tmp_path / "out"
+    code = main(
+        ["aggregate", *dirs, "--out-dir", str(out), "--glacier-outlines", outlines,
+         "--points-of-interest", "15.0027,63.1331", "--max-pair-error-m-per-yr", "100"]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "2 pairs aggregated, 1 left out (" in printed
+    assert "median speed 200.0 +/- " in printed and "m/yr over glacier outlines (12 cells)" in printed
+    report = read_run_report(out / "run-report.json")
+    assert [p.pair_id for p in report.left_out] == ["p2"]
+    assert report.left_out[0].error_v_m_per_yr == pytest.approx(150.0)
+    assert "exceeds max_pair_error_m_per_yr = 100 m/yr" in report.left_out[0].reason
+    assert json.loads((out / "run-report.json").read_text())["pairs_left_out"][0]["pair_id"] == "p2"
+    # The same, through the library with the threshold raised: nothing left out.
+    result = aggregate_run(dirs, tmp_path / "lib", AggregationParams(max_pair_error_m_per_yr=200.0, glacier_outlines=outlines))
+    assert result.report.left_out == () and result.summary is not None and result.summary.product_count == 3
+    assert result.stats()["headline_region"] == "glacier outlines" and result.stats()["pairs_left_out"] == []
+
+
+def test_a_bad_outlines_file_stops_aggregation_before_anything_is_written(tmp_path, run_inputs):
+    dirs, statuses = run_inputs
+    with pytest.raises(InvalidParameter, match="^glacier_outlines: "):
+        aggregate_run(dirs, tmp_path / "out", AggregationParams(glacier_outlines=str(tmp_path / "missing.geojson")),
+                      statuses=statuses)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InvalidParameter, match="^max_pair_error_m_per_yr: "):
+        AggregationParams(max_pair_error_m_per_yr=0.0)
