@@ -402,6 +402,16 @@ def execute_request(job: Mapping[str, Any], outputs: Sequence[str] = ("catalog",
     }
 
 
+def _demo_job(path: Path) -> dict[str, Any]:
+    """The demo job for a remote process: its outlines inline (the server has no demo files)."""
+    from ..demo.scenes import DEMO_OUTLINES_FILE, demo_glacier_outlines
+
+    job = dict(_load(path))
+    if job.get("glacier_outlines") == DEMO_OUTLINES_FILE:
+        job["glacier_outlines"] = json.dumps(demo_glacier_outlines().to_geojson(), separators=(",", ":"))
+    return job
+
+
 def write_ogc_documents(
     document: Mapping[str, Any], package_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], params_dir: str | os.PathLike[str]
 ) -> dict[str, Path]:
@@ -421,7 +431,7 @@ def write_ogc_documents(
     files = {
         "process-description.json": description,
         "deploy.json": deploy_body(document, description),
-        "execute-demo.json": execute_request(_load(Path(params_dir) / "demo.yml")),
+        "execute-demo.json": execute_request(_demo_job(Path(params_dir) / "demo.yml")),
         "execute-yazghil.json": execute_request(_load(Path(params_dir) / "yazghil.yml")),
     }
     written = {}
