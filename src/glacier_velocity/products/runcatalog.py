@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pystac
 
+from ..aggregation.summary import SUMMARY_BANDS
 from ..errors import InputError
 from .catalog import NOTEBOOK_MEDIA_TYPE, PROVENANCE_ITEM_ID
 
 #: Id of the summary item of the run catalog (``write_catalog``'s default).
 SUMMARY_ITEM_ID = "velocity-summary"
-#: The summary item's COG assets, by asset key.
-SUMMARY_COG_KEYS = ("median_v", "median_vx", "median_vy", "std_v", "count")
+#: The summary item's COG assets, by asset key: every summary band, the error bands included.
+SUMMARY_COG_KEYS = tuple(name for name, _, _ in SUMMARY_BANDS)
 
 
 @dataclass(frozen=True)
