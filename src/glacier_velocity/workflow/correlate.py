@@ -143,7 +143,7 @@ class CorrelationParams:
     def recorded(self) -> dict[str, Any]:
         """The settings as recorded in a product's item (JSON-ready; inline outlines by name only)."""
         record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-        outlines = record["glacier_outlines"]
+        outlines = self.glacier_outlines
         if outlines and outlines.lstrip().startswith(("{", "[")):
             # The text itself may be megabytes of RGI polygons: the item names its form.
             record["glacier_outlines"] = "inline GeoJSON"
