@@ -251,8 +251,10 @@ def worker_track(args: argparse.Namespace) -> dict:
     measurable = (
         (np.abs(true_dx) <= args.search - 1)
         & (np.abs(true_dy) <= args.search - 1)
-        & (cols - half + true_dx >= 0) & (cols + half + true_dx <= args.size - 1)
-        & (rows - half + true_dy >= 0) & (rows + half + true_dy <= args.size - 1)
+        & (cols - half + true_dx >= 0)
+        & (cols + half + true_dx <= args.size - 1)
+        & (rows - half + true_dy >= 0)
+        & (rows + half + true_dy <= args.size - 1)
     )
 
     def rmse(mask: np.ndarray) -> float | None:
@@ -305,7 +307,9 @@ def markdown_table(results: list[dict]) -> str:
     lines = [head, "|" + "---|" * 12]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['engine']} | {r['case']} | {r['size']} | - | - | - | - | - | - | - | - | {r['error']} |")
+            lines.append(
+                f"| {r['engine']} | {r['case']} | {r['size']} | - | - | - | - | - | - | - | - | {r['error']} |"
+            )
             continue
         lines.append(
             f"| {r['engine']} | {r['case']} | {r['size']} | {r['grid_points']:,} | {r['time_s']:.2f} "
@@ -324,8 +328,10 @@ def real_table(results: list[dict]) -> str:
         if "error" in r:
             lines.append(f"| {r['engine']} | - | - | - | - | {r['error']} |")
             continue
-        lines.append(f"| {r['engine']} | {r['grid_points']:,} | {r['time_s']:.2f} | {r['real_nmad_px']:.4f} "
-                     f"| {r['real_p90_px']:.4f} | {r['valid_pct']:.1f} |")
+        lines.append(
+            f"| {r['engine']} | {r['grid_points']:,} | {r['time_s']:.2f} | {r['real_nmad_px']:.4f} "
+            f"| {r['real_p90_px']:.4f} | {r['valid_pct']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -336,8 +342,10 @@ def whole_process_table(results: list[dict]) -> str:
         if "error" in r:
             lines.append(f"| {r['engine']} | {r['size']} | {r['repeat']} | - | - | {r['error']} |")
             continue
-        lines.append(f"| {r['engine']} | {r['size']} | {r['repeat']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
-                     f"| {r['peak_gb']:.2f} |")
+        lines.append(
+            f"| {r['engine']} | {r['size']} | {r['repeat']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
+            f"| {r['peak_gb']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -345,9 +353,17 @@ def _write_geotiff(path: Path, image: np.ndarray) -> None:
     import rasterio
     from affine import Affine
 
-    profile = {"driver": "GTiff", "height": image.shape[0], "width": image.shape[1], "count": 1,
-               "dtype": image.dtype, "crs": "EPSG:32643", "nodata": 0, "tiled": True,
-               "transform": Affine(10.0, 0.0, 300000.0, 0.0, -10.0, 4010000.0)}
+    profile = {
+        "driver": "GTiff",
+        "height": image.shape[0],
+        "width": image.shape[1],
+        "count": 1,
+        "dtype": image.dtype,
+        "crs": "EPSG:32643",
+        "nodata": 0,
+        "tiled": True,
+        "transform": Affine(10.0, 0.0, 300000.0, 0.0, -10.0, 4010000.0),
+    }
     tmp = path.with_suffix(".tmp.tif")
     with rasterio.open(tmp, "w", **profile) as dst:
         dst.write(image, 1)
@@ -367,8 +383,10 @@ def whole_process_runs(args: argparse.Namespace, cache: Path, size: int) -> list
     if not ref_npy.exists():
         made = _run_worker("generate", args, case="clean", size=size)
         if "error" in made:
-            return [{"engine": e, "case": "whole process", "size": size, "repeat": 1, "error": made["error"]}
-                    for e in args.engines]
+            return [
+                {"engine": e, "case": "whole process", "size": size, "repeat": 1, "error": made["error"]}
+                for e in args.engines
+            ]
     tifs = [p.with_suffix(".tif") for p in (ref_npy, sec_npy)]
     for npy, tif in zip((ref_npy, sec_npy), tifs, strict=True):
         if not tif.exists():
@@ -378,9 +396,26 @@ def whole_process_runs(args: argparse.Namespace, cache: Path, size: int) -> list
     out = []
     for i in range(args.repeat):
         for engine in args.engines:
-            cmd = [sys.executable, "-m", "glacier_velocity", "track", str(tifs[0]), str(tifs[1]), "--days", str(days),
-                   "--out", str(cache / f"whole_{engine}_{size}.tif"), "--max-velocity", str(max_velocity),
-                   "--engine", engine, "--grid-spacing", str(args.grid_spacing), "--chip-size", str(args.chip)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "glacier_velocity",
+                "track",
+                str(tifs[0]),
+                str(tifs[1]),
+                "--days",
+                str(days),
+                "--out",
+                str(cache / f"whole_{engine}_{size}.tif"),
+                "--max-velocity",
+                str(max_velocity),
+                "--engine",
+                engine,
+                "--grid-spacing",
+                str(args.grid_spacing),
+                "--chip-size",
+                str(args.chip),
+            ]
             print(f"{engine} whole process {size} px run {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -392,8 +427,11 @@ def whole_process_runs(args: argparse.Namespace, cache: Path, size: int) -> list
             if proc.returncode != 0:
                 row["error"] = f"exit {proc.returncode}: {(err or ['no output'])[-1]}"
             else:
-                row.update(wall_s=round(wall, 3), cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
-                           peak_gb=round(usage.ru_maxrss * 1024 / 1e9, 3))
+                row.update(
+                    wall_s=round(wall, 3),
+                    cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
+                    peak_gb=round(usage.ru_maxrss * 1024 / 1e9, 3),
+                )
             out.append(row)
     return out
 
@@ -436,9 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="limit per run (s)")
     parser.add_argument("--json", help="also write the results (and machine info) to this JSON file")
-    parser.add_argument("--whole-process", type=int, nargs="*", default=[], metavar="SIZE",
-                        help="also time `glacier-velocity track` as a whole process (read two GeoTIFFs, "
-                             "track, write the COG) on the clean pair of these sizes")
+    parser.add_argument(
+        "--whole-process",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="SIZE",
+        help="also time `glacier-velocity track` as a whole process (read two GeoTIFFs, "
+        "track, write the COG) on the clean pair of these sizes",
+    )
     parser.add_argument("--worker", choices=("generate", "track", "real"), help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -490,7 +534,10 @@ def main(argv: list[str] | None = None) -> int:
         print(whole_process_table([r for r in results if r["case"] == "whole process"]))
     if args.json:
         settings = {
-            "grid_spacing_px": args.grid_spacing, "chip_px": args.chip, "search_px": args.search, "seed": args.seed,
+            "grid_spacing_px": args.grid_spacing,
+            "chip_px": args.chip,
+            "search_px": args.search,
+            "seed": args.seed,
         }
         Path(args.json).write_text(
             json.dumps({"machine": machine_info(), "settings": settings, "results": results}, indent=2) + "\n"

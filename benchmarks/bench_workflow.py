@@ -68,7 +68,14 @@ def _utc(year: int, month: int, day: int) -> datetime:
 BENCH_SCENES: tuple[DemoScene, ...] = tuple(
     DemoScene(_utc(year, month, day), platform, cloud, "used")
     for year in (2022, 2023)
-    for month, day, platform, cloud in ((5, 28, "S2A", 1.2), (6, 22, "S2B", 3.0), (7, 17, "S2A", 0.4), (8, 11, "S2B", 2.2), (9, 5, "S2A", 4.1), (10, 1, "S2B", 0.9))
+    for month, day, platform, cloud in (
+        (5, 28, "S2A", 1.2),
+        (6, 22, "S2B", 3.0),
+        (7, 17, "S2A", 0.4),
+        (8, 11, "S2B", 2.2),
+        (9, 5, "S2A", 4.1),
+        (10, 1, "S2B", 0.9),
+    )
 )
 #: The Workflow's season for this stack (the demo job's other values stay).
 BENCH_SEASON = {"start_month": 5, "end_month": 10}
@@ -112,10 +119,16 @@ def _serial_seconds(cwl_log: str) -> float | None:
     return sum(ends[s] - starts[s] for s in starts)
 
 
-def run_engine(engine: str, job: Path, work: Path, cores: int, expected: list[tuple[str, str]], truth: Path) -> Measurement:
+def run_engine(
+    engine: str, job: Path, work: Path, cores: int, expected: list[tuple[str, str]], truth: Path
+) -> Measurement:
     """Run the Workflow once with ``engine`` and check it gave every expected pair."""
-    runner, extra = {"cwltool": ("cwltool", ["--timestamps"]), "cwltool-parallel": ("cwltool", ["--parallel"]),
-                     "toil": ("toil", []), "toil-slurm": ("toil-slurm", [])}[engine]
+    runner, extra = {
+        "cwltool": ("cwltool", ["--timestamps"]),
+        "cwltool-parallel": ("cwltool", ["--parallel"]),
+        "toil": ("toil", []),
+        "toil-slurm": ("toil-slurm", []),
+    }[engine]
     used_cores = 1 if engine == "cwltool" else cores
     outdir = work / engine
     if outdir.exists():
@@ -123,10 +136,29 @@ def run_engine(engine: str, job: Path, work: Path, cores: int, expected: list[tu
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     try:
-        outputs, cwl_log = run_workflow(find_project_root() / WORKFLOW, job, outdir / "results", runner=runner, work_dir=outdir,
-                                        max_cores=cores, extra_args=extra, quiet=True)
+        outputs, cwl_log = run_workflow(
+            find_project_root() / WORKFLOW,
+            job,
+            outdir / "results",
+            runner=runner,
+            work_dir=outdir,
+            max_cores=cores,
+            extra_args=extra,
+            quiet=True,
+        )
     except WorkflowFailed as failure:
-        return Measurement(engine, used_cores, time.monotonic() - started, 0, 0.0, None, load_before, os.getloadavg()[0], "", str(failure)[-500:])
+        return Measurement(
+            engine,
+            used_cores,
+            time.monotonic() - started,
+            0,
+            0.0,
+            None,
+            load_before,
+            os.getloadavg()[0],
+            "",
+            str(failure)[-500:],
+        )
     wall = time.monotonic() - started
     load_after = os.getloadavg()[0]
     run = read_run_catalog(outputs["catalog"]["path"])
@@ -137,8 +169,14 @@ def run_engine(engine: str, job: Path, work: Path, cores: int, expected: list[tu
     error = None if done == sorted(expected) else f"pairs {report.summary_line()}, expected {len(expected)} succeeded"
     comparison = compare_with_truth(median_speed_map(outputs), truth)
     return Measurement(
-        engine=engine, cores=used_cores, wall_s=wall, pairs=len(done), pairs_per_min=60.0 * len(done) / wall,
-        serial_s=_serial_seconds(cwl_log) if engine == "cwltool" else None, load_before=load_before, load_after=load_after,
+        engine=engine,
+        cores=used_cores,
+        wall_s=wall,
+        pairs=len(done),
+        pairs_per_min=60.0 * len(done) / wall,
+        serial_s=_serial_seconds(cwl_log) if engine == "cwltool" else None,
+        load_before=load_before,
+        load_after=load_after,
         truth=f"{comparison.recovered_m_per_yr:.1f} vs {comparison.true_m_per_yr:.1f} m/yr ({100 * comparison.relative_error:+.1f} %)",
         error=error,
     )
@@ -158,8 +196,12 @@ def study_hours(m: Measurement, serial_s: float, study_pairs: int, runs: int, co
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engines", nargs="+", choices=("cwltool", "cwltool-parallel", "toil", "toil-slurm"),
-                        default=["cwltool", "cwltool-parallel", "toil", "toil-slurm"])
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=("cwltool", "cwltool-parallel", "toil", "toil-slurm"),
+        default=["cwltool", "cwltool-parallel", "toil", "toil-slurm"],
+    )
     parser.add_argument("--size", type=int, default=1000, help="scene size (px, square; default 1000)")
     parser.add_argument("--cores", type=int, default=2, help="cores the parallel engines may use (default 2)")
     parser.add_argument("--work", type=Path, default=Path("build/bench-workflow"), help="working directory")
@@ -180,13 +222,28 @@ def main(argv: list[str] | None = None) -> int:
     years = sorted({s.datetime.year for s in stack.scenes})
     measurements: list[Measurement] = []
     with serve_stac([data.collection, data.items]) as stac_url:
-        job = write_job(find_project_root() / DEMO_PARAMS, work / "job.yml", stac_url=stac_url, bbox=list(data.bbox),
-                        start_year=years[0], end_year=years[-1], **BENCH_SEASON)
+        job = write_job(
+            find_project_root() / DEMO_PARAMS,
+            work / "job.yml",
+            stac_url=stac_url,
+            bbox=list(data.bbox),
+            start_year=years[0],
+            end_year=years[-1],
+            **BENCH_SEASON,
+        )
         for engine in args.engines:
             log.info("%s ...", engine)
             m = run_engine(engine, job, work, args.cores, expected, data.truth)
-            log.info("%s: %.0f s, %d pairs, %.2f pairs/min, load %.2f -> %.2f %s", engine, m.wall_s, m.pairs, m.pairs_per_min,
-                     m.load_before, m.load_after, m.error or "")
+            log.info(
+                "%s: %.0f s, %d pairs, %.2f pairs/min, load %.2f -> %.2f %s",
+                engine,
+                m.wall_s,
+                m.pairs,
+                m.pairs_per_min,
+                m.load_before,
+                m.load_after,
+                m.error or "",
+            )
             measurements.append(m)
 
     serial_s = next(m.serial_s for m in measurements if m.engine == "cwltool")
@@ -195,14 +252,20 @@ def main(argv: list[str] | None = None) -> int:
         serial_s = 0.0
     pairs_per_summer = len(expected) / len(years)
     study_pairs = round(args.study_glaciers * args.study_summers * pairs_per_summer)
-    print(f"stack: {len(stack.scenes)} scenes of {args.size} px, {len(expected)} pairs; {platform.node()} "
-          f"{os.cpu_count()} CPUs; serial steps {serial_s:.0f} s per run\n")
+    print(
+        f"stack: {len(stack.scenes)} scenes of {args.size} px, {len(expected)} pairs; {platform.node()} "
+        f"{os.cpu_count()} CPUs; serial steps {serial_s:.0f} s per run\n"
+    )
     print("| engine | cores | wall (s) | pairs | pairs/min | load avg before -> after | median speed vs truth |")
     print("|---|---|---|---|---|---|---|")
     for m in measurements:
         rate = f"{m.pairs_per_min:.2f}" if not m.error else f"failed: {m.error}"
-        print(f"| {m.engine} | {m.cores} | {m.wall_s:.0f} | {m.pairs} | {rate} | {m.load_before:.2f} -> {m.load_after:.2f} | {m.truth} |")
-    print(f"\nstudy: {args.study_glaciers} glaciers x {args.study_summers} summers x {pairs_per_summer:g} pairs = {study_pairs} pairs, hours on")
+        print(
+            f"| {m.engine} | {m.cores} | {m.wall_s:.0f} | {m.pairs} | {rate} | {m.load_before:.2f} -> {m.load_after:.2f} | {m.truth} |"
+        )
+    print(
+        f"\nstudy: {args.study_glaciers} glaciers x {args.study_summers} summers x {pairs_per_summer:g} pairs = {study_pairs} pairs, hours on"
+    )
     print("| engine | " + " | ".join(f"{c} cores" for c in args.study_cores) + " |")
     print("|---|" + "---|" * len(args.study_cores))
     for m in measurements:
@@ -211,11 +274,24 @@ def main(argv: list[str] | None = None) -> int:
         hours = [study_hours(m, serial_s, study_pairs, args.study_glaciers, c) for c in args.study_cores]
         print(f"| {m.engine} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
     if args.json:
-        args.json.write_text(json.dumps({
-            "date": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(), "cpus": os.cpu_count(),
-            "size_px": args.size, "scenes": len(stack.scenes), "pairs": len(expected), "serial_s": serial_s,
-            "study_pairs": study_pairs, "measurements": [asdict(m) for m in measurements],
-        }, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "host": platform.node(),
+                    "cpus": os.cpu_count(),
+                    "size_px": args.size,
+                    "scenes": len(stack.scenes),
+                    "pairs": len(expected),
+                    "serial_s": serial_s,
+                    "study_pairs": study_pairs,
+                    "measurements": [asdict(m) for m in measurements],
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     return 0 if all(m.error is None for m in measurements) else 1
 
 

@@ -35,13 +35,24 @@ def main(data_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, (correction, glacier_outlines) in runs.items():
             # params/demo.yml's settings, its area of interest included.
-            params = CorrelationParams(max_velocity_m_per_yr=1000.0, grid_spacing_px=12, chip_px=32, bbox=demo_bbox(),
-                                       stable_correction=correction)
+            params = CorrelationParams(
+                max_velocity_m_per_yr=1000.0,
+                grid_spacing_px=12,
+                chip_px=32,
+                bbox=demo_bbox(),
+                stable_correction=correction,
+            )
             cogs = []
             for reference, secondary in expected_pairs():
                 out = Path(tmp) / name.replace(" ", "_").replace(",", "") / f"{reference}__{secondary}"
-                products = correlate_pair(items / f"{reference}.json", items / f"{secondary}.json", out, params,
-                                          glacier_outlines=glacier_outlines, progress=False)
+                products = correlate_pair(
+                    items / f"{reference}.json",
+                    items / f"{secondary}.json",
+                    out,
+                    params,
+                    glacier_outlines=glacier_outlines,
+                    progress=False,
+                )
                 cogs.append(products.cog)
             summary = aggregate_products(cogs, glacier_outlines=outlines)
             files = write_summary(summary, Path(tmp) / f"summary-{len(name)}")

@@ -34,11 +34,15 @@ def main(demo_dir: Path) -> None:
         truth, inverse = src.read(1).astype(float), ~src.transform
     rows, cols = np.mgrid[0 : summary.shape[0], 0 : summary.shape[1]]
     tc, tr = inverse @ (summary.transform @ (cols + 0.5, rows + 0.5))
-    true_v = truth[np.floor(tr).astype(int).clip(0, truth.shape[0] - 1), np.floor(tc).astype(int).clip(0, truth.shape[1] - 1)]
+    true_v = truth[
+        np.floor(tr).astype(int).clip(0, truth.shape[0] - 1), np.floor(tc).astype(int).clip(0, truth.shape[1] - 1)
+    ]
     stack = {name: np.stack([getattr(p, name) for p in products]) for name in ("v", "vx", "vy")}
     n = np.isfinite(stack["v"]).sum(axis=0)
-    print(f"{len(products)} pairs, grid {summary.shape}; per-pair v_error (median): "
-          + ", ".join(f"{np.nanmedian(p.v_error):.1f}" for p in products))
+    print(
+        f"{len(products)} pairs, grid {summary.shape}; per-pair v_error (median): "
+        + ", ".join(f"{np.nanmedian(p.v_error):.1f}" for p in products)
+    )
     glacier = (true_v > 50) & np.isfinite(summary.median_v)
     stable = (true_v == 0) & np.isfinite(summary.median_v) & ~summary.region.mask
     for label, where, name, actual in (
@@ -49,9 +53,13 @@ def main(demo_dir: Path) -> None:
         propagated = getattr(summary, f"error_{name}")
         empirical = 1.2533 * np.apply_along_axis(lambda a: nmad(a[np.isfinite(a)]), 0, stack[name]) / np.sqrt(n)
         rms = np.sqrt(np.mean(actual[where] ** 2))
-        print(f"{label}: {where.sum()} points, actual |error| median {np.median(actual[where]):.2f}, RMS {rms:.2f} m/yr")
+        print(
+            f"{label}: {where.sum()} points, actual |error| median {np.median(actual[where]):.2f}, RMS {rms:.2f} m/yr"
+        )
         for est_name, est in (("propagated", propagated), ("empirical", empirical)):
-            print(f"  {est_name}: median {np.median(est[where]):.2f} m/yr, actual within 1 sigma {100 * np.mean(actual[where] <= est[where]):.1f} %")
+            print(
+                f"  {est_name}: median {np.median(est[where]):.2f} m/yr, actual within 1 sigma {100 * np.mean(actual[where] <= est[where]):.1f} %"
+            )
 
 
 if __name__ == "__main__":

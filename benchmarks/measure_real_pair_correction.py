@@ -31,9 +31,16 @@ def read_overlap(earlier: Path, later: Path):
     with rasterio.open(earlier) as early, rasterio.open(later) as late:
         left, bottom = max(early.bounds.left, late.bounds.left), max(early.bounds.bottom, late.bounds.bottom)
         right, top = min(early.bounds.right, late.bounds.right), min(early.bounds.top, late.bounds.top)
-        wins = [from_bounds(left, bottom, right, top, transform=s.transform).round_offsets().round_lengths()
-                for s in (early, late)]
-        return early.read(1, window=wins[0]), late.read(1, window=wins[1]), early.window_transform(wins[0]), early.crs.to_string()
+        wins = [
+            from_bounds(left, bottom, right, top, transform=s.transform).round_offsets().round_lengths()
+            for s in (early, late)
+        ]
+        return (
+            early.read(1, window=wins[0]),
+            late.read(1, window=wins[1]),
+            early.window_transform(wins[0]),
+            early.crs.to_string(),
+        )
 
 
 def spread(values: np.ndarray) -> float:
@@ -49,35 +56,49 @@ def main() -> int:
         print(f"real pair not found in {data}", file=sys.stderr)
         return 2
     reference, secondary, transform, crs = read_overlap(earlier, later)
-    dt = baseline_days(datetime(2016, 5, 29, 15, 36, 31, tzinfo=UTC),
-                       datetime(2016, 6, 8, 15, 31, 21, tzinfo=UTC))
+    dt = baseline_days(datetime(2016, 5, 29, 15, 36, 31, tzinfo=UTC), datetime(2016, 6, 8, 15, 31, 21, tzinfo=UTC))
     offsets = track_offsets(reference, secondary, TrackingParams(search_px=20.0), engine="ncc", progress=False)
     valid = offsets.valid
     raw = offsets_to_velocity(offsets, transform, crs, dt, reference_id="2016-05-29", secondary_id="2016-06-08")
     print(f"overlap {reference.shape}, grid {offsets.shape}, valid {int(valid.sum())}, dt {dt:.4f} days")
-    print(f"raw median vx {np.median(raw.vx[valid]):.1f}, vy {np.median(raw.vy[valid]):.1f}, "
-          f"v {np.median(raw.v[valid]):.1f} m/yr")
+    print(
+        f"raw median vx {np.median(raw.vx[valid]):.1f}, vy {np.median(raw.vy[valid]):.1f}, "
+        f"v {np.median(raw.v[valid]):.1f} m/yr"
+    )
     for label, glacier_outlines in (("automatic-mode", None), ("glacier_outlines=[]", [])):
         result = correct_velocity(offsets, transform, crs, dt, glacier_outlines=glacier_outlines)
         s = result.shift
-        print(f"\n[{label}] method {s.method}, shift dx {s.dx_px:+.4f} dy {s.dy_px:+.4f} px = "
-              f"vx {s.vx_m_per_yr:+.1f} vy {s.vy_m_per_yr:+.1f} m/yr, stable_count {s.stable_count}")
-        print(f"  corrected stable median vx {s.stats.vx_median_m_per_yr:+.2f} vy {s.stats.vy_median_m_per_yr:+.2f} m/yr;"
-              f" median v over valid {np.median(result.v[valid]):.1f} m/yr")
+        print(
+            f"\n[{label}] method {s.method}, shift dx {s.dx_px:+.4f} dy {s.dy_px:+.4f} px = "
+            f"vx {s.vx_m_per_yr:+.1f} vy {s.vy_m_per_yr:+.1f} m/yr, stable_count {s.stable_count}"
+        )
+        print(
+            f"  corrected stable median vx {s.stats.vx_median_m_per_yr:+.2f} vy {s.stats.vy_median_m_per_yr:+.2f} m/yr;"
+            f" median v over valid {np.median(result.v[valid]):.1f} m/yr"
+        )
         for comp, error in (("vx", result.errors.vx_error), ("vy", result.errors.vy_error)):
             values = getattr(result, comp)[s.stable]
             sigma = float(error[s.stable][0])
-            print(f"  {comp}: error {sigma:.1f}, spread {spread(values):.1f}, ratio {sigma / spread(values):.2f}, "
-                  f"within 1 sigma {100 * np.mean(np.abs(values) <= sigma):.1f} %")
+            print(
+                f"  {comp}: error {sigma:.1f}, spread {spread(values):.1f}, ratio {sigma / spread(values):.2f}, "
+                f"within 1 sigma {100 * np.mean(np.abs(values) <= sigma):.1f} %"
+            )
             for low, high in ((0.0, 0.5), (0.5, 0.7), (0.7, 1.01)):
                 cls = s.stable & (offsets.peak >= low) & (offsets.peak < high)
                 v = getattr(result, comp)[cls]
-                print(f"    peak {low:.1f}-{min(high, 1.0):.1f}: {int(cls.sum())} points, NMAD {nmad(v):.1f}, "
-                      f"within {100 * np.mean(np.abs(v) <= sigma):.0f} %")
+                print(
+                    f"    peak {low:.1f}-{min(high, 1.0):.1f}: {int(cls.sum())} points, NMAD {nmad(v):.1f}, "
+                    f"within {100 * np.mean(np.abs(v) <= sigma):.0f} %"
+                )
     n_rows, n_cols = offsets.shape
-    blocks = [(np.median(offsets.dx[b][valid[b]]), np.median(offsets.dy[b][valid[b]]))
-              for b in ((slice(i * n_rows // 3, (i + 1) * n_rows // 3), slice(j * n_cols // 3, (j + 1) * n_cols // 3))
-                        for i in range(3) for j in range(3))]
+    blocks = [
+        (np.median(offsets.dx[b][valid[b]]), np.median(offsets.dy[b][valid[b]]))
+        for b in (
+            (slice(i * n_rows // 3, (i + 1) * n_rows // 3), slice(j * n_cols // 3, (j + 1) * n_cols // 3))
+            for i in range(3)
+            for j in range(3)
+        )
+    ]
     bx, by = np.array(blocks).T
     print(f"\n3x3 block medians: dx {bx.min():+.3f}..{bx.max():+.3f} px, dy {by.min():+.3f}..{by.max():+.3f} px")
     return 0

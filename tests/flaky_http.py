@@ -100,8 +100,13 @@ class FlakyServer:
             return
         if self.token is not None and handler.headers.get("Authorization") != f"Bearer {self.token}":
             sent = handler.headers.get("Authorization", "(none)")
-            self._send(handler, 401, f'{{"code": "Unauthorized", "description": "bad Authorization: {sent}"}}'.encode(),
-                       "application/json", method)
+            self._send(
+                handler,
+                401,
+                f'{{"code": "Unauthorized", "description": "bad Authorization: {sent}"}}'.encode(),
+                "application/json",
+                method,
+            )
             return
         path = handler.path.split("?", 1)[0]
         if path in self.files:
@@ -150,7 +155,11 @@ class FlakyServer:
             request.add_header("Content-Type", handler.headers["Content-Type"])
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - 127.0.0.1 only
-                status, data, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "application/json")
+                status, data, kind = (
+                    answer.status,
+                    answer.read(),
+                    answer.headers.get("Content-Type", "application/json"),
+                )
         except urllib.error.HTTPError as exc:
             status, data, kind = exc.code, exc.read(), exc.headers.get("Content-Type", "application/json")
         data = data.replace(self.upstream.encode(), self.url.encode())

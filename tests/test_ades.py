@@ -39,9 +39,12 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 def test_signature_v4_matches_the_aws_example() -> None:
     # AWS General Reference, "Signature Version 4 signing process", GET ListUsers example.
     headers = sign_v4(
-        "GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
-        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, EMPTY_SHA256,
-        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), service="iam",
+        "GET",
+        "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
+        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        EMPTY_SHA256,
+        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        service="iam",
         now=datetime(2015, 8, 30, 12, 36, tzinfo=UTC),
     )
     assert headers["x-amz-date"] == "20150830T123600Z"
@@ -56,12 +59,18 @@ def test_stage_out_refuses_a_catalog_pointing_outside_its_directory(tmp_path: Pa
     (tmp_path / "outside.tif").write_bytes(b"x")
     root = tmp_path / "catalog"
     (root / "a").mkdir(parents=True)
-    (root / "catalog.json").write_text(json.dumps({"type": "Catalog", "links": [{"rel": "item", "href": "./a/a.json"}]}))
-    (root / "a" / "a.json").write_text(json.dumps({"type": "Feature", "links": [], "assets": {"v": {"href": "../../outside.tif"}}}))
+    (root / "catalog.json").write_text(
+        json.dumps({"type": "Catalog", "links": [{"rel": "item", "href": "./a/a.json"}]})
+    )
+    (root / "a" / "a.json").write_text(
+        json.dumps({"type": "Feature", "links": [], "assets": {"v": {"href": "../../outside.tif"}}})
+    )
     with pytest.raises(InputError, match="does not resolve to a file inside"):
         catalog_files(root)
     (root / "a" / "a.tif").write_bytes(b"x")
-    (root / "a" / "a.json").write_text(json.dumps({"type": "Feature", "links": [], "assets": {"v": {"href": "./a.tif"}}}))
+    (root / "a" / "a.json").write_text(
+        json.dumps({"type": "Feature", "links": [], "assets": {"v": {"href": "./a.tif"}}})
+    )
     assert [p.name for p in catalog_files(root)] == ["a.json", "a.tif", "catalog.json"]
 
 
@@ -84,7 +93,9 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(f"{MOTO_SERVER} missing: run `make ades-setup` (make test does)")
     port = _free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    server = subprocess.Popen([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -113,15 +124,34 @@ def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail(f"{CWLWRAP_PYTHON} missing: run `make ades-setup` (make test does)")
     work = tmp_path_factory.mktemp("wrap")
     metadata = pkg.project_metadata(ROOT)
-    document = pkg.build_package(ROOT / "cwl", image=f"localhost/glacier-velocity:{metadata.version}", metadata=metadata,
-                                 notebooks_dir=str(ROOT / "notebooks"), container="hint")
+    document = pkg.build_package(
+        ROOT / "cwl",
+        image=f"localhost/glacier-velocity:{metadata.version}",
+        metadata=metadata,
+        notebooks_dir=str(ROOT / "notebooks"),
+        container="hint",
+    )
     package_file = pkg.write_package(document, work / "package.cwl")
     ades = ROOT / "deploy" / "ades"
     completed = subprocess.run(
-        [str(CWLWRAP_PYTHON), str(ades / "wrap.py"), "--workflow", f"{package_file}#glacier-velocity",
-         "--directory-stage-in", str(ades / "stage-in.cwl"), "--file-stage-in", str(ades / "stage-in-file.cwl"),
-         "--directory-stage-out", str(ades / "stage-out.cwl"), "--output", str(work / "wrapped.cwl")],
-        capture_output=True, text=True, timeout=600, cwd=work,
+        [
+            str(CWLWRAP_PYTHON),
+            str(ades / "wrap.py"),
+            "--workflow",
+            f"{package_file}#glacier-velocity",
+            "--directory-stage-in",
+            str(ades / "stage-in.cwl"),
+            "--file-stage-in",
+            str(ades / "stage-in-file.cwl"),
+            "--directory-stage-out",
+            str(ades / "stage-out.cwl"),
+            "--output",
+            str(work / "wrapped.cwl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=work,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return work / "wrapped.cwl"
@@ -135,7 +165,14 @@ def test_wrapped_package_is_self_contained(wrapped: Path) -> None:
     main = graph["main"]
     assert [o["id"] for o in main["outputs"]] == ["catalog"]
     inputs = {i["id"] for i in main["inputs"]}
-    assert {"s3_bucket", "sub_path", "aws_access_key_id", "aws_secret_access_key", "region_name", "endpoint_url"} <= inputs
+    assert {
+        "s3_bucket",
+        "sub_path",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "region_name",
+        "endpoint_url",
+    } <= inputs
 
 
 @pytest.mark.slow
@@ -144,9 +181,18 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
     _s3("PUT", f"{s3_endpoint}/{bucket}")
     data = demo.generate_demo_data(tmp_path / "data")
     with serve_stac([data.collection, data.items]) as stac_url:
-        job = demo.write_job(ROOT / demo.DEMO_PARAMS, tmp_path / "job.yml", stac_url=stac_url, s3_bucket=bucket, sub_path=prefix,
-                             aws_access_key_id=KEYS.access_key, aws_secret_access_key=KEYS.secret_key,
-                             region_name=KEYS.region, endpoint_url=s3_endpoint, **ONE_PAIR)
+        job = demo.write_job(
+            ROOT / demo.DEMO_PARAMS,
+            tmp_path / "job.yml",
+            stac_url=stac_url,
+            s3_bucket=bucket,
+            sub_path=prefix,
+            aws_access_key_id=KEYS.access_key,
+            aws_secret_access_key=KEYS.secret_key,
+            region_name=KEYS.region,
+            endpoint_url=s3_endpoint,
+            **ONE_PAIR,
+        )
         outputs, _ = demo.run_cwltool(f"{wrapped}#main", job, tmp_path / "out", quiet=True)
     assert outputs["catalog"]["value"] == f"s3://{bucket}/{prefix}/catalog.json"
     listing = ET.fromstring(_s3("GET", f"{s3_endpoint}/{bucket}?list-type=2&prefix={prefix}/"))
@@ -154,7 +200,11 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
     base = f"{s3_endpoint}/{bucket}/{prefix}"
     catalog = json.loads(_s3("GET", f"{base}/catalog.json"))
     items = [link["href"].removeprefix("./") for link in catalog["links"] if link["rel"] == "item"]
-    assert sorted(h.split("/")[0] for h in items) == ["S2_99XXX_20220610_20220705", "run-provenance", "velocity-summary"]
+    assert sorted(h.split("/")[0] for h in items) == [
+        "S2_99XXX_20220610_20220705",
+        "run-provenance",
+        "velocity-summary",
+    ]
     expected = {f"{prefix}/catalog.json"}
     for href in items:
         item = json.loads(_s3("GET", f"{base}/{href}"))
@@ -164,6 +214,11 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
             expected.add(str(Path(prefix, folder, asset["href"])).replace(f"{folder}/../", ""))
     assert expected <= keys, sorted(expected - keys)
     provenance = {k.rsplit("/", 1)[1] for k in keys if "/run-provenance/" in k}
-    assert {"discovery.ipynb", "aggregation.ipynb", "correlation_99XXX_20220610_20220705.ipynb", "pairs.json"} <= provenance
+    assert {
+        "discovery.ipynb",
+        "aggregation.ipynb",
+        "correlation_99XXX_20220610_20220705.ipynb",
+        "pairs.json",
+    } <= provenance
     velocity = _s3("GET", f"{base}/S2_99XXX_20220610_20220705/S2_99XXX_20220610_20220705.tif")
     assert velocity[:4] == b"II*\x00"

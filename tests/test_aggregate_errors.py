@@ -156,7 +156,8 @@ def test_glacier_time_series_carries_each_pairs_error():
     summary = aggregate_products(products, glacier_outlines=ICE)
     points = time_series_points(summary)
     assert [(p.series, p.median_v, round(p.error_v, 3)) for p in points] == [
-        ("glacier outlines", 200.0, 25.0), ("glacier outlines", 240.0, 35.0),
+        ("glacier outlines", 200.0, 25.0),
+        ("glacier outlines", 240.0, 35.0),
     ]
 
 
@@ -164,15 +165,32 @@ def test_points_of_interest_forms():
     geojson = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "properties": {"name": "terminus"}, "geometry": {"type": "Point", "coordinates": [76.13, 36.2]}},
-            {"type": "Feature", "properties": {}, "geometry": {"type": "MultiPoint", "coordinates": [[76.14, 36.21], [76.15, 36.22]]}},
+            {
+                "type": "Feature",
+                "properties": {"name": "terminus"},
+                "geometry": {"type": "Point", "coordinates": [76.13, 36.2]},
+            },
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {"type": "MultiPoint", "coordinates": [[76.14, 36.21], [76.15, 36.22]]},
+            },
         ],
     }
     points = read_points_of_interest(json.dumps(geojson))
-    assert [(p.name, p.x, p.y) for p in points] == [("terminus", 76.13, 36.2), ("P2-1", 76.14, 36.21), ("P2-2", 76.15, 36.22)]
-    assert [(p.x, p.y) for p in read_points_of_interest([[76.13, 36.2], [76.14, 36.21]])] == [(76.13, 36.2), (76.14, 36.21)]
+    assert [(p.name, p.x, p.y) for p in points] == [
+        ("terminus", 76.13, 36.2),
+        ("P2-1", 76.14, 36.21),
+        ("P2-2", 76.15, 36.22),
+    ]
+    assert [(p.x, p.y) for p in read_points_of_interest([[76.13, 36.2], [76.14, 36.21]])] == [
+        (76.13, 36.2),
+        (76.14, 36.21),
+    ]
     assert read_points_of_interest("") == () and read_points_of_interest(None) == ()
     with pytest.raises(InvalidParameter, match="points_of_interest.*lon first"):
         read_points_of_interest("36.2,176.13; 200,36")
     with pytest.raises(InvalidParameter, match="points_of_interest.*glacier_outlines"):
-        read_points_of_interest('{"type": "Polygon", "coordinates": [[[76.1, 36.2], [76.2, 36.2], [76.2, 36.3], [76.1, 36.2]]]}')
+        read_points_of_interest(
+            '{"type": "Polygon", "coordinates": [[[76.1, 36.2], [76.2, 36.2], [76.2, 36.3], [76.1, 36.2]]]}'
+        )

@@ -37,8 +37,10 @@ def _aggregate(capsys, *args):
 def test_the_same_file_twice_is_refused(products, tmp_path, capsys):
     code, message = _aggregate(capsys, products[0], products[1], products[0], "--out-dir", tmp_path / "out")
     assert code == 2
-    assert message == (f"glacier-velocity aggregate: error: velocity product {str(products[0])!r} is given twice "
-                       f"(also as {str(products[0])!r}); give each product once")
+    assert message == (
+        f"glacier-velocity aggregate: error: velocity product {str(products[0])!r} is given twice "
+        f"(also as {str(products[0])!r}); give each product once"
+    )
     assert_documented(message.split("error: ", 1)[1], repr(str(products[0])))
     assert not (tmp_path / "out").exists()
 
@@ -57,7 +59,8 @@ def test_a_copy_of_a_product_is_the_same_pair(products, tmp_path, capsys):
     assert code == 2
     ids = "S2A_33WXS_20210603_0_L2A_p0 -> S2B_33WXS_20210613_0_L2A_p0"
     assert message.split("error: ", 1)[1] == (
-        f"velocity product 2 ({ids}, {copy}) is the same pair as {products[0]}; give each pair's product once")
+        f"velocity product 2 ({ids}, {copy}) is the same pair as {products[0]}; give each pair's product once"
+    )
     assert_documented(message.split("error: ", 1)[1], "2", f"{ids}, {copy}", str(products[0]))
     assert not (tmp_path / "out").exists()
 
@@ -65,8 +68,10 @@ def test_a_copy_of_a_product_is_the_same_pair(products, tmp_path, capsys):
 def test_min_count_above_the_number_of_products_is_refused(products, tmp_path, capsys):
     code, message = _aggregate(capsys, *products, "--min-count", "3", "--out-dir", tmp_path / "out")
     assert code == 2
-    assert message == ("glacier-velocity aggregate: error: --min-count: 3 is more than the 2 product(s) given, so no pixel "
-                       "could have that many valid maps; lower --min-count to at most 2 or add products")
+    assert message == (
+        "glacier-velocity aggregate: error: --min-count: 3 is more than the 2 product(s) given, so no pixel "
+        "could have that many valid maps; lower --min-count to at most 2 or add products"
+    )
     assert_documented(message.split("error: ", 1)[1], "3", "2")
     assert not (tmp_path / "out").exists()
     assert _aggregate(capsys, *products, "--min-count", "2", "--out-dir", tmp_path / "out")[0] == 0

@@ -39,10 +39,23 @@ def test_a_product_across_the_antimeridian_has_a_west_greater_than_east_bbox():
     shape = (50, 70)
     transform = Affine(1000.0, 0.0, 650_000.0, 0.0, -1000.0, 6_700_000.0)
     v = np.full(shape, 100.0, dtype=np.float32)
-    product = VelocityProduct(vx=v, vy=v * 0, v=v, dx=v * 0, dy=v * 0, peak=v * 0 + 0.8, snr=v * 0 + 5,
-                              transform=transform, crs="EPSG:32660", dt_days=10.0, reference_id="a", secondary_id="b",
-                              reference_datetime=datetime(2021, 7, 1, tzinfo=UTC),
-                              secondary_datetime=datetime(2021, 7, 11, tzinfo=UTC), engine="ncc")
+    product = VelocityProduct(
+        vx=v,
+        vy=v * 0,
+        v=v,
+        dx=v * 0,
+        dy=v * 0,
+        peak=v * 0 + 0.8,
+        snr=v * 0 + 5,
+        transform=transform,
+        crs="EPSG:32660",
+        dt_days=10.0,
+        reference_id="a",
+        secondary_id="b",
+        reference_datetime=datetime(2021, 7, 1, tzinfo=UTC),
+        secondary_datetime=datetime(2021, 7, 11, tzinfo=UTC),
+        engine="ncc",
+    )
     item = make_product_item(product, "x.tif", None, item_id="x")
     west, south, east, north = item.bbox
     assert 179.5 < west < 180 and -179.2 < east < -178.8

@@ -47,7 +47,13 @@ def test_one_graph_with_the_workflow_first(document: dict) -> None:
     graph = document["$graph"]
     assert graph[0]["class"] == "Workflow" and graph[0]["id"] == "glacier-velocity"
     assert [p["id"] for p in graph[1:]] == ["discover", "extract_pairs", "correlate", "aggregate", "collect"]
-    assert {step["run"] for step in graph[0]["steps"].values()} == {"#discover", "#extract_pairs", "#correlate", "#aggregate", "#collect"}
+    assert {step["run"] for step in graph[0]["steps"].values()} == {
+        "#discover",
+        "#extract_pairs",
+        "#correlate",
+        "#aggregate",
+        "#collect",
+    }
     assert document["cwlVersion"] == "v1.2"
 
 
@@ -103,7 +109,9 @@ def test_labels_and_docs_on_workflow_inputs_outputs_steps(document: dict) -> Non
 
 
 def test_development_variant_hints_the_image_and_uses_repository_notebooks(metadata: pkg.PackageMetadata) -> None:
-    document = pkg.build_package(ROOT / "cwl", image=IMAGE, metadata=metadata, notebooks_dir=str(ROOT / "notebooks"), container="hint")
+    document = pkg.build_package(
+        ROOT / "cwl", image=IMAGE, metadata=metadata, notebooks_dir=str(ROOT / "notebooks"), container="hint"
+    )
     correlate = next(t for t in _tools(document) if t["id"] == "correlate")
     assert {h["class"] for h in correlate["hints"]} == {"DockerRequirement"}
     assert "DockerRequirement" not in _requirements(correlate)
@@ -127,7 +135,9 @@ def test_a_tool_without_resource_limits_is_refused(metadata: pkg.PackageMetadata
 
 
 def test_cwltool_validates_the_package(package_file: Path) -> None:
-    completed = subprocess.run([str(CWLTOOL), "--validate", str(package_file)], capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [str(CWLTOOL), "--validate", str(package_file)], capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert f"{package_file} is valid CWL" in completed.stdout
 
@@ -135,7 +145,9 @@ def test_cwltool_validates_the_package(package_file: Path) -> None:
 def _eoap(args: list[str]) -> dict:
     if not EOAP_VALIDATOR.exists():
         pytest.fail(f"{EOAP_VALIDATOR} missing: run `make deploy-setup` (make test does)")
-    completed = subprocess.run([str(EOAP_VALIDATOR), "--format", "json", *args], capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [str(EOAP_VALIDATOR), "--format", "json", *args], capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     return json.loads(completed.stdout)
 
@@ -157,7 +169,15 @@ def test_eoap_validator_passes_without_failures_or_reviews(package_file: Path) -
 
 
 def test_eoap_staging_profile_only_asks_to_review_output_coverage(package_file: Path) -> None:
-    report = _eoap(["--profile", "eoap-staging", "--staging", str(ROOT / "deploy" / "ogc" / "eoap-staging.json"), f"{package_file}#glacier-velocity"])
+    report = _eoap(
+        [
+            "--profile",
+            "eoap-staging",
+            "--staging",
+            str(ROOT / "deploy" / "ogc" / "eoap-staging.json"),
+            f"{package_file}#glacier-velocity",
+        ]
+    )
     reviews = [f["rule_id"] for f in report["findings"] if f["status"] == "needs-review"]
     assert reviews == ["EOAP.REQ14.COVERAGE"]  # explained in docs/deployment.md
     passed = [f for f in report["findings"] if f["rule_id"] == "EOAP.REQ14.OUTPUT"]
@@ -190,7 +210,11 @@ def _interface(document: dict) -> dict:
     if unit is not None:
         graph = unit["value"]["$graph"]
         interface["graph"] = [
-            (p["id"], {k: v["type"] for k, v in p["inputs"].items()}, pkg.requirement_map(p.get("requirements")).get("DockerRequirement"))
+            (
+                p["id"],
+                {k: v["type"] for k, v in p["inputs"].items()},
+                pkg.requirement_map(p.get("requirements")).get("DockerRequirement"),
+            )
             for p in graph
         ]
     return interface

@@ -144,7 +144,10 @@ def test_rerunning_a_pair_is_idempotent_byte_for_byte(pair_items, tmp_path):
     after = _digests((second.cog, second.quicklook, second.item))
     # COG, quicklook PNG and item JSON carry no timestamps: the same bytes, not just the same values.
     assert after == before
-    assert sorted(before) == ["S2_43SEA_20200601_20200617.json", "S2_43SEA_20200601_20200617.tif",
-                              "S2_43SEA_20200601_20200617_quicklook.png"]
+    assert sorted(before) == [
+        "S2_43SEA_20200601_20200617.json",
+        "S2_43SEA_20200601_20200617.tif",
+        "S2_43SEA_20200601_20200617_quicklook.png",
+    ]
     assert _files(out) == sorted(before)  # nothing else (no temporaries, no duplicates)
     assert second.median_speed_m_per_yr == first.median_speed_m_per_yr

@@ -58,13 +58,32 @@ def quick_retries(monkeypatch):
 
 
 def _write_cog(path: Path, array: np.ndarray, transform: Affine = TRANSFORM) -> None:
-    with rasterio.open(path, "w", driver="COG", width=array.shape[1], height=array.shape[0], count=1,
-                       dtype=array.dtype.name, crs=f"EPSG:{EPSG}", transform=transform, nodata=0) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="COG",
+        width=array.shape[1],
+        height=array.shape[0],
+        count=1,
+        dtype=array.dtype.name,
+        crs=f"EPSG:{EPSG}",
+        transform=transform,
+        nodata=0,
+    ) as dst:
         dst.write(array, 1)
 
 
-def _write_item(directory: Path, item_id: str, when: datetime, nir: str | None, *, transform: Affine = TRANSFORM,
-                scl: str | None = None, tile: str = "43SEA", name: str | None = None) -> str:
+def _write_item(
+    directory: Path,
+    item_id: str,
+    when: datetime,
+    nir: str | None,
+    *,
+    transform: Affine = TRANSFORM,
+    scl: str | None = None,
+    tile: str = "43SEA",
+    name: str | None = None,
+) -> str:
     geometry = footprint_lonlat(transform, SHAPE, f"EPSG:{EPSG}", densify=1)
     lons = [p[0] for p in geometry["coordinates"][0]]
     lats = [p[1] for p in geometry["coordinates"][0]]
@@ -74,11 +93,20 @@ def _write_item(directory: Path, item_id: str, when: datetime, nir: str | None, 
     if scl is not None:
         assets["scl"] = {"href": scl, "type": COG_MEDIA_TYPE, "roles": ["data"]}
     item = {
-        "type": "Feature", "stac_version": "1.0.0", "stac_extensions": [], "id": item_id, "geometry": geometry,
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": [],
+        "id": item_id,
+        "geometry": geometry,
         "bbox": [min(lons), min(lats), max(lons), max(lats)],
-        "properties": {"datetime": when.isoformat().replace("+00:00", "Z"), "eo:cloud_cover": 2.5,
-                       "grid:code": f"MGRS-{tile}", "proj:epsg": EPSG},
-        "assets": assets, "links": [],
+        "properties": {
+            "datetime": when.isoformat().replace("+00:00", "Z"),
+            "eo:cloud_cover": 2.5,
+            "grid:code": f"MGRS-{tile}",
+            "proj:epsg": EPSG,
+        },
+        "assets": assets,
+        "links": [],
     }
     path = directory / (name or f"{re.sub(r'[^A-Za-z0-9_]', '_', item_id)}.json")
     path.write_text(json.dumps(item))
@@ -138,11 +166,29 @@ def ctx(tmp_path, stac_api, scenes, not_stac):
 
 
 def _discover(c: Context, *args: str, url: str | None = None) -> list[str]:
-    return ["discover", "--stac-url", url or c.stac, "--start-year", "2020", "--end-year", "2020", *args, "--out", c.pairs]
+    return [
+        "discover",
+        "--stac-url",
+        url or c.stac,
+        "--start-year",
+        "2020",
+        "--end-year",
+        "2020",
+        *args,
+        "--out",
+        c.pairs,
+    ]
 
 
 def _correlate(c: Context, reference: str, secondary: str, *args: str) -> list[str]:
-    return ["correlate", str(c.inputs / reference), str(c.inputs / secondary), "--out-dir", str(c.out / "products"), *args]
+    return [
+        "correlate",
+        str(c.inputs / reference),
+        str(c.inputs / secondary),
+        "--out-dir",
+        str(c.out / "products"),
+        *args,
+    ]
 
 
 # --- The table -------------------------------------------------------------------------------------
@@ -160,64 +206,214 @@ class Case:
 
 
 CASES = [
-    Case("bbox-inverted", "inverted bbox", "`aoi.check_bbox` (DiscoveryParams, CorrelationParams)",
-         lambda c: _discover(c, "--bbox", "74.6", "35.4", "74.4", "35.6"), "--bbox: west 74.6 is not less than east 74.4"),
-    Case("bbox-range", "bbox out of range", "`aoi.check_bbox`",
-         lambda c: _discover(c, "--bbox", "74.4", "35.4", "194.6", "35.6"), "--bbox: east longitude 194.6 is outside -180..180"),
-    Case("bbox-correlate", "inverted bbox (correlate)", "`CorrelationParams` via `aoi.check_bbox`",
-         lambda c: _correlate(c, "ref.json", "sec.json", "--bbox", "74.6", "35.4", "74.4", "35.6"), "--bbox: west 74.6"),
-    Case("aoi-missing", "unreadable AOI file (missing)", "`aoi.read_aoi`",
-         lambda c: _discover(c, "--geometry", str(c.tmp / "missing.geojson")), "--geometry: cannot read AOI file"),
-    Case("aoi-not-json", "unreadable AOI file (not GeoJSON)", "`aoi.read_aoi`",
-         lambda c: _discover(c, "--geometry", str(c.inputs / "aoi.geojson")), "--geometry: AOI file"),
-    Case("years", "start year after end year", "`DiscoveryParams`",
-         lambda c: _discover(c, "--bbox", *AOI, "--end-year", "2019"), "--start-year: 2020 is after the end year 2019"),
-    Case("month-13", "month outside 1-12", "`pairing.season_months` (DiscoveryParams)",
-         lambda c: _discover(c, "--bbox", *AOI, "--start-month", "13"), "--start-month: must be a month number 1-12"),
-    Case("month-0", "month outside 1-12 (end)", "`pairing.season_months`",
-         lambda c: _discover(c, "--bbox", *AOI, "--end-month", "0"), "--end-month: must be a month number 1-12"),
-    Case("cloud-high", "cloud cover above 100", "`DiscoveryParams`",
-         lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "120"), "--max-cloud-cover: must be a percentage between 0 and 100"),
-    Case("cloud-negative", "cloud cover below 0", "`DiscoveryParams`",
-         lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "-5"), "--max-cloud-cover: must be a percentage"),
-    Case("pairs-per-image", "pairs per image < 1", "`pairing.check_pairs_per_image`",
-         lambda c: _discover(c, "--bbox", *AOI, "--pairs-per-image", "0"), "--pairs-per-image: must be an integer >= 1"),
-    Case("max-velocity", "non-positive max velocity", "`CorrelationParams`",
-         lambda c: _correlate(c, "ref.json", "sec.json", "--max-velocity-m-per-yr", "0"), "--max-velocity-m-per-yr: must be a positive speed in m/yr"),
-    Case("min-baseline", "non-positive baseline bound (min)", "`pairing.check_baseline_bounds`",
-         lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "0"), "--min-baseline-days: must be a positive number of days"),
-    Case("max-baseline", "non-positive baseline bound (max)", "`pairing.check_baseline_bounds`",
-         lambda c: _discover(c, "--bbox", *AOI, "--max-baseline-days", "-3"), "--max-baseline-days: must be a positive number of days"),
-    Case("baseline-order", "min baseline above max baseline", "`pairing.check_baseline_bounds`",
-         lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "40", "--max-baseline-days", "10"),
-         "--min-baseline-days: 40.0 is larger than max_baseline_days 10.0"),
-    Case("collection", "unknown collection", "`discovery._check_collection` (first request)",
-         lambda c: _discover(c, "--bbox", *AOI, "--collection", "landsat-c2-l2"), "--collection: 'landsat-c2-l2' is not a collection of"),
-    Case("stac-unreachable", "STAC URL unreachable", "`discovery.open_catalog` (after the retries)",
-         lambda c: _discover(c, "--bbox", *AOI, url=f"http://127.0.0.1:{free_port()}"), "cannot reach the STAC API at"),
-    Case("stac-not-api", "STAC URL that is not a STAC API", "`discovery.open_catalog`",
-         lambda c: _discover(c, "--bbox", *AOI, url=c.not_stac), "did not answer as a STAC API"),
-    Case("stac-url-scheme", "STAC URL that is not http(s)", "`DiscoveryParams`",
-         lambda c: _discover(c, "--bbox", *AOI, url="ftp://example.org/stac"), "--stac-url: must be an http(s) URL"),
-    Case("no-nir", "item without the `nir` asset", "`scene.Scene.from_item`",
-         lambda c: _correlate(c, "ref.json", "no_nir.json"), "item 'S2A_43SEA_20200617_0_L2A' has no 'nir' asset"),
-    Case("asset-scheme", "asset href with another scheme (ftp:, data:, javascript:)", "`scene.check_asset_href` (Scene)",
-         lambda c: _correlate(c, "ftp.json", "sec.json"), "scene 'S2B_43SEA_20200601_0_L2A' asset 'nir': unsupported URL scheme 'ftp'"),
-    Case("no-overlap", "two scenes that do not overlap", "`correlate.choose_aoi`",
-         lambda c: _correlate(c, "ref.json", "far.json"), "the footprints of 'S2B_43SEA_20200601_0_L2A' and 'S2A_43SEB_20200617_0_L2A' do not overlap"),
-    Case("same-scene", "the same scene twice", "`pairing.Pair`",
-         lambda c: _correlate(c, "ref.json", "ref.json"), "pair: the same scene 'S2B_43SEA_20200601_0_L2A' was given as reference and secondary"),
-    Case("swapped", "secondary not later than reference", "`pairing.Pair`",
-         lambda c: _correlate(c, "sec.json", "ref.json"), "pair: secondary 'S2B_43SEA_20200601_0_L2A'"),
-    Case("truncated-cog", "truncated or corrupt COG", "`raster.read_window`",
-         lambda c: _correlate(c, "truncated.json", "sec.json"), "cannot read raster"),
-    Case("all-nodata", "window all nodata", "`correlate.correlate_pair` (before tracking)",
-         lambda c: _correlate(c, "nodata.json", "sec.json"), "the reference 'S2B_43SEA_20200601_0_L2A' has no data"),
-    Case("all-cloud", "window all cloud (`--mask-clouds`)", "`correlate.correlate_pair` (before tracking)",
-         lambda c: _correlate(c, "cloudy.json", "sec.json", "--mask-clouds"), "the reference 'S2B_43SEA_20200601_0_L2A' is entirely cloud"),
-    Case("out-dir", "pair list into a missing directory", "`cli.discover` (before the search)",
-         lambda c: ["discover", "--stac-url", c.stac, "--start-year", "2020", "--end-year", "2020", "--bbox", *AOI, "--out", str(c.tmp / "no" / "pairs.json")],
-         "out: directory"),
+    Case(
+        "bbox-inverted",
+        "inverted bbox",
+        "`aoi.check_bbox` (DiscoveryParams, CorrelationParams)",
+        lambda c: _discover(c, "--bbox", "74.6", "35.4", "74.4", "35.6"),
+        "--bbox: west 74.6 is not less than east 74.4",
+    ),
+    Case(
+        "bbox-range",
+        "bbox out of range",
+        "`aoi.check_bbox`",
+        lambda c: _discover(c, "--bbox", "74.4", "35.4", "194.6", "35.6"),
+        "--bbox: east longitude 194.6 is outside -180..180",
+    ),
+    Case(
+        "bbox-correlate",
+        "inverted bbox (correlate)",
+        "`CorrelationParams` via `aoi.check_bbox`",
+        lambda c: _correlate(c, "ref.json", "sec.json", "--bbox", "74.6", "35.4", "74.4", "35.6"),
+        "--bbox: west 74.6",
+    ),
+    Case(
+        "aoi-missing",
+        "unreadable AOI file (missing)",
+        "`aoi.read_aoi`",
+        lambda c: _discover(c, "--geometry", str(c.tmp / "missing.geojson")),
+        "--geometry: cannot read AOI file",
+    ),
+    Case(
+        "aoi-not-json",
+        "unreadable AOI file (not GeoJSON)",
+        "`aoi.read_aoi`",
+        lambda c: _discover(c, "--geometry", str(c.inputs / "aoi.geojson")),
+        "--geometry: AOI file",
+    ),
+    Case(
+        "years",
+        "start year after end year",
+        "`DiscoveryParams`",
+        lambda c: _discover(c, "--bbox", *AOI, "--end-year", "2019"),
+        "--start-year: 2020 is after the end year 2019",
+    ),
+    Case(
+        "month-13",
+        "month outside 1-12",
+        "`pairing.season_months` (DiscoveryParams)",
+        lambda c: _discover(c, "--bbox", *AOI, "--start-month", "13"),
+        "--start-month: must be a month number 1-12",
+    ),
+    Case(
+        "month-0",
+        "month outside 1-12 (end)",
+        "`pairing.season_months`",
+        lambda c: _discover(c, "--bbox", *AOI, "--end-month", "0"),
+        "--end-month: must be a month number 1-12",
+    ),
+    Case(
+        "cloud-high",
+        "cloud cover above 100",
+        "`DiscoveryParams`",
+        lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "120"),
+        "--max-cloud-cover: must be a percentage between 0 and 100",
+    ),
+    Case(
+        "cloud-negative",
+        "cloud cover below 0",
+        "`DiscoveryParams`",
+        lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "-5"),
+        "--max-cloud-cover: must be a percentage",
+    ),
+    Case(
+        "pairs-per-image",
+        "pairs per image < 1",
+        "`pairing.check_pairs_per_image`",
+        lambda c: _discover(c, "--bbox", *AOI, "--pairs-per-image", "0"),
+        "--pairs-per-image: must be an integer >= 1",
+    ),
+    Case(
+        "max-velocity",
+        "non-positive max velocity",
+        "`CorrelationParams`",
+        lambda c: _correlate(c, "ref.json", "sec.json", "--max-velocity-m-per-yr", "0"),
+        "--max-velocity-m-per-yr: must be a positive speed in m/yr",
+    ),
+    Case(
+        "min-baseline",
+        "non-positive baseline bound (min)",
+        "`pairing.check_baseline_bounds`",
+        lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "0"),
+        "--min-baseline-days: must be a positive number of days",
+    ),
+    Case(
+        "max-baseline",
+        "non-positive baseline bound (max)",
+        "`pairing.check_baseline_bounds`",
+        lambda c: _discover(c, "--bbox", *AOI, "--max-baseline-days", "-3"),
+        "--max-baseline-days: must be a positive number of days",
+    ),
+    Case(
+        "baseline-order",
+        "min baseline above max baseline",
+        "`pairing.check_baseline_bounds`",
+        lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "40", "--max-baseline-days", "10"),
+        "--min-baseline-days: 40.0 is larger than max_baseline_days 10.0",
+    ),
+    Case(
+        "collection",
+        "unknown collection",
+        "`discovery._check_collection` (first request)",
+        lambda c: _discover(c, "--bbox", *AOI, "--collection", "landsat-c2-l2"),
+        "--collection: 'landsat-c2-l2' is not a collection of",
+    ),
+    Case(
+        "stac-unreachable",
+        "STAC URL unreachable",
+        "`discovery.open_catalog` (after the retries)",
+        lambda c: _discover(c, "--bbox", *AOI, url=f"http://127.0.0.1:{free_port()}"),
+        "cannot reach the STAC API at",
+    ),
+    Case(
+        "stac-not-api",
+        "STAC URL that is not a STAC API",
+        "`discovery.open_catalog`",
+        lambda c: _discover(c, "--bbox", *AOI, url=c.not_stac),
+        "did not answer as a STAC API",
+    ),
+    Case(
+        "stac-url-scheme",
+        "STAC URL that is not http(s)",
+        "`DiscoveryParams`",
+        lambda c: _discover(c, "--bbox", *AOI, url="ftp://example.org/stac"),
+        "--stac-url: must be an http(s) URL",
+    ),
+    Case(
+        "no-nir",
+        "item without the `nir` asset",
+        "`scene.Scene.from_item`",
+        lambda c: _correlate(c, "ref.json", "no_nir.json"),
+        "item 'S2A_43SEA_20200617_0_L2A' has no 'nir' asset",
+    ),
+    Case(
+        "asset-scheme",
+        "asset href with another scheme (ftp:, data:, javascript:)",
+        "`scene.check_asset_href` (Scene)",
+        lambda c: _correlate(c, "ftp.json", "sec.json"),
+        "scene 'S2B_43SEA_20200601_0_L2A' asset 'nir': unsupported URL scheme 'ftp'",
+    ),
+    Case(
+        "no-overlap",
+        "two scenes that do not overlap",
+        "`correlate.choose_aoi`",
+        lambda c: _correlate(c, "ref.json", "far.json"),
+        "the footprints of 'S2B_43SEA_20200601_0_L2A' and 'S2A_43SEB_20200617_0_L2A' do not overlap",
+    ),
+    Case(
+        "same-scene",
+        "the same scene twice",
+        "`pairing.Pair`",
+        lambda c: _correlate(c, "ref.json", "ref.json"),
+        "pair: the same scene 'S2B_43SEA_20200601_0_L2A' was given as reference and secondary",
+    ),
+    Case(
+        "swapped",
+        "secondary not later than reference",
+        "`pairing.Pair`",
+        lambda c: _correlate(c, "sec.json", "ref.json"),
+        "pair: secondary 'S2B_43SEA_20200601_0_L2A'",
+    ),
+    Case(
+        "truncated-cog",
+        "truncated or corrupt COG",
+        "`raster.read_window`",
+        lambda c: _correlate(c, "truncated.json", "sec.json"),
+        "cannot read raster",
+    ),
+    Case(
+        "all-nodata",
+        "window all nodata",
+        "`correlate.correlate_pair` (before tracking)",
+        lambda c: _correlate(c, "nodata.json", "sec.json"),
+        "the reference 'S2B_43SEA_20200601_0_L2A' has no data",
+    ),
+    Case(
+        "all-cloud",
+        "window all cloud (`--mask-clouds`)",
+        "`correlate.correlate_pair` (before tracking)",
+        lambda c: _correlate(c, "cloudy.json", "sec.json", "--mask-clouds"),
+        "the reference 'S2B_43SEA_20200601_0_L2A' is entirely cloud",
+    ),
+    Case(
+        "out-dir",
+        "pair list into a missing directory",
+        "`cli.discover` (before the search)",
+        lambda c: [
+            "discover",
+            "--stac-url",
+            c.stac,
+            "--start-year",
+            "2020",
+            "--end-year",
+            "2020",
+            "--bbox",
+            *AOI,
+            "--out",
+            str(c.tmp / "no" / "pairs.json"),
+        ],
+        "out: directory",
+    ),
 ]
 
 
@@ -247,11 +443,18 @@ def test_bad_input_exits_2_with_a_clear_message_and_no_output(case, ctx, capsys)
 def test_unsafe_item_ids_never_reach_file_names(ctx, capsys):
     """Ids and tiles with '/', '..', '\\', ':' and '|' are data: products get safe names inside --out-dir."""
     out = ctx.out / "products"
-    code = main(_correlate(ctx, "unsafe_ref.json", "unsafe_sec.json", "--grid-spacing-px", "16", "--max-velocity-m-per-yr", "1000"))
+    code = main(
+        _correlate(
+            ctx, "unsafe_ref.json", "unsafe_sec.json", "--grid-spacing-px", "16", "--max-velocity-m-per-yr", "1000"
+        )
+    )
     assert code == 0, capsys.readouterr().err
     names = sorted(p.name for p in _files_under(ctx.tmp))
-    assert names == ["S2_scene_20200601_20200617.json", "S2_scene_20200601_20200617.tif",
-                     "S2_scene_20200601_20200617_quicklook.png"]
+    assert names == [
+        "S2_scene_20200601_20200617.json",
+        "S2_scene_20200601_20200617.tif",
+        "S2_scene_20200601_20200617_quicklook.png",
+    ]
     assert all(p.parent == out for p in _files_under(ctx.tmp))
     item = json.loads((out / "S2_scene_20200601_20200617.json").read_text())
     assert item["properties"]["gv:reference_id"] == "../../S2B/43SEA 20200601"  # kept as data, not as a path
@@ -299,7 +502,9 @@ def test_the_reliability_doc_table_holds_the_real_messages(ctx, capsys):
     assert START in text and END in text
     current = text.split(START, 1)[1].split(END, 1)[0].strip()
     if os.environ.get("GLACIER_VELOCITY_WRITE_DOCS") == "1" and current != table:
-        DOC.write_text(text.split(START, 1)[0] + START + "\n" + table + "\n" + END + text.split(END, 1)[1], encoding="utf-8")
+        DOC.write_text(
+            text.split(START, 1)[0] + START + "\n" + table + "\n" + END + text.split(END, 1)[1], encoding="utf-8"
+        )
         current = table
     assert current == table, "docs/reliability.md is out of date: GLACIER_VELOCITY_WRITE_DOCS=1 pytest -k doc_table"
 
@@ -321,11 +526,23 @@ def test_discovery_notebook_fails_with_our_message(tmp_path, monkeypatch, change
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if changes.get("stac_url") == "UNREACHABLE":
         changes = {**changes, "stac_url": f"http://127.0.0.1:{free_port()}"}
-    parameters = {"stac_url": "http://127.0.0.1:9", "bbox": [float(v) for v in AOI], "start_year": 2020, "end_year": 2020,
-                  "pairs_json": str(tmp_path / "pairs.json"), **changes}
+    parameters = {
+        "stac_url": "http://127.0.0.1:9",
+        "bbox": [float(v) for v in AOI],
+        "start_year": 2020,
+        "end_year": 2020,
+        "pairs_json": str(tmp_path / "pairs.json"),
+        **changes,
+    }
     with pytest.raises(PapermillExecutionError) as caught:
-        papermill.execute_notebook(str(ROOT / "notebooks" / "01-discovery.ipynb"), str(tmp_path / "executed.ipynb"),
-                                   parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / "01-discovery.ipynb"),
+            str(tmp_path / "executed.ipynb"),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(tmp_path),
+        )
     assert expect in str(caught.value)
     assert caught.value.ename in ("InvalidParameter", "CatalogError")
     assert not (tmp_path / "pairs.json").exists()
@@ -344,12 +561,29 @@ def test_discovery_cwl_tool_fails_with_our_message(tmp_path, changes, expect):
         pytest.skip("cwltool is not installed")
     from glacier_velocity.demo.runner import workflow_env
 
-    job = {"stac_url": "http://127.0.0.1:9", "bbox": [float(v) for v in AOI], "start_year": 2020, "end_year": 2020, **changes}
+    job = {
+        "stac_url": "http://127.0.0.1:9",
+        "bbox": [float(v) for v in AOI],
+        "start_year": 2020,
+        "end_year": 2020,
+        **changes,
+    }
     (tmp_path / "job.json").write_text(json.dumps(job))
     out = tmp_path / "out"
     completed = subprocess.run(
-        [str(cwltool), "--no-container", "--outdir", str(out), str(ROOT / "cwl" / "discover.cwl"), str(tmp_path / "job.json")],
-        capture_output=True, text=True, env=workflow_env(), timeout=300, cwd=tmp_path,
+        [
+            str(cwltool),
+            "--no-container",
+            "--outdir",
+            str(out),
+            str(ROOT / "cwl" / "discover.cwl"),
+            str(tmp_path / "job.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=workflow_env(),
+        timeout=300,
+        cwd=tmp_path,
     )
     assert completed.returncode != 0
     assert expect in completed.stderr

@@ -70,7 +70,9 @@ def test_job_runs_calrissian_on_the_package_with_limits_and_reports() -> None:
     assert kinds["PersistentVolumeClaim"]["metadata"]["name"] == claim
     assert kinds["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteMany"]
     assert volumes["package"]["configMap"]["name"] == kinds["ConfigMap"]["metadata"]["name"] == pkg.CALRISSIAN_CONFIGMAP
-    assert {"name": "CALRISSIAN_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container["env"]
+    assert {"name": "CALRISSIAN_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container[
+        "env"
+    ]
 
 
 def test_configmap_holds_the_current_package_and_the_yazghil_job() -> None:
@@ -82,6 +84,10 @@ def test_configmap_holds_the_current_package_and_the_yazghil_job() -> None:
     assert shipped["s:softwareVersion"] == metadata.version
     assert [p["id"] for p in shipped["$graph"]] == [p["id"] for p in fresh["$graph"]]
     for old, new in zip(shipped["$graph"], fresh["$graph"], strict=True):
-        assert {k: v["type"] for k, v in old["inputs"].items()} == {k: v["type"] for k, v in new["inputs"].items()}, "run make package"
-        assert pkg.requirement_map(old.get("requirements")) == pkg.requirement_map(new.get("requirements")), "run make package"
+        assert {k: v["type"] for k, v in old["inputs"].items()} == {k: v["type"] for k, v in new["inputs"].items()}, (
+            "run make package"
+        )
+        assert pkg.requirement_map(old.get("requirements")) == pkg.requirement_map(new.get("requirements")), (
+            "run make package"
+        )
     assert yaml.safe_load(data["job.yml"]) == yaml.safe_load((ROOT / "params" / "yazghil.yml").read_text())

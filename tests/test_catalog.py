@@ -93,7 +93,9 @@ def test_pair_items_keep_their_own_dates_and_summary_spans_them(built):
     assert summary.common_metadata.start_datetime == T0
     assert summary.common_metadata.end_datetime == PAIRS[2][0] + timedelta(days=PAIRS[2][1])
     pairs = summary.properties["gv:pairs"]
-    assert [p["reference_datetime"] for p in pairs] == [start.isoformat().replace("+00:00", "Z") for start, _, _ in PAIRS]
+    assert [p["reference_datetime"] for p in pairs] == [
+        start.isoformat().replace("+00:00", "Z") for start, _, _ in PAIRS
+    ]
     assert [p["dt_days"] for p in pairs] == [dt for _, dt, _ in PAIRS]
     assert summary.properties["gv:product_count"] == 3
     assert summary.properties["gv:median_speed_m_per_yr"] == 100.0
@@ -180,9 +182,20 @@ def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
     names = sorted(f.name for f in files)
     assert names == sorted(
         [p.with_suffix(".tif").name for p in item_paths]
-        + ["summary_count.tif", "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif",
-           "summary_std_v.tif", "summary_error_v.tif", "summary_error_vx.tif", "summary_error_vy.tif",
-           "summary_figure.png", "time_series.png", "velocity_datacube.nc", "run-report.json"]
+        + [
+            "summary_count.tif",
+            "summary_median_v.tif",
+            "summary_median_vx.tif",
+            "summary_median_vy.tif",
+            "summary_std_v.tif",
+            "summary_error_v.tif",
+            "summary_error_vx.tif",
+            "summary_error_vy.tif",
+            "summary_figure.png",
+            "time_series.png",
+            "velocity_datacube.nc",
+            "run-report.json",
+        ]
     )
     summary = pystac.Item.from_file(str(out / "catalog" / "velocity-summary" / "velocity-summary.json"))
     assert summary.common_metadata.end_datetime == PAIRS[2][0] + timedelta(days=PAIRS[2][1])

@@ -20,16 +20,51 @@ def test_help_lists_the_options():
         [sys.executable, "-m", "glacier_velocity", "discover", "--help"], capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 0
-    for option in ("--stac-url", "--collection", "--bbox", "--geometry", "--start-year", "--end-year", "--start-month",
-                   "--end-month", "--max-cloud-cover", "--pairs-per-image", "--min-baseline-days",
-                   "--max-baseline-days", "--tile", "--aoi-cloud-cover", "--out"):
+    for option in (
+        "--stac-url",
+        "--collection",
+        "--bbox",
+        "--geometry",
+        "--start-year",
+        "--end-year",
+        "--start-month",
+        "--end-month",
+        "--max-cloud-cover",
+        "--pairs-per-image",
+        "--min-baseline-days",
+        "--max-baseline-days",
+        "--tile",
+        "--aoi-cloud-cover",
+        "--out",
+    ):
         assert option in completed.stdout
 
 
 def test_discover_writes_pairs_and_prints_tables(stac_api, tmp_path, capsys):
     out = tmp_path / "pairs.json"
-    code = main(["discover", "--stac-url", stac_api, "--bbox", *AOI, "--start-year", "2020", "--end-year", "2021",
-                 "--start-month", "6", "--end-month", "9", "--pairs-per-image", "2", "--max-cloud-cover", "20", "--out", str(out)])
+    code = main(
+        [
+            "discover",
+            "--stac-url",
+            stac_api,
+            "--bbox",
+            *AOI,
+            "--start-year",
+            "2020",
+            "--end-year",
+            "2021",
+            "--start-month",
+            "6",
+            "--end-month",
+            "9",
+            "--pairs-per-image",
+            "2",
+            "--max-cloud-cover",
+            "20",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "Tile 43SEA: 18 scene(s) found, 7 selected" in printed
@@ -52,12 +87,34 @@ def test_discover_with_aoi_file_and_wrapping_season(stac_api, tmp_path, capsys):
     w, s, e, n = (float(v) for v in AOI)
     aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}))
     out = tmp_path / "winter.json"
-    code = main(["discover", "--stac-url", stac_api, "--geometry", str(aoi), "--start-year", "2020", "--end-year", "2020",
-                 "--start-month", "11", "--end-month", "2", "--max-cloud-cover", "20", "--pairs-per-image", "1",
-                 "--out", str(out)])
+    code = main(
+        [
+            "discover",
+            "--stac-url",
+            stac_api,
+            "--geometry",
+            str(aoi),
+            "--start-year",
+            "2020",
+            "--end-year",
+            "2020",
+            "--start-month",
+            "11",
+            "--end-month",
+            "2",
+            "--max-cloud-cover",
+            "20",
+            "--pairs-per-image",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert [p.id for p in read_pairs_json(out)] == [
-        "43SEA_20201104_20201209", "43SEA_20201209_20210108", "43SEA_20210108_20210222",
+        "43SEA_20201104_20201209",
+        "43SEA_20201209_20210108",
+        "43SEA_20210108_20210222",
     ]
 
 
@@ -74,7 +131,20 @@ def test_discover_with_aoi_file_and_wrapping_season(stac_api, tmp_path, capsys):
 )
 def test_bad_parameters_exit_2_naming_the_parameter(tmp_path, capsys, args, message):
     out = tmp_path / "pairs.json"
-    code = main(["discover", "--stac-url", "http://127.0.0.1:9", "--start-year", "2020", "--end-year", "2020", *args, "--out", str(out)])
+    code = main(
+        [
+            "discover",
+            "--stac-url",
+            "http://127.0.0.1:9",
+            "--start-year",
+            "2020",
+            "--end-year",
+            "2020",
+            *args,
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
@@ -82,13 +152,46 @@ def test_bad_parameters_exit_2_naming_the_parameter(tmp_path, capsys, args, mess
 
 def test_empty_result_and_unreachable_url_exit_2(stac_api, tmp_path, capsys):
     out = tmp_path / "pairs.json"
-    code = main(["discover", "--stac-url", stac_api, "--bbox", *AOI, "--start-year", "2020", "--end-year", "2020", "--start-month", "7",
-                 "--end-month", "7", "--max-cloud-cover", "0.5", "--out", str(out)])
+    code = main(
+        [
+            "discover",
+            "--stac-url",
+            stac_api,
+            "--bbox",
+            *AOI,
+            "--start-year",
+            "2020",
+            "--end-year",
+            "2020",
+            "--start-month",
+            "7",
+            "--end-month",
+            "7",
+            "--max-cloud-cover",
+            "0.5",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert "after the cloud_cover filter: it removed all 4" in capsys.readouterr().err
     assert not out.exists()
     closed = f"http://127.0.0.1:{free_port()}"
-    code = main(["discover", "--stac-url", closed, "--bbox", *AOI, "--start-year", "2020", "--end-year", "2020", "--out", str(out)])
+    code = main(
+        [
+            "discover",
+            "--stac-url",
+            closed,
+            "--bbox",
+            *AOI,
+            "--start-year",
+            "2020",
+            "--end-year",
+            "2020",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert f"cannot reach the STAC API at {closed}" in capsys.readouterr().err
     assert not out.exists()

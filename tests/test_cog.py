@@ -171,10 +171,17 @@ def test_velocity_cog_bands_tags_and_round_trip(tmp_path):
 def test_velocity_cog_records_errors_correction_and_cf_metadata(tmp_path):
     product = _product((6, 7))
     error = np.full((6, 7), 36.5, np.float32)
-    correction = {"stable_shift_method": "outlines", "stable_shift_applied": True, "stable_shift_dx_px": -0.6475,
-                  "stable_shift_dy_px": 1.82, "stable_shift_vy_m_per_yr": -665.0, "stable_count": 2250,
-                  "stable_vx_nmad_m_per_yr": 36.5, "stable_vy_median_m_per_yr": float("nan"),
-                  "stable_shift_warning": ""}
+    correction = {
+        "stable_shift_method": "outlines",
+        "stable_shift_applied": True,
+        "stable_shift_dx_px": -0.6475,
+        "stable_shift_dy_px": 1.82,
+        "stable_shift_vy_m_per_yr": -665.0,
+        "stable_count": 2250,
+        "stable_vx_nmad_m_per_yr": 36.5,
+        "stable_vy_median_m_per_yr": float("nan"),
+        "stable_shift_warning": "",
+    }
     product = replace(product, vx_error=error, vy_error=error + 8, v_error=error + 4, correction=correction)
     out = write_velocity_cog(product, tmp_path / "corrected.tif")
     with rasterio.open(out) as src:
@@ -204,8 +211,13 @@ def test_velocity_cog_without_error_bands_reads_with_nan_errors(tmp_path):
     """Products written before the error bands existed still read."""
     product = _product((5, 6))
     old_bands = [name for name, _ in VELOCITY_BANDS if not name.endswith("_error")]
-    out = write_cog(tmp_path / "old.tif", {name: product.band(name) for name in old_bands}, TRANSFORM,
-                    "EPSG:32643", tags=velocity_tags(product))
+    out = write_cog(
+        tmp_path / "old.tif",
+        {name: product.band(name) for name in old_bands},
+        TRANSFORM,
+        "EPSG:32643",
+        tags=velocity_tags(product),
+    )
     back = read_velocity_cog(out)
     assert_array_equal(back.vx, product.vx)
     assert np.isnan(back.vx_error).all() and back.vx_error.shape == (5, 6) and back.correction == {}
@@ -224,4 +236,3 @@ def test_read_velocity_cog_rejects_other_files(tmp_path):
     other = write_cog(tmp_path / "other.tif", {"v": np.ones((4, 4))}, TRANSFORM, "EPSG:32643")
     with pytest.raises(InputError, match="not a velocity product"):
         read_velocity_cog(other)
-

@@ -70,7 +70,10 @@ def test_gdal_reads_a_cog_through_the_file_server(tmp_path: Path) -> None:
 
 def test_items_get_http_asset_hrefs(tmp_path: Path) -> None:
     (tmp_path / "scenes").mkdir()
-    items = {"type": "FeatureCollection", "features": [{"id": "a", "assets": {"nir": {"href": str(tmp_path / "scenes" / "a.tif")}}}]}
+    items = {
+        "type": "FeatureCollection",
+        "features": [{"id": "a", "assets": {"nir": {"href": str(tmp_path / "scenes" / "a.tif")}}}],
+    }
     (tmp_path / "items.json").write_text(json.dumps(items))
     out = deploy.items_with_http_assets(tmp_path / "items.json", tmp_path, "http://127.0.0.1:9", tmp_path / "http.json")
     assert json.loads(out.read_text())["features"][0]["assets"]["nir"]["href"] == "http://127.0.0.1:9/scenes/a.tif"
@@ -135,18 +138,24 @@ def image(engine: str) -> str:
     """``make image`` once; returns the versioned reference the package names."""
     version = pkg.project_metadata(ROOT).version
     started = time.monotonic()
-    built = subprocess.run(["make", "-s", "image", "REGISTRY=localhost"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    built = subprocess.run(
+        ["make", "-s", "image", "REGISTRY=localhost"], cwd=ROOT, capture_output=True, text=True, timeout=3600
+    )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     print(f"make image: {time.monotonic() - started:.0f} s")
     return f"localhost/glacier-velocity:{version}"
 
 
 def _inspect(engine: str, image: str) -> dict:
-    return json.loads(subprocess.run([engine, "image", "inspect", image], capture_output=True, text=True, check=True).stdout)[0]
+    return json.loads(
+        subprocess.run([engine, "image", "inspect", image], capture_output=True, text=True, check=True).stdout
+    )[0]
 
 
 def _local_images(engine: str) -> set[str]:
-    listing = subprocess.run([engine, "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        [engine, "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, check=True
+    )
     return set(listing.stdout.split())
 
 
@@ -161,10 +170,19 @@ def test_image_labels_user_and_contents(engine: str, image: str) -> None:
     assert info["Config"]["User"] == "glacier"
     print(f"image size: {info['Size'] / 1e6:.0f} MB")
     probe = subprocess.run(
-        [engine, "run", "--rm", image, "sh", "-c",
-         "id -u; ls /opt/glacier-velocity/notebooks; python -c 'import glacier_velocity; print(glacier_velocity.__version__)';"
-         " command -v cwltool pytest || true"],
-        capture_output=True, text=True, timeout=300,
+        [
+            engine,
+            "run",
+            "--rm",
+            image,
+            "sh",
+            "-c",
+            "id -u; ls /opt/glacier-velocity/notebooks; python -c 'import glacier_velocity; print(glacier_velocity.__version__)';"
+            " command -v cwltool pytest || true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert probe.returncode == 0, probe.stderr
     lines = probe.stdout.split()

@@ -126,7 +126,9 @@ def test_secondary_on_a_different_grid_is_aligned_before_tracking(tmp_path, synt
     half = Affine(10.0, 0.0, X0 + 5.0, 0.0, -10.0, Y0)
     write_scene_cog(tmp_path / "half_B08.tif", synthetic.secondary, half)
     sec_half = write_scene_item(tmp_path, "S2A_43SEA_20200617_1_L2A", SEC_TIME, "half_B08.tif", half, SHAPE)
-    out = correlate_pair(ref, sec_half, tmp_path / "out_half", CorrelationParams(stable_correction=False, grid_spacing_px=16))
+    out = correlate_pair(
+        ref, sec_half, tmp_path / "out_half", CorrelationParams(stable_correction=False, grid_spacing_px=16)
+    )
     product = read_velocity_cog(out.cog)
     vx_true, vy_true = _expected_velocity(DX_PX + 0.5)
     assert np.nanmedian(product.vx) == pytest.approx(vx_true, rel=0.02)
@@ -147,15 +149,23 @@ def test_scl_cloud_mask_removes_clouded_points(tmp_path, synthetic):
     write_scene_cog(tmp_path / "sec_B08.tif", secondary, transform)
     write_scene_cog(tmp_path / "ref_SCL.tif", np.full((128, 128), 11, np.uint8), scl_transform)
     write_scene_cog(tmp_path / "sec_SCL.tif", scl, scl_transform)
-    ref = write_scene_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE, scl_name="ref_SCL.tif")
-    sec = write_scene_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE, scl_name="sec_SCL.tif")
-    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(stable_correction=False, grid_spacing_px=16, mask_clouds=True))
+    ref = write_scene_item(
+        tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, SHAPE, scl_name="ref_SCL.tif"
+    )
+    sec = write_scene_item(
+        tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, SHAPE, scl_name="sec_SCL.tif"
+    )
+    out = correlate_pair(
+        ref, sec, tmp_path / "out", CorrelationParams(stable_correction=False, grid_spacing_px=16, mask_clouds=True)
+    )
     product = read_velocity_cog(out.cog)
     # Grid point centres in reference pixel coordinates, from the product's transform.
     rows = (Y0 - product.transform.f) / 10.0 - 0.5 + 16.0 * (np.arange(product.shape[0]) + 0.5)
     cols = (product.transform.c - X0) / 10.0 - 0.5 + 16.0 * (np.arange(product.shape[1]) + 0.5)
     in_cloud = ((rows >= 96) & (rows < 192))[:, None] & ((cols >= 96) & (cols < 192))[None, :]
-    clear = ((rows + 16 + 5 < 96) | (rows - 16 - 5 >= 192))[:, None] | ((cols + 16 + 5 < 96) | (cols - 16 - 5 >= 192))[None, :]
+    clear = ((rows + 16 + 5 < 96) | (rows - 16 - 5 >= 192))[:, None] | ((cols + 16 + 5 < 96) | (cols - 16 - 5 >= 192))[
+        None, :
+    ]
     assert in_cloud.sum() >= 25 and np.isnan(product.v[in_cloud]).all()
     assert np.isfinite(product.v[clear]).mean() >= 0.9
     vx_true, vy_true = _expected_velocity()
@@ -167,8 +177,15 @@ def test_bbox_limits_the_area(items):
     ref, sec, tmp_path = items
     item = json.loads(open(ref).read())
     west, south, east, north = item["bbox"]
-    bbox = (west + 0.3 * (east - west), south + 0.3 * (north - south), west + 0.8 * (east - west), north - 0.1 * (north - south))
-    out = correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=bbox, grid_spacing_px=16, stable_correction=False))
+    bbox = (
+        west + 0.3 * (east - west),
+        south + 0.3 * (north - south),
+        west + 0.8 * (east - west),
+        north - 0.1 * (north - south),
+    )
+    out = correlate_pair(
+        ref, sec, tmp_path / "out", CorrelationParams(bbox=bbox, grid_spacing_px=16, stable_correction=False)
+    )
     full_rows = SHAPE[0] // 16
     assert out.grid_shape[0] < full_rows and out.grid_shape[1] < full_rows
     product = read_velocity_cog(out.cog)
@@ -187,13 +204,21 @@ def test_bad_pairs_fail_with_clear_messages(items):
         correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=(10.0, 46.0, 10.1, 46.1)))
     with pytest.raises(InputError, match="neither an existing item JSON file nor a URL"):
         correlate_pair(str(tmp_path / "missing.json"), sec, tmp_path / "out")
-    no_nir = write_scene_item(tmp_path, "S2A_43SEA_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC),
-                         "sec_B08.tif", Affine(10.0, 0.0, X0, 0.0, -10.0, Y0), SHAPE, with_nir=False)
+    no_nir = write_scene_item(
+        tmp_path,
+        "S2A_43SEA_20200701_0_L2A",
+        datetime(2020, 7, 1, tzinfo=UTC),
+        "sec_B08.tif",
+        Affine(10.0, 0.0, X0, 0.0, -10.0, Y0),
+        SHAPE,
+        with_nir=False,
+    )
     with pytest.raises(InputError, match="no 'nir' asset"):
         correlate_pair(ref, no_nir, tmp_path / "out")
     far = Affine(10.0, 0.0, X0 + 200_000.0, 0.0, -10.0, Y0)
-    far_item = write_scene_item(tmp_path, "S2A_43SEB_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC),
-                           "sec_B08.tif", far, SHAPE)
+    far_item = write_scene_item(
+        tmp_path, "S2A_43SEB_20200701_0_L2A", datetime(2020, 7, 1, tzinfo=UTC), "sec_B08.tif", far, SHAPE
+    )
     with pytest.raises(InputError, match="do not overlap"):
         correlate_pair(ref, far_item, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -216,9 +241,26 @@ def test_parameters_are_checked_before_any_reading():
 
 def test_cli_end_to_end(items, capsys):
     ref, sec, tmp_path = items
-    code = main(["correlate", ref, sec, "--out-dir", str(tmp_path / "cli"), "--grid-spacing-px", "16",
-                 "--chip-px", "32", "--max-velocity-m-per-yr", "800", "--filter", "wallis", "--engine", "ncc",
-                 "--no-stable-correction"])
+    code = main(
+        [
+            "correlate",
+            ref,
+            sec,
+            "--out-dir",
+            str(tmp_path / "cli"),
+            "--grid-spacing-px",
+            "16",
+            "--chip-px",
+            "32",
+            "--max-velocity-m-per-yr",
+            "800",
+            "--filter",
+            "wallis",
+            "--engine",
+            "ncc",
+            "--no-stable-correction",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "S2_43SEA_20200601_20200617.tif" in printed and "quicklook.png" in printed
@@ -231,5 +273,7 @@ def test_cli_errors_exit_2(items, capsys):
     ref, _, tmp_path = items
     assert main(["correlate", ref, ref, "--out-dir", str(tmp_path / "cli")]) == 2
     assert "same scene" in capsys.readouterr().err
-    assert main(["correlate", ref, ref, "--out-dir", str(tmp_path / "cli"), "--bbox", "74.3", "36", "74.1", "36.2"]) == 2
+    assert (
+        main(["correlate", ref, ref, "--out-dir", str(tmp_path / "cli"), "--bbox", "74.3", "36", "74.1", "36.2"]) == 2
+    )
     assert "bbox" in capsys.readouterr().err

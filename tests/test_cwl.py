@@ -36,7 +36,12 @@ def _ids(section) -> dict:
 
 def test_there_are_the_expected_cwl_files() -> None:
     assert [p.name for p in CWL_FILES] == [
-        "aggregate.cwl", "collect.cwl", "correlate.cwl", "discover.cwl", "extract_pairs.cwl", "glacier-velocity.cwl",
+        "aggregate.cwl",
+        "collect.cwl",
+        "correlate.cwl",
+        "discover.cwl",
+        "extract_pairs.cwl",
+        "glacier-velocity.cwl",
     ]
 
 
@@ -66,7 +71,9 @@ def test_workflow_metadata_and_naming() -> None:
     collect = workflow["steps"]["node_collect"]["in"]
     assert collect["aggregation_catalog"] == "node_aggregate/catalog"
     assert collect["notebooks"]["source"] == [
-        "node_discover/executed_notebook", "node_correlate/executed_notebook", "node_aggregate/executed_notebook",
+        "node_discover/executed_notebook",
+        "node_correlate/executed_notebook",
+        "node_aggregate/executed_notebook",
     ]
     assert collect["records"]["source"] == ["node_discover/pairs_json", "node_correlate/status"]
 
@@ -76,7 +83,11 @@ def test_a_failed_pair_yields_a_status_and_null_products() -> None:
     # not; the Workflow drops the nulls before aggregation and in its outputs.
     outputs = _load(CWL / "correlate.cwl")["outputs"]
     assert {name: outputs[name]["type"] for name in ("product", "velocity", "quicklook", "item", "status")} == {
-        "product": "Directory?", "velocity": "File?", "quicklook": "File?", "item": "File?", "status": "File",
+        "product": "Directory?",
+        "velocity": "File?",
+        "quicklook": "File?",
+        "item": "File?",
+        "status": "File",
     }
     workflow = _load(CWL / "glacier-velocity.cwl")
     products = workflow["steps"]["node_aggregate"]["in"]["products"]
@@ -151,7 +162,9 @@ def test_workflow_with_zero_pairs_ends_with_a_clear_message(tmp_path: Path) -> N
     assert "no pairs to correlate" in result.log and "Traceback" not in result.log
     catalog = json.loads((Path(outputs["catalog"]["path"]) / "catalog.json").read_text())
     # only the provenance item: the notebooks of a run that found nothing are still kept
-    assert [link["href"] for link in catalog["links"] if link["rel"] == "item"] == ["./run-provenance/run-provenance.json"]
+    assert [link["href"] for link in catalog["links"] if link["rel"] == "item"] == [
+        "./run-provenance/run-provenance.json"
+    ]
 
 
 @pytest.mark.slow
@@ -162,8 +175,14 @@ def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None
     assert len(run.pairs) == len(demo.expected_pairs()) == 6
     assert all(p.quicklook is not None and p.item.is_file() for p in run.pairs)
     assert {path.name for path in run.summary_cogs.values()} == {
-        "summary_median_v.tif", "summary_median_vx.tif", "summary_median_vy.tif", "summary_std_v.tif", "summary_count.tif",
-        "summary_error_v.tif", "summary_error_vx.tif", "summary_error_vy.tif",
+        "summary_median_v.tif",
+        "summary_median_vx.tif",
+        "summary_median_vy.tif",
+        "summary_std_v.tif",
+        "summary_count.tif",
+        "summary_error_v.tif",
+        "summary_error_vx.tif",
+        "summary_error_vy.tif",
     }
     assert run.summary_figure is not None and run.summary_figure.name == "summary_figure.png"
     assert run.time_series_figure is not None and run.time_series_figure.name == "time_series.png"

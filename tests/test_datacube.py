@@ -59,8 +59,12 @@ def test_datacube_holds_every_pair_with_exact_values(tmp_path, products):
             assert cube.dt_days.values[i] == product.dt_days
             assert cube.reference_id.values[i] == product.reference_id
             assert cube.secondary_id.values[i] == product.secondary_id
-            assert cube.reference_datetime.values[i] == np.datetime64(product.reference_datetime.replace(tzinfo=None), "ns")
-            assert cube.secondary_datetime.values[i] == np.datetime64(product.secondary_datetime.replace(tzinfo=None), "ns")
+            assert cube.reference_datetime.values[i] == np.datetime64(
+                product.reference_datetime.replace(tzinfo=None), "ns"
+            )
+            assert cube.secondary_datetime.values[i] == np.datetime64(
+                product.secondary_datetime.replace(tzinfo=None), "ns"
+            )
         # Cell centres of the 100 m grid whose corner is (500000, 7000000).
         assert_array_equal(cube.x.values, 500_050.0 + 100.0 * np.arange(5))
         assert_array_equal(cube.y.values, 6_999_950.0 - 100.0 * np.arange(4))
@@ -86,14 +90,16 @@ def test_rasterio_reads_the_cube_georeferenced(tmp_path, products):
     import rasterio
 
     path = write_datacube(products, tmp_path / "cube.nc").path
-    with rasterio.open(f'netcdf:{path}:v') as src:
+    with rasterio.open(f"netcdf:{path}:v") as src:
         assert src.count == 3 and src.crs.to_epsg() == 32633
         assert src.transform.almost_equals(TRANSFORM)
 
 
 def test_products_on_another_grid_are_resampled_onto_the_first(products):
     # The third product on a grid shifted by exactly one cell east: its values move one column.
-    shifted = make_product(_speeds(4), transform=TRANSFORM @ Affine.translation(1, 0), reference_datetime=T + timedelta(days=40))
+    shifted = make_product(
+        _speeds(4), transform=TRANSFORM @ Affine.translation(1, 0), reference_datetime=T + timedelta(days=40)
+    )
     cube = build_datacube([*products, shifted])
     last = cube.v.values[3]
     assert_array_equal(last[:, 1:], shifted.v[:, :-1])
@@ -120,11 +126,20 @@ def test_datacube_carries_the_error_bands_and_shifts_of_corrected_pairs(tmp_path
     cogs, corrected = [], []
     for index, shift in enumerate([(0.4, -0.3), (-0.6, 0.8)]):
         pair = make_pair((192, 192), Misregistered(Translation(0.0, 0.0), *shift), seed=30 + index)
-        offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(grid_spacing_px=8, search_px=4.0), progress=False)
+        offsets = track_offsets(
+            pair.reference, pair.secondary, TrackingParams(grid_spacing_px=8, search_px=4.0), progress=False
+        )
         start = T + timedelta(days=30 * index)
-        product = offsets_to_velocity(offsets, transform, "EPSG:32643", 10.0, reference_id=f"ref{index}",
-                                      secondary_id=f"sec{index}", reference_datetime=start,
-                                      secondary_datetime=start + timedelta(days=10))
+        product = offsets_to_velocity(
+            offsets,
+            transform,
+            "EPSG:32643",
+            10.0,
+            reference_id=f"ref{index}",
+            secondary_id=f"sec{index}",
+            reference_datetime=start,
+            secondary_datetime=start + timedelta(days=10),
+        )
         product = correct_product(product, offsets, transform, glacier_outlines=[])
         corrected.append(product)
         cogs.append(write_velocity_cog(product, tmp_path / f"pair_{index}.tif"))

@@ -133,7 +133,10 @@ def test_truth_records_year_speeds_and_expected_pairs(demo_data: demo.DemoData) 
     assert fastest[2023] / fastest[2022] == pytest.approx(400 / 250, rel=1e-5)
     assert fastest[2023] == pytest.approx(400.0, rel=0.05)
     # Four of the six pairs are from 2023: the per-pixel median is the 2023 speed.
-    with rasterio.open(demo_data.root / truth["median_speed_map"]) as a, rasterio.open(demo_data.root / "truth_speed_2023.tif") as b:
+    with (
+        rasterio.open(demo_data.root / truth["median_speed_map"]) as a,
+        rasterio.open(demo_data.root / "truth_speed_2023.tif") as b,
+    ):
         np.testing.assert_allclose(a.read(1), b.read(1))
 
 
@@ -151,7 +154,10 @@ def test_every_scene_has_its_own_recorded_geolocation_error(demo_data: demo.Demo
     shifts = []
     for pair in truth["pairs"]:
         ref, sec = recorded[pair["reference"]], recorded[pair["secondary"]]
-        assert pair["misregistration_px"] == {"dx": round(sec["dx"] - ref["dx"], 4), "dy": round(sec["dy"] - ref["dy"], 4)}
+        assert pair["misregistration_px"] == {
+            "dx": round(sec["dx"] - ref["dx"], 4),
+            "dy": round(sec["dy"] - ref["dy"], 4),
+        }
         shifts.append(np.hypot(pair["misregistration_px"]["dx"], pair["misregistration_px"]["dy"]))
     assert max(shifts) > 1.0 and min(shifts) > 0.2
 
@@ -212,21 +218,34 @@ def test_demo_subcommand_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_demo_report_lines_say_where_what_and_how_right(tmp_path):
     comparison = demo.TruthComparison(
-        recovered_m_per_yr=240.5, true_m_per_yr=243.6, error_m_per_yr=-3.1, relative_error=-3.1 / 243.6,
-        pixel_mae_m_per_yr=4.6, n_points=459, coverage=1.0,
+        recovered_m_per_yr=240.5,
+        true_m_per_yr=243.6,
+        error_m_per_yr=-3.1,
+        relative_error=-3.1 / 243.6,
+        pixel_mae_m_per_yr=4.6,
+        n_points=459,
+        coverage=1.0,
     )
     outputs = {"catalog": {"path": str(tmp_path / "catalog")}}
     run = RunCatalog(catalog=tmp_path / "catalog" / "catalog.json", summary_figure=tmp_path / "s.png")
-    result = demo.DemoResult(outdir=tmp_path, outputs=outputs, message="6 succeeded / 0 failed", stats={},
-                             comparison=comparison, truth=tmp_path / "truth.json", run=run)
+    result = demo.DemoResult(
+        outdir=tmp_path,
+        outputs=outputs,
+        message="6 succeeded / 0 failed",
+        stats={},
+        comparison=comparison,
+        truth=tmp_path / "truth.json",
+        run=run,
+    )
     lines = result.report_lines()
     assert lines[0] == f"results: {tmp_path}"
     assert lines[1] == f"STAC catalog: {tmp_path / 'catalog' / 'catalog.json'}"
     assert lines[2] == f"summary figure: {tmp_path / 's.png'}"
     assert lines[3] == "summary: 6 succeeded / 0 failed"
     assert lines[4].startswith("truth: median glacier speed 240.5 m/yr recovered vs 243.6 m/yr true")
-    empty = demo.DemoResult(outdir=tmp_path, outputs={}, message="no pairs", stats={}, comparison=None,
-                            truth=tmp_path / "truth.json")
+    empty = demo.DemoResult(
+        outdir=tmp_path, outputs={}, message="no pairs", stats={}, comparison=None, truth=tmp_path / "truth.json"
+    )
     assert empty.report_lines()[-1] == "truth: no median speed map was produced, nothing to compare"
 
 
@@ -266,13 +285,27 @@ def test_toil_command_per_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     slurm = demo.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)
     assert slurm[0].endswith("toil-cwl-runner")
     assert slurm[1:] == [
-        "--no-container", "--batchSystem", "slurm", "--jobStore", f"file:{tmp_path / 'jobstore'}", "--workDir", str(tmp_path / "work"),
-        "--logFile", str(tmp_path / demo.TOIL_LOG), "--outdir", str(out), str(cwl), str(job),
+        "--no-container",
+        "--batchSystem",
+        "slurm",
+        "--jobStore",
+        f"file:{tmp_path / 'jobstore'}",
+        "--workDir",
+        str(tmp_path / "work"),
+        "--logFile",
+        str(tmp_path / demo.TOIL_LOG),
+        "--outdir",
+        str(out),
+        str(cwl),
+        str(job),
     ]
     single = demo.toil_command(cwl, job, out, runner="toil", work_dir=tmp_path, max_cores=2)
     assert single[1:6] == ["--no-container", "--batchSystem", "single_machine", "--maxCores", "2"]
     monkeypatch.setenv("PYTHONPATH", "/src")
-    assert demo.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)[4:6] == ["--preserve-environment", "PYTHONPATH"]
+    assert demo.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)[4:6] == [
+        "--preserve-environment",
+        "PYTHONPATH",
+    ]
     with pytest.raises(InvalidParameter, match="runner"):
         demo.toil_command(cwl, job, out, runner="slurm", work_dir=tmp_path)
     with pytest.raises(InvalidParameter, match="work_dir"):

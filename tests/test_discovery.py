@@ -47,8 +47,16 @@ SUMMER_2020_2021 = [
 
 
 def params(url: str, **kwargs) -> DiscoveryParams:
-    base = dict(stac_url=url, bbox=AOI, start_year=2020, end_year=2021, start_month=6, end_month=9, max_cloud_cover=20,
-                pairs_per_image=1)
+    base = dict(
+        stac_url=url,
+        bbox=AOI,
+        start_year=2020,
+        end_year=2021,
+        start_month=6,
+        end_month=9,
+        max_cloud_cover=20,
+        pairs_per_image=1,
+    )
     base.update(kwargs)
     return DiscoveryParams(**base)
 
@@ -58,7 +66,9 @@ def pair_ids(result) -> list[str]:
 
 
 def expected_pairs(dates: list[str], n: int, tile: str = "43SEA") -> list[str]:
-    return [f"{tile}_{dates[i]}_{dates[j]}" for i in range(len(dates)) for j in range(i + 1, min(i + n, len(dates) - 1) + 1)]
+    return [
+        f"{tile}_{dates[i]}_{dates[j]}" for i in range(len(dates)) for j in range(i + 1, min(i + n, len(dates) - 1) + 1)
+    ]
 
 
 # --- Search and filters ----------------------------------------------------------------------
@@ -104,11 +114,16 @@ def test_exact_pair_list_n2_written_out(stac_api):
     # The same list as above, spelled out, so a mistake in expected_pairs cannot hide one.
     result = discover_pairs(params(stac_api, pairs_per_image=2))
     assert pair_ids(result) == [
-        "43SEA_20200603_20200713", "43SEA_20200603_20200802",
-        "43SEA_20200713_20200802", "43SEA_20200713_20200921",
-        "43SEA_20200802_20200921", "43SEA_20200802_20210627",
-        "43SEA_20200921_20210627", "43SEA_20200921_20210722",
-        "43SEA_20210627_20210722", "43SEA_20210627_20210816",
+        "43SEA_20200603_20200713",
+        "43SEA_20200603_20200802",
+        "43SEA_20200713_20200802",
+        "43SEA_20200713_20200921",
+        "43SEA_20200802_20200921",
+        "43SEA_20200802_20210627",
+        "43SEA_20200921_20210627",
+        "43SEA_20200921_20210722",
+        "43SEA_20210627_20210722",
+        "43SEA_20210627_20210816",
         "43SEA_20210722_20210816",
     ]
     last = result.pairs[-1]
@@ -154,8 +169,16 @@ def test_aoi_geometry_gives_the_same_pairs_as_the_bbox(stac_api, tmp_path):
     west, south, east, north = AOI
     ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
     aoi_file = tmp_path / "aoi.geojson"
-    aoi_file.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    aoi_file.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+                ],
+            }
+        )
+    )
     by_geometry = discover_pairs(params(stac_api, bbox=None, geometry=read_aoi(aoi_file), pairs_per_image=2))
     assert pair_ids(by_geometry) == pair_ids(discover_pairs(params(stac_api, pairs_per_image=2)))
 
@@ -163,8 +186,17 @@ def test_aoi_geometry_gives_the_same_pairs_as_the_bbox(stac_api, tmp_path):
 def test_choose_tile_prefers_coverage_over_scene_count():
     def s(tile: str, west: float, day: int) -> Scene:
         ring = [[west, 35.0], [west + 1.2, 35.0], [west + 1.2, 36.0], [west, 36.0], [west, 35.0]]
-        return Scene(f"S2A_{tile}_202006{day:02d}_0_L2A", datetime(2020, 6, day, tzinfo=UTC), None,
-                     "b08.tif", None, 1.0, tile, 32643, {"type": "Polygon", "coordinates": [ring]})
+        return Scene(
+            f"S2A_{tile}_202006{day:02d}_0_L2A",
+            datetime(2020, 6, day, tzinfo=UTC),
+            None,
+            "b08.tif",
+            None,
+            1.0,
+            tile,
+            32643,
+            {"type": "Polygon", "coordinates": [ring]},
+        )
 
     from shapely.geometry import box
 
@@ -212,7 +244,9 @@ def test_single_scene_gives_no_pairs(stac_api):
 
 
 def test_baseline_filter_removes_every_pair(stac_api):
-    with pytest.raises(NoPairsFound, match=r"baseline >= 400 days\) removed all 6 pairs \(baselines 20.0 to 279.0 days\)"):
+    with pytest.raises(
+        NoPairsFound, match=r"baseline >= 400 days\) removed all 6 pairs \(baselines 20.0 to 279.0 days\)"
+    ):
         discover_pairs(params(stac_api, min_baseline_days=400))
 
 
@@ -229,7 +263,11 @@ def test_baseline_filter_removes_every_pair(stac_api):
         ({"bbox": (1, 2, 3)}, "bbox", "4 finite numbers"),
         ({"bbox": None}, "bbox", "give exactly one area of interest"),
         ({"geometry": {"type": "Point", "coordinates": [74.5, 35.5]}}, "bbox", "not both"),
-        ({"bbox": None, "geometry": {"type": "Point", "coordinates": [74.5, 35.5]}}, "geometry", "Polygon or MultiPolygon"),
+        (
+            {"bbox": None, "geometry": {"type": "Point", "coordinates": [74.5, 35.5]}},
+            "geometry",
+            "Polygon or MultiPolygon",
+        ),
         ({"start_month": 0}, "start_month", "1-12"),
         ({"end_month": 13}, "end_month", "1-12"),
         ({"max_cloud_cover": -1}, "max_cloud_cover", "between 0 and 100"),
@@ -264,7 +302,9 @@ def test_unreadable_aoi_file_names_the_parameter(tmp_path):
 
 
 def test_unknown_collection_lists_the_available_ones(stac_api):
-    with pytest.raises(InvalidParameter, match=r"^collection: 'landsat-c2-l2' is not a collection of .*available: sentinel-2-l2a"):
+    with pytest.raises(
+        InvalidParameter, match=r"^collection: 'landsat-c2-l2' is not a collection of .*available: sentinel-2-l2a"
+    ):
         search_scenes(params(stac_api, collection="landsat-c2-l2"))
 
 
@@ -324,8 +364,18 @@ def write_scl(path: Path, pattern: str) -> str:
         data = np.zeros((height, width), np.uint8)
     else:
         raise ValueError(pattern)
-    with rasterio.open(path, "w", driver="COG", width=width, height=height, count=1, dtype="uint8",
-                       crs="EPSG:32643", transform=Affine(20.0, 0.0, float(x0), 0.0, -20.0, float(y0)), nodata=0) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="COG",
+        width=width,
+        height=height,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32643",
+        transform=Affine(20.0, 0.0, float(x0), 0.0, -20.0, float(y0)),
+        nodata=0,
+    ) as dst:
         dst.write(data, 1)
     return str(path)
 
@@ -355,11 +405,19 @@ def test_aoi_cloud_cover_judges_the_aoi_not_the_tile(tmp_path):
         if scl is not None:
             assets["scl"] = {"href": write_scl(tmp_path / f"{item_id}_SCL.tif", scl)}
         return {
-            "type": "Feature", "stac_version": "1.0.0", "id": item_id,
-            "geometry": {"type": "Polygon", "coordinates": [ring]}, "bbox": [74.0, 35.0, 75.0, 36.0],
-            "properties": {"datetime": f"2020-{month:02d}-10T05:56:21Z", "eo:cloud_cover": tile_cloud,
-                           "grid:code": "MGRS-43SEA", "proj:epsg": 32643},
-            "links": [], "assets": assets,
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": item_id,
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "bbox": [74.0, 35.0, 75.0, 36.0],
+            "properties": {
+                "datetime": f"2020-{month:02d}-10T05:56:21Z",
+                "eo:cloud_cover": tile_cloud,
+                "grid:code": "MGRS-43SEA",
+                "proj:epsg": 32643,
+            },
+            "links": [],
+            "assets": assets,
         }
 
     # One scene per month, so the month step keeps every scene that passes the cloud step.
@@ -398,8 +456,13 @@ def test_serve_stac_serves_pystac_items_on_the_given_port_and_stops():
 
     import pystac
 
-    item = pystac.Item("S2A_43SEA_20200603_0_L2A", {"type": "Point", "coordinates": [74.5, 35.5]},
-                       [74.5, 35.5, 74.5, 35.5], datetime(2020, 6, 3, 5, 56, 21, tzinfo=UTC), {})
+    item = pystac.Item(
+        "S2A_43SEA_20200603_0_L2A",
+        {"type": "Point", "coordinates": [74.5, 35.5]},
+        [74.5, 35.5, 74.5, 35.5],
+        datetime(2020, 6, 3, 5, 56, 21, tzinfo=UTC),
+        {},
+    )
     item.add_asset("nir", pystac.Asset("/data/B08.tif"))
     port = free_port()
     with serve_stac([item], port=port, collection="demo") as url:
@@ -434,8 +497,9 @@ def test_bbox_accepted_exactly_when_ordered(w, e, s, n):
 
 
 @settings(max_examples=80, deadline=None)
-@given(start=st.integers(-3, 15), end=st.integers(-3, 15), cloud=st.floats(-50, 150, allow_nan=False),
-       n=st.integers(-2, 5))
+@given(
+    start=st.integers(-3, 15), end=st.integers(-3, 15), cloud=st.floats(-50, 150, allow_nan=False), n=st.integers(-2, 5)
+)
 def test_months_cloud_and_n_checked(start, end, cloud, n):
     valid = 1 <= start <= 12 and 1 <= end <= 12 and 0 <= cloud <= 100 and n >= 1
     try:

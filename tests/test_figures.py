@@ -19,9 +19,7 @@ def _summary():
     for k, (speed, dt_days) in enumerate([(100.0, 5.0), (120.0, 10.0), (80.0, 30.0)]):
         v = np.full(SHAPE, speed, dtype=np.float32)
         v[0, k] = np.nan
-        products.append(
-            make_product(v, reference_datetime=T0 + timedelta(days=60 * k), dt_days=dt_days, name=f"p{k}")
-        )
+        products.append(make_product(v, reference_datetime=T0 + timedelta(days=60 * k), dt_days=dt_days, name=f"p{k}"))
     no_valid = make_product(np.full(SHAPE, np.nan), reference_datetime=T0 + timedelta(days=400), name="empty")
     return aggregate_products([*products, no_valid])
 

@@ -35,7 +35,7 @@ def _vrt_of(source: str, rows: int = SHAPE[0], cols: int = SHAPE[1]) -> str:
     return (
         f'<VRTDataset rasterXSize="{cols}" rasterYSize="{rows}"><SRS>EPSG:32643</SRS><GeoTransform>{geo}</GeoTransform>'
         f'<VRTRasterBand dataType="UInt16" band="1"><SimpleSource><SourceFilename relativeToVRT="0">{source}'
-        f'</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>'
+        f"</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>"
     )
 
 
@@ -92,7 +92,7 @@ def test_a_local_vrt_is_refused_too(tmp_path):
 def test_a_geotiff_and_a_jpeg2000_still_open(tmp_path):
     import rasterio
 
-    data = (np.arange(64, dtype="uint16").reshape(8, 8) + 1)
+    data = np.arange(64, dtype="uint16").reshape(8, 8) + 1
     for name, driver in (("a.tif", "GTiff"), ("a.jp2", "JP2OpenJPEG")):
         profile = dict(driver=driver, width=8, height=8, count=1, dtype="uint16", crs="EPSG:32643", transform=TRANSFORM)
         if driver == "JP2OpenJPEG":
@@ -106,8 +106,18 @@ def test_a_geotiff_and_a_jpeg2000_still_open(tmp_path):
 REMOTE = "http://catalogue.example"  # reached through the 127.0.0.1 server acting as an HTTP proxy
 
 
-@pytest.mark.parametrize("href", ["/etc/passwd", "/etc/shadow", "/no/such/file.tif", "file:///etc/passwd",
-                                  "file:///no/such/file.tif", "/vsimem/x.tif", "./B08.tif"])
+@pytest.mark.parametrize(
+    "href",
+    [
+        "/etc/passwd",
+        "/etc/shadow",
+        "/no/such/file.tif",
+        "file:///etc/passwd",
+        "file:///no/such/file.tif",
+        "/vsimem/x.tif",
+        "./B08.tif",
+    ],
+)
 def test_a_remote_item_cannot_name_local_files_and_the_message_does_not_tell_if_they_exist(local_pair, href, via_proxy):
     ref, sec, tmp_path = local_pair
     files = {}
@@ -115,7 +125,9 @@ def test_a_remote_item_cannot_name_local_files_and_the_message_does_not_tell_if_
         via_proxy(server)  # a catalogue on another host: requests sends the absolute URL to the proxy
         files[f"{REMOTE}/ref/item.json"] = _served_item(ref, href)
         files[f"{REMOTE}/sec/item.json"] = _served_item(sec, href)
-        attempt = attempt_pair(f"{REMOTE}/ref/item.json", f"{REMOTE}/sec/item.json", tmp_path / "out", PARAMS, pair_id="p")
+        attempt = attempt_pair(
+            f"{REMOTE}/ref/item.json", f"{REMOTE}/sec/item.json", tmp_path / "out", PARAMS, pair_id="p"
+        )
         seen = [r.path for r in server.requests]
     assert not attempt.succeeded
     shown = href if href != "./B08.tif" else f"{REMOTE}/ref/B08.tif"
@@ -144,6 +156,8 @@ def test_a_remote_item_claiming_a_local_self_link_is_still_remote(local_pair, vi
             data = json.loads(_served_item(item, str(tmp_path / f"{role}_B08.tif")))
             data["links"] = [{"rel": "self", "href": str(item)}]
             files[f"{REMOTE}/{role}/item.json"] = json.dumps(data).encode()
-        attempt = attempt_pair(f"{REMOTE}/ref/item.json", f"{REMOTE}/sec/item.json", tmp_path / "out", PARAMS, pair_id="p")
+        attempt = attempt_pair(
+            f"{REMOTE}/ref/item.json", f"{REMOTE}/sec/item.json", tmp_path / "out", PARAMS, pair_id="p"
+        )
     assert not attempt.succeeded
     assert "was fetched over http(s)" in attempt.status.reason

@@ -42,14 +42,18 @@ def test_a_malformed_item_is_skipped_with_a_warning_naming_it_and_the_field(stac
         bad["properties"].pop("grid:code")  # the zone is read only without grid:code
     files: dict[str, bytes] = {}
     with FlakyServer(upstream=stac_api, files=files) as server:
-        files["/search"] = json.dumps({"type": "FeatureCollection", "features": [good[0], bad, *good[1:]], "links": []}).encode()
+        files["/search"] = json.dumps(
+            {"type": "FeatureCollection", "features": [good[0], bad, *good[1:]], "links": []}
+        ).encode()
         with caplog.at_level(logging.WARNING, logger="glacier_velocity"):
             scenes = search_scenes(_params(server.url))
     assert [s.id for s in scenes] == [f["id"] for f in good]
     warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(warnings) == 1
     assert warnings[0].startswith(f"item {bad['id']!r} skipped: {field}: {value!r} is not ")
-    assert_documented(warnings[0], repr(bad["id"]), field, repr(value), warnings[0].split(" is not ", 1)[1].split(";")[0])
+    assert_documented(
+        warnings[0], repr(bad["id"]), field, repr(value), warnings[0].split(" is not ", 1)[1].split(";")[0]
+    )
 
 
 def test_a_search_answering_html_is_a_clear_error(stac_api):
@@ -59,6 +63,8 @@ def test_a_search_answering_html_is_a_clear_error(stac_api):
         with pytest.raises(CatalogError) as caught:
             search_scenes(_params(server.url))
     message = str(caught.value)
-    assert message == (f"the search at {server.url} did not answer JSON (it is not a STAC API search, or a login page "
-                       "answered instead); check --stac-url and, for a private catalogue, GLACIER_VELOCITY_STAC_TOKEN")
+    assert message == (
+        f"the search at {server.url} did not answer JSON (it is not a STAC API search, or a login page "
+        "answered instead); check --stac-url and, for a private catalogue, GLACIER_VELOCITY_STAC_TOKEN"
+    )
     assert_documented(message, server.url)

@@ -27,7 +27,15 @@ def _speed_image(fig):
 
 def test_nice_ceiling_and_scale_rules():
     assert [nice_ceiling(v) for v in (0.7, 1.0, 1.2, 233.0, 250.0, 251.0, 999.0, 1000.0)] == [
-        1.0, 1.0, 2.0, 250.0, 250.0, 500.0, 1000.0, 1000.0]
+        1.0,
+        1.0,
+        2.0,
+        250.0,
+        250.0,
+        500.0,
+        1000.0,
+        1000.0,
+    ]
     assert speed_scale(max_velocity_m_per_yr=1000.0) == SpeedScale(1000.0, "max_velocity_m_per_yr")
     speeds = np.append(np.linspace(0, 240, 99), [np.nan, 5e4])  # one outlier above the 98th pct
     glacier = speed_scale(glacier_speeds=speeds)
@@ -59,7 +67,11 @@ def test_quicklooks_of_a_run_share_one_scale_not_their_own_percentile():
 
 def test_summary_uses_the_runs_scale_and_draws_outlines():
     products = [
-        replace(_product(speed=s), engine_params={"max_velocity_m_per_yr": 700.0}, reference_id=f"S2A_43SEA_2020060{k}_0_L2A")
+        replace(
+            _product(speed=s),
+            engine_params={"max_velocity_m_per_yr": 700.0},
+            reference_id=f"S2A_43SEA_2020060{k}_0_L2A",
+        )
         for k, s in enumerate((90.0, 110.0))
     ]
     summary = aggregate_products(products)

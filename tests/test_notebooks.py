@@ -85,7 +85,7 @@ def test_the_sync_check_sees_an_edited_source(tmp_path: Path) -> None:
     generator = _generator()
     source = tmp_path / "03-aggregation.py"
     text = (NOTEBOOKS / "03-aggregation.py").read_text(encoding="utf-8")
-    source.write_text(text.replace('min_count = 1', 'min_count = 2'), encoding="utf-8")
+    source.write_text(text.replace("min_count = 1", "min_count = 2"), encoding="utf-8")
     committed = (NOTEBOOKS / "03-aggregation.ipynb").read_text(encoding="utf-8")
     assert generator.render(source) != committed
     parameters = [c for c in generator.build(source).cells if "parameters" in c.metadata.get("tags", [])]
@@ -97,12 +97,23 @@ def test_running_a_notebook_by_hand_leaves_nothing_for_git(tmp_path: Path) -> No
         pytest.skip("not a git checkout")
     # What the notebooks write into their working directory with their default parameters,
     # and what papermill or Jupyter leave beside them.
-    outputs = ["pairs.json", "timeline.png", "pair/S2_x.tif", "status_pair.json", "run-report.json",
-               "summary/summary_median_v.tif", "catalog/catalog.json", "discovery.ipynb", "out.ipynb",
-               ".ipynb_checkpoints/01-discovery-checkpoint.ipynb"]
+    outputs = [
+        "pairs.json",
+        "timeline.png",
+        "pair/S2_x.tif",
+        "status_pair.json",
+        "run-report.json",
+        "summary/summary_median_v.tif",
+        "catalog/catalog.json",
+        "discovery.ipynb",
+        "out.ipynb",
+        ".ipynb_checkpoints/01-discovery-checkpoint.ipynb",
+    ]
     sources = [*NAMES, *(Path(n).with_suffix(".py").name for n in NAMES), "make_notebooks.py", ".gitignore"]
     paths = [f"notebooks/{name}" for name in outputs + sources]
-    done = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--no-index", *paths], capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "check-ignore", "--no-index", *paths], capture_output=True, text=True
+    )
     ignored = set(done.stdout.split())
     assert ignored == {f"notebooks/{name}" for name in outputs}
 
@@ -118,19 +129,36 @@ def _run_discovery(tmp_path: Path, **parameters) -> Path:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     out = tmp_path / "discovery.ipynb"
     subprocess.run(
-        [str(BIN / "papermill"), str(NOTEBOOKS / NAMES[0]), str(out), "--kernel", "python3", "--no-progress-bar",
-         "-y", json.dumps(parameters)],
-        check=True, cwd=tmp_path, env=env, capture_output=True,
+        [
+            str(BIN / "papermill"),
+            str(NOTEBOOKS / NAMES[0]),
+            str(out),
+            "--kernel",
+            "python3",
+            "--no-progress-bar",
+            "-y",
+            json.dumps(parameters),
+        ],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
     )
     return out
 
 
 def _demo_parameters(url: str, data: demo.DemoData, **changes) -> dict:
     return {
-        "stac_url": url, "bbox": list(data.bbox), "start_year": 2022, "end_year": 2023,
-        "start_month": demo.DEMO_START_MONTH, "end_month": demo.DEMO_END_MONTH,
-        "max_cloud_cover": demo.DEMO_MAX_CLOUD_COVER, "pairs_per_image": demo.DEMO_PAIRS_PER_IMAGE,
-        "max_baseline_days": demo.DEMO_MAX_BASELINE_DAYS, **changes,
+        "stac_url": url,
+        "bbox": list(data.bbox),
+        "start_year": 2022,
+        "end_year": 2023,
+        "start_month": demo.DEMO_START_MONTH,
+        "end_month": demo.DEMO_END_MONTH,
+        "max_cloud_cover": demo.DEMO_MAX_CLOUD_COVER,
+        "pairs_per_image": demo.DEMO_PAIRS_PER_IMAGE,
+        "max_baseline_days": demo.DEMO_MAX_BASELINE_DAYS,
+        **changes,
     }
 
 
@@ -150,8 +178,12 @@ def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_
     assert json.loads((tmp_path / scraps["pairs_json"]).read_text())["count"] == 6
 
     # The extract_pairs tool's command: cwl.output.json with the same records.
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook), "--out-dir", str(tmp_path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook), "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "6 pair(s)" in out.stderr
     written = json.loads((tmp_path / "cwl.output.json").read_text())
     assert written["pairs"] == [p.to_dict() for p in pairs]
@@ -160,7 +192,9 @@ def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_
 
     with Image.open(tmp_path / "timeline.png") as image:
         assert image.format == "PNG" and image.size[0] == 1200 and image.size[1] > 400
-    outputs = [o for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    outputs = [
+        o for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code" for o in c.get("outputs", [])
+    ]
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
@@ -173,8 +207,13 @@ def test_pair_timeline_draws_scenes_and_pairs(demo_api) -> None:
     url, data = demo_api
     params = {k: v for k, v in _demo_parameters(url, data).items() if k != "stac_url"}
     result = discover_pairs(DiscoveryParams(stac_url=url, **params))
-    fig = plot_pair_timeline(result.scenes_found, result.pairs, Figure(), selected=result.scenes_selected,
-                             max_cloud_cover=demo.DEMO_MAX_CLOUD_COVER)
+    fig = plot_pair_timeline(
+        result.scenes_found,
+        result.pairs,
+        Figure(),
+        selected=result.scenes_selected,
+        max_cloud_cover=demo.DEMO_MAX_CLOUD_COVER,
+    )
     ax_scenes, ax_pairs = fig.axes
     found, selected = ax_scenes.collections[:2]
     assert (len(found.get_offsets()), len(selected.get_offsets())) == (10, 7)
@@ -192,8 +231,11 @@ def test_zero_pairs_is_an_empty_list_and_a_message(demo_api, tmp_path: Path) -> 
     pairs, message = scrap.read_pairs(notebook)
     assert pairs == []
     assert message.startswith("no pairs found:") and "baseline" in message
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook), "--out-dir", str(tmp_path)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook), "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0
     assert "no pairs to correlate" in out.stderr and "baseline" in out.stderr
     assert json.loads((tmp_path / "cwl.output.json").read_text()) == {"pairs": [], "message": message}
@@ -204,13 +246,20 @@ def test_scrap_rejects_a_notebook_without_pairs(tmp_path: Path) -> None:
     nbformat.write(nbformat.v4.new_notebook(), notebook)
     with pytest.raises(scrap.InputError, match="no 'pairs' scrap"):
         scrap.read_pairs(notebook)
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook)], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "glacier_velocity", "extract-pairs", str(notebook)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2 and "no 'pairs' scrap" in out.stderr
     assert "Traceback" not in out.stderr
 
 
 def test_pair_record_round_trip() -> None:
-    record = scrap.PairRecord("a_1_2", "A", "http://x/A", "2022-06-10T05:52:31Z", "B", "http://x/B", "2022-07-05T05:52:31Z", 25.0)
+    record = scrap.PairRecord(
+        "a_1_2", "A", "http://x/A", "2022-06-10T05:52:31Z", "B", "http://x/B", "2022-07-05T05:52:31Z", 25.0
+    )
     assert scrap.PairRecord.from_dict(record.to_dict()) == record
     with pytest.raises(scrap.InputError, match="malformed"):
         scrap.PairRecord.from_dict({"id": "x"})

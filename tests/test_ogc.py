@@ -61,7 +61,11 @@ def test_cwl_job_from_execute_inputs(description: dict) -> None:
 
 @pytest.mark.parametrize(
     ("inputs", "parameter"),
-    [({"start_yaer": 2020}, "start_yaer"), ({"geometry": {"value": 1}}, "geometry"), ({"geometry": {"href": ""}}, "geometry")],
+    [
+        ({"start_yaer": 2020}, "start_yaer"),
+        ({"geometry": {"value": 1}}, "geometry"),
+        ({"geometry": {"href": ""}}, "geometry"),
+    ],
 )
 def test_cwl_job_rejects_unknown_inputs_and_files_without_href(description: dict, inputs: dict, parameter: str) -> None:
     with pytest.raises(InvalidParameter) as info:
@@ -80,7 +84,9 @@ def test_results_link_every_output_under_the_job_url(tmp_path: Path) -> None:
     results = ogc.results_document(outputs, job, "http://h:1/outputs/job-1")
     assert results["stac_catalog"]["href"] == "http://h:1/outputs/job-1/outputs/catalog/catalog.json"
     assert results["catalog"]["href"] == "http://h:1/outputs/job-1/outputs/catalog/"
-    assert results["quicklooks"] == [{"href": "http://h:1/outputs/job-1/outputs/a.png", "type": "image/png", "title": "a.png"}]
+    assert results["quicklooks"] == [
+        {"href": "http://h:1/outputs/job-1/outputs/a.png", "type": "image/png", "title": "a.png"}
+    ]
     assert results["summary_figure"] is None
     only = ogc.results_document(outputs, job, "http://h:1/outputs/job-1", requested=["catalog"])
     assert set(only) == {"stac_catalog", "catalog"}
@@ -94,7 +100,9 @@ def test_committed_pygeoapi_config_is_valid_and_current() -> None:
     assert validate_config(committed)
     assert committed == ogc.pygeoapi_config(package=f"dist/glacier-velocity.{version}.cwl")
     processor = committed["resources"]["glacier-velocity"]["processor"]
-    assert processor["name"] == "glacier_velocity.deploy.ogc.GlacierVelocityProcessor" and processor["containers"] is True
+    assert (
+        processor["name"] == "glacier_velocity.deploy.ogc.GlacierVelocityProcessor" and processor["containers"] is True
+    )
 
 
 def _free_port() -> int:
@@ -105,7 +113,12 @@ def _free_port() -> int:
 
 def _request(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})}, method="POST" if data else "GET")
+    request = urllib.request.Request(
+        url,
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST" if data else "GET",
+    )
     try:
         with urllib.request.urlopen(request, timeout=600) as response:
             payload = response.read()
@@ -124,8 +137,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("ogc")
     metadata = pkg.project_metadata(ROOT)
     document = pkg.build_package(
-        ROOT / "cwl", image=f"localhost/glacier-velocity:{metadata.version}", metadata=metadata,
-        notebooks_dir=str(ROOT / "notebooks"), container="hint",
+        ROOT / "cwl",
+        image=f"localhost/glacier-velocity:{metadata.version}",
+        metadata=metadata,
+        notebooks_dir=str(ROOT / "notebooks"),
+        container="hint",
     )
     package_file = pkg.write_package(document, work / "glacier-velocity.cwl")
     port = _free_port()
@@ -134,7 +150,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = (work / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "glacier_velocity", "ogc-serve", "--config", str(work / "config.yml")],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -237,7 +255,9 @@ def test_sync_execution_returns_the_stac_catalog(client: Any, demo_stac: str) ->
 @pytest.mark.slow
 def test_async_execution_job_polling_and_results(client: Any, server: str, demo_stac: str) -> None:
     body = _execute_body(demo_stac)
-    accepted = client.execute("glacier-velocity", body["inputs"], outputs={}, response="document", async_=True)  # all outputs
+    accepted = client.execute(
+        "glacier-velocity", body["inputs"], outputs={}, response="document", async_=True
+    )  # all outputs
     # departure: the 201 answer has an empty body where OGC API - Processes 1.0 returns the
     # job's statusInfo; the job is found through the Location header only
     assert accepted == {}
@@ -267,12 +287,17 @@ def test_async_execution_job_polling_and_results(client: Any, server: str, demo_
     status, _, notebook = _request(_asset_url(*items["run-provenance"], "aggregation"))
     assert status == 200 and notebook["nbformat"] == 4
     # the raw 201 exchange (a job that fails at once on its input): no body at all
-    status, headers, raw = _request(f"{server}/processes/glacier-velocity/execution", {"inputs": {"no_such_input": 1}}, {"Prefer": "respond-async"})
+    status, headers, raw = _request(
+        f"{server}/processes/glacier-velocity/execution", {"inputs": {"no_such_input": 1}}, {"Prefer": "respond-async"}
+    )
     assert status == 201 and raw is None and "/jobs/" in headers["Location"]
 
 
 def test_bad_input_is_a_client_error_naming_it(server: str) -> None:
-    status, _, error = _request(f"{server}/processes/glacier-velocity/execution", {"inputs": {"start_year": 2022, "end_year": 2022, "no_such_input": 1}})
+    status, _, error = _request(
+        f"{server}/processes/glacier-velocity/execution",
+        {"inputs": {"start_year": 2022, "end_year": 2022, "no_such_input": 1}},
+    )
     assert status == 400
     assert "no_such_input" in error["description"]
 

@@ -25,7 +25,9 @@ def _utm_collection(geometry, crs: str = "urn:ogc:def:crs:EPSG::32633") -> dict:
     return {
         "type": "FeatureCollection",
         "crs": {"type": "name", "properties": {"name": crs}},
-        "features": [{"type": "Feature", "properties": {"rgi_id": "RGI2000-v7.0-G-14-00001"}, "geometry": mapping(geometry)}],
+        "features": [
+            {"type": "Feature", "properties": {"rgi_id": "RGI2000-v7.0-G-14-00001"}, "geometry": mapping(geometry)}
+        ],
     }
 
 
@@ -112,7 +114,12 @@ def test_several_features_are_united_and_counted():
 
 
 def test_projected_crs_given_by_the_caller():
-    bare = {"type": "Polygon", "coordinates": [[[500020, 4000030], [500070, 4000030], [500070, 4000080], [500020, 4000080], [500020, 4000030]]]}
+    bare = {
+        "type": "Polygon",
+        "coordinates": [
+            [[500020, 4000030], [500070, 4000030], [500070, 4000080], [500020, 4000080], [500020, 4000030]]
+        ],
+    }
     outlines = read_glacier_outlines(bare, crs="EPSG:32633")
     assert outlines.ice_mask(GRID, (10, 10), UTM33).sum() == 25
     with pytest.raises(InvalidParameter, match=r"^glacier_outlines: .*not longitude/latitude.*crs"):
@@ -122,7 +129,10 @@ def test_projected_crs_given_by_the_caller():
 
 
 def test_self_intersecting_outline_is_repaired():
-    bowtie = {"type": "Polygon", "coordinates": [[[75.0, 36.0], [75.1, 36.1], [75.1, 36.0], [75.0, 36.1], [75.0, 36.0]]]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[75.0, 36.0], [75.1, 36.1], [75.1, 36.0], [75.0, 36.1], [75.0, 36.0]]],
+    }
     outlines = read_glacier_outlines(bowtie)
     assert outlines.geometry.is_valid and outlines.geometry.area == pytest.approx(0.005)
 
@@ -136,10 +146,16 @@ def test_self_intersecting_outline_is_repaired():
         ("{not json", r"inline GeoJSON is not JSON"),
         ('{"features": []}', r"not a GeoJSON object"),
         ('{"type": "FeatureCollection", "features": []}', r"holds no polygon"),
-        ('{"type": "Point", "coordinates": [75.2, 36.3]}', r"is a Point; glacier outlines must be polygons \(give single points as points_of_interest\)"),
+        (
+            '{"type": "Point", "coordinates": [75.2, 36.3]}',
+            r"is a Point; glacier outlines must be polygons \(give single points as points_of_interest\)",
+        ),
         ('{"type": "Polygon", "coordinates": [[75.2]]}', r"not a readable GeoJSON geometry"),
         ("ftp://example.org/outlines.geojson", r"unsupported URL scheme 'ftp'"),
-        ('{"type": "Polygon", "crs": {"type": "name", "properties": {"name": "EPSG:99999999"}}, "coordinates": []}', r"cannot read 'EPSG:99999999'"),
+        (
+            '{"type": "Polygon", "crs": {"type": "name", "properties": {"name": "EPSG:99999999"}}, "coordinates": []}',
+            r"cannot read 'EPSG:99999999'",
+        ),
     ],
 )
 def test_bad_outlines_name_the_parameter(value, message):
@@ -154,7 +170,9 @@ def test_outlines_from_a_url_are_fetched_with_retries(monkeypatch):
         outlines = read_glacier_outlines(server.url + "/rgi/outlines.geojson")
         assert outlines.ice_mask(GRID, (10, 10), UTM33).sum() == 25
         assert [r.failed for r in server.requests] == [True, False]
-        with pytest.raises(InvalidParameter, match=r"^glacier_outlines: cannot fetch .*missing.geojson' \(HTTP 404\); check the URL"):
+        with pytest.raises(
+            InvalidParameter, match=r"^glacier_outlines: cannot fetch .*missing.geojson' \(HTTP 404\); check the URL"
+        ):
             read_glacier_outlines(server.url + "/missing.geojson")
     with FlakyServer(always_fail=True, mode="503") as server:
         policy = RetryPolicy(attempts=2, backoff_s=0.01, max_backoff_s=0.01)
@@ -177,8 +195,13 @@ def test_outlines_dataclass_is_frozen_and_checked():
 
 def test_three_dimensional_rgi_polygons_are_read():
     # RGI 7.0 shapefiles store 3-D polygons (x, y, elevation); the elevation is carried along.
-    ring = [[500020, 4000030, 4100.0], [500070, 4000030, 4100.0], [500070, 4000080, 4200.0],
-            [500020, 4000080, 4200.0], [500020, 4000030, 4100.0]]
+    ring = [
+        [500020, 4000030, 4100.0],
+        [500070, 4000030, 4100.0],
+        [500070, 4000080, 4200.0],
+        [500020, 4000080, 4200.0],
+        [500020, 4000030, 4100.0],
+    ]
     outlines = read_glacier_outlines({"type": "Polygon", "coordinates": [ring]}, crs=UTM33)
     assert outlines.geometry.has_z
     assert outlines.ice_mask(GRID, (10, 10), UTM33).sum() == 25

@@ -18,6 +18,8 @@ def test_import_is_cheap_and_side_effect_free():
 
 
 def test_console_script_lists_every_stage():
-    out = subprocess.run([sys.executable, "-m", "glacier_velocity", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "glacier_velocity", "--help"], capture_output=True, text=True, check=True
+    )
     for command in ("discover", "correlate", "track", "aggregate"):
         assert command in out.stdout

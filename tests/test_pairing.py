@@ -58,7 +58,11 @@ def earth_search_item(**props) -> pystac.Item:
         geometry=SQUARE,
         bbox=[74.0, 35.0, 75.0, 36.0],
         datetime=datetime(2020, 9, 22, 5, 46, 39, tzinfo=UTC),
-        properties={"eo:cloud_cover": 3.25, "s2:product_uri": "S2B_MSIL2A_20200922T054639_N0214_R048_T43SEA_20200922T084512.SAFE", **props},
+        properties={
+            "eo:cloud_cover": 3.25,
+            "s2:product_uri": "S2B_MSIL2A_20200922T054639_N0214_R048_T43SEA_20200922T084512.SAFE",
+            **props,
+        },
     )
     item.add_asset("nir", pystac.Asset("https://data.test/43/S/EA/2020/9/S2B_43SEA_20200922_0_L2A/B08.tif"))
     item.add_asset("scl", pystac.Asset("https://data.test/43/S/EA/2020/9/S2B_43SEA_20200922_0_L2A/SCL.tif"))
@@ -79,7 +83,11 @@ def test_scene_from_item_reads_earth_search_fields():
 @pytest.mark.parametrize(
     "props, tile, epsg",
     [
-        ({"mgrs:utm_zone": 7, "mgrs:latitude_band": "V", "mgrs:grid_square": "CG", "proj:code": "EPSG:32607"}, "07VCG", 32607),
+        (
+            {"mgrs:utm_zone": 7, "mgrs:latitude_band": "V", "mgrs:grid_square": "CG", "proj:code": "EPSG:32607"},
+            "07VCG",
+            32607,
+        ),
         ({"proj:code": "EPSG:32643"}, "43SEA", 32643),  # tile parsed from the id
     ],
 )
@@ -159,10 +167,18 @@ def test_select_monthly_season_wrapping_year_end():
     ]
     chosen = select_monthly(scenes, years=[2019, 2020], months=season_months(11, 2))
     assert [s.datetime.date().isoformat() for s in chosen] == [
-        "2019-11-04", "2019-12-09", "2020-01-03", "2020-02-07", "2020-11-08", "2021-01-12",
+        "2019-11-04",
+        "2019-12-09",
+        "2020-01-03",
+        "2020-02-07",
+        "2020-11-08",
+        "2021-01-12",
     ]
     # January 2020 belongs to season year 2019 only.
-    assert [s.datetime.date().isoformat() for s in select_monthly(scenes, [2020], season_months(11, 2))] == ["2020-11-08", "2021-01-12"]
+    assert [s.datetime.date().isoformat() for s in select_monthly(scenes, [2020], season_months(11, 2))] == [
+        "2020-11-08",
+        "2021-01-12",
+    ]
 
 
 # --- Pairs ----------------------------------------------------------------------------------
@@ -286,7 +302,13 @@ def test_make_pairs_properties(offsets, n):
     assert all(p.secondary.datetime > p.reference.datetime for p in pairs)
     keys = [(p.reference.id, p.secondary.id) for p in pairs]
     assert len(set(keys)) == len(keys)
-    assert keys == sorted(keys, key=lambda k: (next(s.datetime for s in scenes if s.id == k[0]), next(s.datetime for s in scenes if s.id == k[1])))
+    assert keys == sorted(
+        keys,
+        key=lambda k: (
+            next(s.datetime for s in scenes if s.id == k[0]),
+            next(s.datetime for s in scenes if s.id == k[1]),
+        ),
+    )
     ordered = sorted(scenes, key=lambda s: s.datetime)
     if count >= 2:
         # Tail pairs: the second-to-last scene is always paired with the last one.
@@ -324,10 +346,28 @@ def test_pair_names_are_safe_whatever_the_ids_and_tiles(tmp_path_factory, tile, 
     from glacier_velocity.products.naming import path_in, product_basename, product_paths, safe_name
 
     start = d(2020, 6, 1)
-    reference = Scene(id=ids[0], datetime=start, self_href=None, nir_href="/data/a.tif", scl_href=None,
-                      cloud_cover=1.0, tile=tile, epsg=32643, geometry={})
-    secondary = Scene(id=ids[1], datetime=start + timedelta(hours=hours), self_href=None, nir_href="/data/b.tif",
-                      scl_href=None, cloud_cover=1.0, tile=tile, epsg=32643, geometry={})
+    reference = Scene(
+        id=ids[0],
+        datetime=start,
+        self_href=None,
+        nir_href="/data/a.tif",
+        scl_href=None,
+        cloud_cover=1.0,
+        tile=tile,
+        epsg=32643,
+        geometry={},
+    )
+    secondary = Scene(
+        id=ids[1],
+        datetime=start + timedelta(hours=hours),
+        self_href=None,
+        nir_href="/data/b.tif",
+        scl_href=None,
+        cloud_cover=1.0,
+        tile=tile,
+        epsg=32643,
+        geometry={},
+    )
     pair = Pair(reference, secondary)
     basename = product_basename(pair)
     assert re.fullmatch(r"[A-Za-z0-9_.-]+", pair.id) and re.fullmatch(r"[A-Za-z0-9_.-]+", basename)

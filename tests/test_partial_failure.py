@@ -115,8 +115,19 @@ def test_track_of_featureless_images_exits_non_zero_without_output(tmp_path, cap
     synthetic = make_pair(SHAPE, Translation(2.5, -1.5), seed=7)
     write_scene_cog(tmp_path / "ref.tif", synthetic.reference, TRANSFORM)
     write_scene_cog(tmp_path / "flat.tif", np.full(SHAPE, 8000, dtype="uint16"), TRANSFORM)
-    code = main(["track", str(tmp_path / "ref.tif"), str(tmp_path / "flat.tif"), "--dt-days", "16",
-                 "--out", str(tmp_path / "v.tif"), "--grid-spacing-px", "16"])
+    code = main(
+        [
+            "track",
+            str(tmp_path / "ref.tif"),
+            str(tmp_path / "flat.tif"),
+            "--dt-days",
+            "16",
+            "--out",
+            str(tmp_path / "v.tif"),
+            "--grid-spacing-px",
+            "16",
+        ]
+    )
     assert code != 0
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert message.startswith("glacier-velocity track: error: nothing trackable: none of the 49 grid points matched")
@@ -141,9 +152,17 @@ def test_a_programming_error_is_not_recorded_but_raised(pair_items, monkeypatch)
 
 
 def _ok(pair_id: str, speed: float = 250.0) -> PairStatus:
-    return PairStatus(pair_id, f"{pair_id}_ref", f"{pair_id}_sec", f"/items/{pair_id}_ref.json",
-                      f"/items/{pair_id}_sec.json", "succeeded", product=f"S2_{pair_id}", median_speed_m_per_yr=speed,
-                      valid_fraction=0.9)
+    return PairStatus(
+        pair_id,
+        f"{pair_id}_ref",
+        f"{pair_id}_sec",
+        f"/items/{pair_id}_ref.json",
+        f"/items/{pair_id}_sec.json",
+        "succeeded",
+        product=f"S2_{pair_id}",
+        median_speed_m_per_yr=speed,
+        valid_fraction=0.9,
+    )
 
 
 def _failed(pair_id: str, reason: str) -> PairStatus:
@@ -164,9 +183,16 @@ def test_run_report_counts_reasons_schema_and_round_trip(tmp_path):
     jsonschema.validate(data, RUN_REPORT_SCHEMA)
     assert (data["pairs_attempted"], data["pairs_succeeded"], data["pairs_failed"]) == (3, 2, 1)
     assert data["pairs"][1] == {
-        "pair_id": "b", "reference_id": "b_ref", "secondary_id": "b_sec", "reference_href": "/items/b_ref.json",
-        "secondary_href": "/items/b_sec.json", "status": "failed", "error_type": "InputError",
-        "reason": "cannot read raster 'b_B08.tif': Read failed", "product": None, "median_speed_m_per_yr": None,
+        "pair_id": "b",
+        "reference_id": "b_ref",
+        "secondary_id": "b_sec",
+        "reference_href": "/items/b_ref.json",
+        "secondary_href": "/items/b_sec.json",
+        "status": "failed",
+        "error_type": "InputError",
+        "reason": "cannot read raster 'b_B08.tif': Read failed",
+        "product": None,
+        "median_speed_m_per_yr": None,
         "valid_fraction": None,
     }
     path = write_run_report(report, tmp_path / "run-report.json")
@@ -205,7 +231,9 @@ def test_catalog_carries_the_run_report_and_the_counts(tmp_path):
     assert props["gv:run_summary"] == "3 succeeded / 1 failed"
     assert (props["gv:pairs_attempted"], props["gv:pairs_succeeded"], props["gv:pairs_failed"]) == (4, 3, 1)
     assert props["gv:product_count"] == 3
-    assert props["gv:failed_pairs"] == [{"pair_id": "bad", "error_type": "InputError", "reason": "cannot read raster 'bad_B08.tif'"}]
+    assert props["gv:failed_pairs"] == [
+        {"pair_id": "bad", "error_type": "InputError", "reason": "cannot read raster 'bad_B08.tif'"}
+    ]
     asset = summary.assets["run_report"]
     assert asset.href == "../run-report.json" and "metadata" in asset.roles
     assert read_run_report(asset.get_absolute_href()) == report
@@ -228,9 +256,20 @@ def test_catalog_of_a_run_where_every_pair_failed(tmp_path):
 def _papermill(notebook: str, out: Path, **parameters) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(
-        [str(BIN / "papermill"), str(ROOT / "notebooks" / notebook), str(out), "--kernel", "python3",
-         "--no-progress-bar", "-y", json.dumps(parameters)],
-        cwd=out.parent, env=env, capture_output=True, text=True,
+        [
+            str(BIN / "papermill"),
+            str(ROOT / "notebooks" / notebook),
+            str(out),
+            "--kernel",
+            "python3",
+            "--no-progress-bar",
+            "-y",
+            json.dumps(parameters),
+        ],
+        cwd=out.parent,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -251,8 +290,14 @@ def test_correlation_notebook_records_a_failed_pair_and_exits_0(pair_items):
 def test_correlation_notebook_still_fails_on_a_bug(pair_items):
     ref, _, tmp_path = pair_items
     # An href that is no string is a caller's bug (TypeError), not a data problem of the pair.
-    done = _papermill("02-correlation.ipynb", tmp_path / "correlation_bug.ipynb", reference_href=ref,
-                      secondary_href=12345, pair_id="bug", bbox=None)
+    done = _papermill(
+        "02-correlation.ipynb",
+        tmp_path / "correlation_bug.ipynb",
+        reference_href=ref,
+        secondary_href=12345,
+        pair_id="bug",
+        bbox=None,
+    )
     assert done.returncode != 0
     assert "TypeError" in done.stderr
     assert not (tmp_path / "status_bug.json").exists()
@@ -261,8 +306,13 @@ def test_correlation_notebook_still_fails_on_a_bug(pair_items):
 def test_aggregation_notebook_when_every_pair_failed(tmp_path):
     paths = [write_status(_failed(p, f"cannot read raster '{p}_B08.tif'"), tmp_path / f"status_{p}.json") for p in "ab"]
     out = tmp_path / "aggregation.ipynb"
-    done = _papermill("03-aggregation.ipynb", out, products=[None, None], statuses=[str(p) for p in paths],
-                      message="2 pairs from 3 selected of 3 scenes found, tile 43SEA")
+    done = _papermill(
+        "03-aggregation.ipynb",
+        out,
+        products=[None, None],
+        statuses=[str(p) for p in paths],
+        message="2 pairs from 3 selected of 3 scenes found, tile 43SEA",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     scraps = scrap.read_scraps(out)
     assert scraps["message"].startswith("no velocity products to aggregate: 0 succeeded / 2 failed, every pair failed")
@@ -290,7 +340,9 @@ def test_workflow_completes_with_one_corrupted_scene(tmp_path):
     assert report is not None and len(report.pairs) == 4
     failed = {(p.reference_id, p.secondary_id) for p in report.failed}
     assert failed == {pair for pair in expected if bad_id in pair}
-    assert {(p.reference_id, p.secondary_id) for p in report.succeeded} == {pair for pair in expected if bad_id not in pair}
+    assert {(p.reference_id, p.secondary_id) for p in report.succeeded} == {
+        pair for pair in expected if bad_id not in pair
+    }
     for status in report.failed:
         assert status.error_type == "InputError" and f"{bad_id}_B08.tif" in status.reason
     assert report.summary_line() == "2 succeeded / 2 failed"

@@ -12,8 +12,16 @@ from glacier_velocity.tracking.precision import stable_scatter
 
 def _field(dx, dy, rows, cols):
     nan = np.full(dx.shape, np.nan, np.float32)
-    return OffsetField(rows=rows, cols=cols, dx=dx.astype(np.float32), dy=dy.astype(np.float32),
-                       peak=nan, snr=nan, engine="test", params={})
+    return OffsetField(
+        rows=rows,
+        cols=cols,
+        dx=dx.astype(np.float32),
+        dy=dy.astype(np.float32),
+        peak=nan,
+        snr=nan,
+        engine="test",
+        params={},
+    )
 
 
 def test_scatter_of_gaussian_noise_on_a_cubic_trend():

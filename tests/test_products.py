@@ -56,15 +56,22 @@ def _product(shape=(30, 40), speed=100.0) -> VelocityProduct:
     v = np.hypot(vx, vy).astype(np.float32)
     dt = (SEC_TIME - REF_TIME).total_seconds() / 86400
     return VelocityProduct(
-        vx=vx, vy=vy, v=v,
+        vx=vx,
+        vy=vy,
+        v=v,
         dx=(vx * dt / 365.25 / 10).astype(np.float32),
         dy=(-vy * dt / 365.25 / 10).astype(np.float32),
         peak=np.full(shape, 0.8, np.float32),
         snr=np.full(shape, 5.0, np.float32),
-        transform=TRANSFORM, crs="EPSG:32643", dt_days=dt,
-        reference_id="S2B_43SEA_20200601_0_L2A", secondary_id="S2A_43SEA_20200721_0_L2A",
-        reference_datetime=REF_TIME, secondary_datetime=SEC_TIME,
-        engine="ncc", engine_params={"grid_spacing_px": 12, "chip_px": 32},
+        transform=TRANSFORM,
+        crs="EPSG:32643",
+        dt_days=dt,
+        reference_id="S2B_43SEA_20200601_0_L2A",
+        secondary_id="S2A_43SEA_20200721_0_L2A",
+        reference_datetime=REF_TIME,
+        secondary_datetime=SEC_TIME,
+        engine="ncc",
+        engine_params={"grid_spacing_px": 12, "chip_px": 32},
         sources={"reference": "https://example.org/items/a", "secondary": "https://example.org/items/b"},
     )
 
@@ -108,7 +115,9 @@ def test_quicklook_png_with_and_without_background(tmp_path):
     background = Raster(
         array=np.random.default_rng(0).integers(1, 5000, (360, 480), dtype=np.uint16),
         transform=Affine(10.0, 0.0, 430_000.0, 0.0, -10.0, 4_000_000.0),
-        crs="EPSG:32643", nodata=0, href="ref.tif",
+        crs="EPSG:32643",
+        nodata=0,
+        href="ref.tif",
     )
     out = write_quicklook(product, tmp_path / "q.png", background)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -123,7 +132,9 @@ def test_quicklook_png_with_and_without_background(tmp_path):
 
 def test_quicklook_of_an_all_nan_product(tmp_path):
     product = _product()
-    empty = VelocityProduct(**{**product.__dict__, **{k: np.full(product.shape, np.nan, np.float32) for k in ("vx", "vy", "v")}})
+    empty = VelocityProduct(
+        **{**product.__dict__, **{k: np.full(product.shape, np.nan, np.float32) for k in ("vx", "vy", "v")}}
+    )
     out = write_quicklook(empty, tmp_path / "empty.png")
     assert out.stat().st_size > 1000
 
@@ -182,9 +193,17 @@ def test_stac_item_describes_the_product(tmp_path):
 
 
 def test_item_records_the_stable_ground_correction(tmp_path):
-    correction = {"stable_shift_method": "automatic-mode", "stable_shift_applied": True, "stable_shift_dx_px": -0.65,
-                  "stable_shift_dy_px": 1.82, "stable_shift_vx_m_per_yr": -236.6, "stable_count": 22507,
-                  "stable_vx_nmad_m_per_yr": 36.0, "stable_vy_median_m_per_yr": float("nan"), "stable_shift_warning": ""}
+    correction = {
+        "stable_shift_method": "automatic-mode",
+        "stable_shift_applied": True,
+        "stable_shift_dx_px": -0.65,
+        "stable_shift_dy_px": 1.82,
+        "stable_shift_vx_m_per_yr": -236.6,
+        "stable_count": 22507,
+        "stable_vx_nmad_m_per_yr": 36.0,
+        "stable_vy_median_m_per_yr": float("nan"),
+        "stable_shift_warning": "",
+    }
     product = replace(_product(), correction=correction)
     cog = write_velocity_cog(product, tmp_path / "v.tif")
     saved = save_product_item(make_product_item(product, cog), tmp_path / "v.json")

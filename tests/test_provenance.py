@@ -22,7 +22,9 @@ def _records(tmp_path: Path) -> tuple[list[Path], list[Path]]:
     """Notebooks and JSON records as the Workflow's steps leave them (content is irrelevant here)."""
     run = tmp_path / "run"
     run.mkdir()
-    notebooks = [run / n for n in ("discovery.ipynb", "correlation_p0.ipynb", "correlation_p1.ipynb", "aggregation.ipynb")]
+    notebooks = [
+        run / n for n in ("discovery.ipynb", "correlation_p0.ipynb", "correlation_p1.ipynb", "aggregation.ipynb")
+    ]
     records = [run / n for n in ("pairs.json", "status_p0.json", "status_p1.json")]
     for path in [*notebooks, *records]:
         path.write_text(json.dumps({"name": path.name}))
@@ -94,7 +96,9 @@ def test_symlinked_inputs_are_stored_as_files_not_links(aggregated: Path, tmp_pa
     stored = sorted((path.parent / PROVENANCE_ITEM_ID).glob("*.ipynb"))
     assert [p.name for p in stored] == sorted(p.name for p in notebooks)
     assert not any(p.is_symlink() for p in stored)
-    assert json.loads((path.parent / PROVENANCE_ITEM_ID / "aggregation.ipynb").read_text()) == {"name": "aggregation.ipynb"}
+    assert json.loads((path.parent / PROVENANCE_ITEM_ID / "aggregation.ipynb").read_text()) == {
+        "name": "aggregation.ipynb"
+    }
 
 
 def test_bad_provenance_inputs_are_refused(aggregated: Path, tmp_path: Path) -> None:
@@ -125,11 +129,24 @@ def test_collect_tool_runs_under_cwltool(aggregated: Path, tmp_path: Path) -> No
     cwltool = Path(sys.executable).parent / "cwltool"
     completed = subprocess.run(
         [
-            str(cwltool), "--quiet", "--no-container", "--preserve-environment", "PYTHONPATH",
-            "--outdir", str(tmp_path / "out"), str(ROOT / "cwl" / "collect.cwl"), str(tmp_path / "job.json"),
+            str(cwltool),
+            "--quiet",
+            "--no-container",
+            "--preserve-environment",
+            "PYTHONPATH",
+            "--outdir",
+            str(tmp_path / "out"),
+            str(ROOT / "cwl" / "collect.cwl"),
+            str(tmp_path / "job.json"),
         ],
-        capture_output=True, text=True, timeout=300,
-        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": str(ROOT / "src"),
+        },
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     catalog = json.loads(completed.stdout)["catalog"]

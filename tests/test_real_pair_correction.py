@@ -39,8 +39,10 @@ def _read_overlap() -> tuple[np.ndarray, np.ndarray, rasterio.Affine, str]:
     with rasterio.open(EARLIER) as early, rasterio.open(LATER) as late:
         left, bottom = max(early.bounds.left, late.bounds.left), max(early.bounds.bottom, late.bounds.bottom)
         right, top = min(early.bounds.right, late.bounds.right), min(early.bounds.top, late.bounds.top)
-        windows = [from_bounds(left, bottom, right, top, transform=s.transform).round_offsets().round_lengths()
-                   for s in (early, late)]
+        windows = [
+            from_bounds(left, bottom, right, top, transform=s.transform).round_offsets().round_lengths()
+            for s in (early, late)
+        ]
         reference = early.read(1, window=windows[0])
         secondary = late.read(1, window=windows[1])
         return reference, secondary, early.window_transform(windows[0]), early.crs.to_string()
@@ -50,8 +52,7 @@ def _read_overlap() -> tuple[np.ndarray, np.ndarray, rasterio.Affine, str]:
 def real_pair():
     reference, secondary, transform, crs = _read_overlap()
     assert reference.shape == secondary.shape == (2703, 1856)
-    dt_days = baseline_days(datetime(2016, 5, 29, 15, 36, 31, tzinfo=UTC),
-                            datetime(2016, 6, 8, 15, 31, 21, tzinfo=UTC))
+    dt_days = baseline_days(datetime(2016, 5, 29, 15, 36, 31, tzinfo=UTC), datetime(2016, 6, 8, 15, 31, 21, tzinfo=UTC))
     offsets = track_offsets(reference, secondary, TrackingParams(search_px=20.0), engine="ncc", progress=False)
     return offsets, transform, crs, dt_days
 

@@ -38,10 +38,18 @@ def fast_policy(monkeypatch):
 @pytest.fixture(scope="module")
 def cog_bytes():
     """A 64 x 64 uint16 COG (10 m UTM 43N) and its pixel values."""
-    array = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 997 + 1)
+    array = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 997 + 1
     with MemoryFile() as memory:
-        with memory.open(driver="COG", width=64, height=64, count=1, dtype="uint16", crs="EPSG:32643",
-                         transform=Affine(10.0, 0.0, 430_000.0, 0.0, -10.0, 4_000_000.0), nodata=0) as dst:
+        with memory.open(
+            driver="COG",
+            width=64,
+            height=64,
+            count=1,
+            dtype="uint16",
+            crs="EPSG:32643",
+            transform=Affine(10.0, 0.0, 430_000.0, 0.0, -10.0, 4_000_000.0),
+            nodata=0,
+        ) as dst:
             dst.write(array, 1)
         return memory.read(), array
 
@@ -87,14 +95,22 @@ def test_call_with_retries_stops_at_the_attempts_and_skips_permanent_errors():
 
     calls.clear()
     with pytest.raises(OSError) as caught:
-        call_with_retries(lambda n: calls.append(n) or (_ for _ in ()).throw(OSError("timed out")), what="x",
-                          policy=RetryPolicy(attempts=4, backoff_s=0.0), sleep=waits.append)
+        call_with_retries(
+            lambda n: calls.append(n) or (_ for _ in ()).throw(OSError("timed out")),
+            what="x",
+            policy=RetryPolicy(attempts=4, backoff_s=0.0),
+            sleep=waits.append,
+        )
     assert calls == [1, 2, 3, 4] and caught.value.attempts == 4
 
     calls.clear()
     with pytest.raises(OSError, match="not recognized"):
-        call_with_retries(lambda n: calls.append(n) or (_ for _ in ()).throw(OSError("not recognized as a TIFF")),
-                          what="x", policy=policy, sleep=waits.append)
+        call_with_retries(
+            lambda n: calls.append(n) or (_ for _ in ()).throw(OSError("not recognized as a TIFF")),
+            what="x",
+            policy=policy,
+            sleep=waits.append,
+        )
     assert calls == [1]
 
 
@@ -111,22 +127,30 @@ def test_call_with_retries_respects_the_deadline():
         now[0] += seconds
 
     with pytest.raises(OSError):
-        call_with_retries(always, what="x", policy=RetryPolicy(attempts=10, backoff_s=5.0, max_backoff_s=5.0, deadline_s=7.0),
-                          sleep=sleep, clock=lambda: now[0])
+        call_with_retries(
+            always,
+            what="x",
+            policy=RetryPolicy(attempts=10, backoff_s=5.0, max_backoff_s=5.0, deadline_s=7.0),
+            sleep=sleep,
+            clock=lambda: now[0],
+        )
     # 5 s before the second try fits in 7 s; another 5 s would not.
     assert calls == [1, 2]
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("HTTP response code: 503", True),
-    ("HTTP response code: 429", True),
-    ("CURL error: Recv failure: Connection reset by peer", True),
-    ("CURL error: Failed to connect to 127.0.0.1 port 9: Connection refused", True),
-    ("CURL error: Operation timed out after 5000 milliseconds", True),
-    ("HTTP response code: 404", False),
-    ("'/vsicurl/http://x/a.tif' not recognized as being in a supported file format.", False),
-    ("TIFFReadDirectory:Failed to read directory at offset 192", False),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("HTTP response code: 503", True),
+        ("HTTP response code: 429", True),
+        ("CURL error: Recv failure: Connection reset by peer", True),
+        ("CURL error: Failed to connect to 127.0.0.1 port 9: Connection refused", True),
+        ("CURL error: Operation timed out after 5000 milliseconds", True),
+        ("HTTP response code: 404", False),
+        ("'/vsicurl/http://x/a.tif' not recognized as being in a supported file format.", False),
+        ("TIFFReadDirectory:Failed to read directory at offset 192", False),
+    ],
+)
 def test_transient_errors_are_told_apart(message, expected):
     assert is_transient(OSError(message)) is expected
 
@@ -207,7 +231,9 @@ def test_cog_server_that_keeps_failing_gives_a_clear_message_in_bounded_time(cog
         elapsed = time.monotonic() - started
         count = len(server.requests)
     message = str(caught.value)
-    assert message.startswith(f"cannot read raster reference 'S2A_43SEA_20200601_0_L2A' nir ('{href}'): the server kept failing")
+    assert message.startswith(
+        f"cannot read raster reference 'S2A_43SEA_20200601_0_L2A' nir ('{href}'): the server kept failing"
+    )
     assert detail in message and "after 3 attempt(s)" in message
     # 3 attempts of ours; in each GDAL tries its size probe 1 + 2 times, then one GET: <= 12.
     assert 3 <= count <= 12
@@ -232,8 +258,14 @@ def test_gdal_settings_do_not_leak_out_of_the_read(cog_bytes, tmp_path):
 # --- Item reads (the correlation step's reference and secondary) -------------------------------
 
 ITEM = {
-    "type": "Feature", "stac_version": "1.0.0", "stac_extensions": [], "id": "S2B_43SEA_20200601_0_L2A",
-    "geometry": {"type": "Polygon", "coordinates": [[[74.2, 36.1], [74.3, 36.1], [74.3, 36.2], [74.2, 36.2], [74.2, 36.1]]]},
+    "type": "Feature",
+    "stac_version": "1.0.0",
+    "stac_extensions": [],
+    "id": "S2B_43SEA_20200601_0_L2A",
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[74.2, 36.1], [74.3, 36.1], [74.3, 36.2], [74.2, 36.2], [74.2, 36.1]]],
+    },
     "bbox": [74.2, 36.1, 74.3, 36.2],
     "properties": {"datetime": "2020-06-01T05:36:29Z", "eo:cloud_cover": 2.5, "grid:code": "MGRS-43SEA"},
     "assets": {"nir": {"href": "./B08.tif", "type": "image/tiff; application=geotiff; profile=cloud-optimized"}},
@@ -258,7 +290,9 @@ def test_item_server_that_keeps_failing_gives_a_clear_message_in_bounded_time():
 
     with FlakyServer(always_fail=True) as server:
         started = time.monotonic()
-        with pytest.raises(InputError, match=r"reference: cannot fetch the STAC item .* \(HTTP 503\) after 3 attempt\(s\)"):
+        with pytest.raises(
+            InputError, match=r"reference: cannot fetch the STAC item .* \(HTTP 503\) after 3 attempt\(s\)"
+        ):
             read_item(f"{server.url}/items/a.json", "reference")
         assert len(server.requests) == 3
     assert time.monotonic() - started < TIME_LIMIT_S

@@ -71,7 +71,12 @@ def test_no_shell_interpolation_anywhere():
 
 
 def test_the_shell_scan_would_catch_each_pattern():
-    for line in ('subprocess.run(cmd, shell=True)', 'os.system("rm")', "os.popen('ls')", "class: ShellCommandRequirement"):
+    for line in (
+        "subprocess.run(cmd, shell=True)",
+        'os.system("rm")',
+        "os.popen('ls')",
+        "class: ShellCommandRequirement",
+    ):
         assert SHELL_PATTERNS.search(line)
 
 
@@ -100,16 +105,28 @@ def test_only_http_s3_and_local_asset_locations_are_accepted(href):
     with pytest.raises(InputError):
         read_window(href)
     with pytest.raises(InputError, match="scene 'S2A' asset 'nir'"):
-        Scene(id="S2A", datetime=datetime(2020, 6, 1, tzinfo=UTC), self_href=None, nir_href=href,
-              scl_href=None, cloud_cover=1.0, tile="43SEA", epsg=32643, geometry={})
+        Scene(
+            id="S2A",
+            datetime=datetime(2020, 6, 1, tzinfo=UTC),
+            self_href=None,
+            nir_href=href,
+            scl_href=None,
+            cloud_cover=1.0,
+            tile="43SEA",
+            epsg=32643,
+            geometry={},
+        )
 
 
-@pytest.mark.parametrize("href, path", [
-    ("https://example.org/a/B08.tif", "/vsicurl/https://example.org/a/B08.tif"),
-    ("http://127.0.0.1:8000/B08.tif", "/vsicurl/http://127.0.0.1:8000/B08.tif"),
-    ("s3://sentinel-cogs/a/B08.tif", "/vsis3/sentinel-cogs/a/B08.tif"),
-    ("/vsimem/b08.tif", "/vsimem/b08.tif"),
-])
+@pytest.mark.parametrize(
+    "href, path",
+    [
+        ("https://example.org/a/B08.tif", "/vsicurl/https://example.org/a/B08.tif"),
+        ("http://127.0.0.1:8000/B08.tif", "/vsicurl/http://127.0.0.1:8000/B08.tif"),
+        ("s3://sentinel-cogs/a/B08.tif", "/vsis3/sentinel-cogs/a/B08.tif"),
+        ("/vsimem/b08.tif", "/vsimem/b08.tif"),
+    ],
+)
 def test_accepted_asset_locations(href, path):
     assert check_asset_href(href) == href
     assert gdal_path(href) == path
@@ -117,8 +134,17 @@ def test_accepted_asset_locations(href, path):
 
 def test_scl_asset_is_checked_too():
     with pytest.raises(InputError, match="asset 'scl': unsupported URL scheme 'ftp'"):
-        Scene(id="S2A", datetime=datetime(2020, 6, 1, tzinfo=UTC), self_href=None, nir_href="/data/B08.tif",
-              scl_href="ftp://x/SCL.tif", cloud_cover=1.0, tile="43SEA", epsg=32643, geometry={})
+        Scene(
+            id="S2A",
+            datetime=datetime(2020, 6, 1, tzinfo=UTC),
+            self_href=None,
+            nir_href="/data/B08.tif",
+            scl_href="ftp://x/SCL.tif",
+            cloud_cover=1.0,
+            tile="43SEA",
+            epsg=32643,
+            geometry={},
+        )
 
 
 # --- Credentials -------------------------------------------------------------------------------
@@ -131,8 +157,26 @@ def test_token_reaches_the_api_and_nothing_else(stac_api, tmp_path, monkeypatch,
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "pairs.json"
     with FlakyServer(upstream=stac_api, token=SECRET) as server:
-        code = main(["-v", "discover", "--stac-url", server.url, "--bbox", *AOI, "--start-year", "2020", "--end-year", "2020",
-                     "--start-month", "6", "--end-month", "9", "--out", str(out)])
+        code = main(
+            [
+                "-v",
+                "discover",
+                "--stac-url",
+                server.url,
+                "--bbox",
+                *AOI,
+                "--start-year",
+                "2020",
+                "--end-year",
+                "2020",
+                "--start-month",
+                "6",
+                "--end-month",
+                "9",
+                "--out",
+                str(out),
+            ]
+        )
         captured = capsys.readouterr()
         assert code == 0, captured.err
         assert len(server.requests) >= 3
@@ -142,15 +186,27 @@ def test_token_reaches_the_api_and_nothing_else(stac_api, tmp_path, monkeypatch,
         papermill = pytest.importorskip("papermill")
         monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         papermill.execute_notebook(
-            str(ROOT / "notebooks" / "01-discovery.ipynb"), str(notebook), kernel_name="python3", progress_bar=False,
-            parameters={"stac_url": server.url, "bbox": [float(v) for v in AOI], "start_year": 2020, "end_year": 2020,
-                        "start_month": 6, "end_month": 9, "pairs_json": str(tmp_path / "nb-pairs.json")},
+            str(ROOT / "notebooks" / "01-discovery.ipynb"),
+            str(notebook),
+            kernel_name="python3",
+            progress_bar=False,
+            parameters={
+                "stac_url": server.url,
+                "bbox": [float(v) for v in AOI],
+                "start_year": 2020,
+                "end_year": 2020,
+                "start_month": 6,
+                "end_month": 9,
+                "pairs_json": str(tmp_path / "nb-pairs.json"),
+            },
             cwd=str(tmp_path),
         )
     assert json.loads(out.read_text())["count"] >= 1
     assert "Headers:" in caplog.text  # pystac-client's request log, which shows headers, was captured...
     places = {"stdout": captured.out, "stderr": captured.err, "log": caplog.text}
-    places.update({str(p.relative_to(tmp_path)): p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()})
+    places.update(
+        {str(p.relative_to(tmp_path)): p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()}
+    )
     assert set(places) >= {"pairs.json", "discovery.ipynb", "nb-pairs.json"}
     leaks = [name for name, text in places.items() if SECRET in text]
     assert leaks == []  # ...and holds no token
@@ -203,13 +259,21 @@ def test_container_runs_as_non_root():
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("docker is not installed")
-    inspected = subprocess.run([docker, "image", "inspect", "--format", "{{.Config.User}}", "glacier-velocity:latest"],
-                               capture_output=True, text=True, timeout=30)
+    inspected = subprocess.run(
+        [docker, "image", "inspect", "--format", "{{.Config.User}}", "glacier-velocity:latest"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if inspected.returncode != 0:
         pytest.skip(f"image glacier-velocity:latest not available ({inspected.stderr.strip()[:80]})")
     assert inspected.stdout.strip().split(":")[0] not in ("", "root", "0")
-    uid = subprocess.run([docker, "run", "--rm", "--entrypoint", "id", "glacier-velocity:latest", "-u"],
-                         capture_output=True, text=True, timeout=120)
+    uid = subprocess.run(
+        [docker, "run", "--rm", "--entrypoint", "id", "glacier-velocity:latest", "-u"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert uid.returncode == 0 and uid.stdout.strip() != "0"
 
 
@@ -238,7 +302,11 @@ def discovery_kwargs(draw):
     start_year = draw(st.integers(1900, 2200))
     lo, hi = draw(baseline_bounds())
     return {
-        "stac_url": draw(st.sampled_from(["https://earth-search.aws.element84.com/v1", "http://127.0.0.1:8080", "http://localhost/api"])),
+        "stac_url": draw(
+            st.sampled_from(
+                ["https://earth-search.aws.element84.com/v1", "http://127.0.0.1:8080", "http://localhost/api"]
+            )
+        ),
         "collection": draw(st.sampled_from(["sentinel-2-l2a", "s2"])),
         "bbox": draw(bboxes()),
         "start_year": start_year,
@@ -258,14 +326,17 @@ bad_floats = st.sampled_from([math.nan, math.inf, -math.inf])
 
 #: For each parameter: values out of range, and the parameter name the error must carry.
 BAD_DISCOVERY = {
-    "bbox": (st.one_of(
-        bboxes().map(lambda b: (b[2], b[1], b[0], b[3])).filter(lambda b: b[0] != b[2]),
-        bboxes().map(lambda b: (b[0], b[3], b[2], b[1])).filter(lambda b: b[1] != b[3]),
-        st.tuples(st.floats(180.001, 1e6), lats, lons, lats),
-        st.tuples(lons, st.floats(-1e6, -90.001), lons, lats),
-        st.lists(lons, min_size=0, max_size=3).map(tuple),
-        st.tuples(bad_floats, lats, lons, lats),
-    ), "bbox"),
+    "bbox": (
+        st.one_of(
+            bboxes().map(lambda b: (b[2], b[1], b[0], b[3])).filter(lambda b: b[0] != b[2]),
+            bboxes().map(lambda b: (b[0], b[3], b[2], b[1])).filter(lambda b: b[1] != b[3]),
+            st.tuples(st.floats(180.001, 1e6), lats, lons, lats),
+            st.tuples(lons, st.floats(-1e6, -90.001), lons, lats),
+            st.lists(lons, min_size=0, max_size=3).map(tuple),
+            st.tuples(bad_floats, lats, lons, lats),
+        ),
+        "bbox",
+    ),
     "start_year": (st.integers(max_value=1899) | st.integers(min_value=2201), "start_year"),
     "end_year": (st.integers(max_value=1899) | st.integers(min_value=2201), "end_year"),
     "start_month": (st.integers(max_value=0) | st.integers(min_value=13), "start_month"),
@@ -276,7 +347,10 @@ BAD_DISCOVERY = {
     "max_baseline_days": (st.floats(max_value=0) | bad_floats, "max_baseline_days"),
     "max_items": (st.integers(max_value=0), "max_items"),
     "tile": (st.sampled_from(["", "XYZ", "4SEA", "43SE", "433SEA", "43S-EA", "43AEA"]), "tile"),
-    "stac_url": (st.sampled_from(["", "earth-search.aws.element84.com/v1", "ftp://x/stac", "file:///tmp/stac", "javascript:x"]), "stac_url"),
+    "stac_url": (
+        st.sampled_from(["", "earth-search.aws.element84.com/v1", "ftp://x/stac", "file:///tmp/stac", "javascript:x"]),
+        "stac_url",
+    ),
     "collection": (st.sampled_from(["", "   "]), "collection"),
 }
 
@@ -319,8 +393,13 @@ def test_start_year_after_end_year_names_start_year(kwargs, gap):
 @given(lo=st.floats(0.02, 1000), fraction=st.floats(0.01, 0.99))
 def test_min_baseline_above_max_names_min(lo, fraction):
     with pytest.raises(InvalidParameter) as caught:
-        DiscoveryParams(bbox=(74.4, 35.4, 74.6, 35.6), start_year=2020, end_year=2020,
-                        min_baseline_days=lo, max_baseline_days=lo * fraction)
+        DiscoveryParams(
+            bbox=(74.4, 35.4, 74.6, 35.6),
+            start_year=2020,
+            end_year=2020,
+            min_baseline_days=lo,
+            max_baseline_days=lo * fraction,
+        )
     assert caught.value.parameter == "min_baseline_days"
 
 
@@ -341,14 +420,20 @@ def tracking_kwargs(draw):
 
 BAD_TRACKING = {
     "grid_spacing_px": (st.integers(max_value=0), "grid_spacing_px"),
-    "chip_px": (st.integers(max_value=7) | st.integers(min_value=257) | st.integers(4, 127).map(lambda n: 2 * n + 1), "chip_px"),
+    "chip_px": (
+        st.integers(max_value=7) | st.integers(min_value=257) | st.integers(4, 127).map(lambda n: 2 * n + 1),
+        "chip_px",
+    ),
     "search_px": (st.floats(max_value=0) | bad_floats, "search_px"),
     "filter": (st.sampled_from(["sharpen", "", "Wallis"]), "filter"),
     "filter_width_px": (st.integers(max_value=2) | st.integers(2, 50).map(lambda n: 2 * n), "filter_width_px"),
     "min_peak": (st.floats(max_value=-1.000001) | st.floats(min_value=1) | st.just(math.nan), "min_peak"),
     "min_snr": (st.floats(max_value=-1e-9) | st.just(math.nan), "min_snr"),
     "median_threshold": (st.floats(max_value=0) | st.just(math.nan), "median_threshold"),
-    "max_nodata_fraction": (st.floats(max_value=-1e-9) | st.floats(min_value=1) | st.just(math.nan), "max_nodata_fraction"),
+    "max_nodata_fraction": (
+        st.floats(max_value=-1e-9) | st.floats(min_value=1) | st.just(math.nan),
+        "max_nodata_fraction",
+    ),
 }
 
 
@@ -412,17 +497,30 @@ def test_any_out_of_range_correlation_value_names_its_parameter(kwargs, data):
 
 
 @settings(max_examples=200, deadline=None)
-@given(policy=st.builds(RetryPolicy, attempts=st.integers(1, 20), backoff_s=st.floats(0, 60),
-                        max_backoff_s=st.floats(0, 60), deadline_s=st.floats(0, 3600)))
+@given(
+    policy=st.builds(
+        RetryPolicy,
+        attempts=st.integers(1, 20),
+        backoff_s=st.floats(0, 60),
+        max_backoff_s=st.floats(0, 60),
+        deadline_s=st.floats(0, 3600),
+    )
+)
 def test_retry_waits_are_bounded(policy):
     waits = [policy.delay(n) for n in range(1, policy.attempts)]
     assert all(0 <= w <= policy.max_backoff_s for w in waits)
     assert sum(waits) <= policy.max_backoff_s * (policy.attempts - 1) * (1 + 1e-12)
 
 
-
-@pytest.mark.parametrize("href", ["ftp://example.org/item.json", "data:application/json,{}", "javascript:alert(1)",
-                                  "gopher://example.org/item.json"])
+@pytest.mark.parametrize(
+    "href",
+    [
+        "ftp://example.org/item.json",
+        "data:application/json,{}",
+        "javascript:alert(1)",
+        "gopher://example.org/item.json",
+    ],
+)
 def test_item_locations_are_http_or_local_only(href):
     from glacier_velocity.stac.scene import read_item
 

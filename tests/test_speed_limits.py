@@ -42,7 +42,9 @@ def test_a_pair_one_second_apart_is_refused_with_the_parameter_named(tmp_path):
     write_scene_cog(tmp_path / "ref.tif", pair.reference, TRANSFORM)
     write_scene_cog(tmp_path / "sec.tif", pair.secondary, TRANSFORM)
     ref = write_scene_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref.tif", TRANSFORM, SHAPE)
-    sec = write_scene_item(tmp_path, "S2A_43SEA_20200601_1_L2A", REF_TIME + timedelta(seconds=1), "sec.tif", TRANSFORM, SHAPE)
+    sec = write_scene_item(
+        tmp_path, "S2A_43SEA_20200601_1_L2A", REF_TIME + timedelta(seconds=1), "sec.tif", TRANSFORM, SHAPE
+    )
     with pytest.raises(InputError) as caught:
         correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(grid_spacing_px=16))
     message = str(caught.value)

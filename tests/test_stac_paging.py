@@ -18,11 +18,13 @@ AOI = (74.4, 36.1, 74.6, 36.3)
 
 
 def _page(server_url: str, features: list[dict]) -> bytes:
-    return json.dumps({
-        "type": "FeatureCollection",
-        "features": features,
-        "links": [{"rel": "next", "href": f"{server_url}/search", "type": "application/geo+json", "method": "GET"}],
-    }).encode()
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": features,
+            "links": [{"rel": "next", "href": f"{server_url}/search", "type": "application/geo+json", "method": "GET"}],
+        }
+    ).encode()
 
 
 @pytest.fixture

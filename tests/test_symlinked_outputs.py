@@ -30,8 +30,10 @@ def test_aggregate_refuses_a_symlinked_summary_directory(tmp_path, capsys):
     assert code == 2
     message = capsys.readouterr().err.strip().splitlines()[-1].split("error: ", 1)[1]
     link = str(tmp_path / "out" / "summary")
-    assert message == (f"output directory {link!r} is a symbolic link (to {str(elsewhere)!r}); products are written only "
-                       "into real directories - remove the link or give the directory it points to")
+    assert message == (
+        f"output directory {link!r} is a symbolic link (to {str(elsewhere)!r}); products are written only "
+        "into real directories - remove the link or give the directory it points to"
+    )
     assert_documented(message, repr(link), repr(str(elsewhere)))
     assert list(elsewhere.iterdir()) == []
 

@@ -104,9 +104,7 @@ def test_tongue_has_plug_flow_margins_and_exactly_stable_ground(tongue):
     a = math.radians(tongue.flow_angle_deg)
     t = np.arange(-120.0, 120.0, 0.5)
     s_across = np.hypot(
-        *tongue.displacement(
-            127.5 - 60 * math.sin(a) + t * math.cos(a), 127.5 - 60 * math.cos(a) - t * math.sin(a)
-        )
+        *tongue.displacement(127.5 - 60 * math.sin(a) + t * math.cos(a), 127.5 - 60 * math.cos(a) - t * math.sin(a))
     )
     plug = s_across > 0.9999 * s_across.max()
     assert plug.sum() >= 0.3 * (s_across > 0).sum()  # a flat plug, not a parabola

@@ -35,11 +35,25 @@ def test_toil_runs_the_workflow_unchanged(tmp_path: Path) -> None:
         started = time.monotonic()
         completed = subprocess.run(
             [
-                str(TOIL), "--no-container", "--batchSystem", "single_machine", "--maxCores", "2",
-                "--jobStore", f"file:{tmp_path / 'jobstore'}", "--workDir", str(tmp_path),
-                "--outdir", str(tmp_path / "toil-out"), str(ROOT / demo.WORKFLOW), str(job),
+                str(TOIL),
+                "--no-container",
+                "--batchSystem",
+                "single_machine",
+                "--maxCores",
+                "2",
+                "--jobStore",
+                f"file:{tmp_path / 'jobstore'}",
+                "--workDir",
+                str(tmp_path),
+                "--outdir",
+                str(tmp_path / "toil-out"),
+                str(ROOT / demo.WORKFLOW),
+                str(job),
             ],
-            capture_output=True, text=True, env=demo.workflow_env(), timeout=1800,
+            capture_output=True,
+            text=True,
+            env=demo.workflow_env(),
+            timeout=1800,
         )
         toil_s = time.monotonic() - started
         assert completed.returncode == 0, completed.stderr[-3000:]

@@ -25,8 +25,18 @@ CRS = "EPSG:32643"
 
 
 def _write(path, array, transform=TRANSFORM, crs=CRS):
-    with rasterio.open(path, "w", driver="GTiff", height=array.shape[0], width=array.shape[1], count=1,
-                       dtype=array.dtype, transform=transform, crs=crs, nodata=0) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=array.shape[0],
+        width=array.shape[1],
+        count=1,
+        dtype=array.dtype,
+        transform=transform,
+        crs=crs,
+        nodata=0,
+    ) as dst:
         dst.write(array, 1)
     return str(path)
 
@@ -44,8 +54,23 @@ def test_track_cli_end_to_end(pair_files, tmp_path, capsys):
     days = 10.5
     # The whole image moves: no stable ground, so the correction is off (a uniform motion and a
     # misregistration are the same thing to it).
-    assert main(["track", ref, sec, "--dt-days", str(days), "--out", str(out), "--grid-spacing-px", "16",
-                 "--no-stable-correction"]) == 0
+    assert (
+        main(
+            [
+                "track",
+                ref,
+                sec,
+                "--dt-days",
+                str(days),
+                "--out",
+                str(out),
+                "--grid-spacing-px",
+                "16",
+                "--no-stable-correction",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "valid" in printed and "NOT applied" in printed
     with rasterio.open(out) as src:
@@ -104,8 +129,23 @@ def test_output_pixel_centres_are_measurement_positions(tmp_path):
     ref = _write(tmp_path / "r.tif", pair.reference)
     sec = _write(tmp_path / "s.tif", pair.secondary)
     out = tmp_path / "v.tif"
-    assert main(["track", ref, sec, "--dt-days", "36.525", "--out", str(out), "--max-velocity-m-per-yr", "2000",
-                 "--no-stable-correction"]) == 0
+    assert (
+        main(
+            [
+                "track",
+                ref,
+                sec,
+                "--dt-days",
+                "36.525",
+                "--out",
+                str(out),
+                "--max-velocity-m-per-yr",
+                "2000",
+                "--no-stable-correction",
+            ]
+        )
+        == 0
+    )
     with rasterio.open(out) as src:
         dx = src.read(src.descriptions.index("dx") + 1)
         rows, cols = np.meshgrid(np.arange(src.height), np.arange(src.width), indexing="ij")
@@ -132,9 +172,13 @@ def test_grid_transform_centres_pixels_on_grid_points():
 
 def test_velocity_signs_and_fractional_days():
     field = OffsetField(
-        rows=np.array([0.0]), cols=np.array([0.0]),
-        dx=np.array([[1.0]], np.float32), dy=np.array([[2.0]], np.float32),
-        peak=np.array([[0.9]], np.float32), snr=np.array([[5.0]], np.float32), engine="test",
+        rows=np.array([0.0]),
+        cols=np.array([0.0]),
+        dx=np.array([[1.0]], np.float32),
+        dy=np.array([[2.0]], np.float32),
+        peak=np.array([[0.9]], np.float32),
+        snr=np.array([[5.0]], np.float32),
+        engine="test",
     )
     product = offsets_to_velocity(field, TRANSFORM, CRS, 12.25, reference_id="a", secondary_id="b")
     per_year = 10.0 * 365.25 / 12.25
@@ -198,5 +242,13 @@ def test_help_lists_every_option(capsys):
         main(["track", "--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--dt-days", "--out", "--grid-spacing-px", "--chip-px", "--max-velocity-m-per-yr", "--engine", "--filter"):
+    for option in (
+        "--dt-days",
+        "--out",
+        "--grid-spacing-px",
+        "--chip-px",
+        "--max-velocity-m-per-yr",
+        "--engine",
+        "--filter",
+    ):
         assert option in text

@@ -190,8 +190,18 @@ def test_outlines_points_and_the_error_threshold_reach_the_summary_and_the_run_r
     assert read_glacier_outlines(outlines).geometry.area > 0
     out = tmp_path / "out"
     code = main(
-        ["aggregate", *dirs, "--out-dir", str(out), "--glacier-outlines", outlines,
-         "--points-of-interest", "15.0027,63.1331", "--max-pair-error-m-per-yr", "100"]
+        [
+            "aggregate",
+            *dirs,
+            "--out-dir",
+            str(out),
+            "--glacier-outlines",
+            outlines,
+            "--points-of-interest",
+            "15.0027,63.1331",
+            "--max-pair-error-m-per-yr",
+            "100",
+        ]
     )
     assert code == 0
     printed = capsys.readouterr().out
@@ -203,7 +213,9 @@ def test_outlines_points_and_the_error_threshold_reach_the_summary_and_the_run_r
     assert "exceeds max_pair_error_m_per_yr = 100 m/yr" in report.left_out[0].reason
     assert json.loads((out / "run-report.json").read_text())["pairs_left_out"][0]["pair_id"] == "p2"
     # The same, through the library with the threshold raised: nothing left out.
-    result = aggregate_run(dirs, tmp_path / "lib", AggregationParams(max_pair_error_m_per_yr=200.0, glacier_outlines=outlines))
+    result = aggregate_run(
+        dirs, tmp_path / "lib", AggregationParams(max_pair_error_m_per_yr=200.0, glacier_outlines=outlines)
+    )
     assert result.report.left_out == () and result.summary is not None and result.summary.product_count == 3
     assert result.stats()["headline_region"] == "glacier outlines" and result.stats()["pairs_left_out"] == []
 
@@ -211,8 +223,12 @@ def test_outlines_points_and_the_error_threshold_reach_the_summary_and_the_run_r
 def test_a_bad_outlines_file_stops_aggregation_before_anything_is_written(tmp_path, run_inputs):
     dirs, statuses = run_inputs
     with pytest.raises(InvalidParameter, match="^glacier_outlines: "):
-        aggregate_run(dirs, tmp_path / "out", AggregationParams(glacier_outlines=str(tmp_path / "missing.geojson")),
-                      statuses=statuses)
+        aggregate_run(
+            dirs,
+            tmp_path / "out",
+            AggregationParams(glacier_outlines=str(tmp_path / "missing.geojson")),
+            statuses=statuses,
+        )
     assert not (tmp_path / "out").exists()
     with pytest.raises(InvalidParameter, match="^max_pair_error_m_per_yr: "):
         AggregationParams(max_pair_error_m_per_yr=0.0)

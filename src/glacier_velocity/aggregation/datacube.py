@@ -115,7 +115,9 @@ def _grid_mapping(crs: str, transform: Any) -> dict[str, Any]:
 
     attrs = {k: v for k, v in ProjCRS.from_user_input(crs).to_cf().items() if v is not None}
     attrs["spatial_ref"] = attrs.get("crs_wkt", "")
-    attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (transform.c, transform.a, transform.b, transform.f, transform.d, transform.e))
+    attrs["GeoTransform"] = " ".join(
+        repr(float(v)) for v in (transform.c, transform.a, transform.b, transform.f, transform.d, transform.e)
+    )
     return attrs
 
 
@@ -187,10 +189,21 @@ def build_datacube(products: Sequence[ProductLike], *, resampling: ResamplingNam
     x = np.array([(t @ (c + 0.5, 0.5))[0] for c in range(cols)])
     y = np.array([(t @ (0.5, r + 0.5))[1] for r in range(rows)])
     coords = {
-        "mid_date": ("mid_date", np.array([_datetime64(layer["mid"]) for layer in layers]),
-                     {"standard_name": "time", "long_name": "midpoint between the two acquisitions of the pair"}),
-        "y": ("y", y, {"standard_name": "projection_y_coordinate", "long_name": "y of cell centre", "units": "m", "axis": "Y"}),
-        "x": ("x", x, {"standard_name": "projection_x_coordinate", "long_name": "x of cell centre", "units": "m", "axis": "X"}),
+        "mid_date": (
+            "mid_date",
+            np.array([_datetime64(layer["mid"]) for layer in layers]),
+            {"standard_name": "time", "long_name": "midpoint between the two acquisitions of the pair"},
+        ),
+        "y": (
+            "y",
+            y,
+            {"standard_name": "projection_y_coordinate", "long_name": "y of cell centre", "units": "m", "axis": "Y"},
+        ),
+        "x": (
+            "x",
+            x,
+            {"standard_name": "projection_x_coordinate", "long_name": "x of cell centre", "units": "m", "axis": "X"},
+        ),
     }
     data_vars: dict[str, Any] = {}
 
@@ -201,25 +214,39 @@ def build_datacube(products: Sequence[ProductLike], *, resampling: ResamplingNam
             else:
                 return
         stack = np.stack([layer.get(name, np.full((rows, cols), np.nan, np.float32)) for layer in layers])
-        data_vars[name] = (("mid_date", "y", "x"), stack.astype(np.float32),
-                           {"standard_name": standard_name, "long_name": long_name, "units": "m/yr", "grid_mapping": "mapping"})
+        data_vars[name] = (
+            ("mid_date", "y", "x"),
+            stack.astype(np.float32),
+            {"standard_name": standard_name, "long_name": long_name, "units": "m/yr", "grid_mapping": "mapping"},
+        )
 
     for name, (standard_name, long_name) in {**VELOCITY_VARIABLES, **ERROR_VARIABLES}.items():
         grid_var(name, standard_name, long_name)
     data_vars["reference_datetime"] = (
-        "mid_date", np.array([_datetime64(layer["reference_datetime"]) for layer in layers]),
+        "mid_date",
+        np.array([_datetime64(layer["reference_datetime"]) for layer in layers]),
         {"long_name": "acquisition time of the reference (first) scene, UTC"},
     )
     data_vars["secondary_datetime"] = (
-        "mid_date", np.array([_datetime64(layer["secondary_datetime"]) for layer in layers]),
+        "mid_date",
+        np.array([_datetime64(layer["secondary_datetime"]) for layer in layers]),
         {"long_name": "acquisition time of the secondary (second) scene, UTC"},
     )
-    data_vars["dt_days"] = ("mid_date", np.array([layer["dt_days"] for layer in layers], np.float64),
-                            {"long_name": "time between the acquisitions (baseline)", "units": "days"})
-    data_vars["reference_id"] = ("mid_date", np.array([layer["reference_id"] for layer in layers], dtype=object),
-                                 {"long_name": "identifier of the reference scene"})
-    data_vars["secondary_id"] = ("mid_date", np.array([layer["secondary_id"] for layer in layers], dtype=object),
-                                 {"long_name": "identifier of the secondary scene"})
+    data_vars["dt_days"] = (
+        "mid_date",
+        np.array([layer["dt_days"] for layer in layers], np.float64),
+        {"long_name": "time between the acquisitions (baseline)", "units": "days"},
+    )
+    data_vars["reference_id"] = (
+        "mid_date",
+        np.array([layer["reference_id"] for layer in layers], dtype=object),
+        {"long_name": "identifier of the reference scene"},
+    )
+    data_vars["secondary_id"] = (
+        "mid_date",
+        np.array([layer["secondary_id"] for layer in layers], dtype=object),
+        {"long_name": "identifier of the secondary scene"},
+    )
     for name, units in STABLE_SHIFT_VARIABLES.items():
         if any(name in layer for layer in layers):
             dtype = np.int32 if name == "stable_count" else np.float64
@@ -227,19 +254,24 @@ def build_datacube(products: Sequence[ProductLike], *, resampling: ResamplingNam
             values = np.array([layer.get(name, fill) for layer in layers], dtype=dtype)
             data_vars[name] = ("mid_date", values, {"long_name": f"stable-ground correction: {name}", "units": units})
     if any("stable_shift_method" in layer for layer in layers):
-        data_vars["stable_shift_method"] = ("mid_date", np.array([layer.get("stable_shift_method", "") for layer in layers], dtype=object),
-                                            {"long_name": "how stable ground was found (outlines, automatic-mode, none)"})
+        data_vars["stable_shift_method"] = (
+            "mid_date",
+            np.array([layer.get("stable_shift_method", "") for layer in layers], dtype=object),
+            {"long_name": "how stable ground was found (outlines, automatic-mode, none)"},
+        )
     data_vars["mapping"] = ((), np.int32(0), _grid_mapping(grid.crs.to_wkt(), t))
     dataset = xr.Dataset(data_vars=data_vars, coords=coords)
-    dataset.attrs.update({
-        "Conventions": "CF-1.8",
-        "title": "Glacier surface velocity pairs (datacube)",
-        "source": f"glacier-velocity {__version__}: feature tracking of Sentinel-2 pairs",
-        "history": f"{datetime.now(UTC).isoformat(timespec='seconds')} written by glacier-velocity {__version__}",
-        "velocity_convention": "vx east (grid x), vy north (grid y), v magnitude; m/yr",
-        "year_length_days": DAYS_PER_YEAR,
-        "comment": "one layer per image pair on the grid of the first product; ITS_LIVE uses 365 days per year, this product 365.25",
-    })
+    dataset.attrs.update(
+        {
+            "Conventions": "CF-1.8",
+            "title": "Glacier surface velocity pairs (datacube)",
+            "source": f"glacier-velocity {__version__}: feature tracking of Sentinel-2 pairs",
+            "history": f"{datetime.now(UTC).isoformat(timespec='seconds')} written by glacier-velocity {__version__}",
+            "velocity_convention": "vx east (grid x), vy north (grid y), v magnitude; m/yr",
+            "year_length_days": DAYS_PER_YEAR,
+            "comment": "one layer per image pair on the grid of the first product; ITS_LIVE uses 365 days per year, this product 365.25",
+        }
+    )
     return dataset
 
 
@@ -260,8 +292,12 @@ def write_datacube(
     encoding: dict[str, dict[str, Any]] = {}
     for name, variable in dataset.data_vars.items():
         if variable.dims == ("mid_date", "y", "x"):
-            encoding[str(name)] = {"_FillValue": np.float32(FILL_VALUE), "zlib": True, "complevel": 4,
-                                   "chunksizes": (1, *variable.shape[1:])}
+            encoding[str(name)] = {
+                "_FillValue": np.float32(FILL_VALUE),
+                "zlib": True,
+                "complevel": 4,
+                "chunksizes": (1, *variable.shape[1:]),
+            }
         elif variable.dtype == np.float64:
             encoding[str(name)] = {"_FillValue": np.nan}
         elif variable.dtype.kind in "iuO" or name == "mapping":
@@ -273,6 +309,8 @@ def write_datacube(
     path = Path(path)
     with atomic_output(path) as tmp:
         dataset.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
-    info = DatacubeInfo(path, dataset.sizes["mid_date"], (dataset.sizes["y"], dataset.sizes["x"]), tuple(map(str, dataset.data_vars)))
+    info = DatacubeInfo(
+        path, dataset.sizes["mid_date"], (dataset.sizes["y"], dataset.sizes["x"]), tuple(map(str, dataset.data_vars))
+    )
     log.info("datacube: %d pairs on a %dx%d grid -> %s", info.pair_count, *info.shape, path)
     return info

@@ -52,7 +52,9 @@ class PointCell:
         return self.point.name
 
 
-def locate_points(points: Sequence[PointOfInterest], transform: Affine, shape: tuple[int, int], crs: str) -> tuple[PointCell, ...]:
+def locate_points(
+    points: Sequence[PointOfInterest], transform: Affine, shape: tuple[int, int], crs: str
+) -> tuple[PointCell, ...]:
     """The grid cell of each point (``-1, -1`` for a point off the grid)."""
     cells = []
     inverse = ~transform
@@ -109,4 +111,6 @@ def headline_region(
         moving = np.isfinite(error_v) & (median_v > MOVING_SIGMA * error_v)
     if np.isfinite(error_v).any():
         return Region(f"moving ground (speed > {MOVING_SIGMA:g} sigma; no glacier_outlines given)", moving)
-    return Region("whole grid (no glacier_outlines and no errors given: includes stable ground)", np.ones(shape, dtype=bool))
+    return Region(
+        "whole grid (no glacier_outlines and no errors given: includes stable ground)", np.ones(shape, dtype=bool)
+    )

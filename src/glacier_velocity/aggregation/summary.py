@@ -443,7 +443,9 @@ def _grid_of(product: VelocityProduct, index: int, source: str) -> _Grid:
         crs = CRS.from_user_input(product.crs)
     except CRSError as exc:
         where = source or f"product {index}"
-        raise InputError(f"{where} has no usable CRS ({product.crs!r}); velocity products must be georeferenced") from exc
+        raise InputError(
+            f"{where} has no usable CRS ({product.crs!r}); velocity products must be georeferenced"
+        ) from exc
     return _Grid(product.transform, crs, product.shape)
 
 
@@ -535,7 +537,9 @@ class GriddedProduct:
         return _resample(band, src, self.grid, RESAMPLING[resampling])
 
 
-def products_on_grid(products: Sequence[ProductLike], *, resampling: ResamplingName = "nearest") -> Iterator[GriddedProduct]:
+def products_on_grid(
+    products: Sequence[ProductLike], *, resampling: ResamplingName = "nearest"
+) -> Iterator[GriddedProduct]:
     """Bring velocity products one at a time onto the first product's grid.
 
     The one place where products of different grids or UTM zones are aligned, for the
@@ -586,7 +590,12 @@ def _pair_error(v_error: np.ndarray | None, valid: np.ndarray) -> float:
 def _checked_threshold(value: float | None) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not np.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating))
+        or not np.isfinite(value)
+        or value <= 0
+    ):
         raise InvalidParameter(
             "max_pair_error_m_per_yr", f"must be a speed error in m/yr > 0 (or none for no threshold), got {value!r}"
         )
@@ -678,7 +687,8 @@ def aggregate_products(
             grid = gridded.grid
         valid = np.isfinite(gridded.v)
         errors = {
-            name: gridded.regrid(getattr(product, name)) if getattr(product, name) is not None
+            name: gridded.regrid(getattr(product, name))
+            if getattr(product, name) is not None
             else np.full(grid.shape, np.nan, dtype=np.float32)
             for name in ("v_error", "vx_error", "vy_error")
         }
@@ -752,9 +762,18 @@ def aggregate_products(
     cells = locate_points(points, grid.transform, grid.shape, crs)
     for cell in cells:
         if not cell.on_grid:
-            log.warning("point of interest %s (%g, %g) lies off the summary grid", cell.name, cell.point.x, cell.point.y)
-    region = headline_region(grid.transform, grid.shape, crs, glacier_outlines=outlines, points=cells,
-                             median_v=out["median_v"], error_v=out["error_v"])
+            log.warning(
+                "point of interest %s (%g, %g) lies off the summary grid", cell.name, cell.point.x, cell.point.y
+            )
+    region = headline_region(
+        grid.transform,
+        grid.shape,
+        crs,
+        glacier_outlines=outlines,
+        points=cells,
+        median_v=out["median_v"],
+        error_v=out["error_v"],
+    )
     if not region.is_glacier:
         log.warning("headline numbers over %s; pass glacier_outlines or points_of_interest", region.name)
     for index, entry in enumerate(entries):
@@ -800,7 +819,6 @@ def aggregate_products(
 SUMMARY_FILE_NAMES: dict[str, str] = {name: f"summary_{name}.tif" for name, _, _ in SUMMARY_BANDS}
 
 
-
 def _rounded(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 3)
 
@@ -826,7 +844,9 @@ def summary_tags(summary: Summary) -> dict[str, str]:
         }
         for e in summary.entries
     ]
-    excluded = [{"pair_id": x.pair_id, "error_v": _rounded(x.entry.error_v), "reason": x.reason} for x in summary.excluded]
+    excluded = [
+        {"pair_id": x.pair_id, "error_v": _rounded(x.entry.error_v), "reason": x.reason} for x in summary.excluded
+    ]
     return {
         "product": "glacier-velocity summary",
         "start_datetime": format_datetime(summary.start_datetime),
@@ -835,7 +855,9 @@ def summary_tags(summary: Summary) -> dict[str, str]:
         "product_ids": json.dumps([e.pair_id for e in summary.entries]),
         "pairs": json.dumps(pairs),
         "min_count": str(summary.min_count),
-        "max_pair_error_m_per_yr": "none" if summary.max_pair_error_m_per_yr is None else f"{summary.max_pair_error_m_per_yr:g}",
+        "max_pair_error_m_per_yr": "none"
+        if summary.max_pair_error_m_per_yr is None
+        else f"{summary.max_pair_error_m_per_yr:g}",
         "excluded_pairs": json.dumps(excluded),
         "headline_region": summary.region_name,
         "headline_median_v": str(_rounded(summary.median_speed)),

@@ -19,7 +19,16 @@ from ..errors import GlacierVelocityError, InvalidParameter
 
 #: Subcommand modules: the workflow stages in order, the CWL glue, the demos, deployment.
 COMMANDS = (
-    "discover", "correlate", "track", "aggregate", "extract_pairs", "demo", "demo_container", "package", "ogc_config", "ogc_serve",
+    "discover",
+    "correlate",
+    "track",
+    "aggregate",
+    "extract_pairs",
+    "demo",
+    "demo_container",
+    "package",
+    "ogc_config",
+    "ogc_serve",
 )
 
 

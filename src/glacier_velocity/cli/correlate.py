@@ -21,15 +21,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("reference_href", metavar="REFERENCE", help="STAC item URL or JSON file of the earlier scene")
     parser.add_argument("secondary_href", metavar="SECONDARY", help="STAC item URL or JSON file of the later scene")
-    parser.add_argument("--out-dir", required=True, metavar="DIR", help="directory for the products (created if needed)")
-    parser.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
-                        help="area of interest in lon/lat degrees (default: where both scenes overlap)")
+    parser.add_argument(
+        "--out-dir", required=True, metavar="DIR", help="directory for the products (created if needed)"
+    )
+    parser.add_argument(
+        "--bbox",
+        nargs=4,
+        type=float,
+        metavar=("W", "S", "E", "N"),
+        help="area of interest in lon/lat degrees (default: where both scenes overlap)",
+    )
     add_tracking_options(parser)
-    parser.add_argument("--mask-clouds", action="store_true",
-                        help="mask clouds, shadows and defective pixels using the items' scl assets")
-    parser.add_argument("--min-correlation-baseline-days", type=float,
-                        default=CorrelationParams().min_correlation_baseline_days, metavar="DAYS",
-                        help="refuse a pair whose scenes are closer in time than this (days; default: %(default)s)")
+    parser.add_argument(
+        "--mask-clouds",
+        action="store_true",
+        help="mask clouds, shadows and defective pixels using the items' scl assets",
+    )
+    parser.add_argument(
+        "--min-correlation-baseline-days",
+        type=float,
+        default=CorrelationParams().min_correlation_baseline_days,
+        metavar="DAYS",
+        help="refuse a pair whose scenes are closer in time than this (days; default: %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 

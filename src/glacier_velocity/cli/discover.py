@@ -29,16 +29,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     aoi = parser.add_mutually_exclusive_group(required=True)
-    aoi.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), help="area of interest, lon/lat degrees")
-    aoi.add_argument("--geometry", type=Path, metavar="FILE", help="area of interest as a GeoJSON file (lon/lat polygon)")
+    aoi.add_argument(
+        "--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), help="area of interest, lon/lat degrees"
+    )
+    aoi.add_argument(
+        "--geometry", type=Path, metavar="FILE", help="area of interest as a GeoJSON file (lon/lat polygon)"
+    )
     parser.add_argument("--stac-url", default=_DEFAULTS["stac_url"], help="root URL of the STAC API")
     parser.add_argument("--collection", default=_DEFAULTS["collection"], help="STAC collection id")
     parser.add_argument("--start-year", type=int, required=True, help="first season year")
     parser.add_argument("--end-year", type=int, required=True, help="last season year (inclusive)")
-    parser.add_argument("--start-month", type=int, default=_DEFAULTS["start_month"], help="first month of the season (1-12)")
+    parser.add_argument(
+        "--start-month", type=int, default=_DEFAULTS["start_month"], help="first month of the season (1-12)"
+    )
     parser.add_argument("--end-month", type=int, default=_DEFAULTS["end_month"], help="last month of the season (1-12)")
-    parser.add_argument("--max-cloud-cover", type=float, default=_DEFAULTS["max_cloud_cover"], help="largest cloud cover kept (%%, 0-100)")
-    parser.add_argument("--pairs-per-image", type=int, default=_DEFAULTS["pairs_per_image"], help="pair each scene with the next N scenes (N >= 1)")
+    parser.add_argument(
+        "--max-cloud-cover",
+        type=float,
+        default=_DEFAULTS["max_cloud_cover"],
+        help="largest cloud cover kept (%%, 0-100)",
+    )
+    parser.add_argument(
+        "--pairs-per-image",
+        type=int,
+        default=_DEFAULTS["pairs_per_image"],
+        help="pair each scene with the next N scenes (N >= 1)",
+    )
     parser.add_argument("--min-baseline-days", type=float, help="shortest baseline kept (days)")
     parser.add_argument("--max-baseline-days", type=float, help="longest baseline kept (days)")
     parser.add_argument("--tile", help="MGRS tile to use, e.g. 43SEA (default: the tile covering the AOI best)")

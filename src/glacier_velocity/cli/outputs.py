@@ -34,7 +34,9 @@ def check_output_file(path: str | os.PathLike[str], option: str, example: str) -
     path = Path(path)
     name = option.lstrip("-").replace("-", "_")
     if path.is_dir():
-        raise InvalidParameter(name, f"{str(path)!r} is a directory; give a file name for {option}, e.g. {str(path / example)!r}")
+        raise InvalidParameter(
+            name, f"{str(path)!r} is a directory; give a file name for {option}, e.g. {str(path / example)!r}"
+        )
     parent = path.parent
     if not parent.exists():
         raise InvalidParameter(name, f"directory {str(parent)!r} does not exist; create it or choose another {option}")

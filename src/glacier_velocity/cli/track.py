@@ -33,12 +33,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dt-days", type=float, required=True, help="time between the images (days, fractional)")
     p.add_argument("--out", required=True, metavar="VELOCITY.tif", help="output velocity COG")
     add_tracking_options(p)
-    p.add_argument("--filter-width-px", type=int, default=_DEFAULTS.filter_width_px, metavar="PX",
-                   help=f"pre-filter window (px, odd, default {_DEFAULTS.filter_width_px})")
-    p.add_argument("--min-peak", type=float, default=_DEFAULTS.min_peak,
-                   help=f"smallest accepted correlation peak (default {_DEFAULTS.min_peak})")
-    p.add_argument("--min-snr", type=float, default=_DEFAULTS.min_snr,
-                   help=f"smallest accepted peak sharpness (default {_DEFAULTS.min_snr})")
+    p.add_argument(
+        "--filter-width-px",
+        type=int,
+        default=_DEFAULTS.filter_width_px,
+        metavar="PX",
+        help=f"pre-filter window (px, odd, default {_DEFAULTS.filter_width_px})",
+    )
+    p.add_argument(
+        "--min-peak",
+        type=float,
+        default=_DEFAULTS.min_peak,
+        help=f"smallest accepted correlation peak (default {_DEFAULTS.min_peak})",
+    )
+    p.add_argument(
+        "--min-snr",
+        type=float,
+        default=_DEFAULTS.min_snr,
+        help=f"smallest accepted peak sharpness (default {_DEFAULTS.min_snr})",
+    )
     p.set_defaults(func=run)
 
 

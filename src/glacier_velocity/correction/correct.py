@@ -39,9 +39,7 @@ class CorrectedVelocity:
     shift: StableShift
 
 
-def apply_stable_shift(
-    vx: np.ndarray, vy: np.ndarray, shift: StableShift
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def apply_stable_shift(vx: np.ndarray, vy: np.ndarray, shift: StableShift) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Subtract the stable-ground bias from a velocity map.
 
     Parameters
@@ -170,8 +168,15 @@ def correct_product(
     if not stable_correction:
         return replace(product, correction=dict(CORRECTION_TURNED_OFF))
     corrected = correct_velocity(
-        offsets, reference_transform, product.crs, product.dt_days, glacier_outlines=glacier_outlines, outlines_crs=outlines_crs,
-        outline_buffer_m=outline_buffer_m, min_stable_points=min_stable_points, max_shift_px=max_shift_px,
+        offsets,
+        reference_transform,
+        product.crs,
+        product.dt_days,
+        glacier_outlines=glacier_outlines,
+        outlines_crs=outlines_crs,
+        outline_buffer_m=outline_buffer_m,
+        min_stable_points=min_stable_points,
+        max_shift_px=max_shift_px,
     )
     return replace(
         product,

@@ -97,9 +97,7 @@ def ice_mask_from_outlines(
         raise InvalidParameter("outline_buffer", f"must be a distance in metres >= 0, got {outline_buffer_m!r}")
     target = parse_crs(grid_crs, "crs")
     if not target.is_projected or (target.linear_units or "").lower() not in ("metre", "meter", "m"):
-        raise InvalidParameter(
-            "crs", f"the tracking grid must be in a projected CRS in metres (UTM), got {grid_crs!r}"
-        )
+        raise InvalidParameter("crs", f"the tracking grid must be in a projected CRS in metres (UTM), got {grid_crs!r}")
     if not isinstance(glacier_outlines, GlacierOutlines):
         polygons = _polygons(glacier_outlines)
         if not polygons:
@@ -108,5 +106,7 @@ def ice_mask_from_outlines(
         glacier_outlines = GlacierOutlines(unary_union(polygons), crs=str(outlines_crs), count=len(polygons))
     # One rasterisation for every use of the outlines (io.outlines).
     mask = glacier_outlines.ice_mask(grid_transform, grid_shape, grid_crs, buffer_m=float(outline_buffer_m))
-    log.info("glacier outlines cover %d of %d grid points (buffer %.0f m)", int(mask.sum()), mask.size, outline_buffer_m)
+    log.info(
+        "glacier outlines cover %d of %d grid points (buffer %.0f m)", int(mask.sum()), mask.size, outline_buffer_m
+    )
     return mask

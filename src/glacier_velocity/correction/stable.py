@@ -301,8 +301,7 @@ def estimate_stable_shift(
         warnings.warn(warning, StableGroundWarning, stacklevel=2)
         log.warning("stable-ground correction: %s", warning)
         vx, vy = displacement_to_velocity(dx, dy, reference_transform, dt_days)
-        return StableShift(0.0, 0.0, 0.0, 0.0, count, "none", stable, _stats(vx, vy),
-                           measured[0], measured[1], warning)
+        return StableShift(0.0, 0.0, 0.0, 0.0, count, "none", stable, _stats(vx, vy), measured[0], measured[1], warning)
 
     shift_vx, shift_vy = displacement_to_velocity(measured[0], measured[1], reference_transform, dt_days)
     vx, vy = displacement_to_velocity(dx - measured[0], dy - measured[1], reference_transform, dt_days)
@@ -310,7 +309,14 @@ def estimate_stable_shift(
     log.info(
         "stable-ground shift (%s, %d points): dx %.3f px, dy %.3f px = vx %.1f, vy %.1f m/yr; "
         "corrected NMAD vx %.1f, vy %.1f m/yr",
-        method, count, measured[0], measured[1], shift_vx, shift_vy, stats.vx_nmad_m_per_yr, stats.vy_nmad_m_per_yr,
+        method,
+        count,
+        measured[0],
+        measured[1],
+        shift_vx,
+        shift_vy,
+        stats.vx_nmad_m_per_yr,
+        stats.vy_nmad_m_per_yr,
     )
     return StableShift(
         dx_px=measured[0],

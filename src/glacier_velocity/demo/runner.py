@@ -83,7 +83,9 @@ def write_job(
     outlines = job.get("glacier_outlines")
     if data_location is not None and isinstance(outlines, str) and outlines == Path(outlines).name:
         base = os.fspath(data_location)
-        job["glacier_outlines"] = f"{base.rstrip('/')}/{outlines}" if "://" in base else str(Path(base).resolve() / outlines)
+        job["glacier_outlines"] = (
+            f"{base.rstrip('/')}/{outlines}" if "://" in base else str(Path(base).resolve() / outlines)
+        )
     job.update(overrides)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,12 +184,27 @@ def toil_command(
         raise InvalidParameter("max_cores", f"must be at least 1, not {max_cores}")
     work = Path(work_dir).resolve()
     executable = Path(sys.executable).parent / "toil-cwl-runner"
-    command = [str(executable) if executable.exists() else "toil-cwl-runner", "--no-container", "--batchSystem", _TOIL_BATCH_SYSTEMS[runner]]
+    command = [
+        str(executable) if executable.exists() else "toil-cwl-runner",
+        "--no-container",
+        "--batchSystem",
+        _TOIL_BATCH_SYSTEMS[runner],
+    ]
     if runner == "toil":
         command += ["--maxCores", str(max_cores or os.cpu_count() or 1)]
     return command + [
-        *_preserved_environment(), "--jobStore", f"file:{work / TOIL_JOBSTORE}", "--workDir", str(work / "work"),
-        "--logFile", str(work / TOIL_LOG), "--outdir", str(outdir), *extra_args, str(process), str(job),
+        *_preserved_environment(),
+        "--jobStore",
+        f"file:{work / TOIL_JOBSTORE}",
+        "--workDir",
+        str(work / "work"),
+        "--logFile",
+        str(work / TOIL_LOG),
+        "--outdir",
+        str(outdir),
+        *extra_args,
+        str(process),
+        str(job),
     ]
 
 
@@ -207,7 +224,15 @@ def cwltool_command(
     """
     cwltool = Path(sys.executable).parent / "cwltool"
     mode = list(CONTAINER_ARGS) if containers else ["--no-container", *_preserved_environment()]
-    return [str(cwltool) if cwltool.exists() else "cwltool", *mode, "--outdir", str(outdir), *extra_args, str(process), str(job)]
+    return [
+        str(cwltool) if cwltool.exists() else "cwltool",
+        *mode,
+        "--outdir",
+        str(outdir),
+        *extra_args,
+        str(process),
+        str(job),
+    ]
 
 
 def run_cwltool(
@@ -255,7 +280,9 @@ def run_cwltool(
 def _run_engine(command: list[str], engine: str, what: str, quiet: bool) -> tuple[dict[str, Any], str]:
     """Run a workflow engine's command; its output object (stdout, JSON) and its log if ``quiet``."""
     log.info("running %s", " ".join(command))
-    completed = subprocess.run(command, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True)
+    completed = subprocess.run(
+        command, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True
+    )
     if completed.returncode != 0:
         tail = "\n".join((completed.stderr or "").strip().splitlines()[-40:])
         raise WorkflowFailed(f"{engine} failed (exit {completed.returncode}) {what}" + (f":\n{tail}" if tail else ""))
@@ -284,14 +311,14 @@ def run_workflow(
         return run_cwltool(process, job, outdir, extra_args=extra_args, quiet=quiet)
     if work_dir is None:
         raise InvalidParameter("work_dir", f"the {runner} runner needs a directory for Toil's job store and work files")
-    command = toil_command(process, job, outdir, runner=runner, work_dir=work_dir, max_cores=max_cores, extra_args=extra_args)
+    command = toil_command(
+        process, job, outdir, runner=runner, work_dir=work_dir, max_cores=max_cores, extra_args=extra_args
+    )
     work = Path(work_dir).resolve()
     if (work / TOIL_JOBSTORE).exists():
         shutil.rmtree(work / TOIL_JOBSTORE)
     (work / "work").mkdir(parents=True, exist_ok=True)
     return _run_engine(command, runner, f"on {process} with {job} (log: {work / TOIL_LOG})", quiet)
-
-
 
 
 @dataclass(frozen=True)
@@ -426,8 +453,13 @@ def run_demo(
         shutil.rmtree(results)
     with serve_stac([data.collection, data.items]) as stac_url:
         log.info("demo STAC API at %s", stac_url)
-        job = write_job(root / (job_template or DEMO_PARAMS), demo_dir / "job.yml", data_location=data.root,
-                        stac_url=stac_url, **(overrides or {}))
+        job = write_job(
+            root / (job_template or DEMO_PARAMS),
+            demo_dir / "job.yml",
+            data_location=data.root,
+            stac_url=stac_url,
+            **(overrides or {}),
+        )
         outputs, cwl_log = run_workflow(
             root / WORKFLOW, job, results, runner=runner, work_dir=demo_dir, extra_args=extra_args, quiet=quiet
         )

@@ -153,7 +153,8 @@ class DemoStack:
         for scene in self.scenes:
             if scene.datetime.year not in DEMO_MAX_SPEED_M_PER_YR:
                 raise InvalidParameter(
-                    "scenes", f"{scene.item_id}: the demo has velocity fields for {sorted(DEMO_MAX_SPEED_M_PER_YR)} only"
+                    "scenes",
+                    f"{scene.item_id}: the demo has velocity fields for {sorted(DEMO_MAX_SPEED_M_PER_YR)} only",
                 )
         if list(self.scenes) != sorted(self.scenes, key=lambda s: s.datetime):
             raise InvalidParameter("scenes", "scenes must be in time order")
@@ -250,7 +251,9 @@ def write_demo_outlines(root: Path, shape: tuple[int, int] = DEMO_SHAPE) -> Path
     from ..io.atomic import write_text_atomic
 
     document = demo_glacier_outlines(shape).to_geojson()
-    document["features"][0]["properties"].update({"glac_name": "demo glacier", "source": "glacier_velocity.demo.scenes"})
+    document["features"][0]["properties"].update(
+        {"glac_name": "demo glacier", "source": "glacier_velocity.demo.scenes"}
+    )
     return write_text_atomic(root / DEMO_OUTLINES_FILE, json.dumps(document, indent=1) + "\n")
 
 
@@ -271,7 +274,9 @@ def velocity_field(year: int, shape: tuple[int, int] = DEMO_SHAPE) -> GlacierTon
         moves ``DEMO_MAX_SPEED_M_PER_YR[year] / DEMO_PIXEL_M`` px per year.
     """
     if year not in DEMO_MAX_SPEED_M_PER_YR:
-        raise InvalidParameter("year", f"the demo has velocity fields for {sorted(DEMO_MAX_SPEED_M_PER_YR)}, not {year}")
+        raise InvalidParameter(
+            "year", f"the demo has velocity fields for {sorted(DEMO_MAX_SPEED_M_PER_YR)}, not {year}"
+        )
     return GlacierTongue(shape, max_px=DEMO_MAX_SPEED_M_PER_YR[year] / DEMO_PIXEL_M * FIELD_YEARS)
 
 
@@ -405,7 +410,12 @@ def scene_item(scene: DemoScene, nir_path: Path, shape: tuple[int, int] = DEMO_S
         "id": scene.item_id,
         "collection": DEMO_COLLECTION,
         "geometry": footprint,
-        "bbox": [float(coords[:, 0].min()), float(coords[:, 1].min()), float(coords[:, 0].max()), float(coords[:, 1].max())],
+        "bbox": [
+            float(coords[:, 0].min()),
+            float(coords[:, 1].min()),
+            float(coords[:, 0].max()),
+            float(coords[:, 1].max()),
+        ],
         "properties": {
             "datetime": stamp,
             "created": stamp,
@@ -431,10 +441,20 @@ def scene_item(scene: DemoScene, nir_path: Path, shape: tuple[int, int] = DEMO_S
                 "title": "NIR 1 - 10m",
                 "roles": ["data", "reflectance"],
                 "gsd": DEMO_PIXEL_M,
-                "eo:bands": [{"name": "B08", "common_name": "nir", "center_wavelength": 0.842, "full_width_half_max": 0.145}],
+                "eo:bands": [
+                    {"name": "B08", "common_name": "nir", "center_wavelength": 0.842, "full_width_half_max": 0.145}
+                ],
                 "proj:shape": [rows, cols],
                 "proj:transform": list(demo_transform())[:6],
-                "raster:bands": [{"nodata": 0, "data_type": "uint16", "spatial_resolution": DEMO_PIXEL_M, "scale": 0.0001, "offset": -0.1}],
+                "raster:bands": [
+                    {
+                        "nodata": 0,
+                        "data_type": "uint16",
+                        "spatial_resolution": DEMO_PIXEL_M,
+                        "scale": 0.0001,
+                        "offset": -0.1,
+                    }
+                ],
             }
         },
     }
@@ -456,7 +476,16 @@ def collection_json(items: list[dict[str, Any]]) -> dict[str, Any]:
         "license": "CC0-1.0",
         "links": [],
         "extent": {
-            "spatial": {"bbox": [[float(bboxes[:, 0].min()), float(bboxes[:, 1].min()), float(bboxes[:, 2].max()), float(bboxes[:, 3].max())]]},
+            "spatial": {
+                "bbox": [
+                    [
+                        float(bboxes[:, 0].min()),
+                        float(bboxes[:, 1].min()),
+                        float(bboxes[:, 2].max()),
+                        float(bboxes[:, 3].max()),
+                    ]
+                ]
+            },
             "temporal": {"interval": [[times[0], times[-1]]]},
         },
     }
@@ -480,7 +509,9 @@ def expected_pairs(stack: DemoStack = DEMO_STACK) -> list[tuple[str, str]]:
     return pairs
 
 
-def _pair_misregistration(reference_id: str, secondary_id: str, scenes: tuple[DemoScene, ...] = DEMO_SCENES) -> dict[str, float]:
+def _pair_misregistration(
+    reference_id: str, secondary_id: str, scenes: tuple[DemoScene, ...] = DEMO_SCENES
+) -> dict[str, float]:
     """The shift (px) a pair sees from its scenes' geolocation errors: secondary minus reference."""
     index = {s.item_id: i for i, s in enumerate(scenes)}
     (rx, ry), (sx, sy) = geolocation_error(index[reference_id]), geolocation_error(index[secondary_id])
@@ -505,16 +536,26 @@ def write_truth(root: Path, stack: DemoStack = DEMO_STACK) -> Path:
     median = np.median(np.stack([speed[y] for y in pair_years]), axis=0)
     files = {}
     for year, array in speed.items():
-        path = write_cog(root / f"truth_speed_{year}.tif", {"v": array}, demo_transform(), f"EPSG:{DEMO_EPSG}", band_units={"v": "m/yr"})
+        path = write_cog(
+            root / f"truth_speed_{year}.tif",
+            {"v": array},
+            demo_transform(),
+            f"EPSG:{DEMO_EPSG}",
+            band_units={"v": "m/yr"},
+        )
         files[str(year)] = path.name
-    write_cog(root / "truth_median_speed.tif", {"v": median}, demo_transform(), f"EPSG:{DEMO_EPSG}", band_units={"v": "m/yr"})
+    write_cog(
+        root / "truth_median_speed.tif", {"v": median}, demo_transform(), f"EPSG:{DEMO_EPSG}", band_units={"v": "m/yr"}
+    )
     glacier = median > GLACIER_SPEED_THRESHOLD_M_PER_YR
     truth = {
         "description": "Known answer of the glacier-velocity demo (glacier_velocity.demo.scenes).",
         "units": "m/yr",
         "crs": f"EPSG:{DEMO_EPSG}",
         "max_speed_m_per_yr": {str(k): v for k, v in DEMO_MAX_SPEED_M_PER_YR.items()},
-        "glacier_median_speed_m_per_yr": {str(y): float(np.median(speed[y][speed[y] > GLACIER_SPEED_THRESHOLD_M_PER_YR])) for y in speed},
+        "glacier_median_speed_m_per_yr": {
+            str(y): float(np.median(speed[y][speed[y] > GLACIER_SPEED_THRESHOLD_M_PER_YR])) for y in speed
+        },
         "glacier_speed_threshold_m_per_yr": GLACIER_SPEED_THRESHOLD_M_PER_YR,
         "median_speed_map": "truth_median_speed.tif",
         "glacier_outlines": DEMO_OUTLINES_FILE,
@@ -524,10 +565,18 @@ def write_truth(root: Path, stack: DemoStack = DEMO_STACK) -> Path:
         "geolocation_error_px": {
             "description": "each scene's geolocation error (dx along columns = east, dy along rows = south); "
             "a pair sees secondary minus reference as a shift of the whole image",
-            **{s.item_id: dict(zip(("dx", "dy"), geolocation_error(i), strict=True)) for i, s in enumerate(stack.scenes)},
+            **{
+                s.item_id: dict(zip(("dx", "dy"), geolocation_error(i), strict=True))
+                for i, s in enumerate(stack.scenes)
+            },
         },
         "pairs": [
-            {"reference": ref, "secondary": sec, "year": y, "misregistration_px": _pair_misregistration(ref, sec, stack.scenes)}
+            {
+                "reference": ref,
+                "secondary": sec,
+                "year": y,
+                "misregistration_px": _pair_misregistration(ref, sec, stack.scenes),
+            }
             for (ref, sec), y in zip(pairs, pair_years, strict=True)
         ],
     }
@@ -565,7 +614,9 @@ def generate_demo_data(root: str | os.PathLike[str], stack: DemoStack = DEMO_STA
     collection_path = stac_dir / "collection.json"
     collection_path.write_text(json.dumps(collection_json(items), indent=2) + "\n", encoding="utf-8")
     items_path = stac_dir / "items.json"
-    items_path.write_text(json.dumps({"type": "FeatureCollection", "features": items}, indent=2) + "\n", encoding="utf-8")
+    items_path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": items}, indent=2) + "\n", encoding="utf-8"
+    )
     # One file per item as well: the correlation tool can run on item files without a server.
     (stac_dir / "items").mkdir(exist_ok=True)
     for item in items:
@@ -573,4 +624,6 @@ def generate_demo_data(root: str | os.PathLike[str], stack: DemoStack = DEMO_STA
     truth_path = write_truth(root, stack)
     write_demo_outlines(root, stack.shape)
     log.info("demo stack of %d scenes written to %s", len(items), root)
-    return DemoData(root=root, collection=collection_path, items=items_path, truth=truth_path, bbox=demo_bbox(stack.shape))
+    return DemoData(
+        root=root, collection=collection_path, items=items_path, truth=truth_path, bbox=demo_bbox(stack.shape)
+    )

@@ -305,11 +305,7 @@ class UniformStrain(FlowField):
             return 0.0
         if self.axis == "row":
             return math.pi / 2
-        if (
-            isinstance(self.axis, (int, float))
-            and not isinstance(self.axis, bool)
-            and math.isfinite(self.axis)
-        ):
+        if isinstance(self.axis, (int, float)) and not isinstance(self.axis, bool) and math.isfinite(self.axis):
             return math.radians(self.axis)
         raise InvalidParameter("axis", f'must be "col", "row" or an angle in degrees, got {self.axis!r}')
 
@@ -317,13 +313,7 @@ class UniformStrain(FlowField):
         r, c = _as_float_arrays(rows, cols)
         a = self.axis_rad
         # Exact 0/1 components for the named axes keep the other component exactly zero.
-        ex, ey = (
-            (1.0, 0.0)
-            if self.axis == "col"
-            else (0.0, 1.0)
-            if self.axis == "row"
-            else (math.cos(a), math.sin(a))
-        )
+        ex, ey = (1.0, 0.0) if self.axis == "col" else (0.0, 1.0) if self.axis == "row" else (math.cos(a), math.sin(a))
         s = (c - float(self.center[1])) * ex + (r - float(self.center[0])) * ey
         d = float(self.strain) * s
         return d * ex, d * ey
@@ -427,9 +417,7 @@ class GlacierTongue(FlowField):
         if not 0.0 < self.margin_frac <= 1.0:
             raise InvalidParameter("margin_frac", f"must be in (0, 1], got {self.margin_frac}")
         if not 0.0 < self.terminal_speed_frac <= 1.0:
-            raise InvalidParameter(
-                "terminal_speed_frac", f"must be in (0, 1], got {self.terminal_speed_frac}"
-            )
+            raise InvalidParameter("terminal_speed_frac", f"must be in (0, 1], got {self.terminal_speed_frac}")
         if not 0.0 < self.terminal_zone_frac < self.terminus_frac <= 1.5:
             raise InvalidParameter(
                 "terminal_zone_frac",
@@ -451,12 +439,8 @@ class GlacierTongue(FlowField):
         step = 0.25
         r_edge = np.arange(-0.5, n_rows - 0.5 + step, step)
         c_edge = np.arange(-0.5, n_cols - 0.5 + step, step)
-        border_r = np.concatenate(
-            [r_edge, r_edge, np.full(c_edge.size, -0.5), np.full(c_edge.size, n_rows - 0.5)]
-        )
-        border_c = np.concatenate(
-            [np.full(r_edge.size, -0.5), np.full(r_edge.size, n_cols - 0.5), c_edge, c_edge]
-        )
+        border_r = np.concatenate([r_edge, r_edge, np.full(c_edge.size, -0.5), np.full(c_edge.size, n_rows - 0.5)])
+        border_c = np.concatenate([np.full(r_edge.size, -0.5), np.full(r_edge.size, n_cols - 0.5), c_edge, c_edge])
         x, y = border_c - col_c, border_r - row_c
         u = x * ca + y * sa
         n = -x * sa + y * ca - k * u * u
@@ -849,9 +833,7 @@ class _TileLayer:
         tile = (tile - tile.mean()) / max(float(tile.std()), 1e-12)
         if shape_values is not None:
             tile = shape_values(tile)
-            tile = scipy.fft.irfft2(
-                scipy.fft.rfft2(tile) * _gaussian_lowpass(sigma_px)(fx, fy), s=noise.shape
-            )
+            tile = scipy.fft.irfft2(scipy.fft.rfft2(tile) * _gaussian_lowpass(sigma_px)(fx, fy), s=noise.shape)
         self.tile = tile.astype(np.float32)
         self.offset = rng.integers(0, tile_px, size=2)
 
@@ -891,9 +873,7 @@ def _streaks(z: np.ndarray) -> np.ndarray:
 IceMask = np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _ice_mask_strip(
-    ice_mask: IceMask, rows: np.ndarray, cols: np.ndarray, r0: int, sigma_px: float
-) -> np.ndarray:
+def _ice_mask_strip(ice_mask: IceMask, rows: np.ndarray, cols: np.ndarray, r0: int, sigma_px: float) -> np.ndarray:
     """Blurred (soft-edged) forced-ice weight at reference ``rows`` x ``cols``.
 
     A callable mask is evaluated with a halo all around, so the result does not depend on how
@@ -949,9 +929,7 @@ def _texture_into(
         crevasse_angle_deg = float(rng.uniform(0.0, 180.0))
     crevasses = _TileLayer(rng, tile_px, _crevasse_transfer(math.radians(crevasse_angle_deg)), _streaks, 0.9)
     threshold = (
-        float(ndtri(1.0 - ice_fraction))
-        if 0.0 < ice_fraction < 1.0
-        else (np.inf if ice_fraction <= 0 else -np.inf)
+        float(ndtri(1.0 - ice_fraction)) if 0.0 < ice_fraction < 1.0 else (np.inf if ice_fraction <= 0 else -np.inf)
     )
     edge_sigma_px = max(2.0, 30.0 * px)
 

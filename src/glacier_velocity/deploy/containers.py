@@ -182,7 +182,9 @@ def items_with_http_assets(items_path: Path, data_root: Path, base_url: str, out
             try:
                 relative = href.resolve().relative_to(data_root.resolve())
             except ValueError as exc:
-                raise InputError(f"item {item['id']}: asset {href} is outside {data_root}, which the file server serves") from exc
+                raise InputError(
+                    f"item {item['id']}: asset {href} is outside {data_root}, which the file server serves"
+                ) from exc
             asset["href"] = f"{base_url}/{relative.as_posix()}"
     out_path.write_text(json.dumps(rewritten, indent=2) + "\n", encoding="utf-8")
     return out_path
@@ -250,10 +252,14 @@ def run_demo_in_containers(
         with serve_stac([data.collection, items]) as stac_url:
             log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
             # The containers see the demo files only through the file server.
-            job = demo.write_job(root / demo.DEMO_PARAMS, demo_dir / "job.yml", data_location=files_url,
-                                 stac_url=stac_url, **(overrides or {}))
+            job = demo.write_job(
+                root / demo.DEMO_PARAMS,
+                demo_dir / "job.yml",
+                data_location=files_url,
+                stac_url=stac_url,
+                **(overrides or {}),
+            )
             outputs, cwl_log = demo.run_cwltool(
                 process or root / demo.WORKFLOW, job, results, containers=True, extra_args=extra_args, quiet=True
             )
     return demo.demo_result(outputs, results, data.truth, cwl_log)
-

@@ -80,8 +80,12 @@ def cwl_job(inputs: Mapping[str, Any], workflow_inputs: Mapping[str, Mapping[str
     job: dict[str, Any] = {}
     for name, value in inputs.items():
         if name not in workflow_inputs:
-            raise InvalidParameter(name, f"glacier-velocity has no input {name!r}; its inputs are {', '.join(workflow_inputs)}")
-        cwl_type = next((m.get("value", "") for m in workflow_inputs[name].get("metadata", []) if m.get("title") == "cwl:type"), "")
+            raise InvalidParameter(
+                name, f"glacier-velocity has no input {name!r}; its inputs are {', '.join(workflow_inputs)}"
+            )
+        cwl_type = next(
+            (m.get("value", "") for m in workflow_inputs[name].get("metadata", []) if m.get("title") == "cwl:type"), ""
+        )
         if "File" in cwl_type and value is not None:
             href = value.get("href") if isinstance(value, Mapping) else value
             if not isinstance(href, str) or not href:
@@ -116,7 +120,9 @@ def _media_type(name: str) -> str:
     }.get(suffix, "application/octet-stream")
 
 
-def results_document(cwl_outputs: Mapping[str, Any], job_dir: Path, base_url: str, requested: Sequence[str] | None = None) -> dict[str, Any]:
+def results_document(
+    cwl_outputs: Mapping[str, Any], job_dir: Path, base_url: str, requested: Sequence[str] | None = None
+) -> dict[str, Any]:
     """OGC results from the CWL output object: every output as a link, the STAC catalog first.
 
     Parameters
@@ -140,7 +146,12 @@ def results_document(cwl_outputs: Mapping[str, Any], job_dir: Path, base_url: st
     if catalog:
         catalog_path = Path(catalog["path"]) / "catalog.json"
         relative = catalog_path.resolve().relative_to(job_dir.resolve()).as_posix()
-        results["stac_catalog"] = {"href": f"{base_url}/{relative}", "type": "application/json", "rel": "root", "title": "STAC catalog"}
+        results["stac_catalog"] = {
+            "href": f"{base_url}/{relative}",
+            "type": "application/json",
+            "rel": "root",
+            "title": "STAC catalog",
+        }
     for name, value in cwl_outputs.items():
         if requested and name not in requested:
             continue
@@ -207,7 +218,11 @@ class GlacierVelocityProcessor(BaseProcessor):
 
         # In containers: local images only, host network (a STAC API on 127.0.0.1 is reachable).
         return cwltool_command(
-            f"{self.package}#{self.process_id}", job_file, outdir, containers=self.containers, extra_args=self.cwltool_args
+            f"{self.package}#{self.process_id}",
+            job_file,
+            outdir,
+            containers=self.containers,
+            extra_args=self.cwltool_args,
         )
 
     def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -294,7 +309,9 @@ def pygeoapi_config(
         "metadata": {
             "identification": {
                 "title": {"en": "glacier-velocity OGC API - Processes"},
-                "description": {"en": "Glacier surface velocity from Sentinel-2 pairs, as an OGC API - Processes process."},
+                "description": {
+                    "en": "Glacier surface velocity from Sentinel-2 pairs, as an OGC API - Processes process."
+                },
                 "keywords": {"en": ["glacier", "velocity", "sentinel-2", "ogc api processes"]},
                 "keywords_type": "theme",
                 "terms_of_service": "https://www.apache.org/licenses/LICENSE-2.0",
@@ -343,6 +360,7 @@ def write_pygeoapi_config(
     config = pygeoapi_config(package=package, host=host, port=port, workdir=workdir, containers=containers)
     write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
     return path
+
 
 def create_app(config_path: str | os.PathLike[str], openapi_path: str | os.PathLike[str]) -> Any:
     """The pygeoapi Flask app for a config, plus ``/outputs/<job>/<path>`` serving job files.
@@ -408,4 +426,3 @@ def serve(
     if on_start is not None:
         on_start(process_url)
     run_simple(host, port, app, threaded=True, use_reloader=False)
-

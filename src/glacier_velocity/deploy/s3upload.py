@@ -52,8 +52,15 @@ def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
 
-def sign_v4(method: str, url: str, headers: Mapping[str, str], payload_sha256: str, credentials: Credentials,
-            service: str = "s3", now: datetime | None = None) -> dict[str, str]:
+def sign_v4(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    payload_sha256: str,
+    credentials: Credentials,
+    service: str = "s3",
+    now: datetime | None = None,
+) -> dict[str, str]:
     """Headers of a request signed with AWS Signature Version 4 (``Authorization``, ``x-amz-date``).
 
     Parameters
@@ -77,16 +84,26 @@ def sign_v4(method: str, url: str, headers: Mapping[str, str], payload_sha256: s
     signed |= {"host": parts.netloc, "x-amz-date": stamp}
     names = sorted(signed)
     query = "&".join(sorted(p if "=" in p else f"{p}=" for p in parts.query.split("&") if p))
-    canonical = "\n".join([
-        method, quote(parts.path or "/", safe="/-_.~"), query,
-        "".join(f"{name}:{signed[name]}\n" for name in names), ";".join(names), payload_sha256,
-    ])
+    canonical = "\n".join(
+        [
+            method,
+            quote(parts.path or "/", safe="/-_.~"),
+            query,
+            "".join(f"{name}:{signed[name]}\n" for name in names),
+            ";".join(names),
+            payload_sha256,
+        ]
+    )
     scope = f"{day}/{credentials.region}/{service}/aws4_request"
     to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{credentials.secret_key}".encode(), day), credentials.region), service), "aws4_request")
+    key = _hmac(
+        _hmac(_hmac(_hmac(f"AWS4{credentials.secret_key}".encode(), day), credentials.region), service), "aws4_request"
+    )
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    authorization = (f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-                     f"SignedHeaders={';'.join(names)}, Signature={signature}")
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
     return {**{k: v for k, v in headers.items()}, "x-amz-date": stamp, "Authorization": authorization}
 
 
@@ -102,7 +119,9 @@ def catalog_files(root: str | os.PathLike[str]) -> list[Path]:
     root = Path(root).resolve()
     pending, seen = [root / "catalog.json"], set()
     if not pending[0].is_file():
-        raise InputError(f"no catalog.json at the top of {str(root)!r}; stage-out takes the Workflow's catalog directory")
+        raise InputError(
+            f"no catalog.json at the top of {str(root)!r}; stage-out takes the Workflow's catalog directory"
+        )
 
     def inside(document: Path, href: str) -> Path:
         if urlparse(href).scheme not in ("", "file") or os.path.isabs(href):
@@ -118,7 +137,9 @@ def catalog_files(root: str | os.PathLike[str]) -> list[Path]:
             continue
         seen.add(document)
         data = json.loads(document.read_text(encoding="utf-8"))
-        pending += [inside(document, link["href"]) for link in data.get("links", []) if link.get("rel") in ("child", "item")]
+        pending += [
+            inside(document, link["href"]) for link in data.get("links", []) if link.get("rel") in ("child", "item")
+        ]
         for asset in data.get("assets", {}).values():
             inside(document, asset["href"])
     return sorted(p for p in root.rglob("*") if p.is_file())
@@ -152,21 +173,29 @@ def upload(root: str | os.PathLike[str], bucket: str, prefix: str, credentials: 
     endpoint = endpoint or f"https://s3.{credentials.region}.amazonaws.com"
     files = catalog_files(root)
     for path in files:
-        key = str(PurePosixPath(prefix, path.relative_to(root).as_posix())) if prefix else path.relative_to(root).as_posix()
+        key = (
+            str(PurePosixPath(prefix, path.relative_to(root).as_posix()))
+            if prefix
+            else path.relative_to(root).as_posix()
+        )
         body = path.read_bytes()
         digest = hashlib.sha256(body).hexdigest()
         url = _endpoint_url(endpoint, bucket, key)
         for attempt in range(ATTEMPTS):
             # An explicit type: urllib would send form-encoding, and a server may parse the body as a form.
             content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            headers = sign_v4("PUT", url, {"Content-Type": content_type, "x-amz-content-sha256": digest}, digest, credentials)
+            headers = sign_v4(
+                "PUT", url, {"Content-Type": content_type, "x-amz-content-sha256": digest}, digest, credentials
+            )
             request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
             try:
                 with urllib.request.urlopen(request, timeout=TIMEOUT_S):
                     break
             except urllib.error.HTTPError as exc:
                 if exc.code < 500 or attempt == ATTEMPTS - 1:
-                    raise InputError(f"stage-out: PUT s3://{bucket}/{key} failed: HTTP {exc.code} {exc.read()[:300]!r}") from exc
+                    raise InputError(
+                        f"stage-out: PUT s3://{bucket}/{key} failed: HTTP {exc.code} {exc.read()[:300]!r}"
+                    ) from exc
             except OSError as exc:
                 if attempt == ATTEMPTS - 1:
                     raise InputError(f"stage-out: PUT s3://{bucket}/{key} failed: {exc}") from exc
@@ -177,15 +206,20 @@ def upload(root: str | os.PathLike[str], bucket: str, prefix: str, credentials: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line of the stage-out tool (deploy/ades/stage-out.cwl)."""
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.deploy.s3upload", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m glacier_velocity.deploy.s3upload", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("catalog", help="catalog directory (catalog.json at its top)")
     parser.add_argument("bucket")
     parser.add_argument("prefix", help="key prefix, e.g. the job id")
     parser.add_argument("endpoint", nargs="?", default="", help="S3 endpoint URL; empty for AWS")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    credentials = Credentials(os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-                              os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    credentials = Credentials(
+        os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
     try:
         uri = upload(args.catalog, args.bucket, args.prefix, credentials, args.endpoint)
     except InputError as exc:

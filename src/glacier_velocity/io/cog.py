@@ -50,9 +50,7 @@ log = logging.getLogger(__name__)
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 #: Sentence stored in every velocity COG (tag ``pixel_convention``).
-PIXEL_CONVENTION = (
-    "pixel centres are the positions where the reference feature's displacement was estimated"
-)
+PIXEL_CONVENTION = "pixel centres are the positions where the reference feature's displacement was estimated"
 
 #: Tag ``product`` of a velocity COG; :func:`read_velocity_cog` checks for it.
 VELOCITY_PRODUCT_TAG = "glacier-velocity velocity"
@@ -159,7 +157,6 @@ def write_cog(
                 dst.update_tags(**{str(k): str(v) for k, v in tags.items()})
     log.info("wrote %s (%d bands, %d x %d px)", path, len(bands), shape[0], shape[1])
     return path
-
 
 
 def _tag_value(value: Any) -> str:
@@ -281,11 +278,13 @@ def read_velocity_cog(path: str | os.PathLike[str]) -> VelocityProduct:
             missing = [name for name, _ in VELOCITY_BANDS if name not in by_name and name not in _OPTIONAL_BANDS]
             if missing:
                 raise InputError(
-                    f"{str(path)!r} is not a velocity product: bands {missing} are missing "
-                    f"(found {list(by_name)})"
+                    f"{str(path)!r} is not a velocity product: bands {missing} are missing (found {list(by_name)})"
                 )
-            arrays = {name: src.read(by_name[name]).astype(np.float32, copy=False)
-                      for name, _ in VELOCITY_BANDS if name in by_name}
+            arrays = {
+                name: src.read(by_name[name]).astype(np.float32, copy=False)
+                for name, _ in VELOCITY_BANDS
+                if name in by_name
+            }
             tags = src.tags()
             transform = src.transform
             crs = crs_string(src.crs) if src.crs is not None else ""

@@ -85,7 +85,9 @@ def _read_url(url: str, parameter: str, policy: RetryPolicy | None) -> str:
         with http_session(policy) as session:
             answer = session.get(url, timeout=(policy.connect_timeout_s, policy.read_timeout_s), stream=True)
             if answer.status_code != 200:
-                retried = f" after {policy.attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
+                retried = (
+                    f" after {policy.attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
+                )
                 raise InvalidParameter(
                     parameter, f"cannot fetch {redact(url)!r} (HTTP {answer.status_code}){retried}; check the URL"
                 )
@@ -140,7 +142,8 @@ def _document_crs(data: dict[str, Any], parameter: str) -> CRS | None:
     name = member.get("properties", {}).get("name") if isinstance(member, dict) else None
     if not isinstance(name, str):
         raise InvalidParameter(
-            parameter, f"the 'crs' member {json.dumps(member)[:120]} is not of the form {{'type': 'name', 'properties': {{'name': 'EPSG:...'}}}}"
+            parameter,
+            f"the 'crs' member {json.dumps(member)[:120]} is not of the form {{'type': 'name', 'properties': {{'name': 'EPSG:...'}}}}",
         )
     return parse_crs(name, parameter)
 
@@ -187,7 +190,8 @@ def load_geojson(
             raw, source = _read_file(text, parameter), text
         else:
             raise InvalidParameter(
-                parameter, f"unsupported URL scheme {scheme!r} in {text[:120]!r}; give a file path, an http(s) URL or inline GeoJSON"
+                parameter,
+                f"unsupported URL scheme {scheme!r} in {text[:120]!r}; give a file path, an http(s) URL or inline GeoJSON",
             )
         try:
             data = json.loads(raw)

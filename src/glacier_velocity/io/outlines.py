@@ -86,9 +86,7 @@ class GlacierOutlines:
         projected = shape(transform_geom(source, target, mapping(self.geometry)))
         return projected if projected.is_valid else shapely.make_valid(projected)
 
-    def ice_mask(
-        self, transform: Affine, shape_: tuple[int, int], crs: Any, *, buffer_m: float = 0.0
-    ) -> np.ndarray:
+    def ice_mask(self, transform: Affine, shape_: tuple[int, int], crs: Any, *, buffer_m: float = 0.0) -> np.ndarray:
         """Which cells of a raster grid are ice: cell centre inside the (buffered) outlines.
 
         Parameters
@@ -108,19 +106,31 @@ class GlacierOutlines:
         -------
         ndarray of bool, shape ``shape_``; True on ice.
         """
-        if isinstance(buffer_m, bool) or not isinstance(buffer_m, (int, float)) or not math.isfinite(buffer_m) or buffer_m < 0:
+        if (
+            isinstance(buffer_m, bool)
+            or not isinstance(buffer_m, (int, float))
+            or not math.isfinite(buffer_m)
+            or buffer_m < 0
+        ):
             raise InvalidParameter("buffer_m", f"must be a distance in metres >= 0, got {buffer_m!r}")
         rows, cols = (int(n) for n in shape_)
         geometry = self.in_crs(crs)
         if buffer_m > 0:
             target = parse_crs(crs, "crs")
             if not target.is_projected or (target.linear_units or "").lower() not in ("metre", "meter", "m"):
-                raise InvalidParameter("crs", f"a buffer in metres needs a projected grid CRS in metres (UTM), got {crs!r}")
+                raise InvalidParameter(
+                    "crs", f"a buffer in metres needs a projected grid CRS in metres (UTM), got {crs!r}"
+                )
             geometry = geometry.buffer(float(buffer_m))
         if geometry.is_empty or rows == 0 or cols == 0:
             return np.zeros((rows, cols), dtype=bool)
         burnt = rasterize(
-            [(mapping(geometry), 1)], out_shape=(rows, cols), transform=transform, fill=0, all_touched=False, dtype="uint8"
+            [(mapping(geometry), 1)],
+            out_shape=(rows, cols),
+            transform=transform,
+            fill=0,
+            all_touched=False,
+            dtype="uint8",
         )
         return burnt.astype(bool)
 
@@ -176,7 +186,9 @@ def outlines_from_geojson(document: GeoJSONDocument) -> GlacierOutlines:
         try:
             geom = shape(geometry)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
-            raise InvalidParameter(PARAMETER, f"{document.source}: {label} is not a readable GeoJSON geometry ({exc})") from exc
+            raise InvalidParameter(
+                PARAMETER, f"{document.source}: {label} is not a readable GeoJSON geometry ({exc})"
+            ) from exc
         parts = list(geom.geoms) if isinstance(geom, GeometryCollection) else [geom]
         for part in parts:
             if part.is_empty:
@@ -194,7 +206,9 @@ def outlines_from_geojson(document: GeoJSONDocument) -> GlacierOutlines:
                 part = shapely.union_all([g for g in getattr(part, "geoms", [part]) if g.geom_type in _AREAL])
             polygons.append(part)
     if not polygons:
-        raise InvalidParameter(PARAMETER, f"{document.source} holds no polygon; give glacier outlines (Polygon or MultiPolygon features)")
+        raise InvalidParameter(
+            PARAMETER, f"{document.source} holds no polygon; give glacier outlines (Polygon or MultiPolygon features)"
+        )
     crs = parse_crs(document.crs, PARAMETER)
     if crs.is_geographic:
         west, south, east, north = shapely.union_all(polygons).bounds

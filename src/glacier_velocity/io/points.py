@@ -69,7 +69,8 @@ def _checked(name: str, x: Any, y: Any, crs: str) -> PointOfInterest:
         raise InvalidParameter(PARAMETER, f"point {name}: ({xf}, {yf}) is not finite")
     if parse_crs(crs, PARAMETER).is_geographic and not (-180 <= xf <= 180 and -90 <= yf <= 90):
         raise InvalidParameter(
-            PARAMETER, f"point {name}: ({xf:g}, {yf:g}) is not longitude, latitude; give lon first, then lat, in degrees"
+            PARAMETER,
+            f"point {name}: ({xf:g}, {yf:g}) is not longitude, latitude; give lon first, then lat, in degrees",
         )
     return PointOfInterest(name, xf, yf, crs)
 
@@ -95,8 +96,9 @@ def _from_geojson(value: Any) -> tuple[PointOfInterest, ...]:
             coords = geometry.get("coordinates") or []
         else:
             raise InvalidParameter(
-                PARAMETER, f"{document.source}: feature {number} is a {kind}; points of interest must be Point features "
-                "(give polygons as glacier_outlines)"
+                PARAMETER,
+                f"{document.source}: feature {number} is a {kind}; points of interest must be Point features "
+                "(give polygons as glacier_outlines)",
             )
         for index, xy in enumerate(coords):
             if not isinstance(xy, (list, tuple)) or len(xy) < 2:

@@ -93,6 +93,7 @@ def pixel_centres(transform: Affine, rows: np.ndarray, cols: np.ndarray) -> tupl
     t = transform
     return t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
 
+
 def pixel_size(transform: Affine) -> float:
     """Side of a pixel of ``transform``'s grid in CRS units (m for UTM).
 
@@ -253,7 +254,9 @@ def _aoi_window(src: Any, bbox: BBox, href: str) -> Window:
     """Whole-pixel window of ``src`` covering the lon/lat ``bbox``, clipped to the raster."""
     left, bottom, right, top = transform_bounds("EPSG:4326", src.crs, *bbox, densify_pts=21)
     inverse = ~src.transform
-    cols, rows = zip(*(inverse @ (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))), strict=True)
+    cols, rows = zip(
+        *(inverse @ (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))), strict=True
+    )
     col0 = math.floor(min(cols) + _SNAP_TOLERANCE_PX)
     row0 = math.floor(min(rows) + _SNAP_TOLERANCE_PX)
     col1 = math.ceil(max(cols) - _SNAP_TOLERANCE_PX)
@@ -272,8 +275,7 @@ def _aoi_window(src: Any, bbox: BBox, href: str) -> Window:
 def _whole_pixel_offset(src_transform: Affine, dst_transform: Affine) -> tuple[int, int] | None:
     """(col, row) offset of ``dst`` in ``src`` pixels if the grids coincide, else None."""
     if not all(
-        math.isclose(getattr(src_transform, k), getattr(dst_transform, k), rel_tol=1e-9, abs_tol=1e-12)
-        for k in "abde"
+        math.isclose(getattr(src_transform, k), getattr(dst_transform, k), rel_tol=1e-9, abs_tol=1e-12) for k in "abde"
     ):
         return None
     col, row = ~src_transform @ (dst_transform.c, dst_transform.f)
@@ -381,7 +383,9 @@ def read_window(
                 "(a VRT or another format is refused: it could name other files as its sources); fix the asset href"
             ) from exc
         if remote and re.search(r"does not exist|code: 40[134]\b", detail):
-            raise InputError(f"cannot read raster {what}: not found or not readable at that URL ({detail}); check the asset href") from exc
+            raise InputError(
+                f"cannot read raster {what}: not found or not readable at that URL ({detail}); check the asset href"
+            ) from exc
         raise InputError(
             f"cannot read raster {what}: the file is truncated, corrupt or not a GeoTIFF ({detail}); "
             "re-download it or fix the asset href"
@@ -432,8 +436,10 @@ def _read_onto_grid(
         array = src.read(band, window=window, boundless=True, fill_value=src.nodata if src.nodata is not None else 0)
         log.info("read %s on the reference grid without resampling (offset %s px)", href, offset)
     else:
-        method = Resampling.cubic if resampling is None else (
-            Resampling[resampling] if isinstance(resampling, str) else resampling
+        method = (
+            Resampling.cubic
+            if resampling is None
+            else (Resampling[resampling] if isinstance(resampling, str) else resampling)
         )
         src_nodata = src.nodata if src.nodata is not None else 0
         scale_options: dict[str, Any] = {}

@@ -125,7 +125,9 @@ class RetryPolicy:
             try:
                 values[name] = kind(text)
             except ValueError as exc:
-                raise InvalidParameter(var, f"must be a {kind.__name__}, got {text!r}; fix or unset the environment variable") from exc
+                raise InvalidParameter(
+                    var, f"must be a {kind.__name__}, got {text!r}; fix or unset the environment variable"
+                ) from exc
         if "read_timeout_s" in values:
             values["connect_timeout_s"] = min(cls.connect_timeout_s, values["read_timeout_s"])
             variables["connect_timeout_s"] = variables["timeout"] = variables["read_timeout_s"]
@@ -363,8 +365,14 @@ def call_with_retries(
                 # no such attribute; readers use getattr(exc, "attempts", 1). The one ignore that stays.
                 exc.attempts = attempt  # type: ignore[attr-defined]
                 raise
-            log.warning("%s: attempt %d of %d failed (%s); retrying in %.1f s", what, attempt, policy.attempts,
-                        redact(" ".join(str(exc).split())[:200]), wait)
+            log.warning(
+                "%s: attempt %d of %d failed (%s); retrying in %.1f s",
+                what,
+                attempt,
+                policy.attempts,
+                redact(" ".join(str(exc).split())[:200]),
+                wait,
+            )
             sleep(wait)
             attempt += 1
 

@@ -115,7 +115,9 @@ def _gather_assets(item: pystac.Item, folder: Path) -> None:
     for key, asset in item.assets.items():
         href = asset.get_absolute_href() or asset.href
         if _is_remote(href):
-            log.warning("asset %r of item %s stays remote (%s); the catalog is not fully self-contained", key, item.id, href)
+            log.warning(
+                "asset %r of item %s stays remote (%s); the catalog is not fully self-contained", key, item.id, href
+            )
             continue
         source = Path(urlparse(href).path if href.startswith("file:") else href)
         if not source.is_file():
@@ -246,14 +248,22 @@ def make_summary_item(
         ]
     for name, path in summary_files.figures().items():
         roles, title = FIGURE_ASSETS[name]
-        item.add_asset(name, pystac.Asset(href=str(Path(path).resolve()), media_type=pystac.MediaType.PNG, roles=roles, title=title))
+        item.add_asset(
+            name,
+            pystac.Asset(href=str(Path(path).resolve()), media_type=pystac.MediaType.PNG, roles=roles, title=title),
+        )
     if summary_files.datacube is not None:
-        item.add_asset("datacube", pystac.Asset(
-            href=str(Path(summary_files.datacube).resolve()), media_type=DATACUBE_MEDIA_TYPE, roles=["data"],
-            title="Velocity datacube (NetCDF, CF-1.8)",
-            description="Every pair on the common grid, dimensions (mid_date, y, x): vx, vy, v (m/yr), their errors "
-            "when present, acquisition dates and stable-ground shifts; open with xarray.open_dataset",
-        ))
+        item.add_asset(
+            "datacube",
+            pystac.Asset(
+                href=str(Path(summary_files.datacube).resolve()),
+                media_type=DATACUBE_MEDIA_TYPE,
+                roles=["data"],
+                title="Velocity datacube (NetCDF, CF-1.8)",
+                description="Every pair on the common grid, dimensions (mid_date, y, x): vx, vy, v (m/yr), their errors "
+                "when present, acquisition dates and stable-ground shifts; open with xarray.open_dataset",
+            ),
+        )
     return item
 
 
@@ -263,7 +273,9 @@ def _run_properties(report: RunReport) -> dict[str, Any]:
         "gv:pairs_succeeded": len(report.succeeded),
         "gv:pairs_failed": len(report.failed),
         "gv:run_summary": report.summary_line(),
-        "gv:failed_pairs": [{"pair_id": p.pair_id, "error_type": p.error_type, "reason": p.reason} for p in report.failed],
+        "gv:failed_pairs": [
+            {"pair_id": p.pair_id, "error_type": p.error_type, "reason": p.reason} for p in report.failed
+        ],
     }
 
 
@@ -331,7 +343,9 @@ def write_catalog(
     ids = [item.id for item in items] + ([summary_item_id] if summary_files is not None else [])
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise InvalidParameter("pair_items", f"item ids must be unique, repeated: {duplicates}; pass each pair product once")
+        raise InvalidParameter(
+            "pair_items", f"item ids must be unique, repeated: {duplicates}; pass each pair product once"
+        )
     report = read_run_report(run_report) if isinstance(run_report, (str, os.PathLike)) else run_report
     out.mkdir(parents=True, exist_ok=True)
     # An older catalog.json would describe items while they are being rewritten.
@@ -343,8 +357,12 @@ def write_catalog(
         report_path = write_run_report(report, out / RUN_REPORT_NAME)
         catalog.add_link(
             # Relative as written: pystac only relativises the hierarchical links itself.
-            pystac.Link(rel="describedby", target=f"./{RUN_REPORT_NAME}", media_type=pystac.MediaType.JSON,
-                        title=f"Run report: {report.summary_line()}")
+            pystac.Link(
+                rel="describedby",
+                target=f"./{RUN_REPORT_NAME}",
+                media_type=pystac.MediaType.JSON,
+                title=f"Run report: {report.summary_line()}",
+            )
         )
     for item in items:
         if safe_name(item.id) != item.id:
@@ -364,13 +382,20 @@ def write_catalog(
         _gather_assets(summary_item, out / summary_item.id)
         if report is not None and report_path is not None:
             # Added after gathering: the report stays once, at the top of the catalog.
-            summary_item.add_asset("run_report", pystac.Asset(
-                href=str(report_path), media_type=pystac.MediaType.JSON, roles=["metadata"],
-                title=f"Run report: {report.summary_line()}",
-                description="Every pair attempted, succeeded or failed with its reason (glacier-velocity run report)",
-            ))
+            summary_item.add_asset(
+                "run_report",
+                pystac.Asset(
+                    href=str(report_path),
+                    media_type=pystac.MediaType.JSON,
+                    roles=["metadata"],
+                    title=f"Run report: {report.summary_line()}",
+                    description="Every pair attempted, succeeded or failed with its reason (glacier-velocity run report)",
+                ),
+            )
         for item in items:
-            summary_item.add_link(pystac.Link(rel="derived_from", target=item, media_type=pystac.MediaType.JSON, title=item.id))
+            summary_item.add_link(
+                pystac.Link(rel="derived_from", target=item, media_type=pystac.MediaType.JSON, title=item.id)
+            )
         catalog.add_item(summary_item)
 
     catalog.normalize_hrefs(str(out))
@@ -464,7 +489,9 @@ def add_provenance(
     """
     source, out = Path(catalog_dir).resolve(), Path(out_dir).resolve()
     if not (source / "catalog.json").is_file():
-        raise InputError(f"{str(source)!r} holds no catalog.json; pass the catalog directory written by the aggregation step")
+        raise InputError(
+            f"{str(source)!r} holds no catalog.json; pass the catalog directory written by the aggregation step"
+        )
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{str(out)!r} is not empty; the completed catalog needs a fresh directory")
     files = [Path(f) for f in [*notebooks, *metadata]]
@@ -497,12 +524,15 @@ def add_provenance(
     for path in files:
         notebook = path.suffix == ".ipynb"
         pair_notebooks += notebook and path.stem.startswith("correlation_")
-        item.add_asset(path.stem, pystac.Asset(
-            href=str(_place(path, folder / path.name)),
-            media_type=NOTEBOOK_MEDIA_TYPE if notebook else pystac.MediaType.JSON,
-            roles=["metadata"],
-            title=f"Executed notebook {path.name}" if notebook else path.name,
-        ))
+        item.add_asset(
+            path.stem,
+            pystac.Asset(
+                href=str(_place(path, folder / path.name)),
+                media_type=NOTEBOOK_MEDIA_TYPE if notebook else pystac.MediaType.JSON,
+                roles=["metadata"],
+                title=f"Executed notebook {path.name}" if notebook else path.name,
+            ),
+        )
     item.properties["gv:pair_notebooks"] = int(pair_notebooks)
     catalog.add_item(item)
     (out / "catalog.json").unlink()  # catalog.json last, as write_catalog does

@@ -81,14 +81,20 @@ def time_series_points(summary: Summary) -> tuple[TimeSeriesPoint, ...]:
     if summary.region is None or summary.region.name != "points of interest":
         curves.append((summary.region_name, lambda e: (e.region_median_v, e.region_error_v)))
     for index, cell in enumerate(summary.points):
-        curves.append((cell.name, lambda e, i=index: (e.point_v[i], e.point_v_error[i]) if e.point_v else (np.nan, np.nan)))
+        curves.append(
+            (cell.name, lambda e, i=index: (e.point_v[i], e.point_v_error[i]) if e.point_v else (np.nan, np.nan))
+        )
     for series, value in curves:
         for e in summary.entries:
             v, err = value(e)
             mid = e.mid_datetime  # None unless both dates are known
             if e.reference_datetime is None or e.secondary_datetime is None or mid is None or not np.isfinite(v):
                 continue
-            points.append(TimeSeriesPoint(e.pair_id, e.reference_datetime, mid, e.secondary_datetime, float(v), float(err), series))
+            points.append(
+                TimeSeriesPoint(
+                    e.pair_id, e.reference_datetime, mid, e.secondary_datetime, float(v), float(err), series
+                )
+            )
     return tuple(points)
 
 
@@ -128,7 +134,9 @@ class SpeedScale:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.vmax_m_per_yr) and self.vmax_m_per_yr > 0):
-            raise InvalidParameter("max_velocity_m_per_yr", f"the colour scale needs a positive speed in m/yr, got {self.vmax_m_per_yr!r}")
+            raise InvalidParameter(
+                "max_velocity_m_per_yr", f"the colour scale needs a positive speed in m/yr, got {self.vmax_m_per_yr!r}"
+            )
 
     @property
     def arrow_key_m_per_yr(self) -> float:
@@ -195,11 +203,19 @@ def draw_outlines(ax: Any, outlines: GlacierOutlines | None, crs: str, *, km: bo
         for ring in (polygon.exterior, *polygon.interiors):
             x, y = np.asarray(ring.coords).T / scale
             ax.plot(x, y, color="black", linewidth=2.2, solid_joinstyle="round")
-            ax.plot(x, y, color="white", linewidth=1.0, solid_joinstyle="round",
-                    label="glacier outlines" if number == 0 and ring is polygon.exterior else None)
+            ax.plot(
+                x,
+                y,
+                color="white",
+                linewidth=1.0,
+                solid_joinstyle="round",
+                label="glacier outlines" if number == 0 and ring is polygon.exterior else None,
+            )
 
 
-def draw_arrows(ax: Any, vx: np.ndarray, vy: np.ndarray, transform: Any, scale: SpeedScale, *, max_arrows: int = 25) -> None:
+def draw_arrows(
+    ax: Any, vx: np.ndarray, vy: np.ndarray, transform: Any, scale: SpeedScale, *, max_arrows: int = 25
+) -> None:
     """Flow arrows on a regular subsample of the grid, with a scale key, positions in km.
 
     Arrow length is fixed by ``scale``: an arrow of ``vmax_m_per_yr`` spans 8 % of the axis
@@ -213,12 +229,32 @@ def draw_arrows(ax: Any, vx: np.ndarray, vy: np.ndarray, transform: Any, scale: 
     if not ok.any():
         return
     x, y = pixel_centres(transform, r_idx[ok], c_idx[ok])
-    quiver = ax.quiver(np.asarray(x) / 1000, np.asarray(y) / 1000, u[ok], w[ok], color="white", edgecolor="black",
-                       linewidth=0.3, angles="xy", pivot="middle", width=0.003,
-                       scale=scale.vmax_m_per_yr / 0.08, scale_units="width")
+    quiver = ax.quiver(
+        np.asarray(x) / 1000,
+        np.asarray(y) / 1000,
+        u[ok],
+        w[ok],
+        color="white",
+        edgecolor="black",
+        linewidth=0.3,
+        angles="xy",
+        pivot="middle",
+        width=0.003,
+        scale=scale.vmax_m_per_yr / 0.08,
+        scale_units="width",
+    )
     key = scale.arrow_key_m_per_yr
-    ax.quiverkey(quiver, X=0.80, Y=1.015, U=key, label=f"{key:g} m/yr", labelpos="E", coordinates="axes",
-                 color="black", fontproperties={"size": "small"})
+    ax.quiverkey(
+        quiver,
+        X=0.80,
+        Y=1.015,
+        U=key,
+        label=f"{key:g} m/yr",
+        labelpos="E",
+        coordinates="axes",
+        color="black",
+        fontproperties={"size": "small"},
+    )
 
 
 def _save_png(fig: Figure, path: Path, dpi: int) -> None:
@@ -278,7 +314,9 @@ def plot_summary(
     return path
 
 
-def summary_figure(summary: Summary, *, scale: SpeedScale | None = None, outlines: GlacierOutlines | None = None) -> Figure:
+def summary_figure(
+    summary: Summary, *, scale: SpeedScale | None = None, outlines: GlacierOutlines | None = None
+) -> Figure:
     """The figure of :func:`plot_summary`, not yet saved."""
     rows, cols = summary.shape
     west, south, east, north = array_bounds(rows, cols, summary.transform)
@@ -301,8 +339,13 @@ def summary_figure(summary: Summary, *, scale: SpeedScale | None = None, outline
         top = scale.vmax_m_per_yr if index == 0 else colour_limit(values)
         clipped = bool(np.nanmax(values) > top) if np.isfinite(values).any() else False
         image = ax.imshow(values, cmap=cmap, vmin=0.0, vmax=top, extent=extent, interpolation="nearest")
-        fig.colorbar(image, ax=ax, shrink=0.85, extend="max" if clipped else "neither",
-                     label=scale.label if index == 0 else label)
+        fig.colorbar(
+            image,
+            ax=ax,
+            shrink=0.85,
+            extend="max" if clipped else "neither",
+            label=scale.label if index == 0 else label,
+        )
         ax.set_title(title)
     draw_arrows(axes[0], summary.median_vx, summary.median_vy, summary.transform, scale)
 
@@ -325,7 +368,11 @@ def summary_figure(summary: Summary, *, scale: SpeedScale | None = None, outline
         # Full kilometre coordinates, not an offset like "+7e3" that readers miss.
         ax.ticklabel_format(useOffset=False, style="plain")
     axes[0].set_ylabel(ylabel)
-    excluded = f" ({len(summary.excluded)} left out: error above {summary.max_pair_error_m_per_yr:g} m/yr)" if summary.excluded else ""
+    excluded = (
+        f" ({len(summary.excluded)} left out: error above {summary.max_pair_error_m_per_yr:g} m/yr)"
+        if summary.excluded
+        else ""
+    )
     fig.suptitle(
         f"Glacier surface velocity, {summary.product_count} pairs{excluded}, {_date_range(summary)}; {summary.headline()}"
     )
@@ -363,8 +410,11 @@ def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int
     series = list(dict.fromkeys(p.series for p in placed))
     expected = len(summary.entries) * max(len(series), 1)
     if len(placed) < expected:
-        log.warning("time series: %d of %d pair values have no dates or no valid pixel and are not shown",
-                    expected - len(placed), expected)
+        log.warning(
+            "time series: %d of %d pair values have no dates or no valid pixel and are not shown",
+            expected - len(placed),
+            expected,
+        )
 
     fig = Figure(figsize=(8, 4), layout="constrained")
     FigureCanvasAgg(fig)
@@ -389,8 +439,12 @@ def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
-        ax.legend(loc="lower right", fontsize="small", title="bar: reference to secondary; error bar: 1 sigma",
-                  title_fontsize="x-small")
+        ax.legend(
+            loc="lower right",
+            fontsize="small",
+            title="bar: reference to secondary; error bar: 1 sigma",
+            title_fontsize="x-small",
+        )
     else:
         ax.text(0.5, 0.5, "no pair with dates and valid pixels", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("date (UTC)")
@@ -452,14 +506,21 @@ def plot_pair_timeline(
         FigureCanvasAgg(fig)
     ax_scenes, ax_pairs = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2))
     ax_scenes.scatter([s.datetime for s in scenes], [s.cloud_cover or 0 for s in scenes], color="0.7", label="found")
-    ax_scenes.scatter([s.datetime for s in selected], [s.cloud_cover or 0 for s in selected], color="tab:blue", label="selected")
+    ax_scenes.scatter(
+        [s.datetime for s in selected], [s.cloud_cover or 0 for s in selected], color="tab:blue", label="selected"
+    )
     if max_cloud_cover is not None:
         ax_scenes.axhline(max_cloud_cover, color="tab:red", lw=0.8, ls="--", label="cloud limit")
     ax_scenes.set_ylabel("cloud cover (%)")
     ax_scenes.legend(loc="upper left", fontsize="small", ncols=3)
     if pairs:
-        ax_pairs.hlines(range(len(pairs)), [p.reference.datetime for p in pairs], [p.secondary.datetime for p in pairs],
-                        color="tab:blue", lw=4)
+        ax_pairs.hlines(
+            range(len(pairs)),
+            [p.reference.datetime for p in pairs],
+            [p.secondary.datetime for p in pairs],
+            color="tab:blue",
+            lw=4,
+        )
         ax_pairs.set_yticks(range(len(pairs)), [f"{p.id} ({p.dt_days:.0f} d)" for p in pairs], fontsize="small")
         ax_pairs.invert_yaxis()
     else:

@@ -38,7 +38,12 @@ def footprint_lonlat(transform: Affine, shape: tuple[int, int], crs: str, densif
     """GeoJSON polygon (lon/lat) of a grid's outline, densified so it follows the projection."""
     rows, cols = shape
     ring_px: list[tuple[float, float]] = []
-    for (c0, r0), (c1, r1) in (((0, 0), (cols, 0)), ((cols, 0), (cols, rows)), ((cols, rows), (0, rows)), ((0, rows), (0, 0))):
+    for (c0, r0), (c1, r1) in (
+        ((0, 0), (cols, 0)),
+        ((cols, 0), (cols, rows)),
+        ((cols, rows), (0, rows)),
+        ((0, rows), (0, 0)),
+    ):
         for k in range(densify):
             t = k / densify
             ring_px.append((c0 + (c1 - c0) * t, r0 + (r1 - r0) * t))
@@ -176,12 +181,23 @@ def make_product_item(
     raster_bands = []
     for name, unit in VELOCITY_BANDS:
         band = product.band(name)
-        bands_common.append({"name": name, "description": BAND_DESCRIPTIONS[name], "unit": unit,
-                             "data_type": "float32", "nodata": "nan"})
+        bands_common.append(
+            {
+                "name": name,
+                "description": BAND_DESCRIPTIONS[name],
+                "unit": unit,
+                "data_type": "float32",
+                "nodata": "nan",
+            }
+        )
         raster_bands.append(
-            RasterBand.create(nodata=NoDataStrings.NAN, data_type=DataType.FLOAT32, unit=unit,
-                              spatial_resolution=pixel_size(product.transform),
-                              statistics=_statistics(band))
+            RasterBand.create(
+                nodata=NoDataStrings.NAN,
+                data_type=DataType.FLOAT32,
+                unit=unit,
+                spatial_resolution=pixel_size(product.transform),
+                statistics=_statistics(band),
+            )
         )
     asset = pystac.Asset(
         href=str(cog_path),
@@ -195,8 +211,12 @@ def make_product_item(
     if quicklook_path is not None:
         item.add_asset(
             "quicklook",
-            pystac.Asset(href=str(Path(quicklook_path).resolve()), media_type=pystac.MediaType.PNG,
-                         roles=["overview"], title="Speed with flow arrows over the reference image"),
+            pystac.Asset(
+                href=str(Path(quicklook_path).resolve()),
+                media_type=pystac.MediaType.PNG,
+                roles=["overview"],
+                title="Speed with flow arrows over the reference image",
+            ),
         )
     return item
 

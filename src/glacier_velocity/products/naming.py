@@ -41,7 +41,6 @@ def safe_name(text: str, fallback: str = "unnamed") -> str:
     return cleaned or fallback
 
 
-
 def path_in(directory: str | os.PathLike[str], name: str) -> Path:
     """``directory / name``, refusing any name that would leave ``directory``.
 
@@ -57,7 +56,9 @@ def path_in(directory: str | os.PathLike[str], name: str) -> Path:
     target = base / name
     resolved_base = base.resolve()
     if resolved_base not in target.resolve().parents:
-        raise InputError(f"{str(target)!r} resolves outside the output directory {str(resolved_base)!r}; it was not written")
+        raise InputError(
+            f"{str(target)!r} resolves outside the output directory {str(resolved_base)!r}; it was not written"
+        )
     return target
 
 

@@ -114,9 +114,15 @@ def quicklook_figure(
         bg_extent = _grid_extent_km(bg_transform, image.shape) if bg_transform is not None else extent
         shown = np.where(image != 0, image, np.nan).astype(np.float32)
         finite = shown[np.isfinite(shown)]
-        low, high = (np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0))
-        ax.imshow(shown, cmap="gray", vmin=low, vmax=high if high > low else low + 1, extent=bg_extent,
-                  interpolation="nearest")
+        low, high = np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0)
+        ax.imshow(
+            shown,
+            cmap="gray",
+            vmin=low,
+            vmax=high if high > low else low + 1,
+            extent=bg_extent,
+            interpolation="nearest",
+        )
     mesh = ax.imshow(
         np.ma.masked_invalid(speed),
         cmap="viridis",

@@ -141,7 +141,9 @@ def read_run_catalog(directory: str | os.PathLike[str]) -> RunCatalog:
             velocity = _asset_path(item, "velocity")
             if velocity is None:
                 raise InputError(f"item {item.id!r} of {str(path)!r} has no velocity asset")
-            pairs.append(PairProduct(item.id, Path(item.get_self_href() or ""), velocity, _asset_path(item, "quicklook")))
+            pairs.append(
+                PairProduct(item.id, Path(item.get_self_href() or ""), velocity, _asset_path(item, "quicklook"))
+            )
     report = next((link for link in catalog.links if link.rel == "describedby"), None)
     run_report = Path(report.get_absolute_href() or "") if report is not None else None
     found = [p.velocity for p in pairs] + [q for p in pairs if (q := p.quicklook)] + list(summary_cogs.values())
@@ -149,8 +151,17 @@ def read_run_catalog(directory: str | os.PathLike[str]) -> RunCatalog:
     missing = [str(p) for p in found if not p.is_file()]
     if missing:
         raise InputError(f"the catalog {str(path)!r} names files that are missing: {missing[:5]}")
-    return RunCatalog(path.resolve(), pairs, summary_cogs, figures["summary_figure"], figures["time_series_figure"],
-                      figures["datacube"], run_report, notebooks, records)
+    return RunCatalog(
+        path.resolve(),
+        pairs,
+        summary_cogs,
+        figures["summary_figure"],
+        figures["time_series_figure"],
+        figures["datacube"],
+        run_report,
+        notebooks,
+        records,
+    )
 
 
 __all__ = ["SUMMARY_COG_KEYS", "SUMMARY_ITEM_ID", "PairProduct", "RunCatalog", "read_run_catalog"]

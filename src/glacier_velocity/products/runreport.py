@@ -77,8 +77,19 @@ RUN_REPORT_NAME = "run-report.json"
 
 _PAIR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["pair_id", "reference_id", "secondary_id", "reference_href", "secondary_href", "status",
-                 "error_type", "reason", "product", "median_speed_m_per_yr", "valid_fraction"],
+    "required": [
+        "pair_id",
+        "reference_id",
+        "secondary_id",
+        "reference_href",
+        "secondary_href",
+        "status",
+        "error_type",
+        "reason",
+        "product",
+        "median_speed_m_per_yr",
+        "valid_fraction",
+    ],
     "additionalProperties": False,
     "properties": {
         "pair_id": {"type": "string", "minLength": 1},
@@ -95,7 +106,9 @@ _PAIR_SCHEMA: dict[str, Any] = {
     },
     # A failed pair has a reason and an error type and no product; a success the opposite.
     "if": {"properties": {"status": {"const": "failed"}}},
-    "then": {"properties": {"error_type": {"type": "string"}, "reason": {"type": "string"}, "product": {"type": "null"}}},
+    "then": {
+        "properties": {"error_type": {"type": "string"}, "reason": {"type": "string"}, "product": {"type": "null"}}
+    },
     "else": {"properties": {"error_type": {"type": "null"}, "reason": {"type": "null"}, "product": {"type": "string"}}},
 }
 
@@ -115,8 +128,17 @@ RUN_REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "glacier-velocity run report",
     "type": "object",
-    "required": ["type", "version", "software_version", "summary", "message", "pairs_attempted",
-                 "pairs_succeeded", "pairs_failed", "pairs"],
+    "required": [
+        "type",
+        "version",
+        "software_version",
+        "summary",
+        "message",
+        "pairs_attempted",
+        "pairs_succeeded",
+        "pairs_failed",
+        "pairs",
+    ],
     "additionalProperties": False,
     "properties": {
         "type": {"const": REPORT_TYPE},
@@ -295,7 +317,9 @@ def read_status(path: str | os.PathLike[str]) -> PairStatus:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the pair status {str(path)!r} ({exc}); give the status file of the correlation step") from exc
+        raise InputError(
+            f"cannot read the pair status {str(path)!r} ({exc}); give the status file of the correlation step"
+        ) from exc
     if not isinstance(data, dict):
         raise InputError(f"{str(path)!r} is not a pair status (a JSON object is expected)")
     return PairStatus.from_dict(data)
@@ -320,7 +344,11 @@ class LeftOutPair:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pair_id": self.pair_id, "error_v_m_per_yr": _finite_or_none(self.error_v_m_per_yr), "reason": self.reason}
+        return {
+            "pair_id": self.pair_id,
+            "error_v_m_per_yr": _finite_or_none(self.error_v_m_per_yr),
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -393,9 +421,12 @@ class RunReport:
             Not a run report, or its counts disagree with its pairs.
         """
         if not isinstance(data, dict) or data.get("type") != REPORT_TYPE:
-            raise InputError(f"not a glacier-velocity run report (type {data.get('type') if isinstance(data, dict) else None!r})")
+            raise InputError(
+                f"not a glacier-velocity run report (type {data.get('type') if isinstance(data, dict) else None!r})"
+            )
         left_out = tuple(
-            LeftOutPair(str(p["pair_id"]), p.get("error_v_m_per_yr"), str(p["reason"])) for p in data.get("pairs_left_out", [])
+            LeftOutPair(str(p["pair_id"]), p.get("error_v_m_per_yr"), str(p["reason"]))
+            for p in data.get("pairs_left_out", [])
         )
         report = cls(
             pairs=tuple(PairStatus.from_dict(p) for p in data.get("pairs", [])),
@@ -440,8 +471,15 @@ def build_run_report(
     dirs = [Path(d) for d in product_dirs if d is not None]
     if not records:
         records = [
-            PairStatus(pair_id=d.name, reference_id="", secondary_id="", reference_href="", secondary_href="",
-                       status="succeeded", product=next((p.stem for p in sorted(d.glob("*.tif"))), d.name))
+            PairStatus(
+                pair_id=d.name,
+                reference_id="",
+                secondary_id="",
+                reference_href="",
+                secondary_href="",
+                status="succeeded",
+                product=next((p.stem for p in sorted(d.glob("*.tif"))), d.name),
+            )
             for d in dirs
         ]
         return RunReport(tuple(records), message)

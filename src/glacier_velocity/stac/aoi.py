@@ -50,10 +50,14 @@ def check_bbox(bbox: Sequence[Any], parameter: str = "bbox") -> BBox:
     west, south, east, north = values
     for name, lon in (("west", west), ("east", east)):
         if not -180.0 <= lon <= 180.0:
-            raise InvalidParameter(parameter, f"{name} longitude {lon} is outside -180..180; give W S E N in degrees (lon first)")
+            raise InvalidParameter(
+                parameter, f"{name} longitude {lon} is outside -180..180; give W S E N in degrees (lon first)"
+            )
     for name, lat in (("south", south), ("north", north)):
         if not -90.0 <= lat <= 90.0:
-            raise InvalidParameter(parameter, f"{name} latitude {lat} is outside -90..90; give W S E N in degrees (lon first)")
+            raise InvalidParameter(
+                parameter, f"{name} latitude {lat} is outside -90..90; give W S E N in degrees (lon first)"
+            )
     if west >= east:
         raise InvalidParameter(
             parameter,
@@ -75,7 +79,9 @@ def check_geometry(geometry: Any, parameter: str = "geometry") -> dict[str, Any]
         Not GeoJSON, not a polygon, empty, invalid, or coordinates out of range.
     """
     if not isinstance(geometry, dict):
-        raise InvalidParameter(parameter, f"must be a GeoJSON geometry, Feature or FeatureCollection, got {type(geometry).__name__}")
+        raise InvalidParameter(
+            parameter, f"must be a GeoJSON geometry, Feature or FeatureCollection, got {type(geometry).__name__}"
+        )
     kind = geometry.get("type")
     try:
         if kind == "FeatureCollection":
@@ -86,13 +92,17 @@ def check_geometry(geometry: Any, parameter: str = "geometry") -> dict[str, Any]
         else:
             geom = shape(geometry)
     except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise InvalidParameter(parameter, f"is not a readable GeoJSON geometry ({exc}); give a Polygon in lon/lat degrees") from exc
+        raise InvalidParameter(
+            parameter, f"is not a readable GeoJSON geometry ({exc}); give a Polygon in lon/lat degrees"
+        ) from exc
     if geom.is_empty:
         raise InvalidParameter(parameter, "the geometry is empty; give a Polygon in lon/lat degrees")
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidParameter(parameter, f"must be a Polygon or MultiPolygon (an area), got {geom.geom_type}")
     if not geom.is_valid:
-        raise InvalidParameter(parameter, f"the polygon is invalid ({shapely.is_valid_reason(geom)}); fix self-intersections")
+        raise InvalidParameter(
+            parameter, f"the polygon is invalid ({shapely.is_valid_reason(geom)}); fix self-intersections"
+        )
     west, _, east, _ = geom.bounds
     if east - west > 180:
         # A ring from 179.9 to -179.9 reads as a band round the whole globe the other way.
@@ -118,10 +128,13 @@ def read_aoi(path: str | os.PathLike[str], parameter: str = "geometry") -> dict[
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InvalidParameter(parameter, f"cannot read AOI file {str(path)!r} ({exc.strerror or exc}); give an existing GeoJSON file") from exc
+        raise InvalidParameter(
+            parameter, f"cannot read AOI file {str(path)!r} ({exc.strerror or exc}); give an existing GeoJSON file"
+        ) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidParameter(
-            parameter, f"AOI file {str(path)!r} is not GeoJSON ({exc}); give a GeoJSON file with a Polygon in lon/lat degrees"
+            parameter,
+            f"AOI file {str(path)!r} is not GeoJSON ({exc}); give a GeoJSON file with a Polygon in lon/lat degrees",
         ) from exc
     return check_geometry(document, parameter)
 

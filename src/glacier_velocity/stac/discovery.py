@@ -127,7 +127,9 @@ class DiscoveryParams:
         if not isinstance(self.stac_url, str) or not re.match(r"^https?://[^/\s]+", self.stac_url):
             raise InvalidParameter("stac_url", f"must be an http(s) URL of a STAC API root, got {self.stac_url!r}")
         if not isinstance(self.collection, str) or not self.collection.strip():
-            raise InvalidParameter("collection", f"must be a collection id such as 'sentinel-2-l2a', got {self.collection!r}")
+            raise InvalidParameter(
+                "collection", f"must be a collection id such as 'sentinel-2-l2a', got {self.collection!r}"
+            )
         if (self.bbox is None) == (self.geometry is None):
             raise InvalidParameter(
                 "bbox",
@@ -143,7 +145,9 @@ class DiscoveryParams:
             if isinstance(value, bool) or not isinstance(value, int) or not 1900 <= value <= 2200:
                 raise InvalidParameter(name, f"must be a four-digit year, got {value!r}")
         if self.start_year > self.end_year:
-            raise InvalidParameter("start_year", f"{self.start_year} is after the end year {self.end_year}; swap them or widen the range")
+            raise InvalidParameter(
+                "start_year", f"{self.start_year} is after the end year {self.end_year}; swap them or widen the range"
+            )
         season_months(self.start_month, self.end_month)  # validates both months
         cloud = self.max_cloud_cover
         if isinstance(cloud, bool) or not isinstance(cloud, (int, float)) or not 0.0 <= cloud <= 100.0:
@@ -327,7 +331,9 @@ def _check_collection(client: Any, params: DiscoveryParams) -> None:
         collection = client.get_collection(params.collection)
     except APIError as exc:
         if getattr(exc, "status_code", None) not in (404, 400):
-            raise CatalogError(f"cannot read collection {params.collection!r} from {params.stac_url} ({_short(str(exc))}); try again later") from exc
+            raise CatalogError(
+                f"cannot read collection {params.collection!r} from {params.stac_url} ({_short(str(exc))}); try again later"
+            ) from exc
         collection = None
     except (KeyError, ValueError, pystac.STACError, pystac.STACTypeError):
         collection = None
@@ -338,7 +344,9 @@ def _check_collection(client: Any, params: DiscoveryParams) -> None:
     except Exception:  # noqa: BLE001 - only used to improve the message
         available = []
     listing = ", ".join(available[:30]) if available else "none listed"
-    raise InvalidParameter("collection", f"{params.collection!r} is not a collection of {params.stac_url}; available: {listing}")
+    raise InvalidParameter(
+        "collection", f"{params.collection!r} is not a collection of {params.stac_url}; available: {listing}"
+    )
 
 
 def search_scenes(params: DiscoveryParams) -> list[Scene]:
@@ -393,7 +401,9 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
                     found[item_id] = Scene.from_item(data, fetched_from=params.stac_url)
                 except MalformedItem as exc:
                     # One bad item in a catalogue of thousands must not sink the search.
-                    log.warning("item %r skipped: %s: %s; the rest of the search goes on", exc.item_id, exc.field, exc.detail)
+                    log.warning(
+                        "item %r skipped: %s: %s; the rest of the search goes on", exc.item_id, exc.field, exc.detail
+                    )
         except json.JSONDecodeError as exc:
             raise CatalogError(
                 f"the search at {params.stac_url} did not answer JSON (it is not a STAC API search, or a login page "
@@ -404,7 +414,13 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
                 f"the search at {params.stac_url} failed ({_short(str(exc))}) after up to {RetryPolicy.from_env().attempts} "
                 "attempt(s); try again later or check --stac-url"
             ) from exc
-        log.info("season %d (%s/%s): %d item(s) so far", season_year, format_datetime(start), format_datetime(end), len(found))
+        log.info(
+            "season %d (%s/%s): %d item(s) so far",
+            season_year,
+            format_datetime(start),
+            format_datetime(end),
+            len(found),
+        )
         if len(found) >= params.max_items:
             log.warning("stopped at max_items=%d items; raise max_items to search further", params.max_items)
             break
@@ -579,7 +595,13 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
         tile=tile,
         filters=tuple(steps),
     )
-    log.info("discovery: %d scene(s) found, %d selected, %d pair(s)\n%s", len(found), len(selected), len(pairs), result.summary())
+    log.info(
+        "discovery: %d scene(s) found, %d selected, %d pair(s)\n%s",
+        len(found),
+        len(selected),
+        len(pairs),
+        result.summary(),
+    )
     return result
 
 

@@ -220,7 +220,9 @@ def make_pairs(
     return filter_baseline(pairs, min_baseline_days, max_baseline_days)
 
 
-def filter_baseline(pairs: Iterable[Pair], min_baseline_days: float | None = None, max_baseline_days: float | None = None) -> list[Pair]:
+def filter_baseline(
+    pairs: Iterable[Pair], min_baseline_days: float | None = None, max_baseline_days: float | None = None
+) -> list[Pair]:
     """Pairs whose baseline (days) lies within ``[min_baseline_days, max_baseline_days]``."""
     check_baseline_bounds(min_baseline_days, max_baseline_days)
     lo = -math.inf if min_baseline_days is None else min_baseline_days
@@ -256,7 +258,9 @@ def _check_month(name: str, month: Any) -> None:
         raise InvalidParameter(name, f"must be a month number 1-12, got {month!r}")
 
 
-def write_pairs_json(pairs: Sequence[Pair], path: str | os.PathLike[str], parameters: dict[str, Any] | None = None) -> Path:
+def write_pairs_json(
+    pairs: Sequence[Pair], path: str | os.PathLike[str], parameters: dict[str, Any] | None = None
+) -> Path:
     """Write a pair list as JSON, atomically (temporary file, then rename).
 
     The document is ``{"version": 1, "count": n, "parameters": {...}, "pairs": [...]}``; each
@@ -303,9 +307,13 @@ def read_pairs_json(path: str | os.PathLike[str]) -> list[Pair]:
     except OSError as exc:
         raise InputError(f"cannot read pair list {str(path)!r}: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:
-        raise InputError(f"pair list {str(path)!r} is not valid JSON ({exc}); re-create it with 'glacier-velocity discover'") from exc
+        raise InputError(
+            f"pair list {str(path)!r} is not valid JSON ({exc}); re-create it with 'glacier-velocity discover'"
+        ) from exc
     if not isinstance(document, dict) or not isinstance(document.get("pairs"), list):
-        raise InputError(f"{str(path)!r} is not a pair list (no 'pairs' array); re-create it with 'glacier-velocity discover'")
+        raise InputError(
+            f"{str(path)!r} is not a pair list (no 'pairs' array); re-create it with 'glacier-velocity discover'"
+        )
     return [Pair.from_dict(record) for record in document["pairs"]]
 
 
@@ -330,7 +338,9 @@ def _table(rows: Sequence[Sequence[str]], right: tuple[int, ...] = ()) -> str:
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = []
     for r, row in enumerate(rows):
-        cells = [cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
         if r == 0:
             lines.append("  ".join("-" * w for w in widths))

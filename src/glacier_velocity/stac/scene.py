@@ -90,7 +90,9 @@ class Scene:
 
     def __post_init__(self) -> None:
         if self.datetime.tzinfo is None:
-            raise InputError(f"scene {self.id!r}: datetime {self.datetime.isoformat()} has no time zone; give it in UTC")
+            raise InputError(
+                f"scene {self.id!r}: datetime {self.datetime.isoformat()} has no time zone; give it in UTC"
+            )
         if self.datetime.utcoffset() != UTC.utcoffset(None):
             object.__setattr__(self, "datetime", self.datetime.astimezone(UTC))
         check_asset_href(self.nir_href, f"scene {self.id!r} asset {NIR_ASSET!r}")
@@ -128,7 +130,13 @@ class Scene:
             check_item_fields(item)
             item = pystac.Item.from_dict(item)
         else:
-            check_item_fields({"id": item.id, "properties": {k: v for k, v in item.properties.items() if "datetime" not in k} | {"datetime": "1970-01-01T00:00:00Z"}})
+            check_item_fields(
+                {
+                    "id": item.id,
+                    "properties": {k: v for k, v in item.properties.items() if "datetime" not in k}
+                    | {"datetime": "1970-01-01T00:00:00Z"},
+                }
+            )
         props = item.properties
         nir = item.assets.get(NIR_ASSET)
         if nir is None:
@@ -214,7 +222,9 @@ class Scene:
                 aoi_cloud_cover=float(aoi_cloud) if aoi_cloud is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"scene record {data.get('id', '?')!r} is malformed ({exc!r}); re-create it with 'glacier-velocity discover'") from exc
+            raise InputError(
+                f"scene record {data.get('id', '?')!r} is malformed ({exc!r}); re-create it with 'glacier-velocity discover'"
+            ) from exc
 
 
 def check_asset_href(href: str, what: str = "asset") -> str:
@@ -275,7 +285,9 @@ def check_item_fields(data: dict[str, Any]) -> None:
             if _parse_datetime(value) is None:
                 raise ValueError("no datetime")
         except (TypeError, ValueError):
-            raise MalformedItem(item_id, name, f"{value!r} is not a date and time (RFC 3339, e.g. 2020-06-01T05:36:29Z)") from None
+            raise MalformedItem(
+                item_id, name, f"{value!r} is not a date and time (RFC 3339, e.g. 2020-06-01T05:36:29Z)"
+            ) from None
     for name, check, expected in _FIELD_CHECKS:
         if props.get(name) is not None and not check(props[name]):
             raise MalformedItem(item_id, name, f"{props[name]!r} is not {expected}")
@@ -288,6 +300,7 @@ def _is_int_in(low: int, high: int) -> Any:
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
         return isinstance(value, int) and low <= value <= high
+
     return check
 
 
@@ -365,7 +378,9 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
     text = os.fspath(href)
     scheme = urlparse(text).scheme.lower()
     if scheme and len(scheme) > 1 and scheme not in ("http", "https", "file"):
-        raise InputError(f"{role}: unsupported URL scheme {scheme!r} in {text[:120]!r}; give an http(s) URL or a local item JSON file")
+        raise InputError(
+            f"{role}: unsupported URL scheme {scheme!r} in {text[:120]!r}; give an http(s) URL or a local item JSON file"
+        )
     if scheme in ("http", "https"):
         import requests
 
@@ -380,7 +395,9 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
             ) from exc
         if answer.status_code != 200:
             retried = f" after {policy.attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
-            raise InputError(f"{role}: cannot fetch the STAC item {text!r} (HTTP {answer.status_code}){retried}; check the URL")
+            raise InputError(
+                f"{role}: cannot fetch the STAC item {text!r} (HTTP {answer.status_code}){retried}; check the URL"
+            )
         try:
             data = answer.json()
         except ValueError as exc:

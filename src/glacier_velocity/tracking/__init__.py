@@ -95,13 +95,25 @@ def track_offsets(
     if engine == "ncc":
         from .ncc import track_ncc
 
-        field = track_ncc(reference, secondary, params, reference_mask=reference_mask,
-                          secondary_mask=secondary_mask, progress=progress)
+        field = track_ncc(
+            reference,
+            secondary,
+            params,
+            reference_mask=reference_mask,
+            secondary_mask=secondary_mask,
+            progress=progress,
+        )
     elif engine == "autorift":
         from .autorift_adapter import track_autorift
 
-        field = track_autorift(reference, secondary, params, reference_mask=reference_mask,
-                               secondary_mask=secondary_mask, progress=progress)
+        field = track_autorift(
+            reference,
+            secondary,
+            params,
+            reference_mask=reference_mask,
+            secondary_mask=secondary_mask,
+            progress=progress,
+        )
     else:
         raise InvalidParameter("engine", f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return _require_matches(_within_search(field, params.search_px), params)
@@ -113,8 +125,11 @@ def _within_search(field: OffsetField, search_px: float) -> OffsetField:
         beyond = np.hypot(field.dx, field.dy) > (1.0 + SEARCH_MARGIN) * search_px
     if not beyond.any():
         return field
-    return replace(field, dx=np.where(beyond, np.nan, field.dx).astype(np.float32),
-                   dy=np.where(beyond, np.nan, field.dy).astype(np.float32))
+    return replace(
+        field,
+        dx=np.where(beyond, np.nan, field.dx).astype(np.float32),
+        dy=np.where(beyond, np.nan, field.dy).astype(np.float32),
+    )
 
 
 def _require_matches(field: OffsetField, params: TrackingParams) -> OffsetField:

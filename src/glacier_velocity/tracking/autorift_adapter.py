@@ -183,7 +183,9 @@ def track_autorift(
     # and so are chips with more nodata than our engine accepts.
     centre_rows = grid.row_starts + params.chip_px // 2 - 1
     centre_cols = grid.col_starts + params.chip_px // 2 - 1
-    skip = invalid[np.ix_(centre_rows, centre_cols)] | (chip_fraction(invalid, grid.row_starts, grid.col_starts, grid.chip_px) > params.max_nodata_fraction)
+    skip = invalid[np.ix_(centre_rows, centre_cols)] | (
+        chip_fraction(invalid, grid.row_starts, grid.col_starts, grid.chip_px) > params.max_nodata_fraction
+    )
     if skip.all():
         raise TrackingFailed("every grid point lies in nodata (DN 0 or masked); nothing to track")
 
@@ -235,8 +237,9 @@ def track_autorift(
     # testautoRIFT.py's post-processing: nothing where no search was made, and the nodata
     # mask grown by one grid point.
     no_search = cv2.dilate(skip.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    no_search |= np.pad(obj.SearchLimitX == 0, ((0, grid.shape[0] - n_r), (0, grid.shape[1] - n_c)),
-                        constant_values=True)
+    no_search |= np.pad(
+        obj.SearchLimitX == 0, ((0, grid.shape[0] - n_r), (0, grid.shape[1] - n_c)), constant_values=True
+    )
     dx[no_search] = np.nan
     dy[no_search] = np.nan
     bad = ~(np.isfinite(dx) & np.isfinite(dy))
@@ -254,7 +257,10 @@ def track_autorift(
     }
     log.info(
         "autoRIFT %s: %d x %d grid points, %.1f %% valid",
-        version, grid.shape[0], grid.shape[1], 100.0 * float((~bad).mean()),
+        version,
+        grid.shape[0],
+        grid.shape[1],
+        100.0 * float((~bad).mean()),
     )
     nan = np.full(grid.shape, np.nan, np.float32)
     return OffsetField(

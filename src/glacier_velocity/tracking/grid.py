@@ -66,6 +66,11 @@ def chip_fraction(mask: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarr
     """Fraction (0..1) of True pixels of ``mask`` in each chip with the given top-left pixels."""
     integral = cv2.integral(np.ascontiguousarray(mask, dtype=bool).view(np.uint8), sdepth=cv2.CV_32S)
     ya, xa = row_starts[:, None], col_starts[None, :]
-    corners = (integral[ya + chip_px, xa + chip_px], integral[ya, xa + chip_px], integral[ya + chip_px, xa], integral[ya, xa])
+    corners = (
+        integral[ya + chip_px, xa + chip_px],
+        integral[ya, xa + chip_px],
+        integral[ya + chip_px, xa],
+        integral[ya, xa],
+    )
     a, b, c, d = (x.astype(np.int64) for x in corners)
     return (a - b - c + d) / float(chip_px * chip_px)

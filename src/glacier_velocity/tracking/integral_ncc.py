@@ -32,8 +32,11 @@ class ChipWindows:
     @classmethod
     def of(cls, row_starts: np.ndarray, col_starts: np.ndarray, size: int) -> ChipWindows:
         """The windows of evenly spaced chip starts (a grid's rows and columns)."""
-        step = int(row_starts[1] - row_starts[0]) if len(row_starts) > 1 else (
-            int(col_starts[1] - col_starts[0]) if len(col_starts) > 1 else size)
+        step = (
+            int(row_starts[1] - row_starts[0])
+            if len(row_starts) > 1
+            else (int(col_starts[1] - col_starts[0]) if len(col_starts) > 1 else size)
+        )
         for starts in (row_starts, col_starts):
             if len(starts) > 1 and np.any(np.diff(starts) != step):
                 raise ValueError("chip starts must be evenly spaced, with the same step along rows and columns")
@@ -133,10 +136,15 @@ def reference_sums(channel: np.ndarray, windows: ChipWindows, gradients: bool) -
         return ReferenceSums(s=s, var=var)
     gx, gy = _gradients(channel)
     return ReferenceSums(
-        s=s, var=var,
-        s_gx=windows.sums(gx), s_gy=windows.sums(gy),
-        gx_r=windows.sums(gx * channel), gy_r=windows.sums(gy * channel),
-        hxx=windows.sums(gx * gx), hyy=windows.sums(gy * gy), hxy=windows.sums(gx * gy),
+        s=s,
+        var=var,
+        s_gx=windows.sums(gx),
+        s_gy=windows.sums(gy),
+        gx_r=windows.sums(gx * channel),
+        gy_r=windows.sums(gy * channel),
+        hxx=windows.sums(gx * gx),
+        hyy=windows.sums(gy * gy),
+        hxy=windows.sums(gx * gy),
     )
 
 
@@ -266,10 +274,13 @@ def _peak_sharpness(ncc: np.ndarray, ia: np.ndarray, ib: np.ndarray, peak: np.nd
     """Peak over the RMS of correlations at Chebyshev distance >= 2 px from it."""
     k = ncc.shape[-1]
     grid = np.arange(k)
-    far = np.maximum(
-        np.abs(grid[None, None, :, None] - ia[..., None, None]),
-        np.abs(grid[None, None, None, :] - ib[..., None, None]),
-    ) >= 2
+    far = (
+        np.maximum(
+            np.abs(grid[None, None, :, None] - ia[..., None, None]),
+            np.abs(grid[None, None, None, :] - ib[..., None, None]),
+        )
+        >= 2
+    )
     values = np.where(far & np.isfinite(ncc), ncc.astype(np.float64) ** 2, 0.0)
     count = (far & np.isfinite(ncc)).sum(axis=(2, 3))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -127,7 +127,7 @@ class _Estimate:
 def _plan_levels(shape: tuple[int, int], params: TrackingParams) -> int:
     """Number of pyramid levels above full resolution."""
     levels = 0
-    while params.search_px / 2 ** levels > COARSE_RADIUS_PX - 1:
+    while params.search_px / 2**levels > COARSE_RADIUS_PX - 1:
         next_shape = (shape[0] >> (levels + 1), shape[1] >> (levels + 1))
         if min(next_shape) < 2 * params.chip_px:
             break
@@ -210,7 +210,7 @@ def _build_levels(
         sec_f = pool.submit(_filtered, sec, sv, params, dtype)
         levels.append(
             _Level(
-                scale=2 ** level,
+                scale=2**level,
                 reference=ref_f.result(),
                 reference_valid=rv,
                 secondary=sec_f.result(),
@@ -283,8 +283,9 @@ def _track_strip(
     if radius == 0:
         peak = gradient_residuals(reference, warped, local_starts, grid.col_starts, chip, ref_cache.sums[key])
     else:
-        peak = find_peaks(correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius,
-                                           ref_cache.sums[key]))
+        peak = find_peaks(
+            correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius, ref_cache.sums[key])
+        )
     # The residual is what remains of the chip's motion after the deformation; adding the
     # deformation applied at the chip centre (not its chip mean) makes the estimate converge
     # to the motion *at the grid point* instead of a chip average, which is what removes the
@@ -295,11 +296,17 @@ def _track_strip(
     base_dy = _centre_mean(map_y[inner], local_starts, grid.col_starts, chip) + src_lo - grid.rows[i0:i1, None]
     if i0 not in ref_cache.bad_reference:
         ref_valid = level.reference_valid[y_lo:y_hi]
-        ref_cache.bad_reference[i0] = (np.zeros(base_dx.shape) if ref_valid.all() else
-                                       chip_fraction(~ref_valid, local_starts, grid.col_starts, chip))
+        ref_cache.bad_reference[i0] = (
+            np.zeros(base_dx.shape)
+            if ref_valid.all()
+            else chip_fraction(~ref_valid, local_starts, grid.col_starts, chip)
+        )
     bad_ref = ref_cache.bad_reference[i0]
-    bad_sec = (np.zeros(base_dx.shape) if valid_w is None else
-               chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip))
+    bad_sec = (
+        np.zeros(base_dx.shape)
+        if valid_w is None
+        else chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip)
+    )
     usable = (bad_ref <= max_nodata) & (bad_sec <= max_nodata)
     dx = np.where(usable, base_dx + peak.dx, np.nan)
     dy = np.where(usable, base_dy + peak.dy, np.nan)
@@ -319,8 +326,14 @@ def _quantized(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _warped_validity(source_valid: np.ndarray, map_x: np.ndarray, map_y: np.ndarray,
-                     pred_dx: np.ndarray, pred_dy: np.ndarray, spacing_px: int) -> np.ndarray | None:
+def _warped_validity(
+    source_valid: np.ndarray,
+    map_x: np.ndarray,
+    map_y: np.ndarray,
+    pred_dx: np.ndarray,
+    pred_dy: np.ndarray,
+    spacing_px: int,
+) -> np.ndarray | None:
     """Which deformed pixels come from a valid source pixel (nearest); None if all do.
 
     A deformed pixel is valid if its nearest source pixel is: the interpolation kernel's reach
@@ -333,14 +346,18 @@ def _warped_validity(source_valid: np.ndarray, map_x: np.ndarray, map_y: np.ndar
     rows, cols = source_valid.shape
     if source_valid.all():
         monotone = (pred_dx.shape[1] < 2 or float(np.abs(np.diff(pred_dx, axis=1)).max()) < spacing_px) and (
-            pred_dy.shape[0] < 2 or float(np.abs(np.diff(pred_dy, axis=0)).max()) < spacing_px)
+            pred_dy.shape[0] < 2 or float(np.abs(np.diff(pred_dy, axis=0)).max()) < spacing_px
+        )
         if monotone and (
-            float(map_x[:, 0].min()) >= 0.0 and float(map_x[:, -1].max()) <= cols - 1
-            and float(map_y[0].min()) >= 0.0 and float(map_y[-1].max()) <= rows - 1
+            float(map_x[:, 0].min()) >= 0.0
+            and float(map_x[:, -1].max()) <= cols - 1
+            and float(map_y[0].min()) >= 0.0
+            and float(map_y[-1].max()) <= rows - 1
         ):
             return None
-    return cv2.remap(source_valid.view(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+    return cv2.remap(
+        source_valid.view(np.uint8), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    ).view(bool)
 
 
 def _centre_mean(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndarray, chip: int) -> np.ndarray:
@@ -378,8 +395,9 @@ def _iterate(
         snr=np.full(grid.shape, np.nan, dtype=np.float32),
     )
     futures = [
-        pool.submit(_track_strip, level, pred_dx, pred_dy, i0, i1, radius, params.max_nodata_fraction, interpolation,
-                    ref_cache)
+        pool.submit(
+            _track_strip, level, pred_dx, pred_dy, i0, i1, radius, params.max_nodata_fraction, interpolation, ref_cache
+        )
         for i0, i1 in bounds
     ]
     for future in futures:
@@ -414,7 +432,9 @@ def _validate(est: _Estimate, params: TrackingParams, limit_px: float, final: bo
     return _Estimate(dx=dx, dy=dy, peak=est.peak, snr=est.snr)
 
 
-def _resample_predictor(est: _Estimate, coarse: ChipGrid, fine: ChipGrid, factor: float) -> tuple[np.ndarray, np.ndarray]:
+def _resample_predictor(
+    est: _Estimate, coarse: ChipGrid, fine: ChipGrid, factor: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Carry a filled coarse field to the next finer grid (positions x2, values x2)."""
     # cv2.pyrDown centres coarse pixel i on fine pixel 2i, so coordinates scale by exactly 2.
     gy = (fine.rows / factor - coarse.rows[0]) / coarse.spacing_px
@@ -445,8 +465,13 @@ def _smooth_predictor(dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.nd
     glacier margin is not carried onto the stable ground next to it.
     """
     stack = np.dstack([dx, dy, np.zeros_like(dx)]).astype(np.float32)
-    out = cv2.bilateralFilter(stack, 2 * math.ceil(2 * PREDICTOR_SMOOTHING) + 1, EDGE_RANGE_PX,
-                              PREDICTOR_SMOOTHING, borderType=cv2.BORDER_REPLICATE)
+    out = cv2.bilateralFilter(
+        stack,
+        2 * math.ceil(2 * PREDICTOR_SMOOTHING) + 1,
+        EDGE_RANGE_PX,
+        PREDICTOR_SMOOTHING,
+        borderType=cv2.BORDER_REPLICATE,
+    )
     return out[..., 0].astype(np.float64), out[..., 1].astype(np.float64)
 
 
@@ -523,7 +548,9 @@ def track_ncc(
     )
 
 
-def _run_schedule(levels: list[_Level], params: TrackingParams, pool: ThreadPoolExecutor, progress: bool | None) -> _Estimate:
+def _run_schedule(
+    levels: list[_Level], params: TrackingParams, pool: ThreadPoolExecutor, progress: bool | None
+) -> _Estimate:
     """Run every pass of the schedule, coarse to fine; the estimate of the last pass."""
     schedule = _schedule(levels, params)
     total = sum(levels[index].grid.shape[0] for index, _ in schedule)
@@ -544,8 +571,12 @@ def _run_schedule(levels: list[_Level], params: TrackingParams, pool: ThreadPool
             if radius >= 2:
                 snr, snr_grid, snr_scale = raw.snr, level.grid, level.scale
             if final and snr is not None:
-                raw = _Estimate(dx=raw.dx, dy=raw.dy, peak=raw.peak,
-                                snr=_resample_nearest(snr, snr_grid, level.grid, snr_scale / level.scale))
+                raw = _Estimate(
+                    dx=raw.dx,
+                    dy=raw.dy,
+                    peak=raw.peak,
+                    snr=_resample_nearest(snr, snr_grid, level.grid, snr_scale / level.scale),
+                )
             est = _validate(raw, params, params.search_px / level.scale + 1.0, final)
             if not final:
                 pred_dx, pred_dy = fill_gaps(est.dx), fill_gaps(est.dy)

@@ -36,7 +36,11 @@ def search_range_px(max_velocity_m_per_yr: float, dt_days: float, pixel_size_m: 
     >>> search_range_px(1000.0, 36.525, 10.0)
     10.0
     """
-    for name, value in (("max_velocity_m_per_yr", max_velocity_m_per_yr), ("dt_days", dt_days), ("pixel_size_m", pixel_size_m)):
+    for name, value in (
+        ("max_velocity_m_per_yr", max_velocity_m_per_yr),
+        ("dt_days", dt_days),
+        ("pixel_size_m", pixel_size_m),
+    ):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise InvalidParameter(name, f"must be a positive number, got {value!r}")
     return max_velocity_m_per_yr * dt_days / DAYS_PER_YEAR / pixel_size_m
@@ -86,7 +90,9 @@ class TrackingParams:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidParameter(name, f"must be a number, got {value!r}")
         if not (isinstance(self.grid_spacing_px, int) and self.grid_spacing_px >= 1):
-            raise InvalidParameter("grid_spacing_px", f"must be a whole number of pixels >= 1, got {self.grid_spacing_px!r}")
+            raise InvalidParameter(
+                "grid_spacing_px", f"must be a whole number of pixels >= 1, got {self.grid_spacing_px!r}"
+            )
         if not (isinstance(self.chip_px, int) and 8 <= self.chip_px <= 256 and self.chip_px % 2 == 0):
             raise InvalidParameter("chip_px", f"must be an even number of pixels from 8 to 256, got {self.chip_px!r}")
         if not (math.isfinite(self.search_px) and self.search_px > 0):
@@ -94,7 +100,9 @@ class TrackingParams:
         if self.filter not in FILTERS:
             raise InvalidParameter("filter", f"must be one of {', '.join(FILTERS)}, got {self.filter!r}")
         if not (isinstance(self.filter_width_px, int) and self.filter_width_px >= 3 and self.filter_width_px % 2 == 1):
-            raise InvalidParameter("filter_width_px", f"must be an odd number of pixels >= 3, got {self.filter_width_px!r}")
+            raise InvalidParameter(
+                "filter_width_px", f"must be an odd number of pixels >= 3, got {self.filter_width_px!r}"
+            )
         if not (-1.0 <= self.min_peak < 1.0):
             raise InvalidParameter("min_peak", f"must be in -1..1, got {self.min_peak!r}")
         if not (self.min_snr >= 0):

@@ -68,7 +68,9 @@ def stable_scatter(field: OffsetField, degree: int = 3, clip: float = 4.0) -> St
     valid = field.valid
     n_terms = (degree + 1) * (degree + 2) // 2
     if valid.sum() < 3 * n_terms:
-        raise InvalidParameter("field", f"only {int(valid.sum())} valid points; a degree-{degree} fit needs {3 * n_terms}")
+        raise InvalidParameter(
+            "field", f"only {int(valid.sum())} valid points; a degree-{degree} fit needs {3 * n_terms}"
+        )
     centre = (float(rows[valid].mean()), float(cols[valid].mean()))
     scale = float(max(np.ptp(rows), np.ptp(cols), 1.0)) / 2.0
     a = _design(rows[valid], cols[valid], degree, centre, scale)

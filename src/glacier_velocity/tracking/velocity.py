@@ -66,6 +66,7 @@ CF_STANDARD_NAMES: dict[str, str] = {
     "v_error": "land_ice_surface_speed standard_error",
 }
 
+
 def baseline_days(reference_time: datetime, secondary_time: datetime) -> float:
     """Time from the reference to the secondary acquisition, in fractional days.
 

@@ -99,7 +99,9 @@ class AggregationParams:
 
     def __post_init__(self) -> None:
         threshold = self.max_pair_error_m_per_yr
-        if isinstance(threshold, bool) or not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+        if isinstance(threshold, bool) or not (
+            isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0
+        ):
             raise InvalidParameter("max_pair_error_m_per_yr", f"must be a speed error in m/yr > 0, got {threshold!r}")
         for name in ("glacier_outlines", "points_of_interest"):
             value = getattr(self, name)
@@ -397,7 +399,9 @@ def aggregate_run(
                 write_datacube([p.cog for p in inputs], summary_dir / DATACUBE_FILE_NAME, resampling=resampling).path
             )
         )
-        left = f", {len(summary.excluded)} left out ({'; '.join(summary.exclusion_lines())})" if summary.excluded else ""
+        left = (
+            f", {len(summary.excluded)} left out ({'; '.join(summary.exclusion_lines())})" if summary.excluded else ""
+        )
         outcome = (
             f"{report.summary_line()}: {summary.product_count} pairs aggregated{left}, {summary.headline()}, "
             f"{100 * summary.valid_fraction:.0f} % of the grid measured"

@@ -22,7 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line of the CWL ``collect`` tool."""
     from ..products.catalog import add_provenance
 
-    parser = argparse.ArgumentParser(prog="python -m glacier_velocity.workflow.collect", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m glacier_velocity.workflow.collect", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--catalog", required=True, help="catalog directory written by the aggregation step")
     parser.add_argument("--out", default="catalog", help="directory of the completed catalog (default: catalog)")
     parser.add_argument("--notebook", nargs="*", default=[], help="executed notebooks to add")

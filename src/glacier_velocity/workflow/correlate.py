@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 SCL_MASKED_CLASSES: tuple[int, ...] = (0, 1, 3, 8, 9, 10)
 
 
-
 @dataclass(frozen=True)
 class CorrelationParams:
     """Settings of one pair's correlation.
@@ -115,8 +114,12 @@ class CorrelationParams:
                 f"must be a GeoJSON file path, URL or GeoJSON text, got {type(self.glacier_outlines).__name__}",
             )
         shortest = self.min_correlation_baseline_days
-        if isinstance(shortest, bool) or not (isinstance(shortest, (int, float)) and math.isfinite(shortest) and shortest > 0):
-            raise InvalidParameter("min_correlation_baseline_days", f"must be a positive number of days, got {shortest!r}")
+        if isinstance(shortest, bool) or not (
+            isinstance(shortest, (int, float)) and math.isfinite(shortest) and shortest > 0
+        ):
+            raise InvalidParameter(
+                "min_correlation_baseline_days", f"must be a positive number of days, got {shortest!r}"
+            )
         value = self.max_velocity_m_per_yr
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise InvalidParameter("max_velocity_m_per_yr", f"must be a positive speed in m/yr, got {value!r}")
@@ -254,8 +257,9 @@ def _scl_mask(scene: Scene, grid: Raster) -> np.ndarray | None:
     if scene.scl_href is None:
         log.warning("scene %s has no scl asset; no cloud mask applied to it", scene.id)
         return None
-    scl = read_window(scene.scl_href, dst_crs=grid.crs, dst_transform=grid.transform, dst_shape=grid.shape,
-                      resampling="nearest")
+    scl = read_window(
+        scene.scl_href, dst_crs=grid.crs, dst_transform=grid.transform, dst_shape=grid.shape, resampling="nearest"
+    )
     mask = np.isin(scl.array, SCL_MASKED_CLASSES)
     log.info("scene %s: %.1f%% of the window masked by its scene classification", scene.id, mask.mean() * 100)
     return mask
@@ -339,10 +343,23 @@ def correlate_pair(
 
     search_px = search_range_px(params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size)
     tracking = params.tracking_params(search_px)
-    log.info("tracking %dx%d px, search %.2f px (%g m/yr over %.2f days at %g m)", *ref_raster.shape,
-             search_px, params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size)
-    offsets = track_offsets(ref_raster.array, sec_raster.array, tracking, engine=params.engine,
-                            reference_mask=ref_mask, secondary_mask=sec_mask, progress=progress)
+    log.info(
+        "tracking %dx%d px, search %.2f px (%g m/yr over %.2f days at %g m)",
+        *ref_raster.shape,
+        search_px,
+        params.max_velocity_m_per_yr,
+        dt_days,
+        ref_raster.pixel_size,
+    )
+    offsets = track_offsets(
+        ref_raster.array,
+        sec_raster.array,
+        tracking,
+        engine=params.engine,
+        reference_mask=ref_mask,
+        secondary_mask=sec_mask,
+        progress=progress,
+    )
     product = offsets_to_velocity(
         offsets,
         ref_raster.transform,
@@ -358,11 +375,18 @@ def correlate_pair(
     product = product.with_provenance(
         engine_params={**product.engine_params, "max_velocity_m_per_yr": params.max_velocity_m_per_yr}
     )
-    product = correct_product(product, offsets, ref_raster.transform, stable_correction=params.stable_correction,
-                              glacier_outlines=glacier_outlines, outlines_crs=outlines_crs)
+    product = correct_product(
+        product,
+        offsets,
+        ref_raster.transform,
+        stable_correction=params.stable_correction,
+        glacier_outlines=glacier_outlines,
+        outlines_crs=outlines_crs,
+    )
     drawn = glacier_outlines if isinstance(glacier_outlines, GlacierOutlines) else None
-    return write_pair_products(product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox,
-                               outlines=drawn)
+    return write_pair_products(
+        product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox, outlines=drawn
+    )
 
 
 def write_pair_products(
@@ -523,7 +547,9 @@ def attempt_pair(
         reference_scene = load_scene(reference, "reference")
         secondary_scene = load_scene(secondary, "secondary")
         pair = Pair(reference_scene, secondary_scene)
-        products = correlate_pair(reference_scene, secondary_scene, out, params, glacier_outlines=outlines, progress=progress)
+        products = correlate_pair(
+            reference_scene, secondary_scene, out, params, glacier_outlines=outlines, progress=progress
+        )
     except GlacierVelocityError as exc:
         status = PairStatus.failed(
             pair_id,
@@ -540,6 +566,11 @@ def attempt_pair(
             out.rmdir()
         return PairAttempt(status=status, products=None, pair=pair)
     status = PairStatus.from_products(
-        pair_id, reference_href, secondary_href, products, reference_id=pair.reference.id, secondary_id=pair.secondary.id
+        pair_id,
+        reference_href,
+        secondary_href,
+        products,
+        reference_id=pair.reference.id,
+        secondary_id=pair.secondary.id,
     )
     return PairAttempt(status=status, products=products, pair=pair)

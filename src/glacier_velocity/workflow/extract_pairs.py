@@ -94,7 +94,9 @@ class PairRecord:
         try:
             return cls(**{name: data[name] for name in cls.__dataclass_fields__} | {"dt_days": float(data["dt_days"])})
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"pair record {data!r:.120} is malformed ({exc!r}); re-run the discovery notebook") from exc
+            raise InputError(
+                f"pair record {data!r:.120} is malformed ({exc!r}); re-run the discovery notebook"
+            ) from exc
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; the keys are the fields of the CWL ``pair`` record."""
@@ -174,11 +176,15 @@ def write_cwl_output(pairs: Sequence[PairRecord], message: str, directory: str |
         The file written.
     """
     path = Path(directory) / "cwl.output.json"
-    path.write_text(json.dumps({"pairs": [p.to_dict() for p in pairs], "message": message}, indent=2) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({"pairs": [p.to_dict() for p in pairs], "message": message}, indent=2) + "\n", encoding="utf-8"
+    )
     return path
 
 
-def extract_pairs(notebook: str | os.PathLike[str], directory: str | os.PathLike[str] = ".") -> tuple[list[PairRecord], str]:
+def extract_pairs(
+    notebook: str | os.PathLike[str], directory: str | os.PathLike[str] = "."
+) -> tuple[list[PairRecord], str]:
     """The ``extract_pairs`` CWL tool: read the discovery notebook's pairs and write ``cwl.output.json``.
 
     Parameters

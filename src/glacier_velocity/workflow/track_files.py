@@ -115,7 +115,9 @@ def track_files(
     if not (isinstance(dt_days, (int, float)) and math.isfinite(dt_days) and dt_days > 0):
         raise InvalidParameter("dt_days", f"the baseline must be a positive number of days, got {dt_days!r}")
     if not (math.isfinite(max_velocity_m_per_yr) and max_velocity_m_per_yr > 0):
-        raise InvalidParameter("max_velocity_m_per_yr", f"must be a positive speed in m/yr, got {max_velocity_m_per_yr!r}")
+        raise InvalidParameter(
+            "max_velocity_m_per_yr", f"must be a positive speed in m/yr, got {max_velocity_m_per_yr!r}"
+        )
     out_path = Path(out_path)
     if not out_path.parent.is_dir():
         raise InvalidParameter("out", f"the directory {str(out_path.parent)!r} does not exist")
@@ -138,7 +140,13 @@ def track_files(
     product = product.with_provenance(
         engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr}
     )
-    product = correct_product(product, offsets, reference.transform, stable_correction=stable_correction,
-                              glacier_outlines=glacier_outlines, outlines_crs=outlines_crs)
+    product = correct_product(
+        product,
+        offsets,
+        reference.transform,
+        stable_correction=stable_correction,
+        glacier_outlines=glacier_outlines,
+        outlines_crs=outlines_crs,
+    )
     write_velocity_cog(product, out_path)
     return product
