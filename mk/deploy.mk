@@ -57,7 +57,8 @@ $(ADES_STAMP): $(STAMP) mk/deploy.mk
 	$(MOTO_VENV)/bin/python -m pip install --quiet $(MOTO_PINS)
 	touch $@
 
-test test-fast: $(DEPLOY_STAMP)
+# mypy checks the deployment modules against their real dependencies, so lint needs them too.
+test test-fast lint: $(DEPLOY_STAMP)
 test: $(ADES_STAMP)
 
 image: ## build the container image $(REGISTRY)/glacier-velocity:$(VERSION) (docker or podman)
