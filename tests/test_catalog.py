@@ -177,7 +177,10 @@ def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
     out = tmp_path / "result"
     assert main(["aggregate", str(item_paths[0]), str(cog_with_item), str(cog_alone), "--out-dir", str(out)]) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    assert line == "3 succeeded / 0 failed: 3 pairs aggregated, median speed 100.0 m/yr, 100 % of the grid measured"
+    assert line == (
+        "3 succeeded / 0 failed: 3 pairs aggregated, median speed 100.0 m/yr over whole grid "
+        "(no glacier_outlines and no errors given: includes stable ground) (20 cells), 100 % of the grid measured"
+    )
     files = check_catalog(out / "catalog" / "catalog.json")
     names = sorted(f.name for f in files)
     assert names == sorted(
