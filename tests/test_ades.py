@@ -184,6 +184,7 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
         job = demo.write_job(
             ROOT / demo.DEMO_PARAMS,
             tmp_path / "job.yml",
+            data_location=data.root,
             stac_url=stac_url,
             s3_bucket=bucket,
             sub_path=prefix,
