@@ -229,6 +229,7 @@ def run_demo_in_containers(
         The image is not built, or cwltool failed (the message holds the end of its log).
     """
     from .. import demo
+    from ..demo.scenes import DEMO_OUTLINES_FILE
     from ..demo.stacserver import serve_stac
 
     engine = container_engine()
@@ -251,13 +252,15 @@ def run_demo_in_containers(
         items = items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
         with serve_stac([data.collection, items]) as stac_url:
             log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
-            # The containers see the demo files only through the file server.
+            # The containers see the demo files only through the file server; the outlines go
+            # inline, as an ADES would pass them, so no step depends on that server for them.
+            outlines = (data.root / DEMO_OUTLINES_FILE).read_text(encoding="utf-8")
             job = demo.write_job(
                 root / demo.DEMO_PARAMS,
                 demo_dir / "job.yml",
                 data_location=files_url,
                 stac_url=stac_url,
-                **(overrides or {}),
+                **{"glacier_outlines": outlines, **(overrides or {})},
             )
             outputs, cwl_log = demo.run_cwltool(
                 process or root / demo.WORKFLOW, job, results, containers=True, extra_args=extra_args, quiet=True
