@@ -31,7 +31,9 @@ def test_toil_runs_the_workflow_unchanged(tmp_path: Path) -> None:
         pytest.fail(f"{TOIL} missing: install the deploy extra (`make deploy-setup`; make test does)")
     data = demo.generate_demo_data(tmp_path / "data")
     with serve_stac([data.collection, data.items]) as stac_url:
-        job = demo.write_job(ROOT / demo.DEMO_PARAMS, tmp_path / "job.yml", stac_url=stac_url, **ONE_PAIR)
+        job = demo.write_job(
+            ROOT / demo.DEMO_PARAMS, tmp_path / "job.yml", data_location=data.root, stac_url=stac_url, **ONE_PAIR
+        )
         started = time.monotonic()
         completed = subprocess.run(
             [
