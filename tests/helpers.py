@@ -98,6 +98,44 @@ def write_scene_item(directory, item_id, when, cog_name, transform, shape, with_
     return str(path)
 
 
+# --- a velocity product on a 120 m Karakoram grid (products, figures) ------------------------
+
+KARAKORAM_REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=UTC)
+KARAKORAM_SEC_TIME = datetime(2020, 7, 21, 5, 36, 31, tzinfo=UTC)
+# 120 m velocity grid on UTM 43N (Karakoram, about 74.2 E, 36.1 N).
+KARAKORAM_TRANSFORM = Affine(120.0, 0.0, 430_000.0, 0.0, -120.0, 4_000_000.0)
+
+
+def karakoram_product(shape=(30, 40), speed=100.0) -> VelocityProduct:
+    """A 120 m velocity product (speed ``speed`` m/yr plus an eastward ramp, a nodata corner) in UTM 43N."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    vx = np.full(shape, speed * 0.6, np.float32) + cols.astype(np.float32)
+    vy = np.full(shape, -speed * 0.8, np.float32)
+    vx[:4, :5] = np.nan
+    vy[:4, :5] = np.nan
+    v = np.hypot(vx, vy).astype(np.float32)
+    dt = (KARAKORAM_SEC_TIME - KARAKORAM_REF_TIME).total_seconds() / 86400
+    return VelocityProduct(
+        vx=vx,
+        vy=vy,
+        v=v,
+        dx=(vx * dt / 365.25 / 10).astype(np.float32),
+        dy=(-vy * dt / 365.25 / 10).astype(np.float32),
+        peak=np.full(shape, 0.8, np.float32),
+        snr=np.full(shape, 5.0, np.float32),
+        transform=KARAKORAM_TRANSFORM,
+        crs="EPSG:32643",
+        dt_days=dt,
+        reference_id="S2B_43SEA_20200601_0_L2A",
+        secondary_id="S2A_43SEA_20200721_0_L2A",
+        reference_datetime=KARAKORAM_REF_TIME,
+        secondary_datetime=KARAKORAM_SEC_TIME,
+        engine="ncc",
+        engine_params={"grid_spacing_px": 12, "chip_px": 32},
+        sources={"reference": "https://example.org/items/a", "secondary": "https://example.org/items/b"},
+    )
+
+
 # --- velocity products on a small grid ---------------------------------------------------------
 
 #: 4 x 5 grid, 100 m pixels, UTM 33N.

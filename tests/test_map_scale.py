@@ -18,7 +18,7 @@ from glacier_velocity.products.figures import (
     summary_figure,
 )
 from glacier_velocity.products.quicklook import quicklook_figure
-from test_products import TRANSFORM, _product
+from helpers import KARAKORAM_TRANSFORM, karakoram_product
 
 
 def _speed_image(fig):
@@ -48,7 +48,7 @@ def test_nice_ceiling_and_scale_rules():
 
 def test_quicklooks_of_a_run_share_one_scale_not_their_own_percentile():
     scale = speed_scale(max_velocity_m_per_yr=600.0)
-    slow, fast = _product(speed=50.0), _product(speed=400.0)
+    slow, fast = karakoram_product(speed=50.0), karakoram_product(speed=400.0)
     for product in (slow, fast):
         fig = quicklook_figure(product, scale=scale)
         assert _speed_image(fig).get_clim() == (0.0, 600.0)
@@ -68,7 +68,7 @@ def test_quicklooks_of_a_run_share_one_scale_not_their_own_percentile():
 def test_summary_uses_the_runs_scale_and_draws_outlines():
     products = [
         replace(
-            _product(speed=s),
+            karakoram_product(speed=s),
             engine_params={"max_velocity_m_per_yr": 700.0},
             reference_id=f"S2A_43SEA_2020060{k}_0_L2A",
         )
@@ -77,7 +77,7 @@ def test_summary_uses_the_runs_scale_and_draws_outlines():
     summary = aggregate_products(products)
     assert summary.max_velocity_m_per_yr == 700.0
     # An outline of the middle 1.2 x 1.2 km of the grid, in UTM 43N.
-    x0, y0 = TRANSFORM.c + 1200, TRANSFORM.f - 2400
+    x0, y0 = KARAKORAM_TRANSFORM.c + 1200, KARAKORAM_TRANSFORM.f - 2400
     outlines = GlacierOutlines(box(x0, y0, x0 + 1200, y0 + 1200), "EPSG:32643")
     fig = summary_figure(summary, outlines=outlines)
     assert _speed_image(fig).get_clim() == (0.0, 700.0)

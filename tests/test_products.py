@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import pystac
@@ -25,12 +25,9 @@ from glacier_velocity.products.quicklook import write_quicklook
 from glacier_velocity.stac.pairing import Pair
 from glacier_velocity.stac.scene import Scene
 from glacier_velocity.tracking.velocity import VelocityProduct
+from helpers import KARAKORAM_REF_TIME, KARAKORAM_SEC_TIME, karakoram_product
 
 SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=UTC)
-SEC_TIME = datetime(2020, 7, 21, 5, 36, 31, tzinfo=UTC)
-# 120 m velocity grid on UTM 43N (Karakoram, about 74.2 E, 36.1 N).
-TRANSFORM = Affine(120.0, 0.0, 430_000.0, 0.0, -120.0, 4_000_000.0)
 
 
 def _scene(item_id: str, when: datetime, tile: str | None = "43SEA") -> Scene:
@@ -47,44 +44,17 @@ def _scene(item_id: str, when: datetime, tile: str | None = "43SEA") -> Scene:
     )
 
 
-def _product(shape=(30, 40), speed=100.0) -> VelocityProduct:
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
-    vx = np.full(shape, speed * 0.6, np.float32) + cols.astype(np.float32)
-    vy = np.full(shape, -speed * 0.8, np.float32)
-    vx[:4, :5] = np.nan
-    vy[:4, :5] = np.nan
-    v = np.hypot(vx, vy).astype(np.float32)
-    dt = (SEC_TIME - REF_TIME).total_seconds() / 86400
-    return VelocityProduct(
-        vx=vx,
-        vy=vy,
-        v=v,
-        dx=(vx * dt / 365.25 / 10).astype(np.float32),
-        dy=(-vy * dt / 365.25 / 10).astype(np.float32),
-        peak=np.full(shape, 0.8, np.float32),
-        snr=np.full(shape, 5.0, np.float32),
-        transform=TRANSFORM,
-        crs="EPSG:32643",
-        dt_days=dt,
-        reference_id="S2B_43SEA_20200601_0_L2A",
-        secondary_id="S2A_43SEA_20200721_0_L2A",
-        reference_datetime=REF_TIME,
-        secondary_datetime=SEC_TIME,
-        engine="ncc",
-        engine_params={"grid_spacing_px": 12, "chip_px": 32},
-        sources={"reference": "https://example.org/items/a", "secondary": "https://example.org/items/b"},
-    )
-
-
 def test_basename_from_a_pair_and_from_parts():
-    pair = Pair(_scene("S2B_43SEA_20200601_0_L2A", REF_TIME), _scene("S2A_43SEA_20200721_0_L2A", SEC_TIME))
+    pair = Pair(
+        _scene("S2B_43SEA_20200601_0_L2A", KARAKORAM_REF_TIME), _scene("S2A_43SEA_20200721_0_L2A", KARAKORAM_SEC_TIME)
+    )
     assert product_basename(pair) == "S2_43SEA_20200601_20200721"
-    assert product_basename(("43SEA", REF_TIME, SEC_TIME)) == "S2_43SEA_20200601_20200721"
+    assert product_basename(("43SEA", KARAKORAM_REF_TIME, KARAKORAM_SEC_TIME)) == "S2_43SEA_20200601_20200721"
     assert product_basename(("43SEA", "2020-06-01", "2020-07-21T10:00:00Z")) == "S2_43SEA_20200601_20200721"
     # Two acquisitions on one day keep their times, so the names differ.
     same_day = product_basename(("43SEA", "2020-06-01T05:00:00Z", "2020-06-01T06:30:00Z"))
     assert same_day == "S2_43SEA_20200601T050000_20200601T063000"
-    assert product_basename((None, REF_TIME, SEC_TIME)) == "S2_scene_20200601_20200721"
+    assert product_basename((None, KARAKORAM_REF_TIME, KARAKORAM_SEC_TIME)) == "S2_scene_20200601_20200721"
 
 
 @pytest.mark.parametrize(
@@ -111,7 +81,7 @@ def test_colour_limit_is_the_98th_percentile_of_valid_speeds():
 
 
 def test_quicklook_png_with_and_without_background(tmp_path):
-    product = _product()
+    product = karakoram_product()
     background = Raster(
         array=np.random.default_rng(0).integers(1, 5000, (360, 480), dtype=np.uint16),
         transform=Affine(10.0, 0.0, 430_000.0, 0.0, -10.0, 4_000_000.0),
@@ -131,7 +101,7 @@ def test_quicklook_png_with_and_without_background(tmp_path):
 
 
 def test_quicklook_of_an_all_nan_product(tmp_path):
-    product = _product()
+    product = karakoram_product()
     empty = VelocityProduct(
         **{**product.__dict__, **{k: np.full(product.shape, np.nan, np.float32) for k in ("vx", "vy", "v")}}
     )
@@ -140,15 +110,15 @@ def test_quicklook_of_an_all_nan_product(tmp_path):
 
 
 def test_stac_item_describes_the_product(tmp_path):
-    product = _product()
+    product = karakoram_product()
     cog, quicklook, item_json = product_paths(tmp_path, "S2_43SEA_20200601_20200721")
     write_velocity_cog(product, cog)
     write_quicklook(product, quicklook)
     item = make_product_item(product, cog, quicklook, extra_properties={"gv:tile": "43SEA"})
     assert item.id == "S2_43SEA_20200601_20200721"
     assert item.datetime is None
-    assert item.common_metadata.start_datetime == REF_TIME
-    assert item.common_metadata.end_datetime == SEC_TIME
+    assert item.common_metadata.start_datetime == KARAKORAM_REF_TIME
+    assert item.common_metadata.end_datetime == KARAKORAM_SEC_TIME
     props = item.properties
     assert props["gv:reference_id"] == "S2B_43SEA_20200601_0_L2A"
     assert props["gv:secondary_id"] == "S2A_43SEA_20200721_0_L2A"
@@ -204,7 +174,7 @@ def test_item_records_the_stable_ground_correction(tmp_path):
         "stable_vy_median_m_per_yr": float("nan"),
         "stable_shift_warning": "",
     }
-    product = replace(_product(), correction=correction)
+    product = replace(karakoram_product(), correction=correction)
     cog = write_velocity_cog(product, tmp_path / "v.tif")
     saved = save_product_item(make_product_item(product, cog), tmp_path / "v.json")
     props = json.loads(saved.read_text())["properties"]  # strict JSON: no NaN
@@ -216,6 +186,6 @@ def test_item_records_the_stable_ground_correction(tmp_path):
 
 
 def test_item_needs_acquisition_times(tmp_path):
-    product = _product().with_provenance(reference_datetime=None)
+    product = karakoram_product().with_provenance(reference_datetime=None)
     with pytest.raises(InvalidParameter, match="datetimes"):
         make_product_item(product, tmp_path / "v.tif")
