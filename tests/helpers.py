@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pystac
@@ -257,3 +263,44 @@ def pair_series(speeds, errors, **kwargs):
         with_errors(make_product(v, reference_datetime=T0 + timedelta(days=40 * i), name=f"p{i}", **kwargs), e)
         for i, (v, e) in enumerate(zip(speeds, errors, strict=True))
     ]
+
+
+# --- servers on 127.0.0.1 (moto S3, the OGC API) --------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(
+    command: Sequence[str], ready: Callable[[], bool], log_path: Path, *, startup_s: float = 60.0, cwd=None
+) -> Iterator[None]:
+    """Run ``command`` as a server until the block ends; wait (at most ``startup_s``, s) for ``ready()``.
+
+    ``ready`` is polled every 0.5 s and may raise OSError while the server is starting. The
+    server's output goes to ``log_path``; its tail is in the error when it does not start.
+    """
+    with log_path.open("w") as log:
+        process = subprocess.Popen(list(command), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + startup_s
+            while True:
+                try:
+                    if ready():
+                        break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{command[0]} did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
-import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.deploy import package as pkg
 from glacier_velocity.deploy.s3upload import Credentials, catalog_files, sign_v4
 from glacier_velocity.errors import InputError
+from helpers import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".venv" / "tools"
@@ -74,12 +73,6 @@ def test_stage_out_refuses_a_catalog_pointing_outside_its_directory(tmp_path: Pa
     assert [p.name for p in catalog_files(root)] == ["a.json", "a.tif", "catalog.json"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _s3(method: str, url: str) -> bytes:
     headers = sign_v4(method, url, {"x-amz-content-sha256": EMPTY_SHA256}, EMPTY_SHA256, KEYS)
     with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers), timeout=30) as answer:
@@ -91,30 +84,16 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto S3 server on a free port of 127.0.0.1, stopped afterwards."""
     if not MOTO_SERVER.exists():
         pytest.fail(f"{MOTO_SERVER} missing: run `make ades-setup` (make test does)")
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    server = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.5)
+
+    def ready() -> bool:
+        urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
+        return True
+
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with running_server([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], ready, log):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

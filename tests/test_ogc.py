@@ -12,8 +12,6 @@ tests/test_container.py's.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -28,6 +26,7 @@ import yaml
 from glacier_velocity.deploy import ogc
 from glacier_velocity.deploy import package as pkg
 from glacier_velocity.errors import InvalidParameter
+from helpers import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The one-pair demo season (2022-06-10 -> 2022-07-05), as tests/test_cwl.py uses.
@@ -105,12 +104,6 @@ def test_committed_pygeoapi_config_is_valid_and_current() -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _request(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
@@ -144,36 +137,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         container="hint",
     )
     package_file = pkg.write_package(document, work / "glacier-velocity.cwl")
-    port = _free_port()
+    port = free_port()
     config = ogc.pygeoapi_config(package=str(package_file), port=port, workdir=str(work / "state"), containers=False)
     (work / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    log = (work / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "glacier_velocity", "ogc-serve", "--config", str(work / "config.yml")],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if _request(f"{url}/processes?f=json")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"pygeoapi did not start:\n{(work / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+    command = [sys.executable, "-m", "glacier_velocity", "ogc-serve", "--config", str(work / "config.yml")]
+    with running_server(
+        command, lambda: _request(f"{url}/processes?f=json")[0] == 200, work / "server.log", startup_s=120, cwd=ROOT
+    ):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
