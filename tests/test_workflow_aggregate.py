@@ -218,6 +218,10 @@ def test_outlines_points_and_the_error_threshold_reach_the_summary_and_the_run_r
     )
     assert result.report.left_out == () and result.summary is not None and result.summary.product_count == 3
     assert result.stats()["headline_region"] == "glacier outlines" and result.stats()["pairs_left_out"] == []
+    # And through the CLI with no threshold at all.
+    assert main(["aggregate", *dirs, "--out-dir", str(tmp_path / "all"), "--max-pair-error-m-per-yr", "none"]) == 0
+    assert "3 pairs aggregated" in capsys.readouterr().out
+    assert read_run_report(tmp_path / "all" / "run-report.json").left_out == ()
 
 
 def test_a_bad_outlines_file_stops_aggregation_before_anything_is_written(tmp_path, run_inputs):

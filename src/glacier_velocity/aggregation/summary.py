@@ -587,7 +587,8 @@ def _pair_error(v_error: np.ndarray | None, valid: np.ndarray) -> float:
     return float(np.median(values)) if values.size else float("nan")
 
 
-def _checked_threshold(value: float | None) -> float | None:
+def check_max_pair_error(value: float | None) -> float | None:
+    """Check ``max_pair_error_m_per_yr``: a speed error in m/yr > 0, or None (no threshold)."""
     if value is None:
         return None
     if (
@@ -658,7 +659,7 @@ def aggregate_products(
         raise InvalidParameter("min_count", f"must be an integer >= 1, got {min_count!r}")
     if resampling not in RESAMPLING:
         raise InvalidParameter("resampling", f"must be one of {sorted(RESAMPLING)}, got {resampling!r}")
-    threshold = _checked_threshold(max_pair_error_m_per_yr)
+    threshold = check_max_pair_error(max_pair_error_m_per_yr)
     outlines = read_glacier_outlines(glacier_outlines) if glacier_outlines not in (None, "") else None
     points = read_points_of_interest(points_of_interest)
     n = len(products)

@@ -11,6 +11,16 @@ from .outputs import check_output_dir
 _DEFAULTS = AggregationParams()
 
 
+def _threshold_or_none(text: str) -> float | None:
+    """``--max-pair-error-m-per-yr``: a speed error in m/yr, or ``none`` to keep every pair."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a speed error in m/yr or 'none', got {text!r}") from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``aggregate`` subcommand."""
     parser = subparsers.add_parser(
@@ -54,11 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--max-pair-error-m-per-yr",
-        type=float,
+        type=_threshold_or_none,
         default=_DEFAULTS.max_pair_error_m_per_yr,
         metavar="M_PER_YR",
         help="leave out a pair whose typical 1-sigma speed error (median v_error) exceeds this, m/yr; "
-        "the run report lists it (default: %(default)s)",
+        "the run report lists it; 'none' keeps every pair (default: %(default)s)",
     )
     parser.add_argument(
         "--glacier-outlines",

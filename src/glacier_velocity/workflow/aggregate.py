@@ -20,7 +20,6 @@ error; a product that cannot be read is an error.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from ..aggregation.summary import (
     Summary,
     SummaryFiles,
     aggregate_products,
+    check_max_pair_error,
     write_summary,
 )
 from ..errors import InputError, InvalidParameter
@@ -78,10 +78,10 @@ class AggregationParams:
         How a product on another grid than the first product's (another tile, UTM zone or
         grid spacing) is brought onto it. Products of one workflow run share one grid and
         are never resampled.
-    max_pair_error_m_per_yr : float
+    max_pair_error_m_per_yr : float or None
         A pair whose typical 1-sigma speed error (median ``v_error``, m/yr) exceeds this is
         left out of the summary, and the run report and the summary say so. Pairs without
-        errors (stable correction off) are kept.
+        errors (stable correction off) are kept. None keeps every pair.
     glacier_outlines : str or None
         Glacier outlines as GeoJSON (file path, http(s) URL or the text): the headline
         numbers and the time series are taken over them, and they are drawn on the summary
@@ -93,16 +93,12 @@ class AggregationParams:
 
     min_count: int = 1
     resampling: str = "nearest"
-    max_pair_error_m_per_yr: float = MAX_PAIR_ERROR_M_PER_YR
+    max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR
     glacier_outlines: str | None = None
     points_of_interest: str | None = None
 
     def __post_init__(self) -> None:
-        threshold = self.max_pair_error_m_per_yr
-        if isinstance(threshold, bool) or not (
-            isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0
-        ):
-            raise InvalidParameter("max_pair_error_m_per_yr", f"must be a speed error in m/yr > 0, got {threshold!r}")
+        check_max_pair_error(self.max_pair_error_m_per_yr)
         for name in ("glacier_outlines", "points_of_interest"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
