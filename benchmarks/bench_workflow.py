@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         job = write_job(
             find_project_root() / DEMO_PARAMS,
             work / "job.yml",
+            # The demo's glacier outlines are a bare file name in params/demo.yml: name them
+            # where the data are, as the demo runner does, or every correlation step misses them.
+            data_location=data.root,
             stac_url=stac_url,
             bbox=list(data.bbox),
             start_year=years[0],
