@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InvalidParameter, TrackingFailed
+from .memory import bounded_search
 from .offsets import OffsetField
 from .params import FILTERS, TrackingParams, search_range_px
 
@@ -35,6 +36,7 @@ __all__ = [
     "Engine",
     "OffsetField",
     "TrackingParams",
+    "bounded_search",
     "search_range_px",
     "track_offsets",
 ]
@@ -77,6 +79,9 @@ def track_offsets(
     TrackingFailed
         No grid point has a trustworthy match (featureless images: fresh snow, saturation,
         uniform cloud), or an image holds no valid pixel.
+    InvalidParameter
+        Named ``search_px``: the engine would need more memory than is available. A search
+        range wider than the image is capped at the image size first.
     """
     params = params or TrackingParams()
     reference = np.asarray(reference)
@@ -92,6 +97,9 @@ def track_offsets(
     for name, mask in (("reference_mask", reference_mask), ("secondary_mask", secondary_mask)):
         if mask is not None and np.shape(mask) != reference.shape:
             raise InvalidParameter(name, f"shape {np.shape(mask)} differs from the image shape {reference.shape}")
+    # Before any allocation: a search wider than the image is capped, one that would not fit
+    # in memory is refused (it was OOM-killed at 24 GB).
+    params = bounded_search(params, reference.shape, engine)
     if engine == "ncc":
         from .ncc import track_ncc
 

@@ -139,6 +139,38 @@ def _plan_levels(shape: tuple[int, int], params: TrackingParams) -> int:
 _PYRAMID_BLOCK_ROWS = 1024
 
 
+#: Bytes held per correlation value (one chip at one shift) while a strip's correlations are
+#: summed and normalised in :func:`~.integral_ncc.correlate_shifts`: ``num`` and ``var_s``
+#: (float64), the normalisation's float64 temporaries (product of variances, its square root,
+#: the quotient, the masked result) and the float32 result; 7 x 8 B bounds them.
+_BYTES_PER_CORRELATION = 56
+
+
+def memory_needed_bytes(shape: tuple[int, int], params: TrackingParams, threads: int | None = None) -> int:
+    """Memory (bytes) the engine would allocate for images of ``shape`` px, before allocating it.
+
+    The exhaustive search at the coarsest pyramid level dominates: every chip of a strip holds
+    ``(2 r + 1)**2`` correlations at radius ``r`` (px of that level), and ``threads`` strips
+    are correlated at once. The filtered pyramid of both images (float32, 4/3 of level 0) is
+    added. The estimate is an upper bound of the engine's working set, not its exact peak.
+    """
+    levels = _plan_levels(shape, params)
+    scale = 2**levels
+    coarse_shape = (-(-shape[0] // scale), -(-shape[1] // scale))
+    spacing = params.grid_spacing_px if levels == 0 else max(2, params.chip_px // 4)
+    grid = make_grid(coarse_shape, params.chip_px, spacing) if min(coarse_shape) >= params.chip_px else None
+    radius = max(REFINE_RADIUS_PX, math.ceil(params.search_px / scale) + 1)
+    shifts = (2 * radius + 1) ** 2
+    n_rows, n_cols = grid.shape if grid is not None else (1, 1)
+    step = max(1, _STRIP_ROWS // spacing)
+    strips = -(-n_rows // step)
+    concurrent = min(threads or os.cpu_count() or 1, strips)
+    correlations = min(step, n_rows) * n_cols * shifts * concurrent
+    channels = 2 if params.filter == "oc" else 1
+    pyramid = 2 * channels * shape[0] * shape[1] * 4 * 4 // 3
+    return correlations * _BYTES_PER_CORRELATION + pyramid
+
+
 def _pyr_down(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Half-resolution image (float32) and validity, in row blocks to bound memory.
 

@@ -49,7 +49,8 @@ from ..products.runreport import PairStatus
 from ..stac.aoi import BBox
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
-from ..tracking import ENGINES, FILTERS, TrackingParams, search_range_px, track_offsets
+from ..tracking import ENGINES, FILTERS, TrackingParams, bounded_search, search_range_px, track_offsets
+from ..tracking.memory import search_reason
 from ..tracking.params import Filter
 from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
@@ -341,8 +342,13 @@ def correlate_pair(
         check_has_data(ref_raster, ref_label, mask=ref_mask)
         check_has_data(sec_raster, sec_label, mask=sec_mask)
 
-    search_px = search_range_px(params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size)
-    tracking = params.tracking_params(search_px)
+    tracking = bounded_search(
+        params.tracking_params(search_range_px(params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size)),
+        ref_raster.shape,
+        params.engine,
+        reason=search_reason(params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size),
+    )
+    search_px = tracking.search_px
     log.info(
         "tracking %dx%d px, search %.2f px (%g m/yr over %.2f days at %g m)",
         *ref_raster.shape,

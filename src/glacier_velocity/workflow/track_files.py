@@ -22,7 +22,8 @@ from ..errors import InputError, InvalidParameter
 from ..io.cog import write_velocity_cog
 from ..io.outlines import GlacierOutlines
 from ..io.raster import Raster, crs_string
-from ..tracking import TrackingParams, search_range_px, track_offsets
+from ..tracking import TrackingParams, bounded_search, search_range_px, track_offsets
+from ..tracking.memory import search_reason
 from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,12 @@ def track_files(
     check_same_grid(reference, secondary)
     base = params or TrackingParams()
     search = search_range_px(max_velocity_m_per_yr, dt_days, reference.pixel_size)
-    tracking = TrackingParams(**{**base.as_dict(), "search_px": search})
+    tracking = bounded_search(
+        TrackingParams(**{**base.as_dict(), "search_px": search}),
+        reference.array.shape,
+        engine,
+        reason=search_reason(max_velocity_m_per_yr, dt_days, reference.pixel_size),
+    )
     offsets = track_offsets(reference.array, secondary.array, tracking, engine=engine, progress=progress)
     product = offsets_to_velocity(
         offsets,
