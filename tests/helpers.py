@@ -304,3 +304,25 @@ def running_server(
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+# --- the application package -------------------------------------------------------------------
+
+
+def write_development_package(path: Path) -> Path:
+    """Write the development application package (repository notebooks, image as a hint) to ``path``.
+
+    The package an ADES wrapper or the local OGC API runs in the tests without containers.
+    """
+    from glacier_velocity.deploy import package as pkg
+
+    root = Path(__file__).resolve().parents[1]
+    metadata = pkg.project_metadata(root)
+    document = pkg.build_package(
+        root / "cwl",
+        image=f"localhost/glacier-velocity:{metadata.version}",
+        metadata=metadata,
+        notebooks_dir=str(root / "notebooks"),
+        container="hint",
+    )
+    return pkg.write_package(document, path)

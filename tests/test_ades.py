@@ -21,10 +21,9 @@ import yaml
 
 from glacier_velocity import demo
 from glacier_velocity.demo.stacserver import serve_stac
-from glacier_velocity.deploy import package as pkg
 from glacier_velocity.deploy.s3upload import Credentials, catalog_files, sign_v4
 from glacier_velocity.errors import InputError
-from helpers import free_port, running_server
+from helpers import free_port, running_server, write_development_package
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".venv" / "tools"
@@ -102,15 +101,7 @@ def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not CWLWRAP_PYTHON.exists():
         pytest.fail(f"{CWLWRAP_PYTHON} missing: run `make ades-setup` (make test does)")
     work = tmp_path_factory.mktemp("wrap")
-    metadata = pkg.project_metadata(ROOT)
-    document = pkg.build_package(
-        ROOT / "cwl",
-        image=f"localhost/glacier-velocity:{metadata.version}",
-        metadata=metadata,
-        notebooks_dir=str(ROOT / "notebooks"),
-        container="hint",
-    )
-    package_file = pkg.write_package(document, work / "package.cwl")
+    package_file = write_development_package(work / "package.cwl")
     ades = ROOT / "deploy" / "ades"
     completed = subprocess.run(
         [

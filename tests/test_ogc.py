@@ -26,7 +26,7 @@ import yaml
 from glacier_velocity.deploy import ogc
 from glacier_velocity.deploy import package as pkg
 from glacier_velocity.errors import InvalidParameter
-from helpers import free_port, running_server
+from helpers import free_port, running_server, write_development_package
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The one-pair demo season (2022-06-10 -> 2022-07-05), as tests/test_cwl.py uses.
@@ -128,15 +128,7 @@ def _request(url: str, body: Any = None, headers: dict[str, str] | None = None) 
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The OGC API on a free port, running a development package without containers."""
     work = tmp_path_factory.mktemp("ogc")
-    metadata = pkg.project_metadata(ROOT)
-    document = pkg.build_package(
-        ROOT / "cwl",
-        image=f"localhost/glacier-velocity:{metadata.version}",
-        metadata=metadata,
-        notebooks_dir=str(ROOT / "notebooks"),
-        container="hint",
-    )
-    package_file = pkg.write_package(document, work / "glacier-velocity.cwl")
+    package_file = write_development_package(work / "glacier-velocity.cwl")
     port = free_port()
     config = ogc.pygeoapi_config(package=str(package_file), port=port, workdir=str(work / "state"), containers=False)
     (work / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
