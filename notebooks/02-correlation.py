@@ -54,14 +54,13 @@ glacier_outlines = None
 # %%
 from typing import cast
 
-import matplotlib.pyplot as plt
 import scrapbook as sb
 from IPython.display import Image, display
 
-from glacier_velocity.io.raster import read_window
+from glacier_velocity.products.quicklook import scene_pair_png
 from glacier_velocity.products.runreport import write_status
 from glacier_velocity.tracking.params import Filter
-from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair, choose_aoi
+from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
 
 # %%
 # A bad setting is the same mistake for every pair: it stops the run here.
@@ -85,25 +84,23 @@ products = attempt.products
 print(attempt.status.describe())
 
 # %% [markdown]
-# ## The two images (B08 digital numbers over the area of interest)
+# ## The two images (B08 digital numbers over the area of interest, as tracked)
 
 # %%
-if attempt.succeeded and attempt.pair is not None:
+# The images the tracking read, not a second read; subsampled for display (see scene_pair_png).
+if products is not None and products.images is not None and attempt.pair is not None:
     pair = attempt.pair
-    aoi = choose_aoi(pair, params.bbox)
-    reference_image = read_window(pair.reference.nir_href, aoi)
-    secondary_image = read_window(pair.secondary.nir_href, aoi)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6), sharex=True, sharey=True)
-    for ax, image, scene in zip(
-        axes, (reference_image, secondary_image), (pair.reference, pair.secondary), strict=True
-    ):
-        shown = ax.imshow(
-            image.array, cmap="gray", vmin=image.array[image.valid].min(), vmax=image.array[image.valid].max()
+    display(
+        Image(
+            data=scene_pair_png(
+                *products.images,
+                titles=(
+                    f"{pair.reference.id}\n{pair.reference.datetime:%Y-%m-%d %H:%M} UTC",
+                    f"{pair.secondary.id}\n{pair.secondary.datetime:%Y-%m-%d %H:%M} UTC",
+                ),
+            )
         )
-        ax.set_title(f"{scene.id}\n{scene.datetime:%Y-%m-%d %H:%M} UTC")
-        fig.colorbar(shown, ax=ax, shrink=0.7, label="B08 DN")
-    fig.tight_layout()
-    plt.show()
+    )
 else:
     print(f"pair {pair_id} failed, nothing to show: {attempt.status.reason}")
 

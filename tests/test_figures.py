@@ -78,3 +78,21 @@ def test_time_series_without_dates_still_draws(tmp_path):
     assert time_series_points(summary) == ()
     assert plot_time_series(summary, tmp_path / "ts.png", dpi=40).is_file()
     assert plot_summary(summary, tmp_path / "s.png", dpi=40).is_file()
+
+
+def test_scene_pair_png_is_one_small_figure_of_both_images(tmp_path):
+    from affine import Affine
+
+    from glacier_velocity.io.raster import Raster
+    from glacier_velocity.products.quicklook import scene_pair_png
+
+    rng = np.random.default_rng(3)
+    # 2000 x 1500 px scenes with a nodata strip: drawn subsampled, on a 9 x 4.5 in figure.
+    images = [rng.integers(1, 4000, size=(2000, 1500), dtype=np.uint16) for _ in range(2)]
+    images[1][:, :300] = 0
+    rasters = [Raster(a, Affine(10.0, 0, 500000.0, 0, -10.0, 4000000.0), "EPSG:32643", 0, "mem") for a in images]
+    png = scene_pair_png(rasters[0], rasters[1], titles=("reference", "secondary"), dpi=80)
+    path = tmp_path / "pair.png"
+    path.write_bytes(png)
+    assert matplotlib.image.imread(path).shape[:2] == (360, 720)
+    _assert_readable_png(path, 720, 360)

@@ -1,8 +1,11 @@
-"""Quicklook PNG of one pair's velocity map: speed with a colour bar and flow arrows."""
+"""Figures of one pair: the quicklook PNG of its velocity map (speed with a colour bar and flow
+arrows) and the notebook's view of the two images that were tracked."""
 
 from __future__ import annotations
 
+import io
 import logging
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,4 +160,56 @@ def quicklook_figure(
     return fig
 
 
-__all__ = ["quicklook_figure", "write_quicklook"]
+def scene_pair_png(
+    reference: Raster,
+    secondary: Raster,
+    titles: tuple[str, str],
+    *,
+    max_side_px: int = 320,
+    dpi: int = 80,
+) -> bytes:
+    """PNG of the two images of a pair side by side, for the correlation notebook.
+
+    Parameters
+    ----------
+    reference, secondary : Raster
+        The images as tracked (B08 DN on the reference grid; DN 0 is nodata, shown blank).
+    titles : (str, str)
+        Title of each panel (scene id and acquisition time).
+    max_side_px : int
+        Each image is subsampled by a whole stride so that its longer side is at most this
+        many pixels: the figure shows the scenes, it is not a product, and drawing and
+        embedding full-resolution images cost more than the tracking of a small area.
+    dpi : int
+        Resolution of the PNG (dots per inch; the figure is 9 x 4.5 in).
+
+    Returns
+    -------
+    bytes
+        The PNG, e.g. for ``IPython.display.Image(data=...)``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 4.5))
+    FigureCanvasAgg(fig)
+    # Fixed margins instead of a layout engine: the panels never change shape.
+    fig.subplots_adjust(left=0.06, right=0.94, bottom=0.06, top=0.86, wspace=0.3)
+    for index, (raster, title) in enumerate(zip((reference, secondary), titles, strict=True)):
+        stride = max(1, math.ceil(max(raster.shape) / max_side_px))
+        image = np.asarray(raster.array[::stride, ::stride], dtype=np.float32)
+        image[image == 0] = np.nan
+        finite = image[np.isfinite(image)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        ax = fig.add_subplot(1, 2, index + 1)
+        shown = ax.imshow(image, cmap="gray", vmin=low, vmax=high if high > low else low + 1, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(shown, ax=ax, shrink=0.8, label="B08 DN")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+__all__ = ["quicklook_figure", "scene_pair_png", "write_quicklook"]

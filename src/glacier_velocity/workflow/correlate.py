@@ -27,7 +27,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,10 @@ class PairProducts:
         Fraction of grid points with a velocity (0..1).
     median_speed_m_per_yr : float
         Median speed over valid points (m/yr); NaN when none is valid.
+    images : (Raster, Raster) or None
+        The reference and secondary images as tracked (B08 DN on the reference grid), kept
+        in memory so the notebook shows them without reading them again; not written.
+        None when the products were written from a velocity product alone.
     """
 
     basename: str
@@ -194,6 +198,7 @@ class PairProducts:
     grid_shape: tuple[int, int]
     valid_fraction: float
     median_speed_m_per_yr: float
+    images: tuple[Raster, Raster] | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> str:
         """One line: valid share and median speed."""
@@ -300,7 +305,8 @@ def correlate_pair(
     Returns
     -------
     PairProducts
-        Paths of the velocity COG, quicklook PNG and STAC item, and summary numbers.
+        Paths of the velocity COG, quicklook PNG and STAC item, summary numbers and the two
+        images as tracked.
 
     Raises
     ------
@@ -390,9 +396,10 @@ def correlate_pair(
         outlines_crs=outlines_crs,
     )
     drawn = glacier_outlines if isinstance(glacier_outlines, GlacierOutlines) else None
-    return write_pair_products(
+    written = write_pair_products(
         product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox, outlines=drawn
     )
+    return replace(written, images=(ref_raster, sec_raster))
 
 
 def write_pair_products(
