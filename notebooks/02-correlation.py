@@ -58,7 +58,6 @@ import scrapbook as sb
 from IPython.display import Image, display
 
 from glacier_velocity.products.quicklook import scene_pair_png
-from glacier_velocity.products.runreport import write_status
 from glacier_velocity.tracking.params import Filter
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
 
@@ -78,8 +77,10 @@ params = CorrelationParams(
 )
 # A failure of this pair is recorded in its status and the batch goes on; any other
 # exception is a bug and fails the notebook.
-attempt = attempt_pair(reference_href, secondary_href, pair_id, params, pair_id=pair_id)
-status_json = write_status(attempt.status, f"status_{pair_id}.json")
+# The status is swapped in with the products, as one set (never a new product beside an old status).
+attempt = attempt_pair(
+    reference_href, secondary_href, pair_id, params, pair_id=pair_id, status_path=f"status_{pair_id}.json"
+)
 products = attempt.products
 print(attempt.status.describe())
 

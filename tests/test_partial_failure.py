@@ -88,12 +88,14 @@ def test_an_unreadable_item_fails_the_pair_with_ids_from_the_hrefs(pair_items):
 
 
 @pytest.mark.parametrize("case", ["uniform cloud over both", "saturated secondary"])
-def test_nothing_trackable_fails_the_pair_and_removes_stale_products(pair_items, case):
-    """Real featureless images through the real engine: the pair fails, nothing is left."""
+def test_nothing_trackable_fails_the_pair_and_keeps_the_earlier_products(pair_items, case):
+    """Real featureless images through the real engine: the pair fails, writes nothing, and
+    leaves the earlier run's products as they were (issue 11, finding 9), saying so."""
     ref, sec, tmp_path = pair_items
     out = tmp_path / "p3"
     good = attempt_pair(ref, sec, out, PARAMS)
     assert good.succeeded and len(list(out.iterdir())) == 3
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert good.status.product == "S2_43SEA_20200601_20200617"
     assert good.status.median_speed_m_per_yr == pytest.approx(good.products.median_speed_m_per_yr)
 
@@ -105,8 +107,10 @@ def test_nothing_trackable_fails_the_pair_and_removes_stale_products(pair_items,
     failed = attempt_pair(ref, sec, out, PARAMS)
     assert failed.status.error_type == "TrackingFailed"
     assert failed.status.reason.startswith("nothing trackable: none of the 49 grid points matched")
-    # The earlier run's products would contradict the status: they are gone.
-    assert not out.exists()
+    assert failed.status.reason.endswith(
+        f"; the products S2_43SEA_20200601_20200617.* of an earlier run in {str(out)!r} were kept unchanged"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_track_of_featureless_images_exits_non_zero_without_output(tmp_path, capsys):

@@ -43,6 +43,11 @@ class MalformedItem(InputError):
         super().__init__(f"item {item_id!r}: {field}: {detail}")
 
 
+class OutputError(GlacierVelocityError):
+    """An output cannot be written (full disk, read-only file system, another writer holds it);
+    the message says what was kept."""
+
+
 class CatalogError(GlacierVelocityError):
     """The STAC API could not be reached or did not answer as a STAC API."""
 

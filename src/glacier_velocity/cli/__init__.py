@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import GlacierVelocityError, InvalidParameter
+from ..io.atomic import sigterm_exits
 
 #: Subcommand modules: the workflow stages in order, the CWL glue, the demos, deployment.
 COMMANDS = (
@@ -80,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        result = args.func(args)
+        # SIGTERM (cwltool, timeout, Kubernetes) exits 143 through every cleanup on the way out.
+        with sigterm_exits():
+            result = args.func(args)
     except GlacierVelocityError as exc:
         print(f"glacier-velocity {args.command}: error: {_as_given(exc, parser, args.command)}", file=sys.stderr)
         return 2

@@ -1,12 +1,41 @@
-"""Outputs that are never half-written: write to a temporary name, then rename into place."""
+"""Outputs that are never half-written: write to a temporary name, then rename into place.
+
+One file is replaced by one :func:`os.replace` (:func:`atomic_output`). A set of files that
+belong together - a pair's velocity COG, quicklook, item and status - is replaced as one unit
+by :func:`replace_together`: the new set is written completely into a hidden staging
+directory beside it, synced, and only then renamed over the old set, under a lock that makes a
+second writer of the same set wait. A failure before the swap leaves the old set untouched; a
+kill during the swap (microseconds, with SIGTERM held off) is finished by the next writer from
+the journal it leaves. SIGTERM - what cwltool, ``timeout`` and Kubernetes send - raises
+:class:`SystemExit` (code 143) while a writer runs, so temporary files are removed on the way
+out (:func:`sigterm_exits`).
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import logging
 import os
+import shutil
+import signal
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+
+from ..errors import OutputError
+
+log = logging.getLogger(__name__)
+
+#: Exit code of a process ended by SIGTERM (128 + 15), as a shell reports it.
+SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
+#: Longest wait (s) for another writer of the same set to finish; a set is written in seconds.
+LOCK_WAIT_S = 600.0
+_LOCK_POLL_S = 0.1
 
 
 @contextmanager
@@ -35,3 +64,168 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(SIGTERM_EXIT_CODE)
+
+
+@contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``SystemExit(143)`` instead of ending the process
+    at once, so that every ``except``/``finally`` on the way out removes its temporary files.
+
+    Only in the main thread, and only over the default action (a handler someone else set,
+    e.g. a server's, is kept); the previous handler is restored afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def _held_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT held off (delivered after the block) in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike[str], what: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (``fcntl.flock``), waiting for another holder.
+
+    The lock goes with the open file: the kernel releases it when its holder ends, even by
+    SIGKILL, so a lock is never left stale. The holder's process id is written in the file
+    for the message of a writer that waits, and the holder removes the file when it is done
+    (a waiter that then holds a removed file's lock opens the path again).
+
+    Raises
+    ------
+    OutputError
+        Another process held the lock for longer than ``wait_s`` seconds.
+    """
+    path = Path(path)
+    deadline = time.monotonic() + wait_s
+    waited = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise OutputError(
+                    f"{what} is being written by another process (pid {holder}) for more than {wait_s:g} s; "
+                    f"wait for it to finish, or write to another directory (lock {str(path)!r})"
+                ) from None
+            if not waited:
+                log.warning("%s is being written by another process (pid %s); waiting for it", what, holder)
+                waited = True
+            time.sleep(_LOCK_POLL_S)
+            continue
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed the file we locked: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _finish_interrupted(root: Path, key: str) -> None:
+    """Finish a swap a killed writer of ``key`` left half done (its journal lists the renames
+    still to make), then remove the staging directories of killed writers. Called under the
+    set's lock, so no live writer owns them."""
+    journal = root / f".{key}.swap.json"
+    if journal.is_file():
+        renames = json.loads(journal.read_text(encoding="utf-8"))
+        for staged, target in renames:
+            if Path(staged).exists():
+                os.replace(staged, target)
+        log.warning("finished the interrupted replacement of %s (journal %s)", key, journal)
+        journal.unlink()
+    for stale in root.glob(f".{key}.*.staging"):
+        shutil.rmtree(stale, ignore_errors=True)
+        log.info("removed %s, left by an interrupted writer", stale)
+
+
+@contextmanager
+def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Iterator[list[Path]]:
+    """Yield staging paths for ``targets``; when the block succeeds, they replace the targets as one set.
+
+    Parameters
+    ----------
+    targets : sequence of path
+        The files of the set, in the order they are renamed into place (a file that points at
+        the others, like a STAC item, goes last). Their names must differ; their directories
+        must be on one file system.
+    key : str
+        Name of the set (a safe file name, e.g. the product basename). The lock
+        (``.<key>.lock``), the staging directory (``.<key>.<random>.staging``) and the journal
+        of a swap in progress (``.<key>.swap.json``) are hidden files in the targets' common
+        directory.
+
+    Notes
+    -----
+    Every file is written into the staging directory and synced before the first rename;
+    the renames run with SIGTERM and SIGINT held off. If the block raises (a full disk, a
+    crash, SIGTERM via :func:`sigterm_exits`), the staging directory is removed and the old
+    set - every target as it was - is untouched.
+    """
+    paths = [Path(t).absolute() for t in targets]
+    if len({p.name for p in paths}) != len(paths):
+        raise ValueError(f"the files of a set need distinct names: {[p.name for p in paths]}")
+    root = Path(os.path.commonpath([p.parent for p in paths]))
+    with sigterm_exits(), exclusive_lock(root / f".{key}.lock", f"the product set {key!r} in {str(root)!r}"):
+        _finish_interrupted(root, key)
+        staging = root / f".{key}.{uuid.uuid4().hex}.staging"
+        staging.mkdir()
+        try:
+            staged = [staging / p.name for p in paths]
+            yield staged
+            missing = [s.name for s in staged if not s.is_file()]
+            if missing:
+                raise RuntimeError(f"the set {key!r} was not completely written: {missing} missing")
+            for s in (*staged, staging):
+                _fsync(s)
+            devices = {os.stat(p.parent).st_dev for p in paths} | {os.stat(staging).st_dev}
+            if len(devices) > 1:
+                raise OutputError(f"the files of {key!r} span file systems and cannot be replaced together: {paths}")
+            journal = root / f".{key}.swap.json"
+            with _held_signals():
+                write_text_atomic(journal, json.dumps([[str(s), str(p)] for s, p in zip(staged, paths, strict=True)]))
+                for s, p in zip(staged, paths, strict=True):
+                    os.replace(s, p)
+                for directory in {p.parent for p in paths}:
+                    _fsync(directory)
+                journal.unlink()
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

@@ -300,9 +300,14 @@ class PairStatus:
             raise InputError(f"pair status {data!r:.160} is malformed ({exc}); re-run the correlation step") from exc
 
 
+def status_text(status: PairStatus) -> str:
+    """One pair's status as the JSON text of its file."""
+    return json.dumps(status.to_dict(), indent=2) + "\n"
+
+
 def write_status(status: PairStatus, path: str | os.PathLike[str]) -> Path:
     """Write one pair's status as JSON, atomically (see :mod:`glacier_velocity.io.atomic`)."""
-    return write_text_atomic(path, json.dumps(status.to_dict(), indent=2) + "\n")
+    return write_text_atomic(path, status_text(status))
 
 
 def read_status(path: str | os.PathLike[str]) -> PairStatus:
@@ -531,6 +536,7 @@ __all__ = [
     "build_run_report",
     "read_run_report",
     "read_status",
+    "status_text",
     "write_run_report",
     "write_status",
 ]

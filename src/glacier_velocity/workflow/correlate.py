@@ -11,9 +11,10 @@ Flow of :func:`correlate_pair`:
 4. Derive the search range (px) from the maximum speed, the exact baseline and the pixel
    size, and track (:func:`~glacier_velocity.tracking.track_offsets`).
 5. Convert to velocity (m/yr) and write the COG, the quicklook and the item JSON into the
-   output directory under :func:`~glacier_velocity.products.naming.product_basename`. Each file is
-   written to a temporary name and renamed into place, the item last; if any of the three
-   fails, none is left behind.
+   output directory under :func:`~glacier_velocity.products.naming.product_basename`, as one
+   set (:func:`~glacier_velocity.io.atomic.replace_together`): written completely beside the
+   old set, then swapped in, under a lock that makes a second writer of the pair wait. A
+   failure (a full disk, a kill) leaves the old set as it was, and the error says so.
 
 :func:`attempt_pair` is the batch form used by the correlation notebook: a
 :class:`~glacier_velocity.errors.GlacierVelocityError` of the pair (corrupt asset, no
@@ -26,18 +27,21 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable
+import shutil
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pystac
+from rasterio._err import CPLE_BaseError
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
-from ..errors import GlacierVelocityError, InputError, InvalidParameter
+from ..errors import GlacierVelocityError, InputError, InvalidParameter, OutputError
+from ..io.atomic import replace_together
 from ..io.cog import write_velocity_cog
 from ..io.outlines import GlacierOutlines, read_glacier_outlines
 from ..io.raster import Raster, check_has_data, normalize_aoi, read_window
@@ -45,7 +49,7 @@ from ..products.figures import speed_scale
 from ..products.items import make_product_item, save_product_item
 from ..products.naming import output_directory, product_basename, product_paths, safe_name
 from ..products.quicklook import write_quicklook
-from ..products.runreport import PairStatus
+from ..products.runreport import PairStatus, status_text, write_status
 from ..stac.aoi import BBox
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
@@ -280,6 +284,7 @@ def correlate_pair(
     glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
     outlines_crs: str = OUTLINES_CRS,
     progress: bool | None = None,
+    beside: Callable[[PairProducts], Mapping[Path, str]] | None = None,
 ) -> PairProducts:
     """Measure the surface velocity between two Sentinel-2 acquisitions and write the products.
 
@@ -301,6 +306,9 @@ def correlate_pair(
         CRS of the outlines (lon/lat, EPSG:4326, by default).
     progress : bool, optional
         Progress bar of the tracking engine; default only on a terminal.
+    beside : callable, optional
+        Text files written with the set and swapped in with it (the pair's status), given
+        what was written: ``{path: text}``.
 
     Returns
     -------
@@ -313,6 +321,9 @@ def correlate_pair(
     InputError
         Unreadable items or rasters, the same scene twice, secondary not later than the
         reference, scenes that do not overlap each other or the AOI, no data in the AOI.
+    OutputError
+        The products could not be written (full disk, read-only); an earlier run's set of
+        the pair is kept as it was.
     """
     params = params or CorrelationParams()
     if glacier_outlines is None:
@@ -397,7 +408,15 @@ def correlate_pair(
     )
     drawn = glacier_outlines if isinstance(glacier_outlines, GlacierOutlines) else None
     written = write_pair_products(
-        product, pair, out_dir, background=ref_raster, search_px=search_px, params=params, bbox=bbox, outlines=drawn
+        product,
+        pair,
+        out_dir,
+        background=ref_raster,
+        search_px=search_px,
+        params=params,
+        bbox=bbox,
+        outlines=drawn,
+        beside=beside,
     )
     return replace(written, images=(ref_raster, sec_raster))
 
@@ -412,9 +431,22 @@ def write_pair_products(
     params: CorrelationParams | None = None,
     bbox: BBox | None = None,
     outlines: GlacierOutlines | None = None,
+    beside: Callable[[PairProducts], Mapping[Path, str]] | None = None,
 ) -> PairProducts:
     """Write the COG, quicklook and STAC item of a pair's velocity product into ``out_dir``
-    (``outlines``, when given, drawn on the quicklook)."""
+    (``outlines``, when given, drawn on the quicklook), as one set with the files ``beside``
+    returns (see :func:`correlate_pair`).
+
+    The set replaces an earlier run's only once it is complete
+    (:func:`~glacier_velocity.io.atomic.replace_together`): a reader finds the old set or the
+    new one, never a mix, and a second writer of the same pair waits for the first.
+
+    Raises
+    ------
+    OutputError
+        A file could not be written (full disk, read-only, another writer for too long); the
+        old set is untouched, and the message says whether there was one.
+    """
     out = output_directory(out_dir)
     basename = product_basename(pair)
     cog_path, quicklook_path, item_path = product_paths(out, basename)
@@ -425,19 +457,6 @@ def write_pair_products(
         extra["gv:search_px"] = float(search_px)
     if bbox is not None:
         extra["gv:aoi_bbox"] = list(bbox)
-    try:
-        # Each file is renamed into place whole; the item, which points at the other two,
-        # comes last, so a reader who finds it finds the COG and the quicklook complete.
-        write_velocity_cog(product, cog_path)
-        scale = speed_scale(max_velocity_m_per_yr=params.max_velocity_m_per_yr) if params is not None else None
-        write_quicklook(product, quicklook_path, background, scale=scale, outlines=outlines)
-        item = make_product_item(product, cog_path, quicklook_path, item_id=basename, extra_properties=extra)
-        save_product_item(item, item_path)
-    except BaseException:
-        # A COG without its item (or an item of an older run beside a new COG) would look
-        # like a result: the three files appear together or not at all.
-        remove_pair_products(out, basename)
-        raise
     speed = product.v
     median = float(np.nanmedian(speed)) if np.isfinite(speed).any() else float("nan")
     result = PairProducts(
@@ -451,26 +470,37 @@ def write_pair_products(
         valid_fraction=product.valid_fraction,
         median_speed_m_per_yr=median,
     )
+    texts = dict(beside(result)) if beside is not None else {}
+    # The item, which points at the COG and the quicklook, is renamed into place after them,
+    # and the status after the item.
+    targets = [cog_path, quicklook_path, item_path, *texts]
+    try:
+        with replace_together(targets, key=basename) as staged:
+            cog_tmp, quicklook_tmp, item_tmp, *text_tmps = staged
+            write_velocity_cog(product, cog_tmp)
+            scale = speed_scale(max_velocity_m_per_yr=params.max_velocity_m_per_yr) if params is not None else None
+            write_quicklook(product, quicklook_tmp, background, scale=scale, outlines=outlines)
+            item = make_product_item(product, cog_tmp, quicklook_tmp, item_id=basename, extra_properties=extra)
+            save_product_item(item, item_tmp)
+            for tmp, text in zip(text_tmps, texts.values(), strict=True):
+                tmp.write_text(text, encoding="utf-8")
+    except (OSError, CPLE_BaseError) as exc:
+        raise OutputError(
+            f"could not write the products of pair {pair.id} into {str(out)!r} ({exc}; "
+            f"{shutil.disk_usage(out).free / 1e6:.1f} MB free there); "
+            f"{earlier_products(out, basename) or 'no product was written'} - "
+            "free some space (or choose another directory) and run the pair again"
+        ) from exc
     log.info("%s", result.summary())
     return result
 
 
-def remove_pair_products(out_dir: str | os.PathLike[str], basename: str) -> list[Path]:
-    """Delete the velocity COG, quicklook and item named ``basename`` in ``out_dir``, if present.
-
-    Returns
-    -------
-    list of Path
-        The files that were removed.
-    """
-    removed: list[Path] = []
-    if Path(out_dir).is_symlink():
-        return removed  # its files are not ours: output_directory refused to write there
-    for path in product_paths(Path(out_dir), basename):
-        if path.exists():
-            path.unlink()
-            removed.append(path)
-    return removed
+def earlier_products(out_dir: str | os.PathLike[str], basename: str) -> str | None:
+    """The words a failed run of the pair adds to its message when an earlier run's products
+    are in ``out_dir`` (the failure left them as they were); None when there are none."""
+    if any(path.exists() for path in product_paths(Path(out_dir), basename)):
+        return f"the products {basename}.* of an earlier run in {str(out_dir)!r} were kept unchanged"
+    return None
 
 
 @dataclass(frozen=True)
@@ -514,6 +544,7 @@ def attempt_pair(
     *,
     pair_id: str | None = None,
     progress: bool | None = None,
+    status_path: str | os.PathLike[str] | None = None,
 ) -> PairAttempt:
     """:func:`correlate_pair` for a batch: a failure of this pair is recorded, not raised.
 
@@ -530,6 +561,9 @@ def attempt_pair(
         Id recorded in the status; default the name of ``out_dir``.
     progress : bool, optional
         Progress bar of the tracking engine.
+    status_path : path-like, optional
+        Where to write the status JSON (``status_<pair_id>.json``); when the pair succeeds it
+        is swapped in with the products, as one set.
 
     Returns
     -------
@@ -541,9 +575,10 @@ def attempt_pair(
     Only :class:`~glacier_velocity.errors.GlacierVelocityError` marks the pair as failed:
     unreadable items or assets (truncated or corrupt COG, missing ``nir`` asset), the same
     scene twice, scenes that do not overlap each other or the area, no data, nothing
-    trackable. Any other exception is a programming error and propagates. A failed pair leaves
-    no product files in ``out_dir`` (stale ones of an earlier run of the pair are removed too,
-    so files never contradict the status) and ``out_dir`` itself is removed when left empty.
+    trackable, products that cannot be written (full disk). Any other exception is a
+    programming error and propagates. A failed pair writes no product file and leaves an
+    earlier run's products of the pair as they were - its status says so - and ``out_dir``
+    itself is removed when left empty.
     """
     out = Path(out_dir)
     pair_id = pair_id or out.name
@@ -556,12 +591,33 @@ def attempt_pair(
     outlines = params.outlines()
     reference_scene = secondary_scene = None
     pair = None
+
+    def succeeded(products: PairProducts) -> PairStatus:
+        assert pair is not None
+        return PairStatus.from_products(
+            pair_id,
+            reference_href,
+            secondary_href,
+            products,
+            reference_id=pair.reference.id,
+            secondary_id=pair.secondary.id,
+        )
+
+    def status_beside(products: PairProducts) -> dict[Path, str]:
+        return {Path(status_path): status_text(succeeded(products))} if status_path is not None else {}
+
     try:
         reference_scene = load_scene(reference, "reference")
         secondary_scene = load_scene(secondary, "secondary")
         pair = Pair(reference_scene, secondary_scene)
         products = correlate_pair(
-            reference_scene, secondary_scene, out, params, glacier_outlines=outlines, progress=progress
+            reference_scene,
+            secondary_scene,
+            out,
+            params,
+            glacier_outlines=outlines,
+            progress=progress,
+            beside=status_beside,
         )
     except GlacierVelocityError as exc:
         status = PairStatus.failed(
@@ -572,18 +628,14 @@ def attempt_pair(
             reference_id=reference_scene.id if reference_scene else None,
             secondary_id=secondary_scene.id if secondary_scene else None,
         )
+        # An OutputError's message says it already.
+        kept = None if pair is None or isinstance(exc, OutputError) else earlier_products(out, product_basename(pair))
+        if kept:
+            status = replace(status, reason=f"{status.reason}; {kept}")
         log.warning("%s", status.describe())
-        if pair is not None:
-            remove_pair_products(out, product_basename(pair))
+        if status_path is not None:
+            write_status(status, status_path)
         if out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         return PairAttempt(status=status, products=None, pair=pair)
-    status = PairStatus.from_products(
-        pair_id,
-        reference_href,
-        secondary_href,
-        products,
-        reference_id=pair.reference.id,
-        secondary_id=pair.secondary.id,
-    )
-    return PairAttempt(status=status, products=products, pair=pair)
+    return PairAttempt(status=succeeded(products), products=products, pair=pair)
