@@ -55,6 +55,7 @@ from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.demo.truth import compare_with_truth
 from glacier_velocity.products.runcatalog import read_run_catalog
 from glacier_velocity.products.runreport import read_run_report
+from glacier_velocity.stac.aoi import AOI
 
 log = logging.getLogger("bench_workflow")
 
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             # where the data are, as the demo runner does, or every correlation step misses them.
             data_location=data.root,
             stac_url=stac_url,
-            bbox=list(data.bbox),
+            aoi=AOI.from_bbox(data.bbox).text(),
             start_year=years[0],
             end_year=years[-1],
             **BENCH_SEASON,

@@ -39,7 +39,7 @@ def main(data_dir: Path) -> None:
                 max_velocity_m_per_yr=1000.0,
                 grid_spacing_px=12,
                 chip_px=32,
-                bbox=demo_bbox(),
+                aoi=demo_bbox(),
                 stable_correction=correction,
             )
             cogs = []

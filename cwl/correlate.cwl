@@ -67,10 +67,10 @@ inputs:
     type: string
     label: Secondary scene
     doc: URL or absolute path of the STAC item of the later scene (with a `nir` asset).
-  bbox:
-    type: float[]?
+  aoi:
+    type: string?
     label: Area of interest
-    doc: Bounding box in degrees, longitude/latitude (WGS 84), as [west, south, east, north]; the whole scene when empty.
+    doc: 'Area of interest in degrees of longitude/latitude (WGS 84), as one string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs, the path) of a GeoJSON file with a Polygon or MultiPolygon, such as a glacier outline. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product. Where both scenes overlap when empty.'
   max_velocity_m_per_yr:
     type: float
     label: Maximum speed

@@ -58,14 +58,10 @@ inputs:
     label: STAC collection
     doc: Collection of Sentinel-2 L2A items with a `nir` (B08, 10 m) asset.
     default: sentinel-2-l2a
-  bbox:
-    type: float[]?
+  aoi:
+    type: string
     label: Area of interest
-    doc: Bounding box in degrees, longitude/latitude (WGS 84), as [west, south, east, north]. Give this or `geometry`.
-  geometry:
-    type: File?
-    label: Area of interest (GeoJSON)
-    doc: GeoJSON file with a Polygon or MultiPolygon in longitude/latitude; used instead of `bbox` when given.
+    doc: 'Area of interest in degrees of longitude/latitude (WGS 84), as one string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs, the path) of a GeoJSON file with a Polygon or MultiPolygon, such as a glacier outline. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product.'
   start_year:
     type: int
     label: First season year

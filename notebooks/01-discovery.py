@@ -23,10 +23,9 @@
 # STAC API root URL and the collection of Sentinel-2 L2A items (with a `nir` B08 asset).
 stac_url = "https://earth-search.aws.element84.com/v1"
 collection = "sentinel-2-l2a"
-# Area of interest: [west, south, east, north] in degrees of longitude/latitude (WGS 84).
-bbox = [75.194, 36.201, 75.424, 36.411]
-# Or a GeoJSON file with a (Multi)Polygon in lon/lat; when given it replaces bbox. None: use bbox.
-geometry = None
+# Area of interest in degrees of longitude/latitude (WGS 84): "W,S,E,N", GeoJSON text, or the
+# http(s) URL or path of a GeoJSON file with a (Multi)Polygon (e.g. a glacier outline).
+aoi = "75.194,36.201,75.424,36.411"
 # Season years, inclusive (a season wrapping the year end belongs to the year it starts in).
 start_year = 2019
 end_year = 2022
@@ -57,7 +56,7 @@ from IPython.display import Image, display
 
 from glacier_velocity.errors import NoPairsFound, NoScenesFound
 from glacier_velocity.products.figures import plot_pair_timeline
-from glacier_velocity.stac.aoi import read_aoi
+from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.stac.discovery import DiscoveryParams, DiscoveryResult, discover_pairs
 from glacier_velocity.stac.pairing import format_pair_table, format_scene_table, write_pairs_json
 from glacier_velocity.workflow.extract_pairs import PairRecord
@@ -66,8 +65,7 @@ from glacier_velocity.workflow.extract_pairs import PairRecord
 params = DiscoveryParams(
     stac_url=stac_url,
     collection=collection,
-    bbox=None if geometry else (bbox[0], bbox[1], bbox[2], bbox[3]),
-    geometry=read_aoi(geometry) if geometry else None,
+    aoi=parse_aoi(aoi),
     start_year=start_year,
     end_year=end_year,
     start_month=start_month,

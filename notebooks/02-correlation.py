@@ -26,8 +26,10 @@ reference_href = "https://earth-search.aws.element84.com/v1/collections/sentinel
 secondary_href = "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2B_43SEA_20201002_0_L2A"
 # Name of the output directory (letters, digits, - and _).
 pair_id = "pair"
-# Area of interest: [west, south, east, north] in degrees lon/lat (WGS 84); None: the whole scene.
-bbox = [75.194, 36.201, 75.424, 36.411]
+# Area of interest in degrees lon/lat (WGS 84): "W,S,E,N", GeoJSON text, or the http(s) URL or
+# path of a GeoJSON file with a (Multi)Polygon; points outside a polygon are nodata. None: where
+# both scenes overlap.
+aoi = "75.194,36.201,75.424,36.411"
 # Fastest surface speed expected anywhere in the area, m/yr (sets the search range with the
 # baseline).
 max_velocity_m_per_yr = 1000.0
@@ -58,6 +60,7 @@ import scrapbook as sb
 from IPython.display import Image, display
 
 from glacier_velocity.products.quicklook import scene_pair_png
+from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.tracking.params import Filter
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
 
@@ -69,7 +72,7 @@ params = CorrelationParams(
     chip_px=chip_px,
     filter=cast(Filter, filter),  # checked by CorrelationParams
     engine=engine,
-    bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
+    aoi=parse_aoi(aoi) if aoi else None,
     mask_clouds=mask_clouds,
     stable_correction=stable_correction,
     min_correlation_baseline_days=min_correlation_baseline_days,

@@ -17,6 +17,7 @@ from glacier_velocity.errors import InputError, InvalidParameter
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example.org/eo/glacier-velocity:0.1.0"
 EOAP_VALIDATOR = ROOT / ".venv" / "tools" / "eoap" / "bin" / "eoap-validator"
+AP_VALIDATOR = ROOT / ".venv" / "tools" / "apval" / "bin" / "ap-validator"
 CWLTOOL = Path(sys.executable).parent / "cwltool"
 
 
@@ -184,6 +185,28 @@ def test_eoap_staging_profile_only_asks_to_review_output_coverage(package_file: 
     assert [f["status"] for f in passed] == ["passed"]
 
 
+def test_ogc_ap_validator_finds_the_package_compliant(package_file: Path) -> None:
+    """OGC's ap-validator (ogc-ap-validator 0.5.0, `make ades-setup`): valid, no error.
+
+    It crashed (AttributeError in its requirement-12 check) while the Workflow had the optional
+    array input ``bbox: float[]?``; the AOI is now one string."""
+    if not AP_VALIDATOR.exists():
+        pytest.fail(f"{AP_VALIDATOR} missing: run `make ades-setup` (make test does)")
+    completed = subprocess.run(
+        [str(AP_VALIDATOR), "--format", "json", "--detail", "all", str(package_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(completed.stdout)
+    errors = [i for i in report["issues"] if i["type"] == "error"]
+    assert report["valid"] is True and errors == [], errors
+    # Its requirement-12 checks (staging of Directory inputs and outputs) ran to the end.
+    assert any(i["req"] == "req-12" for i in report["issues"])
+    assert {i["type"] for i in report["issues"]} <= {"note", "hint"}
+
+
 def test_process_description_mirrors_the_workflow(package_file: Path, document: dict) -> None:
     description = pkg.process_description(package_file, "0.1.0")
     workflow = document["$graph"][0]
@@ -191,7 +214,12 @@ def test_process_description_mirrors_the_workflow(package_file: Path, document: 
     assert list(description["inputs"]) == list(workflow["inputs"])
     assert list(description["outputs"]) == list(workflow["outputs"])
     assert description["inputs"]["start_year"]["minOccurs"] == 1
-    assert description["inputs"]["bbox"]["minOccurs"] == 0
+    # Inputs an ADES passes by value, without a stage-in step: the AOI is one string.
+    assert description["inputs"]["aoi"]["minOccurs"] == 1
+    assert description["inputs"]["aoi"]["schema"] == {"type": "string"}
+    assert description["inputs"]["glacier_outlines"]["schema"]["type"] == "string"
+    files = [name for name, entry in workflow["inputs"].items() if "File" in str(entry["type"])]
+    assert files == []
     assert description["inputs"]["filter"]["schema"]["enum"] == ["wallis", "hps", "oc", "none"]
     assert set(description["jobControlOptions"]) == {"sync-execute", "async-execute"}
 
@@ -236,5 +264,5 @@ def test_committed_ogc_documents_are_current(metadata: pkg.PackageMetadata, tmp_
     assert deploy["executionUnit"]["mediaType"] == "application/cwl+json"
     assert deploy["executionUnit"]["value"]["$graph"][0]["id"] == "glacier-velocity"
     yazghil = json.loads((ROOT / "deploy" / "ogc" / "execute-yazghil.json").read_text())
-    assert yazghil["inputs"]["bbox"] == [75.194, 36.201, 75.424, 36.411]
+    assert yazghil["inputs"]["aoi"] == "75.194,36.201,75.424,36.411"
     assert yazghil["outputs"] == {"catalog": {"transmissionMode": "reference"}}

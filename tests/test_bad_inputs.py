@@ -209,78 +209,78 @@ CASES = [
     Case(
         "bbox-inverted",
         "inverted bbox",
-        "`aoi.check_bbox` (DiscoveryParams, CorrelationParams)",
-        lambda c: _discover(c, "--bbox", "74.6", "35.4", "74.4", "35.6"),
-        "--bbox: west 74.6 is not less than east 74.4",
+        "`aoi.parse_aoi` (DiscoveryParams, CorrelationParams)",
+        lambda c: _discover(c, "--aoi", "74.6,35.4,74.4,35.6"),
+        "--aoi: west 74.6 is not less than east 74.4",
     ),
     Case(
         "bbox-range",
         "bbox out of range",
-        "`aoi.check_bbox`",
-        lambda c: _discover(c, "--bbox", "74.4", "35.4", "194.6", "35.6"),
-        "--bbox: east longitude 194.6 is outside -180..180",
+        "`aoi.parse_aoi`",
+        lambda c: _discover(c, "--aoi", "74.4,35.4,194.6,35.6"),
+        "--aoi: east longitude 194.6 is outside -180..180",
     ),
     Case(
         "bbox-correlate",
         "inverted bbox (correlate)",
-        "`CorrelationParams` via `aoi.check_bbox`",
-        lambda c: _correlate(c, "ref.json", "sec.json", "--bbox", "74.6", "35.4", "74.4", "35.6"),
-        "--bbox: west 74.6",
+        "`CorrelationParams` via `aoi.parse_aoi`",
+        lambda c: _correlate(c, "ref.json", "sec.json", "--aoi", "74.6,35.4,74.4,35.6"),
+        "--aoi: west 74.6",
     ),
     Case(
         "aoi-missing",
         "unreadable AOI file (missing)",
-        "`aoi.read_aoi`",
-        lambda c: _discover(c, "--geometry", str(c.tmp / "missing.geojson")),
-        "--geometry: cannot read AOI file",
+        "`aoi.parse_aoi` via `geojson.load_geojson`",
+        lambda c: _discover(c, "--aoi", str(c.tmp / "missing.geojson")),
+        "--aoi: no file",
     ),
     Case(
         "aoi-not-json",
         "unreadable AOI file (not GeoJSON)",
-        "`aoi.read_aoi`",
-        lambda c: _discover(c, "--geometry", str(c.inputs / "aoi.geojson")),
-        "--geometry: AOI file",
+        "`aoi.parse_aoi` via `geojson.load_geojson`",
+        lambda c: _discover(c, "--aoi", str(c.inputs / "aoi.geojson")),
+        "aoi.geojson is not JSON",
     ),
     Case(
         "years",
         "start year after end year",
         "`DiscoveryParams`",
-        lambda c: _discover(c, "--bbox", *AOI, "--end-year", "2019"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--end-year", "2019"),
         "--start-year: 2020 is after the end year 2019",
     ),
     Case(
         "month-13",
         "month outside 1-12",
         "`pairing.season_months` (DiscoveryParams)",
-        lambda c: _discover(c, "--bbox", *AOI, "--start-month", "13"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--start-month", "13"),
         "--start-month: must be a month number 1-12",
     ),
     Case(
         "month-0",
         "month outside 1-12 (end)",
         "`pairing.season_months`",
-        lambda c: _discover(c, "--bbox", *AOI, "--end-month", "0"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--end-month", "0"),
         "--end-month: must be a month number 1-12",
     ),
     Case(
         "cloud-high",
         "cloud cover above 100",
         "`DiscoveryParams`",
-        lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "120"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--max-cloud-cover", "120"),
         "--max-cloud-cover: must be a percentage between 0 and 100",
     ),
     Case(
         "cloud-negative",
         "cloud cover below 0",
         "`DiscoveryParams`",
-        lambda c: _discover(c, "--bbox", *AOI, "--max-cloud-cover", "-5"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--max-cloud-cover", "-5"),
         "--max-cloud-cover: must be a percentage",
     ),
     Case(
         "pairs-per-image",
         "pairs per image < 1",
         "`pairing.check_pairs_per_image`",
-        lambda c: _discover(c, "--bbox", *AOI, "--pairs-per-image", "0"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--pairs-per-image", "0"),
         "--pairs-per-image: must be an integer >= 1",
     ),
     Case(
@@ -294,49 +294,49 @@ CASES = [
         "min-baseline",
         "non-positive baseline bound (min)",
         "`pairing.check_baseline_bounds`",
-        lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "0"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--min-baseline-days", "0"),
         "--min-baseline-days: must be a positive number of days",
     ),
     Case(
         "max-baseline",
         "non-positive baseline bound (max)",
         "`pairing.check_baseline_bounds`",
-        lambda c: _discover(c, "--bbox", *AOI, "--max-baseline-days", "-3"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--max-baseline-days", "-3"),
         "--max-baseline-days: must be a positive number of days",
     ),
     Case(
         "baseline-order",
         "min baseline above max baseline",
         "`pairing.check_baseline_bounds`",
-        lambda c: _discover(c, "--bbox", *AOI, "--min-baseline-days", "40", "--max-baseline-days", "10"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--min-baseline-days", "40", "--max-baseline-days", "10"),
         "--min-baseline-days: 40.0 is larger than max_baseline_days 10.0",
     ),
     Case(
         "collection",
         "unknown collection",
         "`discovery._check_collection` (first request)",
-        lambda c: _discover(c, "--bbox", *AOI, "--collection", "landsat-c2-l2"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), "--collection", "landsat-c2-l2"),
         "--collection: 'landsat-c2-l2' is not a collection of",
     ),
     Case(
         "stac-unreachable",
         "STAC URL unreachable",
         "`discovery.open_catalog` (after the retries)",
-        lambda c: _discover(c, "--bbox", *AOI, url=f"http://127.0.0.1:{free_port()}"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), url=f"http://127.0.0.1:{free_port()}"),
         "cannot reach the STAC API at",
     ),
     Case(
         "stac-not-api",
         "STAC URL that is not a STAC API",
         "`discovery.open_catalog`",
-        lambda c: _discover(c, "--bbox", *AOI, url=c.not_stac),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), url=c.not_stac),
         "did not answer as a STAC API",
     ),
     Case(
         "stac-url-scheme",
         "STAC URL that is not http(s)",
         "`DiscoveryParams`",
-        lambda c: _discover(c, "--bbox", *AOI, url="ftp://example.org/stac"),
+        lambda c: _discover(c, "--aoi", ",".join(AOI), url="ftp://example.org/stac"),
         "--stac-url: must be an http(s) URL",
     ),
     Case(
@@ -407,8 +407,8 @@ CASES = [
             "2020",
             "--end-year",
             "2020",
-            "--bbox",
-            *AOI,
+            "--aoi",
+            ",".join(AOI),
             "--out",
             str(c.tmp / "no" / "pairs.json"),
         ],
@@ -528,7 +528,7 @@ def test_discovery_notebook_fails_with_our_message(tmp_path, monkeypatch, change
         changes = {**changes, "stac_url": f"http://127.0.0.1:{free_port()}"}
     parameters = {
         "stac_url": "http://127.0.0.1:9",
-        "bbox": [float(v) for v in AOI],
+        "aoi": ",".join(AOI),
         "start_year": 2020,
         "end_year": 2020,
         "pairs_json": str(tmp_path / "pairs.json"),
@@ -550,11 +550,11 @@ def test_discovery_notebook_fails_with_our_message(tmp_path, monkeypatch, change
 
 CWL_CASES = [
     ({"pairs_per_image": 0}, "pairs_per_image: must be an integer >= 1"),
-    ({"bbox": [74.6, 35.4, 74.4, 35.6]}, "bbox: west 74.6 is not less than east 74.4"),
+    ({"aoi": "74.6,35.4,74.4,35.6"}, "aoi: west 74.6 is not less than east 74.4"),
 ]
 
 
-@pytest.mark.parametrize("changes, expect", CWL_CASES, ids=["pairs", "bbox"])
+@pytest.mark.parametrize("changes, expect", CWL_CASES, ids=["pairs", "aoi"])
 def test_discovery_cwl_tool_fails_with_our_message(tmp_path, changes, expect):
     cwltool = Path(sys.executable).parent / "cwltool"
     if not cwltool.exists():
@@ -563,7 +563,7 @@ def test_discovery_cwl_tool_fails_with_our_message(tmp_path, changes, expect):
 
     job = {
         "stac_url": "http://127.0.0.1:9",
-        "bbox": [float(v) for v in AOI],
+        "aoi": ",".join(AOI),
         "start_year": 2020,
         "end_year": 2020,
         **changes,
@@ -574,6 +574,8 @@ def test_discovery_cwl_tool_fails_with_our_message(tmp_path, changes, expect):
         [
             str(cwltool),
             "--no-container",
+            # The steps import this checkout's package, as the demo runner has them do.
+            *(["--preserve-environment", "PYTHONPATH"] if os.environ.get("PYTHONPATH") else []),
             "--outdir",
             str(out),
             str(ROOT / "cwl" / "discover.cwl"),

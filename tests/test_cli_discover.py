@@ -23,8 +23,7 @@ def test_help_lists_the_options():
     for option in (
         "--stac-url",
         "--collection",
-        "--bbox",
-        "--geometry",
+        "--aoi",
         "--start-year",
         "--end-year",
         "--start-month",
@@ -47,8 +46,8 @@ def test_discover_writes_pairs_and_prints_tables(stac_api, tmp_path, capsys):
             "discover",
             "--stac-url",
             stac_api,
-            "--bbox",
-            *AOI,
+            "--aoi",
+            ",".join(AOI),
             "--start-year",
             "2020",
             "--end-year",
@@ -73,7 +72,7 @@ def test_discover_writes_pairs_and_prints_tables(stac_api, tmp_path, capsys):
     assert "tile: 16 -> 9 (removed 7)" in printed
     document = json.loads(out.read_text())
     assert document["count"] == 11
-    assert document["parameters"]["bbox"] == [74.4, 35.4, 74.6, 35.6]
+    assert document["parameters"]["aoi"] == "74.4,35.4,74.6,35.6"
     assert document["parameters"]["pairs_per_image"] == 2
     first = document["pairs"][0]
     assert first["id"] == "43SEA_20200603_20200713" and first["dt_days"] == 40.0
@@ -92,7 +91,7 @@ def test_discover_with_aoi_file_and_wrapping_season(stac_api, tmp_path, capsys):
             "discover",
             "--stac-url",
             stac_api,
-            "--geometry",
+            "--aoi",
             str(aoi),
             "--start-year",
             "2020",
@@ -121,12 +120,16 @@ def test_discover_with_aoi_file_and_wrapping_season(stac_api, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--bbox", "74.6", "35.4", "74.4", "35.6"], "--bbox: west 74.6 is not less than east 74.4"),
-        (["--bbox", *AOI, "--start-month", "13"], "--start-month: must be a month number 1-12"),
-        (["--bbox", *AOI, "--max-cloud-cover", "120"], "--max-cloud-cover: must be a percentage between 0 and 100"),
-        (["--bbox", *AOI, "--pairs-per-image", "0"], "--pairs-per-image: must be an integer >= 1"),
-        (["--bbox", *AOI, "--end-year", "2019"], "--start-year: 2020 is after the end year 2019"),
-        (["--geometry", "does-not-exist.geojson"], "--geometry: cannot read AOI file"),
+        (["--aoi", "74.6,35.4,74.4,35.6"], "--aoi: west 74.6 is not less than east 74.4"),
+        (["--aoi", "74.6 35.4 74.4"], "--aoi: must be 4 finite numbers W S E N"),
+        (["--aoi", ",".join(AOI), "--start-month", "13"], "--start-month: must be a month number 1-12"),
+        (
+            ["--aoi", ",".join(AOI), "--max-cloud-cover", "120"],
+            "--max-cloud-cover: must be a percentage between 0 and 100",
+        ),
+        (["--aoi", ",".join(AOI), "--pairs-per-image", "0"], "--pairs-per-image: must be an integer >= 1"),
+        (["--aoi", ",".join(AOI), "--end-year", "2019"], "--start-year: 2020 is after the end year 2019"),
+        (["--aoi", "does-not-exist.geojson"], "--aoi: no file 'does-not-exist.geojson'"),
     ],
 )
 def test_bad_parameters_exit_2_naming_the_parameter(tmp_path, capsys, args, message):
@@ -157,8 +160,8 @@ def test_empty_result_and_unreachable_url_exit_2(stac_api, tmp_path, capsys):
             "discover",
             "--stac-url",
             stac_api,
-            "--bbox",
-            *AOI,
+            "--aoi",
+            ",".join(AOI),
             "--start-year",
             "2020",
             "--end-year",
@@ -182,8 +185,8 @@ def test_empty_result_and_unreachable_url_exit_2(stac_api, tmp_path, capsys):
             "discover",
             "--stac-url",
             closed,
-            "--bbox",
-            *AOI,
+            "--aoi",
+            ",".join(AOI),
             "--start-year",
             "2020",
             "--end-year",

@@ -9,6 +9,8 @@ import numpy as np
 import pystac
 import pytest
 from affine import Affine
+from rasterio.warp import transform_geom
+from shapely.geometry import Point, Polygon, mapping, shape
 
 from glacier_velocity.cli import main
 from glacier_velocity.demo.synthetic import Translation, make_pair
@@ -190,7 +192,7 @@ def test_bbox_limits_the_area(items):
         north - 0.1 * (north - south),
     )
     out = correlate_pair(
-        ref, sec, tmp_path / "out", CorrelationParams(bbox=bbox, grid_spacing_px=16, stable_correction=False)
+        ref, sec, tmp_path / "out", CorrelationParams(aoi=bbox, grid_spacing_px=16, stable_correction=False)
     )
     full_rows = SHAPE[0] // 16
     assert out.grid_shape[0] < full_rows and out.grid_shape[1] < full_rows
@@ -200,6 +202,57 @@ def test_bbox_limits_the_area(items):
     assert stored.properties["gv:aoi_bbox"] == pytest.approx(list(bbox))
 
 
+def _triangle_lonlat() -> tuple[dict, Polygon]:
+    """A triangle about half the scene wide (UTM corners), as lon/lat GeoJSON and in UTM."""
+    utm = Polygon([(X0 + 600.0, Y0 - 600.0), (X0 + 1800.0, Y0 - 700.0), (X0 + 1100.0, Y0 - 1900.0)])
+    lonlat = transform_geom(f"EPSG:{EPSG}", "EPSG:4326", mapping(utm))
+    return {"type": "Feature", "properties": {"name": "tongue"}, "geometry": lonlat}, utm
+
+
+@pytest.mark.parametrize("form", ["file", "inline", "cli"])
+def test_polygon_aoi_bounds_the_grid_and_masks_outside(items, form, capsys):
+    """A glacier-outline AOI: the product covers the polygon's bounding box on the reference grid,
+    and only points inside the polygon hold a velocity (issue 11, finding 3: it used to be ignored)."""
+    ref, sec, tmp_path = items
+    feature, utm = _triangle_lonlat()
+    aoi_file = tmp_path / "tongue.geojson"
+    aoi_file.write_text(json.dumps(feature))
+    aoi = json.dumps(feature) if form == "inline" else str(aoi_file)
+    if form == "cli":
+        argv = ["correlate", ref, sec, "--out-dir", str(tmp_path / "out"), "--aoi", aoi, "--grid-spacing-px", "16"]
+        assert main([*argv, "--no-stable-correction"]) == 0
+        capsys.readouterr()
+        cog = tmp_path / "out" / "S2_43SEA_20200601_20200617.tif"
+        item_path = tmp_path / "out" / "S2_43SEA_20200601_20200617.json"
+    else:
+        params = CorrelationParams(aoi=aoi, grid_spacing_px=16, stable_correction=False)
+        out = correlate_pair(ref, sec, tmp_path / "out", params)
+        cog, item_path = out.cog, out.item
+    product = read_velocity_cog(cog)
+    rows, cols = product.shape
+    # The grid: the polygon's bounding box (1200 x 1300 m) on 160 m cells, not the 2560 m scene.
+    left, top = product.transform.c, product.transform.f
+    right, bottom = left + cols * 160.0, top - rows * 160.0
+    west, south, east, north = utm.bounds
+    assert (rows, cols) != (SHAPE[0] // 16, SHAPE[1] // 16)
+    assert west - 160.0 <= left and right <= east + 160.0
+    assert south - 160.0 <= bottom and top <= north + 160.0
+    assert cols <= 1200.0 / 160.0 + 1 and rows <= 1300.0 / 160.0 + 1
+    # Points by where their cell centre lies.
+    centres = [[Point(left + (c + 0.5) * 160.0, top - (r + 0.5) * 160.0) for c in range(cols)] for r in range(rows)]
+    inside = np.array([[utm.buffer(-20.0).contains(p) for p in row] for row in centres])
+    outside = np.array([[not utm.buffer(20.0).contains(p) for p in row] for row in centres])
+    assert inside.sum() >= 15 and outside.sum() >= 10
+    for band in (product.vx, product.vy, product.v, product.peak, product.dx):
+        assert not np.isfinite(band[outside]).any()
+    assert np.isfinite(product.v[inside]).mean() >= 0.9
+    assert np.nanmedian(product.vx[inside]) == pytest.approx(_expected_velocity()[0], rel=0.02)
+    stored = pystac.Item.from_file(str(item_path))
+    lonlat_bounds = shape(feature["geometry"]).bounds
+    assert stored.properties["gv:aoi_bbox"] == pytest.approx(list(lonlat_bounds))
+    assert shape(json.loads(stored.properties["gv:correlation_params"]["aoi"])).equals(shape(feature["geometry"]))
+
+
 def test_bad_pairs_fail_with_clear_messages(items):
     ref, sec, tmp_path = items
     with pytest.raises(InputError, match="same scene"):
@@ -207,7 +260,7 @@ def test_bad_pairs_fail_with_clear_messages(items):
     with pytest.raises(InputError, match="swap them"):
         correlate_pair(sec, ref, tmp_path / "out")
     with pytest.raises(InputError, match="does not overlap scene"):
-        correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(bbox=(10.0, 46.0, 10.1, 46.1)))
+        correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(aoi="10.0,46.0,10.1,46.1"))
     with pytest.raises(InputError, match="neither an existing item JSON file nor a URL"):
         correlate_pair(str(tmp_path / "missing.json"), sec, tmp_path / "out")
     no_nir = write_scene_item(
@@ -241,8 +294,8 @@ def test_parameters_are_checked_before_any_reading():
         CorrelationParams(chip_px=31)
     with pytest.raises(InvalidParameter, match="grid_spacing_px"):
         CorrelationParams(grid_spacing_px=0)
-    with pytest.raises(InvalidParameter, match="bbox"):
-        CorrelationParams(bbox=(74.3, 36.0, 74.1, 36.2))
+    with pytest.raises(InvalidParameter, match="^aoi: west 74.3 is not less than east 74.1"):
+        CorrelationParams(aoi="74.3,36.0,74.1,36.2")
 
 
 def test_cli_end_to_end(items, capsys):
@@ -279,7 +332,5 @@ def test_cli_errors_exit_2(items, capsys):
     ref, _, tmp_path = items
     assert main(["correlate", ref, ref, "--out-dir", str(tmp_path / "cli")]) == 2
     assert "same scene" in capsys.readouterr().err
-    assert (
-        main(["correlate", ref, ref, "--out-dir", str(tmp_path / "cli"), "--bbox", "74.3", "36", "74.1", "36.2"]) == 2
-    )
-    assert "bbox" in capsys.readouterr().err
+    assert main(["correlate", ref, ref, "--out-dir", str(tmp_path / "cli"), "--aoi", "74.3,36,74.1,36.2"]) == 2
+    assert "--aoi: west 74.3 is not less than east 74.1" in capsys.readouterr().err

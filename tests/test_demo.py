@@ -17,6 +17,7 @@ from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import write_cog
 from glacier_velocity.products.runcatalog import RunCatalog
+from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
 from glacier_velocity.stac.scene import Scene
 
@@ -93,7 +94,7 @@ def test_discovery_picks_the_expected_scenes_and_pairs(demo_data: demo.DemoData)
         result = discover_pairs(
             DiscoveryParams(
                 stac_url=url,
-                bbox=demo_data.bbox,
+                aoi=demo_data.bbox,
                 start_year=2022,
                 end_year=2023,
                 start_month=demo.DEMO_START_MONTH,
@@ -110,7 +111,7 @@ def test_discovery_picks_the_expected_scenes_and_pairs(demo_data: demo.DemoData)
 
 def test_params_demo_yml_matches_the_demo_constants() -> None:
     job = yaml.safe_load((ROOT / "params" / "demo.yml").read_text())
-    assert tuple(job["bbox"]) == demo.demo_bbox()
+    assert parse_aoi(job["aoi"]).bbox == demo.demo_bbox()
     assert (job["start_year"], job["end_year"]) == (2022, 2023)
     assert (job["start_month"], job["end_month"]) == (demo.DEMO_START_MONTH, demo.DEMO_END_MONTH)
     assert job["max_cloud_cover"] == demo.DEMO_MAX_CLOUD_COVER
@@ -199,7 +200,7 @@ def test_write_job_fills_in_the_stac_url(tmp_path: Path) -> None:
     job = demo.write_job(ROOT / "params" / "demo.yml", tmp_path / "job.yml", stac_url="http://127.0.0.1:4321")
     loaded = yaml.safe_load(job.read_text())
     assert loaded["stac_url"] == "http://127.0.0.1:4321"
-    assert loaded["bbox"] == list(demo.demo_bbox())
+    assert parse_aoi(loaded["aoi"]).bbox == demo.demo_bbox()
 
 
 def test_workflow_env_puts_this_interpreter_first(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from rasterio.warp import transform_bounds
 
 from glacier_velocity.demo.stacserver import free_port, serve_stac
 from glacier_velocity.errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
-from glacier_velocity.stac.aoi import read_aoi
+from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.stac.discovery import (
     DiscoveryParams,
     choose_tile,
@@ -49,7 +49,7 @@ SUMMER_2020_2021 = [
 def params(url: str, **kwargs) -> DiscoveryParams:
     base = dict(
         stac_url=url,
-        bbox=AOI,
+        aoi=AOI,
         start_year=2020,
         end_year=2021,
         start_month=6,
@@ -179,7 +179,7 @@ def test_aoi_geometry_gives_the_same_pairs_as_the_bbox(stac_api, tmp_path):
             }
         )
     )
-    by_geometry = discover_pairs(params(stac_api, bbox=None, geometry=read_aoi(aoi_file), pairs_per_image=2))
+    by_geometry = discover_pairs(params(stac_api, aoi=str(aoi_file), pairs_per_image=2))
     assert pair_ids(by_geometry) == pair_ids(discover_pairs(params(stac_api, pairs_per_image=2)))
 
 
@@ -256,18 +256,15 @@ def test_baseline_filter_removes_every_pair(stac_api):
 @pytest.mark.parametrize(
     "kwargs, parameter, fragment",
     [
-        ({"bbox": (74.6, 35.4, 74.4, 35.6)}, "bbox", "west 74.6 is not less than east 74.4"),
-        ({"bbox": (74.4, 35.6, 74.6, 35.4)}, "bbox", "south 35.6 is not less than north 35.4"),
-        ({"bbox": (190, 35.4, 191, 35.6)}, "bbox", "outside -180..180"),
-        ({"bbox": (35.4, 74.4, 35.6, 94.6)}, "bbox", "outside -90..90"),
-        ({"bbox": (1, 2, 3)}, "bbox", "4 finite numbers"),
-        ({"bbox": None}, "bbox", "give exactly one area of interest"),
-        ({"geometry": {"type": "Point", "coordinates": [74.5, 35.5]}}, "bbox", "not both"),
-        (
-            {"bbox": None, "geometry": {"type": "Point", "coordinates": [74.5, 35.5]}},
-            "geometry",
-            "Polygon or MultiPolygon",
-        ),
+        ({"aoi": (74.6, 35.4, 74.4, 35.6)}, "aoi", "west 74.6 is not less than east 74.4"),
+        ({"aoi": "74.4,35.6,74.6,35.4"}, "aoi", "south 35.6 is not less than north 35.4"),
+        ({"aoi": "190,35.4,191,35.6"}, "aoi", "outside -180..180"),
+        ({"aoi": (35.4, 74.4, 35.6, 94.6)}, "aoi", "outside -90..90"),
+        ({"aoi": "1,2,3"}, "aoi", "4 finite numbers"),
+        ({"aoi": "74.4,35.4,74.6,35.6,"}, "aoi", "must be 4 numbers W,S,E,N"),
+        ({"aoi": None}, "aoi", "must be W,S,E,N (lon/lat degrees), GeoJSON text"),
+        ({"aoi": '{"type": "Point", "coordinates": [74.5, 35.5]}'}, "aoi", "Polygon or MultiPolygon"),
+        ({"aoi": "ftp://example.org/aoi.geojson"}, "aoi", "unsupported URL scheme 'ftp'"),
         ({"start_month": 0}, "start_month", "1-12"),
         ({"end_month": 13}, "end_month", "1-12"),
         ({"max_cloud_cover": -1}, "max_cloud_cover", "between 0 and 100"),
@@ -294,11 +291,17 @@ def test_bad_parameters_fail_at_construction_naming_the_parameter(kwargs, parame
 
 
 def test_unreadable_aoi_file_names_the_parameter(tmp_path):
-    with pytest.raises(InvalidParameter, match=r"^geometry: cannot read AOI file"):
-        read_aoi(tmp_path / "missing.geojson")
+    with pytest.raises(InvalidParameter, match=r"^aoi: no file '.*missing.geojson'"):
+        parse_aoi(str(tmp_path / "missing.geojson"))
     (tmp_path / "bad.geojson").write_text("<html>")
-    with pytest.raises(InvalidParameter, match=r"^geometry: .*is not GeoJSON"):
-        read_aoi(tmp_path / "bad.geojson")
+    with pytest.raises(InvalidParameter, match=r"^aoi: .*bad.geojson is not JSON"):
+        parse_aoi(tmp_path / "bad.geojson")
+    projected = {"type": "Polygon", "coordinates": [[[430000, 4e6], [431000, 4e6], [431000, 3.999e6], [430000, 4e6]]]}
+    projected["crs"] = {"type": "name", "properties": {"name": "EPSG:32643"}}
+    with pytest.raises(
+        InvalidParameter, match=r"^aoi: inline GeoJSON is in EPSG:32643; give the area of interest in lon/lat"
+    ):
+        parse_aoi(json.dumps(projected))
 
 
 def test_unknown_collection_lists_the_available_ones(stac_api):
@@ -428,7 +431,7 @@ def test_aoi_cloud_cover_judges_the_aoi_not_the_tile(tmp_path):
         item(4, 1.0, "nodata"),  # no data over the AOI: removed when judging the AOI
         item(5, 2.0, "half-cloud-half-nodata"),  # half of the AOI's valid pixels cloudy: removed
     ]
-    kwargs = dict(bbox=SMALL_AOI, start_year=2020, end_year=2020, start_month=1, end_month=5, max_cloud_cover=20)
+    kwargs = dict(aoi=SMALL_AOI, start_year=2020, end_year=2020, start_month=1, end_month=5, max_cloud_cover=20)
     # Items without a collection are put into the one named here.
     with serve_stac(items, collection="sentinel-2-l2a") as url:
         by_aoi = discover_pairs(DiscoveryParams(stac_url=url, aoi_cloud_cover=True, **kwargs))
@@ -489,11 +492,11 @@ lats = st.floats(min_value=-90, max_value=90, allow_nan=False)
 def test_bbox_accepted_exactly_when_ordered(w, e, s, n):
     ordered = w < e and s < n
     try:
-        p = params("http://127.0.0.1:9", bbox=(w, s, e, n))
+        p = params("http://127.0.0.1:9", aoi=f"{w!r},{s!r},{e!r},{n!r}")
     except InvalidParameter as exc:
-        assert not ordered and exc.parameter == "bbox"
+        assert not ordered and exc.parameter == "aoi"
     else:
-        assert ordered and p.bbox == (w, s, e, n)
+        assert ordered and p.aoi.bbox == (w, s, e, n)
 
 
 @settings(max_examples=80, deadline=None)

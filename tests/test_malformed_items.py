@@ -30,7 +30,7 @@ BAD = [
 
 
 def _params(url: str) -> DiscoveryParams:
-    return DiscoveryParams(stac_url=url, bbox=AOI, start_year=2020, end_year=2020, start_month=6, end_month=9)
+    return DiscoveryParams(stac_url=url, aoi=AOI, start_year=2020, end_year=2020, start_month=6, end_month=9)
 
 
 @pytest.mark.parametrize(("field", "value"), BAD)

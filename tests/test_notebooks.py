@@ -16,6 +16,7 @@ import pytest
 
 from glacier_velocity import demo
 from glacier_velocity.demo.stacserver import serve_stac
+from glacier_velocity.stac.aoi import AOI
 from glacier_velocity.workflow import extract_pairs as scrap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +151,7 @@ def _run_discovery(tmp_path: Path, **parameters) -> Path:
 def _demo_parameters(url: str, data: demo.DemoData, **changes) -> dict:
     return {
         "stac_url": url,
-        "bbox": list(data.bbox),
+        "aoi": AOI.from_bbox(data.bbox).text(),
         "start_year": 2022,
         "end_year": 2023,
         "start_month": demo.DEMO_START_MONTH,

@@ -42,8 +42,7 @@ def test_cwl_job_from_execute_inputs(description: dict) -> None:
     job = ogc.cwl_job(
         {
             "stac_url": "http://127.0.0.1:1234",
-            "bbox": [1.0, 2.0, 3.0, 4.0],
-            "geometry": {"href": "https://example.org/aoi.geojson"},
+            "aoi": "1,2,3,4",
             "max_cloud_cover": {"value": 20.0, "mediaType": "application/json"},
             "tile": None,
         },
@@ -51,8 +50,7 @@ def test_cwl_job_from_execute_inputs(description: dict) -> None:
     )
     assert job == {
         "stac_url": "http://127.0.0.1:1234",
-        "bbox": [1.0, 2.0, 3.0, 4.0],
-        "geometry": {"class": "File", "location": "https://example.org/aoi.geojson"},
+        "aoi": "1,2,3,4",
         "max_cloud_cover": 20.0,
         "tile": None,
     }

@@ -281,7 +281,7 @@ def test_correlation_notebook_records_a_failed_pair_and_exits_0(pair_items):
     ref, sec, tmp_path = pair_items
     _truncate(tmp_path / "ref_B08.tif")
     out = tmp_path / "correlation_bad.ipynb"
-    done = _papermill("02-correlation.ipynb", out, reference_href=ref, secondary_href=sec, pair_id="bad", bbox=None)
+    done = _papermill("02-correlation.ipynb", out, reference_href=ref, secondary_href=sec, pair_id="bad", aoi=None)
     assert done.returncode == 0, done.stderr[-2000:]
     status = read_status(tmp_path / "status_bad.json")
     assert (status.status, status.error_type) == ("failed", "InputError") and "ref_B08.tif" in status.reason
@@ -300,7 +300,7 @@ def test_correlation_notebook_still_fails_on_a_bug(pair_items):
         reference_href=ref,
         secondary_href=12345,
         pair_id="bug",
-        bbox=None,
+        aoi=None,
     )
     assert done.returncode != 0
     assert "TypeError" in done.stderr

@@ -163,8 +163,8 @@ def test_token_reaches_the_api_and_nothing_else(stac_api, tmp_path, monkeypatch,
                 "discover",
                 "--stac-url",
                 server.url,
-                "--bbox",
-                *AOI,
+                "--aoi",
+                ",".join(AOI),
                 "--start-year",
                 "2020",
                 "--end-year",
@@ -192,7 +192,7 @@ def test_token_reaches_the_api_and_nothing_else(stac_api, tmp_path, monkeypatch,
             progress_bar=False,
             parameters={
                 "stac_url": server.url,
-                "bbox": [float(v) for v in AOI],
+                "aoi": ",".join(AOI),
                 "start_year": 2020,
                 "end_year": 2020,
                 "start_month": 6,
@@ -308,7 +308,7 @@ def discovery_kwargs(draw):
             )
         ),
         "collection": draw(st.sampled_from(["sentinel-2-l2a", "s2"])),
-        "bbox": draw(bboxes()),
+        "aoi": draw(bboxes()),
         "start_year": start_year,
         "end_year": draw(st.integers(start_year, 2200)),
         "start_month": draw(st.integers(1, 12)),
@@ -326,7 +326,7 @@ bad_floats = st.sampled_from([math.nan, math.inf, -math.inf])
 
 #: For each parameter: values out of range, and the parameter name the error must carry.
 BAD_DISCOVERY = {
-    "bbox": (
+    "aoi": (
         st.one_of(
             bboxes().map(lambda b: (b[2], b[1], b[0], b[3])).filter(lambda b: b[0] != b[2]),
             bboxes().map(lambda b: (b[0], b[3], b[2], b[1])).filter(lambda b: b[1] != b[3]),
@@ -335,7 +335,7 @@ BAD_DISCOVERY = {
             st.lists(lons, min_size=0, max_size=3).map(tuple),
             st.tuples(bad_floats, lats, lons, lats),
         ),
-        "bbox",
+        "aoi",
     ),
     "start_year": (st.integers(max_value=1899) | st.integers(min_value=2201), "start_year"),
     "end_year": (st.integers(max_value=1899) | st.integers(min_value=2201), "end_year"),
@@ -359,7 +359,7 @@ BAD_DISCOVERY = {
 @given(kwargs=discovery_kwargs())
 def test_any_valid_discovery_parameters_construct(kwargs):
     params = DiscoveryParams(**kwargs)
-    assert params.bbox == kwargs["bbox"]
+    assert params.aoi.bbox == kwargs["aoi"]
     assert len(params.months) == ((kwargs["end_month"] - kwargs["start_month"]) % 12) + 1
     assert list(params.years) == list(range(kwargs["start_year"], kwargs["end_year"] + 1))
 
@@ -394,7 +394,7 @@ def test_start_year_after_end_year_names_start_year(kwargs, gap):
 def test_min_baseline_above_max_names_min(lo, fraction):
     with pytest.raises(InvalidParameter) as caught:
         DiscoveryParams(
-            bbox=(74.4, 35.4, 74.6, 35.6),
+            aoi=(74.4, 35.4, 74.6, 35.6),
             start_year=2020,
             end_year=2020,
             min_baseline_days=lo,
@@ -463,7 +463,7 @@ def correlation_kwargs(draw):
         "chip_px": draw(st.integers(4, 128).map(lambda n: 2 * n)),
         "filter": draw(st.sampled_from(["wallis", "hps", "oc", "none"])),
         "engine": draw(st.sampled_from(["ncc", "autorift"])),
-        "bbox": draw(st.none() | bboxes()),
+        "aoi": draw(st.none() | bboxes()),
         "mask_clouds": draw(st.booleans()),
     }
 
@@ -474,7 +474,7 @@ BAD_CORRELATION = {
     "chip_px": (st.integers(max_value=7) | st.integers(min_value=257), "chip_px"),
     "filter": (st.sampled_from(["sharpen", ""]), "filter"),
     "engine": (st.sampled_from(["magic", "", "NCC"]), "engine"),
-    "bbox": (bboxes().map(lambda b: (b[2], b[1], b[0], b[3])).filter(lambda b: b[0] != b[2]), "bbox"),
+    "aoi": (bboxes().map(lambda b: (b[2], b[1], b[0], b[3])).filter(lambda b: b[0] != b[2]), "aoi"),
 }
 
 

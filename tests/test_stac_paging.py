@@ -37,7 +37,7 @@ def looping_api(stac_api):
 
 
 def test_a_next_link_to_the_same_page_stops_with_an_error(looping_api):
-    params = DiscoveryParams(stac_url=looping_api.url, bbox=AOI, start_year=2020, end_year=2020, max_items=200)
+    params = DiscoveryParams(stac_url=looping_api.url, aoi=AOI, start_year=2020, end_year=2020, max_items=200)
     with pytest.raises(CatalogError) as caught:
         search_scenes(params)
     searches = [r for r in looping_api.requests if r.path.startswith("/search")]
@@ -46,6 +46,6 @@ def test_a_next_link_to_the_same_page_stops_with_an_error(looping_api):
     assert message == (
         f"the STAC API at {looping_api.url} sent the same page of search results twice (its 'next' link "
         f"{looping_api.url}/search leads back to a page already read, after 2 page(s)); the catalogue's paging is "
-        "broken - report it to its operator, or narrow the search (--bbox, years) to fit one page"
+        "broken - report it to its operator, or narrow the search (--aoi, years) to fit one page"
     )
     assert_documented(message, looping_api.url + "/search", looping_api.url, "2")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..stac.aoi import parse_aoi
 from ..workflow.correlate import CorrelationParams, correlate_pair
-from .options import add_tracking_options
+from .options import add_aoi_option, add_tracking_options
 from .outputs import check_output_dir
 
 
@@ -24,13 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out-dir", required=True, metavar="DIR", help="directory for the products (created if needed)"
     )
-    parser.add_argument(
-        "--bbox",
-        nargs=4,
-        type=float,
-        metavar=("W", "S", "E", "N"),
-        help="area of interest in lon/lat degrees (default: where both scenes overlap)",
-    )
+    add_aoi_option(parser, required=False, default_text=" (default: where both scenes overlap)")
     add_tracking_options(parser)
     parser.add_argument(
         "--mask-clouds",
@@ -56,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         chip_px=args.chip_px,
         filter=args.filter,
         engine=args.engine,
-        bbox=tuple(args.bbox) if args.bbox else None,
+        aoi=parse_aoi(args.aoi) if args.aoi else None,
         mask_clouds=args.mask_clouds,
         stable_correction=args.stable_correction,
         min_correlation_baseline_days=args.min_correlation_baseline_days,

@@ -7,9 +7,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..stac.aoi import read_aoi
+from ..stac.aoi import parse_aoi
 from ..stac.discovery import DiscoveryParams, discover_pairs
 from ..stac.pairing import format_pair_table, format_scene_table, write_pairs_json
+from .options import add_aoi_option
 from .outputs import check_output_file
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DiscoveryParams) if f.default is not dataclasses.MISSING}
@@ -28,13 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    aoi = parser.add_mutually_exclusive_group(required=True)
-    aoi.add_argument(
-        "--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), help="area of interest, lon/lat degrees"
-    )
-    aoi.add_argument(
-        "--geometry", type=Path, metavar="FILE", help="area of interest as a GeoJSON file (lon/lat polygon)"
-    )
+    add_aoi_option(parser, required=True)
     parser.add_argument("--stac-url", default=_DEFAULTS["stac_url"], help="root URL of the STAC API")
     parser.add_argument("--collection", default=_DEFAULTS["collection"], help="STAC collection id")
     parser.add_argument("--start-year", type=int, required=True, help="first season year")
@@ -73,8 +68,7 @@ def params_from_args(args: argparse.Namespace) -> DiscoveryParams:
     return DiscoveryParams(
         stac_url=args.stac_url,
         collection=args.collection,
-        bbox=tuple(args.bbox) if args.bbox is not None else None,
-        geometry=read_aoi(args.geometry) if args.geometry is not None else None,
+        aoi=parse_aoi(args.aoi),
         start_year=args.start_year,
         end_year=args.end_year,
         start_month=args.start_month,

@@ -14,6 +14,20 @@ from ..workflow.correlate import CorrelationParams
 _DEFAULTS = CorrelationParams()
 
 
+def add_aoi_option(parser: argparse.ArgumentParser, *, required: bool, default_text: str = "") -> None:
+    """Add ``--aoi``: the one area-of-interest option of ``discover`` and ``correlate``."""
+    parser.add_argument(
+        "--aoi",
+        required=required,
+        metavar="AOI",
+        help=(
+            "area of interest, lon/lat degrees: W,S,E,N (e.g. 75.194,36.201,75.424,36.411; write "
+            "--aoi=-120.5,... when west is negative), GeoJSON text, or the http(s) URL or path of a "
+            "GeoJSON file with a (Multi)Polygon; outside a polygon, products hold nodata" + default_text
+        ),
+    )
+
+
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--max-velocity-m-per-yr``, ``--grid-spacing-px``, ``--chip-px``, ``--filter``, ``--engine``,
     ``--stable-correction`` / ``--no-stable-correction`` and ``--glacier-outlines``."""

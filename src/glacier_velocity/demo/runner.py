@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import InputError, InvalidParameter, WorkflowFailed
 from ..products.runcatalog import RunCatalog, read_run_catalog
 from ..products.runreport import RunReport, read_run_report
+from ..stac.aoi import AOI
 from .scenes import DEFAULT_DEMO_DIR, DEMO_OUTLINES_FILE, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
 from .truth import TruthComparison, compare_with_truth
 
@@ -127,7 +128,7 @@ def write_pair_job(data: DemoData, path: str | os.PathLike[str], pair_index: int
         "pair_id": f"{DEMO_TILE}_{reference_id.split('_')[2]}_{secondary_id.split('_')[2]}",
         "reference_href": str(items / f"{reference_id}.json"),
         "secondary_href": str(items / f"{secondary_id}.json"),
-        "bbox": list(data.bbox),
+        "aoi": AOI.from_bbox(data.bbox).text(),
         "max_velocity_m_per_yr": 1000.0,
         "glacier_outlines": str((data.root / DEMO_OUTLINES_FILE).resolve()),
         **overrides,

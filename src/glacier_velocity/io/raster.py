@@ -40,7 +40,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InputError, InvalidParameter
-from ..stac.aoi import BBox, check_bbox, check_geometry
+from ..stac.aoi import AOI, BBox, check_bbox, check_geometry
 from ..stac.scene import check_asset_href
 from .retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
 
@@ -211,7 +211,7 @@ def check_has_data(raster: Raster, label: str, mask: np.ndarray | None = None) -
     if not valid.any():
         raise InputError(
             f"the {label} has no data (all DN 0) in the area of interest {_bounds_text(raster)}; "
-            "choose an area inside the scene's data strip (--bbox) or another scene"
+            "choose an area inside the scene's data strip (--aoi) or another scene"
         )
     if mask is not None and not (valid & ~np.asarray(mask, dtype=bool)).any():
         raise InputError(
@@ -228,9 +228,12 @@ def _bounds_text(raster: Raster) -> str:
 def normalize_aoi(bounds_or_aoi: Any) -> BBox:
     """Lon/lat bounding box ``(west, south, east, north)`` of an AOI.
 
-    Accepts a 4-sequence ``(W, S, E, N)`` in degrees, a GeoJSON geometry mapping (or a
-    Feature / FeatureCollection), or a shapely geometry; checked with :mod:`glacier_velocity.stac.aoi`.
+    Accepts an :class:`~glacier_velocity.stac.aoi.AOI`, a 4-sequence ``(W, S, E, N)`` in degrees,
+    a GeoJSON geometry mapping (or a Feature / FeatureCollection), or a shapely geometry;
+    checked with :mod:`glacier_velocity.stac.aoi`.
     """
+    if isinstance(bounds_or_aoi, AOI):
+        return bounds_or_aoi.bbox
     if isinstance(bounds_or_aoi, Mapping):
         geometry = check_geometry(dict(bounds_or_aoi), "aoi")
         return check_bbox(shape(geometry).bounds, "aoi")

@@ -286,7 +286,7 @@ def _paging_stac_api_io_class() -> type:
                     raise CatalogError(
                         f"the STAC API at {redact(url.split('/search')[0])} sent the same page of search results twice "
                         f"(its 'next' link {href} leads back to a page already read, after {count} page(s)); the "
-                        "catalogue's paging is broken - report it to its operator, or narrow the search (--bbox, years) "
+                        "catalogue's paging is broken - report it to its operator, or narrow the search (--aoi, years) "
                         "to fit one page"
                     )
                 seen.add(key)

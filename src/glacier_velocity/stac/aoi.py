@@ -1,7 +1,10 @@
-"""Area of interest: a lon/lat bbox or a GeoJSON geometry, checked and normalised once.
+"""Area of interest: the ``aoi`` parameter, read and checked once into an :class:`AOI`.
 
-Longitudes and latitudes are WGS84 degrees (EPSG:4326). A bbox is ``(west, south, east,
-north)``; areas crossing the antimeridian are not supported (split them, or run each side).
+The user gives it as one string, in every interface (CLI ``--aoi``, CWL input, notebook
+parameter, job files, an OGC execute request): ``"W,S,E,N"``, GeoJSON text, or the http(s)
+URL or path of a GeoJSON file. Longitudes and latitudes are WGS84 degrees (EPSG:4326). A bbox
+is ``(west, south, east, north)``; areas crossing the antimeridian are not supported (split
+them, or run each side).
 """
 
 from __future__ import annotations
@@ -9,15 +12,22 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.features import rasterize
+from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidParameter
+from ..io.geojson import GEOJSON_CRS, load_geojson
 
 #: A bbox in lon/lat degrees: (west, south, east, north).
 BBox = tuple[float, float, float, float]
@@ -116,33 +126,139 @@ def check_geometry(geometry: Any, parameter: str = "geometry") -> dict[str, Any]
     return mapping(geom)
 
 
-def read_aoi(path: str | os.PathLike[str], parameter: str = "geometry") -> dict[str, Any]:
-    """Read an AOI from a GeoJSON file (geometry, Feature or FeatureCollection, lon/lat).
+#: The parameter's name, as the user writes it in every interface.
+PARAMETER = "aoi"
+
+#: "W,S,E,N": numbers separated by commas or spaces (four, checked by :func:`check_bbox`).
+_BBOX_TEXT = re.compile(r"^[-+0-9.eE,\s]*[0-9][-+0-9.eE,\s]*$")
+
+
+@dataclass(frozen=True)
+class AOI:
+    """The area of interest: a polygon in lon/lat degrees and its bounding box.
+
+    One value bounds every stage: discovery searches with it (``intersects``), correlation
+    reads the scenes over its bounding box and keeps only points inside it, and aggregation
+    works on those products. Made by :func:`parse_aoi` from what the user gave.
+
+    Attributes
+    ----------
+    bbox : (west, south, east, north)
+        Bounding box of the polygon, lon/lat degrees.
+    geometry : dict
+        The polygon (GeoJSON Polygon or MultiPolygon, lon/lat degrees); for a bbox, its rectangle.
+    source : str
+        What it was read from: ``"W,S,E,N"`` text, a file path, a URL or ``"inline GeoJSON"``.
+    """
+
+    bbox: BBox
+    geometry: dict[str, Any] = field(hash=False)
+    source: str = "inline GeoJSON"
+
+    @classmethod
+    def from_bbox(cls, bbox: Sequence[Any], parameter: str = PARAMETER) -> AOI:
+        """The rectangle ``(west, south, east, north)`` (degrees) as an AOI."""
+        checked = check_bbox(bbox, parameter)
+        return cls(bbox=checked, geometry=mapping(box(*checked)), source=",".join(f"{v:g}" for v in checked))
+
+    @classmethod
+    def from_geojson(cls, data: dict[str, Any], source: str = "inline GeoJSON", parameter: str = PARAMETER) -> AOI:
+        """An AOI from a GeoJSON geometry, Feature or FeatureCollection in lon/lat (features merged)."""
+        geometry = check_geometry(data, parameter)
+        west, south, east, north = shape(geometry).bounds
+        return cls(bbox=(west, south, east, north), geometry=geometry, source=source)
+
+    @property
+    def shape(self) -> BaseGeometry:
+        """The polygon as a shapely geometry (lon/lat)."""
+        return shape(self.geometry)
+
+    @property
+    def is_box(self) -> bool:
+        """True when the AOI is its own bounding box (given as ``W,S,E,N`` or a rectangle)."""
+        return bool(self.shape.equals(box(*self.bbox)))
+
+    def text(self) -> str:
+        """The AOI as the string parameter that reads back to it: ``"W,S,E,N"`` or GeoJSON text."""
+        if self.is_box:
+            return ",".join(repr(v) for v in self.bbox)
+        return json.dumps(self.geometry)
+
+    def describe(self) -> str:
+        """A short description for messages: the bbox, and the polygon's source when not a box."""
+        bbox = f"bbox {[round(v, 5) for v in self.bbox]}"
+        return bbox if self.is_box else f"the polygon of {self.source} ({bbox})"
+
+    def inside(self, transform: Affine, shape_: tuple[int, int], crs: Any) -> np.ndarray:
+        """Which cells of a raster grid have their centre inside the polygon.
+
+        Parameters
+        ----------
+        transform : Affine
+            The grid's transform (cell upper-left corners; centres at +0.5 cell).
+        shape_ : (int, int)
+            ``(rows, cols)`` of the grid.
+        crs
+            CRS of the grid (anything rasterio reads).
+
+        Returns
+        -------
+        ndarray of bool, shape ``shape_``; True inside the AOI.
+        """
+        rows, cols = (int(n) for n in shape_)
+        if rows == 0 or cols == 0:
+            return np.zeros((rows, cols), dtype=bool)
+        # densify: a lon/lat edge is a curve in UTM; 0.001 degree steps stay well under a pixel.
+        lonlat = shapely.segmentize(self.shape, 0.001)
+        local = transform_geom("EPSG:4326", CRS.from_user_input(crs), mapping(lonlat))
+        burnt = rasterize([(local, 1)], out_shape=(rows, cols), transform=transform, fill=0, dtype="uint8")
+        return burnt.astype(bool)
+
+
+def parse_aoi(value: AOI | str | os.PathLike[str] | Sequence[Any] | dict[str, Any], parameter: str = PARAMETER) -> AOI:
+    """Read the ``aoi`` parameter, in any of the forms a user or an ADES passes.
+
+    Parameters
+    ----------
+    value : AOI, str, path-like, sequence of 4 numbers or dict
+        ``"W,S,E,N"`` (lon/lat degrees, e.g. ``"75.194,36.201,75.424,36.411"``); GeoJSON text
+        (starting with ``{``); an http(s) URL or a file path of a GeoJSON file; a
+        ``(west, south, east, north)`` sequence or a parsed GeoJSON mapping (Python callers);
+        or an AOI (returned as it is). GeoJSON is a (Multi)Polygon, a Feature or a
+        FeatureCollection (merged) in lon/lat, read by :func:`glacier_velocity.io.geojson.load_geojson`
+        (the reader of the glacier outlines).
+    parameter : str
+        The user's name of the parameter, used in every error message.
 
     Raises
     ------
     InvalidParameter
-        The file cannot be read, is not JSON, or holds no valid polygon.
+        Named ``aoi``: not 4 numbers, out of range or inverted; an unreadable file or URL;
+        not GeoJSON; no valid polygon; coordinates in another CRS than lon/lat.
+
+    >>> parse_aoi("74.4,35.4,74.6,35.6").bbox
+    (74.4, 35.4, 74.6, 35.6)
     """
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidParameter(
-            parameter, f"cannot read AOI file {str(path)!r} ({exc.strerror or exc}); give an existing GeoJSON file"
-        ) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    if isinstance(value, AOI):
+        return value
+    if isinstance(value, str) and _BBOX_TEXT.match(value):
+        try:
+            numbers = [float(v) for v in re.split(r"[,\s]+", value.strip())]
+        except ValueError as exc:
+            raise InvalidParameter(parameter, f"must be 4 numbers W,S,E,N (lon/lat degrees), got {value!r}") from exc
+        return AOI.from_bbox(numbers, parameter)
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return AOI.from_bbox(value, parameter)
+    if not isinstance(value, (str, os.PathLike, dict)):
         raise InvalidParameter(
             parameter,
-            f"AOI file {str(path)!r} is not GeoJSON ({exc}); give a GeoJSON file with a Polygon in lon/lat degrees",
-        ) from exc
-    return check_geometry(document, parameter)
-
-
-def aoi_shape(bbox: BBox | None = None, geometry: dict[str, Any] | None = None) -> BaseGeometry:
-    """The AOI as a shapely geometry (lon/lat), from a bbox or a GeoJSON geometry."""
-    if geometry is not None:
-        return shape(geometry)
-    if bbox is not None:
-        return box(*bbox)
-    raise InvalidParameter("bbox", "no area of interest; give a bbox W S E N or a GeoJSON geometry")
+            f"must be W,S,E,N (lon/lat degrees), GeoJSON text, or the URL or path of a GeoJSON file, got {type(value).__name__}",
+        )
+    document = load_geojson(value, parameter)
+    if document.crs != GEOJSON_CRS:
+        raise InvalidParameter(
+            parameter,
+            f"{document.source} is in {document.crs}; give the area of interest in lon/lat: "
+            "ogr2ogr -t_srs EPSG:4326 aoi.geojson in.geojson",
+        )
+    return AOI.from_geojson(document.data, document.source, parameter)

@@ -30,18 +30,18 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pystac
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import CatalogError, InputError, InvalidParameter, MalformedItem, NoPairsFound, NoScenesFound
 from ..io.retry import RETRY_STATUS, RetryPolicy, redact, stac_api_io
-from .aoi import BBox, aoi_shape, check_bbox, check_geometry
+from .aoi import AOI, parse_aoi
 from .pairing import (
     Pair,
     check_baseline_bounds,
@@ -79,10 +79,11 @@ class DiscoveryParams:
         First and last season year (inclusive). For a season wrapping the year end
         (``start_month > end_month``), season year Y runs from ``start_month`` of Y to
         ``end_month`` of Y + 1.
-    bbox : tuple of 4 float, optional
-        Area of interest (west, south, east, north) in lon/lat degrees.
-    geometry : dict, optional
-        Area of interest as a GeoJSON (Multi)Polygon in lon/lat degrees (instead of ``bbox``).
+    aoi : AOI
+        Area of interest (lon/lat degrees): ``"W,S,E,N"``, GeoJSON text, the URL or path of a
+        GeoJSON file, a ``(west, south, east, north)`` sequence or an :class:`~glacier_velocity.stac.aoi.AOI`;
+        read by :func:`~glacier_velocity.stac.aoi.parse_aoi` and kept as an ``AOI``. The search
+        asks for items intersecting its polygon.
     stac_url : str
         Root of a STAC API (http or https). Default: Earth Search v1.
     collection : str
@@ -107,8 +108,7 @@ class DiscoveryParams:
 
     start_year: int
     end_year: int
-    bbox: BBox | None = None
-    geometry: dict[str, Any] | None = field(default=None, hash=False)
+    aoi: AOI
     stac_url: str = EARTH_SEARCH_URL
     collection: str = DEFAULT_COLLECTION
     # The ablation season of the northern hemisphere: snow-free ice tracks best, clouds are
@@ -130,16 +130,7 @@ class DiscoveryParams:
             raise InvalidParameter(
                 "collection", f"must be a collection id such as 'sentinel-2-l2a', got {self.collection!r}"
             )
-        if (self.bbox is None) == (self.geometry is None):
-            raise InvalidParameter(
-                "bbox",
-                "give exactly one area of interest: bbox (W S E N, degrees) or geometry (a GeoJSON polygon file)"
-                + (", not both" if self.bbox is not None else ""),
-            )
-        if self.bbox is not None:
-            object.__setattr__(self, "bbox", check_bbox(self.bbox))
-        else:
-            object.__setattr__(self, "geometry", check_geometry(self.geometry))
+        object.__setattr__(self, "aoi", parse_aoi(self.aoi))
         for name in ("start_year", "end_year"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1900 <= value <= 2200:
@@ -176,11 +167,6 @@ class DiscoveryParams:
         """Season years, ``start_year`` .. ``end_year``."""
         return range(self.start_year, self.end_year + 1)
 
-    @property
-    def aoi(self) -> BaseGeometry:
-        """The area of interest as a shapely geometry (lon/lat)."""
-        return aoi_shape(self.bbox, self.geometry)
-
     def season_interval(self, season_year: int) -> tuple[datetime, datetime]:
         """First and last instant (UTC) of the season of ``season_year``."""
         months = self.months
@@ -195,7 +181,7 @@ class DiscoveryParams:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters, as recorded in the pair list."""
         data = asdict(self)
-        data["bbox"] = list(self.bbox) if self.bbox is not None else None
+        data["aoi"] = self.aoi.text()
         return data
 
 
@@ -386,10 +372,10 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
             "max_items": params.max_items - len(found),
             "limit": 100,
         }
-        if params.geometry is not None:
-            kwargs["intersects"] = params.geometry
-        elif params.bbox is not None:  # exactly one of the two is set (DiscoveryParams checks)
-            kwargs["bbox"] = list(params.bbox)
+        if params.aoi.is_box:
+            kwargs["bbox"] = list(params.aoi.bbox)
+        else:
+            kwargs["intersects"] = params.aoi.geometry
         if use_query:
             kwargs["query"] = {"eo:cloud_cover": {"lte": params.max_cloud_cover}}
         try:
@@ -522,7 +508,7 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
         See :func:`search_scenes`.
     """
     found = search_scenes(params)
-    aoi = params.aoi
+    aoi = params.aoi.shape
     steps: list[FilterCount] = [FilterCount("search", len(found), 0, _search_detail(params))]
 
     def apply(name: str, before: Sequence[Scene], after: Sequence[Scene], detail: str) -> list[Scene]:
@@ -556,7 +542,7 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
         "footprint does not cover the whole AOI",
     )
     if params.aoi_cloud_cover:
-        aoi_geometry = mapping(params.aoi)
+        aoi_geometry = params.aoi.geometry
         judged = [_with_aoi_cloud(s, aoi_geometry) for s in scenes]
         scenes = apply(
             "aoi_cloud_cover",
@@ -657,7 +643,7 @@ def _account(steps: Sequence[FilterCount]) -> str:
 
 
 def _search_detail(params: DiscoveryParams) -> str:
-    where = f"bbox {list(params.bbox)}" if params.bbox is not None else "the AOI geometry"
+    where = params.aoi.describe()
     first = params.season_interval(params.start_year)[0]
     last = params.season_interval(params.end_year)[1]
     return f"{where}, {first:%Y-%m-%d} to {last:%Y-%m-%d}, months {params.start_month}-{params.end_month}"

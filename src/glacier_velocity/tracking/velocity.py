@@ -198,6 +198,20 @@ class VelocityProduct:
             raise KeyError(f"unknown band {name!r}; bands are {[b for b, _ in VELOCITY_BANDS]}")
         return getattr(self, name)
 
+    def masked(self, outside: np.ndarray) -> VelocityProduct:
+        """A copy with every band NaN where ``outside`` is True (bool, the grid's shape).
+
+        Used to keep only the points inside the area of interest; the stable-ground correction
+        recorded in ``correction`` stays as it was measured.
+        """
+        outside = np.asarray(outside, dtype=bool)
+        if outside.shape != self.shape:
+            raise ValueError(f"mask shape {outside.shape} is not the grid's {self.shape}")
+        bands: dict[str, Any] = {
+            name: np.where(outside, np.nan, getattr(self, name)).astype(np.float32) for name, _ in VELOCITY_BANDS
+        }
+        return replace(self, **bands)
+
     def with_provenance(self, **changes: Any) -> VelocityProduct:
         """A copy with some provenance fields replaced (ids, datetimes, sources)."""
         return replace(self, **changes)

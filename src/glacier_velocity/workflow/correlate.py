@@ -4,13 +4,18 @@ Flow of :func:`correlate_pair`:
 
 1. Load both items (URLs or JSON files) as :class:`~glacier_velocity.stac.scene.Scene` and check
    that they form a :class:`~glacier_velocity.stac.pairing.Pair` (different scenes, secondary later).
-2. Choose the area: the given lon/lat bbox, or the intersection of both footprints.
-3. Read the reference ``nir`` (B08) window over the area, snapped to its native grid, and the
+2. Choose the area: the given AOI (checked against both footprints), or the intersection of
+   both footprints.
+3. Read the reference ``nir`` (B08) window over the area's bounding box, snapped to its native grid, and the
    secondary onto exactly that grid (:func:`~glacier_velocity.io.raster.read_window`).
    Optionally mask clouds, cloud shadows and defective pixels from the ``scl`` assets.
 4. Derive the search range (px) from the maximum speed, the exact baseline and the pixel
    size, and track (:func:`~glacier_velocity.tracking.track_offsets`).
-5. Convert to velocity (m/yr) and write the COG, the quicklook and the item JSON into the
+5. Convert to velocity (m/yr) and correct for the stable-ground shift, over the whole window
+   (a glacier outline given as the AOI leaves no stable ground inside it). Then points whose
+   cell centre lies outside the AOI polygon become nodata: the product covers the polygon's
+   bounding box on the reference grid and holds values inside the polygon only.
+6. Write the COG, the quicklook and the item JSON into the
    output directory under :func:`~glacier_velocity.products.naming.product_basename`, as one
    set (:func:`~glacier_velocity.io.atomic.replace_together`): written completely beside the
    old set, then swapped in, under a lock that makes a second writer of the pair wait. A
@@ -36,7 +41,7 @@ from typing import Any
 import numpy as np
 import pystac
 from rasterio._err import CPLE_BaseError
-from shapely.geometry import box, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
@@ -44,13 +49,13 @@ from ..errors import GlacierVelocityError, InputError, InvalidParameter, OutputE
 from ..io.atomic import replace_together
 from ..io.cog import write_velocity_cog
 from ..io.outlines import GlacierOutlines, read_glacier_outlines
-from ..io.raster import Raster, check_has_data, normalize_aoi, read_window
+from ..io.raster import Raster, check_has_data, read_window
 from ..products.figures import speed_scale
 from ..products.items import make_product_item, save_product_item
 from ..products.naming import output_directory, product_basename, product_paths, safe_name
 from ..products.quicklook import write_quicklook
 from ..products.runreport import PairStatus, status_text, write_status
-from ..stac.aoi import BBox
+from ..stac.aoi import AOI, parse_aoi
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
 from ..tracking import ENGINES, FILTERS, TrackingParams, bounded_search, search_range_px, track_offsets
@@ -82,8 +87,12 @@ class CorrelationParams:
         Image pre-filter of the tracking engine.
     engine : {"ncc", "autorift"}
         Tracking engine.
-    bbox : (west, south, east, north) or None
-        Area of interest in lon/lat degrees; None for the intersection of both footprints.
+    aoi : AOI or None
+        Area of interest (lon/lat degrees): ``"W,S,E,N"``, GeoJSON text, the URL or path of a
+        GeoJSON file (read by :func:`~glacier_velocity.stac.aoi.parse_aoi`, kept as an
+        :class:`~glacier_velocity.stac.aoi.AOI`). The product's grid is the AOI's bounding
+        box on the reference grid, and points outside the polygon are nodata. None: the
+        intersection of both footprints.
     mask_clouds : bool
         Mask clouds, cloud shadows and defective pixels from the ``scl`` assets when the
         items have them (:data:`SCL_MASKED_CLASSES`).
@@ -106,7 +115,7 @@ class CorrelationParams:
     chip_px: int = 32
     filter: Filter = "wallis"
     engine: str = "ncc"
-    bbox: BBox | None = None
+    aoi: AOI | None = None
     mask_clouds: bool = False
     stable_correction: bool = True
     min_correlation_baseline_days: float = 1.0
@@ -132,8 +141,8 @@ class CorrelationParams:
             raise InvalidParameter("engine", f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.filter not in FILTERS:
             raise InvalidParameter("filter", f"must be one of {', '.join(FILTERS)}, got {self.filter!r}")
-        if self.bbox is not None:
-            object.__setattr__(self, "bbox", normalize_aoi(self.bbox))
+        if self.aoi is not None:
+            object.__setattr__(self, "aoi", parse_aoi(self.aoi))
         # Grid spacing and chip size are checked where they are used, by TrackingParams;
         # check them now so that a bad value fails before any pixel is read.
         self.tracking_params(1.0)
@@ -151,6 +160,7 @@ class CorrelationParams:
     def recorded(self) -> dict[str, Any]:
         """The settings as recorded in a product's item (JSON-ready; inline outlines by name only)."""
         record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        record["aoi"] = self.aoi.text() if self.aoi is not None else None
         outlines = self.glacier_outlines
         if outlines and outlines.lstrip().startswith(("{", "[")):
             # The text itself may be megabytes of RGI polygons: the item names its form.
@@ -234,13 +244,13 @@ def _source_of(given: Any, scene: Scene) -> str:
     return os.fspath(given) if isinstance(given, (str, os.PathLike)) else scene.id
 
 
-def choose_aoi(pair: Pair, bbox: BBox | None) -> BBox:
-    """The lon/lat bbox to process: ``bbox`` checked against both footprints, or their overlap.
+def choose_aoi(pair: Pair, aoi: AOI | None) -> AOI:
+    """The area to process: ``aoi`` checked against both footprints, or their overlap's bbox.
 
     Raises
     ------
     InputError
-        The scenes do not overlap each other, or the bbox misses one of them.
+        The scenes do not overlap each other, or the AOI misses one of them.
     """
     ref_shape = shape(pair.reference.geometry)
     sec_shape = shape(pair.secondary.geometry)
@@ -250,17 +260,16 @@ def choose_aoi(pair: Pair, bbox: BBox | None) -> BBox:
             f"the footprints of {pair.reference.id!r} and {pair.secondary.id!r} do not overlap; "
             "choose two scenes of the same area (same MGRS tile)"
         )
-    if bbox is None:
-        west, south, east, north = overlap.bounds
-        return (float(west), float(south), float(east), float(north))
-    area = box(*bbox)
+    if aoi is None:
+        return AOI.from_bbox(overlap.bounds)
+    area = aoi.shape
     for scene, footprint in ((pair.reference, ref_shape), (pair.secondary, sec_shape)):
         if not footprint.intersects(area) or footprint.intersection(area).area == 0:
             raise InputError(
-                f"the area of interest {bbox} (W S E N, degrees) does not overlap scene {scene.id!r}, "
-                f"whose footprint spans {tuple(round(v, 4) for v in footprint.bounds)}; choose a bbox inside both scenes"
+                f"the area of interest ({aoi.describe()}, W S E N in degrees) does not overlap scene {scene.id!r}, "
+                f"whose footprint spans {tuple(round(v, 4) for v in footprint.bounds)}; choose an aoi inside both scenes"
             )
-    return bbox
+    return aoi
 
 
 def _scl_mask(scene: Scene, grid: Raster) -> np.ndarray | None:
@@ -330,7 +339,7 @@ def correlate_pair(
         glacier_outlines = params.outlines()
     pair = Pair(load_scene(reference, "reference"), load_scene(secondary, "secondary"))
     ref_scene, sec_scene = pair.reference, pair.secondary
-    bbox = choose_aoi(pair, params.bbox)
+    aoi = choose_aoi(pair, params.aoi)
     dt_days = pair.dt_days
     if dt_days < params.min_correlation_baseline_days:
         raise InputError(
@@ -338,11 +347,11 @@ def correlate_pair(
             f"min_correlation_baseline_days = {params.min_correlation_baseline_days:g}; over so short a time "
             "sub-pixel noise reads as absurd speeds - pair acquisitions at least that far apart"
         )
-    log.info("pair %s: %s -> %s, dt %.4f days, AOI %s", pair.id, ref_scene.id, sec_scene.id, dt_days, bbox)
+    log.info("pair %s: %s -> %s, dt %.4f days, AOI %s", pair.id, ref_scene.id, sec_scene.id, dt_days, aoi.describe())
 
     ref_label = f"reference {ref_scene.id!r}"
     sec_label = f"secondary {sec_scene.id!r}"
-    ref_raster = read_window(ref_scene.nir_href, bbox, label=f"{ref_label} nir")
+    ref_raster = read_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir")
     check_has_data(ref_raster, ref_label)
     sec_raster = read_window(
         sec_scene.nir_href,
@@ -406,6 +415,9 @@ def correlate_pair(
         glacier_outlines=glacier_outlines,
         outlines_crs=outlines_crs,
     )
+    if params.aoi is not None:
+        # After the correction, which needs the stable ground around the glacier.
+        product = product.masked(~aoi.inside(product.transform, product.shape, product.crs))
     drawn = glacier_outlines if isinstance(glacier_outlines, GlacierOutlines) else None
     written = write_pair_products(
         product,
@@ -414,7 +426,7 @@ def correlate_pair(
         background=ref_raster,
         search_px=search_px,
         params=params,
-        bbox=bbox,
+        aoi=aoi,
         outlines=drawn,
         beside=beside,
     )
@@ -429,7 +441,7 @@ def write_pair_products(
     background: Raster | None = None,
     search_px: float = float("nan"),
     params: CorrelationParams | None = None,
-    bbox: BBox | None = None,
+    aoi: AOI | None = None,
     outlines: GlacierOutlines | None = None,
     beside: Callable[[PairProducts], Mapping[Path, str]] | None = None,
 ) -> PairProducts:
@@ -455,8 +467,8 @@ def write_pair_products(
         extra["gv:correlation_params"] = params.recorded()
     if math.isfinite(search_px):
         extra["gv:search_px"] = float(search_px)
-    if bbox is not None:
-        extra["gv:aoi_bbox"] = list(bbox)
+    if aoi is not None:
+        extra["gv:aoi_bbox"] = list(aoi.bbox)
     speed = product.v
     median = float(np.nanmedian(speed)) if np.isfinite(speed).any() else float("nan")
     result = PairProducts(
