@@ -111,8 +111,6 @@ def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
             f"{package_file}#glacier-velocity",
             "--directory-stage-in",
             str(ades / "stage-in.cwl"),
-            "--file-stage-in",
-            str(ades / "stage-in-file.cwl"),
             "--directory-stage-out",
             str(ades / "stage-out.cwl"),
             "--output",
@@ -134,6 +132,9 @@ def test_wrapped_package_is_self_contained(wrapped: Path) -> None:
     assert {"main", "glacier-velocity", "stage-out", "collect"} <= set(graph)
     main = graph["main"]
     assert [o["id"] for o in main["outputs"]] == ["catalog"]
+    # Every input is passed by value (the AOI and the outlines are strings): no stage-in step runs.
+    assert [step["id"] for step in main["steps"]] == ["app", "stage_out_0"]
+    assert not [i["id"] for i in main["inputs"] if "File" in str(i["type"]) or "Directory" in str(i["type"])]
     inputs = {i["id"] for i in main["inputs"]}
     assert {
         "s3_bucket",

@@ -10,8 +10,10 @@ import pystac
 import pytest
 from affine import Affine
 from rasterio.warp import transform_geom
+from shapely.affinity import translate
 from shapely.geometry import Point, Polygon, mapping, shape
 
+from doc_rows import assert_documented
 from glacier_velocity.cli import main
 from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.errors import InputError, InvalidParameter
@@ -251,6 +253,20 @@ def test_polygon_aoi_bounds_the_grid_and_masks_outside(items, form, capsys):
     lonlat_bounds = shape(feature["geometry"]).bounds
     assert stored.properties["gv:aoi_bbox"] == pytest.approx(list(lonlat_bounds))
     assert shape(json.loads(stored.properties["gv:correlation_params"]["aoi"])).equals(shape(feature["geometry"]))
+
+
+def test_a_polygon_aoi_beside_the_scenes_is_refused_with_the_documented_message(items):
+    ref, sec, tmp_path = items
+    feature, _ = _triangle_lonlat()
+    far = json.dumps(mapping(translate(shape(feature["geometry"]), xoff=10.0)))  # 10 degrees east
+    with pytest.raises(InputError) as caught:
+        correlate_pair(ref, sec, tmp_path / "out", CorrelationParams(aoi=far))
+    message = str(caught.value)
+    described = message.split("(", 1)[1].split(", W S E N")[0]
+    footprint = message.split("spans ", 1)[1].split(";")[0]
+    assert described.startswith("the polygon of inline GeoJSON (bbox [8")
+    assert_documented(message, described, "'S2B_43SEA_20200601_0_L2A'", footprint)
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_pairs_fail_with_clear_messages(items):
