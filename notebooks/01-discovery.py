@@ -51,7 +51,6 @@ pairs_json = "pairs.json"
 
 
 # %%
-import scrapbook as sb
 from IPython.display import Image, display
 
 from glacier_velocity.errors import NoPairsFound, NoScenesFound
@@ -59,6 +58,7 @@ from glacier_velocity.products.figures import plot_pair_timeline
 from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.stac.discovery import DiscoveryParams, DiscoveryResult, discover_pairs
 from glacier_velocity.stac.pairing import format_pair_table, format_scene_table, write_pairs_json
+from glacier_velocity.workflow import extract_pairs as scraps
 from glacier_velocity.workflow.extract_pairs import PairRecord
 
 # %%
@@ -118,9 +118,9 @@ if result is not None:
 
 # %%
 records = [PairRecord.from_pair(pair).to_dict() for pair in pairs]
-sb.glue("pairs", records)
-sb.glue("pairs_json", str(pairs_json))
-sb.glue("message", message)
-sb.glue("scene_count", len(result.scenes_found) if result is not None else 0)
-sb.glue("selected_count", len(result.scenes_selected) if result is not None else 0)
-sb.glue("pair_count", len(records))
+scraps.glue("pairs", records)
+scraps.glue("pairs_json", str(pairs_json))
+scraps.glue("message", message)
+scraps.glue("scene_count", len(result.scenes_found) if result is not None else 0)
+scraps.glue("selected_count", len(result.scenes_selected) if result is not None else 0)
+scraps.glue("pair_count", len(records))

@@ -56,12 +56,12 @@ glacier_outlines = None
 # %%
 from typing import cast
 
-import scrapbook as sb
 from IPython.display import Image, display
 
 from glacier_velocity.products.quicklook import scene_pair_png
 from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.tracking.params import Filter
+from glacier_velocity.workflow import extract_pairs as scraps
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
 
 # %%
@@ -127,9 +127,9 @@ stats = {
     "median_speed_m_per_yr": attempt.status.median_speed_m_per_yr,
 }
 # Scraps cannot be None: a failed pair glues empty paths.
-sb.glue("pair_id", pair_id)
-sb.glue("status", attempt.status.to_dict())
-sb.glue("velocity", str(products.cog) if products else "")
-sb.glue("quicklook", str(products.quicklook) if products else "")
-sb.glue("item", str(products.item) if products else "")
-sb.glue("stats", stats)
+scraps.glue("pair_id", pair_id)
+scraps.glue("status", attempt.status.to_dict())
+scraps.glue("velocity", str(products.cog) if products else "")
+scraps.glue("quicklook", str(products.quicklook) if products else "")
+scraps.glue("item", str(products.item) if products else "")
+scraps.glue("stats", stats)

@@ -48,9 +48,9 @@ points_of_interest = None
 out_dir = "."
 
 # %%
-import scrapbook as sb
 from IPython.display import Image, display
 
+from glacier_velocity.workflow import extract_pairs as scraps
 from glacier_velocity.workflow.aggregate import AggregationParams, aggregate_run
 
 # %%
@@ -78,7 +78,7 @@ if result.files is not None:
         display(Image(filename=str(figure)))
 
 # %%
-sb.glue("stats", result.stats())
-sb.glue("message", result.message)
-sb.glue("catalog", str(result.catalog))
-sb.glue("run_report", str(result.run_report))
+scraps.glue("stats", result.stats())
+scraps.glue("message", result.message)
+scraps.glue("catalog", str(result.catalog))
+scraps.glue("run_report", str(result.run_report))

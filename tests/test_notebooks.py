@@ -264,3 +264,29 @@ def test_pair_record_round_trip() -> None:
     assert scrap.PairRecord.from_dict(record.to_dict()) == record
     with pytest.raises(scrap.InputError, match="malformed"):
         scrap.PairRecord.from_dict({"id": "x"})
+
+
+def test_glue_writes_what_scrapbook_writes_and_reads(tmp_path: Path) -> None:
+    import scrapbook as sb
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()  # display() publishes rich outputs, as in a kernel
+    values = {"text": "S2_99XXX_20220610_20220705.tif", "empty": "", "count": 6, "share": 0.25, "flag": True}
+    values |= {"records": [{"pair_id": "a", "dt_days": 25.0}], "stats": {"median": None, "grid": [40, 40]}}
+    with capture_output() as ours:
+        for name, value in values.items():
+            scrap.glue(name, value)
+    with capture_output() as theirs:
+        for name, value in values.items():
+            sb.glue(name, value)
+    assert [(o.data, o.metadata) for o in ours.outputs] == [(o.data, o.metadata) for o in theirs.outputs]
+    # Read back by scrapbook from a notebook holding the outputs, as extract-pairs reads them.
+    cell = nbformat.v4.new_code_cell(
+        "",
+        outputs=[nbformat.v4.new_output("display_data", data=o.data, metadata=o.metadata) for o in ours.outputs],
+    )
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "glued.ipynb")
+    assert scrap.read_scraps(tmp_path / "glued.ipynb") == values
+    with pytest.raises(TypeError, match="cannot glue a set"):
+        scrap.glue("bad", {1, 2})  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Results glued by the executed notebooks, read back with scrapbook.
 
-The notebooks glue their results under stable names (:data:`DISCOVERY_SCRAPS` and friends).
+The notebooks glue their results under stable names (:data:`DISCOVERY_SCRAPS` and friends)
+with :func:`glue`, which writes scrapbook's own scrap format without importing scrapbook.
 The CWL tool ``extract_pairs`` runs ``glacier-velocity extract-pairs NOTEBOOK`` (:func:`extract_pairs`),
 which turns the discovery notebook's ``pairs`` scrap into a CWL array of records
 (``cwl.output.json`` in the working directory), so the Workflow can scatter over it.
@@ -27,6 +28,40 @@ DISCOVERY_SCRAPS = ("pairs", "pairs_json", "message", "scene_count", "selected_c
 CORRELATION_SCRAPS = ("pair_id", "status", "velocity", "quicklook", "item", "stats")
 #: Names glued by notebooks/03-aggregation.ipynb.
 AGGREGATION_SCRAPS = ("stats", "message", "catalog", "run_report")
+
+#: Media type of a scrap in a notebook output, as scrapbook writes and reads it (version 1).
+SCRAP_MEDIA_TYPE = "application/scrapbook.scrap.{encoder}+json"
+
+#: What a notebook glues: text, or a JSON value.
+Scrap = str | int | float | bool | list[Any] | dict[str, Any]
+
+
+def glue(name: str, data: Scrap) -> None:
+    """Record ``data`` under ``name`` in the running notebook, as ``scrapbook.glue`` does.
+
+    The output is scrapbook's (a ``display_data`` whose media type names the encoder, ``text``
+    for a string, ``json`` for any other JSON value), so :func:`read_scraps` and
+    ``scrapbook.read_notebook`` read it back; a test compares the two byte for byte. Importing
+    scrapbook itself would bring papermill, pandas and pyarrow into the kernel of every pair,
+    about 0.7 s of CPU, to write six small JSON outputs.
+
+    Raises
+    ------
+    TypeError
+        ``data`` is not text or a JSON value (a programming error of the notebook).
+    """
+    from IPython.display import display
+
+    if isinstance(data, str):
+        encoder = "text"
+    elif isinstance(data, (bool, int, float, list, dict)):
+        json.dumps(data)  # a TypeError now, not an unreadable notebook later
+        encoder = "json"
+    else:
+        raise TypeError(f"scrap {name!r}: cannot glue a {type(data).__name__}; give text or a JSON value")
+    payload = {"name": name, "data": data, "encoder": encoder, "version": 1}
+    metadata = {"scrapbook": {"name": name, "data": True, "display": False}}
+    display({SCRAP_MEDIA_TYPE.format(encoder=encoder): payload}, metadata=metadata, raw=True)
 
 
 @dataclass(frozen=True)
