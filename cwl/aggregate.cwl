@@ -9,9 +9,9 @@ doc: |
   velocity product on the first product's grid and writes the per-pixel median speed,
   median vx and vy, standard deviation of speed and valid-map count (COGs, m/yr), the summary
   figure and the time series figure, and a self-contained STAC catalog (catalog.json, relative
-  links) holding an item per pair product, one for the summary and the run report. With no
-  products (discovery found no pairs, or every pair failed) it writes the run report and an
-  empty catalog and says why.
+  links) holding an item per pair product, one for the summary and the run report. When
+  discovery found no pairs it writes the run report and an empty catalog and says why. When
+  every pair attempted failed the tool fails (non-zero exit) with each pair's reason.
 
 hints:
   DockerRequirement:

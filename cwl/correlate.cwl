@@ -119,6 +119,11 @@ inputs:
     type: string?
     label: Glacier outlines
     doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a file path, an http(s) URL or the GeoJSON text - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is found automatically and the product says so.
+  stac_url:
+    type: string
+    label: STAC API URL
+    doc: Root URL of the STAC API the two items come from; GLACIER_VELOCITY_STAC_TOKEN (environment), when set, is sent with the item fetches to its origin only, never to another host nor with the asset reads.
+    default: https://earth-search.aws.element84.com/v1
 
 outputs:
   executed_notebook:

@@ -12,8 +12,9 @@ doc: |
   Every step is a papermill notebook kept, executed, among the outputs. A pair that fails
   (corrupt scene, no overlap, nothing trackable) does not stop the run: it is recorded with
   its reason in the run report, and the summary uses every pair that succeeded and states
-  "N succeeded / M failed". When no pairs are found the run still succeeds, with an empty
-  catalog and a message saying which filter removed the scenes.
+  "N succeeded / M failed". When every pair attempted fails, the aggregation step fails with
+  each pair's reason, so the run ends non-zero. When no pairs are found the run still
+  succeeds, with an empty catalog and a message saying which filter removed the scenes.
 
 requirements:
   ScatterFeatureRequirement: {}
@@ -209,6 +210,7 @@ steps:
       stable_correction: stable_correction
       min_correlation_baseline_days: min_correlation_baseline_days
       glacier_outlines: glacier_outlines
+      stac_url: stac_url
     out: [executed_notebook, product, velocity, quicklook, item, status]
 
   node_aggregate:

@@ -51,6 +51,9 @@ min_correlation_baseline_days = 1.0
 # or the CRS its `crs` names. Stable ground is outside them; drawn on the quicklook. None:
 # stable ground found automatically.
 glacier_outlines = None
+# Root of the STAC API the items come from: GLACIER_VELOCITY_STAC_TOKEN (environment), when set,
+# goes with the item fetches to its origin only.
+stac_url = "https://earth-search.aws.element84.com/v1"
 
 
 # %%
@@ -77,6 +80,7 @@ params = CorrelationParams(
     stable_correction=stable_correction,
     min_correlation_baseline_days=min_correlation_baseline_days,
     glacier_outlines=glacier_outlines,
+    stac_url=stac_url,
 )
 # A failure of this pair is recorded in its status and the batch goes on; any other
 # exception is a bug and fails the notebook.

@@ -19,8 +19,9 @@
 # deviation of speed (m/yr) and the valid-map count as COGs with the summary and time series
 # figures into `summary/`, and a self-contained STAC catalog (with the run report) into
 # `catalog/`, all under `out_dir`, with the velocity datacube (every pair on the common grid,
-# NetCDF) in `summary/`. Without products (no pairs found, or every pair failed) it
-# writes the report and an empty catalog and says why. The step is
+# NetCDF) in `summary/`. Without products it writes the report and an empty catalog and says
+# why; when every pair attempted failed it then fails, listing each pair's reason (no pairs
+# found is still a success). The step is
 # `glacier_velocity.workflow.aggregate.aggregate_run`, which `glacier-velocity aggregate` runs too.
 
 # %% tags=["parameters"]

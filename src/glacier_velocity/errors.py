@@ -71,6 +71,19 @@ class TrackingFailed(GlacierVelocityError):
     """Feature tracking produced no usable displacement (nothing trackable, no overlap)."""
 
 
+class AllPairsFailed(GlacierVelocityError):
+    """Every pair attempted in a run failed: the run has no velocity product.
+
+    ``report`` is the run's :class:`~glacier_velocity.products.runreport.RunReport` (written
+    before this is raised); the message lists each pair's reason. A run with no pairs at all
+    is not this: it succeeds with an empty catalog.
+    """
+
+    def __init__(self, message: str, report: object = None):
+        self.report = report
+        super().__init__(message)
+
+
 class EngineUnavailable(GlacierVelocityError):
     """A tracking engine was requested whose software is not installed."""
 

@@ -39,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DAYS",
         help="refuse a pair whose scenes are closer in time than this (days; default: %(default)s)",
     )
+    parser.add_argument(
+        "--stac-url",
+        default=CorrelationParams().stac_url,
+        metavar="URL",
+        help="root of the STAC API the items come from; GLACIER_VELOCITY_STAC_TOKEN, when set, is sent "
+        "with the item fetches to its origin only (default: %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         stable_correction=args.stable_correction,
         min_correlation_baseline_days=args.min_correlation_baseline_days,
         glacier_outlines=args.glacier_outlines,
+        stac_url=args.stac_url,
     )
     result = correlate_pair(args.reference_href, args.secondary_href, args.out_dir, params)
     print(f"velocity:  {result.cog}")

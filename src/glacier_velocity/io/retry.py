@@ -228,15 +228,17 @@ def http_adapter(policy: RetryPolicy, token: str | None = None, origin_url: str 
     return Adapter(max_retries=_retry(policy))
 
 
-def http_session(policy: RetryPolicy | None = None) -> Any:
-    """A ``requests.Session`` retrying per ``policy`` (no token: for plain file downloads).
+def http_session(policy: RetryPolicy | None = None, stac_url: str | None = None) -> Any:
+    """A ``requests.Session`` retrying per ``policy``.
 
-    The caller passes ``timeout=(policy.connect_timeout_s, policy.read_timeout_s)`` to each
-    request; ``requests`` has no session-wide timeout.
+    With ``stac_url``, the STAC token (if set) is added to requests for that API's origin
+    only (STAC items of a private catalogue); without, no request carries it (plain file
+    downloads). The caller passes ``timeout=(policy.connect_timeout_s, policy.read_timeout_s)``
+    to each request; ``requests`` has no session-wide timeout.
     """
     import requests
 
-    adapter = http_adapter(policy or RetryPolicy.from_env())
+    adapter = http_adapter(policy or RetryPolicy.from_env(), stac_token() if stac_url else None, stac_url)
     session = requests.Session()
     session.mount("http://", adapter)
     session.mount("https://", adapter)

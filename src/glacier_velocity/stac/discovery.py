@@ -58,6 +58,14 @@ log = logging.getLogger(__name__)
 EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
 DEFAULT_COLLECTION = "sentinel-2-l2a"
 
+
+def check_stac_url(stac_url: object) -> str:
+    """``stac_url`` when it is an http(s) URL (a STAC API root), else ``InvalidParameter``."""
+    if not isinstance(stac_url, str) or not re.match(r"^https?://[^/\s]+", stac_url):
+        raise InvalidParameter("stac_url", f"must be an http(s) URL of a STAC API root, got {stac_url!r}")
+    return stac_url
+
+
 #: Sentinel-2 L2A scene classification values counted as cloud over the AOI.
 SCL_CLOUD_CLASSES = (3, 8, 9, 10)
 #: SCL value meaning "no data"; such pixels are left out of the AOI cloud fraction.
@@ -124,8 +132,7 @@ class DiscoveryParams:
     max_items: int = 5000
 
     def __post_init__(self) -> None:
-        if not isinstance(self.stac_url, str) or not re.match(r"^https?://[^/\s]+", self.stac_url):
-            raise InvalidParameter("stac_url", f"must be an http(s) URL of a STAC API root, got {self.stac_url!r}")
+        check_stac_url(self.stac_url)
         if not isinstance(self.collection, str) or not self.collection.strip():
             raise InvalidParameter(
                 "collection", f"must be a collection id such as 'sentinel-2-l2a', got {self.collection!r}"
@@ -671,6 +678,7 @@ __all__ = [
     "DiscoveryResult",
     "FilterCount",
     "EARTH_SEARCH_URL",
+    "check_stac_url",
     "choose_tile",
     "coverage_fraction",
     "discover_pairs",

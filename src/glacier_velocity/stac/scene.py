@@ -352,13 +352,15 @@ def check_remote_item_asset(item_id: str, item_href: str, key: str, href: str) -
     )
 
 
-def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
+def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | None = None) -> pystac.Item:
     """Read a STAC item from an http(s) URL, a ``file://`` URL or a local JSON file.
 
     Remote items are fetched with the timeouts and bounded retries of
-    :class:`~glacier_velocity.io.retry.RetryPolicy` (connection errors, timeouts, 429/5xx); the
-    STAC token is not sent (items may live on any host). The item's self href is set to
-    ``href`` when it has none, so relative asset hrefs resolve.
+    :class:`~glacier_velocity.io.retry.RetryPolicy` (connection errors, timeouts, 429/5xx). The
+    STAC token (``GLACIER_VELOCITY_STAC_TOKEN``), when set, goes with the request only if
+    ``href`` is on the origin of ``stac_url`` (the private API the pair was found in); an item
+    on any other host, or a redirect to one, never receives it. The item's self href is set
+    to ``href`` when it has none, so relative asset hrefs resolve.
 
     Parameters
     ----------
@@ -366,6 +368,8 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
         Where the item is.
     role : str
         What the item is for (``"reference"``, ``"secondary"``), for messages.
+    stac_url : str, optional
+        Root of the STAC API the item comes from; None sends the token nowhere.
 
     Raises
     ------
@@ -373,7 +377,7 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
         Another URL scheme, a missing file, an answer that is not a STAC item, or a server
         still failing after the retries; the message names ``role`` and ``href``.
     """
-    from ..io.retry import RetryPolicy, http_session, redact
+    from ..io.retry import TOKEN_ENV, RetryPolicy, http_session, redact
 
     text = os.fspath(href)
     scheme = urlparse(text).scheme.lower()
@@ -386,7 +390,7 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
 
         policy = RetryPolicy.from_env()
         try:
-            with http_session(policy) as session:
+            with http_session(policy, stac_url) as session:
                 answer = session.get(text, timeout=(policy.connect_timeout_s, policy.read_timeout_s))
         except requests.RequestException as exc:
             raise InputError(
@@ -395,8 +399,16 @@ def read_item(href: str | os.PathLike[str], role: str = "item") -> pystac.Item:
             ) from exc
         if answer.status_code != 200:
             retried = f" after {policy.attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
+            hint = "check the URL"
+            if answer.status_code in (401, 403):
+                hint = (
+                    f"a private catalogue: set {TOKEN_ENV}, which is sent to the origin of the STAC API "
+                    f"(stac_url {stac_url}) only"
+                    if stac_url
+                    else f"a private catalogue: set {TOKEN_ENV} and give the API's stac_url (the token is sent to its origin only)"
+                )
             raise InputError(
-                f"{role}: cannot fetch the STAC item {text!r} (HTTP {answer.status_code}){retried}; check the URL"
+                f"{role}: cannot fetch the STAC item {text!r} (HTTP {answer.status_code}){retried}; {hint}"
             )
         try:
             data = answer.json()

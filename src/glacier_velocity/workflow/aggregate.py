@@ -12,9 +12,12 @@ runs) and ``glacier-velocity aggregate``; they write the same files under ``out_
       catalog/catalog.json            self-contained STAC catalog: one item per pair product,
                                       the summary item, the run report
 
-Without products (discovery found no pairs, or every pair failed) there is no ``summary/``:
-the step writes the run report and an empty catalog and says why. That is an outcome, not an
-error; a product that cannot be read is an error.
+Without products there is no ``summary/``: the step writes the run report and an empty
+catalog and says why. When discovery found no pairs that is an outcome, not an error; when
+every pair attempted failed, the step then raises
+:class:`~glacier_velocity.errors.AllPairsFailed` listing each pair's reason, so the notebook,
+the CWL step and the whole run (cwltool, Toil, an ADES) end non-zero instead of reporting
+"0 succeeded" as a success. A product that cannot be read is an error too.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from ..aggregation.summary import (
     check_max_pair_error,
     write_summary,
 )
-from ..errors import InputError, InvalidParameter
+from ..errors import AllPairsFailed, InputError, InvalidParameter
 from ..io.outlines import GlacierOutlines, read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
 from ..products.catalog import write_catalog
@@ -357,6 +360,9 @@ def aggregate_run(
     InputError
         A product or status file is missing or unreadable, or the statuses and products
         disagree (a product without a succeeded status, a succeeded pair without a product).
+    AllPairsFailed
+        Every pair of ``statuses`` failed (after the run report and the empty catalog are
+        written); the message gives each pair's reason.
     """
     params = params or AggregationParams()
     out = Path(out_dir)
@@ -420,5 +426,13 @@ def aggregate_run(
         run_report=report,
         **catalog_text,
     )
+    if report.pairs and not report.succeeded:
+        # The report and the empty catalog stay for a look; the run itself failed.
+        reasons = "; ".join(f"{p.pair_id}: {p.reason}" for p in report.failed)
+        raise AllPairsFailed(
+            f"every pair attempted failed ({report.summary_line()}), so the run has no velocity product: "
+            f"{reasons}; fix the cause and run again (run report: {report_path})",
+            report,
+        )
     log.info("%s", outcome)
     return AggregationResult(report, report_path, catalog, summary, files, outcome)

@@ -56,6 +56,7 @@ from ..products.naming import output_directory, product_basename, product_paths,
 from ..products.quicklook import write_quicklook
 from ..products.runreport import PairStatus, status_text, write_status
 from ..stac.aoi import AOI, parse_aoi
+from ..stac.discovery import EARTH_SEARCH_URL, check_stac_url
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
 from ..tracking import ENGINES, FILTERS, TrackingParams, bounded_search, search_range_px, track_offsets
@@ -108,6 +109,11 @@ class CorrelationParams:
         Shortest baseline (days) a pair may have to be correlated; shorter pairs are refused.
         Over seconds or hours, sub-pixel noise becomes absurd speeds. (Discovery's
         ``min_baseline_days`` only filters which pairs are formed, and has no bound by default.)
+    stac_url : str
+        Root of the STAC API the two items come from (discovery's ``stac_url``): the STAC token
+        (``GLACIER_VELOCITY_STAC_TOKEN``), when set, is sent with the item fetches to this
+        origin only - never to another host, nor with the asset reads (COGs on S3 or a CDN
+        take their own credentials). Default: Earth Search v1.
     """
 
     max_velocity_m_per_yr: float = 1000.0
@@ -120,8 +126,10 @@ class CorrelationParams:
     stable_correction: bool = True
     min_correlation_baseline_days: float = 1.0
     glacier_outlines: str | None = None
+    stac_url: str = EARTH_SEARCH_URL
 
     def __post_init__(self) -> None:
+        check_stac_url(self.stac_url)
         if self.glacier_outlines is not None and not isinstance(self.glacier_outlines, str):
             raise InvalidParameter(
                 "glacier_outlines",
@@ -222,8 +230,13 @@ class PairProducts:
         )
 
 
-def load_scene(source: str | os.PathLike[str] | pystac.Item | Scene, role: str = "item") -> Scene:
+def load_scene(
+    source: str | os.PathLike[str] | pystac.Item | Scene, role: str = "item", stac_url: str | None = None
+) -> Scene:
     """A scene from a STAC item URL, an item JSON file, a ``pystac.Item`` or a Scene.
+
+    ``stac_url`` is the API the item comes from: the STAC token goes to its origin only
+    (:func:`~glacier_velocity.stac.scene.read_item`).
 
     Raises
     ------
@@ -234,7 +247,7 @@ def load_scene(source: str | os.PathLike[str] | pystac.Item | Scene, role: str =
         return source
     if isinstance(source, pystac.Item):
         return Scene.from_item(source)
-    return Scene.from_item(read_item(source, role))
+    return Scene.from_item(read_item(source, role, stac_url))
 
 
 def _source_of(given: Any, scene: Scene) -> str:
@@ -337,7 +350,9 @@ def correlate_pair(
     params = params or CorrelationParams()
     if glacier_outlines is None:
         glacier_outlines = params.outlines()
-    pair = Pair(load_scene(reference, "reference"), load_scene(secondary, "secondary"))
+    pair = Pair(
+        load_scene(reference, "reference", params.stac_url), load_scene(secondary, "secondary", params.stac_url)
+    )
     ref_scene, sec_scene = pair.reference, pair.secondary
     aoi = choose_aoi(pair, params.aoi)
     dt_days = pair.dt_days
@@ -619,8 +634,8 @@ def attempt_pair(
         return {Path(status_path): status_text(succeeded(products))} if status_path is not None else {}
 
     try:
-        reference_scene = load_scene(reference, "reference")
-        secondary_scene = load_scene(secondary, "secondary")
+        reference_scene = load_scene(reference, "reference", params.stac_url)
+        secondary_scene = load_scene(secondary, "secondary", params.stac_url)
         pair = Pair(reference_scene, secondary_scene)
         products = correlate_pair(
             reference_scene,
