@@ -10,11 +10,15 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rasterio
 import yaml
+from shapely.geometry import Point, box
 
 from glacier_velocity import demo
+from glacier_velocity.demo.scenes import demo_glacier_outlines
+from glacier_velocity.io.outlines import GlacierOutlines
 
 ROOT = Path(__file__).resolve().parents[1]
 CWL = ROOT / "cwl"
@@ -146,6 +150,40 @@ def test_workflow_scatter_over_a_single_pair(tmp_path: Path) -> None:
     comparison = demo.compare_with_truth(demo.median_speed_map(outputs), result.truth, truth_map="truth_speed_2022.tif")
     assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
     assert "extract-pairs: 1 pair(s)" in result.log
+
+
+@pytest.mark.slow
+def test_a_glacier_outline_as_aoi_bounds_every_stage(tmp_path: Path) -> None:
+    """Issue 11, finding 3: the outline (inline GeoJSON, as an ADES passes it) bounds discovery
+    (intersects), each pair's grid (its bounding box) and the summary: no value outside it."""
+    # The glacier inside the central 70 % of the demo area: a third of the scene, a quarter of its
+    # bounding box off the ice (where the pair's stable-ground correction finds its ground).
+    west, south, east, north = demo.demo_bbox()
+    dx, dy = 0.35 * (east - west), 0.35 * (north - south)
+    centre = ((west + east) / 2, (south + north) / 2)
+    crop = box(centre[0] - dx, centre[1] - dy, centre[0] + dx, centre[1] + dy)
+    outline = GlacierOutlines(demo_glacier_outlines().geometry.intersection(crop), "EPSG:4326")
+    aoi = json.dumps(outline.to_geojson())
+    result = demo.run_demo(tmp_path, overrides={"end_year": 2022, "end_month": 7, "aoi": aoi}, quiet=True)
+    run = result.run
+    assert run is not None and [p.velocity.name for p in run.pairs] == ["S2_99XXX_20220610_20220705.tif"]
+    ice = outline.in_crs(f"EPSG:{demo.DEMO_EPSG}")
+    west, south, east, north = ice.bounds
+    scene = demo.DEMO_SHAPE[0] * demo.DEMO_PIXEL_M
+    assert (east - west) * (north - south) < 0.5 * scene * scene  # the outline is much smaller than the scene
+    for path in (run.pairs[0].velocity, demo.median_speed_map(result.outputs)):
+        with rasterio.open(path) as src:
+            speed = src.read(3 if path == run.pairs[0].velocity else 1, masked=True).filled(np.nan)
+            cell = src.transform.a
+            left, bottom, right, top = src.bounds
+            centres = [
+                [Point(*(src.transform @ (c + 0.5, r + 0.5))) for c in range(src.width)] for r in range(src.height)
+            ]
+        assert west - cell <= left and right <= east + cell and south - cell <= bottom and top <= north + cell, path
+        inside = np.array([[ice.buffer(-cell / 4).contains(p) for p in row] for row in centres])
+        outside = np.array([[not ice.buffer(cell / 4).contains(p) for p in row] for row in centres])
+        assert outside.any() and not np.isfinite(speed[outside]).any(), path
+        assert np.isfinite(speed[inside]).mean() > 0.8, path
 
 
 @pytest.mark.slow
