@@ -56,18 +56,28 @@ def test_cwl_job_from_execute_inputs(description: dict) -> None:
     }
 
 
+#: A process with a File input (glacier-velocity has none since the aoi is a string).
+FILE_INPUT = {"outlines_file": {"metadata": [{"title": "cwl:type", "value": "[ null, File ]"}]}}
+
+
 @pytest.mark.parametrize(
-    ("inputs", "parameter"),
+    ("inputs", "parameter", "file_process"),
     [
-        ({"start_yaer": 2020}, "start_yaer"),
-        ({"geometry": {"value": 1}}, "geometry"),
-        ({"geometry": {"href": ""}}, "geometry"),
+        ({"start_yaer": 2020}, "start_yaer", False),
+        ({"geometry": {"href": "https://example.org/aoi.geojson"}}, "geometry", False),
+        ({"outlines_file": {"value": 1}}, "outlines_file", True),
+        ({"outlines_file": {"href": ""}}, "outlines_file", True),
     ],
 )
-def test_cwl_job_rejects_unknown_inputs_and_files_without_href(description: dict, inputs: dict, parameter: str) -> None:
+def test_cwl_job_rejects_unknown_inputs_and_files_without_href(
+    description: dict, inputs: dict, parameter: str, file_process: bool
+) -> None:
     with pytest.raises(InvalidParameter) as info:
-        ogc.cwl_job(inputs, description["inputs"])
+        ogc.cwl_job(inputs, FILE_INPUT if file_process else description["inputs"])
     assert info.value.parameter == parameter
+    assert ogc.cwl_job({"outlines_file": {"href": "https://example.org/o.geojson"}}, FILE_INPUT) == {
+        "outlines_file": {"class": "File", "location": "https://example.org/o.geojson"}
+    }
 
 
 def test_results_link_every_output_under_the_job_url(tmp_path: Path) -> None:
