@@ -129,7 +129,8 @@ def test_discover_with_aoi_file_and_wrapping_season(stac_api, tmp_path, capsys):
         ),
         (["--aoi", ",".join(AOI), "--pairs-per-image", "0"], "--pairs-per-image: must be an integer >= 1"),
         (["--aoi", ",".join(AOI), "--end-year", "2019"], "--start-year: 2020 is after the end year 2019"),
-        (["--aoi", "does-not-exist.geojson"], "--aoi: no file 'does-not-exist.geojson'"),
+        (["--aoi", "does-not-exist.geojson"], "--aoi: no file 'does-not-exist.geojson': give W,S,E,N (four numbers"),
+        (["--aoi", "74.4;35.4;74.6;35.6"], "--aoi: no file '74.4;35.4;74.6;35.6': give W,S,E,N (four numbers"),
     ],
 )
 def test_bad_parameters_exit_2_naming_the_parameter(tmp_path, capsys, args, message):

@@ -254,7 +254,17 @@ def parse_aoi(value: AOI | str | os.PathLike[str] | Sequence[Any] | dict[str, An
             parameter,
             f"must be W,S,E,N (lon/lat degrees), GeoJSON text, or the URL or path of a GeoJSON file, got {type(value).__name__}",
         )
-    document = load_geojson(value, parameter)
+    try:
+        document = load_geojson(value, parameter)
+    except InvalidParameter as exc:
+        if exc.detail.startswith("no file "):
+            # Text that is no file may be a bbox typed another way ("74.4;35.4;...").
+            raise InvalidParameter(
+                parameter,
+                f"{exc.detail.rsplit('; give', 1)[0]}: give W,S,E,N (four numbers, lon/lat degrees, e.g. "
+                "75.194,36.201,75.424,36.411), GeoJSON text, an http(s) URL or the path of an existing GeoJSON file",
+            ) from exc
+        raise
     if document.crs != GEOJSON_CRS:
         raise InvalidParameter(
             parameter,
