@@ -27,7 +27,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 
 from ..errors import InvalidParameter
-from .retry import RetryPolicy, http_session, redact
+from .retry import RetryPolicy, http_session, last_call, redact
 
 #: CRS of GeoJSON without a ``crs`` member (RFC 7946: longitude, latitude in degrees).
 GEOJSON_CRS = "EPSG:4326"
@@ -85,9 +85,9 @@ def _read_url(url: str, parameter: str, policy: RetryPolicy | None) -> str:
         with http_session(policy) as session:
             answer = session.get(url, timeout=(policy.connect_timeout_s, policy.read_timeout_s), stream=True)
             if answer.status_code != 200:
-                retried = (
-                    f" after {policy.attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
-                )
+                call = last_call()
+                attempts = call.attempts if call else policy.attempts
+                retried = f" after {attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
                 raise InvalidParameter(
                     parameter, f"cannot fetch {redact(url)!r} (HTTP {answer.status_code}){retried}; check the URL"
                 )
@@ -102,9 +102,11 @@ def _read_url(url: str, parameter: str, policy: RetryPolicy | None) -> str:
                     )
                 chunks.append(chunk)
     except requests.RequestException as exc:
+        call = last_call()
+        tried = call.describe() if call else f"after {policy.attempts} attempt(s)"
         raise InvalidParameter(
             parameter,
-            f"cannot fetch {redact(url)!r} after {policy.attempts} attempt(s) ({type(exc).__name__}); "
+            f"cannot fetch {redact(url)!r} {tried} ({type(exc).__name__}); "
             "check the URL and the network, or download the file and give its path",
         ) from exc
     try:

@@ -32,11 +32,14 @@ S3 buckets use GDAL's own ``AWS_*`` environment variables, which this package ne
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
+import socket
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -81,7 +84,9 @@ class RetryPolicy:
     read_timeout_s : float
         Seconds to wait for the next bytes of an answer.
     deadline_s : float
-        No retry is started after this many seconds since the first try.
+        Seconds a whole request may take, from its first try: every try, the waits between
+        them, connecting, sending, the headers and the body (``requests``); no retry is
+        started that would pass it (GDAL reads, :func:`call_with_retries`).
     """
 
     attempts: int = 4
@@ -183,49 +188,243 @@ def _origin(url: str) -> tuple[str, str]:
 # --- STAC API requests ---------------------------------------------------------------------------
 
 
-def _retry(policy: RetryPolicy) -> Any:
+@dataclass
+class HttpCall:
+    """One HTTP call under a :class:`RetryPolicy`: its attempts so far and its deadline.
+
+    Attributes
+    ----------
+    started : float
+        ``time.monotonic()`` when the first attempt began (s).
+    deadline : float
+        ``started + policy.deadline_s``: no byte is waited for after it, whether connecting,
+        sending, reading the headers or the body.
+    attempts : int
+        Requests really sent (or begun) so far, the first included.
+    cut : bool
+        True when the deadline stopped the call.
+    """
+
+    started: float
+    deadline: float
+    attempts: int = 0
+    cut: bool = False
+
+    @property
+    def deadline_s(self) -> float:
+        """The deadline, in seconds after the first attempt."""
+        return self.deadline - self.started
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (<= 0 when passed)."""
+        return self.deadline - time.monotonic()
+
+    def describe(self) -> str:
+        """``after N attempt(s)``, and the deadline when it cut the call (for messages)."""
+        if self.cut:
+            return (
+                f"within the deadline of {self.deadline_s:g} s (GLACIER_VELOCITY_HTTP_DEADLINE_S): "
+                f"no complete answer after {self.attempts} attempt(s)"
+            )
+        return f"after {self.attempts} attempt(s)"
+
+
+# The call in progress (or last made) in this thread/context: the deadline socket reads it on
+# every send and receive, so the deadline also bounds the body that requests reads after the
+# adapter has returned the headers.
+_CALL: ContextVar[HttpCall | None] = ContextVar("glacier_velocity_http_call", default=None)
+
+
+def last_call() -> HttpCall | None:
+    """The HTTP call last made through :func:`http_adapter` in this context (None before any)."""
+    return _CALL.get()
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and receive ends by the current call's deadline.
+
+    A per-operation timeout (``requests``' read timeout) never fires for a server that drips
+    one byte a second; here each operation waits at most the time left before the deadline of
+    :data:`_CALL`, so a whole request (headers and body) cannot outlast it.
+    """
+
+    def __init__(self, sock: Any):
+        self._sock = sock
+        self._timeout: float | None = sock.gettimeout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def _arm(self) -> None:
+        call = _CALL.get()
+        if call is None:
+            return
+        remaining = call.remaining()
+        if remaining <= 0:
+            call.cut = True
+            raise TimeoutError(f"deadline of {call.deadline_s:g} s passed")
+        self._sock.settimeout(remaining if self._timeout is None else min(self._timeout, remaining))
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+        self._sock.settimeout(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        try:
+            return int(self._sock.recv_into(buffer, nbytes, flags))
+        except TimeoutError:
+            self._mark_cut()
+            raise
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        self._arm()
+        try:
+            return bytes(self._sock.recv(size, flags))
+        except TimeoutError:
+            self._mark_cut()
+            raise
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._arm()
+        self._sock.sendall(data, flags)
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._arm()
+        return int(self._sock.send(data, flags))
+
+    def makefile(self, mode: str = "r", buffering: int | None = None, **_: Any) -> Any:
+        # http.client reads the answer through this file: it must read through recv_into above.
+        raw = socket.SocketIO(self, "rb" if "r" in mode else "wb")  # type: ignore[arg-type]
+        return io.BufferedReader(raw) if "r" in mode else io.BufferedWriter(raw)
+
+    def _mark_cut(self) -> None:
+        call = _CALL.get()
+        if call is not None and call.remaining() <= 0:
+            call.cut = True
+
+
+def _deadline_pools() -> dict[str, type]:
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class DeadlineHTTPConnection(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            self.sock = _DeadlineSocket(self.sock)
+
+    class DeadlineHTTPSConnection(HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            self.sock = _DeadlineSocket(self.sock)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = DeadlineHTTPConnection
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = DeadlineHTTPSConnection
+
+    return {"http": Pool, "https": TLSPool}
+
+
+def _retry_after(response: Any, policy: RetryPolicy) -> float | None:
+    """The server's ``Retry-After`` (s), capped at ``max_backoff_s`` so a server cannot stall us."""
+    from urllib3.exceptions import InvalidHeader
     from urllib3.util.retry import Retry
 
-    class BoundedRetry(Retry):
-        """urllib3 Retry whose ``Retry-After`` waits are capped, so a server cannot stall us."""
-
-        def get_retry_after(self, response: Any) -> float | None:
-            value = super().get_retry_after(response)
-            return None if value is None else min(value, policy.max_backoff_s)
-
-    retries = policy.attempts - 1
-    return BoundedRetry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        other=0,
-        # urllib3 2 waits 0 before the first retry, then backoff_factor * 2**(n-1).
-        backoff_factor=policy.backoff_s / 2,
-        backoff_max=policy.max_backoff_s,
-        status_forcelist=RETRY_STATUS,
-        allowed_methods=None,  # searches are POSTs, and reads all the same
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the final answer reaches the caller with its status code
-    )
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(min(Retry(0).parse_retry_after(value), policy.max_backoff_s))
+    except InvalidHeader:
+        return None
 
 
 def http_adapter(policy: RetryPolicy, token: str | None = None, origin_url: str | None = None) -> Any:
-    """A ``requests`` adapter with the retry policy, adding the token for ``origin_url`` only."""
+    """A ``requests`` adapter with the retry policy and its deadline, adding the token for ``origin_url`` only.
+
+    Each call (:meth:`send`) is tried at most ``policy.attempts`` times: connection errors,
+    timeouts and 429/500/502/503/504 answers are retried after ``policy.delay`` (or the
+    server's ``Retry-After``, capped at ``max_backoff_s``). The whole call - every attempt,
+    the waits between them, connecting, sending, the headers and the body - ends by
+    ``policy.deadline_s``; a retry is not started when its wait would pass it. The call's
+    true attempt count and whether the deadline cut it are in :func:`last_call`.
+    """
+    import requests
     from requests.adapters import HTTPAdapter
 
     header = authorization_value(token) if token else None
     origin = _origin(origin_url) if origin_url else None
+    pools = _deadline_pools()
 
     class Adapter(HTTPAdapter):
-        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def send(
+            self,
+            request: Any,
+            stream: bool = False,
+            timeout: Any = None,
+            verify: Any = True,
+            cert: Any = None,
+            proxies: Any = None,
+        ) -> Any:
             # Added here, after pystac-client logged the prepared request, and only for the
             # API's own origin: a link or redirect to another host never receives the token.
             if header and origin and _origin(request.url) == origin:
                 request.headers["Authorization"] = header
-            return super().send(request, *args, **kwargs)
+            started = time.monotonic()
+            call = HttpCall(started, started + policy.deadline_s)
+            _CALL.set(call)
+            while True:
+                call.attempts += 1
+                remaining = max(call.remaining(), 0.001)
+                if isinstance(timeout, tuple):
+                    bounded: Any = (min(timeout[0] or remaining, remaining), timeout[1])
+                else:
+                    bounded = (min(timeout or remaining, remaining), timeout)
+                try:
+                    response = super().send(request, stream, bounded, verify, cert, proxies)
+                except (requests.ConnectionError, requests.Timeout) as exc:
+                    if isinstance(exc, requests.exceptions.SSLError) or not self._again(call, request.url, None, exc):
+                        raise
+                    continue
+                if response.status_code in RETRY_STATUS and self._again(call, request.url, response, None):
+                    response.close()
+                    continue
+                return response
 
-    return Adapter(max_retries=_retry(policy))
+        def _again(self, call: HttpCall, url: str, response: Any, error: BaseException | None) -> bool:
+            """Whether to retry; waits first when so."""
+            if call.cut or call.remaining() <= 0:
+                call.cut = True
+                return False
+            if call.attempts >= policy.attempts:
+                return False
+            wait = policy.delay(call.attempts)
+            if response is not None:
+                wait = _retry_after(response, policy) or wait
+            if wait >= call.remaining():
+                return False
+            what = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+            log.warning(
+                "%s: attempt %d of %d failed (%s); retrying in %.1f s",
+                redact(str(url)),
+                call.attempts,
+                policy.attempts,
+                what,
+                wait,
+            )
+            time.sleep(wait)
+            return True
+
+    return Adapter(max_retries=0)
 
 
 def http_session(policy: RetryPolicy | None = None, stac_url: str | None = None) -> Any:
@@ -308,7 +507,8 @@ def gdal_http_options(policy: RetryPolicy | None = None) -> dict[str, Any]:
         "GDAL_HTTP_RETRY_DELAY": max(policy.backoff_s, 0.001),
         "GDAL_HTTP_RETRY_CODES": ",".join(str(code) for code in RETRY_STATUS),
         "GDAL_HTTP_CONNECTTIMEOUT": max(1, round(policy.connect_timeout_s)),
-        "GDAL_HTTP_TIMEOUT": max(1, round(policy.read_timeout_s)),
+        # curl's bound on a whole transfer (connect, headers, body): within the deadline too.
+        "GDAL_HTTP_TIMEOUT": max(1, round(min(policy.read_timeout_s, policy.deadline_s))),
     }
 
 
@@ -382,12 +582,14 @@ def call_with_retries(
 __all__ = [
     "RETRY_STATUS",
     "TOKEN_ENV",
+    "HttpCall",
     "RetryPolicy",
     "authorization_value",
     "call_with_retries",
     "gdal_http_options",
     "http_adapter",
     "is_transient",
+    "last_call",
     "redact",
     "stac_api_io",
     "stac_token",

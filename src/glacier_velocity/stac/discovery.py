@@ -40,7 +40,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import CatalogError, InputError, InvalidParameter, MalformedItem, NoPairsFound, NoScenesFound
-from ..io.retry import RETRY_STATUS, RetryPolicy, redact, stac_api_io
+from ..io.retry import RETRY_STATUS, RetryPolicy, last_call, redact, stac_api_io
 from .aoi import AOI, parse_aoi
 from .pairing import (
     Pair,
@@ -286,9 +286,10 @@ def open_catalog(stac_url: str, policy: RetryPolicy | None = None) -> Any:
             auth = "; set GLACIER_VELOCITY_STAC_TOKEN for a private catalogue" if status in (401, 403) else ""
             raise CatalogError(f"{stac_url} did not answer as a STAC API (HTTP {status}); {hint}{auth}") from exc
         reason = f"HTTP {status}" if status else _network_reason(str(exc))
-        raise CatalogError(
-            f"cannot reach the STAC API at {stac_url} ({reason}) after {policy.attempts} attempt(s); {hint}"
-        ) from exc
+        call = last_call()
+        tried = call.describe() if call else f"after {policy.attempts} attempt(s)"
+        where = f"{stac_url}" if call and call.cut else f"{stac_url} ({reason})"
+        raise CatalogError(f"cannot reach the STAC API at {where} {tried}; {hint}") from exc
     except (ValueError, KeyError, TypeError, pystac.STACError, pystac.STACTypeError, ClientTypeError) as exc:
         raise CatalogError(f"{stac_url} did not answer as a STAC API ({_short(str(exc))}); {hint}") from exc
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
@@ -403,9 +404,10 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
                 "answered instead); check --stac-url and, for a private catalogue, GLACIER_VELOCITY_STAC_TOKEN"
             ) from exc
         except APIError as exc:
+            call = last_call()
+            tried = call.describe() if call else f"after up to {RetryPolicy.from_env().attempts} attempt(s)"
             raise CatalogError(
-                f"the search at {params.stac_url} failed ({_short(str(exc))}) after up to {RetryPolicy.from_env().attempts} "
-                "attempt(s); try again later or check --stac-url"
+                f"the search at {params.stac_url} failed ({_short(str(exc))}) {tried}; try again later or check --stac-url"
             ) from exc
         log.info(
             "season %d (%s/%s): %d item(s) so far",

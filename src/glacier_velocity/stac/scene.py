@@ -377,7 +377,7 @@ def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | 
         Another URL scheme, a missing file, an answer that is not a STAC item, or a server
         still failing after the retries; the message names ``role`` and ``href``.
     """
-    from ..io.retry import TOKEN_ENV, RetryPolicy, http_session, redact
+    from ..io.retry import TOKEN_ENV, RetryPolicy, http_session, last_call, redact
 
     text = os.fspath(href)
     scheme = urlparse(text).scheme.lower()
@@ -393,12 +393,16 @@ def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | 
             with http_session(policy, stac_url) as session:
                 answer = session.get(text, timeout=(policy.connect_timeout_s, policy.read_timeout_s))
         except requests.RequestException as exc:
+            call = last_call()
+            tried = call.describe() if call else f"after {policy.attempts} attempt(s)"
             raise InputError(
-                f"{role}: cannot fetch the STAC item {text!r} after {policy.attempts} attempt(s) "
+                f"{role}: cannot fetch the STAC item {text!r} {tried} "
                 f"({type(exc).__name__}); check the URL and the network, or try again later"
             ) from exc
         if answer.status_code != 200:
-            retried = f" after {policy.attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
+            call = last_call()
+            attempts = call.attempts if call else policy.attempts
+            retried = f" after {attempts} attempt(s)" if answer.status_code in (429, 500, 502, 503, 504) else ""
             hint = "check the URL"
             if answer.status_code in (401, 403):
                 hint = (
