@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 
 #: The worker: ``attempt_pair`` as the notebook calls it, the functions it composes timed.
 WORKER = r"""
-import json, sys, time
+import dataclasses, json, sys, time
 import glacier_velocity.workflow.correlate as correlate
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
 
@@ -70,11 +70,15 @@ def timed(name, function):
 for name in stages:
     if hasattr(correlate, name):
         setattr(correlate, name, timed(name, getattr(correlate, name)))
-bbox = job["bbox"]
-params = CorrelationParams(
-    max_velocity_m_per_yr=job["max_velocity_m_per_yr"], bbox=(bbox[0], bbox[1], bbox[2], bbox[3]),
-    glacier_outlines=job["glacier_outlines"],
-)
+# The notebook's own parameters cell and CorrelationParams, fed the job's values.
+fields = {f.name for f in dataclasses.fields(CorrelationParams)}
+settings = {k: v for k, v in job.items() if k in fields}
+if "aoi" in job:
+    from glacier_velocity.stac.aoi import parse_aoi
+    settings["aoi"] = parse_aoi(job["aoi"])
+elif "bbox" in job:
+    settings["bbox"] = tuple(job["bbox"])
+params = CorrelationParams(**settings)
 start = time.perf_counter()
 attempt = attempt_pair(job["reference_href"], job["secondary_href"], job["out_dir"], params, pair_id=job["pair_id"])
 seconds["attempt_pair"] = time.perf_counter() - start
