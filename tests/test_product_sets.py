@@ -277,3 +277,38 @@ def test_two_concurrent_runs_of_one_pair_leave_one_whole_set(tmp_path):
     item_speed, cog_speed = _recorded_max_velocity(out)
     assert item_speed == cog_speed and item_speed in (800.0, 1200.0)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _papermill_args(ref: str, sec: str, max_velocity: float) -> list[str]:
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "02-correlation.ipynb"
+    return [
+        *(str(Path(sys.executable).parent / "papermill"), str(notebook), "executed.ipynb", "-k", "python3"),
+        *("--no-progress-bar", "-p", "reference_href", ref, "-p", "secondary_href", sec, "-p", "pair_id", "p1"),
+        *("-p", "bbox", "None", "-p", "grid_spacing_px", "16", "-p", "max_velocity_m_per_yr", str(max_velocity)),
+    ]
+
+
+def test_sigterm_to_papermill_cleans_up_in_its_kernel_and_keeps_the_old_set(tmp_path):
+    """The correlation step as CWL runs it: SIGTERM goes to papermill, the writer is its kernel."""
+    ref, sec = _scenes(tmp_path, 1024)
+    run = tmp_path / "run"
+    run.mkdir()
+    subprocess.run(_papermill_args(ref, sec, 1000.0), cwd=run, check=True, capture_output=True, timeout=300)
+    before = {**_digests(run / "p1"), "status": hashlib.sha256((run / "status_p1.json").read_bytes()).hexdigest()}
+    rerun = subprocess.Popen(_papermill_args(ref, sec, 1500.0), cwd=run, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while rerun.poll() is None and time.monotonic() < deadline:
+        if any(p.name.startswith(".") for p in run.iterdir()):
+            break
+        time.sleep(0.002)
+    assert rerun.poll() is None, "the re-run ended before it wrote anything"
+    rerun.send_signal(signal.SIGTERM)
+    rerun.wait(timeout=60)
+    # Papermill is gone at once; its kernel gets SIGTERM in turn and removes its staging.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(p.name.startswith(".") for p in run.iterdir()):
+        time.sleep(0.1)
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+    after = {**_digests(run / "p1"), "status": hashlib.sha256((run / "status_p1.json").read_bytes()).hexdigest()}
+    assert after == before
+    assert _recorded_max_velocity(run / "p1") == (1000.0, 1000.0)

@@ -13,12 +13,14 @@ out (:func:`sigterm_exits`).
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import logging
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -36,6 +38,8 @@ SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
 #: Longest wait (s) for another writer of the same set to finish; a set is written in seconds.
 LOCK_WAIT_S = 600.0
 _LOCK_POLL_S = 0.1
+#: ``prctl`` option of the signal sent to a process when its parent ends (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
 
 
 @contextmanager
@@ -82,10 +86,29 @@ def sigterm_exits() -> Iterator[None]:
         yield
         return
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    _parent_death_signal(signal.SIGTERM)
     try:
         yield
     finally:
+        _parent_death_signal(0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _parent_death_signal(signum: int) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent ends (0: no longer).
+
+    The correlation notebook runs in a Jupyter kernel under papermill: SIGTERM to papermill
+    (cwltool, ``timeout``, Kubernetes) ends papermill at once, and its kernel then exits on
+    its own without any cleanup, leaving the staging directory behind. With this, the
+    kernel gets SIGTERM in turn and cleans up. A no-op where ``prctl`` does not exist.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    except (OSError, AttributeError):
+        log.debug("prctl(PR_SET_PDEATHSIG) is not available", exc_info=True)
 
 
 @contextmanager
