@@ -284,7 +284,7 @@ def _papermill_args(ref: str, sec: str, max_velocity: float) -> list[str]:
     return [
         *(str(Path(sys.executable).parent / "papermill"), str(notebook), "executed.ipynb", "-k", "python3"),
         *("--no-progress-bar", "-p", "reference_href", ref, "-p", "secondary_href", sec, "-p", "pair_id", "p1"),
-        *("-p", "bbox", "None", "-p", "grid_spacing_px", "16", "-p", "max_velocity_m_per_yr", str(max_velocity)),
+        *("-p", "aoi", "None", "-p", "grid_spacing_px", "16", "-p", "max_velocity_m_per_yr", str(max_velocity)),
     ]
 
 
