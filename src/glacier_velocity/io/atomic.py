@@ -230,8 +230,9 @@ def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Ite
     with sigterm_exits(), exclusive_lock(root / f".{key}.lock", f"the product set {key!r} in {str(root)!r}"):
         _finish_interrupted(root, key)
         staging = root / f".{key}.{uuid.uuid4().hex}.staging"
-        staging.mkdir()
         try:
+            # Made inside the try: a SIGTERM right after it is made still removes it.
+            staging.mkdir()
             staged = [staging / p.name for p in paths]
             yield staged
             missing = [s.name for s in staged if not s.is_file()]
