@@ -12,7 +12,6 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(BIN):$$PATH"
 PARAMS ?= params/yazghil.yml
 OUT ?= build/run
-CWLTOOL_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv setup demo test test-fast notebooks lint format run validate lock clean distclean
@@ -28,7 +27,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[workflow,test]'
 	touch $@
 
-demo: $(STAMP) ## offline demo: synthetic glacier, local STAC API, whole CWL Workflow (a few minutes)
+demo: $(STAMP) ## offline demo: synthetic glacier, local STAC API, whole CWL Workflow, pairs in parallel (a minute or two)
 	$(RUN) $(BIN)/glacier-velocity demo --dir build/demo
 
 test: $(STAMP) ## the test suite, including end-to-end cwltool runs of the Workflow
@@ -51,8 +50,8 @@ format: $(STAMP) ## apply ruff's import sorting and formatting (commit the resul
 	$(BIN)/ruff check --select I --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-run: $(STAMP) ## real data: make run PARAMS=params/yazghil.yml [OUT=build/run] (needs internet)
-	$(RUN) $(BIN)/cwltool --no-container $(CWLTOOL_ARGS) --outdir $(OUT) cwl/glacier-velocity.cwl $(PARAMS)
+run: $(STAMP) ## real data: make run PARAMS=params/yazghil.yml [OUT=build/run]: a fresh OUT/<UTC time>/ per run, OUT/latest (needs internet)
+	$(RUN) $(BIN)/glacier-velocity run $(PARAMS) --out-dir $(OUT)
 
 validate: $(STAMP) ## cwltool --validate of every CWL file
 	@for f in cwl/*.cwl; do $(RUN) $(BIN)/cwltool --quiet --validate "$$f" || exit 1; done

@@ -25,9 +25,14 @@ requirements:
       - $include: lib/papermill.js
   NetworkAccess:
     networkAccess: true
+  # cwltool --parallel gives a job its coresMax/ramMax when the machine has that much, and
+  # starts a job only when its share fits beside the running ones: with coresMax 2 a pair took
+  # both cores of a 2-core machine and the pairs ran one at a time. One core each lets two
+  # pairs overlap there (the tracking's threads still use every core; the rest of a pair -
+  # kernel start, imports, reads, figures - is one thread).
   ResourceRequirement:
     coresMin: 1
-    coresMax: 2
+    coresMax: 1
     ramMin: 1024
     ramMax: 4096
 

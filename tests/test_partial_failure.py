@@ -335,7 +335,9 @@ def test_workflow_completes_with_one_corrupted_scene(tmp_path):
     data = demo.generate_demo_data(tmp_path / "data")
     bad_id = "S2A_99XXX_20230912_0_L2A"
     _truncate(data.root / "scenes" / f"{bad_id}_B08.tif")
-    result = demo.run_demo(tmp_path, data=data, overrides={"start_year": 2023}, quiet=True)  # raises unless exit 0
+    result = demo.run_demo(
+        tmp_path / "demo", data=data, overrides={"start_year": 2023}, quiet=True
+    )  # raises unless exit 0
     outputs, report = result.outputs, result.report
 
     expected = [pair for pair in demo.expected_pairs() if pair[0].split("_")[2].startswith("2023")]

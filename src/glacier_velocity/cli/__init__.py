@@ -18,13 +18,15 @@ from .._version import __version__
 from ..errors import GlacierVelocityError, InvalidParameter
 from ..io.atomic import sigterm_exits
 
-#: Subcommand modules: the workflow stages in order, the CWL glue, the demos, deployment.
+#: Subcommand modules: the workflow stages in order, the CWL glue, the whole Workflow, the demos,
+#: deployment.
 COMMANDS = (
     "discover",
     "correlate",
     "track",
     "aggregate",
     "extract_pairs",
+    "run",
     "demo",
     "demo_container",
     "package",

@@ -14,7 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,15 @@ from ..errors import InputError, InvalidParameter, WorkflowFailed
 from ..products.runcatalog import RunCatalog, read_run_catalog
 from ..products.runreport import RunReport, read_run_report
 from ..stac.aoi import AOI
+from .progress import LogFollower, PairProgress, read_new_lines
+from .rundirs import new_run_directory, prepare_demo_directory, record_demo_results
 from .scenes import DEFAULT_DEMO_DIR, DEMO_OUTLINES_FILE, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
 from .truth import TruthComparison, compare_with_truth
 
 log = logging.getLogger(__name__)
+
+#: Called with the pairs' progress while a Workflow runs (see :func:`run_workflow`).
+ProgressCallback = Callable[[PairProgress], None]
 
 
 # --- Running the Workflow ----------------------------------------------------------------------
@@ -244,6 +251,8 @@ def run_cwltool(
     containers: bool = False,
     extra_args: Sequence[str] = (),
     quiet: bool = False,
+    log_file: str | os.PathLike[str] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Run a CWL process with cwltool; return its output object and log.
 
@@ -261,13 +270,19 @@ def run_cwltool(
         Every tool in its container (see :func:`cwltool_command`) instead of ``--no-container``.
     quiet : bool
         Capture cwltool's log instead of showing it; it is part of the error when the run fails.
+    log_file : path-like, optional
+        Write cwltool's whole log there instead (``quiet`` is then implied).
+    on_progress : callable, optional
+        With ``log_file``: called with the pairs' :class:`~.progress.PairProgress` while
+        cwltool runs (about every :data:`PROGRESS_INTERVAL_S`) and once when it has ended.
 
     Returns
     -------
     outputs : dict
         The CWL output object (output id -> File/Directory objects or values).
     log : str
-        cwltool's log (stderr) when ``quiet``, else ``""`` (it went to the terminal).
+        cwltool's log (stderr) when ``quiet`` or written to ``log_file``, else ``""`` (it went
+        to the terminal).
 
     Raises
     ------
@@ -275,19 +290,73 @@ def run_cwltool(
         cwltool exited with an error.
     """
     command = cwltool_command(process, job, outdir, containers=containers, extra_args=extra_args)
-    return _run_engine(command, "cwltool (containers)" if containers else "cwltool", f"on {process} with {job}", quiet)
+    engine = "cwltool (containers)" if containers else "cwltool"
+    log_path = Path(log_file) if log_file is not None else None
+    return _run_engine(command, engine, f"on {process} with {job}", quiet, log_path, on_progress)
 
 
-def _run_engine(command: list[str], engine: str, what: str, quiet: bool) -> tuple[dict[str, Any], str]:
-    """Run a workflow engine's command; its output object (stdout, JSON) and its log if ``quiet``."""
+def _run_engine(
+    command: list[str],
+    engine: str,
+    what: str,
+    quiet: bool,
+    log_file: Path | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Run a workflow engine's command; its output object (stdout, JSON) and its log if ``quiet``.
+
+    With ``log_file`` the engine's log (stderr) goes to that file, and ``on_progress`` is
+    called with the pairs' progress (:class:`~.progress.PairProgress`) every
+    :data:`PROGRESS_INTERVAL_S` while it runs and once at the end; the log is returned then too.
+    """
     log.info("running %s", " ".join(command))
-    completed = subprocess.run(
-        command, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True
-    )
-    if completed.returncode != 0:
-        tail = "\n".join((completed.stderr or "").strip().splitlines()[-40:])
-        raise WorkflowFailed(f"{engine} failed (exit {completed.returncode}) {what}" + (f":\n{tail}" if tail else ""))
-    return json.loads(completed.stdout), completed.stderr or ""
+    if log_file is None:
+        completed = subprocess.run(
+            command, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True
+        )
+        returncode, stdout, stderr = completed.returncode, completed.stdout, completed.stderr or ""
+    else:
+        returncode, stdout = _follow_engine(command, log_file, on_progress)
+        stderr = log_file.read_text(encoding="utf-8", errors="replace")
+    if returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-40:])
+        where = f" (full log: {log_file})" if log_file is not None else ""
+        raise WorkflowFailed(f"{engine} failed (exit {returncode}) {what}{where}" + (f":\n{tail}" if tail else ""))
+    return json.loads(stdout), stderr
+
+
+#: Seconds between two looks at a running engine's log (s).
+PROGRESS_INTERVAL_S = 0.5
+
+
+def _follow_engine(command: list[str], log_file: Path, on_progress: ProgressCallback | None) -> tuple[int, str]:
+    """Run ``command`` with its stderr into ``log_file``, following the log; its exit code and stdout."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    follower, offset = LogFollower(), 0
+    start = time.monotonic()
+    # stdout (the output object) goes to a file, not a pipe: a pipe nobody reads while the
+    # engine runs would block it once full.
+    with open(log_file, "wb") as err, tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+        process = subprocess.Popen(command, env=workflow_env(), stdout=out, stderr=err)
+        try:
+            while True:
+                try:
+                    returncode = process.wait(timeout=PROGRESS_INTERVAL_S)
+                    finished = True
+                except subprocess.TimeoutExpired:
+                    finished = False
+                text, offset = read_new_lines(log_file, offset)
+                follower.feed(text)
+                if on_progress is not None:
+                    on_progress(follower.progress(time.monotonic() - start))
+                if finished:
+                    break
+        finally:
+            if process.poll() is None:  # interrupted (Ctrl-C): do not leave the engine running
+                process.terminate()
+                process.wait()
+        out.seek(0)
+        return returncode, out.read()
 
 
 def run_workflow(
@@ -296,20 +365,37 @@ def run_workflow(
     outdir: str | os.PathLike[str],
     *,
     runner: str = "cwltool",
+    parallel: bool = True,
     work_dir: str | os.PathLike[str] | None = None,
     max_cores: int | None = None,
     extra_args: Sequence[str] = (),
     quiet: bool = False,
+    log_file: str | os.PathLike[str] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Run a CWL process without containers under ``runner`` (one of :data:`RUNNERS`).
 
-    ``cwltool`` is :func:`run_cwltool`; the Toil runners need ``work_dir`` (see
-    :func:`toil_command`; an old job store there is removed first, so that a new run never
-    resumes a finished one). ``max_cores`` bounds Toil's single-machine batch system. Returns
-    the output object and the engine's log (when ``quiet``); raises :class:`WorkflowFailed`.
+    ``cwltool`` is :func:`run_cwltool`, with ``--parallel`` unless ``parallel`` is False: it
+    then runs as many jobs at once as their ``ResourceRequirement`` minimums fit in this
+    machine's cores and memory (``cwl/correlate.cwl`` asks for 1 core and 1 GiB per pair). The
+    Toil runners always run jobs in parallel and need ``work_dir`` (see :func:`toil_command`;
+    an old job store there is removed first, so that a new run never resumes a finished one).
+    ``max_cores`` bounds Toil's single-machine batch system. ``log_file`` and ``on_progress``
+    are those of :func:`run_cwltool` (with Toil, only the elapsed time is known before the
+    end). Returns the output object and the engine's log (when ``quiet`` or written to
+    ``log_file``); raises :class:`WorkflowFailed`.
     """
+    log_path = Path(log_file) if log_file is not None else None
     if runner == "cwltool":
-        return run_cwltool(process, job, outdir, extra_args=extra_args, quiet=quiet)
+        return run_cwltool(
+            process,
+            job,
+            outdir,
+            extra_args=[*(["--parallel"] if parallel else []), *extra_args],
+            quiet=quiet,
+            log_file=log_path,
+            on_progress=on_progress,
+        )
     if work_dir is None:
         raise InvalidParameter("work_dir", f"the {runner} runner needs a directory for Toil's job store and work files")
     command = toil_command(
@@ -319,7 +405,9 @@ def run_workflow(
     if (work / TOIL_JOBSTORE).exists():
         shutil.rmtree(work / TOIL_JOBSTORE)
     (work / "work").mkdir(parents=True, exist_ok=True)
-    return _run_engine(command, runner, f"on {process} with {job} (log: {work / TOIL_LOG})", quiet)
+    return _run_engine(
+        command, runner, f"on {process} with {job} (log: {work / TOIL_LOG})", quiet, log_path, on_progress
+    )
 
 
 @dataclass(frozen=True)
@@ -412,18 +500,23 @@ def run_demo(
     quiet: bool = False,
     data: DemoData | None = None,
     runner: str = "cwltool",
+    parallel: bool = True,
+    log_file: str | os.PathLike[str] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> DemoResult:
     """Generate the demo stack, serve it, run the Workflow and check the result.
 
-    ``runner`` is the workflow engine, one of :data:`RUNNERS` (default ``"cwltool"``); with
-    Toil, ``demo_dir`` also holds its ``jobstore/``, ``work/`` and ``toil.log``.
+    ``runner`` is the workflow engine, one of :data:`RUNNERS` (default ``"cwltool"``, with
+    ``--parallel`` unless ``parallel`` is False); with Toil, ``demo_dir`` also holds its
+    ``jobstore/``, ``work/`` and ``toil.log``.
 
     Parameters
     ----------
     demo_dir : path-like
         Working directory of the demo: ``data/`` (stack, STAC JSON, truth), ``job.yml`` (the
         Workflow's job), ``pair.yml`` (a job for ``cwl/correlate.cwl`` alone on the first pair)
-        and ``results/`` (the Workflow outputs; emptied first).
+        and ``results/`` (the Workflow outputs). It must be new, empty or one the demo made
+        (:func:`~.rundirs.prepare_demo_directory`): the demo replaces only its own files.
     project_root : path-like, optional
         Repository holding ``cwl/`` and ``params/``; found automatically by default.
     job_template : path-like, optional
@@ -433,35 +526,129 @@ def run_demo(
     extra_args : sequence of str
         More cwltool options.
     quiet : bool
-        Capture cwltool's log.
+        Capture cwltool's log (when there is no ``log_file``).
     data : DemoData, optional
         An already generated stack to serve instead of generating one into ``demo_dir/data``
         (e.g. a copy with a deliberately corrupted scene).
+    log_file, on_progress
+        The engine's whole log to that file, and the pairs' progress while it runs (see
+        :func:`run_workflow`).
 
     Returns
     -------
     DemoResult
+
+    Raises
+    ------
+    InputError
+        ``demo_dir`` holds files the demo did not make (nothing is removed).
     """
     from .stacserver import serve_stac
 
     root = find_project_root(project_root)
     demo_dir = Path(demo_dir).resolve()
+    results = prepare_demo_directory(demo_dir)
     if data is None:
         data = generate_demo_data(demo_dir / "data")
     write_pair_job(data, demo_dir / "pair.yml")
-    results = demo_dir / "results"
-    if results.exists():
-        shutil.rmtree(results)
-    with serve_stac([data.collection, data.items]) as stac_url:
-        log.info("demo STAC API at %s", stac_url)
-        job = write_job(
-            root / (job_template or DEMO_PARAMS),
-            demo_dir / "job.yml",
-            data_location=data.root,
-            stac_url=stac_url,
-            **(overrides or {}),
-        )
-        outputs, cwl_log = run_workflow(
-            root / WORKFLOW, job, results, runner=runner, work_dir=demo_dir, extra_args=extra_args, quiet=quiet
-        )
+    try:
+        with serve_stac([data.collection, data.items]) as stac_url:
+            log.info("demo STAC API at %s", stac_url)
+            job = write_job(
+                root / (job_template or DEMO_PARAMS),
+                demo_dir / "job.yml",
+                data_location=data.root,
+                stac_url=stac_url,
+                **(overrides or {}),
+            )
+            outputs, cwl_log = run_workflow(
+                root / WORKFLOW,
+                job,
+                results,
+                runner=runner,
+                parallel=parallel,
+                work_dir=demo_dir,
+                extra_args=extra_args,
+                quiet=quiet,
+                log_file=log_file,
+                on_progress=on_progress,
+            )
+    finally:
+        # Whatever the outcome, what is in results/ now is the demo's: the next run may remove it.
+        record_demo_results(demo_dir)
     return demo_result(outputs, results, data.truth, cwl_log)
+
+
+#: The engine's whole log, in the directory of a run (:func:`run_params`) or of the demo (CLI).
+WORKFLOW_LOG = "workflow.log"
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """Outcome of :func:`run_params`.
+
+    Attributes
+    ----------
+    run_dir : Path
+        This run's own directory (``<base>/<UTC time>``): its outputs and :data:`WORKFLOW_LOG`.
+    outputs : dict
+        The CWL output object.
+    log_file : Path
+        The engine's whole log.
+    report : RunReport or None
+        The run report (every pair, succeeded or failed with its reason); None when the run
+        catalog holds none.
+    """
+
+    run_dir: Path
+    outputs: dict[str, Any] = field(hash=False)
+    log_file: Path
+    report: RunReport | None = field(default=None, hash=False)
+
+
+def run_params(
+    params: str | os.PathLike[str],
+    base: str | os.PathLike[str],
+    *,
+    project_root: str | os.PathLike[str] | None = None,
+    runner: str = "cwltool",
+    parallel: bool = True,
+    extra_args: Sequence[str] = (),
+    on_progress: ProgressCallback | None = None,
+) -> WorkflowRun:
+    """Run the Workflow on a job file (``params/*.yml``) into a fresh directory under ``base``.
+
+    The run gets ``base/<UTC time>/`` (:func:`~.rundirs.new_run_directory`; ``base/latest``
+    points to it), with the Workflow's outputs and the engine's whole log
+    (:data:`WORKFLOW_LOG`); Toil's job store and work files go to its ``toil/``. Earlier runs
+    under ``base`` are left as they are. ``runner``, ``parallel``, ``extra_args`` and
+    ``on_progress`` are those of :func:`run_workflow`.
+
+    Raises
+    ------
+    InputError
+        ``params`` is not a file.
+    WorkflowFailed
+        The engine failed (the message ends with its log's last lines and names the log).
+    """
+    params = Path(params)
+    if not params.is_file():
+        raise InputError(f"job file {params} does not exist; give a params/*.yml file (e.g. params/yazghil.yml)")
+    root = find_project_root(project_root)
+    run_dir = new_run_directory(base).resolve()
+    log_file = run_dir / WORKFLOW_LOG
+    outputs, _ = run_workflow(
+        root / WORKFLOW,
+        params.resolve(),
+        run_dir,
+        runner=runner,
+        parallel=parallel,
+        work_dir=run_dir / "toil",
+        extra_args=extra_args,
+        log_file=log_file,
+        on_progress=on_progress,
+    )
+    catalog = outputs.get("catalog")
+    run = read_run_catalog(catalog["path"]) if catalog else None
+    report = read_run_report(run.run_report) if run is not None and run.run_report is not None else None
+    return WorkflowRun(run_dir=run_dir, outputs=outputs, log_file=log_file, report=report)

@@ -229,6 +229,7 @@ def run_demo_in_containers(
         The image is not built, or cwltool failed (the message holds the end of its log).
     """
     from .. import demo
+    from ..demo.rundirs import prepare_demo_directory, record_demo_results
     from ..demo.scenes import DEMO_OUTLINES_FILE
     from ..demo.stacserver import serve_stac
 
@@ -244,25 +245,28 @@ def run_demo_in_containers(
         raise InputError(f"image {image} is not in the local {engine} image store; build it with `make image`")
     root = demo.find_project_root(project_root)
     demo_dir = Path(demo_dir).resolve()
+    # Refuses a directory holding files the demo did not make, before anything is written.
+    results = prepare_demo_directory(demo_dir)
     data = demo.generate_demo_data(demo_dir / "data")
-    results = demo_dir / "results"
-    if results.exists():
-        shutil.rmtree(results)
-    with serve_files(data.root) as files_url:
-        items = items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
-        with serve_stac([data.collection, items]) as stac_url:
-            log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
-            # The containers see the demo files only through the file server; the outlines go
-            # inline, as an ADES would pass them, so no step depends on that server for them.
-            outlines = (data.root / DEMO_OUTLINES_FILE).read_text(encoding="utf-8")
-            job = demo.write_job(
-                root / demo.DEMO_PARAMS,
-                demo_dir / "job.yml",
-                data_location=files_url,
-                stac_url=stac_url,
-                **{"glacier_outlines": outlines, **(overrides or {})},
-            )
-            outputs, cwl_log = demo.run_cwltool(
-                process or root / demo.WORKFLOW, job, results, containers=True, extra_args=extra_args, quiet=True
-            )
+    try:
+        with serve_files(data.root) as files_url:
+            items = items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
+            with serve_stac([data.collection, items]) as stac_url:
+                log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
+                # The containers see the demo files only through the file server; the outlines go
+                # inline, as an ADES would pass them, so no step depends on that server for them.
+                outlines = (data.root / DEMO_OUTLINES_FILE).read_text(encoding="utf-8")
+                job = demo.write_job(
+                    root / demo.DEMO_PARAMS,
+                    demo_dir / "job.yml",
+                    data_location=files_url,
+                    stac_url=stac_url,
+                    **{"glacier_outlines": outlines, **(overrides or {})},
+                )
+                outputs, cwl_log = demo.run_cwltool(
+                    process or root / demo.WORKFLOW, job, results, containers=True, extra_args=extra_args, quiet=True
+                )
+    finally:
+        # What results/ holds now is the demo's own: the next run may replace it.
+        record_demo_results(demo_dir)
     return demo.demo_result(outputs, results, data.truth, cwl_log)
