@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from shapely.geometry import Point, box
 from glacier_velocity import demo
 from glacier_velocity.demo.scenes import demo_glacier_outlines
 from glacier_velocity.io.outlines import GlacierOutlines
+from glacier_velocity.demo.progress import PairProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 CWL = ROOT / "cwl"
@@ -207,8 +209,18 @@ def test_workflow_with_zero_pairs_ends_with_a_clear_message(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None:
-    result = demo.run_demo(tmp_path, quiet=True)
+    seen: list[PairProgress] = []
+    log_file = tmp_path / "demo" / "workflow.log"
+    result = demo.run_demo(tmp_path / "demo", log_file=log_file, on_progress=seen.append)
     outputs, run = result.outputs, result.run
+    # The progress view's counts, followed from cwltool's log while it ran: every pair, and
+    # pairs side by side (cwltool --parallel, one core per pair: at most as many as there are
+    # cores, fewer when memory runs short).
+    assert seen[-1].total == 6 and (seen[-1].succeeded, seen[-1].failed, seen[-1].running) == (6, 0, 0)
+    assert 2 <= max(p.running for p in seen) <= (os.cpu_count() or 1) or (os.cpu_count() or 1) == 1
+    assert (
+        log_file.read_text(encoding="utf-8") == result.log and "[job node_correlate_6] completed success" in result.log
+    )
     assert run is not None
     assert len(run.pairs) == len(demo.expected_pairs()) == 6
     assert all(p.quicklook is not None and p.item.is_file() for p in run.pairs)
