@@ -235,7 +235,7 @@ def test_rerunning_into_the_same_base_gives_exactly_that_runs_files(
     # The first run keeps its pair; the second holds its own report, its log and no pair at all.
     assert [p.velocity.name for p in read_run_catalog(first / "catalog").pairs] == [f"S2_{pair}.tif"]
     assert [name for name in _files(second) if pair in name] == []
-    assert [name for name in _files(first) if "status_" in name] == [f"catalog/records/status_{pair}.json"]
+    assert [name for name in _files(first) if "status_" in name] == [f"catalog/run-provenance/status_{pair}.json"]
     run = read_run_catalog(second / "catalog")
     assert run.pairs == [] and run.run_report is not None and read_run_report(run.run_report).pairs == ()
     assert "workflow.log" in _files(second) and "extract-pairs: no pairs" in (second / "workflow.log").read_text()
