@@ -138,3 +138,32 @@ def test_gdal_reads_follow_the_deadline():
     options = gdal_http_options(RetryPolicy(read_timeout_s=60.0, deadline_s=10.0))
     assert options["GDAL_HTTP_TIMEOUT"] == 10
     assert gdal_http_options(RetryPolicy(read_timeout_s=30.0, deadline_s=300.0))["GDAL_HTTP_TIMEOUT"] == 30
+
+
+def test_a_connection_close_answer_is_read_whole_through_the_deadline_socket():
+    """A server that closes after its answer (HTTP/1.0, ``Connection: close``): http.client
+    closes the socket as soon as the headers are in, before the body is read, so the deadline
+    socket must keep the connection open for the body (it raised EBADF half the time)."""
+    import requests
+
+    from glacier_velocity.io.retry import http_adapter
+
+    body = b"x" * 200_000
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            self.request.sendall(b"HTTP/1.0 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+            time.sleep(0.2)  # the client has the headers, and has closed its socket, before the body
+            self.request.sendall(body)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            session = requests.Session()
+            session.mount("http://", http_adapter(RetryPolicy(deadline_s=10.0)))
+            for _ in range(3):
+                answer = session.get(f"http://127.0.0.1:{server.server_address[1]}/", timeout=5)
+                assert answer.status_code == 200 and answer.content == body
+        finally:
+            server.shutdown()

@@ -298,6 +298,10 @@ class _DeadlineSocket:
 
     def makefile(self, mode: str = "r", buffering: int | None = None, **_: Any) -> Any:
         # http.client reads the answer through this file: it must read through recv_into above.
+        # Like socket.makefile, count the file as a user of the socket: http.client closes the
+        # socket of a "Connection: close" answer before its body is read, and the socket may
+        # only really close once the file is closed too (else: EBADF reading the body).
+        self._sock._io_refs += 1
         raw = socket.SocketIO(self, "rb" if "r" in mode else "wb")  # type: ignore[arg-type]
         return io.BufferedReader(raw) if "r" in mode else io.BufferedWriter(raw)
 
