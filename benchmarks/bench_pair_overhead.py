@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     notebook = root / "notebooks" / "02-correlation.ipynb"
     bin_dir = Path(sys.executable).parent
     defaults = cwl_defaults(root / "cwl" / "correlate.cwl")
+    engine = cwl_engine(root / "cwl" / "correlate.cwl")
     params = json.dumps(defaults | {k: v for k, v in job.items() if k != "out_dir"})
 
     rounds: list[dict[str, Any]] = []
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
                 "--kernel",
                 "python3",
                 "--no-progress-bar",
+                *(["--engine", engine] if engine else []),
                 "-y",
                 params,
             ],
@@ -314,6 +316,14 @@ def cwl_defaults(tool: Path) -> dict[str, Any]:
         for name, spec in inputs.items()
         if "default" in spec and not isinstance(spec["default"], dict)
     }
+
+
+def cwl_engine(tool: Path) -> str | None:
+    """The papermill engine a CWL tool names (``--engine``), None for papermill's default."""
+    import yaml
+
+    arguments = yaml.safe_load(tool.read_text(encoding="utf-8")).get("arguments", [])
+    return next((a["valueFrom"] for a in arguments if isinstance(a, dict) and a.get("prefix") == "--engine"), None)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ arguments:
     position: 3
   - valueFrom: --no-progress-bar
     position: 4
+  # papermill's engine with the kernel stopped at once after the last cell: 0.3 s a notebook
+  # (src/glacier_velocity/workflow/notebook_engine.py).
+  - valueFrom: glacier_velocity
+    prefix: --engine
+    position: 4
   - valueFrom: $(papermill_parameters(inputs))
     prefix: -y
     position: 5

@@ -290,3 +290,38 @@ def test_glue_writes_what_scrapbook_writes_and_reads(tmp_path: Path) -> None:
     assert scrap.read_scraps(tmp_path / "glued.ipynb") == values
     with pytest.raises(TypeError, match="cannot glue a set"):
         scrap.glue("bad", {1, 2})  # type: ignore[arg-type]
+
+
+def _engine_notebook(path: Path, mark: Path) -> None:
+    """A notebook whose kernel writes ``mark`` only if its exit handlers run."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell(f"import atexit\natexit.register(lambda: open({str(mark)!r}, 'w').close())"),
+        nbformat.v4.new_code_cell("print('last cell ran')"),
+    ]
+    nbformat.write(notebook, path)
+
+
+@pytest.mark.parametrize(("engine", "exit_handlers_run"), [("glacier_velocity", False), (None, True)])
+def test_the_tools_engine_stops_the_kernel_at_once_keeping_every_output(
+    tmp_path: Path, engine: str | None, exit_handlers_run: bool
+) -> None:
+    # The CWL tools' engine: no graceful shutdown (the kernel's exit handlers do not run), yet the
+    # executed notebook holds the last cell's output. papermill's own engine, for contrast, lets
+    # the kernel run them.
+    mark = tmp_path / "exit-handlers-ran"
+    _engine_notebook(tmp_path / "in.ipynb", mark)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run(
+        [str(BIN / "papermill"), "in.ipynb", "out.ipynb", "--kernel", "python3", "--no-progress-bar"]
+        + (["--engine", engine] if engine else []),
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert [o.get("text") for o in executed.cells[-1].outputs] == ["last cell ran\n"]
+    assert mark.exists() is exit_handlers_run
