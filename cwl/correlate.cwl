@@ -20,9 +20,6 @@ hints:
   DockerRequirement:
     dockerPull: glacier-velocity:latest
 requirements:
-  InlineJavascriptRequirement:
-    expressionLib:
-      - $include: lib/papermill.js
   NetworkAccess:
     networkAccess: true
   # cwltool --parallel gives a job its coresMax/ramMax when the machine has that much, and
@@ -52,10 +49,12 @@ arguments:
   - valueFrom: glacier_velocity
     prefix: --engine
     position: 4
-  - valueFrom: $(papermill_parameters(inputs))
-    prefix: -y
-    position: 5
 
+# Each input but the notebook is the notebook parameter of the same name, without JavaScript
+# (no node process to start, 0.5 s of a step run alone): strings raw (-rNAME VALUE, papermill
+# passes them as they are), numbers through papermill's own int-or-float reading (-pNAME VALUE),
+# booleans as YAML (-y 'NAME: true'). A null optional input adds nothing, and the notebook's
+# default for it is None.
 inputs:
   notebook:
     type: File
@@ -65,38 +64,46 @@ inputs:
       class: File
       location: ../notebooks/02-correlation.ipynb
   pair_id:
+    inputBinding: {prefix: -rpair_id, position: 6}
     type: string
     label: Pair id
     doc: Name of the pair's output directory and executed notebook (letters, digits, - and _), e.g. 43SEA_20200601_20200721.
     default: pair
   reference_href:
+    inputBinding: {prefix: -rreference_href, position: 6}
     type: string
     label: Reference scene
     doc: URL or absolute path of the STAC item of the earlier scene (with a `nir` asset).
   secondary_href:
+    inputBinding: {prefix: -rsecondary_href, position: 6}
     type: string
     label: Secondary scene
     doc: URL or absolute path of the STAC item of the later scene (with a `nir` asset).
   aoi:
+    inputBinding: {prefix: -raoi, position: 6}
     type: string?
     label: Area of interest
     doc: 'Area of interest in degrees of longitude/latitude (WGS 84), as one string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs, the path) of a GeoJSON file with a Polygon or MultiPolygon, such as a glacier outline. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product. Where both scenes overlap when empty.'
   max_velocity_m_per_yr:
+    inputBinding: {prefix: -pmax_velocity_m_per_yr, position: 6}
     type: float
     label: Maximum speed
     doc: Fastest surface speed expected anywhere in the area, m/yr; sets the search range with the baseline.
     default: 1000.0
   grid_spacing_px:
+    inputBinding: {prefix: -pgrid_spacing_px, position: 6}
     type: int
     label: Grid spacing
     doc: Distance between tracking grid points, pixels (10 m each for B08).
     default: 12
   chip_px:
+    inputBinding: {prefix: -pchip_px, position: 6}
     type: int
     label: Chip size
     doc: Side of the square reference chip matched around each grid point, pixels (even, 8-256).
     default: 32
   filter:
+    inputBinding: {prefix: -rfilter, position: 6}
     type:
       type: enum
       symbols: [wallis, hps, oc, none]
@@ -104,6 +111,7 @@ inputs:
     doc: Pre-filter before matching - wallis (local contrast normalisation), hps (high-pass), oc (orientation correlation) or none.
     default: wallis
   engine:
+    inputBinding: {prefix: -rengine, position: 6}
     type:
       type: enum
       symbols: [ncc, autorift]
@@ -111,25 +119,30 @@ inputs:
     doc: ncc (this package's normalized cross-correlation engine) or autorift (NASA JPL autoRIFT, when installed).
     default: ncc
   mask_clouds:
+    inputBinding: {prefix: -y, valueFrom: 'mask_clouds: $(self)', position: 6}
     type: boolean
     label: Mask clouds
     doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (`scl`) assets, when they have them.
     default: false
   stable_correction:
+    inputBinding: {prefix: -y, valueFrom: 'stable_correction: $(self)', position: 6}
     type: boolean
     label: Stable-ground correction
     doc: Measure each pair's misregistration on stable ground, remove it from vx, vy and v and estimate their 1-sigma errors; false keeps the raw offsets.
     default: true
   min_correlation_baseline_days:
+    inputBinding: {prefix: -pmin_correlation_baseline_days, position: 6}
     type: float
     label: Shortest baseline correlated
     doc: A pair whose scenes are less than this many days apart is refused (recorded as failed); over seconds or hours sub-pixel noise reads as absurd speeds.
     default: 1.0
   glacier_outlines:
+    inputBinding: {prefix: -rglacier_outlines, position: 6}
     type: string?
     label: Glacier outlines
     doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a file path, an http(s) URL or the GeoJSON text - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is found automatically and the product says so.
   stac_url:
+    inputBinding: {prefix: -rstac_url, position: 6}
     type: string
     label: STAC API URL
     doc: Root URL of the STAC API the two items come from; GLACIER_VELOCITY_STAC_TOKEN (environment), when set, is sent with the item fetches to its origin only, never to another host nor with the asset reads.

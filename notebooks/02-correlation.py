@@ -28,8 +28,8 @@ secondary_href = "https://earth-search.aws.element84.com/v1/collections/sentinel
 pair_id = "pair"
 # Area of interest in degrees lon/lat (WGS 84): "W,S,E,N", GeoJSON text, or the http(s) URL or
 # path of a GeoJSON file with a (Multi)Polygon; points outside a polygon are nodata. None: where
-# both scenes overlap.
-aoi = "75.194,36.201,75.424,36.411"
+# both scenes overlap (whole tiles: set it by hand, e.g. "75.194,36.201,75.424,36.411" for Yazghil).
+aoi = None
 # Fastest surface speed expected anywhere in the area, m/yr (sets the search range with the
 # baseline).
 max_velocity_m_per_yr = 1000.0

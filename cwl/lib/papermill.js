@@ -3,6 +3,9 @@
 // Directory values become their staged paths, so the notebook sees plain strings. A null input
 // is passed as None on purpose: the CWL default, not the notebook default, then decides.
 // The result is JSON, which papermill reads as YAML (-y).
+// Used by the aggregation tool, whose inputs are arrays of staged directories and files: CWL
+// has no JavaScript-free way to turn those into a list of paths. The other tools bind each
+// input to its parameter (-rNAME, -pNAME, -y) and start no node process.
 function papermill_parameters(inputs) {
   var path_of = function (value) {
     if (value !== null && typeof value === "object" && (value["class"] === "File" || value["class"] === "Directory")) {
