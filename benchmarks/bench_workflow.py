@@ -146,7 +146,8 @@ def run_engine(
             work_dir=outdir,
             max_cores=cores,
             extra_args=extra,
-            quiet=True,
+            # The whole log, kept beside the results: a failed run's reason is rarely in its tail.
+            log_file=outdir / "engine.log",
         )
     except WorkflowFailed as failure:
         return Measurement(
