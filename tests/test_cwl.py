@@ -158,6 +158,36 @@ def test_each_input_binds_the_notebook_parameter_of_its_name_without_javascript(
             assert parameters[input_name] is None, f"{name}: optional {input_name} needs the notebook default None"
 
 
+@pytest.mark.parametrize("name", ["discover.cwl", "correlate.cwl", "aggregate.cwl"])
+def test_notebook_tools_run_papermill_with_the_registered_engine(name: str) -> None:
+    from importlib.metadata import entry_points
+
+    from glacier_velocity.workflow.notebook_engine import ENGINE_NAME, NotebookEngine
+
+    tool = _load(CWL / name)
+    assert tool["baseCommand"] == "papermill"
+    engines = [a["valueFrom"] for a in tool["arguments"] if isinstance(a, dict) and a.get("prefix") == "--engine"]
+    assert engines == [ENGINE_NAME]
+    (registered,) = [e for e in entry_points(group="papermill.engine") if e.name == ENGINE_NAME]
+    assert registered.load() is NotebookEngine
+
+
+@pytest.mark.parametrize(
+    "order",
+    ["glacier_velocity.workflow.notebook_engine, papermill", "papermill, glacier_velocity.workflow.notebook_engine"],
+)
+def test_papermill_imports_beside_the_engine_in_either_order(order: str) -> None:
+    # papermill loads every registered engine while it imports itself: the engine's module must
+    # not import papermill back (a fresh interpreter, so nothing is imported yet).
+    import subprocess
+    import sys
+
+    code = f"import {order}; import papermill.engines as e; print(e.papermill_engines.get_engine('glacier_velocity').__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "NotebookEngine"
+
+
 def test_the_aggregation_tool_passes_every_input_as_a_notebook_parameter() -> None:
     # Its arrays of staged paths go through cwl/lib/papermill.js, which passes every input by name.
     tool = _load(CWL / "aggregate.cwl")

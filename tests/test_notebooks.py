@@ -18,6 +18,7 @@ from glacier_velocity import demo
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.stac.aoi import AOI
 from glacier_velocity.workflow import extract_pairs as scrap
+from glacier_velocity.workflow.notebook_engine import ENGINE_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -303,7 +304,7 @@ def _engine_notebook(path: Path, mark: Path) -> None:
     nbformat.write(notebook, path)
 
 
-@pytest.mark.parametrize(("engine", "exit_handlers_run"), [("glacier_velocity", False), (None, True)])
+@pytest.mark.parametrize(("engine", "exit_handlers_run"), [(ENGINE_NAME, False), (None, True)])
 def test_the_tools_engine_stops_the_kernel_at_once_keeping_every_output(
     tmp_path: Path, engine: str | None, exit_handlers_run: bool
 ) -> None:
