@@ -3,7 +3,6 @@ and real cwltool runs (one pair alone, a scatter over one pair, zero pairs, the 
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import io
@@ -116,48 +115,6 @@ def test_tools_carry_requirements_hints_and_docs(path: Path) -> None:
             assert entry.get("label") and entry.get("doc"), f"{path.name} {section}/{name} needs label and doc"
 
 
-def _notebook_parameters(tool: dict) -> dict[str, object]:
-    """Names and default values of the parameters cell of the notebook a tool runs."""
-    notebook = (CWL / tool["inputs"]["notebook"]["default"]["location"]).resolve()
-    cell = next(c for c in json.loads(notebook.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
-    tree = ast.parse("".join(cell["source"]))
-    defaults: dict[str, object] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign | ast.AnnAssign):
-            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
-            assert isinstance(target, ast.Name) and node.value is not None
-            defaults[target.id] = ast.literal_eval(node.value)
-    return defaults
-
-
-def _kind(cwl_type: object) -> str:
-    base = cwl_type.rstrip("?") if isinstance(cwl_type, str) else cwl_type["type"]  # type: ignore[index]
-    return {"string": "string", "enum": "string", "int": "number", "float": "number", "boolean": "boolean"}[base]
-
-
-@pytest.mark.parametrize("name", ["discover.cwl", "correlate.cwl"])
-def test_each_input_binds_the_notebook_parameter_of_its_name_without_javascript(name: str) -> None:
-    # Strings raw (-rNAME VALUE: papermill passes them untouched, GeoJSON text included), numbers
-    # through papermill's int-or-float reading (-pNAME VALUE), booleans as YAML; a null optional
-    # input adds nothing, so the notebook's own default must then be None.
-    tool = _load(CWL / name)
-    assert "InlineJavascriptRequirement" not in tool["requirements"]
-    assert not re.search(r"\$\{|\$\([^)]*\(", (CWL / name).read_text()), "no JavaScript expression"
-    parameters = _notebook_parameters(tool)
-    inputs = {k: v for k, v in tool["inputs"].items() if k != "notebook"}
-    assert set(inputs) <= set(parameters), set(inputs) - set(parameters)
-    for input_name, entry in inputs.items():
-        binding = entry["inputBinding"]
-        expected = {
-            "string": {"prefix": f"-r{input_name}"},
-            "number": {"prefix": f"-p{input_name}"},
-            "boolean": {"prefix": "-y", "valueFrom": f"{input_name}: $(self)"},
-        }[_kind(entry["type"])]
-        assert {k: v for k, v in binding.items() if k != "position"} == expected, input_name
-        if isinstance(entry["type"], str) and entry["type"].endswith("?"):
-            assert parameters[input_name] is None, f"{name}: optional {input_name} needs the notebook default None"
-
-
 @pytest.mark.parametrize("name", ["discover.cwl", "correlate.cwl", "aggregate.cwl"])
 def test_notebook_tools_run_papermill_with_the_registered_engine(name: str) -> None:
     from importlib.metadata import entry_points
@@ -182,17 +139,12 @@ def test_papermill_imports_beside_the_engine_in_either_order(order: str) -> None
     import subprocess
     import sys
 
-    code = f"import {order}; import papermill.engines as e; print(e.papermill_engines.get_engine('glacier_velocity').__name__)"
+    from glacier_velocity.workflow.notebook_engine import ENGINE_NAME
+
+    code = f"import {order}; import papermill.engines as e; print(e.papermill_engines.get_engine({ENGINE_NAME!r}).__name__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "NotebookEngine"
-
-
-def test_the_aggregation_tool_passes_every_input_as_a_notebook_parameter() -> None:
-    # Its arrays of staged paths go through cwl/lib/papermill.js, which passes every input by name.
-    tool = _load(CWL / "aggregate.cwl")
-    assert set(tool["inputs"]) - {"notebook"} <= set(_notebook_parameters(tool))
-    assert "papermill_parameters(inputs)" in (CWL / "aggregate.cwl").read_text()
 
 
 def test_pair_record_fields_match_the_scrap_record() -> None:

@@ -131,6 +131,41 @@ def test_cwl_tool_inputs_are_the_fields_with_their_defaults(step: Step) -> None:
             )
 
 
+def _kind(cwl_type: object) -> str:
+    base = cwl_type.rstrip("?") if isinstance(cwl_type, str) else cwl_type["type"]  # type: ignore[index]
+    return {"string": "string", "enum": "string", "int": "number", "float": "number", "boolean": "boolean"}[base]
+
+
+@pytest.mark.parametrize("step", [STEPS["discovery"], STEPS["correlation"]], ids=["discovery", "correlation"])
+def test_each_input_binds_the_notebook_parameter_of_its_name_without_javascript(step: Step) -> None:
+    # Strings raw (-rNAME VALUE: papermill passes them untouched, GeoJSON text included), numbers
+    # through papermill's int-or-float reading (-pNAME VALUE), booleans as YAML; a null optional
+    # input adds nothing, so the notebook's own default must then be None.
+    text = (ROOT / "cwl" / step.cwl).read_text()
+    assert "InlineJavascriptRequirement" not in yaml.safe_load(text)["requirements"]
+    assert not re.search(r"\$\{|\$\([^)]*\(", text), "no JavaScript expression"
+    parameters = _notebook_parameters(step.notebook)
+    inputs = _cwl_inputs(step.cwl)
+    assert set(inputs) <= set(parameters), set(inputs) - set(parameters)
+    for input_name, entry in inputs.items():
+        binding = entry["inputBinding"]
+        expected = {
+            "string": {"prefix": f"-r{input_name}"},
+            "number": {"prefix": f"-p{input_name}"},
+            "boolean": {"prefix": "-y", "valueFrom": f"{input_name}: $(self)"},
+        }[_kind(entry["type"])]
+        assert {k: v for k, v in binding.items() if k != "position"} == expected, input_name
+        if _cwl_optional(entry):
+            assert parameters[input_name] is None, f"{step.cwl}: optional {input_name} needs the notebook default None"
+
+
+def test_the_aggregation_tool_passes_every_input_as_a_notebook_parameter() -> None:
+    # Its arrays of staged paths go through cwl/lib/papermill.js, which passes every input by name.
+    step = STEPS["aggregation"]
+    assert set(_cwl_inputs(step.cwl)) <= set(_notebook_parameters(step.notebook))
+    assert "papermill_parameters(inputs)" in (ROOT / "cwl" / step.cwl).read_text()
+
+
 def test_workflow_inputs_are_the_fields_of_every_step_with_the_same_defaults() -> None:
     workflow = _cwl_inputs("glacier-velocity.cwl")
     expected: dict[str, list[dict]] = {}
