@@ -151,3 +151,32 @@ def test_rerunning_a_pair_is_idempotent_byte_for_byte(pair_items, tmp_path):
     ]
     assert _files(out) == sorted(before)  # nothing else (no temporaries, no duplicates)
     assert second.median_speed_m_per_yr == first.median_speed_m_per_yr
+
+
+_SIGTERM_AS_THE_LOCK_IS_TAKEN = """
+import fcntl, os, signal, sys
+from glacier_velocity.io import atomic
+
+real_flock = fcntl.flock
+def flock(fd, operation):
+    real_flock(fd, operation)
+    os.kill(os.getpid(), signal.SIGTERM)  # the signal lands just after the lock is taken
+atomic.fcntl.flock = flock
+with atomic.sigterm_exits(), atomic.exclusive_lock(sys.argv[1], "the set"):
+    print("the block ran")
+"""
+
+
+def test_sigterm_as_the_lock_is_taken_leaves_no_lock_file(tmp_path):
+    # The set's lock file is created before it is locked: a SIGTERM between the two must not
+    # leave it behind (CI once saw an empty .<basename>.lock after a SIGTERM mid-write).
+    import subprocess
+    import sys
+
+    lock = tmp_path / ".set.lock"
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_AS_THE_LOCK_IS_TAKEN, str(lock)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert "the block ran" not in done.stdout
+    assert not lock.exists()

@@ -142,37 +142,55 @@ def exclusive_lock(path: str | os.PathLike[str], what: str, wait_s: float = LOCK
     path = Path(path)
     deadline = time.monotonic() + wait_s
     waited = False
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+    fd: int | None = None
+    try:
+        while True:
+            # Signals held while the file is opened, locked and stamped: a SIGTERM there would
+            # otherwise leave a lock file this process created (the finally below only removes
+            # one it holds). They are delivered when the block ends, with ``fd`` set if locked.
+            with _held_signals():
+                fd, holder = _try_lock(path)
+            if fd is not None:
+                break
+            if holder is None:
+                continue  # the file it locked had just been removed: open the path again
             if time.monotonic() >= deadline:
                 raise OutputError(
                     f"{what} is being written by another process (pid {holder}) for more than {wait_s:g} s; "
                     f"wait for it to finish, or write to another directory (lock {str(path)!r})"
-                ) from None
+                )
             if not waited:
                 log.warning("%s is being written by another process (pid %s); waiting for it", what, holder)
                 waited = True
             time.sleep(_LOCK_POLL_S)
-            continue
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)  # the previous holder removed the file we locked: lock the new one
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
-        path.unlink(missing_ok=True)
+        if fd is not None:
+            path.unlink(missing_ok=True)
+            os.close(fd)
+
+
+def _try_lock(path: Path) -> tuple[int | None, str | None]:
+    """One attempt at the lock of :func:`exclusive_lock`: (the locked descriptor, with this
+    process's id written in it, None) or (None, the holder's id, or None when the file locked
+    was removed meanwhile by its previous holder and is to be opened again)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
+        return None, holder
+    try:
+        same = os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        same = False
+    if not same:
+        os.close(fd)  # the previous holder removed the file we locked: lock the new one
+        return None, None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd, None
 
 
 def _fsync(path: Path) -> None:
