@@ -244,12 +244,38 @@ def normalize_aoi(bounds_or_aoi: Any) -> BBox:
     raise InvalidParameter("aoi", f"give a bbox (W, S, E, N) in degrees or a GeoJSON geometry, got {bounds_or_aoi!r}")
 
 
-def _to_nodata_zero(array: np.ndarray, src_nodata: float | None) -> np.ndarray:
-    """Replace the file's own nodata value (and NaN) by 0, the package's nodata."""
+#: Largest magnitude a pixel of a float (or wide integer) asset may have and still be a
+#: measurement. Optical products store reflectance (about -0.1 to 1.5), scaled reflectance or
+#: 16-bit DN (at most 65535) or radiance (below 1000); a value beyond 1e6 is a fill or an
+#: overflow (3.4e38 is float32's largest value, a common fill), never a surface. Left in, one
+#: such pixel overflows the engines' float32 local statistics (sums of squares above 3.4e38 are
+#: +Inf) and turns every chip into "no texture".
+MAX_PIXEL_MAGNITUDE = 1e6
+
+
+def _to_nodata_zero(array: np.ndarray, src_nodata: float | None, what: str = "raster") -> np.ndarray:
+    """Replace the file's own nodata value, NaN, +-Inf and absurd values by 0, the package's nodata.
+
+    Absurd means a magnitude above :data:`MAX_PIXEL_MAGNITUDE`; 8- and 16-bit integer
+    assets cannot hold one. ``what`` names the raster in the warning that counts them.
+    """
     if src_nodata is not None and not (isinstance(src_nodata, float) and math.isnan(src_nodata)) and src_nodata != 0:
         array = np.where(array == src_nodata, 0, array).astype(array.dtype, copy=False)
     if np.issubdtype(array.dtype, np.floating):
+        # NaN is how float rasters say nodata: no warning for it.
         array = np.where(np.isnan(array), 0, array).astype(array.dtype, copy=False)
+    if array.dtype.itemsize > 2 or np.issubdtype(array.dtype, np.floating):
+        absurd = (array > MAX_PIXEL_MAGNITUDE) | (array < -MAX_PIXEL_MAGNITUDE)  # +-Inf included
+        count = int(absurd.sum())
+        if count:
+            log.warning(
+                "%s: %d pixel(s) are not finite or beyond +-%.0f (no measurement: a fill value or an overflow); "
+                "they are read as nodata",
+                what,
+                count,
+                MAX_PIXEL_MAGNITUDE,
+            )
+            array = np.where(absurd, 0, array).astype(array.dtype, copy=False)
     return array
 
 
@@ -365,7 +391,7 @@ def read_window(
                 log.info("read %s window %s (%d x %d px)", href, window, window.height, window.width)
             else:
                 array, transform, crs = _read_onto_grid(src, band, *dst_grid, resampling, href)
-            return _to_nodata_zero(array, src.nodata), transform, crs
+            return _to_nodata_zero(array, src.nodata, what), transform, crs
 
     try:
         if remote:
