@@ -41,10 +41,11 @@ notebooks: $(STAMP) ## regenerate notebooks/*.ipynb from their sources notebooks
 
 LINT_PATHS := src tests benchmarks notebooks
 
-lint: $(STAMP) ## ruff (lint and format check) and mypy on src/ and the notebook sources, configured in pyproject.toml
+lint: $(STAMP) ## ruff (lint and format check), mypy on src/ and the notebook sources, the layers of docs/architecture.md (lint-imports); configured in pyproject.toml
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy src $(wildcard notebooks/*.py)
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP) ## apply ruff's import sorting and formatting (commit the result)
 	$(BIN)/ruff check --select I --fix $(LINT_PATHS)

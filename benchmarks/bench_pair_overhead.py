@@ -76,7 +76,7 @@ for name in stages:
 fields = {f.name for f in dataclasses.fields(CorrelationParams)}
 settings = {k: v for k, v in job.items() if k in fields}
 if "aoi" in job:
-    from glacier_velocity.stac.aoi import parse_aoi
+    from glacier_velocity.io.aoi import parse_aoi
     settings["aoi"] = parse_aoi(job["aoi"])
 elif "bbox" in job:
     settings["bbox"] = tuple(job["bbox"])

@@ -53,9 +53,9 @@ from glacier_velocity.demo.runner import (
 from glacier_velocity.demo.scenes import DemoScene, DemoStack, expected_pairs, generate_demo_data
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.demo.truth import compare_with_truth
+from glacier_velocity.domain.aoi import AOI
 from glacier_velocity.products.runcatalog import read_run_catalog
 from glacier_velocity.products.runreport import read_run_report
-from glacier_velocity.stac.aoi import AOI
 
 log = logging.getLogger("bench_workflow")
 

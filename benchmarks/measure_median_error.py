@@ -21,8 +21,8 @@ import numpy as np
 import rasterio
 
 from glacier_velocity.aggregation.summary import aggregate_products
-from glacier_velocity.correction.robust import nmad
 from glacier_velocity.demo.scenes import DEMO_OUTLINES_FILE
+from glacier_velocity.domain.robust import nmad
 from glacier_velocity.io.cog import read_velocity_cog
 
 

@@ -54,8 +54,8 @@ pairs_json = "pairs.json"
 from IPython.display import Image, display
 
 from glacier_velocity.errors import NoPairsFound, NoScenesFound
+from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.products.figures import plot_pair_timeline
-from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.stac.discovery import DiscoveryParams, DiscoveryResult, discover_pairs
 from glacier_velocity.stac.pairing import format_pair_table, format_scene_table, write_pairs_json
 from glacier_velocity.workflow import extract_pairs as scraps

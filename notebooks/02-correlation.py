@@ -61,8 +61,8 @@ from typing import cast
 
 from IPython.display import Image, display
 
+from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.products.quicklook import scene_pair_png
-from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.tracking.params import Filter
 from glacier_velocity.workflow import extract_pairs as scraps
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair

@@ -25,12 +25,12 @@ from shapely.geometry import box
 
 from glacier_velocity.aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from glacier_velocity.aggregation.summary import aggregate_products, write_summary
+from glacier_velocity.domain.outlines import GlacierOutlines
+from glacier_velocity.domain.velocity import VelocityProduct
 from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
-from glacier_velocity.io.outlines import GlacierOutlines
 from glacier_velocity.products.figures import plot_summary, plot_time_series
 from glacier_velocity.products.items import footprint_lonlat, make_product_item, save_product_item
 from glacier_velocity.products.naming import product_basename, product_paths
-from glacier_velocity.tracking.velocity import VelocityProduct
 
 # --- Sentinel-2-like scenes: B08 COGs and Earth-Search-v1-shaped items ---------------------------
 

@@ -14,10 +14,10 @@ from affine import Affine
 from numpy.testing import assert_allclose, assert_array_equal
 
 from glacier_velocity.aggregation.summary import SUMMARY_FILE_NAMES, aggregate_products, write_summary
+from glacier_velocity.domain.dates import format_datetime
+from glacier_velocity.domain.velocity import VelocityProduct
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.cog import write_velocity_cog
-from glacier_velocity.stac.scene import format_datetime
-from glacier_velocity.tracking.velocity import VelocityProduct
 from helpers import PRODUCT_CRS as CRS
 from helpers import PRODUCT_SHAPE as SHAPE
 from helpers import PRODUCT_TRANSFORM as TRANSFORM

@@ -18,8 +18,8 @@ from glacier_velocity.aggregation.summary import (
     median_error,
     write_summary,
 )
+from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.io.outlines import GlacierOutlines
 from glacier_velocity.io.points import read_points_of_interest
 from glacier_velocity.products.figures import plot_time_series, time_series_points
 from helpers import ICE, T0, ice_and_rock, make_product

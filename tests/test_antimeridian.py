@@ -11,10 +11,10 @@ import pytest
 from affine import Affine
 
 from doc_rows import assert_documented
+from glacier_velocity.domain.aoi import check_geometry
+from glacier_velocity.domain.velocity import VelocityProduct
 from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.products.items import make_product_item
-from glacier_velocity.stac.aoi import check_geometry
-from glacier_velocity.tracking.velocity import VelocityProduct
 
 
 def _ring(west: float, east: float) -> dict:

@@ -349,7 +349,7 @@ CASES = [
     Case(
         "asset-scheme",
         "asset href with another scheme (ftp:, data:, javascript:)",
-        "`scene.check_asset_href` (Scene)",
+        "`hrefs.check_asset_href` (Scene)",
         lambda c: _correlate(c, "ftp.json", "sec.json"),
         "scene 'S2B_43SEA_20200601_0_L2A' asset 'nir': unsupported URL scheme 'ftp'",
     ),

@@ -23,12 +23,13 @@ from glacier_velocity.correction import (
     estimate_errors,
     estimate_stable_shift,
     ice_mask_from_outlines,
-    weighted_median,
 )
 from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, make_pair
+from glacier_velocity.domain.offsets import OffsetField
+from glacier_velocity.domain.robust import weighted_median
+from glacier_velocity.domain.velocity import displacement_to_velocity, grid_transform, offsets_to_velocity
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.tracking import OffsetField, TrackingParams, track_offsets
-from glacier_velocity.tracking.velocity import displacement_to_velocity, grid_transform, offsets_to_velocity
+from glacier_velocity.tracking import TrackingParams, track_offsets
 
 SHAPE = (512, 512)
 #: A north-up 10 m UTM grid (zone 43N, the Karakoram) for the synthetic images.
@@ -290,7 +291,7 @@ def test_weighted_median_follows_the_weights():
 
 
 def test_glacier_outlines_read_from_geojson_give_the_same_correction(scene):
-    from glacier_velocity.io.outlines import GlacierOutlines
+    from glacier_velocity.domain.outlines import GlacierOutlines
 
     as_list = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=scene.glacier_outlines)
     outlines = GlacierOutlines(unary_union(scene.glacier_outlines), crs="EPSG:4326")

@@ -20,7 +20,7 @@ from shapely.geometry import Point, box
 from glacier_velocity import demo
 from glacier_velocity.demo.progress import PairProgress
 from glacier_velocity.demo.scenes import demo_glacier_outlines
-from glacier_velocity.io.outlines import GlacierOutlines
+from glacier_velocity.domain.outlines import GlacierOutlines
 
 ROOT = Path(__file__).resolve().parents[1]
 CWL = ROOT / "cwl"

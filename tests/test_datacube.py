@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -109,7 +110,7 @@ def test_products_on_another_grid_are_resampled_onto_the_first(products):
 def test_datacube_refuses_what_it_cannot_index(products):
     with pytest.raises(InvalidParameter, match="^products: no velocity products"):
         build_datacube([])
-    undated = products[0].with_provenance(reference_datetime=None)
+    undated = replace(products[0], reference_datetime=None)
     with pytest.raises(InputError, match="has no acquisition dates"):
         build_datacube([products[1], undated])
     assert CRS == "EPSG:32633"
@@ -119,8 +120,8 @@ def test_datacube_carries_the_error_bands_and_shifts_of_corrected_pairs(tmp_path
     """Pairs tracked on synthetic misregistered images and put through the real correction stage."""
     from glacier_velocity.correction import correct_product
     from glacier_velocity.demo.synthetic import Misregistered, Translation, make_pair
+    from glacier_velocity.domain.velocity import offsets_to_velocity
     from glacier_velocity.tracking import TrackingParams, track_offsets
-    from glacier_velocity.tracking.velocity import offsets_to_velocity
 
     transform = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 4_000_000.0)
     cogs, corrected = [], []

@@ -15,9 +15,9 @@ from glacier_velocity import demo
 from glacier_velocity.cli import main
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.io.cog import write_cog
 from glacier_velocity.products.runcatalog import RunCatalog
-from glacier_velocity.stac.aoi import parse_aoi
 from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
 from glacier_velocity.stac.scene import Scene
 

@@ -24,7 +24,7 @@ from rasterio.warp import transform_bounds
 
 from glacier_velocity.demo.stacserver import free_port, serve_stac
 from glacier_velocity.errors import CatalogError, InputError, InvalidParameter, NoPairsFound, NoScenesFound
-from glacier_velocity.stac.aoi import parse_aoi
+from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.stac.discovery import (
     DiscoveryParams,
     choose_tile,

@@ -9,8 +9,8 @@ import pytest
 from shapely.geometry import box
 
 from glacier_velocity.aggregation.summary import aggregate_products
+from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.io.outlines import GlacierOutlines
 from glacier_velocity.products.figures import (
     SpeedScale,
     nice_ceiling,

@@ -16,7 +16,7 @@ import pytest
 
 from glacier_velocity import demo
 from glacier_velocity.demo.stacserver import serve_stac
-from glacier_velocity.stac.aoi import AOI
+from glacier_velocity.domain.aoi import AOI
 from glacier_velocity.workflow import extract_pairs as scrap
 from glacier_velocity.workflow.notebook_engine import ENGINE_NAME
 

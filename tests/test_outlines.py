@@ -11,8 +11,9 @@ from affine import Affine
 from shapely.geometry import Polygon, box, mapping
 
 from flaky_http import FlakyServer
+from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.io.outlines import GlacierOutlines, read_glacier_outlines
+from glacier_velocity.io.outlines import read_glacier_outlines
 from glacier_velocity.io.retry import RetryPolicy
 
 # A 10 x 10 grid of 10 m cells in UTM 33N whose upper-left corner is (500000, 4000100).

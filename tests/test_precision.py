@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from glacier_velocity.domain.offsets import OffsetField
 from glacier_velocity.errors import InvalidParameter
-from glacier_velocity.tracking import OffsetField
 from glacier_velocity.tracking.precision import stable_scatter
 
 

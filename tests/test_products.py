@@ -15,6 +15,7 @@ from matplotlib.image import imread
 from rasterio.warp import transform as transform_coords
 from shapely.geometry import Point, shape
 
+from glacier_velocity.domain.velocity import VelocityProduct
 from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
 from glacier_velocity.io.raster import Raster
@@ -24,7 +25,6 @@ from glacier_velocity.products.naming import product_basename, product_paths
 from glacier_velocity.products.quicklook import write_quicklook
 from glacier_velocity.stac.pairing import Pair
 from glacier_velocity.stac.scene import Scene
-from glacier_velocity.tracking.velocity import VelocityProduct
 from helpers import KARAKORAM_REF_TIME, KARAKORAM_SEC_TIME, karakoram_product
 
 SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -186,6 +186,6 @@ def test_item_records_the_stable_ground_correction(tmp_path):
 
 
 def test_item_needs_acquisition_times(tmp_path):
-    product = karakoram_product().with_provenance(reference_datetime=None)
+    product = replace(karakoram_product(), reference_datetime=None)
     with pytest.raises(InvalidParameter, match="datetimes"):
         make_product_item(product, tmp_path / "v.tif")

@@ -17,8 +17,8 @@ import rasterio
 from rasterio.windows import from_bounds
 
 from glacier_velocity.correction import correct_velocity
+from glacier_velocity.domain.velocity import baseline_days, offsets_to_velocity
 from glacier_velocity.tracking import TrackingParams, track_offsets
-from glacier_velocity.tracking.velocity import baseline_days, offsets_to_velocity
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = PROJECT.parent / "shared" / "data" / "real-s2-t33uuu"

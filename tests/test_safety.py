@@ -21,11 +21,12 @@ from hypothesis import strategies as st
 
 from flaky_http import FlakyServer
 from glacier_velocity.cli import main
+from glacier_velocity.domain.hrefs import check_asset_href
 from glacier_velocity.errors import CatalogError, InputError, InvalidParameter
 from glacier_velocity.io.raster import gdal_path, read_window
 from glacier_velocity.io.retry import RetryPolicy, http_adapter, redact
 from glacier_velocity.stac.discovery import DiscoveryParams, open_catalog
-from glacier_velocity.stac.scene import Scene, check_asset_href
+from glacier_velocity.stac.scene import Scene
 from glacier_velocity.tracking import TrackingParams
 from glacier_velocity.workflow.correlate import CorrelationParams
 

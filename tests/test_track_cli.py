@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from glacier_velocity.cli import main
 from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, RotationShear, Translation, make_pair
+from glacier_velocity.domain.offsets import OffsetField
+from glacier_velocity.domain.velocity import DAYS_PER_YEAR, baseline_days, grid_transform, offsets_to_velocity
 from glacier_velocity.errors import InvalidParameter
 from glacier_velocity.io.cog import read_velocity_cog
-from glacier_velocity.tracking import OffsetField
-from glacier_velocity.tracking.velocity import DAYS_PER_YEAR, baseline_days, grid_transform, offsets_to_velocity
 
 # A 10 m UTM 43N grid, north up (rows go south).
 TRANSFORM = Affine(10.0, 0.0, 300000.0, 0.0, -10.0, 4010000.0)

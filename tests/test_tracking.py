@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glacier_velocity.demo.synthetic import GlacierTongue, RotationShear, Translation, UniformStrain, make_pair
+from glacier_velocity.domain.offsets import OffsetField
 from glacier_velocity.errors import InvalidParameter, TrackingFailed
-from glacier_velocity.tracking import OffsetField, TrackingParams, search_range_px, track_offsets
+from glacier_velocity.tracking import TrackingParams, search_range_px, track_offsets
 from glacier_velocity.tracking.ncc import track_ncc
 
 

@@ -7,10 +7,7 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .stac.discovery import FilterCount
+from dataclasses import dataclass
 
 
 class GlacierVelocityError(Exception):
@@ -50,6 +47,27 @@ class OutputError(GlacierVelocityError):
 
 class CatalogError(GlacierVelocityError):
     """The STAC API could not be reached or did not answer as a STAC API."""
+
+
+@dataclass(frozen=True)
+class FilterCount:
+    """What one filter did: scenes (or pairs) in, removed, and a short explanation."""
+
+    name: str
+    before: int
+    removed: int
+    detail: str = ""
+
+    @property
+    def after(self) -> int:
+        return self.before - self.removed
+
+    def describe(self) -> str:
+        if self.name == "search":
+            text = f"search: found {self.before}"
+        else:
+            text = f"{self.name}: {self.before} -> {self.after} (removed {self.removed})"
+        return f"{text}; {self.detail}" if self.detail else text
 
 
 class NoScenesFound(GlacierVelocityError):

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..domain.velocity import DAYS_PER_YEAR
 from ..errors import InputError, InvalidParameter
 from ..io.atomic import atomic_output
-from ..tracking.velocity import DAYS_PER_YEAR
 from .summary import ProductLike, ResamplingName, products_on_grid
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from ..io.outlines import GlacierOutlines
+from ..domain.outlines import GlacierOutlines
 from ..io.points import PointOfInterest
 
 #: A cell counts as moving ground when its median speed exceeds this many 1-sigma errors.

@@ -38,12 +38,14 @@ from rasterio.transform import array_bounds
 from rasterio.warp import reproject, transform, transform_bounds
 
 from .._version import __version__
+from ..domain.dates import format_datetime
+from ..domain.outlines import GlacierOutlines
+from ..domain.velocity import VelocityProduct
 from ..errors import InputError, InvalidParameter
-from ..io.outlines import GlacierOutlines, read_glacier_outlines
+from ..io.atomic import output_directory
+from ..io.outlines import read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
 from ..io.raster import pixel_centres
-from ..stac.scene import format_datetime
-from ..tracking.velocity import VelocityProduct
 from .regions import PointCell, Region, headline_region, locate_points
 
 log = logging.getLogger(__name__)
@@ -897,7 +899,6 @@ def write_summary(summary: Summary, out_dir: str | os.PathLike[str]) -> SummaryF
     ``description`` tag.
     """
     from ..io.cog import write_cog  # the COG writer is only needed when files are written
-    from ..products.naming import output_directory
 
     out = output_directory(out_dir)
     tags = summary_tags(summary)

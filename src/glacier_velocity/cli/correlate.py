@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..stac.aoi import parse_aoi
+from ..io.aoi import parse_aoi
 from ..workflow.correlate import CorrelationParams, correlate_pair
 from .options import add_aoi_option, add_tracking_options
 from .outputs import check_output_dir

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..stac.aoi import parse_aoi
+from ..io.aoi import parse_aoi
 from ..stac.discovery import DiscoveryParams, discover_pairs
 from ..stac.pairing import format_pair_table, format_scene_table, write_pairs_json
 from .options import add_aoi_option

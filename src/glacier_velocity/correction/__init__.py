@@ -17,7 +17,6 @@ from .correct import (
     describe_correction,
 )
 from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
-from .robust import nmad, weighted_median
 from .stable import (
     MAX_SHIFT_PX,
     METHODS,
@@ -50,7 +49,5 @@ __all__ = [
     "estimate_errors",
     "estimate_stable_shift",
     "ice_mask_from_outlines",
-    "nmad",
     "speed_error",
-    "weighted_median",
 ]

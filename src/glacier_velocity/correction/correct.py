@@ -9,9 +9,9 @@ import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-from ..io.outlines import GlacierOutlines
-from ..tracking.offsets import OffsetField
-from ..tracking.velocity import VelocityProduct, displacement_to_velocity, grid_transform
+from ..domain.offsets import OffsetField
+from ..domain.outlines import GlacierOutlines
+from ..domain.velocity import VelocityProduct, displacement_to_velocity, grid_transform
 from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
 from .stable import MAX_SHIFT_PX, MIN_STABLE_POINTS, StableShift, estimate_stable_shift
 from .uncertainty import VelocityErrors, estimate_errors
@@ -148,7 +148,7 @@ def correct_product(
     Parameters
     ----------
     product : VelocityProduct
-        Uncorrected product of ``offsets`` (:func:`~glacier_velocity.tracking.velocity.offsets_to_velocity`).
+        Uncorrected product of ``offsets`` (:func:`~glacier_velocity.domain.velocity.offsets_to_velocity`).
     offsets : OffsetField
         The raw displacements (px) the product was made from.
     reference_transform : Affine

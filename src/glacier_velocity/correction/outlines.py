@@ -1,6 +1,6 @@
 """Glacier outlines on the tracking grid: which grid points lie on (or next to) ice.
 
-Outlines are a :class:`~glacier_velocity.io.outlines.GlacierOutlines` or shapely polygons in
+Outlines are a :class:`~glacier_velocity.domain.outlines.GlacierOutlines` or shapely polygons in
 any CRS. They are reprojected to the grid's CRS, grown by a buffer in metres, and burnt into a
 boolean mask at the grid points: a point is ice when its position, the centre of its
 velocity-grid cell, lies inside a buffered outline (``GlacierOutlines.ice_mask`` does it).
@@ -18,9 +18,9 @@ from shapely.geometry import GeometryCollection
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from ..domain.crs import GEOJSON_CRS, parse_crs
+from ..domain.outlines import GlacierOutlines
 from ..errors import InvalidParameter
-from ..io.geojson import GEOJSON_CRS, parse_crs
-from ..io.outlines import GlacierOutlines
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,13 @@ def ice_mask_from_outlines(
     Parameters
     ----------
     glacier_outlines : GlacierOutlines, shapely geometry or iterable of them
-        Glacier outlines: a :class:`~glacier_velocity.io.outlines.GlacierOutlines` (read from
+        Glacier outlines: a :class:`~glacier_velocity.domain.outlines.GlacierOutlines` (read from
         GeoJSON, with its own CRS), or Polygon / MultiPolygon geometries in ``outlines_crs``
         (GeometryCollections of them are unpacked, invalid ones repaired). No polygons at all
         means no ice.
     grid_transform : Affine
         Transform of the velocity grid, whose cell centres are the measurement positions
-        (:func:`glacier_velocity.tracking.velocity.grid_transform`).
+        (:func:`glacier_velocity.domain.velocity.grid_transform`).
     grid_shape : (int, int)
         ``(rows, cols)`` of the velocity grid.
     grid_crs : str

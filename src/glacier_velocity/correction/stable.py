@@ -32,10 +32,10 @@ import numpy as np
 from affine import Affine
 from scipy import ndimage
 
+from ..domain.offsets import OffsetField
+from ..domain.robust import nmad, weighted_median
+from ..domain.velocity import displacement_to_velocity
 from ..errors import GlacierVelocityWarning, InvalidParameter
-from ..tracking.offsets import OffsetField
-from ..tracking.velocity import displacement_to_velocity
-from .robust import nmad, weighted_median
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..domain.aoi import AOI
 from ..errors import InputError, InvalidParameter, WorkflowFailed
 from ..products.runcatalog import RunCatalog, read_run_catalog
 from ..products.runreport import RunReport, read_run_report
-from ..stac.aoi import AOI
 from .progress import LogFollower, PairProgress, read_new_lines
 from .rundirs import new_run_directory, prepare_demo_directory, record_demo_results
 from .scenes import DEFAULT_DEMO_DIR, DEMO_OUTLINES_FILE, DEMO_TILE, DemoData, expected_pairs, generate_demo_data

@@ -35,8 +35,8 @@ from affine import Affine
 from rasterio.warp import transform_geom
 from shapely.geometry import Polygon, box
 
+from ..domain.outlines import GlacierOutlines
 from ..errors import InvalidParameter
-from ..io.outlines import GlacierOutlines
 from .synthetic import GlacierTongue, Misregistered, make_texture, warp_image
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -271,3 +271,27 @@ def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Ite
                 journal.unlink()
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def output_directory(directory: str | os.PathLike[str]) -> Path:
+    """``directory``, created if missing, refusing a symbolic link.
+
+    Products of a pair and the summary go into a directory of their own inside the run's
+    output directory; were it a symbolic link (left by an earlier run, or planted), every file
+    would land wherever it points, outside the output directory.
+
+    Raises
+    ------
+    InputError
+        ``directory`` is a symbolic link, or exists and is not a directory.
+    """
+    path = Path(directory)
+    if path.is_symlink():
+        raise InputError(
+            f"output directory {str(path)!r} is a symbolic link (to {os.readlink(path)!r}); products are written only "
+            "into real directories - remove the link or give the directory it points to"
+        )
+    if path.exists() and not path.is_dir():
+        raise InputError(f"output directory {str(path)!r} exists and is not a directory; remove it or choose another")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

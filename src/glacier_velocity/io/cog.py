@@ -1,6 +1,6 @@
 """Cloud-Optimized GeoTIFF output: generic multi-band writer and the velocity product format.
 
-A velocity COG holds the bands of :data:`glacier_velocity.tracking.velocity.VELOCITY_BANDS` in that
+A velocity COG holds the bands of :data:`glacier_velocity.domain.velocity.VELOCITY_BANDS` in that
 order (``vx``, ``vy``, ``v``, ``vx_error``, ``vy_error``, ``v_error`` in m/yr; ``dx``, ``dy``
 in px; ``peak``, ``snr``), float32, NaN declared as nodata, DEFLATE with the floating-point
 predictor, 512 x 512 tiles and overviews. Each band carries its name as description, its unit
@@ -32,17 +32,11 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
 from .._version import __version__
+from ..domain.crs import crs_string
+from ..domain.dates import format_datetime
+from ..domain.velocity import BAND_DESCRIPTIONS, CF_STANDARD_NAMES, DAYS_PER_YEAR, VELOCITY_BANDS, VelocityProduct
 from ..errors import InputError, InvalidParameter
-from ..stac.scene import format_datetime
-from ..tracking.velocity import (
-    BAND_DESCRIPTIONS,
-    CF_STANDARD_NAMES,
-    DAYS_PER_YEAR,
-    VELOCITY_BANDS,
-    VelocityProduct,
-)
 from .atomic import atomic_output
-from .raster import crs_string
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +223,7 @@ def write_velocity_cog(product: VelocityProduct, path: str | os.PathLike[str]) -
 
     Notes
     -----
-    Bands follow :data:`~glacier_velocity.tracking.velocity.VELOCITY_BANDS`: ``vx``, ``vy``, ``v``
+    Bands follow :data:`~glacier_velocity.domain.velocity.VELOCITY_BANDS`: ``vx``, ``vy``, ``v``
     (m/yr, east, north, magnitude), ``dx``, ``dy`` (px along columns and rows, rows + down),
     ``peak`` and ``snr`` (unitless). Each pixel centre is the map position at which the
     displacement of the reference-image feature was estimated.

@@ -24,13 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rasterio.crs import CRS
-from rasterio.errors import CRSError
 
+from ..domain.crs import GEOJSON_CRS, crs_string, parse_crs
 from ..errors import InvalidParameter
 from .retry import RetryPolicy, http_session, last_call, redact
-
-#: CRS of GeoJSON without a ``crs`` member (RFC 7946: longitude, latitude in degrees).
-GEOJSON_CRS = "EPSG:4326"
 
 #: Largest GeoJSON accepted (bytes): RGI 7.0's largest region file is about 300 MB as
 #: GeoJSON; a clip of one area is a few MB. The cap keeps a wrong URL from filling memory.
@@ -55,22 +52,6 @@ class GeoJSONDocument:
     data: dict[str, Any]
     source: str
     crs: str
-
-
-def parse_crs(value: Any, parameter: str) -> CRS:
-    """A CRS from anything rasterio reads (``"EPSG:32643"``, an OGC URN, WKT, an int EPSG code)."""
-    try:
-        return CRS.from_user_input(value)
-    except (CRSError, TypeError, ValueError) as exc:
-        raise InvalidParameter(
-            parameter, f"cannot read {str(value)[:80]!r} as a coordinate reference system; give e.g. 'EPSG:32643'"
-        ) from exc
-
-
-def crs_string(crs: CRS) -> str:
-    """``"EPSG:n"`` when the CRS has an EPSG code, else its WKT: a stable, readable form."""
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
 def _is_inline(text: str) -> bool:

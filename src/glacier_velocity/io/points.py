@@ -23,8 +23,9 @@ from typing import Any
 
 from rasterio.warp import transform
 
+from ..domain.crs import GEOJSON_CRS, parse_crs
 from ..errors import InvalidParameter
-from .geojson import GEOJSON_CRS, load_geojson, parse_crs
+from .geojson import load_geojson
 
 #: The parameter's name, used in every error message.
 PARAMETER = "points_of_interest"

@@ -39,9 +39,10 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from ..domain.aoi import AOI, BBox, check_bbox, check_geometry
+from ..domain.crs import crs_string
+from ..domain.hrefs import check_asset_href
 from ..errors import InputError, InvalidParameter
-from ..stac.aoi import AOI, BBox, check_bbox, check_geometry
-from ..stac.scene import check_asset_href
 from .retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
 
 log = logging.getLogger(__name__)
@@ -103,13 +104,6 @@ def pixel_size(transform: Affine) -> float:
     grids are square and north-up) every definition gives the same value, ``|a|``.
     """
     return float(min(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e)))
-
-
-def crs_string(crs: CRS | str) -> str:
-    """``EPSG:xxxx`` when the CRS has an EPSG code, WKT otherwise (how products record a CRS)."""
-    crs = CRS.from_user_input(crs)
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
 
 
 @dataclass(frozen=True)
@@ -228,9 +222,9 @@ def _bounds_text(raster: Raster) -> str:
 def normalize_aoi(bounds_or_aoi: Any) -> BBox:
     """Lon/lat bounding box ``(west, south, east, north)`` of an AOI.
 
-    Accepts an :class:`~glacier_velocity.stac.aoi.AOI`, a 4-sequence ``(W, S, E, N)`` in degrees,
+    Accepts an :class:`~glacier_velocity.domain.aoi.AOI`, a 4-sequence ``(W, S, E, N)`` in degrees,
     a GeoJSON geometry mapping (or a Feature / FeatureCollection), or a shapely geometry;
-    checked with :mod:`glacier_velocity.stac.aoi`.
+    checked with :mod:`glacier_velocity.domain.aoi`.
     """
     if isinstance(bounds_or_aoi, AOI):
         return bounds_or_aoi.bbox

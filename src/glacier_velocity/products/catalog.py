@@ -43,10 +43,11 @@ from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, Raster
 from .._version import __version__
 from ..aggregation.datacube import DATACUBE_MEDIA_TYPE
 from ..aggregation.summary import SUMMARY_BANDS, SummaryFiles
+from ..domain.crs import crs_string
 from ..errors import InputError, InvalidParameter
 from ..io.atomic import write_text_atomic
 from ..io.cog import COG_MEDIA_TYPE
-from ..io.raster import crs_string, pixel_size
+from ..io.raster import pixel_size
 from .items import add_projection, footprint_lonlat, lonlat_bbox
 from .naming import path_in, safe_name
 from .runreport import RUN_REPORT_NAME, RunReport, read_run_report, write_run_report

@@ -30,9 +30,9 @@ from rasterio.transform import array_bounds
 from shapely.geometry import MultiPolygon, Polygon
 
 from ..aggregation.summary import Summary
+from ..domain.outlines import GlacierOutlines
 from ..errors import InvalidParameter
 from ..io.atomic import atomic_output
-from ..io.outlines import GlacierOutlines
 from ..io.raster import pixel_centres
 
 log = logging.getLogger(__name__)

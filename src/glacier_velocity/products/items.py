@@ -25,11 +25,11 @@ from rasterio.transform import array_bounds
 from rasterio.warp import transform_geom
 
 from .._version import __version__
+from ..domain.velocity import BAND_DESCRIPTIONS, VELOCITY_BANDS, VelocityProduct
 from ..errors import InvalidParameter
 from ..io.atomic import atomic_output
 from ..io.cog import COG_MEDIA_TYPE
 from ..io.raster import pixel_size
-from ..tracking.velocity import BAND_DESCRIPTIONS, VELOCITY_BANDS, VelocityProduct
 
 log = logging.getLogger(__name__)
 

@@ -62,30 +62,6 @@ def path_in(directory: str | os.PathLike[str], name: str) -> Path:
     return target
 
 
-def output_directory(directory: str | os.PathLike[str]) -> Path:
-    """``directory``, created if missing, refusing a symbolic link.
-
-    Products of a pair and the summary go into a directory of their own inside the run's
-    output directory; were it a symbolic link (left by an earlier run, or planted), every file
-    would land wherever it points, outside the output directory.
-
-    Raises
-    ------
-    InputError
-        ``directory`` is a symbolic link, or exists and is not a directory.
-    """
-    path = Path(directory)
-    if path.is_symlink():
-        raise InputError(
-            f"output directory {str(path)!r} is a symbolic link (to {os.readlink(path)!r}); products are written only "
-            "into real directories - remove the link or give the directory it points to"
-        )
-    if path.exists() and not path.is_dir():
-        raise InputError(f"output directory {str(path)!r} exists and is not a directory; remove it or choose another")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _as_datetime(value: datetime | date | str) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -145,4 +121,4 @@ def product_paths(out_dir: str | os.PathLike[str], basename: str) -> tuple[Path,
     )
 
 
-__all__ = ["MISSION_PREFIX", "output_directory", "path_in", "product_basename", "product_paths", "safe_name"]
+__all__ = ["MISSION_PREFIX", "path_in", "product_basename", "product_paths", "safe_name"]

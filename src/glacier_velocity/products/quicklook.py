@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from affine import Affine
 
+from ..domain.outlines import GlacierOutlines
+from ..domain.velocity import VelocityProduct
 from ..io.atomic import atomic_output
-from ..io.outlines import GlacierOutlines
 from ..io.raster import Raster
-from ..tracking.velocity import VelocityProduct
 from .figures import SpeedScale, axis_labels, draw_arrows, draw_outlines, speed_scale
 
 if TYPE_CHECKING:

@@ -39,9 +39,20 @@ import pystac
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from ..errors import CatalogError, InputError, InvalidParameter, MalformedItem, NoPairsFound, NoScenesFound
+from ..domain.aoi import AOI
+from ..domain.dates import format_datetime
+from ..errors import (
+    CatalogError,
+    FilterCount,
+    InputError,
+    InvalidParameter,
+    MalformedItem,
+    NoPairsFound,
+    NoScenesFound,
+)
+from ..io.aoi import parse_aoi
+from ..io.raster import read_window
 from ..io.retry import RETRY_STATUS, RetryPolicy, last_call, redact, stac_api_io
-from .aoi import AOI, parse_aoi
 from .pairing import (
     Pair,
     check_baseline_bounds,
@@ -51,7 +62,7 @@ from .pairing import (
     season_months,
     select_monthly,
 )
-from .scene import Scene, format_datetime
+from .scene import Scene
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +100,8 @@ class DiscoveryParams:
         ``end_month`` of Y + 1.
     aoi : AOI
         Area of interest (lon/lat degrees): ``"W,S,E,N"``, GeoJSON text, the URL or path of a
-        GeoJSON file, a ``(west, south, east, north)`` sequence or an :class:`~glacier_velocity.stac.aoi.AOI`;
-        read by :func:`~glacier_velocity.stac.aoi.parse_aoi` and kept as an ``AOI``. The search
+        GeoJSON file, a ``(west, south, east, north)`` sequence or an :class:`~glacier_velocity.domain.aoi.AOI`;
+        read by :func:`~glacier_velocity.io.aoi.parse_aoi` and kept as an ``AOI``. The search
         asks for items intersecting its polygon.
     stac_url : str
         Root of a STAC API (http or https). Default: Earth Search v1.
@@ -190,27 +201,6 @@ class DiscoveryParams:
         data = asdict(self)
         data["aoi"] = self.aoi.text()
         return data
-
-
-@dataclass(frozen=True)
-class FilterCount:
-    """What one filter did: scenes (or pairs) in, removed, and a short explanation."""
-
-    name: str
-    before: int
-    removed: int
-    detail: str = ""
-
-    @property
-    def after(self) -> int:
-        return self.before - self.removed
-
-    def describe(self) -> str:
-        if self.name == "search":
-            text = f"search: found {self.before}"
-        else:
-            text = f"{self.name}: {self.before} -> {self.after} (removed {self.removed})"
-        return f"{text}; {self.detail}" if self.detail else text
 
 
 @dataclass(frozen=True)
@@ -474,8 +464,6 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
     """
     from rasterio.features import geometry_mask
     from rasterio.warp import transform_geom
-
-    from ..io.raster import read_window
 
     # The whole pixels touching the AOI's bounding box, clipped to the raster (pixels outside
     # it would be no data anyway); the AOI polygon then picks the pixels it touches.

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..domain.velocity import baseline_days
 from ..errors import InputError, InvalidParameter
 from ..io.atomic import write_text_atomic
-from ..tracking.velocity import baseline_days
 from .scene import Scene
 
 #: Format version of the pair list JSON written by :func:`write_pairs_json`.

@@ -24,19 +24,15 @@ from urllib.parse import urlparse
 
 import pystac
 
+from ..domain.dates import format_datetime, parse_datetime
+from ..domain.hrefs import check_asset_href, check_remote_item_asset, is_remote_href
 from ..errors import InputError, MalformedItem
+from ..io.retry import TOKEN_ENV, RetryPolicy, http_session, last_call, redact
 
 #: Asset keys read by the workflow.
 NIR_ASSET = "nir"
 SCL_ASSET = "scl"
 
-#: URL schemes accepted as asset locations; anything else (ftp:, data:, javascript:, ...) is
-#: refused before GDAL or urllib could act on it.
-ALLOWED_SCHEMES = ("http", "https", "s3", "file")
-# GDAL virtual file systems a caller may name directly: in-memory files and the two network
-# readers the schemes above map to. /vsistdin/, /vsisubfile/, archives and other handlers are
-# not asset locations.
-_ALLOWED_VSI = ("/vsimem/", "/vsicurl/http://", "/vsicurl/https://", "/vsis3/")
 
 # Earth Search ids look like S2B_43SEA_20200922_0_L2A; product URIs hold _T43SEA_.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -114,7 +110,7 @@ class Scene:
         fetched_from : str, optional
             URL the item came from (a search or the item itself). An item fetched over http(s)
             must have an http(s) self href and may only name http(s) or s3 assets, whatever
-            its own links claim (:func:`check_remote_item_asset`).
+            its own links claim (:func:`~glacier_velocity.domain.hrefs.check_remote_item_asset`).
 
         Returns
         -------
@@ -124,7 +120,7 @@ class Scene:
         ------
         InputError
             The item has no ``nir`` asset, no datetime or no geometry, or an asset href is not
-            an http(s), s3 or local location (:func:`check_asset_href`).
+            an http(s), s3 or local location (:func:`~glacier_velocity.domain.hrefs.check_asset_href`).
         """
         if isinstance(item, dict):
             check_item_fields(item)
@@ -146,7 +142,7 @@ class Scene:
                 "from Earth Search v1 (collection sentinel-2-l2a) or add a 'nir' asset"
             )
         scl = item.assets.get(SCL_ASSET)
-        when = item.datetime or _parse_datetime(props.get("start_datetime"))
+        when = item.datetime or parse_datetime(props.get("start_datetime"))
         if when is None:
             raise InputError(f"item {item.id!r} has no datetime; cannot place it in time")
         if when.tzinfo is None:
@@ -202,7 +198,7 @@ class Scene:
             A required key is missing or a value has the wrong form.
         """
         try:
-            when = _parse_datetime(data["datetime"])
+            when = parse_datetime(data["datetime"])
             if when is None:
                 raise ValueError("datetime is empty")
             cloud = data.get("cloud_cover")
@@ -227,43 +223,6 @@ class Scene:
             ) from exc
 
 
-def check_asset_href(href: str, what: str = "asset") -> str:
-    """Check that ``href`` is an http(s), s3, file URL or a local path, and return it.
-
-    Parameters
-    ----------
-    href : str
-        Asset location.
-    what : str
-        What the href is, for the message (e.g. ``"item 'S2A_...' asset 'nir'"``).
-
-    Raises
-    ------
-    InputError
-        Empty, another URL scheme (``ftp:``, ``data:``, ``javascript:``...), an s3 URL
-        without a bucket, or a GDAL virtual path other than ``/vsimem/``, ``/vsicurl/`` of an
-        http(s) URL and ``/vsis3/``.
-    """
-    if not isinstance(href, (str, os.PathLike)) or not os.fspath(href).strip():
-        raise InputError(f"{what}: empty location {href!r}; give an http(s) or s3 URL or a local path")
-    href = os.fspath(href)
-    parsed = urlparse(href)
-    scheme = parsed.scheme.lower()
-    # One letter is a Windows drive ("C:\\..."), not a scheme.
-    if scheme and len(scheme) > 1 and scheme not in ALLOWED_SCHEMES:
-        raise InputError(
-            f"{what}: unsupported URL scheme {scheme!r} in {href[:120]!r}; only http(s), s3 and local paths "
-            "(or file://) are accepted as asset locations"
-        )
-    if scheme == "s3" and not parsed.netloc:
-        raise InputError(f"{what}: {href!r}: an s3 URL needs a bucket, as in s3://bucket/key.tif")
-    if href.startswith("/vsi") and not href.startswith(_ALLOWED_VSI):
-        raise InputError(
-            f"{what}: GDAL virtual path {href[:120]!r} is not accepted; give an http(s) or s3 URL or a local path"
-        )
-    return href
-
-
 def check_item_fields(data: dict[str, Any]) -> None:
     """Check the form of the item fields the workflow reads, before anything parses them.
 
@@ -282,7 +241,7 @@ def check_item_fields(data: dict[str, Any]) -> None:
     if name in props or "start_datetime" not in props:
         value = props.get(name)
         try:
-            if _parse_datetime(value) is None:
+            if parse_datetime(value) is None:
                 raise ValueError("no datetime")
         except (TypeError, ValueError):
             raise MalformedItem(
@@ -319,39 +278,6 @@ _FIELD_CHECKS = (
 )
 
 
-_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-
-
-def is_remote_href(href: str) -> bool:
-    """Whether an item location is an http(s) URL of another machine.
-
-    A loopback URL (127.0.0.1, ::1, localhost) is this machine's own server - the demo's local
-    STAC API serves items whose assets are local files - so it counts as local.
-    """
-    parsed = urlparse(os.fspath(href))
-    return parsed.scheme.lower() in ("http", "https") and (parsed.hostname or "").lower() not in _LOOPBACK_HOSTS
-
-
-def check_remote_item_asset(item_id: str, item_href: str, key: str, href: str) -> str:
-    """Refuse a local asset location in an item fetched over http(s), and return ``href``.
-
-    A remote catalogue naming ``/etc/shadow`` or ``file://...`` would otherwise make the tool
-    read this machine's files. The message is the same whether that file exists or not.
-
-    Raises
-    ------
-    InputError
-        ``href`` is not an http(s) or s3 URL (or GDAL's ``/vsicurl/http(s)://``, ``/vsis3/``).
-    """
-    scheme = urlparse(href).scheme.lower()
-    if scheme in ("http", "https", "s3") or href.startswith(_ALLOWED_VSI[1:]):
-        return href
-    raise InputError(
-        f"item {item_id!r} was fetched over http(s) ({item_href}) and may only name http(s) or s3 assets, "
-        f"not the local location {href[:120]!r} for {key!r}; local paths are accepted only in items read from local files"
-    )
-
-
 def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | None = None) -> pystac.Item:
     """Read a STAC item from an http(s) URL, a ``file://`` URL or a local JSON file.
 
@@ -377,8 +303,6 @@ def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | 
         Another URL scheme, a missing file, an answer that is not a STAC item, or a server
         still failing after the retries; the message names ``role`` and ``href``.
     """
-    from ..io.retry import TOKEN_ENV, RetryPolicy, http_session, last_call, redact
-
     text = os.fspath(href)
     scheme = urlparse(text).scheme.lower()
     if scheme and len(scheme) > 1 and scheme not in ("http", "https", "file"):
@@ -448,29 +372,6 @@ def _asset_href(asset: pystac.Asset) -> str:
     if _SCHEME.match(href) or os.path.isabs(href):
         return href
     return asset.get_absolute_href() or href
-
-
-def format_datetime(value: datetime | None) -> str:
-    """RFC 3339 text of a time in UTC with a ``Z`` (STAC's form); ``""`` for None.
-
-    >>> format_datetime(datetime(2020, 7, 1, 5, 30, tzinfo=UTC))
-    '2020-07-01T05:30:00Z'
-    """
-    if value is None:
-        return ""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse_datetime(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        when = value
-    else:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def _tile_of(item_id: str, props: dict[str, Any]) -> str | None:

@@ -15,9 +15,9 @@ from typing import Literal
 
 import numpy as np
 
+from ..domain.offsets import OffsetField
 from ..errors import InvalidParameter, TrackingFailed
 from .memory import bounded_search
-from .offsets import OffsetField
 from .params import FILTERS, TrackingParams, search_range_px
 
 Engine = Literal["ncc", "autorift"]
@@ -34,7 +34,6 @@ __all__ = [
     "SEARCH_MARGIN",
     "FILTERS",
     "Engine",
-    "OffsetField",
     "TrackingParams",
     "bounded_search",
     "search_range_px",

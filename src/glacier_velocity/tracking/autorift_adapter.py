@@ -24,9 +24,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..domain.offsets import OffsetField
 from ..errors import EngineUnavailable, InvalidParameter, TrackingFailed
 from .grid import chip_fraction, make_grid
-from .offsets import OffsetField
 from .params import TrackingParams
 
 log = logging.getLogger(__name__)

@@ -37,11 +37,11 @@ import numpy as np
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from ..domain.offsets import OffsetField
 from ..errors import TrackingFailed
 from .filters import apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
 from .integral_ncc import ChipWindows, ReferenceSums, correlate_shifts, find_peaks, gradient_residuals, reference_sums
-from .offsets import OffsetField
 from .outliers import fill_gaps, isolated_points, normalized_median_test, small_clusters
 from .params import TrackingParams
 

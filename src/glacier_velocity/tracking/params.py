@@ -6,13 +6,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from ..domain.velocity import DAYS_PER_YEAR
 from ..errors import InvalidParameter
 
 #: Image filters applied before matching (see :mod:`glacier_velocity.tracking.filters`).
 Filter = Literal["wallis", "hps", "oc", "none"]
 FILTERS: tuple[str, ...] = ("wallis", "hps", "oc", "none")
-
-DAYS_PER_YEAR = 365.25
 
 
 def search_range_px(max_velocity_m_per_yr: float, dt_days: float, pixel_size_m: float) -> float:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..correction.robust import nmad
+from ..domain.offsets import OffsetField
+from ..domain.robust import nmad
 from ..errors import InvalidParameter
-from .offsets import OffsetField
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ from ..aggregation.summary import (
     check_max_pair_error,
     write_summary,
 )
+from ..domain.outlines import GlacierOutlines
 from ..errors import AllPairsFailed, InputError, InvalidParameter
-from ..io.outlines import GlacierOutlines, read_glacier_outlines
+from ..io.outlines import read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
 from ..products.catalog import write_catalog
 from ..products.figures import plot_summary, plot_time_series

@@ -45,24 +45,26 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
+from ..domain.aoi import AOI
+from ..domain.outlines import GlacierOutlines
+from ..domain.velocity import VelocityProduct, offsets_to_velocity
 from ..errors import GlacierVelocityError, InputError, InvalidParameter, OutputError
-from ..io.atomic import replace_together
+from ..io.aoi import parse_aoi
+from ..io.atomic import output_directory, replace_together
 from ..io.cog import write_velocity_cog
-from ..io.outlines import GlacierOutlines, read_glacier_outlines
+from ..io.outlines import read_glacier_outlines
 from ..io.raster import Raster, check_has_data, read_window
 from ..products.figures import speed_scale
 from ..products.items import make_product_item, save_product_item
-from ..products.naming import output_directory, product_basename, product_paths, safe_name
+from ..products.naming import product_basename, product_paths, safe_name
 from ..products.quicklook import write_quicklook
 from ..products.runreport import PairStatus, status_text, write_status
-from ..stac.aoi import AOI, parse_aoi
 from ..stac.discovery import EARTH_SEARCH_URL, check_stac_url
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
 from ..tracking import ENGINES, FILTERS, TrackingParams, bounded_search, search_range_px, track_offsets
 from ..tracking.memory import search_reason
 from ..tracking.params import Filter
-from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +92,8 @@ class CorrelationParams:
         Tracking engine.
     aoi : AOI or None
         Area of interest (lon/lat degrees): ``"W,S,E,N"``, GeoJSON text, the URL or path of a
-        GeoJSON file (read by :func:`~glacier_velocity.stac.aoi.parse_aoi`, kept as an
-        :class:`~glacier_velocity.stac.aoi.AOI`). The product's grid is the AOI's bounding
+        GeoJSON file (read by :func:`~glacier_velocity.io.aoi.parse_aoi`, kept as an
+        :class:`~glacier_velocity.domain.aoi.AOI`). The product's grid is the AOI's bounding
         box on the reference grid, and points outside the polygon are nodata. None: the
         intersection of both footprints.
     mask_clouds : bool
@@ -419,8 +421,8 @@ def correlate_pair(
         sources={"reference": _source_of(reference, ref_scene), "secondary": _source_of(secondary, sec_scene)},
     )
     # Recorded with the product so the aggregation draws its summary on the same speed scale.
-    product = product.with_provenance(
-        engine_params={**product.engine_params, "max_velocity_m_per_yr": params.max_velocity_m_per_yr}
+    product = replace(
+        product, engine_params={**product.engine_params, "max_velocity_m_per_yr": params.max_velocity_m_per_yr}
     )
     product = correct_product(
         product,

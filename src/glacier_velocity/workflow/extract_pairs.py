@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..domain.dates import format_datetime
 from ..errors import InputError
-from ..stac.scene import format_datetime
 
 log = logging.getLogger(__name__)
 

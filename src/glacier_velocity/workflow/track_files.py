@@ -10,6 +10,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,14 @@ from rasterio.errors import RasterioIOError
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
+from ..domain.crs import crs_string
+from ..domain.outlines import GlacierOutlines
+from ..domain.velocity import VelocityProduct, offsets_to_velocity
 from ..errors import InputError, InvalidParameter
 from ..io.cog import write_velocity_cog
-from ..io.outlines import GlacierOutlines
-from ..io.raster import Raster, crs_string
+from ..io.raster import Raster
 from ..tracking import TrackingParams, bounded_search, search_range_px, track_offsets
 from ..tracking.memory import search_reason
-from ..tracking.velocity import VelocityProduct, offsets_to_velocity
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +145,7 @@ def track_files(
         secondary_id=Path(secondary.href).name,
         sources={"reference": str(Path(reference.href).resolve()), "secondary": str(Path(secondary.href).resolve())},
     )
-    product = product.with_provenance(
-        engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr}
-    )
+    product = replace(product, engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr})
     product = correct_product(
         product,
         offsets,

@@ -24,7 +24,9 @@ from affine import Affine
 
 from ..errors import InvalidParameter
 from .offsets import OffsetField
-from .params import DAYS_PER_YEAR
+
+#: Length of the year in every m/yr of the package (days): the Julian year, as ITS_LIVE.
+DAYS_PER_YEAR = 365.25
 
 #: Band order of a velocity product, with units; every band is float32, NaN = nodata.
 VELOCITY_BANDS: tuple[tuple[str, str], ...] = (
@@ -211,10 +213,6 @@ class VelocityProduct:
             name: np.where(outside, np.nan, getattr(self, name)).astype(np.float32) for name, _ in VELOCITY_BANDS
         }
         return replace(self, **bands)
-
-    def with_provenance(self, **changes: Any) -> VelocityProduct:
-        """A copy with some provenance fields replaced (ids, datetimes, sources)."""
-        return replace(self, **changes)
 
 
 def offsets_to_velocity(
