@@ -344,7 +344,7 @@ CASES = [
         "item without the `nir` asset",
         "`scene.Scene.from_item`",
         lambda c: _correlate(c, "ref.json", "no_nir.json"),
-        "item 'S2A_43SEA_20200617_0_L2A' has no 'nir' asset",
+        "item 'S2A_43SEA_20200617_0_L2A': assets: no 'nir' asset",
     ),
     Case(
         "asset-scheme",

@@ -18,7 +18,8 @@ once ``deadline_s`` seconds have passed.
 The policy can be tuned without code through environment variables (read on every call, so a
 notebook or CWL step inherits them): ``GLACIER_VELOCITY_HTTP_ATTEMPTS``,
 ``GLACIER_VELOCITY_HTTP_BACKOFF_S``, ``GLACIER_VELOCITY_HTTP_MAX_BACKOFF_S``,
-``GLACIER_VELOCITY_HTTP_TIMEOUT_S`` (read timeout) and ``GLACIER_VELOCITY_HTTP_DEADLINE_S``.
+``GLACIER_VELOCITY_HTTP_TIMEOUT_S`` (read timeout), ``GLACIER_VELOCITY_HTTP_DEADLINE_S`` (one
+request) and ``GLACIER_VELOCITY_HTTP_SEARCH_DEADLINE_S`` (a whole search, every page).
 
 Credentials
 -----------
@@ -33,18 +34,21 @@ S3 buckets use GDAL's own ``AWS_*`` environment variables, which this package ne
 from __future__ import annotations
 
 import io
+import json
 import logging
+import math
 import os
 import re
 import socket
+import sys
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import InvalidParameter
+from ..errors import CatalogError, InvalidParameter
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,9 @@ class RetryPolicy:
         Seconds a whole request may take, from its first try: every try, the waits between
         them, connecting, sending, the headers and the body (``requests``); no retry is
         started that would pass it (GDAL reads, :func:`call_with_retries`).
+    search_deadline_s : float
+        Seconds a whole STAC search may take, every page and request of it (:class:`SearchBound`):
+        a slow server paging one item at a time cannot hold a run for hours.
     """
 
     attempts: int = 4
@@ -95,11 +102,21 @@ class RetryPolicy:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     deadline_s: float = 300.0
+    # Earth Search answers a page of 100 items in 1-5 s: the 50 pages of max_items = 5000 fit
+    # in a few minutes, 600 s leaves room for a slow day and its retries.
+    search_deadline_s: float = 600.0
 
     def __post_init__(self) -> None:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or not 1 <= self.attempts <= 20:
             raise InvalidParameter("attempts", f"must be an integer 1-20 (tries per request), got {self.attempts!r}")
-        for name in ("backoff_s", "max_backoff_s", "connect_timeout_s", "read_timeout_s", "deadline_s"):
+        for name in (
+            "backoff_s",
+            "max_backoff_s",
+            "connect_timeout_s",
+            "read_timeout_s",
+            "deadline_s",
+            "search_deadline_s",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 86400:
                 raise InvalidParameter(name, f"must be a number of seconds >= 0, got {value!r}")
@@ -152,6 +169,7 @@ _POLICY_ENV = (
     ("GLACIER_VELOCITY_HTTP_MAX_BACKOFF_S", "max_backoff_s", float),
     ("GLACIER_VELOCITY_HTTP_TIMEOUT_S", "read_timeout_s", float),
     ("GLACIER_VELOCITY_HTTP_DEADLINE_S", "deadline_s", float),
+    ("GLACIER_VELOCITY_HTTP_SEARCH_DEADLINE_S", "search_deadline_s", float),
 )
 
 
@@ -233,6 +251,8 @@ class HttpCall:
 # every send and receive, so the deadline also bounds the body that requests reads after the
 # adapter has returned the headers.
 _CALL: ContextVar[HttpCall | None] = ContextVar("glacier_velocity_http_call", default=None)
+# The end (time.monotonic()) of the search in progress, when a SearchBound applies.
+_SEARCH_END: ContextVar[float | None] = ContextVar("glacier_velocity_search_end", default=None)
 
 
 def last_call() -> HttpCall | None:
@@ -384,7 +404,9 @@ def http_adapter(policy: RetryPolicy, token: str | None = None, origin_url: str 
             if header and origin and _origin(request.url) == origin:
                 request.headers["Authorization"] = header
             started = time.monotonic()
-            call = HttpCall(started, started + policy.deadline_s)
+            # Inside a search (SearchBound), no request outlasts the search's own deadline.
+            outer = _SEARCH_END.get()
+            call = HttpCall(started, min(started + policy.deadline_s, outer if outer is not None else math.inf))
             _CALL.set(call)
             while True:
                 call.attempts += 1
@@ -448,8 +470,66 @@ def http_session(policy: RetryPolicy | None = None, stac_url: str | None = None)
     return session
 
 
-def stac_api_io(stac_url: str, policy: RetryPolicy | None = None) -> Any:
+@dataclass
+class SearchBound:
+    """The bounds of one whole STAC search, over all its requests and pages.
+
+    Attributes
+    ----------
+    deadline_s : float
+        Seconds the search may take from ``started``: no request is begun after it, and a
+        request in flight is cut at it (:func:`http_adapter`).
+    max_pages : int
+        Pages of results the search may read, all its item searches together.
+    pages_rule : str
+        How ``max_pages`` was reached, for the message (e.g. ``"one per season year and one
+        per 10 items of max_items 5000"``).
+    started : float
+        ``time.monotonic()`` when the search began.
+    pages, items : int
+        Pages and items (features) read so far.
+    """
+
+    deadline_s: float
+    max_pages: int
+    pages_rule: str = ""
+    started: float = field(default_factory=time.monotonic)
+    pages: int = 0
+    items: int = 0
+
+    @property
+    def end(self) -> float:
+        """``time.monotonic()`` at the deadline."""
+        return self.started + self.deadline_s
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (<= 0 when passed)."""
+        return self.end - time.monotonic()
+
+    def expired(self, url: str) -> CatalogError:
+        """The error of a search stopped by its deadline."""
+        return CatalogError(
+            f"the search at {redact(url)} did not finish within the deadline of {self.deadline_s:g} s for a whole "
+            f"search (GLACIER_VELOCITY_HTTP_SEARCH_DEADLINE_S): {self.pages} page(s) with {self.items} item(s) read; "
+            "the catalogue answers too slowly - try again later, narrow the search (--aoi, years, months) or raise "
+            "GLACIER_VELOCITY_HTTP_SEARCH_DEADLINE_S"
+        )
+
+    def too_many_pages(self, url: str) -> CatalogError:
+        """The error of a search stopped by its page bound."""
+        return CatalogError(
+            f"the search at {redact(url)} was still sending pages after {self.pages} page(s) holding {self.items} "
+            f"item(s), the most a search may read ({self.pages_rule}); the catalogue pages far more finely than asked "
+            "- narrow the search (--aoi, years, months), or report it to its operator"
+        )
+
+
+def stac_api_io(stac_url: str, policy: RetryPolicy | None = None, bound: SearchBound | None = None) -> Any:
     """A pystac-client ``StacApiIO`` with timeouts, bounded retries and the token, if any.
+
+    Its pages are checked as they come (:func:`_paging_stac_api_io_class`): a page that is not
+    a page of results, JSON nested past what Python reads, a ``next`` link back to a page
+    already read, and a search past ``bound`` end in a :class:`~glacier_velocity.errors.CatalogError`.
 
     Parameters
     ----------
@@ -457,36 +537,130 @@ def stac_api_io(stac_url: str, policy: RetryPolicy | None = None) -> Any:
         Root of the STAC API; the token is sent to this origin only.
     policy : RetryPolicy, optional
         Default :meth:`RetryPolicy.from_env`.
+    bound : SearchBound, optional
+        Deadline and page count of the whole search this IO serves (every request through it).
     """
     policy = policy or RetryPolicy.from_env()
     stac_io = _paging_stac_api_io_class()(timeout=(policy.connect_timeout_s, policy.read_timeout_s), max_retries=None)
+    stac_io.api_url = stac_url
+    stac_io.bound = bound
     adapter = http_adapter(policy, stac_token(), stac_url)
     stac_io.session.mount("http://", adapter)
     stac_io.session.mount("https://", adapter)
     return stac_io
 
 
+def _next_link(page: dict[str, Any], url: str) -> dict[str, Any] | None:
+    """The page's ``next`` link as pystac-client reads it, checked; None on the last page."""
+    links = page.get("links")
+    found = [
+        link
+        for link in (links if isinstance(links, list) else [])
+        if isinstance(link, dict) and link.get("rel") == "next"
+    ]
+    if not found:
+        return None
+    link = found[0]
+    method = link.get("method", "GET")
+    clean = {"rel": "next", "href": link.get("href"), "method": method, "merge": bool(link.get("merge", False))}
+    for key in ("body", "headers"):
+        if key in link:
+            clean[key] = link[key]
+    if (
+        not isinstance(clean["href"], str)
+        or method not in ("GET", "POST")
+        or not isinstance(clean.get("body", {}), dict)
+        or not isinstance(clean.get("headers", {}), dict)
+        or not all(isinstance(v, str) for v in clean.get("headers", {}).values())
+    ):
+        raise CatalogError(
+            f"the STAC API at {redact(url)} sent a malformed 'next' link ({redact(repr(link))[:200]}); its paging is "
+            "broken - report it to its operator, or narrow the search (--aoi, years) to fit one page"
+        )
+    return clean
+
+
+def _entry_id(entry: Any) -> str | None:
+    """The string id of a page entry, None for anything else (ids are checked per item later)."""
+    value = entry.get("id") if isinstance(entry, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _paging_stac_api_io_class() -> type:
+    from pystac import Link
     from pystac_client.stac_api_io import StacApiIO
 
     class PagingStacApiIO(StacApiIO):
-        """StacApiIO that stops when a ``next`` link leads back to a page already read.
+        """StacApiIO that checks every page of results and bounds the whole search.
 
-        A catalogue whose ``next`` link points to itself would otherwise be followed until
-        ``max_items`` (thousands of requests, all the same page).
+        - a page that is not a JSON object with a list of ``features`` (or ``collections``),
+          or JSON nested deeper than Python reads, is a ``CatalogError``;
+        - a ``next`` link leading back to a page already read stops the search (a catalogue
+          whose ``next`` link points to itself would otherwise be followed until ``max_items``);
+        - with a :class:`SearchBound`, no request begins or runs past its deadline and no page
+          is read past its page count.
         """
 
+        api_url: str = ""
+        bound: SearchBound | None = None
+
+        def json_loads(self, txt: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return json.loads(txt)
+            except RecursionError:
+                raise CatalogError(
+                    f"the STAC API at {redact(self.api_url)} answered JSON nested deeper than can be read (about "
+                    f"{sys.getrecursionlimit()} levels; a STAC item needs about 8); the catalogue sent a malformed "
+                    "answer - report it to its operator, or narrow the search (--aoi, years) to avoid it"
+                ) from None
+
+        def request(self, href: str, *args: Any, **kwargs: Any) -> str:
+            bound = self.bound
+            if bound is None:
+                return str(super().request(href, *args, **kwargs))
+            if bound.remaining() <= 0:
+                raise bound.expired(self.api_url)
+            token = _SEARCH_END.set(bound.end)
+            try:
+                return str(super().request(href, *args, **kwargs))
+            except Exception as exc:
+                if bound.remaining() <= 0:
+                    raise bound.expired(self.api_url) from exc
+                raise
+            finally:
+                _SEARCH_END.reset(token)
+
         def get_pages(self, url: str, method: str | None = None, parameters: dict[str, Any] | None = None) -> Any:
-            import json
-
             seen: set[str] = set()
-            for count, page in enumerate(super().get_pages(url, method, parameters), start=1):
-                ids = [entry.get("id") for entry in page.get("features") or page.get("collections") or []]
-                key = json.dumps(ids)
+            source: Any = url
+            count = 0
+            while True:
+                bound = self.bound
+                if bound is not None and bound.pages >= bound.max_pages:
+                    raise bound.too_many_pages(self.api_url)
+                page = (
+                    self.read_json(source, method=method, parameters=parameters)
+                    if count == 0
+                    else self.read_json(source, parameters=parameters)
+                )
+                count += 1
+                entries = (page.get("features") or page.get("collections")) if isinstance(page, dict) else None
+                if not isinstance(page, dict) or not isinstance(entries or [], list):
+                    raise CatalogError(
+                        f"the STAC API at {redact(self.api_url)} answered {redact(str(source))[:200]} with something "
+                        "that is not a page of search results (a JSON object with a list of features); check "
+                        "--stac-url, or report it to its operator"
+                    )
+                if not entries:
+                    return
+                if bound is not None:
+                    bound.pages += 1
+                    bound.items += len(entries)
+                key = json.dumps([_entry_id(entry) for entry in entries])
                 if key in seen:
-                    from ..errors import CatalogError
-
-                    links = [link for link in page.get("links", []) if link.get("rel") == "next"]
+                    links = [
+                        link for link in page.get("links") or [] if isinstance(link, dict) and link.get("rel") == "next"
+                    ]
                     href = redact(str(links[0].get("href"))) if links else "(none)"
                     raise CatalogError(
                         f"the STAC API at {redact(url.split('/search')[0])} sent the same page of search results twice "
@@ -496,6 +670,10 @@ def _paging_stac_api_io_class() -> type:
                     )
                 seen.add(key)
                 yield page
+                link = _next_link(page, self.api_url)
+                if link is None:
+                    return
+                source = Link.from_dict(link)
 
     return PagingStacApiIO
 
@@ -588,6 +766,7 @@ __all__ = [
     "TOKEN_ENV",
     "HttpCall",
     "RetryPolicy",
+    "SearchBound",
     "authorization_value",
     "call_with_retries",
     "gdal_http_options",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import calendar
 import json
 import logging
+import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -52,7 +53,7 @@ from ..errors import (
 )
 from ..io.aoi import parse_aoi
 from ..io.raster import read_window
-from ..io.retry import RETRY_STATUS, RetryPolicy, last_call, redact, stac_api_io
+from ..io.retry import RETRY_STATUS, RetryPolicy, SearchBound, last_call, redact, stac_api_io
 from .pairing import (
     Pair,
     check_baseline_bounds,
@@ -81,6 +82,14 @@ def check_stac_url(stac_url: object) -> str:
 SCL_CLOUD_CLASSES = (3, 8, 9, 10)
 #: SCL value meaning "no data"; such pixels are left out of the AOI cloud fraction.
 SCL_NODATA = 0
+
+#: Items asked for in one page of search results.
+SEARCH_PAGE_SIZE = 100
+#: Fewest items a page of results may hold on average before a search counts as paged too
+#: finely: a tenth of what is asked. Servers cap the page size (commonly at 10 or more) and
+#: the last page of each season year is short; one item a page from a server answering every
+#: 1.5 s would page max_items = 5000 for two hours.
+MIN_ITEMS_PER_PAGE = 10
 
 _TILE = re.compile(r"^\d{2}[C-X][A-Z]{2}$")
 # A scene "covers" the AOI when at most this fraction of the AOI lies outside its footprint;
@@ -244,7 +253,7 @@ class DiscoveryResult:
 # --- Search ------------------------------------------------------------------------------------
 
 
-def open_catalog(stac_url: str, policy: RetryPolicy | None = None) -> Any:
+def open_catalog(stac_url: str, policy: RetryPolicy | None = None, bound: SearchBound | None = None) -> Any:
     """Open a STAC API with timeouts, bounded retries and the token from the environment.
 
     Parameters
@@ -254,6 +263,8 @@ def open_catalog(stac_url: str, policy: RetryPolicy | None = None) -> Any:
     policy : RetryPolicy, optional
         Attempts, backoff and timeouts; default :meth:`RetryPolicy.from_env`. Connection
         errors, timeouts and 429/5xx answers are retried; other answers are not.
+    bound : SearchBound, optional
+        Deadline and page count of the whole search every request of this client serves.
 
     Raises
     ------
@@ -269,7 +280,7 @@ def open_catalog(stac_url: str, policy: RetryPolicy | None = None) -> Any:
     policy = policy or RetryPolicy.from_env()
     hint = "check --stac-url (the root of a STAC API, e.g. https://earth-search.aws.element84.com/v1) and the network"
     try:
-        client = Client.open(stac_url, stac_io=stac_api_io(stac_url, policy))
+        client = Client.open(stac_url, stac_io=stac_api_io(stac_url, policy, bound))
     except APIError as exc:
         status = getattr(exc, "status_code", None)
         if status is not None and status not in RETRY_STATUS:
@@ -349,26 +360,34 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
     Raises
     ------
     CatalogError
-        The API cannot be reached, does not answer as a STAC API, or fails during the search.
+        The API cannot be reached, does not answer as a STAC API, or fails during the search;
+        or every item it returned was skipped (each item the workflow cannot use - malformed
+        fields, no ``nir`` asset, an invalid footprint... - is skipped with a warning naming it
+        and the reason, and the search goes on).
     InvalidParameter
         The collection does not exist in this API.
-    InputError
-        An item cannot be used (e.g. it has no ``nir`` asset).
     """
     from pystac_client.conformance import ConformanceClasses
     from pystac_client.exceptions import APIError
 
-    client = open_catalog(params.stac_url)
+    policy = RetryPolicy.from_env()
+    bound = SearchBound(
+        deadline_s=policy.search_deadline_s,
+        max_pages=len(params.years) + math.ceil(params.max_items / MIN_ITEMS_PER_PAGE),
+        pages_rule=f"one per season year and one per {MIN_ITEMS_PER_PAGE} items of max_items {params.max_items}",
+    )
+    client = open_catalog(params.stac_url, policy, bound)
     _check_collection(client, params)
     use_query = client.conforms_to(ConformanceClasses.QUERY) and not params.aoi_cloud_cover
     found: dict[str, Scene] = {}
+    skipped: list[tuple[str, str]] = []  # (quoted item id, reason) of each item skipped
     for season_year in params.years:
         start, end = params.season_interval(season_year)
         kwargs: dict[str, Any] = {
             "collections": [params.collection],
             "datetime": f"{format_datetime(start)}/{format_datetime(end)}",
             "max_items": params.max_items - len(found),
-            "limit": 100,
+            "limit": SEARCH_PAGE_SIZE,
         }
         if params.aoi.is_box:
             kwargs["bbox"] = list(params.aoi.bbox)
@@ -378,16 +397,18 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
             kwargs["query"] = {"eo:cloud_cover": {"lte": params.max_cloud_cover}}
         try:
             for data in client.search(**kwargs).items_as_dicts():
-                item_id = str(data.get("id"))
-                if item_id in found:
+                item_id = data.get("id") if isinstance(data, dict) else None
+                if isinstance(item_id, str) and item_id in found:
                     continue
                 try:
-                    found[item_id] = Scene.from_item(data, fetched_from=params.stac_url)
-                except MalformedItem as exc:
-                    # One bad item in a catalogue of thousands must not sink the search.
-                    log.warning(
-                        "item %r skipped: %s: %s; the rest of the search goes on", exc.item_id, exc.field, exc.detail
-                    )
+                    scene = Scene.from_item(data, fetched_from=params.stac_url)
+                except InputError as exc:
+                    # One bad item in a catalogue of thousands must not sink the search: every
+                    # item the workflow cannot use is skipped the same way, with its reason.
+                    skipped.append(_skip_reason(exc, item_id))
+                    log.warning("item %s skipped: %s; the rest of the search goes on", *skipped[-1])
+                    continue
+                found[scene.id] = scene
         except json.JSONDecodeError as exc:
             raise CatalogError(
                 f"the search at {params.stac_url} did not answer JSON (it is not a STAC API search, or a login page "
@@ -409,7 +430,21 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
         if len(found) >= params.max_items:
             log.warning("stopped at max_items=%d items; raise max_items to search further", params.max_items)
             break
+    if skipped and not found:
+        first_id, first_reason = skipped[0]
+        raise CatalogError(
+            f"the search at {params.stac_url} returned {len(skipped)} item(s) and none is usable: every one was "
+            f"skipped (the first, {first_id}: {first_reason}); the catalogue does not serve items the workflow can "
+            "read - check --stac-url and --collection (Sentinel-2 L2A items as Earth Search v1 serves them)"
+        )
     return sorted(found.values(), key=lambda s: (s.datetime, s.id))
+
+
+def _skip_reason(error: InputError, item_id: object) -> tuple[str, str]:
+    """(quoted item id, reason) of an item skipped by the search, for the warning and the error."""
+    if isinstance(error, MalformedItem):
+        return repr(error.item_id), f"{error.field}: {error.detail}"
+    return (repr(item_id) if isinstance(item_id, str) else "'?'"), _short(str(error), 400)
 
 
 # --- Filters ---------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pystac
+import shapely
+from shapely.geometry import shape
 
 from ..domain.dates import format_datetime, parse_datetime
 from ..domain.hrefs import check_asset_href, check_remote_item_asset, is_remote_href
@@ -118,14 +120,14 @@ class Scene:
 
         Raises
         ------
+        MalformedItem
+            The item is not a JSON object, or a field the workflow reads has the wrong form
+            (:func:`check_item_fields`): no ``nir`` asset, no datetime, a footprint that is not
+            a valid polygon (:func:`check_footprint`), ...; the error names the item and the field.
         InputError
-            The item has no ``nir`` asset, no datetime or no geometry, or an asset href is not
-            an http(s), s3 or local location (:func:`~glacier_velocity.domain.hrefs.check_asset_href`).
+            An asset href is not an http(s), s3 or local location (:func:`~glacier_velocity.domain.hrefs.check_asset_href`).
         """
-        if isinstance(item, dict):
-            check_item_fields(item)
-            item = pystac.Item.from_dict(item)
-        else:
+        if isinstance(item, pystac.Item):
             check_item_fields(
                 {
                     "id": item.id,
@@ -133,23 +135,37 @@ class Scene:
                     | {"datetime": "1970-01-01T00:00:00Z"},
                 }
             )
+        else:
+            data = item
+            check_item_structure(data)
+            check_item_fields(data)
+            try:
+                item = pystac.Item.from_dict(data)
+            except (KeyError, TypeError, ValueError, AttributeError, pystac.STACError) as exc:
+                # The checks above cover the fields the workflow reads; this is anything else
+                # pystac cannot parse (a catalogue's own malformed extension fields...).
+                raise MalformedItem(
+                    data["id"], "item", f"is not a STAC item ({type(exc).__name__}: {_brief(exc)})"
+                ) from None
         props = item.properties
         nir = item.assets.get(NIR_ASSET)
         if nir is None:
-            raise InputError(
-                f"item {item.id!r} has no {NIR_ASSET!r} asset (assets: {', '.join(sorted(item.assets)) or 'none'}); "
+            raise MalformedItem(
+                item.id,
+                "assets",
+                f"no {NIR_ASSET!r} asset (it has: {', '.join(sorted(item.assets)) or 'none'}); "
                 "the workflow tracks features in the near-infrared band B08 - use Sentinel-2 L2A items "
-                "from Earth Search v1 (collection sentinel-2-l2a) or add a 'nir' asset"
+                "from Earth Search v1 (collection sentinel-2-l2a) or add a 'nir' asset",
             )
         scl = item.assets.get(SCL_ASSET)
         when = item.datetime or parse_datetime(props.get("start_datetime"))
         if when is None:
-            raise InputError(f"item {item.id!r} has no datetime; cannot place it in time")
+            raise MalformedItem(item.id, "datetime", "none given; cannot place the scene in time")
         if when.tzinfo is None:
             # STAC datetimes are UTC by definition (RFC 3339 with Z).
             when = when.replace(tzinfo=UTC)
-        if item.geometry is None:
-            raise InputError(f"item {item.id!r} has no geometry; cannot tell whether it covers the area of interest")
+        check_footprint(item.id, item.geometry)
+        assert item.geometry is not None  # checked just above
         cloud = props.get("eo:cloud_cover")
         product_uri = props.get("s2:product_uri")
         self_href = item.get_self_href()
@@ -167,7 +183,7 @@ class Scene:
             scl_href=_asset_href(scl) if scl is not None else None,
             cloud_cover=float(cloud) if cloud is not None else None,
             tile=_tile_of(item.id, props),
-            epsg=_epsg_of(props) or _epsg_of(nir.extra_fields),
+            epsg=_epsg_of(props, item.id) or _epsg_of(nir.extra_fields, item.id),
             geometry=dict(item.geometry),
             product_uri=str(product_uri) if product_uri else None,
         )
@@ -221,6 +237,102 @@ class Scene:
             raise InputError(
                 f"scene record {data.get('id', '?')!r} is malformed ({exc!r}); re-create it with 'glacier-velocity discover'"
             ) from exc
+
+
+#: Deepest nesting of JSON objects and arrays accepted in one item. A Sentinel-2 item needs
+#: about 8 (item, assets, an asset, raster:bands, a band, ...; a MultiPolygon's coordinates
+#: are 4 deep); deeper is malformed, and past a few hundred levels Python's own recursion
+#: (pystac's copy of the item) would fail with a traceback.
+MAX_ITEM_DEPTH = 32
+
+
+def check_item_structure(data: Any) -> None:
+    """Check that a search answer's entry has the shape of a STAC item, before pystac reads it.
+
+    Raises
+    ------
+    MalformedItem
+        ``data`` is not a JSON object; its ``id`` is not a non-empty string; it is nested more
+        than :data:`MAX_ITEM_DEPTH` levels deep; ``assets`` is not an object of objects each
+        with a string ``href``; or ``links`` is not a list of objects with string ``rel`` and
+        ``href``. The error names the item (``'?'`` when it has no usable id) and the field.
+    """
+    if not isinstance(data, dict):
+        raise MalformedItem("?", "entry", f"{_brief(data)} is not a JSON object")
+    item_id = data.get("id")
+    if not isinstance(item_id, str) or not item_id.strip():
+        raise MalformedItem("?", "id", f"{_brief(item_id)} is not an item id (a non-empty string)")
+    if _deeper_than(data, MAX_ITEM_DEPTH):
+        raise MalformedItem(
+            item_id,
+            "nesting",
+            f"more than {MAX_ITEM_DEPTH} levels of objects and arrays (a Sentinel-2 item needs about 8)",
+        )
+    assets = data.get("assets")
+    if not isinstance(assets, dict):
+        raise MalformedItem(item_id, "assets", f"{_brief(assets)} is not a JSON object of assets")
+    for key, asset in assets.items():
+        href = asset.get("href") if isinstance(asset, dict) else None
+        if not isinstance(href, str):
+            what = f"its href {_brief(href)}" if isinstance(asset, dict) else _brief(asset)
+            raise MalformedItem(item_id, f"assets.{key}", f"{what} is not a location (a URL or path string)")
+    links = data.get("links", [])
+    if not isinstance(links, list) or not all(
+        isinstance(link, dict) and isinstance(link.get("rel"), str) and isinstance(link.get("href"), str)
+        for link in links
+    ):
+        raise MalformedItem(item_id, "links", f"{_brief(links)} is not a list of links (objects with rel and href)")
+
+
+def check_footprint(item_id: str, geometry: Any) -> None:
+    """Check that an item's geometry is a valid, non-empty (Multi)Polygon in lon/lat.
+
+    A self-intersecting ring (a bow-tie) makes every overlay with the AOI fail in GEOS; a
+    null geometry cannot say whether the scene covers the AOI.
+
+    Raises
+    ------
+    MalformedItem
+        Null, unreadable as GeoJSON, not an area, empty, or invalid (the reason is GEOS's).
+    """
+    if geometry is None:
+        raise MalformedItem(item_id, "geometry", "null; cannot tell whether the scene covers the area of interest")
+    try:
+        footprint = shape(geometry)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+        raise MalformedItem(
+            item_id, "geometry", f"{_brief(geometry)} is not a readable GeoJSON geometry ({_brief(exc)})"
+        ) from None
+    if footprint.geom_type not in ("Polygon", "MultiPolygon") or footprint.is_empty:
+        raise MalformedItem(
+            item_id, "geometry", f"is {footprint.geom_type}{' (empty)' if footprint.is_empty else ''}, not an area"
+        )
+    if not footprint.is_valid:
+        raise MalformedItem(
+            item_id,
+            "geometry",
+            f"is not a valid polygon ({shapely.is_valid_reason(footprint)}, e.g. a ring crossing itself)",
+        )
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON ``value`` nests objects and arrays more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _brief(value: Any, limit: int = 80) -> str:
+    """A short repr of a value from an untrusted answer, for a message."""
+    text = repr(value) if not isinstance(value, BaseException) else " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_item_fields(data: dict[str, Any]) -> None:
@@ -340,7 +452,7 @@ def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | 
             )
         try:
             data = answer.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InputError(f"{role}: {text!r} did not answer JSON; give the URL of a STAC item") from exc
         self_href = text
     else:
@@ -350,13 +462,16 @@ def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | 
         try:
             with open(path, encoding="utf-8") as stream:
                 data = json.load(stream)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise InputError(f"{role}: cannot read the STAC item {text!r} ({type(exc).__name__}: {exc})") from exc
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise InputError(
+                f"{role}: cannot read the STAC item {text!r} ({type(exc).__name__}: {_brief(exc, 200)})"
+            ) from exc
         # An absolute self href lets relative asset hrefs resolve from any working directory.
         self_href = os.path.abspath(path)
+    check_item_structure(data)
     try:
         item = pystac.Item.from_dict(data)
-    except (KeyError, TypeError, ValueError, pystac.STACError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, pystac.STACError) as exc:
         raise InputError(f"{role}: {text!r} is not a STAC item ({redact(str(exc))[:200]})") from exc
     if item.get_self_href() is None or scheme in ("http", "https"):
         # Where a remote item really came from, not where its own links say: a self link to a
@@ -390,11 +505,14 @@ def _tile_of(item_id: str, props: dict[str, Any]) -> str | None:
     return None
 
 
-def _epsg_of(fields: dict[str, Any]) -> int | None:
+def _epsg_of(fields: dict[str, Any], item_id: str = "?") -> int | None:
+    """EPSG code from ``proj:epsg`` or ``proj:code`` (``"EPSG:32643"``) of an item or asset."""
     epsg = fields.get("proj:epsg")
-    if epsg is not None:
-        return int(epsg)
-    code = fields.get("proj:code")
-    if isinstance(code, str) and code.upper().startswith("EPSG:"):
-        return int(code.split(":", 1)[1])
-    return None
+    if epsg is None:
+        code = fields.get("proj:code")
+        if not (isinstance(code, str) and code.upper().startswith("EPSG:")):
+            return None
+        epsg = code.split(":", 1)[1]
+    if not _is_int_in(1024, 999999)(epsg):
+        raise MalformedItem(item_id, "proj:epsg", f"{_brief(epsg)} is not an EPSG code (an integer, e.g. 32643)")
+    return int(epsg)
