@@ -41,21 +41,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from glacier_velocity.demo.runner import (
-    DEMO_PARAMS,
-    WORKFLOW,
-    WorkflowFailed,
-    find_project_root,
-    median_speed_map,
-    run_workflow,
-    write_job,
-)
+from glacier_velocity.demo.run import DEMO_PARAMS, median_speed_map
 from glacier_velocity.demo.scenes import DemoScene, DemoStack, expected_pairs, generate_demo_data
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.demo.truth import compare_with_truth
 from glacier_velocity.domain.aoi import AOI
 from glacier_velocity.products.runcatalog import read_run_catalog
 from glacier_velocity.products.runreport import read_run_report
+from glacier_velocity.workflow.runner import WORKFLOW, WorkflowFailed, find_project_root, run_workflow, write_job
 
 log = logging.getLogger("bench_workflow")
 

@@ -23,6 +23,7 @@ from glacier_velocity import demo
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.deploy.s3upload import Credentials, catalog_files, sign_v4
 from glacier_velocity.errors import InputError
+from glacier_velocity.workflow import runner
 from helpers import free_port, running_server, write_development_package
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +153,7 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
     _s3("PUT", f"{s3_endpoint}/{bucket}")
     data = demo.generate_demo_data(tmp_path / "data")
     with serve_stac([data.collection, data.items]) as stac_url:
-        job = demo.write_job(
+        job = runner.write_job(
             ROOT / demo.DEMO_PARAMS,
             tmp_path / "job.yml",
             data_location=data.root,
@@ -165,7 +166,7 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
             endpoint_url=s3_endpoint,
             **ONE_PAIR,
         )
-        outputs, _ = demo.run_cwltool(f"{wrapped}#main", job, tmp_path / "out", quiet=True)
+        outputs, _ = runner.run_cwltool(f"{wrapped}#main", job, tmp_path / "out", quiet=True)
     assert outputs["catalog"]["value"] == f"s3://{bucket}/{prefix}/catalog.json"
     listing = ET.fromstring(_s3("GET", f"{s3_endpoint}/{bucket}?list-type=2&prefix={prefix}/"))
     keys = {e.text for e in listing.iter() if e.tag.endswith("}Key")}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from glacier_velocity.demo.scenes import demo_glacier_outlines
 from glacier_velocity.deploy import package as pkg
 from glacier_velocity.errors import InputError, InvalidParameter
 
@@ -252,7 +253,9 @@ def test_committed_ogc_documents_are_current(metadata: pkg.PackageMetadata, tmp_
     """deploy/ogc/*.json match what `make package` writes now (run it when the CWL interface changes)."""
     local = pkg.build_package(ROOT / "cwl", image=f"localhost/glacier-velocity:{metadata.version}", metadata=metadata)
     local_file = pkg.write_package(local, tmp_path / "package.cwl")
-    written = pkg.write_ogc_documents(local, local_file, tmp_path / "ogc", ROOT / "params")
+    written = pkg.write_ogc_documents(
+        local, local_file, tmp_path / "ogc", ROOT / "params", demo_outlines=demo_glacier_outlines()
+    )
     for name, path in written.items():
         committed = json.loads((ROOT / "deploy" / "ogc" / name).read_text())
         fresh = json.loads(path.read_text())

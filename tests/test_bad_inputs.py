@@ -559,7 +559,7 @@ def test_discovery_cwl_tool_fails_with_our_message(tmp_path, changes, expect):
     cwltool = Path(sys.executable).parent / "cwltool"
     if not cwltool.exists():
         pytest.skip("cwltool is not installed")
-    from glacier_velocity.demo.runner import workflow_env
+    from glacier_velocity.workflow.runner import workflow_env
 
     job = {
         "stac_url": "http://127.0.0.1:9",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from glacier_velocity.demo import run as demo_run
 from glacier_velocity.deploy import containers as deploy
 from glacier_velocity.deploy import package as pkg
 from glacier_velocity.errors import ContainerEngineUnavailable, InputError
@@ -75,12 +76,14 @@ def test_items_get_http_asset_hrefs(tmp_path: Path) -> None:
         "features": [{"id": "a", "assets": {"nir": {"href": str(tmp_path / "scenes" / "a.tif")}}}],
     }
     (tmp_path / "items.json").write_text(json.dumps(items))
-    out = deploy.items_with_http_assets(tmp_path / "items.json", tmp_path, "http://127.0.0.1:9", tmp_path / "http.json")
+    out = demo_run.items_with_http_assets(
+        tmp_path / "items.json", tmp_path, "http://127.0.0.1:9", tmp_path / "http.json"
+    )
     assert json.loads(out.read_text())["features"][0]["assets"]["nir"]["href"] == "http://127.0.0.1:9/scenes/a.tif"
     outside = {"type": "FeatureCollection", "features": [{"id": "b", "assets": {"nir": {"href": "/elsewhere/b.tif"}}}]}
     (tmp_path / "items.json").write_text(json.dumps(outside))
     with pytest.raises(InputError, match="outside"):
-        deploy.items_with_http_assets(tmp_path / "items.json", tmp_path, "http://127.0.0.1:9", tmp_path / "http.json")
+        demo_run.items_with_http_assets(tmp_path / "items.json", tmp_path, "http://127.0.0.1:9", tmp_path / "http.json")
 
 
 def test_dockerfile_conventions() -> None:
@@ -194,7 +197,7 @@ def test_image_labels_user_and_contents(engine: str, image: str) -> None:
 
 @pytest.mark.slow
 def test_package_in_containers_reproduces_the_run_without_containers(engine: str, image: str, tmp_path: Path) -> None:
-    from glacier_velocity.demo.runner import run_demo
+    from glacier_velocity.demo.run import run_demo
 
     metadata = pkg.project_metadata(ROOT)
     document = pkg.build_package(ROOT / "cwl", image=image, metadata=metadata)
@@ -202,7 +205,7 @@ def test_package_in_containers_reproduces_the_run_without_containers(engine: str
     before = _local_images(engine)
 
     started = time.monotonic()
-    contained = deploy.run_demo_in_containers(
+    contained = demo_run.run_demo_in_containers(
         tmp_path / "containers", process=f"{package_file}#glacier-velocity", image=image, overrides=SEASON_2022
     )
     container_s = time.monotonic() - started

@@ -18,9 +18,10 @@ import yaml
 from shapely.geometry import Point, box
 
 from glacier_velocity import demo
-from glacier_velocity.demo.progress import PairProgress
 from glacier_velocity.demo.scenes import demo_glacier_outlines
 from glacier_velocity.domain.outlines import GlacierOutlines
+from glacier_velocity.workflow import runner
+from glacier_velocity.workflow.progress import PairProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 CWL = ROOT / "cwl"
@@ -161,7 +162,7 @@ def test_pair_record_fields_match_the_scrap_record() -> None:
 def test_correlation_tool_alone_on_one_pair(tmp_path: Path) -> None:
     data = demo.generate_demo_data(tmp_path / "data")
     job = demo.write_pair_job(data, tmp_path / "pair.yml")
-    outputs, _ = demo.run_cwltool(CWL / "correlate.cwl", job, tmp_path / "out", quiet=True)
+    outputs, _ = runner.run_cwltool(CWL / "correlate.cwl", job, tmp_path / "out", quiet=True)
     assert outputs["executed_notebook"]["basename"] == "correlation_99XXX_20220610_20220705.ipynb"
     assert outputs["velocity"]["basename"] == "S2_99XXX_20220610_20220705.tif"
     with rasterio.open(outputs["velocity"]["path"]) as src:

@@ -20,6 +20,7 @@ from glacier_velocity.io.cog import write_cog
 from glacier_velocity.products.runcatalog import RunCatalog
 from glacier_velocity.stac.discovery import DiscoveryParams, discover_pairs
 from glacier_velocity.stac.scene import Scene
+from glacier_velocity.workflow import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,7 +198,7 @@ def test_compare_with_truth_refuses_an_empty_map(demo_data: demo.DemoData, tmp_p
 
 
 def test_write_job_fills_in_the_stac_url(tmp_path: Path) -> None:
-    job = demo.write_job(ROOT / "params" / "demo.yml", tmp_path / "job.yml", stac_url="http://127.0.0.1:4321")
+    job = runner.write_job(ROOT / "params" / "demo.yml", tmp_path / "job.yml", stac_url="http://127.0.0.1:4321")
     loaded = yaml.safe_load(job.read_text())
     assert loaded["stac_url"] == "http://127.0.0.1:4321"
     assert parse_aoi(loaded["aoi"]).bbox == demo.demo_bbox()
@@ -207,7 +208,7 @@ def test_workflow_env_puts_this_interpreter_first(monkeypatch: pytest.MonkeyPatc
     import sys
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    assert demo.workflow_env()["PATH"].split(":")[:2] == [str(Path(sys.executable).parent), "/usr/bin"]
+    assert runner.workflow_env()["PATH"].split(":")[:2] == [str(Path(sys.executable).parent), "/usr/bin"]
 
 
 def test_demo_subcommand_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -283,7 +284,7 @@ def test_a_stack_outside_the_velocity_fields_is_refused() -> None:
 def test_toil_command_per_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTHONPATH", raising=False)
     cwl, job, out = tmp_path / "wf.cwl", tmp_path / "job.yml", tmp_path / "out"
-    slurm = demo.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)
+    slurm = runner.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)
     assert slurm[0].endswith("toil-cwl-runner")
     assert slurm[1:] == [
         "--no-container",
@@ -294,20 +295,20 @@ def test_toil_command_per_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         "--workDir",
         str(tmp_path / "work"),
         "--logFile",
-        str(tmp_path / demo.TOIL_LOG),
+        str(tmp_path / runner.TOIL_LOG),
         "--outdir",
         str(out),
         str(cwl),
         str(job),
     ]
-    single = demo.toil_command(cwl, job, out, runner="toil", work_dir=tmp_path, max_cores=2)
+    single = runner.toil_command(cwl, job, out, runner="toil", work_dir=tmp_path, max_cores=2)
     assert single[1:6] == ["--no-container", "--batchSystem", "single_machine", "--maxCores", "2"]
     monkeypatch.setenv("PYTHONPATH", "/src")
-    assert demo.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)[4:6] == [
+    assert runner.toil_command(cwl, job, out, runner="toil-slurm", work_dir=tmp_path)[4:6] == [
         "--preserve-environment",
         "PYTHONPATH",
     ]
     with pytest.raises(InvalidParameter, match="runner"):
-        demo.toil_command(cwl, job, out, runner="slurm", work_dir=tmp_path)
+        runner.toil_command(cwl, job, out, runner="slurm", work_dir=tmp_path)
     with pytest.raises(InvalidParameter, match="work_dir"):
-        demo.run_workflow(cwl, job, out, runner="toil")
+        runner.run_workflow(cwl, job, out, runner="toil")

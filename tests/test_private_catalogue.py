@@ -109,7 +109,8 @@ def test_a_run_without_pairs_still_succeeds(tmp_path, caplog):
 
 
 def _run_private_demo(tmp_path: Path, data, api: FlakyServer, name: str):
-    from glacier_velocity.demo.runner import DEMO_PARAMS, WORKFLOW, find_project_root, run_workflow, write_job
+    from glacier_velocity.demo.run import DEMO_PARAMS
+    from glacier_velocity.workflow.runner import WORKFLOW, find_project_root, run_workflow, write_job
 
     root = find_project_root()
     # 2023 May-August only: three scenes, a short run.

@@ -13,16 +13,12 @@ import pytest
 from doc_rows import assert_documented
 from glacier_velocity import demo
 from glacier_velocity.cli.progress import ProgressView
-from glacier_velocity.demo.progress import LogFollower, PairProgress, read_new_lines
-from glacier_velocity.demo.rundirs import (
-    DEMO_MARKER,
-    LATEST,
-    new_run_directory,
-    prepare_demo_directory,
-    record_demo_results,
-)
+from glacier_velocity.demo.run import DEMO_MARKER, prepare_demo_directory, record_demo_results
 from glacier_velocity.errors import InputError
 from glacier_velocity.products.runreport import PairStatus, write_status
+from glacier_velocity.workflow import runner
+from glacier_velocity.workflow.progress import LogFollower, PairProgress, read_new_lines
+from glacier_velocity.workflow.rundirs import LATEST, new_run_directory
 
 #: The log (stderr) of a real `glacier-velocity demo` run: cwltool --parallel, 6 pairs, 2 cores.
 PARALLEL_LOG = Path(__file__).parent / "data" / "cwltool-parallel-demo.log"
@@ -205,8 +201,8 @@ def test_rerunning_into_the_same_base_gives_exactly_that_runs_files(
     base = tmp_path / "run"
     pair = "99XXX_20220610_20220705"
     with serve_stac([data.collection, data.items]) as stac_url:
-        root = demo.find_project_root()
-        one_pair = demo.write_job(
+        root = runner.find_project_root()
+        one_pair = runner.write_job(
             root / demo.DEMO_PARAMS,
             tmp_path / "one-pair.yml",
             data_location=data.root,
@@ -214,7 +210,7 @@ def test_rerunning_into_the_same_base_gives_exactly_that_runs_files(
             end_year=2022,
             end_month=7,
         )
-        no_pairs = demo.write_job(
+        no_pairs = runner.write_job(
             root / demo.DEMO_PARAMS,
             tmp_path / "no-pairs.yml",
             data_location=data.root,

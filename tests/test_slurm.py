@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from glacier_velocity import demo
-from glacier_velocity.demo.runner import TOIL_LOG, run_demo
+from glacier_velocity.demo.run import run_demo
 from glacier_velocity.demo.scenes import expected_pairs
+from glacier_velocity.workflow.runner import TOIL_LOG
 
 
 def _cluster_problem() -> str | None:

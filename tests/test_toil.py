@@ -18,6 +18,7 @@ import pytest
 from glacier_velocity import demo
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.products.runcatalog import read_run_catalog
+from glacier_velocity.workflow import runner
 from glacier_velocity.workflow.extract_pairs import read_scraps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def test_toil_runs_the_workflow_unchanged(tmp_path: Path) -> None:
         pytest.fail(f"{TOIL} missing: install the deploy extra (`make deploy-setup`; make test does)")
     data = demo.generate_demo_data(tmp_path / "data")
     with serve_stac([data.collection, data.items]) as stac_url:
-        job = demo.write_job(
+        job = runner.write_job(
             ROOT / demo.DEMO_PARAMS, tmp_path / "job.yml", data_location=data.root, stac_url=stac_url, **ONE_PAIR
         )
         started = time.monotonic()
@@ -49,18 +50,18 @@ def test_toil_runs_the_workflow_unchanged(tmp_path: Path) -> None:
                 str(tmp_path),
                 "--outdir",
                 str(tmp_path / "toil-out"),
-                str(ROOT / demo.WORKFLOW),
+                str(ROOT / runner.WORKFLOW),
                 str(job),
             ],
             capture_output=True,
             text=True,
-            env=demo.workflow_env(),
+            env=runner.workflow_env(),
             timeout=1800,
         )
         toil_s = time.monotonic() - started
         assert completed.returncode == 0, completed.stderr[-3000:]
         started = time.monotonic()
-        reference, _ = demo.run_cwltool(ROOT / demo.WORKFLOW, job, tmp_path / "cwltool-out", quiet=True)
+        reference, _ = runner.run_cwltool(ROOT / runner.WORKFLOW, job, tmp_path / "cwltool-out", quiet=True)
         print(f"toil-cwl-runner {toil_s:.0f} s, cwltool {time.monotonic() - started:.0f} s")
     outputs = json.loads(completed.stdout)
     assert sorted(outputs) == sorted(reference) == ["catalog"]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..demo.runner import DEFAULT_DEMO_DIR, WORKFLOW_LOG, run_demo
+from ..demo.run import run_demo
+from ..demo.scenes import DEFAULT_DEMO_DIR
+from ..workflow.runner import WORKFLOW_LOG
 from .progress import ProgressView
 from .run import add_engine_options, check_engine_options
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..deploy.containers import LOCAL_IMAGE, run_demo_in_containers
+from ..demo.run import run_demo_in_containers
+from ..deploy.containers import LOCAL_IMAGE
 
 DEFAULT_DIR = Path("build/demo-container")
 

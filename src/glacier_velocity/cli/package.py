@@ -56,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the package (and the documents asked for) and print their paths."""
+    from ..demo.scenes import demo_glacier_outlines  # numpy, shapely: only for this command
+
     files = write_application_package(
         image=args.image,
         output=args.output,
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         container=args.container,
         ogc_dir=args.ogc,
         calrissian_dir=args.calrissian,
+        demo_outlines=demo_glacier_outlines(),
     )
     print(f"application package: {files.package}")
     for path in files.ogc_documents:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from ..demo.progress import PairProgress
+from ..workflow.progress import PairProgress
 
 
 class ProgressView:
-    """Show :class:`~glacier_velocity.demo.progress.PairProgress` on ``stream`` (default stderr)."""
+    """Show :class:`~glacier_velocity.workflow.progress.PairProgress` on ``stream`` (default stderr)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr

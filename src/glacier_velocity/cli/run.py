@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..demo.rundirs import LATEST
-from ..demo.runner import RUNNERS, run_params
+from ..workflow.rundirs import LATEST
+from ..workflow.runner import RUNNERS, run_params
 from .progress import ProgressView
 
 #: Default base directory of the runs (`make run`'s OUT).

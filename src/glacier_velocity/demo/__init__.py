@@ -1,31 +1,25 @@
 """The embedded offline demo: synthetic Sentinel-2-like scenes over a made-up glacier, their
-truth, a local STAC API and a runner that pushes them through the CWL Workflow.
+truth, a local STAC API, and the demo run that pushes them through the CWL Workflow.
 
 - :mod:`.synthetic`: textures, flow fields and exact warps (also the test and benchmark scenes);
 - :mod:`.scenes`: the demo stack, its STAC items and its truth;
 - :mod:`.stacserver`: a real STAC API (``rustac serve``) on 127.0.0.1;
-- :mod:`.runner`: the Workflow run under cwltool;
+- :mod:`.run`: the demo run through the Workflow (:mod:`glacier_velocity.workflow.runner`), locally or in
+  containers, in a directory the demo marks as its own;
 - :mod:`.truth`: the recovered speed against the truth.
 """
 
 from __future__ import annotations
 
-from ..errors import WorkflowFailed
-from .runner import (
+from .run import (
     DEMO_PARAMS,
-    RUNNERS,
-    TOIL_LOG,
-    WORKFLOW,
     DemoResult,
     demo_result,
-    find_project_root,
     median_speed_map,
-    run_cwltool,
+    prepare_demo_directory,
+    record_demo_results,
     run_demo,
-    run_workflow,
-    toil_command,
-    workflow_env,
-    write_job,
+    run_demo_in_containers,
     write_pair_job,
 )
 from .scenes import (
@@ -94,32 +88,25 @@ __all__ = [
     "DEMO_STACK",
     "DemoScene",
     "DemoStack",
-    "RUNNERS",
-    "TOIL_LOG",
-    "run_workflow",
-    "toil_command",
     "FIELD_YEARS",
     "GLACIER_SPEED_THRESHOLD_M_PER_YR",
     "TruthComparison",
-    "WORKFLOW",
-    "WorkflowFailed",
     "collection_json",
     "compare_with_truth",
     "demo_bbox",
     "demo_result",
     "demo_transform",
     "expected_pairs",
-    "find_project_root",
     "generate_demo_data",
     "median_speed_map",
-    "run_cwltool",
+    "prepare_demo_directory",
+    "record_demo_results",
     "run_demo",
+    "run_demo_in_containers",
     "scene_image",
     "scene_item",
     "true_speed",
     "velocity_field",
-    "workflow_env",
-    "write_job",
     "write_pair_job",
     "write_truth",
 ]

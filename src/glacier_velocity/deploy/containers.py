@@ -1,38 +1,28 @@
-"""Running the workflow in containers: the container engine, a local file server, the
-containerized demo.
+"""Running the workflow in containers: the container engine, and a local file server with byte ranges.
 
-In the demo the scene COGs are files on this machine, and the items' ``nir`` hrefs are their
-absolute paths. A container sees none of them: cwltool stages only CWL ``File``/``Directory``
-inputs, and the tools receive item URLs as strings. So for a containerized run the demo's
-files are served over HTTP on 127.0.0.1 (with byte ranges, as GDAL reads COGs) and the items
-served by the STAC API point there. Containers share the host network here, so both servers
-are reachable from inside them, and the run then reads its scenes exactly as it reads Earth
-Search's: over HTTP through GDAL's ``/vsicurl/``.
-
-``glacier-velocity demo-container`` runs it (``make demo-container``).
+A container sees none of this machine's files: cwltool stages only CWL ``File``/``Directory``
+inputs, and the tools receive item URLs as strings. Files a run reads by URL (the demo's scene
+COGs, :func:`glacier_velocity.demo.run.run_demo_in_containers`) are therefore served over HTTP
+on 127.0.0.1 (:func:`serve_files`, with byte ranges, as GDAL reads COGs); containers share the
+host network here, so the server is reachable from inside them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import json
 import logging
 import os
 import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import ContainerEngineUnavailable, InputError
-
-if TYPE_CHECKING:
-    from ..demo.runner import DemoResult
+from ..errors import ContainerEngineUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -151,122 +141,3 @@ def serve_files(root: str | os.PathLike[str], host: str = "127.0.0.1") -> Iterat
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-def items_with_http_assets(items_path: Path, data_root: Path, base_url: str, out_path: Path) -> Path:
-    """Copy an ItemCollection, rewriting asset hrefs under ``data_root`` to ``base_url``.
-
-    Parameters
-    ----------
-    items_path : Path
-        GeoJSON FeatureCollection of STAC items whose asset hrefs are absolute local paths.
-    data_root : Path
-        Directory the file server serves.
-    base_url : str
-        The file server's URL.
-    out_path : Path
-        Where to write the rewritten collection.
-
-    Raises
-    ------
-    InputError
-        An asset href lies outside ``data_root`` (the server could not serve it).
-    """
-    collection = json.loads(items_path.read_text(encoding="utf-8"))
-    rewritten = copy.deepcopy(collection)
-    for item in rewritten["features"]:
-        for asset in item.get("assets", {}).values():
-            href = Path(asset["href"])
-            if not href.is_absolute():
-                continue
-            try:
-                relative = href.resolve().relative_to(data_root.resolve())
-            except ValueError as exc:
-                raise InputError(
-                    f"item {item['id']}: asset {href} is outside {data_root}, which the file server serves"
-                ) from exc
-            asset["href"] = f"{base_url}/{relative.as_posix()}"
-    out_path.write_text(json.dumps(rewritten, indent=2) + "\n", encoding="utf-8")
-    return out_path
-
-
-def run_demo_in_containers(
-    demo_dir: str | os.PathLike[str],
-    *,
-    process: str | os.PathLike[str] | None = None,
-    project_root: str | os.PathLike[str] | None = None,
-    overrides: dict[str, Any] | None = None,
-    image: str = LOCAL_IMAGE,
-    extra_args: Sequence[str] = (),
-) -> DemoResult:
-    """The demo with every tool in the container image.
-
-    Generates the demo stack, serves its files over HTTP and its items (pointing there) with
-    the STAC API, runs ``process`` with cwltool in docker mode and compares the recovered
-    median speed with the truth.
-
-    Parameters
-    ----------
-    demo_dir : path-like
-        Working directory (``data/``, ``job.yml``, ``results/``).
-    process : path-like, optional
-        CWL to run: the application package or ``cwl/glacier-velocity.cwl`` (the default; its
-        tools name ``glacier-velocity:latest`` in a DockerRequirement hint).
-    project_root : path-like, optional
-        Repository holding ``cwl/`` and ``params/``.
-    overrides : dict, optional
-        Job inputs to change besides ``stac_url`` (e.g. a shorter season).
-    image : str
-        Image that must exist locally before the run (checked, not pulled).
-    extra_args : sequence of str
-        More cwltool options.
-
-    Raises
-    ------
-    ContainerEngineUnavailable
-        No docker CLI with a daemon (podman's API socket counts).
-    InputError
-        The image is not built, or cwltool failed (the message holds the end of its log).
-    """
-    from .. import demo
-    from ..demo.rundirs import prepare_demo_directory, record_demo_results
-    from ..demo.scenes import DEMO_OUTLINES_FILE
-    from ..demo.stacserver import serve_stac
-
-    engine = container_engine()
-    if engine != "docker":
-        # cwltool's default container mode drives the docker CLI; podman serves it through
-        # its Docker-compatible API socket.
-        raise ContainerEngineUnavailable(
-            "cwltool needs the docker CLI talking to a daemon; with podman, start its Docker-compatible "
-            "API (`podman system service`) and export DOCKER_HOST=unix://<its socket>"
-        )
-    if not image_exists(image, engine):
-        raise InputError(f"image {image} is not in the local {engine} image store; build it with `make image`")
-    root = demo.find_project_root(project_root)
-    demo_dir = Path(demo_dir).resolve()
-    # Refuses a directory holding files the demo did not make, before anything is written.
-    results = prepare_demo_directory(demo_dir)
-    data = demo.generate_demo_data(demo_dir / "data")
-    try:
-        with serve_files(data.root) as files_url:
-            items = items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
-            with serve_stac([data.collection, items]) as stac_url:
-                log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
-                # The containers see the demo files only through the file server; the outlines go
-                # inline, as an ADES would pass them, so no step depends on that server for them.
-                outlines = (data.root / DEMO_OUTLINES_FILE).read_text(encoding="utf-8")
-                job = demo.write_job(
-                    root / demo.DEMO_PARAMS,
-                    demo_dir / "job.yml",
-                    data_location=files_url,
-                    stac_url=stac_url,
-                    **{"glacier_outlines": outlines, **(overrides or {})},
-                )
-                outputs, cwl_log = demo.run_cwltool(
-                    process or root / demo.WORKFLOW, job, results, containers=True, extra_args=extra_args, quiet=True
-                )
-    finally:
-        # What results/ holds now is the demo's own: the next run may replace it.
-        record_demo_results(demo_dir)
-    return demo.demo_result(outputs, results, data.truth, cwl_log)

@@ -214,7 +214,7 @@ class GlacierVelocityProcessor(BaseProcessor):
 
     def command(self, job_file: Path, outdir: Path) -> list[str]:
         """cwltool command for one job (a list: no shell is involved)."""
-        from ..demo.runner import cwltool_command
+        from ..workflow.runner import cwltool_command
 
         # In containers: local images only, host network (a STAC API on 127.0.0.1 is reachable).
         return cwltool_command(
@@ -234,7 +234,7 @@ class GlacierVelocityProcessor(BaseProcessor):
             Bad inputs, or cwltool failed (the message holds the end of its log, which is also
             kept as ``cwltool.log`` in the job directory).
         """
-        from ..demo.runner import workflow_env
+        from ..workflow.runner import workflow_env
 
         job_id = self.job_id or time.strftime("%Y%m%dT%H%M%S")
         job_dir = self.workdir / job_id

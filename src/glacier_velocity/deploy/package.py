@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from ..domain.outlines import GlacierOutlines
 from ..errors import InputError, InvalidParameter
 
 log = logging.getLogger(__name__)
@@ -412,13 +413,17 @@ def execute_request(job: Mapping[str, Any], outputs: Sequence[str] = ("catalog",
     }
 
 
-def _demo_job(path: Path) -> dict[str, Any]:
-    """The demo job for a remote process: its outlines inline (the server has no demo files)."""
-    from ..demo.scenes import DEMO_OUTLINES_FILE, demo_glacier_outlines
+def _demo_job(path: Path, outlines: GlacierOutlines | None) -> dict[str, Any]:
+    """The demo job for a remote process: its outlines inline (the server has no demo files).
 
+    The demo's job names its outlines by a bare file name, a file the demo writes beside its
+    scenes; ``outlines`` are those outlines (``glacier_velocity.demo.scenes.demo_glacier_outlines``,
+    given by the caller: deployment does not depend on the demo).
+    """
     job = dict(_load(path))
-    if job.get("glacier_outlines") == DEMO_OUTLINES_FILE:
-        job["glacier_outlines"] = json.dumps(demo_glacier_outlines().to_geojson(), separators=(",", ":"))
+    named = job.get("glacier_outlines")
+    if outlines is not None and isinstance(named, str) and named == Path(named).name:
+        job["glacier_outlines"] = json.dumps(outlines.to_geojson(), separators=(",", ":"))
     return job
 
 
@@ -427,8 +432,12 @@ def write_ogc_documents(
     package_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     params_dir: str | os.PathLike[str],
+    *,
+    demo_outlines: GlacierOutlines | None = None,
 ) -> dict[str, Path]:
     """Write the process description, deploy body and execute requests (demo, Yazghil) as JSON.
+
+    ``demo_outlines``, the demo glacier's outlines, go inline into the demo's execute request.
 
     Returns
     -------
@@ -444,7 +453,7 @@ def write_ogc_documents(
     files = {
         "process-description.json": description,
         "deploy.json": deploy_body(document, description),
-        "execute-demo.json": execute_request(_demo_job(Path(params_dir) / "demo.yml")),
+        "execute-demo.json": execute_request(_demo_job(Path(params_dir) / "demo.yml", demo_outlines)),
         "execute-yazghil.json": execute_request(_load(Path(params_dir) / "yazghil.yml")),
     }
     written = {}
@@ -514,6 +523,7 @@ def write_application_package(
     container: str = "requirement",
     ogc_dir: str | os.PathLike[str] | None = None,
     calrissian_dir: str | os.PathLike[str] | None = None,
+    demo_outlines: GlacierOutlines | None = None,
 ) -> PackageFiles:
     """Build the application package of the repository and write it, and optionally the OGC
     API - Processes documents and the Calrissian ConfigMap (what ``make package`` commits).
@@ -534,14 +544,16 @@ def write_application_package(
         Also write the OGC documents (:func:`write_ogc_documents`) into this directory.
     calrissian_dir : path-like, optional
         Also write ``configmap.yaml`` (package + Yazghil job, :func:`calrissian_configmap`) here.
+    demo_outlines : GlacierOutlines, optional
+        The demo glacier's outlines, inline in the demo's execute request (with ``ogc_dir``).
 
     Raises
     ------
     InvalidParameter, InputError
         As :func:`project_metadata` and :func:`build_package`.
     """
-    from ..demo.runner import find_project_root
     from ..io.atomic import write_text_atomic
+    from ..workflow.runner import find_project_root
 
     root = find_project_root(project_root)
     metadata = project_metadata(root, code_repository)
@@ -552,7 +564,9 @@ def write_application_package(
     log.info("application package: %s", package)
     ogc_documents: tuple[Path, ...] = ()
     if ogc_dir is not None:
-        ogc_documents = tuple(write_ogc_documents(document, package, ogc_dir, root / "params").values())
+        ogc_documents = tuple(
+            write_ogc_documents(document, package, ogc_dir, root / "params", demo_outlines=demo_outlines).values()
+        )
     configmap = None
     if calrissian_dir is not None:
         header = (

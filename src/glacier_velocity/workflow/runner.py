@@ -1,9 +1,10 @@
-"""Run the offline demo: serve the demo stack with a local STAC API, push it through the CWL
-Workflow with cwltool, and compare the result with the truth.
+"""Run the CWL Workflow on a job file: cwltool or Toil (single machine or Slurm), with progress.
 
-:func:`run_demo` serves the items with ``rustac serve`` on a free port, writes the job file,
-runs ``cwltool --no-container`` on ``cwl/glacier-velocity.cwl``, stops the server, and compares
-the recovered median speed with the truth (:func:`~glacier_velocity.demo.truth.compare_with_truth`).
+:func:`run_workflow` runs a CWL process under one of :data:`RUNNERS` and follows the pairs'
+progress in the engine's log (:mod:`.progress`); :func:`run_params` gives a job file
+(``params/*.yml``) a fresh run directory (:mod:`.rundirs`) and runs the Workflow into it
+(``glacier-velocity run``, ``make run``). The offline demo (:mod:`glacier_velocity.demo.run`)
+and the local OGC API - Processes (:mod:`glacier_velocity.deploy.ogc`) run through here too.
 """
 
 from __future__ import annotations
@@ -21,14 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..domain.aoi import AOI
 from ..errors import InputError, InvalidParameter, WorkflowFailed
-from ..products.runcatalog import RunCatalog, read_run_catalog
+from ..products.runcatalog import read_run_catalog
 from ..products.runreport import RunReport, read_run_report
 from .progress import LogFollower, PairProgress, read_new_lines
-from .rundirs import new_run_directory, prepare_demo_directory, record_demo_results
-from .scenes import DEFAULT_DEMO_DIR, DEMO_OUTLINES_FILE, DEMO_TILE, DemoData, expected_pairs, generate_demo_data
-from .truth import TruthComparison, compare_with_truth
+from .rundirs import new_run_directory
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +36,8 @@ ProgressCallback = Callable[[PairProgress], None]
 
 # --- Running the Workflow ----------------------------------------------------------------------
 
-#: The Workflow file and the demo job template, relative to the project root.
+#: The Workflow file, relative to the project root.
 WORKFLOW = Path("cwl/glacier-velocity.cwl")
-DEMO_PARAMS = Path("params/demo.yml")
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -111,39 +108,6 @@ def workflow_env() -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir] + [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir])
     return env
-
-
-def write_pair_job(data: DemoData, path: str | os.PathLike[str], pair_index: int = 0, **overrides: Any) -> Path:
-    """Job file for the correlation tool alone on one expected demo pair, from item files.
-
-    Parameters
-    ----------
-    data : DemoData
-        The generated demo stack.
-    path : path-like
-        Job file to write.
-    pair_index : int
-        Which of :func:`expected_pairs` (0 = the first).
-    **overrides
-        More inputs of ``cwl/correlate.cwl`` (e.g. ``grid_spacing_px=16``).
-    """
-    import yaml
-
-    reference_id, secondary_id = expected_pairs()[pair_index]
-    items = data.items.parent / "items"
-    job = {
-        "pair_id": f"{DEMO_TILE}_{reference_id.split('_')[2]}_{secondary_id.split('_')[2]}",
-        "reference_href": str(items / f"{reference_id}.json"),
-        "secondary_href": str(items / f"{secondary_id}.json"),
-        "aoi": AOI.from_bbox(data.bbox).text(),
-        "max_velocity_m_per_yr": 1000.0,
-        "glacier_outlines": str((data.root / DEMO_OUTLINES_FILE).resolve()),
-        **overrides,
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
-    return path
 
 
 #: cwltool options of every containerized run: a missing image is an error, not a pull (images
@@ -408,175 +372,6 @@ def run_workflow(
     return _run_engine(
         command, runner, f"on {process} with {job} (log: {work / TOIL_LOG})", quiet, log_path, on_progress
     )
-
-
-@dataclass(frozen=True)
-class DemoResult:
-    """Outcome of :func:`run_demo`.
-
-    Attributes
-    ----------
-    outdir : Path
-        Directory holding the Workflow's outputs.
-    outputs : dict
-        The CWL output object.
-    message : str
-        The aggregation notebook's one-line summary.
-    stats : dict
-        Statistics glued by the aggregation notebook (pair count, median speed in m/yr, ...).
-    comparison : TruthComparison or None
-        Recovered against true median speed; None when no summary map was produced.
-    truth : Path
-        The demo's ``truth.json``.
-    log : str
-        cwltool's log when the run was quiet, else ``""``.
-    report : RunReport or None
-        The run report (every pair attempted, succeeded or failed with its reason).
-    run : RunCatalog or None
-        The files of the run, found through its catalog (the Workflow's only output).
-    """
-
-    outdir: Path
-    outputs: dict[str, Any] = field(hash=False)
-    message: str
-    stats: dict[str, Any] = field(hash=False)
-    comparison: TruthComparison | None
-    truth: Path
-    log: str = ""
-    report: RunReport | None = field(default=None, hash=False)
-    run: RunCatalog | None = field(default=None, hash=False)
-
-    def report_lines(self) -> list[str]:
-        """What a person wants to read after a demo run: where, what, and how right."""
-        lines = [f"results: {self.outdir}"]
-        catalog = self.outputs.get("catalog")
-        if catalog:
-            lines.append(f"STAC catalog: {Path(catalog['path']) / 'catalog.json'}")
-        figure = self.run.summary_figure if self.run is not None else None
-        if figure:
-            lines.append(f"summary figure: {figure}")
-        lines.append(f"summary: {self.message}")
-        if self.comparison is None:
-            lines.append("truth: no median speed map was produced, nothing to compare")
-        else:
-            lines.append(f"truth: {self.comparison.describe()}")
-        return lines
-
-
-def demo_result(outputs: dict[str, Any], outdir: Path, truth: Path, log: str = "") -> DemoResult:
-    """Read a finished demo Workflow's output catalog: scraps, run report and the truth comparison."""
-    from ..workflow.extract_pairs import read_scraps
-
-    run = read_run_catalog(outputs["catalog"]["path"])
-    if run.aggregation_notebook is None:
-        raise InputError(f"the run catalog {run.catalog} has no executed aggregation notebook (item run-provenance)")
-    scraps = read_scraps(run.aggregation_notebook)
-    median_map = run.summary_cogs.get("median_v")
-    return DemoResult(
-        outdir=outdir,
-        outputs=outputs,
-        message=str(scraps.get("message", "")),
-        stats=dict(scraps.get("stats") or {}),
-        comparison=compare_with_truth(median_map, truth) if median_map is not None else None,
-        truth=truth,
-        log=log,
-        report=read_run_report(run.run_report) if run.run_report is not None else None,
-        run=run,
-    )
-
-
-def median_speed_map(outputs: dict[str, Any]) -> Path | None:
-    """Path of the median speed COG in the Workflow's output catalog (None when there is none)."""
-    return read_run_catalog(outputs["catalog"]["path"]).summary_cogs.get("median_v")
-
-
-def run_demo(
-    demo_dir: str | os.PathLike[str] = DEFAULT_DEMO_DIR,
-    *,
-    project_root: str | os.PathLike[str] | None = None,
-    job_template: str | os.PathLike[str] | None = None,
-    overrides: dict[str, Any] | None = None,
-    extra_args: Sequence[str] = (),
-    quiet: bool = False,
-    data: DemoData | None = None,
-    runner: str = "cwltool",
-    parallel: bool = True,
-    log_file: str | os.PathLike[str] | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> DemoResult:
-    """Generate the demo stack, serve it, run the Workflow and check the result.
-
-    ``runner`` is the workflow engine, one of :data:`RUNNERS` (default ``"cwltool"``, with
-    ``--parallel`` unless ``parallel`` is False); with Toil, ``demo_dir`` also holds its
-    ``jobstore/``, ``work/`` and ``toil.log``.
-
-    Parameters
-    ----------
-    demo_dir : path-like
-        Working directory of the demo: ``data/`` (stack, STAC JSON, truth), ``job.yml`` (the
-        Workflow's job), ``pair.yml`` (a job for ``cwl/correlate.cwl`` alone on the first pair)
-        and ``results/`` (the Workflow outputs). It must be new, empty or one the demo made
-        (:func:`~.rundirs.prepare_demo_directory`): the demo replaces only its own files.
-    project_root : path-like, optional
-        Repository holding ``cwl/`` and ``params/``; found automatically by default.
-    job_template : path-like, optional
-        Job file to start from; default ``params/demo.yml``.
-    overrides : dict, optional
-        Inputs to change besides ``stac_url`` (e.g. a shorter season for tests).
-    extra_args : sequence of str
-        More cwltool options.
-    quiet : bool
-        Capture cwltool's log (when there is no ``log_file``).
-    data : DemoData, optional
-        An already generated stack to serve instead of generating one into ``demo_dir/data``
-        (e.g. a copy with a deliberately corrupted scene).
-    log_file, on_progress
-        The engine's whole log to that file, and the pairs' progress while it runs (see
-        :func:`run_workflow`).
-
-    Returns
-    -------
-    DemoResult
-
-    Raises
-    ------
-    InputError
-        ``demo_dir`` holds files the demo did not make (nothing is removed).
-    """
-    from .stacserver import serve_stac
-
-    root = find_project_root(project_root)
-    demo_dir = Path(demo_dir).resolve()
-    results = prepare_demo_directory(demo_dir)
-    if data is None:
-        data = generate_demo_data(demo_dir / "data")
-    write_pair_job(data, demo_dir / "pair.yml")
-    try:
-        with serve_stac([data.collection, data.items]) as stac_url:
-            log.info("demo STAC API at %s", stac_url)
-            job = write_job(
-                root / (job_template or DEMO_PARAMS),
-                demo_dir / "job.yml",
-                data_location=data.root,
-                stac_url=stac_url,
-                **(overrides or {}),
-            )
-            outputs, cwl_log = run_workflow(
-                root / WORKFLOW,
-                job,
-                results,
-                runner=runner,
-                parallel=parallel,
-                work_dir=demo_dir,
-                extra_args=extra_args,
-                quiet=quiet,
-                log_file=log_file,
-                on_progress=on_progress,
-            )
-    finally:
-        # Whatever the outcome, what is in results/ now is the demo's: the next run may remove it.
-        record_demo_results(demo_dir)
-    return demo_result(outputs, results, data.truth, cwl_log)
 
 
 #: The engine's whole log, in the directory of a run (:func:`run_params`) or of the demo (CLI).
