@@ -51,10 +51,11 @@ def test_a_pair_one_second_apart_is_refused_with_the_parameter_named(tmp_path):
     assert "the baseline is 1 s (0.000012 days), shorter than min_correlation_baseline_days = 1;" in message
     assert_documented(message, "43SEA_20200601T053629_20200601T053630", "1 s (0.000012 days)", "= 1;")
     assert not (tmp_path / "out").exists()
-    # With the bound lowered, the noise of a 1 s pair is still no result: every point is
-    # faster than max_velocity allows (this was "82.9 % valid, median 10,542,926 m/yr").
+    # With the bound lowered, the noise of a 1 s pair is still no result (this was "82.9 %
+    # valid, median 10,542,926 m/yr"): its search range is far below a pixel, refused before
+    # any read (issue 23, finding 14).
     params = CorrelationParams(grid_spacing_px=16, min_correlation_baseline_days=1e-6)
-    with pytest.raises(TrackingFailed, match="nothing trackable"):
+    with pytest.raises(InvalidParameter, match=r"a search range of 3.17e-06 px, below one pixel"):
         correlate_pair(ref, sec, tmp_path / "out", params)
     assert not (tmp_path / "out").exists()
 

@@ -20,10 +20,10 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -43,9 +43,12 @@ from ..domain.aoi import AOI, BBox, check_bbox, check_geometry
 from ..domain.crs import crs_string
 from ..domain.hrefs import check_asset_href
 from ..errors import InputError, InvalidParameter
+from .memory import available_memory_bytes, gigabytes
 from .retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: GDAL settings for reading remote COGs: no directory listing on open (one request less
 #: per file), merged range requests and a block cache. Retries and timeouts come from the
@@ -307,6 +310,76 @@ def _whole_pixel_offset(src_transform: Affine, dst_transform: Affine) -> tuple[i
     return int(round(col)), int(round(row))
 
 
+@dataclass(frozen=True)
+class WindowPlan:
+    """The window :func:`read_window` reads over an area, known from the file's header alone.
+
+    Attributes
+    ----------
+    shape : (int, int)
+        Rows, cols (px).
+    transform : Affine
+        Transform of the window.
+    crs : str
+        ``EPSG:xxxx`` or WKT.
+    dtype : str
+        Data type of the band (``uint16`` for Sentinel-2).
+    bands : int
+        Bands in the file.
+    href : str
+        The file, as given.
+    """
+
+    shape: tuple[int, int]
+    transform: Affine
+    crs: str
+    dtype: str
+    bands: int
+    href: str
+
+    @property
+    def pixel_size(self) -> float:
+        """Side of a pixel in CRS units (m for UTM); see :func:`pixel_size`."""
+        return pixel_size(self.transform)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the window's pixels once read."""
+        return self.shape[0] * self.shape[1] * np.dtype(self.dtype).itemsize
+
+
+def read_bytes(shape: tuple[int, int], dtype: str) -> int:
+    """Memory (bytes) reading a window of ``shape`` px takes at its peak: the pixels, their
+    copy with nodata set to 0, and the masks finding nodata and absurd values (a byte a pixel each)."""
+    pixels = shape[0] * shape[1]
+    return pixels * (2 * np.dtype(dtype).itemsize + 2)
+
+
+def plan_window(href: str, bounds_or_aoi: Any = None, *, band: int = 1, label: str | None = None) -> WindowPlan:
+    """The window :func:`read_window` would read (``href`` over ``bounds_or_aoi``), reading no pixel.
+
+    Opens the file's header only (one small range request for a remote COG), with the same
+    retries and errors as :func:`read_window`; for checks before a large read.
+    """
+    bbox = normalize_aoi(bounds_or_aoi) if bounds_or_aoi is not None else None
+
+    def plan(src: Any) -> WindowPlan:
+        _check_band(src, band, href)
+        window = _aoi_window(src, bbox, href) if bbox is not None else Window(0, 0, src.width, src.height)
+        if src.crs is None:
+            raise InputError(f"raster {href!r} has no coordinate reference system; georeference it first")
+        return WindowPlan(
+            shape=(int(window.height), int(window.width)),
+            transform=src.window_transform(window),
+            crs=crs_string(src.crs),
+            dtype=str(src.dtypes[band - 1]),
+            bands=int(src.count),
+            href=str(href),
+        )
+
+    return _with_asset(href, f"{label} ({href!r})" if label else repr(href), plan)
+
+
 def read_window(
     href: str,
     bounds_or_aoi: Any = None,
@@ -351,13 +424,13 @@ def read_window(
     ------
     InputError
         Unsupported scheme, missing, truncated or corrupt file, an AOI/grid outside the
-        raster, or a remote file still failing after the retries of the
+        raster, a window larger than the memory available (checked before reading it), or a
+        remote file still failing after the retries of the
         :class:`~glacier_velocity.io.retry.RetryPolicy` (timeouts, resets, 5xx/429).
     InvalidParameter
         Malformed AOI or an incomplete destination grid.
     """
     what = f"{label} ({href!r})" if label else repr(href)
-    path = gdal_path(href)
     grid = (dst_crs, dst_transform, dst_shape)
     if any(g is not None for g in grid) and not all(g is not None for g in grid):
         raise InvalidParameter("dst_grid", "give dst_crs, dst_transform and dst_shape together, or none of them")
@@ -367,31 +440,69 @@ def read_window(
         else None
     )
     bbox = normalize_aoi(bounds_or_aoi) if bounds_or_aoi is not None and dst_crs is None else None
+
+    def read(src: Any) -> tuple[np.ndarray, Affine, str]:
+        _check_band(src, band, href)
+        dtype = str(src.dtypes[band - 1])
+        if dst_grid is None:
+            window = _aoi_window(src, bbox, href) if bbox is not None else Window(0, 0, src.width, src.height)
+            check_read_memory((int(window.height), int(window.width)), dtype, what)
+            array = src.read(band, window=window)
+            transform = src.window_transform(window)
+            crs = crs_string(src.crs)
+            log.info("read %s window %s (%d x %d px)", href, window, window.height, window.width)
+        else:
+            rows, cols = (int(n) for n in dst_grid[2])
+            check_read_memory((rows, cols), dtype, what)
+            array, transform, crs = _read_onto_grid(src, band, *dst_grid, resampling, href)
+        return _to_nodata_zero(array, src.nodata, what), transform, crs
+
+    array, transform, crs = _with_asset(href, what, read)
+    return Raster(array=array, transform=transform, crs=crs, nodata=0, href=str(href))
+
+
+def check_read_memory(shape: tuple[int, int], dtype: str, what: str) -> None:
+    """Refuse a read whose window would need more memory than is available, before reading it.
+
+    Raises
+    ------
+    InputError
+        The message gives the window (px), the memory it needs and what is available (GB).
+    """
+    needed = read_bytes(shape, dtype)
+    available = available_memory_bytes()
+    if needed <= available:
+        return
+    raise InputError(
+        f"cannot read raster {what}: its window of {shape[0]} x {shape[1]} px ({dtype}) would need "
+        f"{gigabytes(needed)} GB of memory to read, and {gigabytes(available)} GB is available; choose a "
+        "smaller area (--aoi)"
+    )
+
+
+def _check_band(src: Any, band: int, href: str) -> None:
+    if not 1 <= band <= src.count:
+        raise InvalidParameter("band", f"{href!r} has {src.count} band(s); got band {band}")
+
+
+def _with_asset(href: str, what: str, use: Callable[[Any], T]) -> T:
+    """``use(src)`` on the opened asset: restricted drivers, retried when remote, GDAL errors
+    turned into :class:`InputError` naming ``what``."""
+    path = gdal_path(href)
     remote = path.startswith(("/vsicurl/", "/vsis3/"))
     policy = RetryPolicy.from_env()
 
-    def attempt(number: int) -> tuple[np.ndarray, Affine, str]:
+    def attempt(number: int) -> T:
         # After a failed try GDAL remembers the file as missing; reading it uncached again
         # is what makes the retry a real new request.
         extra = {"CPL_VSIL_CURL_NON_CACHED": path} if remote and number > 1 else {}
         with gdal_env(policy, **extra), open_asset(path) as src:
-            if not 1 <= band <= src.count:
-                raise InvalidParameter("band", f"{href!r} has {src.count} band(s); got band {band}")
-            if dst_grid is None:
-                window = _aoi_window(src, bbox, href) if bbox is not None else Window(0, 0, src.width, src.height)
-                array = src.read(band, window=window)
-                transform = src.window_transform(window)
-                crs = crs_string(src.crs)
-                log.info("read %s window %s (%d x %d px)", href, window, window.height, window.width)
-            else:
-                array, transform, crs = _read_onto_grid(src, band, *dst_grid, resampling, href)
-            return _to_nodata_zero(array, src.nodata, what), transform, crs
+            return use(src)
 
     try:
         if remote:
-            array, transform, crs = call_with_retries(attempt, what=str(href), policy=policy, retry_on=(RasterioError,))
-        else:
-            array, transform, crs = attempt(1)
+            return call_with_retries(attempt, what=str(href), policy=policy, retry_on=(RasterioError,))
+        return attempt(1)
     except RasterioError as exc:
         detail = _gdal_detail(exc)
         tries = getattr(exc, "attempts", 1)
@@ -413,7 +524,6 @@ def read_window(
             f"cannot read raster {what}: the file is truncated, corrupt or not a GeoTIFF ({detail}); "
             "re-download it or fix the asset href"
         ) from exc
-    return Raster(array=array, transform=transform, crs=crs, nodata=0, href=str(href))
 
 
 def _gdal_detail(exc: BaseException) -> str:

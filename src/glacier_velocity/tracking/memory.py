@@ -10,44 +10,14 @@ engine's memory is estimated from the range and the chip size before anything is
 from __future__ import annotations
 
 import logging
-import os
-import resource
 from dataclasses import replace
-from pathlib import Path
 
-from ..errors import InvalidParameter
-from .params import TrackingParams
+from ..domain.velocity import DAYS_PER_YEAR
+from ..errors import InputError, InvalidParameter
+from ..io.memory import available_memory_bytes, gigabytes
+from .params import TrackingParams, search_range_px
 
 log = logging.getLogger(__name__)
-
-#: cgroup v2 and v1 files holding a container's memory limit (Docker, Kubernetes, Slurm).
-_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
-
-
-def available_memory_bytes() -> int:
-    """Memory (bytes) this process may still allocate: the least of the machine's available
-    memory (``MemAvailable``), the container's cgroup limit and the address-space limit
-    (``ulimit -v``)."""
-    bounds: list[int] = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                bounds.append(int(line.split()[1]) * 1024)
-    except OSError:
-        pass
-    if not bounds:
-        bounds.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    for limit_file in _CGROUP_LIMITS:
-        try:
-            text = Path(limit_file).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            bounds.append(int(text))
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        bounds.append(soft)
-    return min(bounds)
 
 
 def memory_needed_bytes(shape: tuple[int, int], params: TrackingParams, engine: str) -> int | None:
@@ -65,8 +35,68 @@ def search_reason(max_velocity_m_per_yr: float, dt_days: float, pixel_size_m: fl
     return f"{max_velocity_m_per_yr:g} m/yr over {dt_days:.2f} days at {pixel_size_m:g} m pixels"
 
 
+#: Smallest search range (px) derived from a speed that is tracked. Below one pixel every
+#: match lies outside the search (the engines match whole pixels, then refine), so a pair
+#: would fail as "nothing trackable" after its whole read: ``--max-velocity-m-per-yr 0.5`` over
+#: 16 days at 10 m is 0.002 px.
+MIN_SEARCH_PX = 1.0
+
+
+def speed_search(
+    params: TrackingParams,
+    max_velocity_m_per_yr: float,
+    dt_days: float,
+    pixel_size_m: float,
+    shape: tuple[int, int],
+    engine: str,
+    *,
+    images_bytes: int = 0,
+) -> TrackingParams:
+    """``params`` with the search range of a speed, bounded; checked before any pixel is read.
+
+    Parameters
+    ----------
+    params : TrackingParams
+        Chip size, grid spacing and filter; its ``search_px`` is replaced.
+    max_velocity_m_per_yr : float
+        Fastest speed expected (m/yr).
+    dt_days : float
+        Baseline of the pair (days).
+    pixel_size_m : float
+        Pixel size of the images (m).
+    shape : (int, int)
+        Shape of the images that will be read (rows, cols; px).
+    engine : str
+        Tracking engine.
+    images_bytes : int
+        Memory (bytes) the two images take once read, counted with the engine's.
+
+    Raises
+    ------
+    InvalidParameter
+        ``max_velocity_m_per_yr``: the search range is below :data:`MIN_SEARCH_PX`, or the
+        engine and the images would need more memory than is available (:func:`bounded_search`).
+    """
+    search = search_range_px(max_velocity_m_per_yr, dt_days, pixel_size_m)
+    reason = search_reason(max_velocity_m_per_yr, dt_days, pixel_size_m)
+    if search < MIN_SEARCH_PX:
+        slowest = MIN_SEARCH_PX * pixel_size_m * DAYS_PER_YEAR / dt_days
+        raise InvalidParameter(
+            "max_velocity_m_per_yr",
+            f"{reason} is a search range of {search:.3g} px, below one pixel: no displacement could be found "
+            f"(the engines match whole pixels, then refine them); give the fastest speed really expected in the "
+            f"area, at least {slowest:.3g} m/yr for this pair, or pair acquisitions further apart",
+        )
+    return bounded_search(replace(params, search_px=search), shape, engine, reason=reason, images_bytes=images_bytes)
+
+
 def bounded_search(
-    params: TrackingParams, shape: tuple[int, int], engine: str, *, reason: str | None = None
+    params: TrackingParams,
+    shape: tuple[int, int],
+    engine: str,
+    *,
+    reason: str | None = None,
+    images_bytes: int = 0,
 ) -> TrackingParams:
     """``params`` with the search range capped at the image size, checked against the memory.
 
@@ -82,11 +112,17 @@ def bounded_search(
         Where the search range came from (:func:`search_reason`, e.g. ``"1e+06 m/yr over
         16.00 days at 10 m pixels"``); the error then names ``max_velocity_m_per_yr``, the parameter
         the user set, instead of ``search_px``.
+    images_bytes : int
+        Memory (bytes) of the images themselves, held while the engine works; counted when
+        the images are not read yet (a check before the read).
 
     Raises
     ------
+    InputError
+        The images alone would need more memory than is available (only a smaller area helps).
     InvalidParameter
-        The engine would need more memory than is available; the message gives both (GB).
+        The engine and the images would need more memory than is available; the message
+        gives both (GB).
     """
     capped = float(max(shape))
     if params.search_px > capped:
@@ -94,17 +130,32 @@ def bounded_search(
             "search range %.1f px exceeds the %d x %d px image: capped at %.0f px", params.search_px, *shape, capped
         )
         params = replace(params, search_px=capped)
-    needed = memory_needed_bytes(shape, params, engine)
+    engine_bytes = memory_needed_bytes(shape, params, engine)
+    needed = (engine_bytes or 0) + images_bytes
     available = available_memory_bytes()
-    if needed is None or needed <= available:
+    if (engine_bytes is None and not images_bytes) or needed <= available:
         return params
+    if images_bytes > available:
+        # The images alone do not fit: no speed or chip size helps, only a smaller area.
+        raise InputError(
+            f"the two images of {shape[0]} x {shape[1]} px would need {gigabytes(images_bytes)} GB of memory before "
+            f"any tracking, and {gigabytes(available)} GB is available; choose a smaller area (--aoi: a glacier's "
+            "outline or bounding box, not a whole tile)"
+        )
     what = f"{reason}, a search range of {params.search_px:.0f} px" if reason else f"{params.search_px:.0f} px"
     detail = (
         f"{what} on a {shape[0]} x {shape[1]} px image with chip_px = {params.chip_px} would need "
-        f"{needed / 1e9:.1f} GB of memory, and {available / 1e9:.1f} GB is available; give the fastest speed really "
-        "expected in the area, a smaller chip_px or a smaller area"
+        f"{gigabytes(needed)} GB of memory, and {gigabytes(available)} GB is available; give the fastest "
+        "speed really expected in the area, a smaller chip_px or a smaller area"
     )
     raise InvalidParameter("max_velocity_m_per_yr" if reason else "search_px", detail)
 
 
-__all__ = ["available_memory_bytes", "bounded_search", "memory_needed_bytes", "search_reason"]
+__all__ = [
+    "MIN_SEARCH_PX",
+    "available_memory_bytes",
+    "bounded_search",
+    "memory_needed_bytes",
+    "search_reason",
+    "speed_search",
+]

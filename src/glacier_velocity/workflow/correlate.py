@@ -53,7 +53,7 @@ from ..io.aoi import parse_aoi
 from ..io.atomic import output_directory, replace_together
 from ..io.cog import write_velocity_cog
 from ..io.outlines import read_glacier_outlines
-from ..io.raster import Raster, check_has_data, read_window
+from ..io.raster import Raster, check_has_data, plan_window, read_window
 from ..products.figures import speed_scale
 from ..products.items import make_product_item, save_product_item
 from ..products.naming import product_basename, product_paths, safe_name
@@ -62,8 +62,8 @@ from ..products.runreport import PairStatus, status_text, write_status
 from ..stac.discovery import EARTH_SEARCH_URL, check_stac_url
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
-from ..tracking import ENGINES, FILTERS, TrackingParams, bounded_search, search_range_px, track_offsets
-from ..tracking.memory import search_reason
+from ..tracking import ENGINES, FILTERS, TrackingParams, track_offsets
+from ..tracking.memory import speed_search
 from ..tracking.params import Filter
 
 log = logging.getLogger(__name__)
@@ -177,8 +177,9 @@ class CorrelationParams:
             record["glacier_outlines"] = "inline GeoJSON"
         return record
 
-    def tracking_params(self, search_px: float) -> TrackingParams:
-        """Tracking settings for a search range (px)."""
+    def tracking_params(self, search_px: float = TrackingParams.search_px) -> TrackingParams:
+        """Tracking settings for a search range (px); :func:`~glacier_velocity.tracking.memory.speed_search`
+        replaces it by the one of ``max_velocity_m_per_yr``."""
         return TrackingParams(
             grid_spacing_px=self.grid_spacing_px,
             chip_px=self.chip_px,
@@ -344,7 +345,11 @@ def correlate_pair(
     ------
     InputError
         Unreadable items or rasters, the same scene twice, secondary not later than the
-        reference, scenes that do not overlap each other or the AOI, no data in the AOI.
+        reference, scenes that do not overlap each other or the AOI, no data in the AOI, a
+        window whose two images alone exceed the available memory (checked before reading).
+    InvalidParameter
+        ``max_velocity_m_per_yr`` gives a search range below a pixel, or one whose engine and
+        images exceed the available memory (checked before reading).
     OutputError
         The products could not be written (full disk, read-only); an earlier run's set of
         the pair is kept as it was.
@@ -368,6 +373,19 @@ def correlate_pair(
 
     ref_label = f"reference {ref_scene.id!r}"
     sec_label = f"secondary {sec_scene.id!r}"
+    # What needs no pixel is checked before the first is read: the search range of the speed
+    # (below a pixel nothing can be found) and the memory of both windows and the engine
+    # (a whole-tile window would otherwise be allocated first and die in a MemoryError).
+    window = plan_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir")
+    tracking = speed_search(
+        params.tracking_params(),
+        params.max_velocity_m_per_yr,
+        dt_days,
+        window.pixel_size,
+        window.shape,
+        params.engine,
+        images_bytes=2 * window.nbytes,
+    )
     ref_raster = read_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir")
     check_has_data(ref_raster, ref_label)
     sec_raster = read_window(
@@ -385,12 +403,6 @@ def correlate_pair(
         check_has_data(ref_raster, ref_label, mask=ref_mask)
         check_has_data(sec_raster, sec_label, mask=sec_mask)
 
-    tracking = bounded_search(
-        params.tracking_params(search_range_px(params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size)),
-        ref_raster.shape,
-        params.engine,
-        reason=search_reason(params.max_velocity_m_per_yr, dt_days, ref_raster.pixel_size),
-    )
     search_px = tracking.search_px
     log.info(
         "tracking %dx%d px, search %.2f px (%g m/yr over %.2f days at %g m)",

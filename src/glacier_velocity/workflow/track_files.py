@@ -13,52 +13,29 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import rasterio
-from rasterio.errors import RasterioIOError
 from shapely.geometry.base import BaseGeometry
 
 from ..correction import OUTLINES_CRS, correct_product
-from ..domain.crs import crs_string
 from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct, offsets_to_velocity
 from ..errors import InputError, InvalidParameter
 from ..io.cog import write_velocity_cog
-from ..io.raster import Raster
-from ..tracking import TrackingParams, bounded_search, search_range_px, track_offsets
-from ..tracking.memory import search_reason
+from ..io.raster import WindowPlan, plan_window, read_window
+from ..tracking import TrackingParams, track_offsets
+from ..tracking.memory import speed_search
 
 log = logging.getLogger(__name__)
 
 
-def read_single_band(path: str | os.PathLike[str]) -> Raster:
-    """Read band 1 of a GeoTIFF; its declared nodata value becomes 0 (our nodata)."""
-    path = str(path)
-    if not Path(path).is_file():
-        raise InputError(f"input image {path!r} does not exist")
-    try:
-        with rasterio.open(path) as src:
-            if src.count != 1:
-                log.warning("%s has %d bands; using band 1", path, src.count)
-            if src.crs is None:
-                raise InputError(f"{path!r} has no coordinate reference system; georeference it first")
-            array = src.read(1)
-            if src.nodata is not None and src.nodata != 0:
-                array = np.where(array == src.nodata, 0, array)
-            return Raster(array=array, transform=src.transform, crs=crs_string(src.crs), nodata=0, href=path)
-    except RasterioIOError as exc:
-        raise InputError(f"cannot read {path!r} as a GeoTIFF: {exc}") from exc
-
-
-def check_same_grid(reference: Raster, secondary: Raster) -> None:
+def check_same_grid(reference: WindowPlan, secondary: WindowPlan) -> None:
     """Raise :class:`InputError` unless both images share CRS, transform and shape."""
     problems = []
     if reference.crs != secondary.crs:
         problems.append(f"CRS {reference.crs} vs {secondary.crs}")
     if not reference.transform.almost_equals(secondary.transform, precision=1e-6):
         problems.append(f"transform {tuple(reference.transform)[:6]} vs {tuple(secondary.transform)[:6]}")
-    if reference.array.shape != secondary.array.shape:
-        problems.append(f"shape {reference.array.shape} vs {secondary.array.shape}")
+    if reference.shape != secondary.shape:
+        problems.append(f"shape {reference.shape} vs {secondary.shape}")
     if problems:
         raise InputError(
             f"{reference.href!r} and {secondary.href!r} are not on the same grid ("
@@ -124,16 +101,26 @@ def track_files(
     out_path = Path(out_path)
     if not out_path.parent.is_dir():
         raise InvalidParameter("out", f"the directory {str(out_path.parent)!r} does not exist")
-    reference = read_single_band(reference_path)
-    secondary = read_single_band(secondary_path)
-    check_same_grid(reference, secondary)
-    base = params or TrackingParams()
-    search = search_range_px(max_velocity_m_per_yr, dt_days, reference.pixel_size)
-    tracking = bounded_search(
-        TrackingParams(**{**base.as_dict(), "search_px": search}),
-        reference.array.shape,
+    # Grids, search range and memory are checked from the headers, before any pixel is read.
+    plans = [
+        plan_window(str(path), label=role)
+        for path, role in ((reference_path, "reference"), (secondary_path, "secondary"))
+    ]
+    for plan in plans:
+        if plan.bands != 1:
+            log.warning("%s has %d bands; using band 1", plan.href, plan.bands)
+    check_same_grid(*plans)
+    tracking = speed_search(
+        params or TrackingParams(),
+        max_velocity_m_per_yr,
+        dt_days,
+        plans[0].pixel_size,
+        plans[0].shape,
         engine,
-        reason=search_reason(max_velocity_m_per_yr, dt_days, reference.pixel_size),
+        images_bytes=plans[0].nbytes + plans[1].nbytes,
+    )
+    reference, secondary = (
+        read_window(plan.href, label=role) for plan, role in zip(plans, ("reference", "secondary"), strict=True)
     )
     offsets = track_offsets(reference.array, secondary.array, tracking, engine=engine, progress=progress)
     product = offsets_to_velocity(
