@@ -80,7 +80,7 @@ def float_pair(tmp_path):
     return write, tmp_path
 
 
-@pytest.mark.parametrize(("bad", "where"), [(np.inf, "secondary"), (3e38, "secondary"), (-np.inf, "reference")])
+@pytest.mark.parametrize(("bad", "where"), [(np.inf, "secondary"), (-3e38, "reference")])
 def test_one_bad_pixel_does_not_fail_the_pair(float_pair, bad, where):
     write, tmp_path = float_pair
     params = CorrelationParams(grid_spacing_px=16)
