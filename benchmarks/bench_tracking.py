@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-CASES = ("clean", "noisy", "steep", "strain", "strain-uniform", "real")
+CASES = ("clean", "noisy", "steep", "strain", "strain-uniform", "real", "yahtse")
 ENGINES = ("ncc", "autorift")
 DEFAULT_SIZES = (2000, 5490, 10980)
 ENGINE_MODULES = {"ncc": "glacier_velocity.tracking.ncc", "autorift": "glacier_velocity.tracking.autorift_adapter"}
@@ -44,11 +44,28 @@ STEEP_MARGIN_FRAC = 0.1
 #: Stable-ground distance bins (px from the nearest moving-ice pixel) of the margin metric.
 NEAR_ICE_PX = 24.0
 FAR_FROM_ICE_PX = 48.0
-#: The real Sentinel-2 pair (stable ground, 10 days), relative to the project root; see
-#: /work/shared/data/README.md. Search range: its misregistration is about 2 px.
-REAL_PAIR_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-s2-t33uuu"
-REAL_FILES = ("ref_S2A_20160608T153121_T33UUU_sub.jp2", "tgt_S2A_20160529T153631_T33UUU_sub.jp2")
-REAL_SEARCH_PX = 5.0
+ROOT = Path(__file__).resolve().parents[1]
+#: The real Sentinel-2 pair (stable ground, 10 days), next to the project; see
+#: ../shared/data/README.md. Tracked in time order: reference 2016-05-29, secondary 2016-06-08.
+REAL_PAIR_DIR = ROOT.parent / "shared" / "data" / "real-s2-t33uuu"
+REAL_FILES = ("tgt_S2A_20160529T153631_T33UUU_sub.jp2", "ref_S2A_20160608T153121_T33UUU_sub.jp2")
+#: Search range of the real pair (px): issue 20's setting (its misregistration is about 2 px).
+REAL_SEARCH_PX = 25.0
+#: AROSICS' tie points of the real pair (made by benchmarks/make_arosics_tie_points.py).
+REAL_TIE_POINTS = ROOT / "tests" / "data" / "arosics-tie-points-t33uuu.csv"
+#: The real Landsat-8 pair of Yahtse Glacier (15 m, 16 days) and two tools' maps of it; see
+#: ../shared/data/real-l8-yahtse/README.md.
+YAHTSE_DIR = ROOT.parent / "shared" / "data" / "real-l8-yahtse"
+YAHTSE_FILES = ("LC80630182016200LGN00_B8_yahtse.TIF", "LC80630182016216LGN00_B8_yahtse.TIF")
+YAHTSE_AUTORIFT = YAHTSE_DIR / "reference" / "autorift-2.1.1_vx_vy_m_per_yr.tif"
+YAHTSE_CARST = YAHTSE_DIR / "reference" / "carst_vx_vy_m_per_yr.tif"
+#: Issue 20's command for Yahtse: a 120 m grid, a 16-day baseline, 7300 m/yr at most.
+YAHTSE_OPTIONS = ("--dt-days", "16", "--grid-spacing-px", "8", "--max-velocity-m-per-yr", "7300")
+#: The lower trunk (left, bottom, right, top; m, EPSG:32607), where the ice moves 4,000-4,700 m/yr.
+YAHTSE_BOX = (479000.0, 6669000.0, 481500.0, 6671000.0)
+#: autoRIFT runs live with the settings of the product shipped with the pair (chips 24-96 px,
+#: high-pass width 5 px): with 32 px chips its 32-128 px nested search finds nothing there.
+YAHTSE_ENGINE_OPTIONS = {"ncc": (), "autorift": ("--chip-px", "24", "--filter-width-px", "5")}
 #: Sensor noise (DN, standard deviation) of the clean and the noisy case.
 CLEAN_NOISE_DN = 20.0
 NOISY_NOISE_DN = 100.0
@@ -147,8 +164,9 @@ def worker_generate(args: argparse.Namespace) -> dict:
     return {"generate_s": round(time.perf_counter() - t0, 2)}
 
 
-def read_real_pair(directory: Path = REAL_PAIR_DIR) -> tuple[np.ndarray, np.ndarray]:
-    """The real pair's reference and secondary, both cropped to their common extent.
+def read_real_pair(directory: Path = REAL_PAIR_DIR):
+    """The real pair's reference and secondary, both cropped to their common extent, and the
+    crop's affine transform.
 
     The two scenes lie on aligned 10 m grids with different origins, so the overlap is a
     whole number of pixels in both.
@@ -159,37 +177,48 @@ def read_real_pair(directory: Path = REAL_PAIR_DIR) -> tuple[np.ndarray, np.ndar
     with rasterio.open(directory / REAL_FILES[0]) as ref, rasterio.open(directory / REAL_FILES[1]) as sec:
         left, right = max(ref.bounds.left, sec.bounds.left), min(ref.bounds.right, sec.bounds.right)
         bottom, top = max(ref.bounds.bottom, sec.bounds.bottom), min(ref.bounds.top, sec.bounds.top)
-        images = [
-            src.read(1, window=from_bounds(left, bottom, right, top, src.transform).round_offsets().round_lengths())
-            for src in (ref, sec)
+        windows = [
+            from_bounds(left, bottom, right, top, src.transform).round_offsets().round_lengths() for src in (ref, sec)
         ]
+        images = [src.read(1, window=w) for src, w in zip((ref, sec), windows, strict=True)]
+        transform = ref.window_transform(windows[0])
     if images[0].shape != images[1].shape:
         raise ValueError(f"the overlaps differ in shape: {images[0].shape} vs {images[1].shape}")
-    return images[0], images[1]
+    return images[0], images[1], transform
 
 
 def worker_real(args: argparse.Namespace) -> dict:
-    """Track the real pair with one engine; scatter about a smooth fit (no truth needed)."""
+    """Track the real pair with one engine: scatter about a smooth fit, and agreement with
+    AROSICS' tie points at the nearest grid point."""
     from glacier_velocity.tracking import TrackingParams, track_offsets
-    from glacier_velocity.tracking.precision import stable_scatter
+    from glacier_velocity.tracking.precision import read_tie_points, stable_scatter, tie_point_agreement
 
     params = TrackingParams(grid_spacing_px=args.grid_spacing, chip_px=args.chip, search_px=REAL_SEARCH_PX)
     importlib.import_module(ENGINE_MODULES[args.engine])
     if args.engine == "autorift" and importlib.util.find_spec("autoRIFT") is not None:
         importlib.import_module("autoRIFT")
-    reference, secondary = read_real_pair()
+    reference, secondary, transform = read_real_pair()
     gc.collect()
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     field = track_offsets(reference, secondary, params, engine=args.engine, progress=False)
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     scatter = stable_scatter(field)
+    ties = tie_point_agreement(field, transform, read_tie_points(REAL_TIE_POINTS))
     return {
         "grid_points": int(field.dx.size),
         "time_s": round(seconds, 3),
+        "cpu_s": round(cpu, 3),
         "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 3),
         "valid_pct": round(100.0 * scatter.valid_fraction, 2),
         "real_nmad_px": round(scatter.nmad_px, 4),
         "real_p90_px": round(scatter.p90_px, 4),
+        "tie_rms_px": round(ties.rms_px, 4),
+        "tie_median_px": round(ties.median_px, 4),
+        "tie_p90_px": round(ties.p90_px, 4),
+        "tie_covered_pct": round(100.0 * ties.covered, 2),
+        "tie_points": ties.points,
     }
 
 
@@ -322,15 +351,21 @@ def markdown_table(results: list[dict]) -> str:
 
 
 def real_table(results: list[dict]) -> str:
-    """The real pair's figures: scatter about a smooth fit and the valid fraction."""
-    lines = ["| engine | grid points | time (s) | residual NMAD (px) | residual p90 (px) | valid % |", "|" + "---|" * 6]
+    """The real pair's figures: agreement with AROSICS' tie points, scatter about a smooth fit
+    and the valid fraction."""
+    lines = [
+        "| engine | grid points | time (s) | CPU (s) | vs AROSICS: RMS / median / p90 (px) | tie points covered % "
+        "| residual NMAD (px) | residual p90 (px) | valid % |",
+        "|" + "---|" * 9,
+    ]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['engine']} | - | - | - | - | {r['error']} |")
+            lines.append(f"| {r['engine']} | - | - | - | - | - | - | - | {r['error']} |")
             continue
         lines.append(
-            f"| {r['engine']} | {r['grid_points']:,} | {r['time_s']:.2f} | {r['real_nmad_px']:.4f} "
-            f"| {r['real_p90_px']:.4f} | {r['valid_pct']:.1f} |"
+            f"| {r['engine']} | {r['grid_points']:,} | {r['time_s']:.2f} | {r['cpu_s']:.2f} "
+            f"| {r['tie_rms_px']:.3f} / {r['tie_median_px']:.3f} / {r['tie_p90_px']:.3f} | {r['tie_covered_pct']:.1f} "
+            f"| {r['real_nmad_px']:.4f} | {r['real_p90_px']:.4f} | {r['valid_pct']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -370,14 +405,40 @@ def _write_geotiff(path: Path, image: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _timed_process(cmd: list[str]) -> dict:
+    """Run ``cmd`` to its end: wall time, CPU time (user + system) and peak memory of the
+    finished child from the operating system's accounting (``os.wait4``, like ``/usr/bin/time -v``),
+    or the error."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
+    if returncode != 0:
+        return {"error": f"exit {returncode}: {(err or ['no output'])[-1]}"}
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_gb": round(usage.ru_maxrss * 1024 / 1e9, 3),
+    }
+
+
+def _track_command(reference: Path, secondary: Path, out: Path, engine: str, *options: str) -> list[str]:
+    """``python -m glacier_velocity track`` with the given options, as a user would type it."""
+    return [sys.executable, "-m", "glacier_velocity", "track", str(reference), str(secondary), "--out", str(out)] + [
+        *options,
+        "--engine",
+        engine,
+    ]
+
+
 def whole_process_runs(args: argparse.Namespace, cache: Path, size: int) -> list[dict]:
     """Time `python -m glacier_velocity track` on the clean pair as whole processes.
 
     The engines alternate (ncc, autorift, ncc, ...) so that a change of the machine's load
-    affects both alike. Wall time from start to exit, CPU time and peak memory from the
-    operating system's accounting of the finished child (``os.wait4``), like
-    ``/usr/bin/time -v``. The search range is ``--search`` px: the 30-day baseline with the
-    matching ``--max-velocity``.
+    affects both alike. The search range is ``--search`` px: the 30-day baseline with the
+    matching ``--max-velocity-m-per-yr``.
     """
     ref_npy, sec_npy = _pair_paths(cache, "clean", size, args.seed)
     if not ref_npy.exists():
@@ -393,47 +454,84 @@ def whole_process_runs(args: argparse.Namespace, cache: Path, size: int) -> list
             _write_geotiff(tif, np.load(npy))
     days = 30.0
     max_velocity = args.search * 10.0 * 365.25 / days  # m/yr at 10 m pixels
+    options = ("--dt-days", str(days), "--max-velocity-m-per-yr", str(max_velocity))
+    options += ("--grid-spacing-px", str(args.grid_spacing), "--chip-px", str(args.chip))
     out = []
     for i in range(args.repeat):
         for engine in args.engines:
-            cmd = [
-                sys.executable,
-                "-m",
-                "glacier_velocity",
-                "track",
-                str(tifs[0]),
-                str(tifs[1]),
-                "--days",
-                str(days),
-                "--out",
-                str(cache / f"whole_{engine}_{size}.tif"),
-                "--max-velocity",
-                str(max_velocity),
-                "--engine",
-                engine,
-                "--grid-spacing",
-                str(args.grid_spacing),
-                "--chip-size",
-                str(args.chip),
-            ]
             print(f"{engine} whole process {size} px run {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - t0
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
-            row = {"engine": engine, "case": "whole process", "size": size, "repeat": i + 1}
-            if proc.returncode != 0:
-                row["error"] = f"exit {proc.returncode}: {(err or ['no output'])[-1]}"
-            else:
-                row.update(
-                    wall_s=round(wall, 3),
-                    cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
-                    peak_gb=round(usage.ru_maxrss * 1024 / 1e9, 3),
-                )
+            cmd = _track_command(tifs[0], tifs[1], cache / f"whole_{engine}_{size}.tif", engine, *options)
+            out.append(
+                {"engine": engine, "case": "whole process", "size": size, "repeat": i + 1, **_timed_process(cmd)}
+            )
+    return out
+
+
+def yahtse_figures(path: Path) -> dict:
+    """Issue 20's figures of a Yahtse velocity map (a GeoTIFF with bands vx, vy) against CARST's."""
+    import rasterio
+
+    from glacier_velocity.tracking.precision import compare_with_reference
+
+    with rasterio.open(path) as product, rasterio.open(YAHTSE_CARST) as carst:
+        found = compare_with_reference(
+            product.read(1),
+            product.read(2),
+            product.transform,
+            carst.read(1),
+            carst.read(2),
+            carst.transform,
+            box=YAHTSE_BOX,
+        )
+    return {
+        "box_points": found.box_points,
+        "fast_pct": round(100.0 * found.fast_share, 1),
+        "fast_median_m_per_yr": None if math.isnan(found.fast_median_m_per_yr) else round(found.fast_median_m_per_yr),
+        "slow_points": found.slow_points,
+        "nmad_vx_m_per_yr": round(found.nmad_vx_m_per_yr, 1),
+        "nmad_vy_m_per_yr": round(found.nmad_vy_m_per_yr, 1),
+        "p90_speed_slow_m_per_yr": round(found.p90_speed_slow_m_per_yr),
+        "valid_carst_pct": round(100.0 * found.valid_share, 1),
+    }
+
+
+def yahtse_runs(args: argparse.Namespace, cache: Path) -> list[dict]:
+    """Issue 20's command on Yahtse Glacier as whole processes, engines alternating; and the
+    autoRIFT 2.1.1 product that comes with the pair, scored the same way."""
+    out = [{"engine": "autorift (shipped product)", "case": "yahtse", "repeat": 1, **yahtse_figures(YAHTSE_AUTORIFT)}]
+    pair = [YAHTSE_DIR / name for name in YAHTSE_FILES]
+    for i in range(args.repeat):
+        for engine in args.engines:
+            print(f"{engine} Yahtse run {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
+            product = cache / f"yahtse_{engine}.tif"
+            row = {"engine": engine, "case": "yahtse", "repeat": i + 1}
+            options = YAHTSE_OPTIONS + YAHTSE_ENGINE_OPTIONS[engine]
+            row.update(_timed_process(_track_command(pair[0], pair[1], product, engine, *options)))
+            if "error" not in row:
+                row.update(yahtse_figures(product))
             out.append(row)
     return out
+
+
+def yahtse_table(results: list[dict]) -> str:
+    """Issue 20's figures on Yahtse, one row per run."""
+    lines = [
+        "| engine | run | wall (s) | CPU (s) | peak memory (GB) | lower trunk: points > 3,000 m/yr (%) | their median "
+        "(m/yr) | CARST-slow ground: NMAD vx / vy (m/yr) | p90 speed there (m/yr) | valid over CARST's area (%) |",
+        "|" + "---|" * 10,
+    ]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['engine']} | {r['repeat']} | - | - | - | - | - | - | - | {r['error']} |")
+            continue
+        timing = f"{r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_gb']:.2f}" if "wall_s" in r else "- | - | -"
+        median = "-" if r["fast_median_m_per_yr"] is None else f"{r['fast_median_m_per_yr']:,}"
+        lines.append(
+            f"| {r['engine']} | {r['repeat']} | {timing} | {r['fast_pct']:.1f} | {median} "
+            f"| {r['nmad_vx_m_per_yr']:.1f} / {r['nmad_vy_m_per_yr']:.1f} | {r['p90_speed_slow_m_per_yr']} "
+            f"| {r['valid_carst_pct']:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def machine_info() -> dict:
@@ -459,7 +557,13 @@ def main(argv: list[str] | None = None) -> int:
         description="Time and score tracking engines on synthetic pairs with known motion.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="square pair sizes (px)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=list(DEFAULT_SIZES),
+        help="square pair sizes (px); none: only real pairs",
+    )
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="motion/noise cases")
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="engines to run")
     parser.add_argument("--repeat", type=int, default=1, help="runs per (engine, case, size)")
@@ -507,8 +611,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{engine} real pair run {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
                     run = _run_worker("real", args, engine=engine)
                     results.append({"engine": engine, "case": "real", "size": None, "repeat": i + 1, **run})
+    if "yahtse" in args.cases:
+        if not all((YAHTSE_DIR / name).is_file() for name in YAHTSE_FILES):
+            print(f"Yahtse pair not found in {YAHTSE_DIR}; skipping it", file=sys.stderr)
+        else:
+            results += yahtse_runs(args, cache)
     for size in args.sizes:
-        for case in (c for c in args.cases if c != "real"):
+        for case in (c for c in args.cases if c not in ("real", "yahtse")):
             ref_path, sec_path = _pair_paths(cache, case, size, args.seed)
             if not (ref_path.exists() and sec_path.exists()):
                 print(f"generating {case} {size} px pair ...", file=sys.stderr, flush=True)
@@ -525,10 +634,13 @@ def main(argv: list[str] | None = None) -> int:
 
     for size in args.whole_process:
         results += whole_process_runs(args, cache, size)
-    print(markdown_table([r for r in results if r["case"] not in ("real", "whole process")]))
+    print(markdown_table([r for r in results if r["case"] not in ("real", "yahtse", "whole process")]))
     if any(r["case"] == "real" for r in results):
         print()
         print(real_table([r for r in results if r["case"] == "real"]))
+    if any(r["case"] == "yahtse" for r in results):
+        print()
+        print(yahtse_table([r for r in results if r["case"] == "yahtse"]))
     if any(r["case"] == "whole process" for r in results):
         print()
         print(whole_process_table([r for r in results if r["case"] == "whole process"]))
