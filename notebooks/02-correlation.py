@@ -62,7 +62,9 @@ from typing import cast
 from IPython.display import Image, display
 
 from glacier_velocity.io.aoi import parse_aoi
+from glacier_velocity.io.outlines import read_glacier_outlines
 from glacier_velocity.products.quicklook import scene_pair_png
+from glacier_velocity.tracking import Engine
 from glacier_velocity.tracking.params import Filter
 from glacier_velocity.workflow import extract_pairs as scraps
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
@@ -74,12 +76,12 @@ params = CorrelationParams(
     grid_spacing_px=grid_spacing_px,
     chip_px=chip_px,
     filter=cast(Filter, filter),  # checked by CorrelationParams
-    engine=engine,
+    engine=cast(Engine, engine),  # checked by CorrelationParams
     aoi=parse_aoi(aoi) if aoi else None,
     mask_clouds=mask_clouds,
     stable_correction=stable_correction,
     min_correlation_baseline_days=min_correlation_baseline_days,
-    glacier_outlines=glacier_outlines,
+    glacier_outlines=read_glacier_outlines(glacier_outlines) if glacier_outlines else None,
     stac_url=stac_url,
 )
 # A failure of this pair is recorded in its status and the batch goes on; any other

@@ -44,3 +44,23 @@ def test_deployment_modules_have_no_command_line_of_their_own() -> None:
     for module in (package, ogc, containers, extract_pairs):
         assert not hasattr(module, "main"), module.__name__
         assert "argparse" not in vars(module), module.__name__
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_subcommand_help_loads_only_its_own_module(command: str) -> None:
+    """``<command> --help`` imports its own command module only (``demo`` shares ``run``'s engine
+    options): ``extract-pairs --help`` loaded every command (the demo, deployment) when the fast
+    path missed kebab-case names."""
+    module = command.replace("-", "_")
+    expected = sorted({module, "run"} if module == "demo" else {module})
+    script = (
+        "import sys\n"
+        "from glacier_velocity.cli import COMMANDS, main\n"
+        "try:\n"
+        f"    main([{command!r}, '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in COMMANDS if f'glacier_velocity.cli.{m}' in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == str(expected)

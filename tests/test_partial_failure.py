@@ -34,8 +34,8 @@ from glacier_velocity.products.runreport import (
     write_run_report,
     write_status,
 )
-from glacier_velocity.workflow import correlate as correlate_module
 from glacier_velocity.workflow import extract_pairs as scrap
+from glacier_velocity.workflow import measure as measure_module
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
 from helpers import REF_TIME, SEC_TIME, X0, Y0, summary_files, write_pair_products, write_scene_cog, write_scene_item
 
@@ -145,7 +145,7 @@ def test_a_programming_error_is_not_recorded_but_raised(pair_items, monkeypatch)
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(correlate_module, "track_offsets", bug)
+    monkeypatch.setattr(measure_module, "track_offsets", bug)
     with pytest.raises(ZeroDivisionError):
         attempt_pair(ref, sec, tmp_path / "p4", PARAMS)
     with pytest.raises(TypeError):

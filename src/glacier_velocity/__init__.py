@@ -1,8 +1,10 @@
 """glacier-velocity: glacier surface velocity from Sentinel-2 image pairs.
 
-The data flow, one module per stage: discovery (STAC search) -> pairing -> raster (windowed
-reads) -> tracking (feature-tracking engines) -> velocity (m/yr) -> cog / products (COG,
-quicklook, STAC item) -> aggregate (median / spread / count) -> figures -> catalog.
+The data flow, one folder per stage: ``stac`` (search, pairing) -> ``io`` (windowed COG
+reads) -> ``tracking`` (offsets, px) -> ``correction`` (stable ground, velocity in m/yr and its
+errors) -> ``aggregation`` (median, spread, count, datacube) -> ``products`` (COG, quicklook,
+STAC items, figures, catalog); ``domain`` holds the values they pass on, ``workflow`` composes
+them (docs/architecture.md).
 
 The public names below are imported lazily, so ``import glacier_velocity`` stays cheap and
 has no side effects.
@@ -39,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "baseline_days": "domain.velocity",
     "write_velocity_cog": "io.cog",
     "read_velocity_cog": "io.cog",
+    "measure_velocity": "workflow.measure",
     "track_files": "workflow.track_files",
     "CorrelationParams": "workflow.correlate",
     "correlate_pair": "workflow.correlate",

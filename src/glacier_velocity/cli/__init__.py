@@ -74,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``glacier-velocity`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # The top-level options take no value, so the first word that is not an option names the
-    # subcommand: only its module is loaded.
-    words = [a for a in argv if not a.startswith("-")]
+    # subcommand (``extract-pairs``, module ``extract_pairs``): only its module is loaded.
+    words = [a.replace("-", "_") for a in argv if not a.startswith("-")]
     parser = build_parser(words[0] if words and words[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..io.aoi import parse_aoi
+from ..io.outlines import read_glacier_outlines
 from ..workflow.correlate import CorrelationParams, correlate_pair
 from .options import add_aoi_option, add_tracking_options
 from .outputs import check_output_dir
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         mask_clouds=args.mask_clouds,
         stable_correction=args.stable_correction,
         min_correlation_baseline_days=args.min_correlation_baseline_days,
-        glacier_outlines=args.glacier_outlines,
+        glacier_outlines=read_glacier_outlines(args.glacier_outlines) if args.glacier_outlines else None,
         stac_url=args.stac_url,
     )
     result = correlate_pair(args.reference_href, args.secondary_href, args.out_dir, params)

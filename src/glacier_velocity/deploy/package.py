@@ -57,8 +57,7 @@ SCHEMA_ORG_RDF = "http://schema.org/version/9.0/schemaorg-current-http.rdf"
 #: Requirements every CommandLineTool of the package must state.
 REQUIRED_TOOL_REQUIREMENTS = ("ResourceRequirement", "NetworkAccess")
 RESOURCE_FIELDS = ("coresMin", "coresMax", "ramMin", "ramMax")
-#: Media types of OGC API - Processes Part 2 (Deploy, Replace, Undeploy).
-OGCAPPPKG_MEDIA_TYPE = "application/ogcapppkg+json"
+#: Media type of the execution unit in an OGC API - Processes Part 2 deploy body.
 CWL_MEDIA_TYPE = "application/cwl+json"
 
 _IMAGE_RE = re.compile(

@@ -46,7 +46,7 @@ def track_offsets(
     secondary: np.ndarray,
     params: TrackingParams | None = None,
     *,
-    engine: str = "ncc",
+    engine: Engine = "ncc",
     reference_mask: np.ndarray | None = None,
     secondary_mask: np.ndarray | None = None,
     progress: bool | None = None,

@@ -19,7 +19,7 @@ Outline (one call of :func:`track_ncc`):
    neighbours only to guide the next iteration. Rejected points are NaN in the output.
 
 NCC for every chip and every shift comes from integral images (see
-:mod:`.correlation`), and image strips are processed in parallel threads (OpenCV and NumPy
+:mod:`.integral_ncc`), and image strips are processed in parallel threads (OpenCV and NumPy
 release the GIL), so the cost is a small multiple of the number of pixels.
 """
 

@@ -33,8 +33,8 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,10 @@ import numpy as np
 import pystac
 from rasterio._err import CPLE_BaseError
 from shapely.geometry import shape
-from shapely.geometry.base import BaseGeometry
 
-from ..correction import OUTLINES_CRS, correct_product
 from ..domain.aoi import AOI
 from ..domain.outlines import GlacierOutlines
-from ..domain.velocity import VelocityProduct, offsets_to_velocity
+from ..domain.velocity import VelocityProduct
 from ..errors import GlacierVelocityError, InputError, InvalidParameter, OutputError
 from ..io.aoi import parse_aoi
 from ..io.atomic import output_directory, replace_together
@@ -62,9 +60,10 @@ from ..products.runreport import PairStatus, status_text, write_status
 from ..stac.discovery import EARTH_SEARCH_URL, check_stac_url
 from ..stac.pairing import Pair
 from ..stac.scene import Scene, read_item
-from ..tracking import ENGINES, FILTERS, TrackingParams, track_offsets
+from ..tracking import ENGINES, FILTERS, Engine, TrackingParams
 from ..tracking.memory import speed_search
 from ..tracking.params import Filter
+from .measure import measure_velocity
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +101,12 @@ class CorrelationParams:
     stable_correction : bool
         Remove the pair's stable-ground shift from ``vx``, ``vy``, ``v`` and estimate their
         1-sigma errors (:mod:`glacier_velocity.correction`); on by default.
-    glacier_outlines : str or None
-        Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON: a file path, an http(s)
-        URL or the GeoJSON text, in lon/lat or the CRS its ``crs`` member names. Stable ground
-        is the ground outside them, and they are drawn on the quicklook. None: stable ground
-        is found automatically (the dominant mode of the displacements) and the product says so.
+    glacier_outlines : GlacierOutlines or None
+        Glacier outlines (polygons of ice, e.g. RGI 7.0), read once at the edge by
+        :func:`~glacier_velocity.io.outlines.read_glacier_outlines` (a GeoJSON file path, an
+        http(s) URL or the GeoJSON text given here is read on construction). Stable ground is
+        the ground outside them, and they are drawn on the quicklook. None: stable ground is
+        found automatically (the dominant mode of the displacements) and the product says so.
     min_correlation_baseline_days : float
         Shortest baseline (days) a pair may have to be correlated; shorter pairs are refused.
         Over seconds or hours, sub-pixel noise becomes absurd speeds. (Discovery's
@@ -122,21 +122,19 @@ class CorrelationParams:
     grid_spacing_px: int = 12
     chip_px: int = 32
     filter: Filter = "wallis"
-    engine: str = "ncc"
+    engine: Engine = "ncc"
     aoi: AOI | None = None
     mask_clouds: bool = False
     stable_correction: bool = True
     min_correlation_baseline_days: float = 1.0
-    glacier_outlines: str | None = None
+    glacier_outlines: GlacierOutlines | None = None
     stac_url: str = EARTH_SEARCH_URL
 
     def __post_init__(self) -> None:
         check_stac_url(self.stac_url)
-        if self.glacier_outlines is not None and not isinstance(self.glacier_outlines, str):
-            raise InvalidParameter(
-                "glacier_outlines",
-                f"must be a GeoJSON file path, URL or GeoJSON text, got {type(self.glacier_outlines).__name__}",
-            )
+        if self.glacier_outlines is not None and not isinstance(self.glacier_outlines, GlacierOutlines):
+            # A Python caller's path, URL or GeoJSON text: read here, once, like ``aoi``.
+            object.__setattr__(self, "glacier_outlines", read_glacier_outlines(self.glacier_outlines))
         shortest = self.min_correlation_baseline_days
         if isinstance(shortest, bool) or not (
             isinstance(shortest, (int, float)) and math.isfinite(shortest) and shortest > 0
@@ -157,24 +155,13 @@ class CorrelationParams:
         # check them now so that a bad value fails before any pixel is read.
         self.tracking_params(1.0)
 
-    def outlines(self) -> GlacierOutlines | None:
-        """The ``glacier_outlines`` read and checked (None when not given).
-
-        Raises
-        ------
-        InvalidParameter
-            Named ``glacier_outlines``: unreadable, not GeoJSON, or no polygons.
-        """
-        return read_glacier_outlines(self.glacier_outlines) if self.glacier_outlines else None
-
     def recorded(self) -> dict[str, Any]:
         """The settings as recorded in a product's item (JSON-ready; inline outlines by name only)."""
-        record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
         record["aoi"] = self.aoi.text() if self.aoi is not None else None
-        outlines = self.glacier_outlines
-        if outlines and outlines.lstrip().startswith(("{", "[")):
-            # The text itself may be megabytes of RGI polygons: the item names its form.
-            record["glacier_outlines"] = "inline GeoJSON"
+        # Where the outlines came from (a path, a URL or "inline GeoJSON"): the polygons
+        # themselves may be megabytes of RGI outlines.
+        record["glacier_outlines"] = self.glacier_outlines.source if self.glacier_outlines is not None else None
         return record
 
     def tracking_params(self, search_px: float = TrackingParams.search_px) -> TrackingParams:
@@ -306,8 +293,6 @@ def correlate_pair(
     out_dir: str | os.PathLike[str],
     params: CorrelationParams | None = None,
     *,
-    glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
-    outlines_crs: str = OUTLINES_CRS,
     progress: bool | None = None,
     beside: Callable[[PairProducts], Mapping[Path, str]] | None = None,
 ) -> PairProducts:
@@ -322,13 +307,8 @@ def correlate_pair(
         Directory for the products (created if needed).
     params : CorrelationParams, optional
         Maximum speed, grid spacing, chip size, filter, engine, AOI, cloud masking,
-        stable-ground correction.
-    glacier_outlines : GlacierOutlines, shapely geometry or iterable of them, optional
-        Glacier outlines (polygons; geometries in ``outlines_crs``) for the stable-ground mask
-        and the quicklook; default ``params.glacier_outlines`` read. Without any, stable ground
-        is found automatically and the product says so.
-    outlines_crs : str
-        CRS of the outlines (lon/lat, EPSG:4326, by default).
+        stable-ground correction and the glacier outlines (the stable-ground mask and the
+        quicklook; without them stable ground is found automatically and the product says so).
     progress : bool, optional
         Progress bar of the tracking engine; default only on a terminal.
     beside : callable, optional
@@ -355,8 +335,6 @@ def correlate_pair(
         the pair is kept as it was.
     """
     params = params or CorrelationParams()
-    if glacier_outlines is None:
-        glacier_outlines = params.outlines()
     pair = Pair(
         load_scene(reference, "reference", params.stac_url), load_scene(secondary, "secondary", params.stac_url)
     )
@@ -403,60 +381,38 @@ def correlate_pair(
         check_has_data(ref_raster, ref_label, mask=ref_mask)
         check_has_data(sec_raster, sec_label, mask=sec_mask)
 
-    search_px = tracking.search_px
-    log.info(
-        "tracking %dx%d px, search %.2f px (%g m/yr over %.2f days at %g m)",
-        *ref_raster.shape,
-        search_px,
-        params.max_velocity_m_per_yr,
-        dt_days,
-        ref_raster.pixel_size,
-    )
-    offsets = track_offsets(
-        ref_raster.array,
-        sec_raster.array,
-        tracking,
-        engine=params.engine,
-        reference_mask=ref_mask,
-        secondary_mask=sec_mask,
-        progress=progress,
-    )
-    product = offsets_to_velocity(
-        offsets,
-        ref_raster.transform,
-        ref_raster.crs,
-        dt_days,
+    product = replace(
+        measure_velocity(
+            ref_raster,
+            sec_raster,
+            dt_days,
+            tracking,
+            params.glacier_outlines,
+            max_velocity_m_per_yr=params.max_velocity_m_per_yr,
+            engine=params.engine,
+            stable_correction=params.stable_correction,
+            reference_mask=ref_mask,
+            secondary_mask=sec_mask,
+            progress=progress,
+        ),
         reference_id=ref_scene.id,
         secondary_id=sec_scene.id,
         reference_datetime=ref_scene.datetime,
         secondary_datetime=sec_scene.datetime,
         sources={"reference": _source_of(reference, ref_scene), "secondary": _source_of(secondary, sec_scene)},
     )
-    # Recorded with the product so the aggregation draws its summary on the same speed scale.
-    product = replace(
-        product, engine_params={**product.engine_params, "max_velocity_m_per_yr": params.max_velocity_m_per_yr}
-    )
-    product = correct_product(
-        product,
-        offsets,
-        ref_raster.transform,
-        stable_correction=params.stable_correction,
-        glacier_outlines=glacier_outlines,
-        outlines_crs=outlines_crs,
-    )
     if params.aoi is not None:
         # After the correction, which needs the stable ground around the glacier.
         product = product.masked(~aoi.inside(product.transform, product.shape, product.crs))
-    drawn = glacier_outlines if isinstance(glacier_outlines, GlacierOutlines) else None
     written = write_pair_products(
         product,
         pair,
         out_dir,
         background=ref_raster,
-        search_px=search_px,
+        search_px=tracking.search_px,
         params=params,
         aoi=aoi,
-        outlines=drawn,
+        outlines=params.glacier_outlines,
         beside=beside,
     )
     return replace(written, images=(ref_raster, sec_raster))
@@ -627,9 +583,7 @@ def attempt_pair(
         # It names files (status_<pair_id>.json) and directories of the batch.
         raise InvalidParameter("pair_id", f"{pair_id!r} is not a safe file name; use letters, digits, '.', '-' and '_'")
     reference_href, secondary_href = _href_of(reference), _href_of(secondary)
-    # Outlines that cannot be read are the same mistake for every pair: raised, not recorded.
     params = params or CorrelationParams()
-    outlines = params.outlines()
     reference_scene = secondary_scene = None
     pair = None
 
@@ -656,7 +610,6 @@ def attempt_pair(
             secondary_scene,
             out,
             params,
-            glacier_outlines=outlines,
             progress=progress,
             beside=status_beside,
         )

@@ -1,7 +1,8 @@
 """Track one pair of co-registered single-band GeoTIFFs into a velocity COG.
 
-This is the engine's own entry point (``glacier-velocity track``): no STAC, no AOI, just two
-images already on the same grid and the time between them.
+This is the tracker's own entry point (``glacier-velocity track``): no STAC, no AOI, just two
+images already on the same grid and the time between them. What is measured is
+:func:`~glacier_velocity.workflow.measure.measure_velocity`, as for a pair of STAC items.
 """
 
 from __future__ import annotations
@@ -9,20 +10,17 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from shapely.geometry.base import BaseGeometry
-
-from ..correction import OUTLINES_CRS, correct_product
 from ..domain.outlines import GlacierOutlines
-from ..domain.velocity import VelocityProduct, offsets_to_velocity
+from ..domain.velocity import VelocityProduct
 from ..errors import InputError, InvalidParameter
 from ..io.cog import write_velocity_cog
 from ..io.raster import WindowPlan, plan_window, read_window
-from ..tracking import TrackingParams, track_offsets
+from ..tracking import Engine, TrackingParams
 from ..tracking.memory import speed_search
+from .measure import measure_velocity
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +51,9 @@ def track_files(
     *,
     max_velocity_m_per_yr: float = 1000.0,
     params: TrackingParams | None = None,
-    engine: str = "ncc",
+    engine: Engine = "ncc",
     stable_correction: bool = True,
-    glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
-    outlines_crs: str = OUTLINES_CRS,
+    glacier_outlines: GlacierOutlines | None = None,
     progress: bool | None = None,
 ) -> VelocityProduct:
     """Track a pair of GeoTIFFs and write the velocity COG.
@@ -76,16 +73,14 @@ def track_files(
     params : TrackingParams, optional
         Grid spacing, chip size and filter; its ``search_px`` is replaced by the one derived
         from ``max_velocity_m_per_yr``.
-    engine : str
-        Tracking engine (``"ncc"`` or ``"autorift"``).
+    engine : {"ncc", "autorift"}
+        The tracker.
     stable_correction : bool
         Remove the pair's stable-ground shift from ``vx``, ``vy``, ``v`` and estimate their
         errors (default; :func:`glacier_velocity.correction.correct_product`).
-    glacier_outlines : shapely geometry or iterable of them, optional
-        Glacier outlines (polygons) in ``outlines_crs``; without them stable ground is found
-        automatically and the product says so.
-    outlines_crs : str
-        CRS of the outlines (lon/lat, EPSG:4326, by default).
+    glacier_outlines : GlacierOutlines, optional
+        Glacier outlines (:func:`~glacier_velocity.io.outlines.read_glacier_outlines`); without
+        them stable ground is found automatically and the product says so.
 
     Returns
     -------
@@ -122,24 +117,19 @@ def track_files(
     reference, secondary = (
         read_window(plan.href, label=role) for plan, role in zip(plans, ("reference", "secondary"), strict=True)
     )
-    offsets = track_offsets(reference.array, secondary.array, tracking, engine=engine, progress=progress)
-    product = offsets_to_velocity(
-        offsets,
-        reference.transform,
-        reference.crs,
-        dt_days,
-        reference_id=Path(reference.href).name,
-        secondary_id=Path(secondary.href).name,
+    product = replace(
+        measure_velocity(
+            reference,
+            secondary,
+            dt_days,
+            tracking,
+            glacier_outlines,
+            max_velocity_m_per_yr=max_velocity_m_per_yr,
+            engine=engine,
+            stable_correction=stable_correction,
+            progress=progress,
+        ),
         sources={"reference": str(Path(reference.href).resolve()), "secondary": str(Path(secondary.href).resolve())},
-    )
-    product = replace(product, engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr})
-    product = correct_product(
-        product,
-        offsets,
-        reference.transform,
-        stable_correction=stable_correction,
-        glacier_outlines=glacier_outlines,
-        outlines_crs=outlines_crs,
     )
     write_velocity_cog(product, out_path)
     return product
