@@ -217,6 +217,38 @@ def summary_files(tmp_path, item_paths):
     ).with_datacube(write_datacube(cogs, tmp_path / "summary" / DATACUBE_FILE_NAME).path)
 
 
+# --- CF conventions ---------------------------------------------------------------------------
+
+
+def cf_compliance_failures(path) -> list[str]:
+    """The IOOS compliance checker's ``cf:1.8`` suite on a NetCDF file, at its strictest
+    criteria: the messages of every check that failed (empty: the file passes). Skips the
+    test when the checker (test extra) is not installed."""
+    import tempfile
+    import warnings
+
+    import pytest
+
+    runner = pytest.importorskip(
+        "compliance_checker.runner", reason="the IOOS compliance checker (test extra) is missing"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # its deprecated ioos_sos checker, loaded with the rest
+        runner.CheckSuite.load_all_available_checkers()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        runner.ComplianceChecker.run_checker(
+            str(path), ["cf:1.8"], 0, "strict", output_filename=str(report), output_format="json"
+        )
+        results = json.loads(report.read_text())["cf:1.8"]
+    return [
+        f"{check['name']}: {message}"
+        for check in results["all_priorities"]
+        if check["value"][0] < check["value"][1]
+        for message in check["msgs"]
+    ]
+
+
 # --- STAC validation without network ----------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import xarray as xr
 import yaml
 from shapely.geometry import Point, box
 
@@ -22,6 +23,7 @@ from glacier_velocity.demo.scenes import demo_glacier_outlines
 from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.workflow import runner
 from glacier_velocity.workflow.progress import PairProgress
+from helpers import cf_compliance_failures
 
 ROOT = Path(__file__).resolve().parents[1]
 CWL = ROOT / "cwl"
@@ -272,6 +274,13 @@ def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None
     assert len(run.correlation_notebooks) == len(run.pair_statuses) == 6
     catalog = json.loads((Path(outputs["catalog"]["path"]) / "catalog.json").read_text())
     assert len([link for link in catalog["links"] if link["rel"] == "item"]) == 8  # 6 pairs, summary, provenance
+    # The datacube: ITS_LIVE's names, every pair in the summary, CF-1.8 by the IOOS checker.
+    assert run.datacube is not None
+    with xr.open_dataset(run.datacube) as cube:
+        assert dict(cube.sizes) == {"mid_date": 6, "y": 32, "x": 32}
+        assert list(cube.in_summary.values) == [1] * 6 and set(cube.satellite_img1.values) <= {"2A", "2B"}
+        assert cube.v.attrs["units"] == "meter/year" and bool((cube.date_dt > 0).all())
+    assert cf_compliance_failures(run.datacube) == []
     assert result.stats["pair_count"] == 6
     assert result.report is not None and result.report.summary_line() == "6 succeeded / 0 failed"
     assert result.message.startswith("6 succeeded / 0 failed: 6 pairs aggregated")

@@ -1,35 +1,53 @@
-"""Velocity datacube: every pair product of a run in one CF-1.8 NetCDF file.
+"""Velocity datacube: every pair product of a run in one CF-1.8 NetCDF file, with ITS_LIVE's names.
 
 Glaciologists analyse ITS_LIVE velocity cubes with xarray; this is the same kind of file for
-one run: dimensions ``(mid_date, y, x)`` on the common grid (the first product's, see
+one run, with the same variable names and units, so code written for ITS_LIVE's cubes reads
+it: dimensions ``(mid_date, y, x)`` on the common grid (the first product's, see
 :func:`glacier_velocity.aggregation.summary.products_on_grid`), one layer per pair, sorted by
 the pair's mid date (pairs with the same mid date keep their input order).
 
+The file is NetCDF-4 with ``mid_date`` an unlimited dimension, written one layer at a time
+as the products are read: memory holds one product, whatever the number of pairs. NetCDF
+rather than ITS_LIVE's Zarr because a run's cube is one file (a STAC asset, a CWL output,
+an ``xarray.open_dataset`` away), the IOOS compliance checker reads it, and netCDF4 is
+already a dependency; the names, not the container, are what ITS_LIVE's users' code needs.
+
 Variables
 ---------
-``vx``, ``vy``, ``v`` (m/yr, float32)
-    East (grid x) and north (grid y) velocity and speed, CF standard names
-    ``land_ice_surface_x_velocity``, ``land_ice_surface_y_velocity``, ``land_ice_surface_speed``.
-``vx_error``, ``vy_error``, ``v_error`` (m/yr, float32), when the products carry them
-    1-sigma errors from the corrected stable ground (standard-name modifier ``standard_error``).
-``reference_datetime``, ``secondary_datetime`` (per pair)
-    Acquisition times of the two scenes; ``dt_days`` the baseline (days, fractional).
-``reference_id``, ``secondary_id`` (per pair)
-    Scene identifiers (provenance).
-``stable_shift_*``, ``stable_count`` (per pair), when the products carry them
-    The stable-ground correction removed from each pair (px and m/yr).
+``vx``, ``vy``, ``v`` (meter/year, float32, ``(mid_date, y, x)``)
+    East (grid x) and north (grid y) velocity and speed; CF standard names
+    ``land_ice_surface_x_velocity``, ``land_ice_surface_y_velocity`` (CF has none for the speed).
+``vx_error``, ``vy_error``, ``v_error`` (meter/year)
+    1-sigma errors from the corrected stable ground (missing where a pair has none).
+``acquisition_date_img1``, ``acquisition_date_img2``, ``date_center`` (per pair)
+    Acquisition times of the two scenes and their midpoint (the ``mid_date`` coordinate);
+    ``date_dt`` the baseline (days, fractional).
+``mission_img1``, ``satellite_img1``, ``mission_img2``, ``satellite_img2`` (per pair)
+    ITS_LIVE's codes: mission ``"S"`` (Sentinel) or ``"L"`` (Landsat), satellite ``"2A"``,
+    ``"2B"``, ``"8"``...; ``""`` when the scene id does not say. ``id_img1``, ``id_img2``
+    are the scene ids; ``roi_valid_percentage`` the share of the grid the pair measured.
+``vx_stable_shift``, ``vy_stable_shift`` (meter/year), ``stable_shift_flag``, ``stable_count_stationary``
+    The stable-ground correction removed from each pair, how (0 none, 1 from stable ground
+    outside the glacier, 2 from the dominant displacement mode), and on how many points.
+``in_summary``, ``summary_exclusion_reason`` (per pair, when the summary's choice is given)
+    1 when the pair entered the summary, 0 when the summary left it out, and why.
+``lat``, ``lon`` (degrees, ``(y, x)``)
+    Latitude and longitude of every cell centre (WGS 84), the CF auxiliary coordinates.
 ``mapping``
-    The grid mapping: CF projection attributes, ``crs_wkt`` and ``GeoTransform``.
+    The grid mapping: CF projection attributes, ``crs_wkt``, ``spatial_epsg`` and ``GeoTransform``.
 
-Missing values are ``_FillValue = -32767`` on disk (as in ITS_LIVE) and NaN once opened. The
-year is 365.25 days (ITS_LIVE uses 365).
+Times are ``days since 1970-01-01`` (float64) as in ITS_LIVE; missing values are
+``_FillValue = -32767`` on disk (as in ITS_LIVE) and NaN once opened. The year is 365.25
+days (ITS_LIVE uses 365).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,10 +56,10 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..domain.velocity import DAYS_PER_YEAR
+from ..domain.velocity import BAND_DESCRIPTIONS, CF_STANDARD_NAMES, DAYS_PER_YEAR, VelocityProduct
 from ..errors import InputError, InvalidParameter
 from ..io.atomic import atomic_output
-from .summary import ProductLike, ResamplingName, products_on_grid
+from .summary import Grid, GriddedProduct, ProductLike, ResamplingName, grid_of, products_on_grid
 
 log = logging.getLogger(__name__)
 
@@ -51,27 +69,25 @@ DATACUBE_FILE_NAME = "velocity_datacube.nc"
 DATACUBE_MEDIA_TYPE = "application/netcdf"
 #: Fill value on disk of the float variables (ITS_LIVE's).
 FILL_VALUE = -32767.0
-
-#: Velocity variables: name -> (CF standard name, long name).
-VELOCITY_VARIABLES: dict[str, tuple[str, str]] = {
-    "vx": ("land_ice_surface_x_velocity", "velocity along the grid x axis (east)"),
-    "vy": ("land_ice_surface_y_velocity", "velocity along the grid y axis (north)"),
-    "v": ("land_ice_surface_speed", "speed (magnitude of vx, vy)"),
+#: Units of the velocities and their errors, as ITS_LIVE writes them (UDUNITS reads them).
+VELOCITY_UNITS = "meter/year"
+#: Units of every time variable (ITS_LIVE's); float64 days resolve a microsecond.
+TIME_UNITS = "days since 1970-01-01 00:00:00"
+CALENDAR = "proleptic_gregorian"
+#: The grid variables, in the order they are written, with ITS_LIVE's descriptions.
+GRID_VARIABLES: dict[str, str] = {
+    "v": "velocity magnitude",
+    "vx": "velocity component in x direction",
+    "vy": "velocity component in y direction",
+    "v_error": "velocity magnitude error",
+    "vx_error": "error for velocity component in x direction",
+    "vy_error": "error for velocity component in y direction",
 }
-#: Error variables, present when the products carry them (1-sigma, m/yr).
-ERROR_VARIABLES: dict[str, tuple[str, str]] = {
-    "vx_error": ("land_ice_surface_x_velocity standard_error", "1-sigma error of vx from the corrected stable ground"),
-    "vy_error": ("land_ice_surface_y_velocity standard_error", "1-sigma error of vy from the corrected stable ground"),
-    "v_error": ("land_ice_surface_speed standard_error", "1-sigma error of v, propagated from vx_error and vy_error"),
-}
-#: Per-pair stable-ground correction (name -> units), present when the products carry it.
-STABLE_SHIFT_VARIABLES: dict[str, str] = {
-    "stable_shift_dx_px": "pixel",
-    "stable_shift_dy_px": "pixel",
-    "stable_shift_vx_m_per_yr": "m/yr",
-    "stable_shift_vy_m_per_yr": "m/yr",
-    "stable_count": "1",
-}
+#: ``stable_shift_flag`` values (ITS_LIVE's meaning: 0 none, 1 from a stable-surface mask,
+#: 2 from the data's own slow part) and their CF ``flag_meanings``.
+STABLE_SHIFT_FLAGS = ("no_correction", "correction_from_stable_ground_mask", "correction_from_dominant_displacement")
+#: Largest grid cells per chunk row block of a layer (float32: 4 MB).
+CHUNK_CELLS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -84,58 +100,415 @@ class DatacubeInfo:
     variables: tuple[str, ...]
 
 
+def mission_and_satellite(scene_id: str) -> tuple[str, str]:
+    """ITS_LIVE's mission and satellite codes of a scene id (``("", "")`` when it does not say).
+
+    >>> mission_and_satellite("S2B_43SEA_20200601_0_L2A")
+    ('S', '2B')
+    >>> mission_and_satellite("LC08_L1TP_063018_20200607_20200824_02_T1")
+    ('L', '8')
+    >>> mission_and_satellite("reference.tif")
+    ('', '')
+    """
+    sentinel = re.match(r"S(\d)([A-D])_", scene_id)
+    if sentinel:
+        return "S", sentinel.group(1) + sentinel.group(2)
+    landsat = re.match(r"L[COTEM]0?(\d)", scene_id)
+    if landsat:
+        return "L", landsat.group(1)
+    return "", ""
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _datetime64(value: datetime) -> np.datetime64:
-    # naive UTC at ns precision: xarray encodes datetime64 to CF "days since ..." itself.
-    return np.datetime64(_utc(value).replace(tzinfo=None), "ns")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _optional(product: Any, name: str) -> Any:
-    """A correction output of a product (error band or stable-shift value), or None.
-
-    The correction stage (issue 10) adds these to the velocity products; older products
-    and products made without the correction have none, and the cube then omits them.
-    """
-    value = getattr(product, name, None)
-    if value is None:
-        # VelocityProduct.correction: the StableShift.as_properties() record of the pair.
-        value = (getattr(product, "correction", None) or {}).get(name)
-    if value is None:
-        shift = getattr(product, "stable_shift", None)
-        if shift is not None and hasattr(shift, "as_properties"):
-            value = shift.as_properties().get(name)
-    return value
+def days_since_epoch(value: datetime) -> float:
+    """``value`` as days since 1970-01-01 UTC (fractional), the cube's time unit."""
+    return (_utc(value) - _EPOCH).total_seconds() / 86400.0
 
 
 def _grid_mapping(crs: str, transform: Any) -> dict[str, Any]:
     from pyproj import CRS as ProjCRS
 
-    attrs = {k: v for k, v in ProjCRS.from_user_input(crs).to_cf().items() if v is not None}
+    proj = ProjCRS.from_user_input(crs)
+    attrs = {k: v for k, v in proj.to_cf().items() if v is not None}
     attrs["spatial_ref"] = attrs.get("crs_wkt", "")
+    epsg = proj.to_epsg()
+    if epsg is not None:
+        attrs["spatial_epsg"] = np.int32(epsg)
     attrs["GeoTransform"] = " ".join(
         repr(float(v)) for v in (transform.c, transform.a, transform.b, transform.f, transform.d, transform.e)
     )
     return attrs
 
 
-def build_datacube(products: Sequence[ProductLike], *, resampling: ResamplingName = "nearest") -> Any:
-    """All pair products on the common grid as one CF-1.8 ``xarray.Dataset``.
+def _stable_shift_flag(correction: Mapping[str, Any]) -> int:
+    """0: no correction; 1: from stable ground given by a mask (outlines, scene classes); 2: from the data."""
+    method = correction.get("stable_shift_method", "none")
+    applied = correction.get("stable_shift_applied")
+    if not (method != "none" if applied is None else applied):
+        return 0
+    return 2 if method == "automatic-mode" else 1
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _on_disk(values: np.ndarray) -> np.ndarray:
+    """float32 with NaN as the fill value, as written."""
+    values = np.asarray(values, dtype=np.float32)
+    return np.where(np.isfinite(values), values, np.float32(FILL_VALUE))
+
+
+def _times(product: VelocityProduct | Any, where: str) -> tuple[datetime, datetime, datetime]:
+    """(reference, secondary, mid) acquisition times of a pair, UTC."""
+    if product.reference_datetime is None or product.secondary_datetime is None:
+        raise InputError(f"velocity product {where} has no acquisition dates; the datacube is indexed by mid date")
+    reference, secondary = _utc(product.reference_datetime), _utc(product.secondary_datetime)
+    return reference, secondary, reference + (secondary - reference) / 2
+
+
+def _header(product: ProductLike) -> Any:
+    """The grid and dates of a product without reading its pixels (a COG's tags)."""
+    if isinstance(product, VelocityProduct):
+        return product
+    from ..io.cog import read_velocity_header
+
+    return read_velocity_header(product)
+
+
+class DatacubeWriter:
+    """Writes the datacube one pair layer at a time (NetCDF-4, ``mid_date`` unlimited).
+
+    Use :func:`open_datacube`; :meth:`append` each pair on the common grid in mid-date order.
+    """
+
+    def __init__(self, dataset: Any, grid: Grid, *, flags: bool) -> None:
+        self._ds = dataset
+        self.grid = grid
+        self.flags = flags
+        self.count = 0
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Names of the cube's variables (coordinates included)."""
+        return tuple(map(str, self._ds.variables))
+
+    def append(self, gridded: GriddedProduct, *, left_out: str | None = None) -> None:
+        """Write one pair (its bands already on the grid) as the next layer.
+
+        ``left_out`` is the reason the summary left the pair out (None: it entered the summary).
+        """
+        product, ds, index = gridded.product, self._ds, self.count
+        where = gridded.source or f"{product.reference_id} -> {product.secondary_id}"
+        reference, secondary, mid = _times(product, where)
+        bands = {"v": gridded.v, "vx": gridded.vx, "vy": gridded.vy}
+        for name in ("v_error", "vx_error", "vy_error"):
+            bands[name] = gridded.regrid(getattr(product, name))
+        for name in GRID_VARIABLES:
+            ds[name][index, :, :] = _on_disk(bands[name])
+        ds["mid_date"][index] = days_since_epoch(mid)
+        ds["date_center"][index] = days_since_epoch(mid)
+        ds["acquisition_date_img1"][index] = days_since_epoch(reference)
+        ds["acquisition_date_img2"][index] = days_since_epoch(secondary)
+        ds["date_dt"][index] = float(product.dt_days)
+        for number, scene in ((1, product.reference_id), (2, product.secondary_id)):
+            mission, satellite = mission_and_satellite(scene)
+            ds[f"mission_img{number}"][index] = mission
+            ds[f"satellite_img{number}"][index] = satellite
+            ds[f"id_img{number}"][index] = scene
+        valid = np.isfinite(gridded.v)
+        ds["roi_valid_percentage"][index] = 100.0 * float(valid.mean()) if valid.size else 0.0
+        correction = product.correction or {}
+        ds["vx_stable_shift"][index] = _float(correction.get("stable_shift_vx_m_per_yr"))
+        ds["vy_stable_shift"][index] = _float(correction.get("stable_shift_vy_m_per_yr"))
+        count = correction.get("stable_count")
+        ds["stable_count_stationary"][index] = (
+            int(count) if isinstance(count, (int, float)) and np.isfinite(count) else -1
+        )
+        ds["stable_shift_flag"][index] = _stable_shift_flag(correction)
+        ds["stable_shift_method"][index] = str(correction.get("stable_shift_method", ""))
+        if self.flags:
+            ds["in_summary"][index] = 0 if left_out is not None else 1
+            ds["summary_exclusion_reason"][index] = left_out or ""
+        self.count += 1
+
+
+def _create(ds: Any, grid: Grid, *, pairs: int, flags: bool) -> None:
+    """Dimensions, coordinates, attributes and empty variables of a datacube."""
+    rows, cols = grid.shape
+    t = grid.transform
+    ds.createDimension("mid_date", None)
+    ds.createDimension("y", rows)
+    ds.createDimension("x", cols)
+
+    def variable(name: str, dtype: Any, dims: tuple[str, ...], attrs: Mapping[str, Any], **kw: Any) -> Any:
+        var = ds.createVariable(name, dtype, dims, **kw)
+        var.setncatts(dict(attrs))
+        return var
+
+    time_attrs = {"units": TIME_UNITS, "calendar": CALENDAR}
+    variable(
+        "mid_date",
+        "f8",
+        ("mid_date",),
+        {
+            "standard_name": "time",
+            "long_name": "midpoint of image 1 and image 2 acquisition date and time",
+            "axis": "T",
+            **time_attrs,
+        },
+    )
+    x = np.array([(t @ (c + 0.5, 0.5))[0] for c in range(cols)])
+    y = np.array([(t @ (0.5, r + 0.5))[1] for r in range(rows)])
+    for name, values in (("y", y), ("x", x)):
+        var = variable(
+            name,
+            "f8",
+            (name,),
+            {
+                "standard_name": f"projection_{name}_coordinate",
+                "long_name": f"{name} coordinate of projection (cell centre)",
+                "units": "m",
+                "axis": name.upper(),
+            },
+        )
+        var[:] = values
+    _write_lonlat(ds, grid, x, y, variable)
+
+    # One chunk per block of whole rows of one layer: a row block of every layer is what the
+    # summary reads at once, and a layer is written whole.
+    chunk_rows = max(1, min(rows, CHUNK_CELLS // max(cols, 1)))
+    for name, description in GRID_VARIABLES.items():
+        attrs = {
+            "long_name": BAND_DESCRIPTIONS[name],
+            "description": description,
+            "units": VELOCITY_UNITS,
+            "grid_mapping": "mapping",
+            "coordinates": "lat lon",
+        }
+        if name in CF_STANDARD_NAMES:
+            attrs["standard_name"] = CF_STANDARD_NAMES[name]
+        variable(
+            name,
+            "f4",
+            ("mid_date", "y", "x"),
+            attrs,
+            zlib=True,
+            complevel=4,
+            shuffle=True,
+            chunksizes=(1, chunk_rows, cols),
+            fill_value=np.float32(FILL_VALUE),
+        )
+    per_pair = ("mid_date",)
+    for name, long_name in (
+        ("date_center", "midpoint of image 1 and image 2 acquisition date"),
+        ("acquisition_date_img1", "acquisition date and time of image 1 (reference), UTC"),
+        ("acquisition_date_img2", "acquisition date and time of image 2 (secondary), UTC"),
+    ):
+        variable(name, "f8", per_pair, {"long_name": long_name, **time_attrs})
+    variable(
+        "date_dt",
+        "f8",
+        per_pair,
+        {"long_name": "time separation between acquisition of image 1 and image 2 (baseline)", "units": "days"},
+    )
+    for number in (1, 2):
+        variable(
+            f"mission_img{number}", str, per_pair, {"long_name": f"id of the mission that acquired image {number}"}
+        )
+        variable(
+            f"satellite_img{number}", str, per_pair, {"long_name": f"id of the satellite that acquired image {number}"}
+        )
+        variable(f"id_img{number}", str, per_pair, {"long_name": f"identifier of image {number} (scene id)"})
+    variable(
+        "roi_valid_percentage",
+        "f4",
+        per_pair,
+        {"long_name": "percentage of the grid's cells with a valid velocity", "units": "percent"},
+    )
+    for axis in ("x", "y"):
+        variable(
+            f"v{axis}_stable_shift",
+            "f8",
+            per_pair,
+            {
+                "long_name": f"v{axis} shift removed by the stable-ground correction",
+                "units": VELOCITY_UNITS,
+            },
+            fill_value=FILL_VALUE,
+        )
+    variable(
+        "stable_count_stationary",
+        "i4",
+        per_pair,
+        {"long_name": "number of valid points on stable ground the shift was measured on", "units": "1"},
+        fill_value=np.int32(-1),
+    )
+    variable(
+        "stable_shift_flag",
+        "i1",
+        per_pair,
+        {
+            "long_name": "flag for applying the velocity bias (stable-ground) correction",
+            "flag_values": np.array([0, 1, 2], dtype=np.int8),
+            "flag_meanings": " ".join(STABLE_SHIFT_FLAGS),
+        },
+    )
+    variable(
+        "stable_shift_method",
+        str,
+        per_pair,
+        {"long_name": "how stable ground was found: outlines, automatic-mode or none"},
+    )
+    if flags:
+        variable(
+            "in_summary",
+            "i1",
+            per_pair,
+            {
+                "long_name": "whether the pair entered the run's summary",
+                "flag_values": np.array([0, 1], dtype=np.int8),
+                "flag_meanings": "left_out_of_summary used_in_summary",
+            },
+        )
+        variable(
+            "summary_exclusion_reason",
+            str,
+            per_pair,
+            {"long_name": "why the summary left the pair out (empty when it is used)"},
+        )
+    mapping = variable("mapping", "i4", (), _grid_mapping(grid.crs.to_wkt(), t))
+    mapping.assignValue(0)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    ds.setncatts(
+        {
+            "Conventions": "CF-1.8",
+            "title": "Glacier surface velocity of image pairs (datacube, ITS_LIVE variable names)",
+            "institution": "made with glacier-velocity",
+            "source": f"glacier-velocity {__version__}: feature tracking of Sentinel-2 pairs",
+            "history": f"{now} written by glacier-velocity {__version__}",
+            "references": "variable names follow the ITS_LIVE datacubes (its-live.jpl.nasa.gov)",
+            "date_created": now,
+            "projection": str(grid.crs.to_epsg() or grid.crs.to_wkt()),
+            "GDAL_AREA_OR_POINT": "Area",
+            "velocity_convention": "vx east (grid x), vy north (grid y), v magnitude; meter/year",
+            "year_length_days": DAYS_PER_YEAR,
+            "pair_count": np.int32(pairs),
+            "comment": (
+                "one layer per image pair on the grid of the first product, sorted by mid_date; "
+                "ITS_LIVE uses 365 days per year, this product 365.25"
+            ),
+        }
+    )
+
+
+def _write_lonlat(ds: Any, grid: Grid, x: np.ndarray, y: np.ndarray, variable: Any) -> None:
+    """2-D ``lat``/``lon`` of the cell centres, computed and written a row block at a time."""
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs(grid.crs.to_wkt(), "EPSG:4326", always_xy=True)
+    lat = variable(
+        "lat",
+        "f8",
+        ("y", "x"),
+        {"standard_name": "latitude", "long_name": "latitude of cell centre (WGS 84)", "units": "degrees_north"},
+        zlib=True,
+        complevel=4,
+    )
+    lon = variable(
+        "lon",
+        "f8",
+        ("y", "x"),
+        {"standard_name": "longitude", "long_name": "longitude of cell centre (WGS 84)", "units": "degrees_east"},
+        zlib=True,
+        complevel=4,
+    )
+    step = max(1, CHUNK_CELLS // max(len(x), 1))
+    for start in range(0, len(y), step):
+        xx, yy = np.meshgrid(x, y[start : start + step])
+        lons, lats = to_lonlat.transform(xx, yy)
+        lon[start : start + step, :] = lons
+        lat[start : start + step, :] = lats
+
+
+@contextmanager
+def open_datacube(
+    path: str | os.PathLike[str], grid: Grid, *, pairs: int, flags: bool = False
+) -> Iterator[DatacubeWriter]:
+    """A :class:`DatacubeWriter` on a new datacube at ``path``, renamed into place when the block succeeds.
+
+    ``pairs`` is the number of layers to come (recorded as ``pair_count``); ``flags`` adds
+    ``in_summary`` and ``summary_exclusion_reason``.
+    """
+    import netCDF4
+
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        dataset = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+        try:
+            dataset.set_auto_mask(False)
+            _create(dataset, grid, pairs=pairs, flags=flags)
+            writer = DatacubeWriter(dataset, grid, flags=flags)
+            yield writer
+            if writer.count != pairs:
+                raise RuntimeError(f"the datacube got {writer.count} layers of the {pairs} announced")
+        finally:
+            dataset.close()
+
+
+def mid_date_order(products: Sequence[ProductLike]) -> list[int]:
+    """Indices of ``products`` sorted by mid date (stable: equal mid dates keep their order).
+
+    Reads only the COGs' tags. Raises :class:`InputError` for a product without dates.
+    """
+    mids = []
+    for index, product in enumerate(products):
+        header = _header(product)
+        where = (
+            f"{index} ({product.reference_id} -> {product.secondary_id})"
+            if isinstance(product, VelocityProduct)
+            else str(product)
+        )
+        mids.append(_times(header, where)[2])
+    return sorted(range(len(products)), key=lambda i: mids[i])
+
+
+def write_datacube(
+    products: Sequence[ProductLike],
+    path: str | os.PathLike[str],
+    *,
+    resampling: ResamplingName = "nearest",
+    left_out: Mapping[str, str] | None = None,
+) -> DatacubeInfo:
+    """Write every pair product onto the common grid as one NetCDF-4 datacube, a layer at a time.
 
     Parameters
     ----------
     products : sequence of VelocityProduct or path
-        Velocity products (or COGs); the first defines the grid. Every product needs its two
-        acquisition datetimes (the cube is indexed by the pair's mid date).
+        Velocity products (or their COGs); the first defines the grid. Every product needs its
+        two acquisition datetimes (the cube is indexed by the pair's mid date).
+    path : path-like
+        The NetCDF file, written atomically.
     resampling : {"nearest", "bilinear"}
         How products on another grid are brought onto the first one.
+    left_out : mapping of pair id to reason, optional
+        The pairs the summary left out (``<reference_id>__<secondary_id>``) and why: they get
+        ``in_summary = 0`` and the reason; the others ``in_summary = 1``. None: no such
+        variables (the summary's choice is not known).
 
     Returns
     -------
-    xarray.Dataset
-        Dimensions ``(mid_date, y, x)``; ``x``, ``y`` are the cell-centre coordinates (m).
+    DatacubeInfo
+        The written path, pair count, grid shape and variable names.
 
     Raises
     ------
@@ -144,173 +517,16 @@ def build_datacube(products: Sequence[ProductLike], *, resampling: ResamplingNam
     InputError
         A product without acquisition dates, missing files, or a product off the grid.
     """
-    import xarray as xr
-
     if len(products) == 0:
         raise InvalidParameter("products", "no velocity products given; pass at least one")
-    layers: list[dict[str, Any]] = []
-    grid = None
-    for gridded in products_on_grid(products, resampling=resampling):
-        product = gridded.product
-        grid = gridded.grid
-        if product.reference_datetime is None or product.secondary_datetime is None:
-            where = gridded.source or f"{product.reference_id} -> {product.secondary_id}"
-            raise InputError(f"velocity product {where} has no acquisition dates; the datacube is indexed by mid date")
-        reference, secondary = _utc(product.reference_datetime), _utc(product.secondary_datetime)
-        layer: dict[str, Any] = {
-            "vx": np.asarray(gridded.vx, np.float32),
-            "vy": np.asarray(gridded.vy, np.float32),
-            "v": np.asarray(gridded.v, np.float32),
-            "mid": reference + (secondary - reference) / 2,
-            "reference_datetime": reference,
-            "secondary_datetime": secondary,
-            "dt_days": float(product.dt_days),
-            "reference_id": product.reference_id,
-            "secondary_id": product.secondary_id,
-        }
-        for name in ERROR_VARIABLES:
-            band = _optional(product, name)
-            if band is not None:
-                layer[name] = gridded.regrid(np.asarray(band, np.float32))
-        for name in STABLE_SHIFT_VARIABLES:
-            value = _optional(product, name)
-            if value is not None:
-                layer[name] = value
-        method = _optional(product, "stable_shift_method")
-        if method is not None:
-            layer["stable_shift_method"] = str(method)
-        layers.append(layer)
-    assert grid is not None
-    # Stable sort: equal mid dates keep their input order.
-    order = sorted(range(len(layers)), key=lambda i: layers[i]["mid"])
-    layers = [layers[i] for i in order]
-    rows, cols = grid.shape
-    t = grid.transform
-    x = np.array([(t @ (c + 0.5, 0.5))[0] for c in range(cols)])
-    y = np.array([(t @ (0.5, r + 0.5))[1] for r in range(rows)])
-    coords = {
-        "mid_date": (
-            "mid_date",
-            np.array([_datetime64(layer["mid"]) for layer in layers]),
-            {"standard_name": "time", "long_name": "midpoint between the two acquisitions of the pair"},
-        ),
-        "y": (
-            "y",
-            y,
-            {"standard_name": "projection_y_coordinate", "long_name": "y of cell centre", "units": "m", "axis": "Y"},
-        ),
-        "x": (
-            "x",
-            x,
-            {"standard_name": "projection_x_coordinate", "long_name": "x of cell centre", "units": "m", "axis": "X"},
-        ),
-    }
-    data_vars: dict[str, Any] = {}
-
-    def grid_var(name: str, standard_name: str, long_name: str) -> None:
-        if any(name not in layer for layer in layers):
-            if any(name in layer for layer in layers):
-                log.warning("datacube: %s is missing in some pairs; written as NaN there", name)
-            else:
-                return
-        stack = np.stack([layer.get(name, np.full((rows, cols), np.nan, np.float32)) for layer in layers])
-        data_vars[name] = (
-            ("mid_date", "y", "x"),
-            stack.astype(np.float32),
-            {"standard_name": standard_name, "long_name": long_name, "units": "m/yr", "grid_mapping": "mapping"},
-        )
-
-    for name, (standard_name, long_name) in {**VELOCITY_VARIABLES, **ERROR_VARIABLES}.items():
-        grid_var(name, standard_name, long_name)
-    data_vars["reference_datetime"] = (
-        "mid_date",
-        np.array([_datetime64(layer["reference_datetime"]) for layer in layers]),
-        {"long_name": "acquisition time of the reference (first) scene, UTC"},
-    )
-    data_vars["secondary_datetime"] = (
-        "mid_date",
-        np.array([_datetime64(layer["secondary_datetime"]) for layer in layers]),
-        {"long_name": "acquisition time of the secondary (second) scene, UTC"},
-    )
-    data_vars["dt_days"] = (
-        "mid_date",
-        np.array([layer["dt_days"] for layer in layers], np.float64),
-        {"long_name": "time between the acquisitions (baseline)", "units": "days"},
-    )
-    data_vars["reference_id"] = (
-        "mid_date",
-        np.array([layer["reference_id"] for layer in layers], dtype=object),
-        {"long_name": "identifier of the reference scene"},
-    )
-    data_vars["secondary_id"] = (
-        "mid_date",
-        np.array([layer["secondary_id"] for layer in layers], dtype=object),
-        {"long_name": "identifier of the secondary scene"},
-    )
-    for name, units in STABLE_SHIFT_VARIABLES.items():
-        if any(name in layer for layer in layers):
-            dtype = np.int32 if name == "stable_count" else np.float64
-            fill = -1 if name == "stable_count" else np.nan
-            values = np.array([layer.get(name, fill) for layer in layers], dtype=dtype)
-            data_vars[name] = ("mid_date", values, {"long_name": f"stable-ground correction: {name}", "units": units})
-    if any("stable_shift_method" in layer for layer in layers):
-        data_vars["stable_shift_method"] = (
-            "mid_date",
-            np.array([layer.get("stable_shift_method", "") for layer in layers], dtype=object),
-            {"long_name": "how stable ground was found (outlines, automatic-mode, none)"},
-        )
-    data_vars["mapping"] = ((), np.int32(0), _grid_mapping(grid.crs.to_wkt(), t))
-    dataset = xr.Dataset(data_vars=data_vars, coords=coords)
-    dataset.attrs.update(
-        {
-            "Conventions": "CF-1.8",
-            "title": "Glacier surface velocity pairs (datacube)",
-            "source": f"glacier-velocity {__version__}: feature tracking of Sentinel-2 pairs",
-            "history": f"{datetime.now(UTC).isoformat(timespec='seconds')} written by glacier-velocity {__version__}",
-            "velocity_convention": "vx east (grid x), vy north (grid y), v magnitude; m/yr",
-            "year_length_days": DAYS_PER_YEAR,
-            "comment": "one layer per image pair on the grid of the first product; ITS_LIVE uses 365 days per year, this product 365.25",
-        }
-    )
-    return dataset
-
-
-def write_datacube(
-    products: Sequence[ProductLike],
-    path: str | os.PathLike[str],
-    *,
-    resampling: ResamplingName = "nearest",
-) -> DatacubeInfo:
-    """Build the datacube (:func:`build_datacube`) and write it as NetCDF-4, atomically.
-
-    Returns
-    -------
-    DatacubeInfo
-        The written path, pair count, grid shape and variable names.
-    """
-    dataset = build_datacube(products, resampling=resampling)
-    encoding: dict[str, dict[str, Any]] = {}
-    for name, variable in dataset.data_vars.items():
-        if variable.dims == ("mid_date", "y", "x"):
-            encoding[str(name)] = {
-                "_FillValue": np.float32(FILL_VALUE),
-                "zlib": True,
-                "complevel": 4,
-                "chunksizes": (1, *variable.shape[1:]),
-            }
-        elif variable.dtype == np.float64:
-            encoding[str(name)] = {"_FillValue": np.nan}
-        elif variable.dtype.kind in "iuO" or name == "mapping":
-            encoding[str(name)] = {"_FillValue": None}
-    for name in ("mid_date", "reference_datetime", "secondary_datetime"):
-        encoding[name] = {"units": "microseconds since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"}
-    for name in ("x", "y"):
-        encoding[name] = {"_FillValue": None}
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        dataset.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
-    info = DatacubeInfo(
-        path, dataset.sizes["mid_date"], (dataset.sizes["y"], dataset.sizes["x"]), tuple(map(str, dataset.data_vars))
-    )
+    order = mid_date_order(products)
+    grid = grid_of(_header(products[0]), 0, "" if isinstance(products[0], VelocityProduct) else str(products[0]))
+    reasons = dict(left_out or {})
+    with open_datacube(path, grid, pairs=len(products), flags=left_out is not None) as cube:
+        for gridded in products_on_grid([products[i] for i in order], resampling=resampling, grid=grid):
+            pair_id = f"{gridded.product.reference_id}__{gridded.product.secondary_id}"
+            cube.append(gridded, left_out=reasons.get(pair_id))
+        variables = cube.variables
+    info = DatacubeInfo(Path(path), len(products), grid.shape, variables)
     log.info("datacube: %d pairs on a %dx%d grid -> %s", info.pair_count, *info.shape, path)
     return info

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from affine import Affine
@@ -47,6 +47,9 @@ from ..io.outlines import read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
 from ..io.raster import pixel_centres
 from .regions import PointCell, Region, headline_region, locate_points
+
+if TYPE_CHECKING:
+    from ..io.cog import VelocityHeader
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +384,9 @@ class SummaryFiles:
 
 
 @dataclass(frozen=True)
-class _Grid:
+class Grid:
+    """The common grid of a summary and its datacube: the first product's."""
+
     transform: Affine
     crs: CRS
     shape: tuple[int, int]
@@ -440,7 +445,8 @@ def _iter_products(products: Sequence[ProductLike]) -> Iterator[tuple[VelocityPr
         yield _load(product)
 
 
-def _grid_of(product: VelocityProduct, index: int, source: str) -> _Grid:
+def grid_of(product: VelocityProduct | VelocityHeader, index: int = 0, source: str = "") -> Grid:
+    """The grid of a product (in memory or a COG's header); ``index`` and ``source`` name it in errors."""
     try:
         crs = CRS.from_user_input(product.crs)
     except CRSError as exc:
@@ -448,24 +454,24 @@ def _grid_of(product: VelocityProduct, index: int, source: str) -> _Grid:
         raise InputError(
             f"{where} has no usable CRS ({product.crs!r}); velocity products must be georeferenced"
         ) from exc
-    return _Grid(product.transform, crs, product.shape)
+    return Grid(product.transform, crs, product.shape)
 
 
-def _same_grid(product: VelocityProduct, grid: _Grid) -> bool:
+def _same_grid(product: VelocityProduct, grid: Grid) -> bool:
     return (
         tuple(product.shape) == grid.shape
-        and _grid_of(product, -1, "").crs == grid.crs
+        and grid_of(product, -1, "").crs == grid.crs
         and product.transform.almost_equals(grid.transform)
     )
 
 
-def _overlaps(src: _Grid, dst: _Grid) -> bool:
+def _overlaps(src: Grid, dst: Grid) -> bool:
     west, south, east, north = transform_bounds(src.crs, dst.crs, *src.bounds, densify_pts=21)
     d_west, d_south, d_east, d_north = dst.bounds
     return west < d_east and east > d_west and south < d_north and north > d_south
 
 
-def _resample(band: np.ndarray, src: _Grid, dst: _Grid, resampling: Resampling) -> np.ndarray:
+def _resample(band: np.ndarray, src: Grid, dst: Grid, resampling: Resampling) -> np.ndarray:
     out = np.full(dst.shape, np.nan, dtype=np.float32)
     reproject(
         source=np.ascontiguousarray(band, dtype=np.float32),
@@ -481,7 +487,7 @@ def _resample(band: np.ndarray, src: _Grid, dst: _Grid, resampling: Resampling) 
     return out
 
 
-def _rotate_to_grid(vx: np.ndarray, vy: np.ndarray, src_crs: CRS, dst: _Grid) -> tuple[np.ndarray, np.ndarray]:
+def _rotate_to_grid(vx: np.ndarray, vy: np.ndarray, src_crs: CRS, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Rotate east/north components from ``src_crs`` grid axes to the ``dst`` grid axes.
 
     Grid north differs between projections (e.g. two UTM zones, by the meridian convergence),
@@ -517,7 +523,7 @@ class GriddedProduct:
     vx, vy, v : ndarray of float32, shape grid.shape
         East and north velocity and speed (m/yr) on the common grid; ``vx``/``vy`` turned to
         the common grid's axes when the product's CRS differs.
-    grid : _Grid
+    grid : Grid
         The common grid (transform, CRS, shape).
     resampled : bool
         False when the product already was on the common grid (values copied bit for bit).
@@ -528,24 +534,24 @@ class GriddedProduct:
     vx: np.ndarray
     vy: np.ndarray
     v: np.ndarray
-    grid: _Grid
+    grid: Grid
     resampled: bool
 
     def regrid(self, band: np.ndarray, resampling: ResamplingName = "nearest") -> np.ndarray:
         """Another band of the product (same grid as ``product.v``) on the common grid."""
         if not self.resampled:
             return np.asarray(band, dtype=np.float32)
-        src = _grid_of(self.product, -1, self.source)
+        src = grid_of(self.product, -1, self.source)
         return _resample(band, src, self.grid, RESAMPLING[resampling])
 
 
 def products_on_grid(
-    products: Sequence[ProductLike], *, resampling: ResamplingName = "nearest"
+    products: Sequence[ProductLike], *, resampling: ResamplingName = "nearest", grid: Grid | None = None
 ) -> Iterator[GriddedProduct]:
-    """Bring velocity products one at a time onto the first product's grid.
+    """Bring velocity products one at a time onto one grid: ``grid``, else the first product's.
 
     The one place where products of different grids or UTM zones are aligned, for the
-    summary and the datacube alike. Products on the first grid are passed through unchanged.
+    summary and the datacube alike. Products on the grid are passed through unchanged.
 
     Raises
     ------
@@ -556,14 +562,13 @@ def products_on_grid(
     """
     if resampling not in RESAMPLING:
         raise InvalidParameter("resampling", f"must be one of {sorted(RESAMPLING)}, got {resampling!r}")
-    grid: _Grid | None = None
     for index, (product, source) in enumerate(_iter_products(products)):
         if grid is None:
-            grid = _grid_of(product, index, source)
+            grid = grid_of(product, index, source)
         if _same_grid(product, grid):
             yield GriddedProduct(product, source, product.vx, product.vy, product.v, grid, False)
             continue
-        src = _grid_of(product, index, source)
+        src = grid_of(product, index, source)
         if not _overlaps(src, grid):
             raise InputError(
                 f"velocity product {index} ({product.reference_id} -> {product.secondary_id}"
@@ -678,7 +683,7 @@ def aggregate_products(
         )
     _refuse_repeated_files(products)
 
-    grid: _Grid | None = None
+    grid: Grid | None = None
     bands = ("v", "vx", "vy", "v_error", "vx_error", "vy_error")
     # Kept per pair: the error stacks give the median's error and each pair's regional error.
     stacks: dict[str, list[np.ndarray]] = {name: [] for name in bands}

@@ -58,14 +58,13 @@ BAND_DESCRIPTIONS: dict[str, str] = {
 }
 
 #: CF ``standard_name`` of the bands that have one (the same in the datacube); the errors use
-#: the CF ``standard_error`` modifier.
+#: the CF ``standard_error`` modifier. The speed has none: the CF standard-name table names
+#: the ice velocity's components only, so ``v`` and ``v_error`` carry a ``long_name`` alone.
 CF_STANDARD_NAMES: dict[str, str] = {
     "vx": "land_ice_surface_x_velocity",
     "vy": "land_ice_surface_y_velocity",
-    "v": "land_ice_surface_speed",
     "vx_error": "land_ice_surface_x_velocity standard_error",
     "vy_error": "land_ice_surface_y_velocity standard_error",
-    "v_error": "land_ice_surface_speed standard_error",
 }
 
 

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,88 @@ def _parse_datetime(text: str) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+@dataclass(frozen=True)
+class VelocityHeader:
+    """What a velocity COG says about itself without reading its pixels: grid and provenance.
+
+    Attributes
+    ----------
+    path : Path
+        The COG.
+    transform : Affine
+        Transform of its grid; ``shape`` is ``(rows, cols)``, ``crs`` a CRS string.
+    dt_days : float
+        Baseline (days, fractional).
+    reference_id, secondary_id : str
+        The two scenes.
+    reference_datetime, secondary_datetime : datetime or None
+        Their acquisition times.
+    engine_params : dict
+        The tracking settings (``max_velocity_m_per_yr``, ...).
+    correction : dict
+        The stable-ground correction record (``stable_shift_*`` tags).
+    bands : tuple of str
+        Band names, in file order.
+    """
+
+    path: Path
+    transform: Affine
+    crs: str
+    shape: tuple[int, int]
+    dt_days: float
+    reference_id: str
+    secondary_id: str
+    reference_datetime: datetime | None
+    secondary_datetime: datetime | None
+    engine_params: dict[str, Any]
+    correction: dict[str, Any]
+    bands: tuple[str, ...]
+
+
+def read_velocity_header(path: str | os.PathLike[str]) -> VelocityHeader:
+    """The grid and provenance of a velocity COG (its tags; no pixel is read).
+
+    Raises
+    ------
+    InputError
+        The file is missing or unreadable, or has no ``dt_days`` tag.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"velocity product {str(path)!r} does not exist")
+    try:
+        with rasterio.open(path) as src:
+            tags = src.tags()
+            transform = src.transform
+            crs = crs_string(src.crs) if src.crs is not None else ""
+            shape = (src.height, src.width)
+            bands = tuple(d or "" for d in src.descriptions)
+    except RasterioIOError as exc:
+        raise InputError(f"cannot read velocity product {str(path)!r}: {exc}") from exc
+    # Products written before the error bands existed read back with NaN errors.
+    missing = [name for name, _ in VELOCITY_BANDS if name not in bands and name not in _OPTIONAL_BANDS]
+    if missing:
+        raise InputError(f"{str(path)!r} is not a velocity product: bands {missing} are missing (found {list(bands)})")
+    try:
+        dt_days = float(tags["dt_days"])
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"{str(path)!r} has no valid dt_days tag; was it written by write_velocity_cog?") from exc
+    return VelocityHeader(
+        path=path,
+        transform=transform,
+        crs=crs,
+        shape=shape,
+        dt_days=dt_days,
+        reference_id=tags.get("reference_id", ""),
+        secondary_id=tags.get("secondary_id", ""),
+        reference_datetime=_parse_datetime(tags.get("reference_datetime", "")),
+        secondary_datetime=_parse_datetime(tags.get("secondary_datetime", "")),
+        engine_params=json.loads(tags.get("engine_params", "{}") or "{}"),
+        correction={key: _from_tag(value) for key, value in tags.items() if key.startswith("stable_")},
+        bands=bands,
+    )
+
+
 def read_velocity_cog(path: str | os.PathLike[str]) -> VelocityProduct:
     """Read a velocity COG written by :func:`write_velocity_cog`.
 
@@ -262,43 +345,30 @@ def read_velocity_cog(path: str | os.PathLike[str]) -> VelocityProduct:
     InputError
         If the file is missing, unreadable, or lacks a velocity band.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"velocity product {str(path)!r} does not exist")
+    header = read_velocity_header(path)
+    path = header.path
+    by_name = {desc: index for index, desc in enumerate(header.bands, start=1) if desc}
     try:
         with rasterio.open(path) as src:
-            by_name = {desc: index for index, desc in enumerate(src.descriptions, start=1) if desc}
-            # Products written before the error bands existed read back with NaN errors.
-            missing = [name for name, _ in VELOCITY_BANDS if name not in by_name and name not in _OPTIONAL_BANDS]
-            if missing:
-                raise InputError(
-                    f"{str(path)!r} is not a velocity product: bands {missing} are missing (found {list(by_name)})"
-                )
             arrays = {
                 name: src.read(by_name[name]).astype(np.float32, copy=False)
                 for name, _ in VELOCITY_BANDS
                 if name in by_name
             }
             tags = src.tags()
-            transform = src.transform
-            crs = crs_string(src.crs) if src.crs is not None else ""
     except RasterioIOError as exc:
         raise InputError(f"cannot read velocity product {str(path)!r}: {exc}") from exc
-    try:
-        dt_days = float(tags["dt_days"])
-    except (KeyError, ValueError) as exc:
-        raise InputError(f"{str(path)!r} has no valid dt_days tag; was it written by write_velocity_cog?") from exc
     return VelocityProduct(
         **arrays,
-        transform=transform,
-        crs=crs,
-        dt_days=dt_days,
-        reference_id=tags.get("reference_id", ""),
-        secondary_id=tags.get("secondary_id", ""),
-        reference_datetime=_parse_datetime(tags.get("reference_datetime", "")),
-        secondary_datetime=_parse_datetime(tags.get("secondary_datetime", "")),
+        transform=header.transform,
+        crs=header.crs,
+        dt_days=header.dt_days,
+        reference_id=header.reference_id,
+        secondary_id=header.secondary_id,
+        reference_datetime=header.reference_datetime,
+        secondary_datetime=header.secondary_datetime,
         engine=tags.get("engine", ""),
-        engine_params=json.loads(tags.get("engine_params", "{}") or "{}"),
+        engine_params=header.engine_params,
         sources=json.loads(tags.get("sources", "{}") or "{}"),
-        correction={key: _from_tag(value) for key, value in tags.items() if key.startswith("stable_")},
+        correction=header.correction,
     )

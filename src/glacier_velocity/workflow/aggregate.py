@@ -8,7 +8,8 @@ runs) and ``glacier-velocity aggregate``; they write the same files under ``out_
       summary/summary_<band>.tif      median_v, median_vx, median_vy, std_v (m/yr), count
       summary/summary_figure.png      median speed, spread and count
       summary/time_series.png         median speed of each pair against time
-      summary/velocity_datacube.nc    every pair on the common grid (CF-1.8 NetCDF)
+      summary/velocity_datacube.nc    every pair on the common grid (CF-1.8 NetCDF, ITS_LIVE's names),
+                                      the pairs the summary left out flagged
       catalog/catalog.json            self-contained STAC catalog: one item per pair product,
                                       the summary item, the run report
 
@@ -399,7 +400,12 @@ def aggregate_run(
                 plot_time_series(summary, summary_dir / "time_series.png"),
             )
             .with_datacube(
-                write_datacube([p.cog for p in inputs], summary_dir / DATACUBE_FILE_NAME, resampling=resampling).path
+                write_datacube(
+                    [p.cog for p in inputs],
+                    summary_dir / DATACUBE_FILE_NAME,
+                    resampling=resampling,
+                    left_out={x.pair_id: x.reason for x in summary.excluded},
+                ).path
             )
         )
         left = (
