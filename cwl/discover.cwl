@@ -130,6 +130,12 @@ inputs:
     label: Most items fetched
     doc: Upper bound on the items fetched from the STAC API over all season years (a guard against a huge search).
     default: 5000
+  max_pairs:
+    inputBinding: {prefix: -pmax_pairs, position: 6}
+    type: int
+    label: Most pairs
+    doc: Most pairs the discovery may give (each is a tracking job); more is refused before any pair is built.
+    default: 2000
 
 outputs:
   executed_notebook:

@@ -87,6 +87,11 @@ inputs:
     label: Most items fetched
     doc: Upper bound on the items fetched from the STAC API over all season years (a guard against a huge search).
     default: 5000
+  max_pairs:
+    type: int
+    label: Most pairs
+    doc: Most pairs the discovery may give (each is a tracking job); more is refused before any pair is built.
+    default: 2000
   max_velocity_m_per_yr:
     type: float
     label: Maximum speed
@@ -177,6 +182,7 @@ steps:
       tile: tile
       aoi_cloud_cover: aoi_cloud_cover
       max_items: max_items
+      max_pairs: max_pairs
     out: [executed_notebook, pairs_json]
 
   node_extract_pairs:

@@ -46,6 +46,8 @@ tile = None
 aoi_cloud_cover = False
 # Upper bound on the items fetched from the STAC API, over all season years.
 max_items = 5000
+# Most pairs the discovery may give (each is a tracking job); more is refused.
+max_pairs = 2000
 # Output: the pair list (JSON file).
 pairs_json = "pairs.json"
 
@@ -77,6 +79,7 @@ params = DiscoveryParams(
     tile=tile,
     aoi_cloud_cover=aoi_cloud_cover,
     max_items=max_items,
+    max_pairs=max_pairs,
 )
 # No scenes or no pairs is an answer, not a failure: the workflow goes on with an empty list.
 result: DiscoveryResult | None

@@ -320,6 +320,7 @@ def discovery_kwargs(draw):
         "max_baseline_days": hi,
         "tile": draw(st.none() | st.sampled_from(["43SEA", "T43SEA", "MGRS-07VCG", "32tlr"])),
         "max_items": draw(st.integers(1, 100_000)),
+        "max_pairs": draw(st.integers(1, 100_000)),
     }
 
 
@@ -347,6 +348,7 @@ BAD_DISCOVERY = {
     "min_baseline_days": (st.floats(max_value=0) | bad_floats, "min_baseline_days"),
     "max_baseline_days": (st.floats(max_value=0) | bad_floats, "max_baseline_days"),
     "max_items": (st.integers(max_value=0), "max_items"),
+    "max_pairs": (st.integers(max_value=0) | st.sampled_from([True, 2.5, "2000"]), "max_pairs"),
     "tile": (st.sampled_from(["", "XYZ", "4SEA", "43SE", "433SEA", "43S-EA", "43AEA"]), "tile"),
     "stac_url": (
         st.sampled_from(["", "earth-search.aws.element84.com/v1", "ftp://x/stac", "file:///tmp/stac", "javascript:x"]),

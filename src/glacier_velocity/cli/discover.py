@@ -59,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="judge cloud over the AOI from the scl asset instead of the whole tile's eo:cloud_cover",
     )
     parser.add_argument("--max-items", type=int, default=_DEFAULTS["max_items"], help="most items fetched from the API")
+    parser.add_argument(
+        "--max-pairs",
+        type=int,
+        default=_DEFAULTS["max_pairs"],
+        help="most pairs the discovery may give (each is a tracking job); more is refused",
+    )
     parser.add_argument("--out", type=Path, default=Path("pairs.json"), help="pair list JSON to write")
     parser.set_defaults(func=run)
 
@@ -80,6 +86,7 @@ def params_from_args(args: argparse.Namespace) -> DiscoveryParams:
         tile=args.tile,
         aoi_cloud_cover=args.aoi_cloud_cover,
         max_items=args.max_items,
+        max_pairs=args.max_pairs,
     )
 
 

@@ -55,8 +55,11 @@ from ..io.aoi import parse_aoi
 from ..io.raster import read_window
 from ..io.retry import RETRY_STATUS, RetryPolicy, SearchBound, last_call, redact, stac_api_io
 from .pairing import (
+    DEFAULT_MAX_PAIRS,
     Pair,
     check_baseline_bounds,
+    check_max_pairs,
+    check_pair_count,
     check_pairs_per_image,
     filter_baseline,
     make_pairs,
@@ -132,6 +135,10 @@ class DiscoveryParams:
         instead of the tile's ``eo:cloud_cover``.
     max_items : int
         Upper bound on items fetched from the API, over all season years.
+    max_pairs : int
+        Most pairs the discovery may give (after the baseline filter); more is refused before
+        any pair is built (:func:`~glacier_velocity.stac.pairing.check_pair_count`). Default
+        :data:`~glacier_velocity.stac.pairing.DEFAULT_MAX_PAIRS`.
     """
 
     start_year: int
@@ -150,6 +157,7 @@ class DiscoveryParams:
     tile: str | None = None
     aoi_cloud_cover: bool = False
     max_items: int = 5000
+    max_pairs: int = DEFAULT_MAX_PAIRS
 
     def __post_init__(self) -> None:
         check_stac_url(self.stac_url)
@@ -183,6 +191,7 @@ class DiscoveryParams:
             raise InvalidParameter("aoi_cloud_cover", f"must be true or false, got {self.aoi_cloud_cover!r}")
         if isinstance(self.max_items, bool) or not isinstance(self.max_items, int) or self.max_items < 1:
             raise InvalidParameter("max_items", f"must be an integer >= 1, got {self.max_items!r}")
+        check_max_pairs(self.max_pairs)
 
     @property
     def months(self) -> tuple[int, ...]:
@@ -536,6 +545,8 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
         ``filters`` attribute holds the :class:`FilterCount` steps.
     NoPairsFound
         Fewer than two scenes were selected, or the baseline range removed every pair.
+    InvalidParameter
+        ``max_pairs``: the selected scenes would give more pairs (checked before building them).
     CatalogError, InvalidParameter, InputError
         See :func:`search_scenes`.
     """
@@ -588,6 +599,9 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
         select_monthly(scenes, params.years, params.months),
         f"not the first scene of its month, or outside months {params.start_month}-{params.end_month} of season years "
         f"{params.start_year}-{params.end_year}",
+    )
+    check_pair_count(
+        selected, params.pairs_per_image, params.max_pairs, params.min_baseline_days, params.max_baseline_days
     )
     all_pairs = make_pairs(selected, params.pairs_per_image)
     if not all_pairs:

@@ -22,7 +22,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,16 +208,76 @@ def make_pairs(
     """
     check_pairs_per_image(pairs_per_image)
     check_baseline_bounds(min_baseline_days, max_baseline_days)
+    pairs = [Pair(reference, secondary) for reference, secondary in _partners(scenes, pairs_per_image)]
+    return filter_baseline(pairs, min_baseline_days, max_baseline_days)
+
+
+def _partners(scenes: Iterable[Scene], pairs_per_image: int) -> Iterator[tuple[Scene, Scene]]:
+    """(reference, secondary) of :func:`make_pairs`, before the baseline filter, in its order."""
     unique: dict[str, Scene] = {}
     for scene in scenes:
         unique.setdefault(scene.id, scene)
     ordered = sorted(unique.values(), key=lambda s: (s.datetime, s.id))
-    pairs = []
     for i, reference in enumerate(ordered):
         for secondary in ordered[i + 1 : i + 1 + pairs_per_image]:
             if secondary.datetime > reference.datetime:
-                pairs.append(Pair(reference, secondary))
-    return filter_baseline(pairs, min_baseline_days, max_baseline_days)
+                yield reference, secondary
+
+
+#: Default most pairs a discovery may give. One scene a month over every Sentinel-2 year
+#: (2015-2026: 132 scenes) paired with the next 12 (a year of baselines) gives 1506 pairs;
+#: 2000 leaves room for that. Each pair is a tracking job (seconds to minutes, and 2-4 s of
+#: job overhead) and a product the aggregation holds: 1000 scenes with pairs_per_image 1000
+#: gave 499,500 pairs, a 1.15 GB pair list and 6.7 GB of memory before any tracking.
+DEFAULT_MAX_PAIRS = 2000
+
+
+def check_max_pairs(max_pairs: Any) -> None:
+    """Raise InvalidParameter unless ``max_pairs`` is an integer >= 1."""
+    if isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1:
+        raise InvalidParameter(
+            "max_pairs", f"must be an integer >= 1 (the most pairs a discovery may give), got {max_pairs!r}"
+        )
+
+
+def check_pair_count(
+    scenes: Sequence[Scene],
+    pairs_per_image: int,
+    max_pairs: int,
+    min_baseline_days: float | None = None,
+    max_baseline_days: float | None = None,
+) -> None:
+    """Refuse, before building them, more pairs than ``max_pairs`` from :func:`make_pairs`.
+
+    Counts the pairs ``make_pairs(scenes, pairs_per_image, min_baseline_days,
+    max_baseline_days)`` would give without building one, and stops counting past ``max_pairs``.
+
+    Raises
+    ------
+    InvalidParameter
+        ``max_pairs``: more pairs than that; the message gives the counts and what to change.
+    """
+    check_max_pairs(max_pairs)
+    lo = -math.inf if min_baseline_days is None else min_baseline_days
+    hi = math.inf if max_baseline_days is None else max_baseline_days
+    count = 0
+    for reference, secondary in _partners(scenes, pairs_per_image):
+        if lo <= baseline_days(reference.datetime, secondary.datetime) <= hi:
+            count += 1
+            if count > max_pairs:
+                break
+    if count <= max_pairs:
+        return
+    total = sum(1 for _ in _partners(scenes, pairs_per_image))
+    bounded = min_baseline_days is not None or max_baseline_days is not None
+    within = " and more than that within the baseline bounds" if bounded else ""
+    raise InvalidParameter(
+        "max_pairs",
+        f"{len(scenes)} scenes were selected and each is paired with the next {pairs_per_image} (pairs_per_image): "
+        f"{total} pairs{within}, more than max_pairs = {max_pairs}; each pair is a tracking job - lower "
+        "pairs_per_image, narrow the years or months, bound the baselines (max_baseline_days), or raise max_pairs "
+        "if you mean it",
+    )
 
 
 def filter_baseline(
