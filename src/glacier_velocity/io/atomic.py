@@ -6,7 +6,9 @@ by :func:`replace_together`: the new set is written completely into a hidden sta
 directory beside it, synced, and only then renamed over the old set, under a lock that makes a
 second writer of the same set wait. A failure before the swap leaves the old set untouched; a
 kill during the swap (microseconds, with SIGTERM held off) is finished by the next writer from
-the journal it leaves. SIGTERM - what cwltool, ``timeout`` and Kubernetes send - raises
+the journal it leaves - only a journal this tool wrote, naming renames inside the set's
+directory: output directories may be shared, and a planted journal or lock link is refused
+and left alone. SIGTERM - what cwltool, ``timeout`` and Kubernetes send - raises
 :class:`SystemExit` (code 143) while a writer runs, so temporary files are removed on the way
 out (:func:`sigterm_exits`).
 """
@@ -14,12 +16,15 @@ out (:func:`sigterm_exits`).
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import signal
+import stat
 import sys
 import threading
 import time
@@ -57,6 +62,9 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+        # rename(2) does nothing when both names are hard links of one file: the data is in
+        # place, and the temporary name is left to remove.
+        tmp.unlink(missing_ok=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -137,7 +145,8 @@ def exclusive_lock(path: str | os.PathLike[str], what: str, wait_s: float = LOCK
     Raises
     ------
     OutputError
-        Another process held the lock for longer than ``wait_s`` seconds.
+        Another process held the lock for longer than ``wait_s`` seconds, or the lock's name
+        is a symbolic link or not a plain file (see :func:`_try_lock`; it is left alone).
     """
     path = Path(path)
     deadline = time.monotonic() + wait_s
@@ -149,7 +158,7 @@ def exclusive_lock(path: str | os.PathLike[str], what: str, wait_s: float = LOCK
             # otherwise leave a lock file this process created (the finally below only removes
             # one it holds). They are delivered when the block ends, with ``fd`` set if locked.
             with _held_signals():
-                fd, holder = _try_lock(path)
+                fd, holder = _try_lock(path, what)
             if fd is not None:
                 break
             if holder is None:
@@ -170,11 +179,34 @@ def exclusive_lock(path: str | os.PathLike[str], what: str, wait_s: float = LOCK
             os.close(fd)
 
 
-def _try_lock(path: Path) -> tuple[int | None, str | None]:
+def _try_lock(path: Path, what: str) -> tuple[int | None, str | None]:
     """One attempt at the lock of :func:`exclusive_lock`: (the locked descriptor, with this
     process's id written in it, None) or (None, the holder's id, or None when the file locked
-    was removed meanwhile by its previous holder and is to be opened again)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    was removed meanwhile by its previous holder and is to be opened again).
+
+    The lock file is opened without following a symbolic link (``O_NOFOLLOW``: a link planted
+    at its name is never opened, nor is a file created through it) and must be a regular file
+    with one link: the holder truncates it and writes its pid there, which through a planted
+    link would overwrite the file it points to.
+
+    Raises
+    ------
+    OutputError
+        The lock's name is a symbolic link, not a regular file, or a hard link to another
+        file; it is left alone.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise _foreign_lock(path, what, f"a symbolic link to {os.readlink(path)!r}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        kind = "not a regular file" if not stat.S_ISREG(info.st_mode) else f"a file with {info.st_nlink} hard links"
+        raise _foreign_lock(path, what, kind)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -182,7 +214,7 @@ def _try_lock(path: Path) -> tuple[int | None, str | None]:
         os.close(fd)
         return None, holder
     try:
-        same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        same = info.st_ino == os.lstat(path).st_ino
     except FileNotFoundError:
         same = False
     if not same:
@@ -193,6 +225,13 @@ def _try_lock(path: Path) -> tuple[int | None, str | None]:
     return fd, None
 
 
+def _foreign_lock(path: Path, what: str, kind: str) -> OutputError:
+    return OutputError(
+        f"the lock file {str(path)!r} of {what} is {kind}, which this tool never makes; it was left alone and "
+        "nothing was written - remove it (and check who put it there), then run again"
+    )
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -201,19 +240,132 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+#: Who writes swap journals; a journal without it is not this tool's.
+_JOURNAL_WRITER = "glacier-velocity"
+_MAX_JOURNAL_BYTES = 64 * 1024
+
+
+def _staging_name(key: str) -> re.Pattern[str]:
+    """Names of the staging directories :func:`replace_together` makes for ``key``."""
+    return re.compile(rf"\.{re.escape(key)}\.[0-9a-f]{{32}}\.staging")
+
+
+def _journal_text(root: Path, key: str, renames: Sequence[tuple[Path, Path]]) -> str:
+    """The swap journal: the renames still to make, relative to ``root``."""
+    return json.dumps(
+        {
+            "written_by": _JOURNAL_WRITER,
+            "key": key,
+            "renames": [[str(s.relative_to(root)), str(t.relative_to(root))] for s, t in renames],
+        }
+    )
+
+
+def _own(info: os.stat_result) -> bool:
+    return info.st_uid == os.geteuid()
+
+
+def _journal_renames(root: Path, key: str, journal: Path) -> list[tuple[Path, Path]]:
+    """The renames a swap journal lists, each checked to be one :func:`replace_together` makes.
+
+    A journal is this tool's when it is a plain file of this user, names this set, and lists
+    only renames of a file of this user from one of the set's staging directories
+    (``.<key>.<32 hex>.staging/<name>``) onto a file of the same name in a real directory
+    under ``root``: nothing else can be moved by it.
+
+    Raises
+    ------
+    OutputError
+        Anything else; the message says what, and nothing was renamed.
+    """
+
+    def refuse(reason: str) -> OutputError:
+        return OutputError(
+            f"the product set {key!r} in {str(root)!r} has a swap journal {journal.name!r} that this tool did not "
+            f"write ({reason}); it was left alone and nothing was renamed - remove it (and check who put it there), "
+            "then run again"
+        )
+
+    info = journal.lstat()
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse("not a regular file")
+    if not _own(info):
+        raise refuse(f"it belongs to user id {info.st_uid}")
+    if info.st_size > _MAX_JOURNAL_BYTES:
+        raise refuse(f"{info.st_size} bytes")
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise refuse("not JSON") from None
+    if not isinstance(data, dict) or data.get("written_by") != _JOURNAL_WRITER or data.get("key") != key:
+        raise refuse(f"not a journal of the set {key!r}")
+    entries = data.get("renames")
+    if not isinstance(entries, list) or not entries:
+        raise refuse("no renames listed")
+    staging_name = _staging_name(key)
+    renames: list[tuple[Path, Path]] = []
+    for entry in entries:
+        if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(p, str) for p in entry)):
+            raise refuse(f"{str(entry)[:80]!r} is not a rename")
+        staged, target = (Path(p) for p in entry)
+        parts = target.parts
+        if (
+            len(staged.parts) != 2
+            or not staging_name.fullmatch(staged.parts[0])
+            or staged.name != target.name
+            or target.is_absolute()
+            or not parts
+            or any(part in ("", ".", "..") for part in parts)
+            or "\\" in entry[1]
+        ):
+            raise refuse(f"{entry[0]!r} -> {entry[1]!r} is not a rename from the set's staging directory")
+        renames.append((root / staged, root / target))
+    if len({s.parent for s, _ in renames}) != 1:
+        raise refuse("the renames come from more than one staging directory")
+    staging = renames[0][0].parent
+    try:
+        staging_info = staging.lstat()
+    except FileNotFoundError:
+        staging_info = None
+    if staging_info is not None and (not stat.S_ISDIR(staging_info.st_mode) or not _own(staging_info)):
+        raise refuse(f"{staging.name!r} is not a staging directory of this user")
+    for staged, target in renames:
+        for parent in reversed(target.relative_to(root).parents[:-1]):
+            where = root / parent
+            if not where.is_dir() or where.is_symlink():
+                raise refuse(f"{str(parent)!r} is not a real directory under {str(root)!r}")
+        try:
+            staged_info = staged.lstat()
+        except FileNotFoundError:
+            continue  # already renamed before the kill
+        if not stat.S_ISREG(staged_info.st_mode) or not _own(staged_info) or staged_info.st_nlink != 1:
+            raise refuse(f"{str(staged.relative_to(root))!r} is not a staged file of this user")
+    return renames
+
+
 def _finish_interrupted(root: Path, key: str) -> None:
     """Finish a swap a killed writer of ``key`` left half done (its journal lists the renames
     still to make), then remove the staging directories of killed writers. Called under the
-    set's lock, so no live writer owns them."""
+    set's lock, so no live writer owns them.
+
+    The journal is checked first (:func:`_journal_renames`): a journal this tool did not
+    write - planted in a directory others can write to - is refused and left alone, and so
+    is anything at a staging directory's name that is not this user's directory.
+    """
     journal = root / f".{key}.swap.json"
-    if journal.is_file():
-        renames = json.loads(journal.read_text(encoding="utf-8"))
+    if journal.is_symlink() or journal.exists():
+        renames = _journal_renames(root, key, journal)
         for staged, target in renames:
-            if Path(staged).exists():
+            if staged.exists():
                 os.replace(staged, target)
         log.warning("finished the interrupted replacement of %s (journal %s)", key, journal)
         journal.unlink()
+    staging_name = _staging_name(key)
     for stale in root.glob(f".{key}.*.staging"):
+        info = stale.lstat()
+        if not staging_name.fullmatch(stale.name) or not stat.S_ISDIR(info.st_mode) or not _own(info):
+            log.warning("left %s alone: it is not a staging directory this tool made", stale)
+            continue
         shutil.rmtree(stale, ignore_errors=True)
         log.info("removed %s, left by an interrupted writer", stale)
 
@@ -237,7 +389,9 @@ def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Ite
     Notes
     -----
     Every file is written into the staging directory and synced before the first rename;
-    the renames run with SIGTERM and SIGINT held off. If the block raises (a full disk, a
+    the renames run with SIGTERM and SIGINT held off. The journal lists them relative to the
+    common directory, and a later writer follows it only after checking every entry
+    (:func:`_journal_renames`). If the block raises (a full disk, a
     crash, SIGTERM via :func:`sigterm_exits`), the staging directory is removed and the old
     set - every target as it was - is untouched.
     """
@@ -263,7 +417,7 @@ def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Ite
                 raise OutputError(f"the files of {key!r} span file systems and cannot be replaced together: {paths}")
             journal = root / f".{key}.swap.json"
             with _held_signals():
-                write_text_atomic(journal, json.dumps([[str(s), str(p)] for s, p in zip(staged, paths, strict=True)]))
+                write_text_atomic(journal, _journal_text(root, key, list(zip(staged, paths, strict=True))))
                 for s, p in zip(staged, paths, strict=True):
                     os.replace(s, p)
                 for directory in {p.parent for p in paths}:
