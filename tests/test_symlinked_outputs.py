@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
 from doc_rows import assert_documented
 from glacier_velocity.cli import main
@@ -49,3 +50,43 @@ def test_a_pair_into_a_symlinked_directory_fails_and_leaves_the_target_alone(pai
     assert "is a symbolic link" in attempt.status.reason
     assert [p.name for p in elsewhere.iterdir()] == ["S2_43SEA_20200601_20200617.tif"]
     assert (elsewhere / "S2_43SEA_20200601_20200617.tif").read_bytes() == b"someone else's file"
+
+
+def _two_products(tmp_path):
+    cogs = []
+    for k in range(2):
+        product = make_product(np.full(SHAPE, 100.0 + k), reference_datetime=T0 + timedelta(days=30 * k), name=f"p{k}")
+        write_velocity_cog(product, tmp_path / f"p{k}.tif")
+        cogs.append(str(tmp_path / f"p{k}.tif"))
+    return cogs
+
+
+@pytest.mark.parametrize("linked", ["catalog", "out", "catalog/velocity-summary"])
+def test_aggregate_writes_nothing_through_a_symlinked_catalog_or_output_directory(tmp_path, capsys, linked):
+    """Issue 22, finding 7: a link at ``catalog/`` (or at the output directory, or at an item's
+    folder inside the catalog) took the catalog, the run report and a copy of every product
+    where it pointed; now every output directory is checked before the first file is written."""
+    cogs = _two_products(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out" / "catalog").mkdir(parents=True)
+    if linked == "out":
+        (tmp_path / "out").rename(tmp_path / "real-out")
+    link = tmp_path / linked
+    if linked == "catalog":
+        link = tmp_path / "out" / "catalog"
+        link.rmdir()
+    elif linked == "catalog/velocity-summary":
+        link = tmp_path / "out" / "catalog" / "velocity-summary"
+    link.symlink_to(elsewhere)
+    code = main(["aggregate", *cogs, "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1].split("error: ", 1)[1]
+    assert message == (
+        f"output directory {str(link)!r} is a symbolic link (to {str(elsewhere)!r}); products are written only "
+        "into real directories - remove the link or give the directory it points to"
+    )
+    assert_documented(message, repr(str(link)), repr(str(elsewhere)))
+    assert list(elsewhere.iterdir()) == []
+    if linked == "catalog":
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["catalog"]  # no run report, no summary

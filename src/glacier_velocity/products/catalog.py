@@ -45,7 +45,7 @@ from ..aggregation.datacube import DATACUBE_MEDIA_TYPE
 from ..aggregation.summary import SUMMARY_BANDS, SummaryFiles
 from ..domain.crs import crs_string
 from ..errors import InputError, InvalidParameter
-from ..io.atomic import write_text_atomic
+from ..io.atomic import atomic_output, output_directory, write_text_atomic
 from ..io.cog import COG_MEDIA_TYPE
 from ..io.raster import pixel_size
 from .items import add_projection, footprint_lonlat, lonlat_bbox
@@ -84,18 +84,22 @@ def _is_remote(href: str) -> bool:
 
 
 def _place(source: Path, destination: Path) -> Path:
-    """Make ``source`` available at ``destination``: nothing to do, a hard link, or a copy."""
-    if destination.exists() and destination.resolve() == source.resolve():
-        return destination
+    """Make ``source`` available at ``destination``: nothing to do, a hard link, or a copy.
+
+    The link or copy is made under a temporary name and renamed onto ``destination``, so a
+    symbolic link found there is replaced, never written through.
+    """
+    if destination.exists() and not destination.is_symlink() and os.path.samefile(destination, source):
+        return destination  # already there: the same file (or a hard link of it)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.unlink(missing_ok=True)
-    try:
-        # Resolved first: os.link links a symlink itself (Linux link(2)), and the files a CWL
-        # runner stages into a step are symlinks to directories it deletes afterwards.
-        os.link(source.resolve(), destination)
-    except OSError:
-        # Hard links fail across file systems and on some mounts; a copy always works.
-        shutil.copy2(source, destination)
+    with atomic_output(destination) as tmp:
+        try:
+            # Resolved first: os.link links a symlink itself (Linux link(2)), and the files a CWL
+            # runner stages into a step are symlinks to directories it deletes afterwards.
+            os.link(source.resolve(), tmp)
+        except OSError:
+            # Hard links fail across file systems and on some mounts; a copy always works.
+            shutil.copy2(source, tmp)
     return destination
 
 
@@ -335,12 +339,11 @@ def write_catalog(
     hrefs are relative (``CatalogType.SELF_CONTAINED``): the directory can be copied
     anywhere and still resolves.
     """
-    out = Path(out_dir).resolve()
     items = [_load_item(item) for item in pair_items]
     if not items and summary_files is None:
         # Zero pairs is a legitimate workflow outcome; an empty but valid catalog keeps the
         # output directory the same shape.
-        log.warning("writing an empty catalog to %s: no product items and no summary", out)
+        log.warning("writing an empty catalog to %s: no product items and no summary", out_dir)
     ids = [item.id for item in items] + ([summary_item_id] if summary_files is not None else [])
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -348,7 +351,9 @@ def write_catalog(
             "pair_items", f"item ids must be unique, repeated: {duplicates}; pass each pair product once"
         )
     report = read_run_report(run_report) if isinstance(run_report, (str, os.PathLike)) else run_report
-    out.mkdir(parents=True, exist_ok=True)
+    # A real directory (a symbolic link would take the catalog, the report and a copy of every
+    # product where it points), resolved only once checked; so is each item's folder.
+    out = output_directory(out_dir).resolve()
     # An older catalog.json would describe items while they are being rewritten.
     (out / "catalog.json").unlink(missing_ok=True)
 
@@ -376,11 +381,11 @@ def write_catalog(
         item.clear_links("collection")
         item.collection_id = None
         _drop_local_links_outside(item, out)
-        _gather_assets(item, path_in(out, item.id))
+        _gather_assets(item, output_directory(path_in(out, item.id)))
         catalog.add_item(item)
     if summary_files is not None:
         summary_item = make_summary_item(summary_files, items, item_id=summary_item_id, run_report=report)
-        _gather_assets(summary_item, out / summary_item.id)
+        _gather_assets(summary_item, output_directory(out / summary_item.id))
         if report is not None and report_path is not None:
             # Added after gathering: the report stays once, at the top of the catalog.
             summary_item.add_asset(
@@ -488,13 +493,16 @@ def add_provenance(
     The item has no geometry (provenance describes no place) and its ``datetime`` is the
     time the run finished (UTC); ``gv:pair_notebooks`` counts the per-pair notebooks.
     """
-    source, out = Path(catalog_dir).resolve(), Path(out_dir).resolve()
+    source = Path(catalog_dir).resolve()
     if not (source / "catalog.json").is_file():
         raise InputError(
             f"{str(source)!r} holds no catalog.json; pass the catalog directory written by the aggregation step"
         )
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"{str(out)!r} is not empty; the completed catalog needs a fresh directory")
+    if Path(out_dir).is_dir() and any(Path(out_dir).iterdir()):
+        raise InputError(
+            f"{str(Path(out_dir).resolve())!r} is not empty; the completed catalog needs a fresh directory"
+        )
+    out = output_directory(out_dir).resolve()
     files = [Path(f) for f in [*notebooks, *metadata]]
     for path in files:
         if not path.is_file():
@@ -520,7 +528,7 @@ def add_provenance(
             "gv:software_version": __version__,
         },
     )
-    folder = out / item_id
+    folder = output_directory(path_in(out, item_id))
     pair_notebooks = 0
     for path in files:
         notebook = path.suffix == ".ipynb"

@@ -45,6 +45,7 @@ from ..aggregation.summary import (
 )
 from ..domain.outlines import GlacierOutlines
 from ..errors import AllPairsFailed, InputError, InvalidParameter
+from ..io.atomic import output_directory
 from ..io.outlines import read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
 from ..products.catalog import write_catalog
@@ -344,7 +345,9 @@ def aggregate_run(
     products : sequence of path or None
         The pair products (see :func:`resolve_products`); None or ``""`` for a failed pair.
     out_dir : path-like
-        Output directory (created if needed); the layout is in the module docstring.
+        Output directory (created if needed); the layout is in the module docstring. It,
+        ``catalog/`` and ``summary/`` must not be symbolic links
+        (:func:`~glacier_velocity.io.atomic.output_directory`).
     params : AggregationParams, optional
         ``min_count`` and ``resampling``.
     statuses : sequence of path or PairStatus
@@ -360,8 +363,9 @@ def aggregate_run(
     Raises
     ------
     InputError
-        A product or status file is missing or unreadable, or the statuses and products
-        disagree (a product without a succeeded status, a succeeded pair without a product).
+        A product or status file is missing or unreadable, the statuses and products
+        disagree (a product without a succeeded status, a succeeded pair without a product),
+        or an output directory is a symbolic link (nothing is written then).
     AllPairsFailed
         Every pair of ``statuses`` failed (after the run report and the empty catalog are
         written); the message gives each pair's reason.
@@ -388,11 +392,14 @@ def aggregate_run(
             points_of_interest=points,
         )
     report = _report(statuses, inputs, message, _left_out(summary, inputs))
-    # Created only now: a rejected input leaves no output directory behind.
-    out.mkdir(parents=True, exist_ok=True)
+    # Created only now: a rejected input leaves no output directory behind. Every directory
+    # written into is a real one, checked before the first file is written: a symbolic link
+    # left or planted at out_dir, catalog/ or summary/ would take every file where it points.
+    out = output_directory(out)
+    catalog_dir = output_directory(out / CATALOG_DIR)
+    summary_dir = output_directory(out / SUMMARY_DIR) if summary is not None else None
     report_path = write_run_report(report, out / RUN_REPORT_NAME)
-    if summary is not None:
-        summary_dir = out / SUMMARY_DIR
+    if summary is not None and summary_dir is not None:
         files = (
             write_summary(summary, summary_dir)
             .with_figures(
@@ -426,7 +433,7 @@ def aggregate_run(
             outcome = f"no velocity products to aggregate ({message or 'no pairs were given'}); {report.summary_line()}"
         catalog_text = {"title": "Glacier surface velocity: no products", "description": outcome}
     catalog = write_catalog(
-        out / CATALOG_DIR,
+        catalog_dir,
         [p.item for p in inputs],
         files,
         summary_item_id=SUMMARY_ITEM_ID,
