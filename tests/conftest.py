@@ -16,3 +16,12 @@ def stac_api() -> str:
     """Root URL of a local STAC API serving tests/data/stac (collection ``sentinel-2-l2a``)."""
     with serve_stac([STAC_FIXTURES / "collection.json", STAC_FIXTURES / "sentinel-2-l2a-items.json"]) as url:
         yield url
+
+
+@pytest.fixture
+def loopback_allowed(monkeypatch):
+    """The operator allows 127.0.0.1 (``GLACIER_VELOCITY_ALLOW_ADDRESSES``): a test server there
+    stands for a public one, as in the retry and deadline tests."""
+    from glacier_velocity.io.outbound import ALLOW_ENV
+
+    monkeypatch.setenv(ALLOW_ENV, "127.0.0.1")

@@ -9,7 +9,8 @@ every request, with ``always_fail``) fail in the way ``mode`` says:
 - ``"429"``: answer 429 Too Many Requests;
 - ``"drop"``: close the connection without answering (the client sees a reset / empty reply).
 
-With ``token`` set, requests lacking ``Authorization: Bearer <token>`` get 401 and a body
+``redirects`` maps a path (or absolute URL, as a proxy sees it) to a ``Location`` answered with
+302 Found. With ``token`` set, requests lacking ``Authorization: Bearer <token>`` get 401 and a body
 echoing the header they sent. Every request is recorded in ``requests`` (method, path, headers).
 """
 
@@ -42,6 +43,7 @@ class FlakyServer:
     mode: str = "503"
     retry_after: str | None = None
     token: str | None = None
+    redirects: dict[str, str] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -109,7 +111,9 @@ class FlakyServer:
             )
             return
         path = handler.path.split("?", 1)[0]
-        if path in self.files:
+        if path in self.redirects:
+            self._send(handler, 302, b"", "text/plain", method, {"Location": self.redirects[path]})
+        elif path in self.files:
             self._send_file(handler, self.files[path], method)
         elif self.upstream is not None:
             self._forward(handler, method, body)

@@ -20,6 +20,9 @@ from glacier_velocity.cli import main
 from glacier_velocity.errors import InputError
 from glacier_velocity.io.retry import RetryPolicy, gdal_http_options
 
+# Every server here is on 127.0.0.1 and stands for a remote one: the operator allows it.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 #: Bytes sent before the server gives up on a connection (one per second).
 DRIP_BYTES = 20
 DEADLINE_S = 3.0

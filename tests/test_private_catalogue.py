@@ -44,8 +44,10 @@ def test_item_fetch_of_the_correlation_step_carries_the_token_to_the_api(private
     assert [r.headers.get("Authorization") for r in private_api.requests] == [f"Bearer {SECRET}"]
 
 
+@pytest.mark.usefixtures("loopback_allowed")
 def test_item_fetch_without_the_api_is_refused_with_a_hint_and_no_token(private_api):
     # The origin is not the API's (no stac_url): the token is not sent, and the 401 says why.
+    # (127.0.0.1 is allowed by the operator here; without it the fetch is not even made.)
     with pytest.raises(InputError) as caught:
         load_scene(_item_url(private_api), "reference")
     message = str(caught.value)

@@ -250,6 +250,7 @@ def http_dir(tmp_path):
     server.server_close()
 
 
+@pytest.mark.usefixtures("loopback_allowed")
 def test_http_window_read_fetches_only_part_of_the_file(http_dir):
     root, base, server = http_dir
     array = _texture((1024, 1024), seed=3)  # noise does not compress: ~2 MB
@@ -264,6 +265,7 @@ def test_http_window_read_fetches_only_part_of_the_file(http_dir):
     assert 0 < server.bytes_sent < size / 3, f"{server.bytes_sent} of {size} bytes fetched"
 
 
+@pytest.mark.usefixtures("loopback_allowed")
 def test_unreachable_url_is_an_input_error(http_dir):
     _, base, _ = http_dir
     with pytest.raises(InputError, match="cannot read raster"):

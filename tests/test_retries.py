@@ -22,6 +22,9 @@ from glacier_velocity.io.raster import read_window
 from glacier_velocity.io.retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
 from glacier_velocity.stac.discovery import DiscoveryParams, open_catalog, search_scenes
 
+# Every server here is on 127.0.0.1 and stands for a remote one: the operator allows it.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 AOI = (74.40, 35.40, 74.60, 35.60)
 #: Every test finishes well within this (s); the retries themselves take < 1 s.
 TIME_LIMIT_S = 10.0

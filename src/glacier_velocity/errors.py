@@ -40,6 +40,26 @@ class MalformedItem(InputError):
         super().__init__(f"item {item_id!r}: {field}: {detail}")
 
 
+class OutboundRefused(InputError):
+    """A request to a non-public address was refused before it was sent (the outbound-address
+    policy of :mod:`glacier_velocity.io.outbound`). ``url`` is what was to be fetched; the
+    message is the same whether anything listens there."""
+
+    def __init__(self, url: str, what: str = ""):
+        self.url = url
+        self.what = what
+        super().__init__(
+            f"{what}: " * bool(what) + f"{url} resolves to a non-public address (loopback, link-local, private or "
+            "reserved) and was not contacted; only public addresses are fetched from, besides the hosts of URLs given "
+            "as parameters (stac_url, aoi, glacier_outlines, points_of_interest) and what the operator allows in "
+            "GLACIER_VELOCITY_ALLOW_ADDRESSES"
+        )
+
+    def about(self, what: str, url: str | None = None) -> OutboundRefused:
+        """The same refusal, saying what was being fetched (and the URL as the caller knows it)."""
+        return OutboundRefused(url or self.url, what)
+
+
 class OutputError(GlacierVelocityError):
     """An output cannot be written (full disk, read-only file system, another writer holds it);
     the message says what was kept."""

@@ -11,7 +11,9 @@ says which coordinate reference system its coordinates are in:
 - a caller may name the CRS of a file that has none (projected coordinates in a bare file).
 
 URLs are fetched through :mod:`glacier_velocity.io.retry`'s session: bounded retries and the
-connect/read timeouts of :class:`~glacier_velocity.io.retry.RetryPolicy`.
+connect/read timeouts of :class:`~glacier_velocity.io.retry.RetryPolicy`; the URL's own host is
+allowed (it was given as a parameter), a redirect elsewhere only to a public address
+(:mod:`glacier_velocity.io.outbound`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from urllib.parse import urlsplit
 from rasterio.crs import CRS
 
 from ..domain.crs import GEOJSON_CRS, crs_string, parse_crs
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, OutboundRefused
+from .outbound import OutboundPolicy
 from .retry import RetryPolicy, http_session, last_call, redact
 
 #: Largest GeoJSON accepted (bytes): RGI 7.0's largest region file is about 300 MB as
@@ -63,7 +66,8 @@ def _read_url(url: str, parameter: str, policy: RetryPolicy | None) -> str:
 
     policy = policy or RetryPolicy.from_env()
     try:
-        with http_session(policy) as session:
+        # The URL was given as a parameter: its host is allowed, what it redirects to is checked.
+        with http_session(policy, outbound=OutboundPolicy.from_env(trusted=[url])) as session:
             answer = session.get(url, timeout=(policy.connect_timeout_s, policy.read_timeout_s), stream=True)
             if answer.status_code != 200:
                 call = last_call()
@@ -82,6 +86,8 @@ def _read_url(url: str, parameter: str, policy: RetryPolicy | None) -> str:
                         f"{redact(url)!r} is larger than {MAX_GEOJSON_BYTES // 2**20} MB; clip the outlines to the area first",
                     )
                 chunks.append(chunk)
+    except OutboundRefused as exc:
+        raise InvalidParameter(parameter, str(exc)) from None
     except requests.RequestException as exc:
         call = last_call()
         tried = call.describe() if call else f"after {policy.attempts} attempt(s)"

@@ -43,7 +43,9 @@ from ..domain.aoi import AOI, BBox, check_bbox, check_geometry
 from ..domain.crs import crs_string
 from ..domain.hrefs import check_asset_href
 from ..errors import InputError, InvalidParameter
+from .gdal_http import NO_CURL_PROXY, gate
 from .memory import available_memory_bytes, gigabytes
+from .outbound import OutboundPolicy
 from .retry import RetryPolicy, call_with_retries, gdal_http_options, is_transient
 
 log = logging.getLogger(__name__)
@@ -182,8 +184,11 @@ def gdal_path(href: str) -> str:
 
 @contextmanager
 def gdal_env(policy: RetryPolicy | None = None, **overrides: Any) -> Iterator[None]:
-    """GDAL settings for reading COGs, scoped to a ``with`` block (not ``os.environ``)."""
-    with rasterio.Env(**{**GDAL_READ_OPTIONS, **gdal_http_options(policy), **overrides}):
+    """GDAL settings for reading COGs, scoped to a ``with`` block (not ``os.environ``).
+
+    curl is kept off any proxy: http(s) reads go to the gate of :mod:`.gdal_http` on 127.0.0.1.
+    """
+    with rasterio.Env(**{**GDAL_READ_OPTIONS, **gdal_http_options(policy), **NO_CURL_PROXY, **overrides}):
         yield
 
 
@@ -355,11 +360,19 @@ def read_bytes(shape: tuple[int, int], dtype: str) -> int:
     return pixels * (2 * np.dtype(dtype).itemsize + 2)
 
 
-def plan_window(href: str, bounds_or_aoi: Any = None, *, band: int = 1, label: str | None = None) -> WindowPlan:
+def plan_window(
+    href: str,
+    bounds_or_aoi: Any = None,
+    *,
+    band: int = 1,
+    label: str | None = None,
+    outbound: OutboundPolicy | None = None,
+) -> WindowPlan:
     """The window :func:`read_window` would read (``href`` over ``bounds_or_aoi``), reading no pixel.
 
     Opens the file's header only (one small range request for a remote COG), with the same
-    retries and errors as :func:`read_window`; for checks before a large read.
+    retries, outbound-address policy and errors as :func:`read_window`; for checks before a
+    large read.
     """
     bbox = normalize_aoi(bounds_or_aoi) if bounds_or_aoi is not None else None
 
@@ -377,7 +390,7 @@ def plan_window(href: str, bounds_or_aoi: Any = None, *, band: int = 1, label: s
             href=str(href),
         )
 
-    return _with_asset(href, f"{label} ({href!r})" if label else repr(href), plan)
+    return _with_asset(href, f"{label} ({href!r})" if label else repr(href), plan, label, outbound)
 
 
 def read_window(
@@ -390,6 +403,7 @@ def read_window(
     resampling: Resampling | str | None = None,
     band: int = 1,
     label: str | None = None,
+    outbound: OutboundPolicy | None = None,
 ) -> Raster:
     """Read one band of a (cloud-optimized) GeoTIFF over an area or onto a grid.
 
@@ -414,6 +428,11 @@ def read_window(
     label : str, optional
         Which scene and band this is, for error messages (e.g. ``"reference
         'S2A_43SEA_20200601_0_L2A' nir"``).
+    outbound : OutboundPolicy, optional
+        Where an http(s) read may connect, its HEAD probes and redirects included (GDAL reads
+        through the gate of :mod:`.gdal_http`); default :meth:`OutboundPolicy.from_env`:
+        public addresses and the operator's allow-list. Pass the policy trusting ``stac_url``
+        for assets of a catalogue the user named.
 
     Returns
     -------
@@ -426,7 +445,9 @@ def read_window(
         Unsupported scheme, missing, truncated or corrupt file, an AOI/grid outside the
         raster, a window larger than the memory available (checked before reading it), or a
         remote file still failing after the retries of the
-        :class:`~glacier_velocity.io.retry.RetryPolicy` (timeouts, resets, 5xx/429).
+        :class:`~glacier_velocity.io.retry.RetryPolicy` (timeouts, resets, 5xx/429);
+        :class:`~glacier_velocity.errors.OutboundRefused` for an address ``outbound`` does not
+        allow (nothing is sent there).
     InvalidParameter
         Malformed AOI or an incomplete destination grid.
     """
@@ -457,7 +478,7 @@ def read_window(
             array, transform, crs = _read_onto_grid(src, band, *dst_grid, resampling, href)
         return _to_nodata_zero(array, src.nodata, what), transform, crs
 
-    array, transform, crs = _with_asset(href, what, read)
+    array, transform, crs = _with_asset(href, what, read, label, outbound)
     return Raster(array=array, transform=transform, crs=crs, nodata=0, href=str(href))
 
 
@@ -485,12 +506,17 @@ def _check_band(src: Any, band: int, href: str) -> None:
         raise InvalidParameter("band", f"{href!r} has {src.count} band(s); got band {band}")
 
 
-def _with_asset(href: str, what: str, use: Callable[[Any], T]) -> T:
-    """``use(src)`` on the opened asset: restricted drivers, retried when remote, GDAL errors
-    turned into :class:`InputError` naming ``what``."""
+def _with_asset(href: str, what: str, use: Callable[[Any], T], label: str | None, outbound: OutboundPolicy | None) -> T:
+    """``use(src)`` on the opened asset: restricted drivers, retried when remote, http(s) through
+    the gate of ``outbound`` (:mod:`.gdal_http`), GDAL errors turned into :class:`InputError`
+    naming ``what``."""
     path = gdal_path(href)
     remote = path.startswith(("/vsicurl/", "/vsis3/"))
     policy = RetryPolicy.from_env()
+    url = path.removeprefix("/vsicurl/") if path.startswith("/vsicurl/") else None
+    door = gate(outbound or OutboundPolicy.from_env()) if url else None
+    if door is not None and url is not None:
+        path = door.path_for(url, policy)
 
     def attempt(number: int) -> T:
         # After a failed try GDAL remembers the file as missing; reading it uncached again
@@ -505,6 +531,15 @@ def _with_asset(href: str, what: str, use: Callable[[Any], T]) -> T:
         return attempt(1)
     except RasterioError as exc:
         detail = _gdal_detail(exc)
+        if door is not None and url is not None:
+            refused = door.refusal(url)
+            if refused is not None:
+                raise refused.about(f"cannot read raster {label or 'asset'}") from None
+            # GDAL names the gate's path: name the asset's URL instead, and for a failed
+            # connection behind the gate (GDAL saw a 502 or 504), what failed.
+            detail = detail.replace(path, f"/vsicurl/{url}")
+            if is_transient(exc):
+                detail = door.failure(url) or detail
         tries = getattr(exc, "attempts", 1)
         if remote and is_transient(exc):
             raise InputError(

@@ -11,6 +11,10 @@ Two kinds of requests leave the machine:
   :func:`call_with_retries` retries a whole open-and-read when GDAL still reports a transient
   failure (connection reset or refused, timeout, 5xx/429).
 
+Both connect only where the outbound-address policy allows (:mod:`.outbound`): every
+connection of a session made here is checked after DNS resolution and made to a checked
+address, and GDAL reads through the gate of :mod:`.gdal_http`, which uses such a session.
+
 Both are bounded in count and time: at most ``attempts`` tries and, between them, waits of
 ``backoff_s``, ``2 * backoff_s``, ... each capped at ``max_backoff_s``; a retry is not started
 once ``deadline_s`` seconds have passed.
@@ -48,7 +52,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import CatalogError, InvalidParameter
+from ..errors import CatalogError, InvalidParameter, OutboundRefused
+from .outbound import OutboundPolicy
 
 log = logging.getLogger(__name__)
 
@@ -331,16 +336,55 @@ class _DeadlineSocket:
             call.cut = True
 
 
-def _deadline_pools() -> dict[str, type]:
+def _checked_conn(connection: Any, outbound: OutboundPolicy, new_conn: Callable[[], Any]) -> Any:
+    """``new_conn()`` of a urllib3 connection, made only to addresses ``outbound`` allows.
+
+    The host is resolved once and checked (:meth:`OutboundPolicy.addresses`), then each
+    allowed address is tried in turn by urllib3 itself (``_dns_host``): the address connected
+    to is one that was checked. TLS still verifies the host name (``host``), not the address.
+    A connection to a proxy is the proxy's (the adapter checked the URL before sending).
+    """
+    import socket as socket_module
+
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    if connection.proxy is not None:
+        return new_conn()
+    host = connection._dns_host
+    try:
+        addresses = outbound.addresses(host, connection.port, f"{host}:{connection.port}")
+    except socket_module.gaierror as exc:
+        raise NameResolutionError(connection.host, connection, exc) from exc
+    failed: NewConnectionError | None = None
+    try:
+        for address in addresses:
+            connection._dns_host = address
+            try:
+                return new_conn()
+            except NewConnectionError as exc:
+                failed = exc
+    finally:
+        connection._dns_host = host
+    assert failed is not None  # addresses() never returns an empty list
+    raise failed
+
+
+def _deadline_pools(outbound: OutboundPolicy) -> dict[str, type]:
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     class DeadlineHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> Any:
+            return _checked_conn(self, outbound, super()._new_conn)
+
         def connect(self) -> None:
             super().connect()
             self.sock = _DeadlineSocket(self.sock)
 
     class DeadlineHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> Any:
+            return _checked_conn(self, outbound, super()._new_conn)
+
         def connect(self) -> None:
             super().connect()
             self.sock = _DeadlineSocket(self.sock)
@@ -368,8 +412,18 @@ def _retry_after(response: Any, policy: RetryPolicy) -> float | None:
         return None
 
 
-def http_adapter(policy: RetryPolicy, token: str | None = None, origin_url: str | None = None) -> Any:
+def http_adapter(
+    policy: RetryPolicy,
+    token: str | None = None,
+    origin_url: str | None = None,
+    outbound: OutboundPolicy | None = None,
+) -> Any:
     """A ``requests`` adapter with the retry policy and its deadline, adding the token for ``origin_url`` only.
+
+    Every connection, redirects included, goes only where ``outbound`` allows (default: the
+    operator's allow-list and the host of ``origin_url``, :meth:`OutboundPolicy.from_env`); a
+    refused request raises :class:`~glacier_velocity.errors.OutboundRefused` naming its URL,
+    without being sent or retried.
 
     Each call (:meth:`send`) is tried at most ``policy.attempts`` times: connection errors,
     timeouts and 429/500/502/503/504 answers are retried after ``policy.delay`` (or the
@@ -380,10 +434,12 @@ def http_adapter(policy: RetryPolicy, token: str | None = None, origin_url: str 
     """
     import requests
     from requests.adapters import HTTPAdapter
+    from requests.utils import select_proxy
 
     header = authorization_value(token) if token else None
     origin = _origin(origin_url) if origin_url else None
-    pools = _deadline_pools()
+    allowed = outbound or OutboundPolicy.from_env(trusted=[origin_url])
+    pools = _deadline_pools(allowed)
 
     class Adapter(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -403,6 +459,14 @@ def http_adapter(policy: RetryPolicy, token: str | None = None, origin_url: str 
             # API's own origin: a link or redirect to another host never receives the token.
             if header and origin and _origin(request.url) == origin:
                 request.headers["Authorization"] = header
+            try:
+                if proxies and select_proxy(request.url, proxies):
+                    allowed.check_url(request.url)  # the proxy connects: check the URL's host here
+                return self._send(request, stream, timeout, verify, cert, proxies)
+            except OutboundRefused:
+                raise OutboundRefused(redact(str(request.url))) from None
+
+        def _send(self, request: Any, stream: bool, timeout: Any, verify: Any, cert: Any, proxies: Any) -> Any:
             started = time.monotonic()
             # Inside a search (SearchBound), no request outlasts the search's own deadline.
             outer = _SEARCH_END.get()
@@ -453,17 +517,21 @@ def http_adapter(policy: RetryPolicy, token: str | None = None, origin_url: str 
     return Adapter(max_retries=0)
 
 
-def http_session(policy: RetryPolicy | None = None, stac_url: str | None = None) -> Any:
-    """A ``requests.Session`` retrying per ``policy``.
+def http_session(
+    policy: RetryPolicy | None = None, stac_url: str | None = None, outbound: OutboundPolicy | None = None
+) -> Any:
+    """A ``requests.Session`` retrying per ``policy``, connecting only where ``outbound`` allows.
 
     With ``stac_url``, the STAC token (if set) is added to requests for that API's origin
     only (STAC items of a private catalogue); without, no request carries it (plain file
-    downloads). The caller passes ``timeout=(policy.connect_timeout_s, policy.read_timeout_s)``
-    to each request; ``requests`` has no session-wide timeout.
+    downloads). ``outbound`` defaults to the operator's allow-list and the host of
+    ``stac_url`` (:meth:`OutboundPolicy.from_env`). The caller passes
+    ``timeout=(policy.connect_timeout_s, policy.read_timeout_s)`` to each request; ``requests``
+    has no session-wide timeout.
     """
     import requests
 
-    adapter = http_adapter(policy or RetryPolicy.from_env(), stac_token() if stac_url else None, stac_url)
+    adapter = http_adapter(policy or RetryPolicy.from_env(), stac_token() if stac_url else None, stac_url, outbound)
     session = requests.Session()
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -50,8 +50,10 @@ from ..errors import (
     MalformedItem,
     NoPairsFound,
     NoScenesFound,
+    OutboundRefused,
 )
 from ..io.aoi import parse_aoi
+from ..io.outbound import OutboundPolicy
 from ..io.raster import read_window
 from ..io.retry import RETRY_STATUS, RetryPolicy, SearchBound, last_call, redact, stac_api_io
 from .pairing import (
@@ -291,6 +293,7 @@ def open_catalog(stac_url: str, policy: RetryPolicy | None = None, bound: Search
     try:
         client = Client.open(stac_url, stac_io=stac_api_io(stac_url, policy, bound))
     except APIError as exc:
+        _raise_if_refused(exc, stac_url)
         status = getattr(exc, "status_code", None)
         if status is not None and status not in RETRY_STATUS:
             auth = "; set GLACIER_VELOCITY_STAC_TOKEN for a private catalogue" if status in (401, 403) else ""
@@ -305,6 +308,19 @@ def open_catalog(stac_url: str, policy: RetryPolicy | None = None, bound: Search
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
         raise CatalogError(f"{stac_url} is a STAC catalog but not a STAC API with item search; {hint}")
     return client
+
+
+def _raise_if_refused(exc: BaseException, stac_url: str) -> None:
+    """Raise the :class:`OutboundRefused` that pystac-client wrapped into ``exc``, if any.
+
+    The API's own host is allowed (the user named it); a link or redirect of its answers to
+    a non-public address of another host is refused before any request goes there.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OutboundRefused):
+            raise seen.about(f"the STAC API at {stac_url}") from exc
+        seen = seen.__cause__ or seen.__context__
 
 
 def _network_reason(text: str) -> str:
@@ -334,6 +350,7 @@ def _check_collection(client: Any, params: DiscoveryParams) -> None:
     try:
         collection = client.get_collection(params.collection)
     except APIError as exc:
+        _raise_if_refused(exc, params.stac_url)
         if getattr(exc, "status_code", None) not in (404, 400):
             raise CatalogError(
                 f"cannot read collection {params.collection!r} from {params.stac_url} ({_short(str(exc))}); try again later"
@@ -424,6 +441,7 @@ def search_scenes(params: DiscoveryParams) -> list[Scene]:
                 "answered instead); check --stac-url and, for a private catalogue, GLACIER_VELOCITY_STAC_TOKEN"
             ) from exc
         except APIError as exc:
+            _raise_if_refused(exc, params.stac_url)
             call = last_call()
             tried = call.describe() if call else f"after up to {RetryPolicy.from_env().attempts} attempt(s)"
             raise CatalogError(
@@ -484,7 +502,9 @@ def choose_tile(scenes: Sequence[Scene], aoi: BaseGeometry) -> str | None:
     return min(coverage, key=lambda t: (-round(coverage[t], 6), -full[t], t or ""))
 
 
-def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None:
+def scl_cloud_cover(
+    scl_href: str, aoi_geometry: dict[str, Any], outbound: OutboundPolicy | None = None
+) -> float | None:
     """Cloud cover over the AOI (%) from a Sentinel-2 L2A scene classification (SCL) raster.
 
     Parameters
@@ -494,6 +514,8 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
         only the AOI window, with its retries).
     aoi_geometry : dict
         AOI as GeoJSON in lon/lat degrees.
+    outbound : OutboundPolicy, optional
+        Where the read may connect (default: public addresses and the operator's allow-list).
 
     Returns
     -------
@@ -511,7 +533,7 @@ def scl_cloud_cover(scl_href: str, aoi_geometry: dict[str, Any]) -> float | None
 
     # The whole pixels touching the AOI's bounding box, clipped to the raster (pixels outside
     # it would be no data anyway); the AOI polygon then picks the pixels it touches.
-    scl = read_window(scl_href, aoi_geometry, label="scl asset")
+    scl = read_window(scl_href, aoi_geometry, label="scl asset", outbound=outbound)
     data = scl.array
     local = transform_geom("EPSG:4326", scl.crs, aoi_geometry)
     inside = geometry_mask([local], out_shape=data.shape, transform=scl.transform, invert=True, all_touched=True)
@@ -586,7 +608,8 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
     )
     if params.aoi_cloud_cover:
         aoi_geometry = params.aoi.geometry
-        judged = [_with_aoi_cloud(s, aoi_geometry) for s in scenes]
+        outbound = OutboundPolicy.from_env(trusted=[params.stac_url])
+        judged = [_with_aoi_cloud(s, aoi_geometry, outbound) for s in scenes]
         scenes = apply(
             "aoi_cloud_cover",
             scenes,
@@ -637,11 +660,11 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
     return result
 
 
-def _with_aoi_cloud(scene: Scene, aoi_geometry: dict[str, Any]) -> Scene:
+def _with_aoi_cloud(scene: Scene, aoi_geometry: dict[str, Any], outbound: OutboundPolicy) -> Scene:
     if scene.scl_href is None:
         return scene
     try:
-        value = scl_cloud_cover(scene.scl_href, aoi_geometry)
+        value = scl_cloud_cover(scene.scl_href, aoi_geometry, outbound)
     except InputError as exc:
         # One unreadable classification map should not end the discovery: fall back to the
         # tile's cloud cover and say so.

@@ -28,7 +28,7 @@ from shapely.geometry import shape
 
 from ..domain.dates import format_datetime, parse_datetime
 from ..domain.hrefs import check_asset_href, check_remote_item_asset, is_remote_href
-from ..errors import InputError, MalformedItem
+from ..errors import InputError, MalformedItem, OutboundRefused
 from ..io.retry import TOKEN_ENV, RetryPolicy, http_session, last_call, redact
 
 #: Asset keys read by the workflow.
@@ -394,7 +394,8 @@ def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | 
     """Read a STAC item from an http(s) URL, a ``file://`` URL or a local JSON file.
 
     Remote items are fetched with the timeouts and bounded retries of
-    :class:`~glacier_velocity.io.retry.RetryPolicy` (connection errors, timeouts, 429/5xx). The
+    :class:`~glacier_velocity.io.retry.RetryPolicy` (connection errors, timeouts, 429/5xx), from
+    public addresses or the host of ``stac_url`` only (:mod:`glacier_velocity.io.outbound`). The
     STAC token (``GLACIER_VELOCITY_STAC_TOKEN``), when set, goes with the request only if
     ``href`` is on the origin of ``stac_url`` (the private API the pair was found in); an item
     on any other host, or a redirect to one, never receives it. The item's self href is set
@@ -413,7 +414,8 @@ def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | 
     ------
     InputError
         Another URL scheme, a missing file, an answer that is not a STAC item, or a server
-        still failing after the retries; the message names ``role`` and ``href``.
+        still failing after the retries; the message names ``role`` and ``href``
+        (:class:`~glacier_velocity.errors.OutboundRefused` for a non-public address).
     """
     text = os.fspath(href)
     scheme = urlparse(text).scheme.lower()
@@ -428,6 +430,8 @@ def read_item(href: str | os.PathLike[str], role: str = "item", stac_url: str | 
         try:
             with http_session(policy, stac_url) as session:
                 answer = session.get(text, timeout=(policy.connect_timeout_s, policy.read_timeout_s))
+        except OutboundRefused as exc:
+            raise exc.about(f"{role}: cannot fetch the STAC item {text!r}") from None
         except requests.RequestException as exc:
             call = last_call()
             tried = call.describe() if call else f"after {policy.attempts} attempt(s)"

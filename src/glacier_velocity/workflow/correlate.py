@@ -50,6 +50,7 @@ from ..errors import GlacierVelocityError, InputError, InvalidParameter, OutputE
 from ..io.aoi import parse_aoi
 from ..io.atomic import output_directory, replace_together
 from ..io.cog import write_velocity_cog
+from ..io.outbound import OutboundPolicy
 from ..io.outlines import read_glacier_outlines
 from ..io.raster import Raster, check_has_data, plan_window, read_window
 from ..products.figures import speed_scale
@@ -275,12 +276,17 @@ def choose_aoi(pair: Pair, aoi: AOI | None) -> AOI:
     return aoi
 
 
-def _scl_mask(scene: Scene, grid: Raster) -> np.ndarray | None:
+def _scl_mask(scene: Scene, grid: Raster, outbound: OutboundPolicy) -> np.ndarray | None:
     if scene.scl_href is None:
         log.warning("scene %s has no scl asset; no cloud mask applied to it", scene.id)
         return None
     scl = read_window(
-        scene.scl_href, dst_crs=grid.crs, dst_transform=grid.transform, dst_shape=grid.shape, resampling="nearest"
+        scene.scl_href,
+        dst_crs=grid.crs,
+        dst_transform=grid.transform,
+        dst_shape=grid.shape,
+        resampling="nearest",
+        outbound=outbound,
     )
     mask = np.isin(scl.array, SCL_MASKED_CLASSES)
     log.info("scene %s: %.1f%% of the window masked by its scene classification", scene.id, mask.mean() * 100)
@@ -351,10 +357,13 @@ def correlate_pair(
 
     ref_label = f"reference {ref_scene.id!r}"
     sec_label = f"secondary {sec_scene.id!r}"
+    # Assets on the catalogue's own host or public addresses only: a remote catalogue's items
+    # cannot make the step probe this machine or its network (io.outbound).
+    outbound = OutboundPolicy.from_env(trusted=[params.stac_url])
     # What needs no pixel is checked before the first is read: the search range of the speed
     # (below a pixel nothing can be found) and the memory of both windows and the engine
     # (a whole-tile window would otherwise be allocated first and die in a MemoryError).
-    window = plan_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir")
+    window = plan_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir", outbound=outbound)
     tracking = speed_search(
         params.tracking_params(),
         params.max_velocity_m_per_yr,
@@ -364,7 +373,7 @@ def correlate_pair(
         params.engine,
         images_bytes=2 * window.nbytes,
     )
-    ref_raster = read_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir")
+    ref_raster = read_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir", outbound=outbound)
     check_has_data(ref_raster, ref_label)
     sec_raster = read_window(
         sec_scene.nir_href,
@@ -372,12 +381,13 @@ def correlate_pair(
         dst_transform=ref_raster.transform,
         dst_shape=ref_raster.shape,
         label=f"{sec_label} nir",
+        outbound=outbound,
     )
     check_has_data(sec_raster, sec_label)
     ref_mask = sec_mask = None
     if params.mask_clouds:
-        ref_mask = _scl_mask(ref_scene, ref_raster)
-        sec_mask = _scl_mask(sec_scene, ref_raster)
+        ref_mask = _scl_mask(ref_scene, ref_raster, outbound)
+        sec_mask = _scl_mask(sec_scene, ref_raster, outbound)
         check_has_data(ref_raster, ref_label, mask=ref_mask)
         check_has_data(sec_raster, sec_label, mask=sec_mask)
 
