@@ -11,5 +11,6 @@ from here, and this folder imports only :mod:`glacier_velocity.errors` (docs/arc
 - :mod:`.offsets`: pixel offsets from a tracker (:class:`~.offsets.OffsetField`);
 - :mod:`.velocity`: a pair's velocity (:class:`~.velocity.VelocityProduct`), its bands, the
   baseline and the year (``DAYS_PER_YEAR``);
-- :mod:`.robust`: the robust statistics (NMAD, weighted median) tracking and correction share.
+- :mod:`.robust`: the robust statistics (NMAD, weighted median) tracking and correction share;
+- :mod:`.names`: file names built from catalogue values (safe characters, bounded length).
 """

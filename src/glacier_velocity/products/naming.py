@@ -9,11 +9,11 @@ or served as it is.
 from __future__ import annotations
 
 import os
-import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..domain.names import pair_name, safe_name
 from ..errors import InputError, InvalidParameter
 
 if TYPE_CHECKING:
@@ -21,24 +21,6 @@ if TYPE_CHECKING:
 
 #: Prefix of every product file name (the mission).
 MISSION_PREFIX = "S2"
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def safe_name(text: str, fallback: str = "unnamed") -> str:
-    """``text`` reduced to a safe file name: ``[A-Za-z0-9_.-]`` only, no ``..``, no leading dot.
-
-    Separators (``/``, ``\\``), spaces, control and non-ASCII characters become ``-``; the
-    result is at most 200 characters; ``fallback`` when nothing is left.
-
-    >>> safe_name("../../etc/passwd")
-    'etc-passwd'
-    >>> safe_name("S2A_43SEA_20200601_0_L2A")
-    'S2A_43SEA_20200601_0_L2A'
-    """
-    cleaned = _UNSAFE.sub("-", str(text))
-    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".-_")[:200].strip(".-_")
-    return cleaned or fallback
 
 
 def path_in(directory: str | os.PathLike[str], name: str) -> Path:
@@ -96,10 +78,7 @@ def product_basename(pair_or_parts: Pair | tuple[str | None, Any, Any]) -> str:
     """
     if isinstance(pair_or_parts, tuple):
         tile, ref, sec = pair_or_parts
-        ref_dt = _as_datetime(ref).astimezone(UTC)
-        sec_dt = _as_datetime(sec).astimezone(UTC)
-        fmt = "%Y%m%dT%H%M%S" if ref_dt.date() == sec_dt.date() else "%Y%m%d"
-        stem = f"{safe_name(tile or 'scene', 'scene')}_{ref_dt.strftime(fmt)}_{sec_dt.strftime(fmt)}"
+        stem = pair_name(tile, _as_datetime(ref), _as_datetime(sec))
     else:
         stem = pair_or_parts.id
     return f"{MISSION_PREFIX}_{safe_name(stem, 'pair')}"

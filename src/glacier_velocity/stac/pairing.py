@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..domain.names import pair_name
 from ..domain.velocity import baseline_days
 from ..errors import InputError, InvalidParameter
 from ..io.atomic import write_text_atomic
@@ -34,8 +34,6 @@ from .scene import Scene
 
 #: Format version of the pair list JSON written by :func:`write_pairs_json`.
 PAIRS_JSON_VERSION = 1
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
 
 
 @dataclass(frozen=True)
@@ -82,15 +80,9 @@ class Pair:
 
     @property
     def id(self) -> str:
-        """File-system-safe name from tile and the two dates, e.g. ``"43SEA_20200601_20200721"``.
-
-        Only ASCII letters, digits, ``-`` and ``_`` appear in it. Two acquisitions on the same
-        UTC day get their times too (``..._20200601T050000_20200601T060000``).
-        """
-        tile = _UNSAFE.sub("-", self.tile or "scene").strip("-") or "scene"
-        ref, sec = self.reference.datetime, self.secondary.datetime
-        fmt = "%Y%m%dT%H%M%S" if ref.date() == sec.date() else "%Y%m%d"
-        return f"{tile}_{ref.strftime(fmt)}_{sec.strftime(fmt)}"
+        """File-system-safe name from tile and the two dates, e.g. ``"43SEA_20200601_20200721"``
+        (:func:`~glacier_velocity.domain.names.pair_name`: safe characters, under 80 of them)."""
+        return pair_name(self.tile, self.reference.datetime, self.secondary.datetime)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (see :func:`write_pairs_json`)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.dates import format_datetime
+from ..domain.names import MAX_NAME_CHARS, safe_name
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -124,14 +125,23 @@ class PairRecord:
         Raises
         ------
         InputError
-            A field is missing or has the wrong type.
+            A field is missing or has the wrong type, or the id is not a safe, bounded file
+            name (it names the pair's notebook, status and directory in the scatter).
         """
         try:
-            return cls(**{name: data[name] for name in cls.__dataclass_fields__} | {"dt_days": float(data["dt_days"])})
+            record = cls(
+                **{name: data[name] for name in cls.__dataclass_fields__} | {"dt_days": float(data["dt_days"])}
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
                 f"pair record {data!r:.120} is malformed ({exc!r}); re-run the discovery notebook"
             ) from exc
+        if not isinstance(record.id, str) or safe_name(record.id, "") != record.id:
+            raise InputError(
+                f"pair record id {str(record.id)[:120]!r} is not a safe file name of at most {MAX_NAME_CHARS} "
+                "characters (letters, digits, '.', '-', '_'); re-run the discovery notebook"
+            )
+        return record
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; the keys are the fields of the CWL ``pair`` record."""
