@@ -87,6 +87,11 @@ inputs:
     label: Largest pair error
     doc: A pair whose typical 1-sigma speed error (median v_error, m/yr) exceeds this is left out of the summary; the run report lists it with the reason.
     default: 100.0
+  keep_uncorrected_pairs:
+    type: boolean
+    label: Keep uncorrected pairs
+    doc: Keep in the summary the pairs whose stable-ground correction was not applied (no stable ground found, an implausible shift, correction turned off) or that have no error estimate. By default they are left out and the run report lists each with its reason - their speeds include the pair's misregistration.
+    default: false
   glacier_outlines:
     type: string?
     label: Glacier outlines

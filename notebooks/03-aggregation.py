@@ -40,6 +40,10 @@ resampling = "nearest"
 # A pair whose typical 1-sigma speed error (median v_error, m/yr) exceeds this is left out;
 # the run report lists it.
 max_pair_error_m_per_yr = 100.0
+# Keep pairs whose stable-ground correction was not applied, or that have no error estimate
+# (by default they are left out and listed below with the reason: their speeds include the
+# pair's misregistration).
+keep_uncorrected_pairs = False
 # Glacier outlines as GeoJSON (file path, http(s) URL or text): the headline speed and the time
 # series are over them, and they are drawn on the summary figure. None: no outlines.
 glacier_outlines = None
@@ -59,6 +63,7 @@ params = AggregationParams(
     min_count=min_count,
     resampling=resampling,
     max_pair_error_m_per_yr=max_pair_error_m_per_yr,
+    keep_uncorrected_pairs=keep_uncorrected_pairs,
     glacier_outlines=glacier_outlines,
     points_of_interest=points_of_interest,
 )
@@ -67,8 +72,16 @@ print(result.message)
 print(result.report.describe())
 if result.summary is not None:
     print(result.summary.headline())
-    for line in result.summary.exclusion_lines():
-        print(f"left out: {line}")
+
+# %% [markdown]
+# ## Pairs left out of the summary
+#
+# A pair is left out when its stable-ground correction was not applied or it has no error
+# estimate (`keep_uncorrected_pairs` keeps it), or when its typical error exceeds
+# `max_pair_error_m_per_yr`. The run report lists the same pairs (`pairs_left_out`).
+
+# %%
+print(result.left_out_table())
 
 # %% [markdown]
 # ## Summary maps (median speed, spread, count) and time series

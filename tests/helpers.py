@@ -160,15 +160,21 @@ def make_product(
     dt_days: float = 10.0,
     name: str = "a",
     direction_deg: float = 0.0,
+    error_m_per_yr: float | None = 10.0,
 ) -> VelocityProduct:
-    """A velocity product of speed ``v`` (m/yr) flowing towards ``direction_deg`` (0 = east, 90 = north)."""
+    """A velocity product of speed ``v`` (m/yr) flowing towards ``direction_deg`` (0 = east, 90 = north).
+
+    As the correction stage makes it: corrected on stable ground (outlines) with a uniform 1-sigma
+    error ``error_m_per_yr`` (m/yr). None: raw, never through the correction, no errors (the
+    summary leaves such a pair out unless ``keep_uncorrected_pairs``).
+    """
     v = np.asarray(v, dtype=np.float32)
     angle = math.radians(direction_deg)
     vx = (v * np.float32(math.cos(angle))).astype(np.float32)
     vy = (v * np.float32(math.sin(angle))).astype(np.float32)
     secondary = reference_datetime + timedelta(days=dt_days)
     ones = np.ones_like(v)
-    return VelocityProduct(
+    product = VelocityProduct(
         vx=vx,
         vy=vy,
         v=v,
@@ -185,6 +191,20 @@ def make_product(
         secondary_datetime=secondary,
         engine="ncc",
     )
+    if error_m_per_yr is None:
+        return product
+    return replace(with_errors(product, error_m_per_yr), correction=dict(CORRECTED))
+
+
+#: The correction record of a product corrected on stable ground outside glacier outlines.
+CORRECTED: dict[str, object] = {
+    "stable_shift_method": "outlines",
+    "stable_shift_applied": True,
+    "stable_shift_dx_px": 0.1,
+    "stable_shift_dy_px": -0.2,
+    "stable_count": 500,
+    "stable_shift_warning": "",
+}
 
 
 #: Three pairs: reference time, baseline (days), speed (m/yr).

@@ -4,6 +4,7 @@ and time series over the glacier (outlines or points of interest), never over st
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -16,10 +17,11 @@ from glacier_velocity.aggregation.summary import (
     MAX_PAIR_ERROR_M_PER_YR,
     aggregate_products,
     median_error,
+    summary_tags,
     write_summary,
 )
 from glacier_velocity.domain.outlines import GlacierOutlines
-from glacier_velocity.errors import InvalidParameter
+from glacier_velocity.errors import InvalidParameter, PairsLeftOut
 from glacier_velocity.io.points import read_points_of_interest
 from glacier_velocity.products.figures import plot_time_series, time_series_points
 from helpers import ICE, T0, ice_and_rock, make_product
@@ -79,12 +81,90 @@ def test_summary_error_cogs_carry_the_errors(tmp_path):
     assert json.loads(tags["excluded_pairs"]) == []
 
 
-def test_a_pair_without_errors_makes_the_error_unknown_not_small():
-    products = _series([ice_and_rock()] * 2, [30.0, 40.0])
-    products.append(make_product(ice_and_rock(), reference_datetime=T0 + timedelta(days=200), name="raw"))
+#: The correction record of a pair whose stable ground could not be found (all ice).
+NOT_CORRECTED = {
+    "stable_shift_method": "none",
+    "stable_shift_applied": False,
+    "stable_shift_warning": "only 0 stable points on land that is not snow, ice, water or cloud (at least 100 "
+    "needed): no stable-ground correction applied; give glacier outlines or a larger area with stable ground",
+}
+
+
+def _uncorrected(v: np.ndarray, days: float, dt_days: float = 10.0, name: str = "raw"):
+    """A pair whose correction could not run: raw speeds, no errors, the warning in its record."""
+    product = make_product(
+        v, reference_datetime=T0 + timedelta(days=days), dt_days=dt_days, name=name, error_m_per_yr=None
+    )
+    return replace(product, correction=dict(NOT_CORRECTED))
+
+
+def test_a_pair_without_a_correction_is_left_out_and_the_headline_keeps_its_error():
+    # The issue's case: a 15-day pair the correction could not run on reads 379 m/yr where the
+    # glacier moves at 260; it entered the summary in silence and took the headline's +/- away.
+    products = _series([ice_and_rock(260.0)] * 2, [30.0, 40.0])
+    products.append(_uncorrected(ice_and_rock(379.0), days=200, dt_days=15.0))
     summary = aggregate_products(products, glacier_outlines=ICE)
-    assert summary.product_count == 3 and not summary.excluded
-    assert np.isnan(summary.error_v).all()
+    assert summary.product_count == 2
+    [left_out] = summary.excluded
+    assert (
+        left_out.cause == "not_corrected"
+        and left_out.pair_id == products[2].reference_id + "__" + products[2].secondary_id
+    )
+    assert "only 0 stable points" in left_out.reason and "keep_uncorrected_pairs" in left_out.reason
+    assert summary.median_speed == pytest.approx(260.0)
+    assert summary.headline() == "median speed 260.0 +/- 25.0 m/yr over glacier outlines (12 cells)"
+    assert json.loads(summary_tags(summary)["excluded_pairs"])[0]["cause"] == "not_corrected"
+
+    # Kept in on purpose: the error is unknown (never smaller), and the headline says why.
+    kept = aggregate_products(products, glacier_outlines=ICE, keep_uncorrected_pairs=True)
+    assert kept.product_count == 3 and not kept.excluded and kept.keep_uncorrected_pairs
+    assert np.isnan(kept.error_v).all()
+    assert kept.headline() == (
+        "median speed 260.0 m/yr over glacier outlines (12 cells), no +/-: 1 of the 3 pairs aggregated have no "
+        f"error estimate (kept in by keep_uncorrected_pairs: {left_out.pair_id})"
+    )
+
+
+def test_a_pair_without_errors_is_left_out_as_unjudged():
+    products = _series([ice_and_rock()] * 2, [30.0, 40.0])
+    products.append(
+        make_product(ice_and_rock(), reference_datetime=T0 + timedelta(days=200), name="raw", error_m_per_yr=None)
+    )
+    summary = aggregate_products(products, glacier_outlines=ICE)
+    assert summary.product_count == 2
+    assert [x.cause for x in summary.excluded] == ["no_error"]
+    assert "no error estimate (v_error)" in summary.excluded[0].reason
+    kept = aggregate_products(products, glacier_outlines=ICE, keep_uncorrected_pairs=True)
+    assert kept.product_count == 3 and np.isnan(kept.error_v).all()
+
+
+def test_min_count_is_checked_after_pairs_are_left_out():
+    # 3 products, 2 left out, min_count 2: the summary was empty ("median speed nan") and said nothing.
+    products = _series([ice_and_rock()], [30.0])
+    products += [_uncorrected(ice_and_rock(), days=100 * k, name=f"raw{k}") for k in (1, 2)]
+    with pytest.raises(PairsLeftOut, match=r"^min_count: 2 is more than the 1 pair\(s\) left after 2 of 3") as caught:
+        aggregate_products(products, min_count=2)
+    assert [x.cause for x in caught.value.excluded] == ["not_corrected", "not_corrected"]
+    assert caught.value.parameter == "min_count"
+    assert aggregate_products(products, min_count=2, keep_uncorrected_pairs=True).valid_fraction == 1.0
+
+
+def test_every_pair_left_out_names_what_keeps_them():
+    products = [_uncorrected(ice_and_rock(), days=100 * k, name=f"raw{k}") for k in (1, 2)]
+    with pytest.raises(
+        PairsLeftOut, match=r"^keep_uncorrected_pairs: every pair was left out of the summary: 2 not corrected"
+    ):
+        aggregate_products(products)
+
+
+def test_a_headline_without_cells_says_why():
+    rock_only = ice_and_rock()
+    rock_only[:, :3] = np.nan  # nothing measured on the ice
+    products = _series([rock_only], [30.0])
+    summary = aggregate_products(products, glacier_outlines=ICE)
+    assert summary.headline().endswith(
+        "no +/-: no cell of the glacier outlines has a median speed (at least 1 valid map(s))"
+    )
 
 
 def test_pairs_above_the_error_threshold_are_left_out_and_named():

@@ -34,10 +34,13 @@ def _speeds(seed: int) -> np.ndarray:
 @pytest.fixture
 def products():
     # Given out of date order, with a fractional baseline and a pair in another direction.
+    # Made without the correction (error_m_per_yr=None): no errors, no shift.
     return [
-        make_product(_speeds(1), reference_datetime=T + timedelta(days=20), dt_days=10.5, name="c"),
-        make_product(_speeds(2), reference_datetime=T, dt_days=10.0, name="a", direction_deg=30.0),
-        make_product(_speeds(3), reference_datetime=T + timedelta(days=5), dt_days=20.0, name="b"),
+        make_product(
+            _speeds(1), reference_datetime=T + timedelta(days=20), dt_days=10.5, name="c", error_m_per_yr=None
+        ),
+        make_product(_speeds(2), reference_datetime=T, dt_days=10.0, name="a", direction_deg=30.0, error_m_per_yr=None),
+        make_product(_speeds(3), reference_datetime=T + timedelta(days=5), dt_days=20.0, name="b", error_m_per_yr=None),
     ]
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from doc_rows import assert_documented
 from glacier_velocity.cli import main
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.products.runreport import PairStatus, read_run_report, write_status
@@ -124,8 +125,8 @@ def test_notebook_and_cli_write_the_same_files(run_inputs, tmp_path):
     scraps = scrap.read_scraps(nb_out / "aggregation.ipynb")
     assert (
         scraps["message"]
-        == "3 succeeded / 1 failed: 3 pairs aggregated, median speed 100.0 m/yr over whole grid (no glacier_outlines "
-        "and no errors given: includes stable ground) (20 cells), 100 % of the grid measured"
+        == "3 succeeded / 1 failed: 3 pairs aggregated, median speed 100.0 +/- 7.2 m/yr over moving ground "
+        "(speed > 3 sigma; no glacier_outlines given) (20 cells), 100 % of the grid measured"
     )
     assert scraps["stats"]["pairs"][1]["median_speed_m_per_yr"] == 120.0
 
@@ -236,3 +237,94 @@ def test_a_bad_outlines_file_stops_aggregation_before_anything_is_written(tmp_pa
     assert not (tmp_path / "out").exists()
     with pytest.raises(InvalidParameter, match="^max_pair_error_m_per_yr: "):
         AggregationParams(max_pair_error_m_per_yr=0.0)
+
+
+def _write_pairs(tmp_path: Path, products) -> list[str]:
+    """Each product as a pair product directory ``p<k>`` holding its velocity COG."""
+    from glacier_velocity.io.cog import write_velocity_cog
+
+    dirs = []
+    for k, product in enumerate(products):
+        directory = tmp_path / f"p{k}"
+        directory.mkdir()
+        write_velocity_cog(product, directory / f"pair{k}.tif")
+        dirs.append(str(directory))
+    return dirs
+
+
+def _uncorrected_products(n: int):
+    """``n`` pairs whose stable-ground correction could not run (raw speeds, no errors)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from helpers import T0, ice_and_rock, make_product
+
+    warning = "only 12 stable points (at least 100 needed): no stable-ground correction applied; give glacier outlines"
+    record = {"stable_shift_method": "none", "stable_shift_applied": False, "stable_shift_warning": warning}
+    return [
+        replace(
+            make_product(
+                ice_and_rock(380.0),
+                reference_datetime=T0 + timedelta(days=300 + 40 * k),
+                name=f"raw{k}",
+                error_m_per_yr=None,
+            ),
+            correction=dict(record),
+        )
+        for k in range(n)
+    ]
+
+
+def test_uncorrected_pairs_are_left_out_and_listed_in_the_run_report_and_the_notebook(tmp_path, capsys):
+    from helpers import ice_and_rock, pair_series
+
+    products = pair_series([ice_and_rock(260.0)], [30.0]) + _uncorrected_products(2)
+    dirs = _write_pairs(tmp_path, products)
+    result = aggregate_run(dirs, tmp_path / "out")
+    assert result.summary is not None and result.summary.product_count == 1
+    report = json.loads((tmp_path / "out" / "run-report.json").read_text())
+    assert [(p["pair_id"], p["cause"], p["error_v_m_per_yr"]) for p in report["pairs_left_out"]] == [
+        ("p1", "not_corrected", None),
+        ("p2", "not_corrected", None),
+    ]
+    reason = report["pairs_left_out"][0]["reason"]
+    assert "only 12 stable points" in reason
+    assert_documented(reason, _uncorrected_products(1)[0].correction["stable_shift_warning"])
+    table = result.left_out_table().splitlines()
+    assert table[0] == "2 pair(s) left out of the summary:"
+    assert table[1].startswith("  p1 [not_corrected]: no stable-ground correction (only 12 stable points")
+    assert "median speed 260.0 +/- 30.0 m/yr" in result.message and "2 left out" in result.message
+    # min_count 2 with one pair left: the step fails naming the option, the run report lists the pairs.
+    assert main(["aggregate", *dirs, "--out-dir", str(tmp_path / "cli"), "--min-count", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--min-count: 2 is more than the 1 pair(s) left after 2 of 3 were left out" in err
+    message = err.split("error: ", 1)[1].strip()
+    pairs = message.split("were left out (", 1)[1].split("), so no pixel", 1)[0]
+    assert_documented(message, "2", "1", "3", pairs, str(tmp_path / "cli" / "run-report.json"))
+    assert [p.cause for p in read_run_report(tmp_path / "cli" / "run-report.json").left_out] == ["not_corrected"] * 2
+    # --keep-uncorrected-pairs keeps them: no +/- then, and the headline says why.
+    assert main(["aggregate", *dirs, "--out-dir", str(tmp_path / "kept"), "--keep-uncorrected-pairs"]) == 0
+    assert "no +/-: 2 of the 3 pairs aggregated have no error estimate" in capsys.readouterr().out
+    kept = aggregate_run(dirs, tmp_path / "lib", AggregationParams(keep_uncorrected_pairs=True)).summary
+    assert kept is not None and kept.product_count == 3
+    ids = ", ".join(x.pair_id for x in result.summary.excluded)
+    assert_documented(
+        kept.headline(), f"{kept.median_speed:.1f}", kept.region_name, str(kept.region_cells), "2", "3", ids
+    )
+
+
+def test_a_run_whose_every_pair_is_uncorrected_fails_after_writing_the_run_report(tmp_path):
+    from glacier_velocity.errors import PairsLeftOut
+
+    dirs = _write_pairs(tmp_path, _uncorrected_products(2))
+    with pytest.raises(
+        PairsLeftOut, match="^keep_uncorrected_pairs: every pair was left out of the summary: 2 not corrected"
+    ) as caught:
+        aggregate_run(dirs, tmp_path / "out")
+    message = str(caught.value)
+    pairs = message.split("summary: ", 1)[1].split("; nothing", 1)[0]
+    assert_documented(message, pairs, str(tmp_path / "out" / "run-report.json"))
+    report = read_run_report(tmp_path / "out" / "run-report.json")
+    assert [p.pair_id for p in report.left_out] == ["p0", "p1"]
+    assert (tmp_path / "out" / "catalog" / "catalog.json").is_file()
+    assert not (tmp_path / "out" / "summary").exists()

@@ -26,6 +26,20 @@ class InvalidParameter(GlacierVelocityError, ValueError):
         super().__init__(f"{parameter}: {message}")
 
 
+class PairsLeftOut(InvalidParameter):
+    """The summary has nothing (or too little) left once pairs are left out of it.
+
+    ``parameter`` names what to change (``keep_uncorrected_pairs``, ``max_pair_error_m_per_yr``
+    or ``min_count``); ``excluded`` holds the summary's
+    :class:`~glacier_velocity.aggregation.summary.ExcludedPair` records, so the run report can
+    list them before the step fails.
+    """
+
+    def __init__(self, parameter: str, message: str, excluded: tuple = ()):
+        self.excluded = excluded
+        super().__init__(parameter, message)
+
+
 class InputError(GlacierVelocityError):
     """An input file, item or asset cannot be used (missing, unreadable, wrong grid, ...)."""
 

@@ -11,11 +11,16 @@ Statistics are only evaluated on pixels with at least ``min_count`` valid maps (
 standard deviation on pixels with at least two), so no all-NaN slice ever reaches
 ``numpy.nanmedian`` and no warning needs to be silenced.
 
-Errors (design record ``docs/design/0006-error-aware-aggregation.md``): a pair whose typical
-1-sigma speed error (median of its ``v_error``) exceeds ``max_pair_error_m_per_yr`` is left
-out, and the summary lists it with the reason. The error of each median is propagated from
-the per-pair errors of the pairs that entered it (:func:`median_error`). Headline numbers
-and the time series are taken over the glacier (:mod:`.regions`), never over stable ground.
+What the summary holds (design record ``docs/design/0006-error-aware-aggregation.md``): a
+pair whose stable-ground correction was not applied, or that has no error estimate, is left out
+unless ``keep_uncorrected_pairs`` is set (its speeds carry the pair's misregistration, and
+nothing says how large it is), and so is a pair whose typical 1-sigma speed error (median of
+its ``v_error``) exceeds ``max_pair_error_m_per_yr``. :attr:`Summary.excluded` lists each with
+its :data:`ExclusionCause` and the reason in words; ``min_count`` is checked against the pairs
+that remain. The error of each median is propagated from the per-pair errors of the pairs
+that entered it (:func:`median_error`). Headline numbers and the time series are taken over
+the glacier (:mod:`.regions`), never over stable ground, and the headline carries its +/- or
+says why it has none.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from .._version import __version__
 from ..domain.dates import format_datetime
 from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct
-from ..errors import InputError, InvalidParameter
+from ..errors import InputError, InvalidParameter, PairsLeftOut
 from ..io.atomic import output_directory
 from ..io.outlines import read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
@@ -190,6 +195,20 @@ class PairEntry:
         return f"{self.reference_id}__{self.secondary_id}"
 
 
+#: Why a pair was left out of the summary (:attr:`ExcludedPair.cause`):
+#:
+#: - ``"not_corrected"``: its stable-ground correction was not applied (no stable ground found,
+#:   an implausible shift, or the correction turned off): its speeds include the pair's
+#:   misregistration and it has no error estimate;
+#: - ``"no_error"``: corrected or not, the product has no error estimate (``v_error``), e.g. a
+#:   product made before the correction stage existed, so nothing says how good it is;
+#: - ``"error_above_threshold"``: its typical error exceeds ``max_pair_error_m_per_yr``.
+#:
+#: The first two are kept with ``keep_uncorrected_pairs``; the third with a higher threshold.
+ExclusionCause = Literal["not_corrected", "no_error", "error_above_threshold"]
+EXCLUSION_CAUSES: tuple[str, ...] = ("not_corrected", "no_error", "error_above_threshold")
+
+
 @dataclass(frozen=True)
 class ExcludedPair:
     """A pair left out of the summary, and why.
@@ -197,17 +216,31 @@ class ExcludedPair:
     Attributes
     ----------
     entry : PairEntry
-        The pair (its ``error_v`` is the reason's number).
+        The pair; its ``source`` is the file it was read from (``""`` in memory) and its
+        ``error_v`` the typical error (NaN when it has none).
+    cause : {"not_corrected", "no_error", "error_above_threshold"}
+        Why, for programs (see :data:`ExclusionCause`).
     reason : str
-        Human-readable reason, naming the parameter and both numbers.
+        Why, in words: names the parameter that keeps the pair in, and the numbers.
     """
 
     entry: PairEntry
+    cause: ExclusionCause
     reason: str
+
+    def __post_init__(self) -> None:
+        if self.cause not in EXCLUSION_CAUSES:
+            raise ValueError(f"unknown exclusion cause {self.cause!r}; one of {EXCLUSION_CAUSES}")
 
     @property
     def pair_id(self) -> str:
+        """``reference_id__secondary_id`` of the pair."""
         return self.entry.pair_id
+
+    @property
+    def source(self) -> str:
+        """The product file the pair was read from (``""`` for an in-memory product)."""
+        return self.entry.source
 
 
 @dataclass(frozen=True)
@@ -239,9 +272,12 @@ class Summary:
     min_count : int
         Minimum number of valid maps a pixel needs to get statistics.
     excluded : tuple of ExcludedPair
-        Pairs left out (error above ``max_pair_error_m_per_yr``), in input order.
+        Pairs left out (not corrected, no error, or error above ``max_pair_error_m_per_yr``),
+        in input order, each with its cause and reason.
     max_pair_error_m_per_yr : float or None
         The threshold applied (m/yr); None: none.
+    keep_uncorrected_pairs : bool
+        Whether pairs without a correction or without an error were kept in.
     region : Region or None
         The headline region (glacier outlines, points of interest, or a flagged fallback).
     points : tuple of PointCell
@@ -264,6 +300,7 @@ class Summary:
     max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR
     region: Region | None = None
     points: tuple[PointCell, ...] = ()
+    keep_uncorrected_pairs: bool = False
 
     def __post_init__(self) -> None:
         # Summaries built without errors (tests, old callers) get NaN error maps: unknown.
@@ -332,15 +369,40 @@ class Summary:
         """Cells of the headline region with a median speed."""
         return int(self._region_values(self.median_v).size)
 
+    def missing_error_reason(self) -> str:
+        """Why the headline speed has no +/- (``""`` when it has one)."""
+        if self.region_cells == 0:
+            return f"no cell of the {self.region_name} has a median speed (at least {self.min_count} valid map(s))"
+        if np.isfinite(self.median_speed_error):
+            return ""
+        without = [e.pair_id for e in self.entries if not np.isfinite(e.error_v)]
+        if without:
+            return (
+                f"{len(without)} of the {self.product_count} pairs aggregated have no error estimate "
+                f"(kept in by keep_uncorrected_pairs: {', '.join(without)})"
+            )
+        errors = self._region_values(self.error_v) if self.error_v is not None else np.array([])
+        unknown = int((~np.isfinite(errors)).sum())
+        return f"the error is unknown at {unknown} of the {self.region_cells} cells (a pair there has no error)"
+
     def headline(self) -> str:
-        """The headline in words, e.g. ``"median glacier speed 243.1 +/- 1.9 m/yr over glacier outlines (459 cells)"``."""
+        """The headline in words, e.g. ``"median speed 243.1 +/- 1.9 m/yr over glacier outlines (459 cells)"``.
+
+        Without an error the headline says why (:meth:`missing_error_reason`) instead of a +/-.
+        """
         error = self.median_speed_error
-        pm = f" +/- {error:.1f}" if np.isfinite(error) else ""
-        return f"median speed {self.median_speed:.1f}{pm} m/yr over {self.region_name} ({self.region_cells} cells)"
+        where = f"over {self.region_name} ({self.region_cells} cells)"
+        if np.isfinite(error):
+            return f"median speed {self.median_speed:.1f} +/- {error:.1f} m/yr {where}"
+        return f"median speed {self.median_speed:.1f} m/yr {where}, no +/-: {self.missing_error_reason()}"
 
     def exclusion_lines(self) -> list[str]:
         """One line per excluded pair: its id and the reason."""
         return [f"{x.pair_id}: {x.reason}" for x in self.excluded]
+
+    def excluded_sources(self) -> dict[str, ExcludedPair]:
+        """The excluded pairs by the product file they were read from (pairs read from files only)."""
+        return {x.source: x for x in self.excluded if x.source}
 
     def band(self, name: str) -> np.ndarray:
         """Array of one summary band by its name in :data:`SUMMARY_BANDS`."""
@@ -610,6 +672,71 @@ def check_max_pair_error(value: float | None) -> float | None:
     return float(value)
 
 
+def _exclusion(
+    entry: PairEntry, correction: dict, threshold: float | None, keep_uncorrected_pairs: bool
+) -> ExcludedPair | None:
+    """Whether a pair is left out of the summary, and why (None: it enters)."""
+    keep = "keep_uncorrected_pairs = true keeps it in"
+    if not keep_uncorrected_pairs:
+        if correction and not correction.get("stable_shift_applied", False):
+            why = str(correction.get("stable_shift_warning") or "no reason recorded")
+            return ExcludedPair(
+                entry,
+                "not_corrected",
+                f"no stable-ground correction ({why}); its speeds include the pair's misregistration "
+                f"and have no error estimate ({keep})",
+            )
+        if not np.isfinite(entry.error_v):
+            return ExcludedPair(
+                entry,
+                "no_error",
+                "no error estimate (v_error): nothing says whether its speeds include a misregistration "
+                f"({keep}; re-run the pair to get the correction and its errors)",
+            )
+    if threshold is not None and np.isfinite(entry.error_v) and entry.error_v > threshold:
+        return ExcludedPair(
+            entry,
+            "error_above_threshold",
+            f"typical speed error {entry.error_v:.1f} m/yr (median v_error) exceeds "
+            f"max_pair_error_m_per_yr = {threshold:g} m/yr",
+        )
+    return None
+
+
+def _counted(excluded: Sequence[ExcludedPair], threshold: float | None) -> str:
+    """The left-out pairs counted by cause, e.g. ``"2 not corrected (a, b); 1 without an error estimate (c)"``."""
+    words = {
+        "not_corrected": "not corrected (no stable ground found, or an implausible shift)",
+        "no_error": "without an error estimate",
+        "error_above_threshold": f"with an error above max_pair_error_m_per_yr = {threshold} m/yr",
+    }
+    parts = []
+    for cause in EXCLUSION_CAUSES:
+        ids = [x.pair_id for x in excluded if x.cause == cause]
+        if ids:
+            parts.append(f"{len(ids)} {words[cause]} ({', '.join(ids)})")
+    return "; ".join(parts)
+
+
+def _nothing_left(excluded: Sequence[ExcludedPair], threshold: float | None) -> PairsLeftOut:
+    """The error when every pair was left out: names the parameter that would keep them."""
+    listing = _counted(excluded, threshold)
+    if all(x.cause == "error_above_threshold" for x in excluded):
+        return PairsLeftOut(
+            "max_pair_error_m_per_yr",
+            f"every pair was left out of the summary: {listing}; nothing is left to aggregate: "
+            "raise the threshold or check the pairs' stable ground",
+            tuple(excluded),
+        )
+    return PairsLeftOut(
+        "keep_uncorrected_pairs",
+        f"every pair was left out of the summary: {listing}; nothing is left to aggregate: give the "
+        "correlation glacier_outlines or a larger area with stable ground around the glacier, or set "
+        "keep_uncorrected_pairs to aggregate the uncorrected speeds",
+        tuple(excluded),
+    )
+
+
 def _median_or_nan(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(np.median(finite)) if finite.size else float("nan")
@@ -623,6 +750,7 @@ def aggregate_products(
     max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR,
     glacier_outlines: GlacierOutlines | str | os.PathLike[str] | dict | None = None,
     points_of_interest: Sequence[PointOfInterest] | str | Sequence[Sequence[float]] | dict | None = None,
+    keep_uncorrected_pairs: bool = False,
 ) -> Summary:
     """Median speed and velocity, their errors, spread and valid-map count per pixel.
 
@@ -640,13 +768,17 @@ def aggregate_products(
         to the first grid's axes (their errors are not: the rotation is about a degree).
     max_pair_error_m_per_yr : float or None, default :data:`MAX_PAIR_ERROR_M_PER_YR`
         Pairs whose typical 1-sigma speed error (median ``v_error``, m/yr) exceeds it are
-        left out and listed in :attr:`Summary.excluded`. Pairs without errors (made with the
-        correction off) cannot be judged and are kept. None: no threshold.
+        left out and listed in :attr:`Summary.excluded`. None: no threshold.
     glacier_outlines : GlacierOutlines, GeoJSON path, URL or text, optional
         The headline numbers and time series are taken over these outlines.
     points_of_interest : optional
         Points (see :func:`glacier_velocity.io.points.read_points_of_interest`) where each
         pair's speed is sampled for the time series; the headline region without outlines.
+    keep_uncorrected_pairs : bool, default False
+        Keep pairs whose stable-ground correction was not applied, or that have no error
+        estimate. By default they are left out (:attr:`Summary.excluded` says why): their
+        speeds include the pair's misregistration. Kept, they make the error of every median
+        they enter unknown (NaN), and the headline says so.
 
     Returns
     -------
@@ -656,9 +788,12 @@ def aggregate_products(
 
     Raises
     ------
+    PairsLeftOut
+        Every pair was left out, or fewer pairs than ``min_count`` remain; its ``excluded``
+        lists them (an :class:`~glacier_velocity.errors.InvalidParameter` naming the parameter
+        to change).
     InvalidParameter
-        No products, ``min_count`` < 1, an unknown ``resampling``, a bad threshold, or every
-        pair above the threshold.
+        No products, ``min_count`` < 1, an unknown ``resampling`` or a bad threshold.
     InputError
         A product file is missing, or a product does not overlap the first product's grid.
     """
@@ -723,13 +858,10 @@ def aggregate_products(
                 f"{', ' + source if source else ''}) is the same pair as {first.source or 'an earlier product'}; "
                 "give each pair's product once"
             )
-        if threshold is not None and np.isfinite(entry.error_v) and entry.error_v > threshold:
-            reason = (
-                f"typical speed error {entry.error_v:.1f} m/yr (median v_error) exceeds "
-                f"max_pair_error_m_per_yr = {threshold:g} m/yr"
-            )
-            log.warning("pair %s left out of the summary: %s", entry.pair_id, reason)
-            excluded.append(ExcludedPair(entry, reason))
+        exclusion = _exclusion(entry, product.correction, threshold, bool(keep_uncorrected_pairs))
+        if exclusion is not None:
+            log.warning("pair %s left out of the summary: %s", entry.pair_id, exclusion.reason)
+            excluded.append(exclusion)
             continue
         for name, band in (("v", gridded.v), ("vx", gridded.vx), ("vy", gridded.vy), *errors.items()):
             stacks[name].append(np.asarray(band, dtype=np.float32))
@@ -738,10 +870,15 @@ def aggregate_products(
 
     assert grid is not None
     if not entries:
-        raise InvalidParameter(
-            "max_pair_error_m_per_yr",
-            f"every pair's error exceeds {threshold:g} m/yr ({'; '.join(x.pair_id + ': ' + f'{x.entry.error_v:.1f}' for x in excluded)}); "
-            "nothing is left to aggregate: raise the threshold or check the pairs' stable ground",
+        raise _nothing_left(excluded, threshold)
+    if min_count > len(entries):
+        # Checked after the pairs are left out: else the summary is all NaN ("median speed nan").
+        raise PairsLeftOut(
+            "min_count",
+            f"{min_count} is more than the {len(entries)} pair(s) left after {len(excluded)} of {n} were left out "
+            f"({_counted(excluded, threshold)}), so no pixel could have that many valid maps; lower --min-count "
+            f"to at most {len(entries)}, or keep the pairs in",
+            tuple(excluded),
         )
     stack = {name: np.stack(stacks[name]) for name in bands}
     del stacks
@@ -811,6 +948,7 @@ def aggregate_products(
         max_pair_error_m_per_yr=threshold,
         region=region,
         points=cells,
+        keep_uncorrected_pairs=bool(keep_uncorrected_pairs),
     )
     log.info(
         "aggregated %d of %d products on a %dx%d grid; %.1f%% of pixels have a median speed; %s",
@@ -853,7 +991,8 @@ def summary_tags(summary: Summary) -> dict[str, str]:
         for e in summary.entries
     ]
     excluded = [
-        {"pair_id": x.pair_id, "error_v": _rounded(x.entry.error_v), "reason": x.reason} for x in summary.excluded
+        {"pair_id": x.pair_id, "cause": x.cause, "error_v": _rounded(x.entry.error_v), "reason": x.reason}
+        for x in summary.excluded
     ]
     return {
         "product": "glacier-velocity summary",
@@ -867,6 +1006,8 @@ def summary_tags(summary: Summary) -> dict[str, str]:
         if summary.max_pair_error_m_per_yr is None
         else f"{summary.max_pair_error_m_per_yr:g}",
         "excluded_pairs": json.dumps(excluded),
+        "keep_uncorrected_pairs": str(summary.keep_uncorrected_pairs).lower(),
+        "headline": summary.headline(),
         "headline_region": summary.region_name,
         "headline_median_v": str(_rounded(summary.median_speed)),
         "headline_error_v": str(_rounded(summary.median_speed_error)),

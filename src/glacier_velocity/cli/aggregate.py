@@ -71,6 +71,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the run report lists it; 'none' keeps every pair (default: %(default)s)",
     )
     parser.add_argument(
+        "--keep-uncorrected-pairs",
+        action="store_true",
+        default=_DEFAULTS.keep_uncorrected_pairs,
+        help="keep pairs whose stable-ground correction was not applied, or that have no error estimate; "
+        "by default they are left out and the run report lists each with its reason",
+    )
+    parser.add_argument(
         "--glacier-outlines",
         default=_DEFAULTS.glacier_outlines,
         metavar="GEOJSON",
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         min_count=args.min_count,
         resampling=args.resampling,
         max_pair_error_m_per_yr=args.max_pair_error_m_per_yr,
+        keep_uncorrected_pairs=args.keep_uncorrected_pairs,
         glacier_outlines=args.glacier_outlines,
         points_of_interest=args.points_of_interest,
     )

@@ -368,11 +368,7 @@ def summary_figure(
         # Full kilometre coordinates, not an offset like "+7e3" that readers miss.
         ax.ticklabel_format(useOffset=False, style="plain")
     axes[0].set_ylabel(ylabel)
-    excluded = (
-        f" ({len(summary.excluded)} left out: error above {summary.max_pair_error_m_per_yr:g} m/yr)"
-        if summary.excluded
-        else ""
-    )
+    excluded = f" ({len(summary.excluded)} left out, see the run report)" if summary.excluded else ""
     fig.suptitle(
         f"Glacier surface velocity, {summary.product_count} pairs{excluded}, {_date_range(summary)}; {summary.headline()}"
     )

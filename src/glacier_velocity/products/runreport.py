@@ -38,7 +38,8 @@ Run report schema (``run-report.json``, :data:`RUN_REPORT_SCHEMA` as JSON Schema
       "pairs_left_out": [                        # succeeded, but left out of the summary
         {
           "pair_id": "99XXX_20230605_20230610",
-          "error_v_m_per_yr": 151.2,             # the pair's typical 1-sigma speed error
+          "cause": "error_above_threshold",      # or "not_corrected", "no_error"
+          "error_v_m_per_yr": 151.2,             # the pair's typical 1-sigma speed error (null: none)
           "reason": "typical speed error 151.2 m/yr (median v_error) exceeds max_pair_error_m_per_yr = 100 m/yr"
         }
       ]
@@ -61,6 +62,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from .._version import __version__
+from ..aggregation.summary import EXCLUSION_CAUSES
 from ..errors import GlacierVelocityError, InputError
 from ..io.atomic import write_text_atomic
 
@@ -114,10 +116,11 @@ _PAIR_SCHEMA: dict[str, Any] = {
 
 _LEFT_OUT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["pair_id", "error_v_m_per_yr", "reason"],
+    "required": ["pair_id", "cause", "error_v_m_per_yr", "reason"],
     "additionalProperties": False,
     "properties": {
         "pair_id": {"type": "string", "minLength": 1},
+        "cause": {"enum": list(EXCLUSION_CAUSES)},
         "error_v_m_per_yr": {"type": ["number", "null"]},
         "reason": {"type": "string", "minLength": 1},
     },
@@ -332,25 +335,33 @@ def read_status(path: str | os.PathLike[str]) -> PairStatus:
 
 @dataclass(frozen=True)
 class LeftOutPair:
-    """A pair that succeeded but was left out of the summary (too noisy), and why.
+    """A pair that succeeded but was left out of the summary, and why.
 
     Attributes
     ----------
     pair_id : str
         The pair, as in the run report's ``pairs``.
     error_v_m_per_yr : float or None
-        Its typical 1-sigma speed error (median ``v_error``, m/yr).
+        Its typical 1-sigma speed error (median ``v_error``, m/yr); None when it has none.
     reason : str
-        Naming ``max_pair_error_m_per_yr`` and both numbers.
+        In words, naming the parameter that would keep it in.
+    cause : {"not_corrected", "no_error", "error_above_threshold"}
+        Why, for programs (:data:`~glacier_velocity.aggregation.summary.ExclusionCause`).
     """
 
     pair_id: str
     error_v_m_per_yr: float | None
     reason: str
+    cause: str = "error_above_threshold"
+
+    def __post_init__(self) -> None:
+        if self.cause not in EXCLUSION_CAUSES:
+            raise InputError(f"pair {self.pair_id!r}: unknown cause {self.cause!r} for leaving it out")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "pair_id": self.pair_id,
+            "cause": self.cause,
             "error_v_m_per_yr": _finite_or_none(self.error_v_m_per_yr),
             "reason": self.reason,
         }
@@ -367,7 +378,8 @@ class RunReport:
     message : str
         The discovery step's account of the run (how many pairs, or why none).
     left_out : tuple of LeftOutPair
-        Pairs that succeeded but were left out of the summary (``max_pair_error_m_per_yr``).
+        Pairs that succeeded but were left out of the summary (not corrected, no error, or an
+        error above ``max_pair_error_m_per_yr``).
     """
 
     pairs: tuple[PairStatus, ...]
@@ -430,7 +442,10 @@ class RunReport:
                 f"not a glacier-velocity run report (type {data.get('type') if isinstance(data, dict) else None!r})"
             )
         left_out = tuple(
-            LeftOutPair(str(p["pair_id"]), p.get("error_v_m_per_yr"), str(p["reason"]))
+            # Reports written before causes were recorded only left out pairs for their error.
+            LeftOutPair(
+                str(p["pair_id"]), p.get("error_v_m_per_yr"), str(p["reason"]), p.get("cause", "error_above_threshold")
+            )
             for p in data.get("pairs_left_out", [])
         )
         report = cls(

@@ -36,6 +36,7 @@ from ..aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from ..aggregation.summary import (
     MAX_PAIR_ERROR_M_PER_YR,
     RESAMPLING,
+    ExcludedPair,
     ResamplingName,
     Summary,
     SummaryFiles,
@@ -44,7 +45,7 @@ from ..aggregation.summary import (
     write_summary,
 )
 from ..domain.outlines import GlacierOutlines
-from ..errors import AllPairsFailed, InputError, InvalidParameter
+from ..errors import AllPairsFailed, InputError, InvalidParameter, PairsLeftOut
 from ..io.atomic import output_directory
 from ..io.outlines import read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
@@ -86,8 +87,12 @@ class AggregationParams:
         are never resampled.
     max_pair_error_m_per_yr : float or None
         A pair whose typical 1-sigma speed error (median ``v_error``, m/yr) exceeds this is
-        left out of the summary, and the run report and the summary say so. Pairs without
-        errors (stable correction off) are kept. None keeps every pair.
+        left out of the summary, and the run report and the summary say so. None: no threshold.
+    keep_uncorrected_pairs : bool
+        Keep in the summary the pairs whose stable-ground correction was not applied (no stable
+        ground found, an implausible shift, correction turned off) or that have no error
+        estimate. By default they are left out, and the run report lists each with its reason:
+        their speeds include the pair's misregistration (0.1-2 px: tens to hundreds of m/yr).
     glacier_outlines : str or None
         Glacier outlines as GeoJSON (file path, http(s) URL or the text): the headline
         numbers and the time series are taken over them, and they are drawn on the summary
@@ -100,11 +105,16 @@ class AggregationParams:
     min_count: int = 1
     resampling: str = "nearest"
     max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR
+    keep_uncorrected_pairs: bool = False
     glacier_outlines: str | None = None
     points_of_interest: str | None = None
 
     def __post_init__(self) -> None:
         check_max_pair_error(self.max_pair_error_m_per_yr)
+        if not isinstance(self.keep_uncorrected_pairs, bool):
+            raise InvalidParameter(
+                "keep_uncorrected_pairs", f"must be true or false, got {self.keep_uncorrected_pairs!r}"
+            )
         for name in ("glacier_outlines", "points_of_interest"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
@@ -252,6 +262,15 @@ class AggregationResult:
     files: SummaryFiles | None
     message: str
 
+    def left_out_table(self) -> str:
+        """The pairs left out of the summary, one line each with its cause and reason (as in the run report)."""
+        left_out = self.report.left_out
+        if not left_out:
+            return "no pair was left out of the summary"
+        lines = [f"{len(left_out)} pair(s) left out of the summary:"]
+        lines += [f"  {p.pair_id} [{p.cause}]: {p.reason}" for p in left_out]
+        return "\n".join(lines)
+
     def stats(self) -> dict[str, Any]:
         """JSON-ready statistics of the run (what the aggregation notebook glues as ``stats``)."""
         report, summary = self.report, self.summary
@@ -291,14 +310,10 @@ class AggregationResult:
         }
 
 
-def _left_out(summary: Summary | None, inputs: Sequence[ProductInput]) -> tuple[LeftOutPair, ...]:
+def _left_out(excluded: Sequence[ExcludedPair], inputs: Sequence[ProductInput]) -> tuple[LeftOutPair, ...]:
     """The summary's excluded pairs, named as in the run report (their product's pair id)."""
-    if summary is None:
-        return ()
     by_cog = {str(p.cog): p.pair_id for p in inputs}
-    return tuple(
-        LeftOutPair(by_cog.get(x.entry.source, x.pair_id), x.entry.error_v, x.reason) for x in summary.excluded
-    )
+    return tuple(LeftOutPair(by_cog.get(x.source, x.pair_id), x.entry.error_v, x.reason, x.cause) for x in excluded)
 
 
 def _report(
@@ -382,16 +397,24 @@ def aggregate_run(
     # Read once, before anything is written: a bad file stops the step with its name.
     outlines = params.outlines()
     points = params.points()
+    left_out: PairsLeftOut | None = None
     if inputs:
-        summary = aggregate_products(
-            [p.cog for p in inputs],
-            min_count=params.min_count,
-            resampling=resampling,
-            max_pair_error_m_per_yr=params.max_pair_error_m_per_yr,
-            glacier_outlines=outlines,
-            points_of_interest=points,
-        )
-    report = _report(statuses, inputs, message, _left_out(summary, inputs))
+        try:
+            summary = aggregate_products(
+                [p.cog for p in inputs],
+                min_count=params.min_count,
+                resampling=resampling,
+                max_pair_error_m_per_yr=params.max_pair_error_m_per_yr,
+                glacier_outlines=outlines,
+                points_of_interest=points,
+                keep_uncorrected_pairs=params.keep_uncorrected_pairs,
+            )
+        except PairsLeftOut as exc:
+            # Nothing (or too little) is left to summarise: the run report still lists every
+            # pair and why it was left out, then the step fails with the same words.
+            left_out = exc
+    excluded = summary.excluded if summary is not None else left_out.excluded if left_out is not None else ()
+    report = _report(statuses, inputs, message, _left_out(excluded, inputs))
     # Created only now: a rejected input leaves no output directory behind. Every directory
     # written into is a real one, checked before the first file is written: a symbolic link
     # left or planted at out_dir, catalog/ or summary/ would take every file where it points.
@@ -399,6 +422,17 @@ def aggregate_run(
     catalog_dir = output_directory(out / CATALOG_DIR)
     summary_dir = output_directory(out / SUMMARY_DIR) if summary is not None else None
     report_path = write_run_report(report, out / RUN_REPORT_NAME)
+    if left_out is not None:
+        write_catalog(
+            catalog_dir,
+            [p.item for p in inputs],
+            None,
+            summary_item_id=SUMMARY_ITEM_ID,
+            run_report=report,
+            title="Glacier surface velocity: no summary",
+            description=str(left_out),
+        )
+        raise PairsLeftOut(left_out.parameter, f"{left_out.detail} (run report: {report_path})", left_out.excluded)
     if summary is not None and summary_dir is not None:
         files = (
             write_summary(summary, summary_dir)
