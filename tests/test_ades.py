@@ -1,27 +1,27 @@
 """The package wrapped for an ADES (eoap-cwlwrap, deploy/ades/): stage-out to an S3 API on 127.0.0.1.
 
-The stage-out signs its requests (AWS Signature Version 4, standard library): checked against
-AWS's published example. The wrapped package runs on the demo with cwltool, and the catalog
-with every asset must arrive in a bucket of a local moto server.
+The stage-out (boto3) uploads a catalog to a local moto server: large files in parts, each
+object with its media type, temporary credentials with their session token. The wrapped
+package runs on the demo with cwltool, and the catalog with every asset must arrive in the
+bucket.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import urllib.request
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from glacier_velocity import demo
 from glacier_velocity.demo.stacserver import serve_stac
-from glacier_velocity.deploy.s3upload import Credentials, catalog_files, sign_v4
+from glacier_velocity.deploy import s3upload
+from glacier_velocity.deploy.s3upload import catalog_files, s3_client
 from glacier_velocity.errors import InputError
 from glacier_velocity.workflow import runner
 from helpers import free_port, running_server, write_development_package
@@ -31,27 +31,12 @@ TOOLS = ROOT / ".venv" / "tools"
 CWLWRAP_PYTHON = TOOLS / "cwlwrap" / "bin" / "python"
 MOTO_SERVER = TOOLS / "moto" / "bin" / "moto_server"
 ONE_PAIR = {"end_year": 2022, "end_month": 7}
-KEYS = Credentials("testing-key", "testing-secret", "us-east-1")
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-
-def test_signature_v4_matches_the_aws_example() -> None:
-    # AWS General Reference, "Signature Version 4 signing process", GET ListUsers example.
-    headers = sign_v4(
-        "GET",
-        "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
-        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-        EMPTY_SHA256,
-        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-        service="iam",
-        now=datetime(2015, 8, 30, 12, 36, tzinfo=UTC),
-    )
-    assert headers["x-amz-date"] == "20150830T123600Z"
-    assert headers["Authorization"] == (
-        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
-        "SignedHeaders=content-type;host;x-amz-date, "
-        "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
-    )
+KEYS = {
+    "AWS_ACCESS_KEY_ID": "testing-key",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+MIB = 1024 * 1024
 
 
 def test_stage_out_refuses_a_catalog_pointing_outside_its_directory(tmp_path: Path) -> None:
@@ -71,12 +56,6 @@ def test_stage_out_refuses_a_catalog_pointing_outside_its_directory(tmp_path: Pa
         json.dumps({"type": "Feature", "links": [], "assets": {"v": {"href": "./a.tif"}}})
     )
     assert [p.name for p in catalog_files(root)] == ["a.json", "a.tif", "catalog.json"]
-
-
-def _s3(method: str, url: str) -> bytes:
-    headers = sign_v4(method, url, {"x-amz-content-sha256": EMPTY_SHA256}, EMPTY_SHA256, KEYS)
-    with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers), timeout=30) as answer:
-        return answer.read()
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +126,67 @@ def test_wrapped_package_is_self_contained(wrapped: Path) -> None:
     } <= inputs
 
 
+def _catalog_with_a_large_asset(root: Path, size: int) -> Path:
+    """A catalog of one item whose asset (``big.tif``) has ``size`` bytes of a known pattern."""
+    (root / "a").mkdir(parents=True)
+    (root / "catalog.json").write_text(
+        json.dumps({"type": "Catalog", "links": [{"rel": "item", "href": "./a/a.json"}]})
+    )
+    (root / "a" / "a.json").write_text(
+        json.dumps({"type": "Feature", "links": [], "assets": {"v": {"href": "./big.tif"}}})
+    )
+    (root / "a" / "big.tif").write_bytes(bytes(range(256)) * (size // 256))
+    return root
+
+
+def _object(client: Any, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
+    answer = client.get_object(Bucket=bucket, Key=key)
+    return answer["Body"].read(), answer
+
+
+def test_stage_out_uploads_large_files_in_parts_with_their_media_types(s3_endpoint: str, tmp_path: Path) -> None:
+    client = s3_client(s3_endpoint, KEYS)
+    client.create_bucket(Bucket="parts")
+    root = _catalog_with_a_large_asset(tmp_path / "catalog", 12 * MIB)
+    uri = s3upload.upload(root, "parts", "/job-2/", client, multipart_threshold=5 * MIB)
+    assert uri == "s3://parts/job-2/catalog.json"
+    listed = client.list_objects_v2(Bucket="parts", Prefix="job-2/")
+    assert sorted(o["Key"] for o in listed["Contents"]) == ["job-2/a/a.json", "job-2/a/big.tif", "job-2/catalog.json"]
+    body, answer = _object(client, "parts", "job-2/a/big.tif")
+    assert body == (root / "a" / "big.tif").read_bytes()
+    # A multipart upload's ETag is the MD5 of the parts' MD5s, suffixed by their number: 5 + 5 + 2 MiB.
+    assert answer["ETag"].strip('"').endswith("-3")
+    assert answer["ContentType"] == "image/tiff"
+    assert _object(client, "parts", "job-2/catalog.json")[1]["ContentType"] == "application/json"
+
+
+def test_stage_out_takes_a_session_token_and_treats_empty_variables_as_unset() -> None:
+    temporary = s3_client("http://127.0.0.1:9", {**KEYS, "AWS_SESSION_TOKEN": "session-token"})
+    assert temporary._request_signer._credentials.token == "session-token"
+    # The CWL tool sets every variable, empty when an input is not given: no empty token is sent.
+    permanent = s3_client("http://127.0.0.1:9", {**KEYS, "AWS_SESSION_TOKEN": "", "AWS_DEFAULT_REGION": ""})
+    assert permanent._request_signer._credentials.token is None
+    assert permanent.meta.region_name == "us-east-1"
+
+
+def test_stage_out_without_credentials_says_what_to_give(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing for boto3's chain to find: no variables, no profile file, no instance metadata.
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = s3_client("http://127.0.0.1:9", {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
+    root = _catalog_with_a_large_asset(tmp_path / "catalog", 256)
+    with pytest.raises(InputError, match="^no S3 credentials; give aws_access_key_id and aws_secret_access_key"):
+        s3upload.upload(root, "bucket", "job", client)
+
+
 @pytest.mark.slow
 def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint: str, tmp_path: Path) -> None:
     bucket, prefix = "results", "job-1"
-    _s3("PUT", f"{s3_endpoint}/{bucket}")
+    client = s3_client(s3_endpoint, KEYS)
+    client.create_bucket(Bucket=bucket)
     data = demo.generate_demo_data(tmp_path / "data")
     with serve_stac([data.collection, data.items]) as stac_url:
         job = runner.write_job(
@@ -160,18 +196,17 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
             stac_url=stac_url,
             s3_bucket=bucket,
             sub_path=prefix,
-            aws_access_key_id=KEYS.access_key,
-            aws_secret_access_key=KEYS.secret_key,
-            region_name=KEYS.region,
+            aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"],
+            region_name=KEYS["AWS_DEFAULT_REGION"],
             endpoint_url=s3_endpoint,
             **ONE_PAIR,
         )
         outputs, _ = runner.run_cwltool(f"{wrapped}#main", job, tmp_path / "out", quiet=True)
     assert outputs["catalog"]["value"] == f"s3://{bucket}/{prefix}/catalog.json"
-    listing = ET.fromstring(_s3("GET", f"{s3_endpoint}/{bucket}?list-type=2&prefix={prefix}/"))
-    keys = {e.text for e in listing.iter() if e.tag.endswith("}Key")}
-    base = f"{s3_endpoint}/{bucket}/{prefix}"
-    catalog = json.loads(_s3("GET", f"{base}/catalog.json"))
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/")
+    keys = {o["Key"] for page in pages for o in page.get("Contents", [])}
+    catalog = json.loads(_object(client, bucket, f"{prefix}/catalog.json")[0])
     items = [link["href"].removeprefix("./") for link in catalog["links"] if link["rel"] == "item"]
     assert sorted(h.split("/")[0] for h in items) == [
         "S2_99XXX_20220610_20220705",
@@ -180,7 +215,7 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
     ]
     expected = {f"{prefix}/catalog.json"}
     for href in items:
-        item = json.loads(_s3("GET", f"{base}/{href}"))
+        item = json.loads(_object(client, bucket, f"{prefix}/{href}")[0])
         folder = href.rsplit("/", 1)[0]
         expected.add(f"{prefix}/{href}")
         for asset in item["assets"].values():
@@ -193,5 +228,6 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
         "correlation_99XXX_20220610_20220705.ipynb",
         "pairs.json",
     } <= provenance
-    velocity = _s3("GET", f"{base}/S2_99XXX_20220610_20220705/S2_99XXX_20220610_20220705.tif")
+    velocity, answer = _object(client, bucket, f"{prefix}/S2_99XXX_20220610_20220705/S2_99XXX_20220610_20220705.tif")
     assert velocity[:4] == b"II*\x00"
+    assert answer["ContentType"] == "image/tiff"

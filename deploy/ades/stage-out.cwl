@@ -8,7 +8,9 @@ doc: |
   same relative path, so that the catalog resolves in the bucket as it did on disk. Before
   uploading it checks that every item and asset the catalog names is inside the Directory;
   a catalog pointing outside it would arrive incomplete. Returns the S3 URI of catalog.json.
-  Each PUT is signed (AWS Signature Version 4), has a 60 s timeout and three attempts.
+  Uploads go through boto3 (s3transfer): streamed from disk, files above 8 MiB in parts,
+  each request with a 60 s timeout and three attempts. Temporary credentials take a session
+  token; without keys, boto3 looks for a web identity (Kubernetes service account) or a role.
 
 hints:
   DockerRequirement:
@@ -28,11 +30,12 @@ requirements:
       - $import: https://raw.githubusercontent.com/eoap/schemas/main/string_format.yaml
   EnvVarRequirement:
     envDef:
-      AWS_ACCESS_KEY_ID: $(inputs.aws_access_key_id)
-      AWS_SECRET_ACCESS_KEY: $(inputs.aws_secret_access_key)
+      AWS_ACCESS_KEY_ID: $(inputs.aws_access_key_id || "")
+      AWS_SECRET_ACCESS_KEY: $(inputs.aws_secret_access_key || "")
+      AWS_SESSION_TOKEN: $(inputs.aws_session_token || "")
       AWS_DEFAULT_REGION: $(inputs.region_name)
 
-# glacier_velocity.deploy.s3upload: standard library only (SigV4 signing), in the application image.
+# glacier_velocity.deploy.s3upload: boto3 (the image's `s3` extra), in the application image.
 baseCommand: [python, -m, glacier_velocity.deploy.s3upload]
 arguments:
   - valueFrom: $(inputs.catalog.path)
@@ -58,13 +61,17 @@ inputs:
     label: Key prefix
     doc: Prefix of every key in the bucket, e.g. the job id; catalog.json lands at <sub_path>/catalog.json.
   aws_access_key_id:
-    type: string
+    type: string?
     label: AWS access key id
-    doc: Access key of the object store.
+    doc: Access key of the object store; empty to use the pod's web identity or the machine's role.
   aws_secret_access_key:
-    type: string
+    type: string?
     label: AWS secret access key
-    doc: Secret key of the object store.
+    doc: Secret key of the object store; empty with an empty access key.
+  aws_session_token:
+    type: string?
+    label: AWS session token
+    doc: Session token of temporary credentials (STS); empty for long-term keys.
   region_name:
     type: string
     label: Region

@@ -1,110 +1,43 @@
 """Stage-out: upload a self-contained STAC catalog directory to S3 (the ADES stage-out step).
 
 ``python -m glacier_velocity.deploy.s3upload CATALOG_DIR BUCKET PREFIX [ENDPOINT]`` checks that
-every item and asset the catalog names is a file inside the directory, then PUTs every file
-under ``s3://BUCKET/PREFIX/<relative path>``, so that the catalog resolves in the bucket as it
-did on disk, and writes ``cwl.output.json`` with the S3 URI of ``catalog.json``.
+every item and asset the catalog names is a file inside the directory, then uploads every file
+to ``s3://BUCKET/PREFIX/<relative path>``, so that the catalog resolves in the bucket as it did
+on disk, and writes ``cwl.output.json`` with the S3 URI of ``catalog.json``.
 
-Credentials come from ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_DEFAULT_REGION``.
-Requests are signed with AWS Signature Version 4 by the standard library: boto3 would need
-python-dateutil < 3, which the project's lock does not allow, and the stage-out then runs in
-the application's own image with nothing added.
+The uploads go through boto3's managed transfer (s3transfer): files are streamed from disk,
+those above :data:`MULTIPART_THRESHOLD` in parts sent side by side, and failed requests are
+retried by botocore. Credentials come from boto3's usual chain: ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` (temporary credentials), else a profile, a
+web identity token (Kubernetes service accounts) or the instance's role; the region from
+``AWS_DEFAULT_REGION``. An empty variable counts as unset (the CWL tool sets every variable,
+empty when an input is not given).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import logging
 import mimetypes
 import os
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote, urlparse
+from typing import Any
+from urllib.parse import urlparse
 
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: Attempts per file and the timeout of each request, s.
+#: Attempts per request (botocore's "standard" retry mode) and the timeout of each, s.
 ATTEMPTS = 3
 TIMEOUT_S = 60
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """An S3 access key pair and the bucket's region."""
-
-    access_key: str
-    secret_key: str
-    region: str = "us-east-1"
-
-
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode(), hashlib.sha256).digest()
-
-
-def sign_v4(
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    payload_sha256: str,
-    credentials: Credentials,
-    service: str = "s3",
-    now: datetime | None = None,
-) -> dict[str, str]:
-    """Headers of a request signed with AWS Signature Version 4 (``Authorization``, ``x-amz-date``).
-
-    Parameters
-    ----------
-    method, url : str
-        The request; the URL's query string is signed as given, its parameters sorted.
-    headers : mapping
-        Headers to sign besides ``host`` and ``x-amz-date`` (e.g. ``x-amz-content-sha256``).
-    payload_sha256 : str
-        Hex SHA-256 of the body.
-    credentials : Credentials
-    service : str
-        ``s3`` here; another service name for the published test vectors.
-    now : datetime, optional
-        Signing time (UTC); default now.
-    """
-    now = now or datetime.now(UTC)
-    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    parts = urlparse(url)
-    signed = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
-    signed |= {"host": parts.netloc, "x-amz-date": stamp}
-    names = sorted(signed)
-    query = "&".join(sorted(p if "=" in p else f"{p}=" for p in parts.query.split("&") if p))
-    canonical = "\n".join(
-        [
-            method,
-            quote(parts.path or "/", safe="/-_.~"),
-            query,
-            "".join(f"{name}:{signed[name]}\n" for name in names),
-            ";".join(names),
-            payload_sha256,
-        ]
-    )
-    scope = f"{day}/{credentials.region}/{service}/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = _hmac(
-        _hmac(_hmac(_hmac(f"AWS4{credentials.secret_key}".encode(), day), credentials.region), service), "aws4_request"
-    )
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    authorization = (
-        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-        f"SignedHeaders={';'.join(names)}, Signature={signature}"
-    )
-    return {**{k: v for k, v in headers.items()}, "x-amz-date": stamp, "Authorization": authorization}
+#: Files larger than this are uploaded in parts of this size, bytes (S3's smallest part is 5 MiB).
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+#: The credential and region variables boto3 reads, dropped from its view when empty.
+AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")
 
 
 def catalog_files(root: str | os.PathLike[str]) -> list[Path]:
@@ -145,13 +78,48 @@ def catalog_files(root: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-def _endpoint_url(endpoint: str, bucket: str, key: str) -> str:
-    # Path-style addressing: works with AWS and with S3-compatible stores alike.
-    return f"{endpoint.rstrip('/')}/{quote(bucket)}/{quote(key, safe='/-_.~')}"
+def s3_client(endpoint: str = "", environ: Mapping[str, str] | None = None) -> Any:
+    """A boto3 S3 client from the environment's credentials and region.
+
+    Parameters
+    ----------
+    endpoint : str
+        Endpoint URL of an S3-compatible store (MinIO, Ceph, a local test server), addressed
+        path-style (``ENDPOINT/BUCKET/KEY``: such stores rarely have a DNS name per bucket);
+        empty for AWS itself, addressed as AWS recommends.
+    environ : mapping, optional
+        Environment to take :data:`AWS_VARIABLES` from (default ``os.environ``); empty values
+        count as unset, so boto3's chain goes on to a profile, a web identity or a role.
+    """
+    import boto3
+    from botocore.config import Config
+
+    environ = os.environ if environ is None else environ
+    given = {name: environ.get(name) or None for name in AWS_VARIABLES}
+    session = boto3.Session(
+        aws_access_key_id=given["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=given["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=given["AWS_SESSION_TOKEN"],
+        region_name=given["AWS_DEFAULT_REGION"] or "us-east-1",
+    )
+    config = Config(
+        retries={"max_attempts": ATTEMPTS, "mode": "standard"},
+        connect_timeout=TIMEOUT_S,
+        read_timeout=TIMEOUT_S,
+        s3={"addressing_style": "path" if endpoint else "auto"},
+    )
+    return session.client("s3", endpoint_url=endpoint or None, config=config)
 
 
-def upload(root: str | os.PathLike[str], bucket: str, prefix: str, credentials: Credentials, endpoint: str = "") -> str:
-    """PUT every file of a catalog directory under ``s3://bucket/prefix/``; return the catalog's S3 URI.
+def upload(
+    root: str | os.PathLike[str],
+    bucket: str,
+    prefix: str,
+    client: Any,
+    *,
+    multipart_threshold: int = MULTIPART_THRESHOLD,
+) -> str:
+    """Upload every file of a catalog directory under ``s3://bucket/prefix/``; return the catalog's S3 URI.
 
     Parameters
     ----------
@@ -159,47 +127,39 @@ def upload(root: str | os.PathLike[str], bucket: str, prefix: str, credentials: 
         Catalog directory (``catalog.json`` at its top).
     bucket, prefix : str
         Destination; ``catalog.json`` lands at ``<prefix>/catalog.json``.
-    credentials : Credentials
-    endpoint : str
-        S3 endpoint URL (MinIO, Ceph, a local test server); empty for AWS in ``credentials.region``.
+    client : botocore S3 client
+        From :func:`s3_client`.
+    multipart_threshold : int
+        Files above this size (bytes) go in parts of this size; at least 5 MiB.
 
     Raises
     ------
     InputError
-        The catalog is not self-contained, or a PUT still fails after ATTEMPTS tries.
+        The catalog is not self-contained, there are no credentials, or an upload still fails
+        after the retries (the message names the object and the store's answer).
     """
+    from boto3.exceptions import S3UploadFailedError
+    from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
     root = Path(root).resolve()
     prefix = prefix.strip("/")
-    endpoint = endpoint or f"https://s3.{credentials.region}.amazonaws.com"
     files = catalog_files(root)
+    transfer = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=multipart_threshold)
     for path in files:
-        key = (
-            str(PurePosixPath(prefix, path.relative_to(root).as_posix()))
-            if prefix
-            else path.relative_to(root).as_posix()
-        )
-        body = path.read_bytes()
-        digest = hashlib.sha256(body).hexdigest()
-        url = _endpoint_url(endpoint, bucket, key)
-        for attempt in range(ATTEMPTS):
-            # An explicit type: urllib would send form-encoding, and a server may parse the body as a form.
-            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            headers = sign_v4(
-                "PUT", url, {"Content-Type": content_type, "x-amz-content-sha256": digest}, digest, credentials
-            )
-            request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
-            try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT_S):
-                    break
-            except urllib.error.HTTPError as exc:
-                if exc.code < 500 or attempt == ATTEMPTS - 1:
-                    raise InputError(
-                        f"stage-out: PUT s3://{bucket}/{key} failed: HTTP {exc.code} {exc.read()[:300]!r}"
-                    ) from exc
-            except OSError as exc:
-                if attempt == ATTEMPTS - 1:
-                    raise InputError(f"stage-out: PUT s3://{bucket}/{key} failed: {exc}") from exc
-            time.sleep(2**attempt)
+        relative = path.relative_to(root).as_posix()
+        key = str(PurePosixPath(prefix, relative)) if prefix else relative
+        # An explicit type: S3 would serve every object as binary/octet-stream otherwise.
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        try:
+            client.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type}, Config=transfer)
+        except NoCredentialsError as exc:
+            raise InputError(
+                "no S3 credentials; give aws_access_key_id and aws_secret_access_key "
+                "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), or run where boto3 finds a role"
+            ) from exc
+        except (S3UploadFailedError, ClientError, BotoCoreError) as exc:
+            raise InputError(f"upload of {relative} to s3://{bucket}/{key} failed: {exc}") from exc
     log.info("stage-out: %d files to s3://%s/%s/", len(files), bucket, prefix)
     return f"s3://{bucket}/{prefix + '/' if prefix else ''}catalog.json"
 
@@ -215,13 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("endpoint", nargs="?", default="", help="S3 endpoint URL; empty for AWS")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    credentials = Credentials(
-        os.environ.get("AWS_ACCESS_KEY_ID", ""),
-        os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-        os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-    )
     try:
-        uri = upload(args.catalog, args.bucket, args.prefix, credentials, args.endpoint)
+        uri = upload(args.catalog, args.bucket, args.prefix, s3_client(args.endpoint))
     except InputError as exc:
         print(f"stage-out: error: {exc}", file=sys.stderr)
         return 2
