@@ -72,9 +72,9 @@ demo-container: $(DEPLOY_STAMP) image ## the demo with every step in the contain
 package: $(DEPLOY_STAMP) ## write the OGC application package dist/glacier-velocity.<version>.cwl
 	$(RUN) $(BIN)/glacier-velocity package --image $(IMAGE) --code-repository $(CODE_REPOSITORY) --output $(PACKAGE) --ogc deploy/ogc --calrissian deploy/calrissian
 
-package-validate: package ## validate the package: cwltool --validate and eoap-validator
+package-validate: package ## validate the package: cwltool --validate and eoap-validator (package, staging, metadata profiles)
 	$(RUN) $(BIN)/cwltool --quiet --validate $(PACKAGE)
-	$(EOAP_VENV)/bin/eoap-validator --profile eoap-package --profile eoap-staging \
+	$(EOAP_VENV)/bin/eoap-validator --profile eoap-package --profile eoap-staging --profile metadata \
 	  --staging deploy/ogc/eoap-staging.json $(PACKAGE)#glacier-velocity
 
 package-wrap: package $(ADES_STAMP) ## wrap the package for an ADES (stage-in/out from deploy/ades/, offline): $(WRAPPED)

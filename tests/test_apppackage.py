@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -96,11 +97,35 @@ def test_schema_org_metadata(document: dict, metadata: pkg.PackageMetadata) -> N
     assert document["$namespaces"] == {"s": "https://schema.org/"}
     assert document["$schemas"] == [pkg.SCHEMA_ORG_RDF]
     assert document["s:softwareVersion"] == metadata.version == "0.1.0"
-    assert document["s:author"] and all(a["s:name"] for a in document["s:author"])
+    author = document["s:author"][0]
+    assert {"s:givenName", "s:familyName", "s:email", "s:affiliation"} <= set(author)
+    assert author["s:name"] == f"{author['s:givenName']} {author['s:familyName']}"
+    assert document["s:publisher"]["class"] == "s:Organization" and document["s:publisher"]["s:name"]
+    assert all(h["s:url"].startswith("https://") for h in document["s:softwareHelp"])
     assert document["s:codeRepository"].startswith("https://")
     assert document["s:license"] == "https://spdx.org/licenses/Apache-2.0"
     assert len(document["s:dateCreated"]) == 10
     assert {"glacier", "sentinel-2"} <= set(document["s:keywords"])
+
+
+def test_codemeta_follows_the_one_version_source() -> None:
+    """codemeta.json is what `make package` writes: pyproject's version, name and licence; its authors are pyproject's."""
+    committed = json.loads((ROOT / pkg.CODEMETA_FILE).read_text())
+    assert committed == pkg.codemeta_document(ROOT), "codemeta.json is stale: run make package"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert committed["version"] == project["version"]
+    assert [(a["givenName"] + " " + a["familyName"], a["email"]) for a in committed["author"]] == [
+        (a["name"], a["email"]) for a in project["authors"]
+    ]
+
+
+def test_codemeta_without_an_affiliation_is_refused(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    codemeta = json.loads((ROOT / pkg.CODEMETA_FILE).read_text())
+    del codemeta["author"][0]["affiliation"]
+    (tmp_path / pkg.CODEMETA_FILE).write_text(json.dumps(codemeta))
+    with pytest.raises(InputError, match="codemeta.json: the affiliation of author 1 needs a non-empty 'name'"):
+        pkg.project_metadata(tmp_path)
 
 
 def test_labels_and_docs_on_workflow_inputs_outputs_steps(document: dict) -> None:
@@ -168,6 +193,13 @@ def test_eoap_validator_passes_without_failures_or_reviews(package_file: Path) -
     rules = {f["rule_id"] for f in report["findings"]}
     # the checks the brief cares about were actually made
     assert {"EOAP.REQ8.DOCKER", "EOAP.REQ11.VERSION", "SCHEDULING.RESOURCE.ramMax", "EOAP.WORKFLOW.OUTPUT.DOC"} <= rules
+
+
+def test_eoap_validator_metadata_profile_passes(package_file: Path) -> None:
+    """Transpiler-Mate's SoftwareApplication model: named persons, publisher, softwareHelp."""
+    report = _eoap(["--profile", "metadata", f"{package_file}#glacier-velocity"])
+    assert set(_counts(report)) == {"passed"}, [f for f in report["findings"] if f["status"] != "passed"]
+    assert "TM.METADATA.MODEL" in {f["rule_id"] for f in report["findings"]}
 
 
 def test_eoap_staging_profile_only_asks_to_review_output_coverage(package_file: Path) -> None:

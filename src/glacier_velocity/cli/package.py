@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         demo_outlines=demo_glacier_outlines(),
     )
     print(f"application package: {files.package}")
+    print(f"CodeMeta: {files.codemeta}")
     for path in files.ogc_documents:
         print(f"OGC API - Processes document: {path}")
     if files.calrissian_configmap is not None:

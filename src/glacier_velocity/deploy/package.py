@@ -11,8 +11,10 @@ turns the CWL sources, written to run without containers during development, int
   notebook inside the image (``/opt/glacier-velocity/notebooks``, see ``docker/Dockerfile``),
   so the package needs no file besides itself;
 - ``$include``\\ d JavaScript is inlined and ``run:`` references point into the graph;
-- schema.org metadata (version, authors, repository, licence, creation date, keywords) is added
-  at the document level, read from ``pyproject.toml``.
+- schema.org metadata is added at the document level: version, repository, licence, creation
+  date and keywords from ``pyproject.toml``; the authors (named persons with e-mail and
+  affiliation), the publisher and the help pages from ``codemeta.json``, whose version and
+  other shared fields ``make package`` refreshes from ``pyproject.toml``.
 
 Every tool must already declare ``ResourceRequirement`` (cores and RAM, min and max) and
 ``NetworkAccess``; the packer checks rather than invents them, because sensible limits are a
@@ -65,6 +67,59 @@ _IMAGE_RE = re.compile(
 )
 
 
+#: The project's CodeMeta file (repository root): who made it, who publishes it, where help is.
+#: Name, description, version, licence, repository and keywords in it follow ``pyproject.toml``
+#: (:func:`codemeta_document`; ``make package`` rewrites it).
+CODEMETA_FILE = "codemeta.json"
+CODEMETA_CONTEXT = "https://w3id.org/codemeta/3.0"
+
+
+@dataclass(frozen=True)
+class Organization:
+    """A schema.org Organization: an author's affiliation, the publisher."""
+
+    name: str
+    url: str | None = None
+
+    def as_cwl(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"class": "s:Organization", "s:name": self.name}
+        if self.url:
+            entry["s:url"] = self.url
+        return entry
+
+
+@dataclass(frozen=True)
+class Person:
+    """A schema.org Person, an author of the package (``codemeta.json`` ``author``)."""
+
+    given_name: str
+    family_name: str
+    email: str
+    affiliation: Organization
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    def as_cwl(self) -> dict[str, Any]:
+        return {
+            "class": "s:Person",
+            "s:name": self.name,
+            "s:givenName": self.given_name,
+            "s:familyName": self.family_name,
+            "s:email": self.email,
+            "s:affiliation": self.affiliation.as_cwl(),
+        }
+
+
+@dataclass(frozen=True)
+class HelpPage:
+    """Documentation of the software (``s:softwareHelp``, a CreativeWork with its URL)."""
+
+    name: str
+    url: str
+
+
 @dataclass(frozen=True)
 class PackageMetadata:
     """schema.org metadata of the application package.
@@ -77,8 +132,8 @@ class PackageMetadata:
         ``s:softwareVersion``, e.g. ``"0.1.0"``.
     description : str
         One-sentence description.
-    authors : tuple of (name, email or None)
-        ``s:author`` entries.
+    authors : tuple of Person
+        ``s:author`` entries (``codemeta.json``).
     code_repository : str
         ``s:codeRepository`` URL.
     license : str
@@ -88,32 +143,36 @@ class PackageMetadata:
         gives the same file.
     keywords : tuple of str
         ``s:keywords``.
+    publisher : Organization
+        ``s:publisher`` (``codemeta.json``).
+    software_help : tuple of HelpPage
+        ``s:softwareHelp`` (``codemeta.json``).
     """
 
     name: str
     version: str
     description: str
-    authors: tuple[tuple[str, str | None], ...]
+    authors: tuple[Person, ...]
     code_repository: str
     license: str
     date_created: date
     keywords: tuple[str, ...]
+    publisher: Organization
+    software_help: tuple[HelpPage, ...]
 
     def as_cwl(self) -> dict[str, Any]:
         """Document-level CWL fields (``s:`` prefixed, plus ``$namespaces`` and ``$schemas``)."""
-        authors = []
-        for name, email in self.authors:
-            author: dict[str, Any] = {"class": "s:Person", "s:name": name}
-            if email:
-                author["s:email"] = email
-            authors.append(author)
         return {
             "$namespaces": {"s": SCHEMA_ORG},
             "$schemas": [SCHEMA_ORG_RDF],
             "s:name": self.name,
             "s:description": self.description,
             "s:softwareVersion": self.version,
-            "s:author": authors,
+            "s:author": [a.as_cwl() for a in self.authors],
+            "s:publisher": self.publisher.as_cwl(),
+            "s:softwareHelp": [
+                {"class": "s:CreativeWork", "s:name": h.name, "s:url": h.url} for h in self.software_help
+            ],
             "s:codeRepository": self.code_repository,
             "s:license": f"https://spdx.org/licenses/{self.license}",
             "s:dateCreated": self.date_created.isoformat(),
@@ -122,7 +181,7 @@ class PackageMetadata:
 
 
 #: What the package is made from: its s:dateCreated is the date of the last commit touching them.
-PACKAGE_SOURCES = ("cwl", "notebooks", "pyproject.toml")
+PACKAGE_SOURCES = ("cwl", "notebooks", "pyproject.toml", CODEMETA_FILE)
 
 
 def source_date(root: str | os.PathLike[str]) -> date:
@@ -146,8 +205,97 @@ def source_date(root: str | os.PathLike[str]) -> date:
     return datetime.now(UTC).date()
 
 
+def _pyproject(root: Path) -> dict[str, Any]:
+    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def _license_id(project: Mapping[str, Any]) -> str:
+    license_ = project.get("license", {})
+    license_id = license_.get("text") if isinstance(license_, dict) else str(license_)
+    return license_id or "NOASSERTION"
+
+
+def codemeta_document(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """``codemeta.json`` of ``root`` with what ``pyproject.toml`` holds taken from there.
+
+    Name, description, version (the one version source), licence, repository and keywords
+    come from ``pyproject.toml``; the people, the publisher and the help pages are the file's own.
+
+    Raises
+    ------
+    InputError
+        No ``codemeta.json``, or not a JSON object.
+    """
+    root = Path(root)
+    path = root / CODEMETA_FILE
+    try:
+        codemeta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read {path}: {exc}; it holds the package's authors, publisher and help pages"
+        ) from exc
+    if not isinstance(codemeta, dict):
+        raise InputError(f"{path} is not a JSON object")
+    project = _pyproject(root)
+    derived = {
+        "@context": CODEMETA_CONTEXT,
+        "@type": "SoftwareSourceCode",
+        "name": project["name"],
+        "description": project.get("description", ""),
+        "version": project["version"],
+        "license": f"https://spdx.org/licenses/{_license_id(project)}",
+        "codeRepository": (project.get("urls") or {}).get("Repository", codemeta.get("codeRepository", "")),
+        "keywords": list(project.get("keywords", [])),
+    }
+    return {**derived, **{k: v for k, v in codemeta.items() if k not in derived}}
+
+
+def write_codemeta(root: str | os.PathLike[str]) -> Path:
+    """Rewrite ``root/codemeta.json`` from :func:`codemeta_document` (what ``make package`` does)."""
+    from ..io.atomic import write_text_atomic
+
+    path = Path(root) / CODEMETA_FILE
+    return write_text_atomic(path, json.dumps(codemeta_document(root), indent=2, ensure_ascii=False) + "\n")
+
+
+def _codemeta_people(
+    codemeta: Mapping[str, Any], path: Path
+) -> tuple[tuple[Person, ...], Organization, tuple[HelpPage, ...]]:
+    """Authors, publisher and help pages of a CodeMeta document, checked field by field."""
+
+    def field(entry: Any, name: str, where: str) -> str:
+        value = entry.get(name) if isinstance(entry, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{path}: {where} needs a non-empty {name!r}")
+        return value
+
+    def organization(entry: Any, where: str) -> Organization:
+        return Organization(field(entry, "name", where), entry.get("url"))
+
+    authors = codemeta.get("author")
+    if not isinstance(authors, list) or not authors:
+        raise InputError(f"{path}: 'author' must list at least one Person (givenName, familyName, email, affiliation)")
+    people = tuple(
+        Person(
+            field(a, "givenName", f"author {i + 1}"),
+            field(a, "familyName", f"author {i + 1}"),
+            field(a, "email", f"author {i + 1}"),
+            organization(a.get("affiliation"), f"the affiliation of author {i + 1}"),
+        )
+        for i, a in enumerate(authors)
+    )
+    publisher = organization(codemeta.get("publisher"), "'publisher'")
+    pages = codemeta.get("softwareHelp")
+    pages = pages if isinstance(pages, list) else [pages]
+    help_pages = tuple(
+        HelpPage(field(h, "name", f"softwareHelp {i + 1}"), field(h, "url", f"softwareHelp {i + 1}"))
+        for i, h in enumerate(pages)
+    )
+    return people, publisher, help_pages
+
+
 def project_metadata(root: str | os.PathLike[str], code_repository: str | None = None) -> PackageMetadata:
-    """Package metadata from ``pyproject.toml`` in ``root``.
+    """Package metadata from ``pyproject.toml`` and ``codemeta.json`` in ``root``.
 
     Parameters
     ----------
@@ -160,26 +308,30 @@ def project_metadata(root: str | os.PathLike[str], code_repository: str | None =
     ------
     InvalidParameter
         No repository URL in either place.
+    InputError
+        ``codemeta.json`` missing, or an author, the publisher or a help page without a field
+        the package needs.
     """
     root = Path(root)
-    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = _pyproject(root)
     if code_repository is None:
         code_repository = (project.get("urls") or {}).get("Repository")
     if not code_repository:
         raise InvalidParameter(
             "code_repository", "set project.urls.Repository in pyproject.toml or pass --code-repository URL"
         )
-    license_ = project.get("license", {})
-    license_id = license_.get("text") if isinstance(license_, dict) else str(license_)
+    authors, publisher, software_help = _codemeta_people(codemeta_document(root), root / CODEMETA_FILE)
     return PackageMetadata(
         name=project["name"],
         version=project["version"],
         description=project.get("description", ""),
-        authors=tuple((a.get("name", ""), a.get("email")) for a in project.get("authors", [])),
+        authors=authors,
         code_repository=code_repository,
-        license=license_id or "NOASSERTION",
+        license=_license_id(project),
         date_created=source_date(root),
         keywords=tuple(project.get("keywords", [])),
+        publisher=publisher,
+        software_help=software_help,
     )
 
 
@@ -501,6 +653,8 @@ class PackageFiles:
     ----------
     package : Path
         The application package (CWL ``$graph``, YAML).
+    codemeta : Path
+        ``codemeta.json`` of the repository, its version and other fields refreshed from ``pyproject.toml``.
     ogc_documents : tuple of Path
         Process description, deploy body and execute requests; empty unless asked for.
     calrissian_configmap : Path or None
@@ -508,6 +662,7 @@ class PackageFiles:
     """
 
     package: Path
+    codemeta: Path
     ogc_documents: tuple[Path, ...] = ()
     calrissian_configmap: Path | None = None
 
@@ -524,8 +679,9 @@ def write_application_package(
     calrissian_dir: str | os.PathLike[str] | None = None,
     demo_outlines: GlacierOutlines | None = None,
 ) -> PackageFiles:
-    """Build the application package of the repository and write it, and optionally the OGC
-    API - Processes documents and the Calrissian ConfigMap (what ``make package`` commits).
+    """Build the application package of the repository and write it, refresh ``codemeta.json``
+    (:func:`write_codemeta`), and optionally write the OGC API - Processes documents and the
+    Calrissian ConfigMap (what ``make package`` commits).
 
     Parameters
     ----------
@@ -555,6 +711,7 @@ def write_application_package(
     from ..workflow.runner import find_project_root
 
     root = find_project_root(project_root)
+    codemeta = write_codemeta(root)
     metadata = project_metadata(root, code_repository)
     document = build_package(
         root / "cwl", image=image, metadata=metadata, notebooks_dir=notebooks_dir, container=container
@@ -575,4 +732,4 @@ def write_application_package(
             Path(calrissian_dir) / "configmap.yaml",
             header + to_yaml(calrissian_configmap(document, _load(root / "params" / "yazghil.yml"))),
         )
-    return PackageFiles(package=package, ogc_documents=ogc_documents, calrissian_configmap=configmap)
+    return PackageFiles(package=package, codemeta=codemeta, ogc_documents=ogc_documents, calrissian_configmap=configmap)
