@@ -93,13 +93,13 @@ inputs:
     doc: Keep in the summary the pairs whose stable-ground correction was not applied (no stable ground found, an implausible shift, correction turned off) or that have no error estimate. By default they are left out and the run report lists each with its reason - their speeds include the pair's misregistration.
     default: false
   glacier_outlines:
-    type: string?
+    type: ["null", File, string]
     label: Glacier outlines
-    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a file path, an http(s) URL or the GeoJSON text - in lon/lat or the CRS its `crs` member names. The headline speed and the time series are taken over them, and they are drawn on the summary figure.
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. The headline speed and the time series are taken over them, and they are drawn on the summary figure.
   points_of_interest:
-    type: string?
+    type: ["null", File, string]
     label: Points of interest
-    doc: Points where each pair's speed is sampled for the time series - "lon,lat; lon,lat" or GeoJSON points (file path, URL or text; a `name` property names a point); the headline region when no outlines are given.
+    doc: Points where each pair's speed is sampled for the time series - "lon,lat; lon,lat" or GeoJSON points (a File, staged into the step, or a URL or the text; a `name` property names a point); the headline region when no outlines are given.
 
 outputs:
   executed_notebook:

@@ -81,9 +81,9 @@ inputs:
     doc: URL or absolute path of the STAC item of the later scene (with a `nir` asset).
   aoi:
     inputBinding: {prefix: -raoi, position: 6}
-    type: string?
+    type: ["null", File, string]
     label: Area of interest
-    doc: 'Area of interest in degrees of longitude/latitude (WGS 84), as one string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs, the path) of a GeoJSON file with a Polygon or MultiPolygon, such as a glacier outline. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product. Where both scenes overlap when empty.'
+    doc: 'Area of interest in degrees of longitude/latitude (WGS 84) - a GeoJSON File with a Polygon or MultiPolygon, such as a glacier outline (staged into each step), or a string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs without containers, the path) of a GeoJSON file. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product. Where both scenes overlap when empty.'
   max_velocity_m_per_yr:
     inputBinding: {prefix: -pmax_velocity_m_per_yr, position: 6}
     type: float
@@ -138,9 +138,9 @@ inputs:
     default: 1.0
   glacier_outlines:
     inputBinding: {prefix: -rglacier_outlines, position: 6}
-    type: string?
+    type: ["null", File, string]
     label: Glacier outlines
-    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a file path, an http(s) URL or the GeoJSON text - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is found automatically and the product says so.
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is found automatically and the product says so.
   stac_url:
     inputBinding: {prefix: -rstac_url, position: 6}
     type: string

@@ -66,9 +66,9 @@ inputs:
     default: sentinel-2-l2a
   aoi:
     inputBinding: {prefix: -raoi, position: 6}
-    type: string
+    type: [File, string]
     label: Area of interest
-    doc: 'Area of interest in degrees of longitude/latitude (WGS 84), as one string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs, the path) of a GeoJSON file with a Polygon or MultiPolygon, such as a glacier outline. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product.'
+    doc: 'Area of interest in degrees of longitude/latitude (WGS 84) - a GeoJSON File with a Polygon or MultiPolygon, such as a glacier outline (staged into each step), or a string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs without containers, the path) of a GeoJSON file. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product.'
   start_year:
     inputBinding: {prefix: -pstart_year, position: 6}
     type: int

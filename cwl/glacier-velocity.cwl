@@ -34,9 +34,9 @@ inputs:
     doc: Collection of Sentinel-2 L2A items with a `nir` (B08, 10 m) asset.
     default: sentinel-2-l2a
   aoi:
-    type: string
+    type: [File, string]
     label: Area of interest
-    doc: 'Area of interest in degrees of longitude/latitude (WGS 84), as one string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs, the path) of a GeoJSON file with a Polygon or MultiPolygon, such as a glacier outline. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product.'
+    doc: 'Area of interest in degrees of longitude/latitude (WGS 84) - a GeoJSON File with a Polygon or MultiPolygon, such as a glacier outline (staged into each step), or a string - "W,S,E,N" (e.g. 75.194,36.201,75.424,36.411), inline GeoJSON text, or the http(s) URL (or, in local runs without containers, the path) of a GeoJSON file. Discovery searches scenes intersecting it; each pair is read over its bounding box, and points outside the polygon are nodata in every product.'
   start_year:
     type: int
     label: First season year
@@ -159,13 +159,13 @@ inputs:
     doc: Keep in the summary the pairs whose stable-ground correction was not applied (no stable ground found, an implausible shift, correction turned off) or that have no error estimate. By default they are left out and the run report lists each with its reason - their speeds include the pair's misregistration.
     default: false
   glacier_outlines:
-    type: string?
+    type: ["null", File, string]
     label: Glacier outlines
-    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a file path, an http(s) URL or the GeoJSON text - in lon/lat or the CRS its `crs` member names. Used for each pair's stable-ground correction (the ground outside them) and for the headline speed and the time series, and drawn on the quicklooks and the summary figure; without them stable ground is found automatically.
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. Used for each pair's stable-ground correction (the ground outside them) and for the headline speed and the time series, and drawn on the quicklooks and the summary figure; without them stable ground is found automatically.
   points_of_interest:
-    type: string?
+    type: ["null", File, string]
     label: Points of interest
-    doc: Points where each pair's speed is sampled for the time series - "lon,lat; lon,lat" or GeoJSON points (file path, URL or text; a `name` property names a point); the headline region when no outlines are given.
+    doc: Points where each pair's speed is sampled for the time series - "lon,lat; lon,lat" or GeoJSON points (a File, staged into the step, or a URL or the text; a `name` property names a point); the headline region when no outlines are given.
 
 steps:
   node_discover:

@@ -80,7 +80,7 @@ package-validate: package ## validate the package: cwltool --validate and eoap-v
 package-wrap: package $(ADES_STAMP) ## wrap the package for an ADES (stage-in/out from deploy/ades/, offline): $(WRAPPED)
 	mkdir -p build
 	$(CWLWRAP_VENV)/bin/python deploy/ades/wrap.py --workflow $(PACKAGE)#glacier-velocity \
-	  --directory-stage-in deploy/ades/stage-in.cwl \
+	  --directory-stage-in deploy/ades/stage-in.cwl --file-stage-in deploy/ades/file-stage-in.cwl \
 	  --directory-stage-out deploy/ades/stage-out.cwl --output $(WRAPPED) 2>build/package-wrap.log \
 	  || { tail -n 30 build/package-wrap.log; exit 1; }
 	$(RUN) $(BIN)/cwltool --quiet --validate $(WRAPPED)

@@ -24,7 +24,8 @@
 stac_url = "https://earth-search.aws.element84.com/v1"
 collection = "sentinel-2-l2a"
 # Area of interest in degrees of longitude/latitude (WGS 84): "W,S,E,N", GeoJSON text, or the
-# http(s) URL or path of a GeoJSON file with a (Multi)Polygon (e.g. a glacier outline).
+# http(s) URL or path of a GeoJSON file with a (Multi)Polygon (e.g. a glacier outline; a CWL
+# File input arrives here as its staged path).
 aoi = "75.194,36.201,75.424,36.411"
 # Season years, inclusive (a season wrapping the year end belongs to the year it starts in).
 start_year = 2019

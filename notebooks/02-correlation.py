@@ -27,7 +27,8 @@ secondary_href = "https://earth-search.aws.element84.com/v1/collections/sentinel
 # Name of the output directory (letters, digits, - and _).
 pair_id = "pair"
 # Area of interest in degrees lon/lat (WGS 84): "W,S,E,N", GeoJSON text, or the http(s) URL or
-# path of a GeoJSON file with a (Multi)Polygon; points outside a polygon are nodata. None: where
+# path of a GeoJSON file with a (Multi)Polygon (a CWL File arrives as its staged path); points
+# outside a polygon are nodata. None: where
 # both scenes overlap (whole tiles: set it by hand, e.g. "75.194,36.201,75.424,36.411" for Yazghil).
 aoi = None
 # Fastest surface speed expected anywhere in the area, m/yr (sets the search range with the
@@ -47,8 +48,8 @@ mask_clouds = False
 stable_correction = True
 # Shortest baseline correlated, days: a pair closer in time is recorded as failed.
 min_correlation_baseline_days = 1.0
-# Glacier outlines (e.g. RGI 7.0) as GeoJSON: a file path, an http(s) URL or the text, lon/lat
-# or the CRS its `crs` names. Stable ground is outside them; drawn on the quicklook. None:
+# Glacier outlines (e.g. RGI 7.0) as GeoJSON: a file path (a CWL File: its staged path), an
+# http(s) URL or the text, lon/lat or the CRS its `crs` names. Stable ground is outside them; drawn on the quicklook. None:
 # stable ground found automatically.
 glacier_outlines = None
 # Root of the STAC API the items come from: GLACIER_VELOCITY_STAC_TOKEN (environment), when set,

@@ -44,8 +44,9 @@ max_pair_error_m_per_yr = 100.0
 # (by default they are left out and listed below with the reason: their speeds include the
 # pair's misregistration).
 keep_uncorrected_pairs = False
-# Glacier outlines as GeoJSON (file path, http(s) URL or text): the headline speed and the time
-# series are over them, and they are drawn on the summary figure. None: no outlines.
+# Glacier outlines as GeoJSON (a file path - a CWL File arrives as its staged path -, an http(s)
+# URL or the text): the headline speed and the time series are over them, and they are drawn on
+# the summary figure. None: no outlines.
 glacier_outlines = None
 # Points for the time series: "lon,lat; lon,lat" or GeoJSON points (file path, URL or text).
 points_of_interest = None

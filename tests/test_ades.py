@@ -19,8 +19,10 @@ import pytest
 import yaml
 
 from glacier_velocity import demo
+from glacier_velocity.demo.scenes import DEMO_OUTLINES_FILE
 from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.deploy import s3upload
+from glacier_velocity.deploy.containers import serve_files
 from glacier_velocity.deploy.s3upload import catalog_files, s3_client
 from glacier_velocity.errors import InputError
 from glacier_velocity.workflow import runner
@@ -91,6 +93,8 @@ def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
             f"{package_file}#glacier-velocity",
             "--directory-stage-in",
             str(ades / "stage-in.cwl"),
+            "--file-stage-in",
+            str(ades / "file-stage-in.cwl"),
             "--directory-stage-out",
             str(ades / "stage-out.cwl"),
             "--output",
@@ -112,9 +116,17 @@ def test_wrapped_package_is_self_contained(wrapped: Path) -> None:
     assert {"main", "glacier-velocity", "stage-out", "collect"} <= set(graph)
     main = graph["main"]
     assert [o["id"] for o in main["outputs"]] == ["catalog"]
-    # Every input is passed by value (the AOI and the outlines are strings): no stage-in step runs.
-    assert [step["id"] for step in main["steps"]] == ["app", "stage_out_0"]
-    assert not [i["id"] for i in main["inputs"] if "File" in str(i["type"]) or "Directory" in str(i["type"])]
+    # The File-or-string inputs each get a file stage-in (a URI fetched, a string passed on),
+    # skipped when an optional one is null; nothing else is staged in.
+    steps = {step["id"]: step for step in main["steps"]}
+    assert sorted(steps) == ["app", "file_stage_in_0", "file_stage_in_1", "file_stage_in_2", "stage_out_0"]
+    staged = {steps[f"file_stage_in_{i}"]["in"][0]["source"] for i in range(3)}
+    assert staged == {"aoi", "glacier_outlines", "points_of_interest"}
+    assert "when" not in steps["file_stage_in_0"] and "when" in steps["file_stage_in_1"]
+    types = {i["id"]: i["type"] for i in main["inputs"]}
+    uri = "https://raw.githubusercontent.com/eoap/schemas/main/string_format.yaml#URI"
+    assert types["aoi"] == [uri, "string"] and types["glacier_outlines"] == ["null", uri, "string"]
+    assert not [name for name, kind in types.items() if "File" in str(kind) or "Directory" in str(kind)]
     inputs = {i["id"] for i in main["inputs"]}
     assert {
         "s3_bucket",
@@ -188,11 +200,13 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
     client = s3_client(s3_endpoint, KEYS)
     client.create_bucket(Bucket=bucket)
     data = demo.generate_demo_data(tmp_path / "data")
-    with serve_stac([data.collection, data.items]) as stac_url:
+    # The outlines by reference (a URI the file stage-in fetches), the AOI by value (a string
+    # it passes on), as an ADES hands them over.
+    with serve_stac([data.collection, data.items]) as stac_url, serve_files(data.root) as files_url:
         job = runner.write_job(
             ROOT / demo.DEMO_PARAMS,
             tmp_path / "job.yml",
-            data_location=data.root,
+            glacier_outlines={"value": f"{files_url}/{DEMO_OUTLINES_FILE}"},
             stac_url=stac_url,
             s3_bucket=bucket,
             sub_path=prefix,
@@ -202,7 +216,10 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
             endpoint_url=s3_endpoint,
             **ONE_PAIR,
         )
-        outputs, _ = runner.run_cwltool(f"{wrapped}#main", job, tmp_path / "out", quiet=True)
+        outputs, log = runner.run_cwltool(f"{wrapped}#main", job, tmp_path / "out", quiet=True)
+    assert f"file-stage-in: {files_url}/{DEMO_OUTLINES_FILE} (" in log
+    assert "file-stage-in: a string, passed on as it is" in log
+    assert log.count("completed skipped") == 1  # the stage-in of the null points_of_interest
     assert outputs["catalog"]["value"] == f"s3://{bucket}/{prefix}/catalog.json"
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/")
     keys = {o["Key"] for page in pages for o in page.get("Contents", [])}

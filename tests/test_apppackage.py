@@ -247,12 +247,16 @@ def test_process_description_mirrors_the_workflow(package_file: Path, document: 
     assert list(description["inputs"]) == list(workflow["inputs"])
     assert list(description["outputs"]) == list(workflow["outputs"])
     assert description["inputs"]["start_year"]["minOccurs"] == 1
-    # Inputs an ADES passes by value, without a stage-in step: the AOI is one string.
+    # The vector inputs are a File (staged by the platform, passed by reference) or a string
+    # (W,S,E,N, a URL or the GeoJSON text, passed by value).
     assert description["inputs"]["aoi"]["minOccurs"] == 1
-    assert description["inputs"]["aoi"]["schema"] == {"type": "string"}
-    assert description["inputs"]["glacier_outlines"]["schema"]["type"] == "string"
     files = [name for name, entry in workflow["inputs"].items() if "File" in str(entry["type"])]
-    assert files == []
+    assert files == ["aoi", "glacier_outlines", "points_of_interest"]
+    for name in files:
+        choices = description["inputs"][name]["schema"]["anyOf"]
+        assert {"type": "string"} in choices, name
+        assert {"type": "string", "format": "uri"} in choices[0]["oneOf"], name
+    assert description["inputs"]["glacier_outlines"]["minOccurs"] == 0
     assert description["inputs"]["filter"]["schema"]["enum"] == ["wallis", "hps", "oc", "none"]
     assert set(description["jobControlOptions"]) == {"sync-execute", "async-execute"}
 

@@ -56,7 +56,28 @@ def test_cwl_job_from_execute_inputs(description: dict) -> None:
     }
 
 
-#: A process with a File input (glacier-velocity has none since the aoi is a string).
+def test_file_or_string_inputs_take_text_by_value_and_a_file_by_reference(description: dict) -> None:
+    outlines = '{"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}'
+    job = ogc.cwl_job(
+        {
+            "aoi": {"href": "https://example.org/aoi.geojson"},
+            "glacier_outlines": outlines,
+            "points_of_interest": "https://example.org/points.geojson",
+        },
+        description["inputs"],
+    )
+    assert job == {
+        "aoi": {"class": "File", "location": "https://example.org/aoi.geojson"},
+        "glacier_outlines": outlines,
+        # A URL as a string: the step reads it itself.
+        "points_of_interest": "https://example.org/points.geojson",
+    }
+    with pytest.raises(InvalidParameter) as info:
+        ogc.cwl_job({"glacier_outlines": {"href": ""}}, description["inputs"])
+    assert info.value.parameter == "glacier_outlines"
+
+
+#: A process with a File-only input.
 FILE_INPUT = {"outlines_file": {"metadata": [{"title": "cwl:type", "value": "[ null, File ]"}]}}
 
 

@@ -110,7 +110,20 @@ def _cli_actions(command: str) -> dict[str, argparse.Action]:
 
 def _cwl_optional(entry: dict) -> bool:
     kind = entry["type"]
-    return isinstance(kind, str) and kind.endswith("?")
+    return kind.endswith("?") if isinstance(kind, str) else isinstance(kind, list) and "null" in kind
+
+
+def _cwl_kinds(entry: dict) -> tuple[str, ...]:
+    """The CWL types an input takes, without null: ``("File", "string")`` for ``["null", File, string]``."""
+    kind = entry["type"]
+    if isinstance(kind, list):
+        return tuple(k for k in kind if k != "null")
+    return (kind.rstrip("?") if isinstance(kind, str) else kind["type"],)
+
+
+#: Inputs that name a vector file or carry its text: a File is staged into the step (a
+#: container, an ADES) and reaches it as its path; a string is W,S,E,N, a URL or the text.
+FILE_OR_STRING = {"aoi", "glacier_outlines", "points_of_interest"}
 
 
 @pytest.mark.parametrize("step", STEPS.values(), ids=list(STEPS))
@@ -131,8 +144,11 @@ def test_cwl_tool_inputs_are_the_fields_with_their_defaults(step: Step) -> None:
             )
 
 
-def _kind(cwl_type: object) -> str:
-    base = cwl_type.rstrip("?") if isinstance(cwl_type, str) else cwl_type["type"]  # type: ignore[index]
+def _kind(entry: dict) -> str:
+    kinds = _cwl_kinds(entry)
+    if kinds == ("File", "string"):
+        return "string"  # a File binds as its path, a string as it is: both raw
+    (base,) = kinds
     return {"string": "string", "enum": "string", "int": "number", "float": "number", "boolean": "boolean"}[base]
 
 
@@ -153,7 +169,7 @@ def test_each_input_binds_the_notebook_parameter_of_its_name_without_javascript(
             "string": {"prefix": f"-r{input_name}"},
             "number": {"prefix": f"-p{input_name}"},
             "boolean": {"prefix": "-y", "valueFrom": f"{input_name}: $(self)"},
-        }[_kind(entry["type"])]
+        }[_kind(entry)]
         assert {k: v for k, v in binding.items() if k != "position"} == expected, input_name
         if _cwl_optional(entry):
             assert parameters[input_name] is None, f"{step.cwl}: optional {input_name} needs the notebook default None"
@@ -180,8 +196,30 @@ def test_workflow_inputs_are_the_fields_of_every_step_with_the_same_defaults() -
         entry = required[0] if required else entries[0]
         assert workflow[name]["type"] == entry["type"], name
         for other in entries:
-            assert str(other["type"]).removesuffix("?") == str(entry["type"]).removesuffix("?"), name
+            assert _cwl_kinds(other) == _cwl_kinds(entry), name
             assert workflow[name].get("default") == other.get("default"), name
+
+
+@pytest.mark.parametrize("tool", ["glacier-velocity.cwl", *(s.cwl for s in STEPS.values())])
+def test_vector_inputs_are_a_file_or_a_string_in_every_cwl_file(tool: str) -> None:
+    inputs = _cwl_inputs(tool)
+    files = {name for name, entry in inputs.items() if "File" in _cwl_kinds(entry)}
+    assert files == FILE_OR_STRING & set(inputs), tool
+    for name in files:
+        # [File, string] (a list: CWL has no "?" suffix for a union), optional but for discovery's aoi.
+        required = tool in ("glacier-velocity.cwl", "discover.cwl") and name == "aoi"
+        assert inputs[name]["type"] == (["File", "string"] if required else ["null", "File", "string"]), (tool, name)
+
+
+@pytest.mark.parametrize("step", STEPS.values(), ids=list(STEPS))
+def test_vector_inputs_are_one_text_value_in_the_cli_and_notebooks(step: Step) -> None:
+    # What a File becomes in a step (its path) is what the CLI and a notebook take: one string,
+    # read by the same reader as W,S,E,N, a URL or the GeoJSON text.
+    actions = _cli_actions(step.command)
+    parameters = _notebook_parameters(step.notebook)
+    for name in FILE_OR_STRING & set(_fields(step.params)):
+        assert actions[name].type is None and actions[name].nargs is None, (step.command, name)
+        assert parameters[name] is None or isinstance(parameters[name], str), (step.notebook, name)
 
 
 @pytest.mark.parametrize("step", STEPS.values(), ids=list(STEPS))

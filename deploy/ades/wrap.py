@@ -3,8 +3,8 @@
 Run with the interpreter of the eoap-cwlwrap virtualenv (``make package-wrap``)::
 
     python deploy/ades/wrap.py --workflow dist/glacier-velocity.<v>.cwl#glacier-velocity \\
-        --directory-stage-in deploy/ades/stage-in.cwl --directory-stage-out deploy/ades/stage-out.cwl \\
-        --output dist/glacier-velocity.<v>.wrapped.cwl
+        --directory-stage-in deploy/ades/stage-in.cwl --file-stage-in deploy/ades/file-stage-in.cwl \\
+        --directory-stage-out deploy/ades/stage-out.cwl --output dist/glacier-velocity.<v>.wrapped.cwl
 
 eoap-cwlwrap recognises stage-in/stage-out parameters by their type
 ``https://raw.githubusercontent.com/eoap/schemas/main/string_format.yaml#URI`` and writes an
@@ -14,6 +14,12 @@ document (``fetch_text``) and checks every name defined in it (``check_exists``,
 While eoap-cwlwrap runs, this script answers that one URL from ``uri-schema.yaml``; afterwards
 it replaces each ``$import`` of it in the result with the type itself, named by its full URI
 (what the import defines), so that nothing is fetched when a runner loads the wrapped package.
+
+The package's File inputs are File-or-string unions (``[File, string]``): eoap-cwlwrap turns
+them into ``[URI, string]`` and feeds them to the file stage-in, whose input is therefore that
+union too (``file-stage-in.cwl``: a URI is fetched, a string passed on). eoap-cwlwrap 0.31.0's
+type check (``is_type_assignable_to``) fails with a TypeError on a union checked against a type
+name; this script checks a union member by member, as it already does against a class.
 """
 
 from __future__ import annotations
@@ -44,6 +50,21 @@ def _serve_schema_locally() -> None:
 
     DefaultFetcher.fetch_text = offline_fetch_text  # type: ignore[method-assign]
     DefaultFetcher.check_exists = offline_check_exists  # type: ignore[method-assign]
+
+
+def _accept_union_stage_in_inputs() -> None:
+    """Let eoap-cwlwrap's type check see a URI inside a union (the file stage-in's input)."""
+    from eoap_cwlwrap import types
+
+    check = types.is_type_assignable_to
+
+    def is_type_assignable_to(actual, expected):  # type: ignore[no-untyped-def]
+        if isinstance(actual, list) and isinstance(expected, str):
+            return any(is_type_assignable_to(member, expected) for member in actual)
+        return check(actual, expected)
+
+    # Module globals: types.is_uri_compatible_type and the recursion look the name up there.
+    types.is_type_assignable_to = is_type_assignable_to
 
 
 def _schema_types() -> list[dict]:
@@ -78,6 +99,7 @@ def main(argv: list[str]) -> int:
 
     output = Path(argv[argv.index("--output") + 1])
     _serve_schema_locally()
+    _accept_union_stage_in_inputs()
     cwlwrap.main(args=argv, standalone_mode=False)
     yaml = YAML()
     document = yaml.load(output.read_text(encoding="utf-8"))

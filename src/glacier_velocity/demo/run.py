@@ -29,6 +29,7 @@ from ..workflow.extract_pairs import read_scraps
 from ..workflow.runner import (
     WORKFLOW,
     ProgressCallback,
+    cwl_file,
     find_project_root,
     run_cwltool,
     run_workflow,
@@ -68,7 +69,7 @@ def write_pair_job(data: DemoData, path: str | os.PathLike[str], pair_index: int
         "secondary_href": str(items / f"{secondary_id}.json"),
         "aoi": AOI.from_bbox(data.bbox).text(),
         "max_velocity_m_per_yr": 1000.0,
-        "glacier_outlines": str((data.root / DEMO_OUTLINES_FILE).resolve()),
+        "glacier_outlines": cwl_file(data.root / DEMO_OUTLINES_FILE),
         **overrides,
     }
     path = Path(path)
@@ -409,15 +410,14 @@ def run_demo_in_containers(
             items = items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
             with serve_stac([data.collection, items]) as stac_url:
                 log.info("demo STAC API at %s, scene files at %s", stac_url, files_url)
-                # The containers see the demo files only through the file server; the outlines go
-                # inline, as an ADES would pass them, so no step depends on that server for them.
-                outlines = (data.root / DEMO_OUTLINES_FILE).read_text(encoding="utf-8")
+                # The containers see the scenes through the file server; the outlines are a File,
+                # which cwltool stages into each container that reads them.
                 job = write_job(
                     root / DEMO_PARAMS,
                     demo_dir / "job.yml",
-                    data_location=files_url,
+                    data_location=data.root,
                     stac_url=stac_url,
-                    **{"glacier_outlines": outlines, **(overrides or {})},
+                    **(overrides or {}),
                 )
                 outputs, cwl_log = run_cwltool(
                     process or root / WORKFLOW, job, results, containers=True, extra_args=extra_args, quiet=True

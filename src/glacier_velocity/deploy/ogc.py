@@ -62,7 +62,7 @@ def cwl_job(inputs: Mapping[str, Any], workflow_inputs: Mapping[str, Mapping[str
     ----------
     inputs : mapping
         ``inputs`` of the request: literal values, or ``{"href": URL}`` for a File input
-        (OGC qualified value by reference).
+        (OGC qualified value by reference); a File-or-string input takes either.
     workflow_inputs : mapping
         The process description's inputs (name -> description with ``metadata`` naming the
         CWL type, as cwl2ogc writes it).
@@ -86,7 +86,11 @@ def cwl_job(inputs: Mapping[str, Any], workflow_inputs: Mapping[str, Mapping[str
         cwl_type = next(
             (m.get("value", "") for m in workflow_inputs[name].get("metadata", []) if m.get("title") == "cwl:type"), ""
         )
-        if "File" in cwl_type and value is not None:
+        kinds = set(re.findall(r"\w+", cwl_type))
+        # A File-or-string input (the AOI, the outlines, the points) takes text by value and a
+        # file by reference; a File-only input takes a reference alone (or its bare URL).
+        by_reference = isinstance(value, Mapping) and "href" in value
+        if "File" in kinds and value is not None and (by_reference or "string" not in kinds):
             href = value.get("href") if isinstance(value, Mapping) else value
             if not isinstance(href, str) or not href:
                 raise InvalidParameter(name, 'a File input is given by reference: {"href": "https://.../aoi.geojson"}')

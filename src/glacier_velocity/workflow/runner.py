@@ -75,10 +75,10 @@ def write_job(
         Job file to start from, e.g. ``params/demo.yml``.
     path : path-like
         Job file to write (its directory is created).
-    data_location : path-like or str, optional
-        Where the demo data are, as the Workflow's steps will see them: a directory or a
-        base URL. A bare file name as ``glacier_outlines`` in the template (the demo's
-        ``glacier_outlines.geojson``) is taken as a file there.
+    data_location : path-like, optional
+        The directory of the demo data. A bare file name as ``glacier_outlines`` in the
+        template (the demo's ``glacier_outlines.geojson``) becomes the CWL File of that name
+        there, which the engine stages into every step that reads it (a container too).
     **overrides
         Inputs to set, e.g. ``stac_url="http://127.0.0.1:40123"``.
     """
@@ -87,15 +87,21 @@ def write_job(
     job = yaml.safe_load(Path(template).read_text(encoding="utf-8")) or {}
     outlines = job.get("glacier_outlines")
     if data_location is not None and isinstance(outlines, str) and outlines == Path(outlines).name:
-        base = os.fspath(data_location)
-        job["glacier_outlines"] = (
-            f"{base.rstrip('/')}/{outlines}" if "://" in base else str(Path(base).resolve() / outlines)
-        )
+        job["glacier_outlines"] = cwl_file(Path(data_location) / outlines)
     job.update(overrides)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
     return path
+
+
+def cwl_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A job file's value for a File input: ``{"class": "File", "path": <absolute path>}``.
+
+    The engine stages it into the step (a container sees it too) and the tool receives the
+    staged path; a string would be passed as it is and name a path only the host has.
+    """
+    return {"class": "File", "path": str(Path(path).resolve())}
 
 
 def workflow_env() -> dict[str, str]:
