@@ -178,8 +178,9 @@ def test_cli_aggregate_mixed_cogs_and_items(tmp_path, capsys):
     assert main(["aggregate", str(item_paths[0]), str(cog_with_item), str(cog_alone), "--out-dir", str(out)]) == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert line == (
-        "3 succeeded / 0 failed: 3 pairs aggregated, median speed 100.0 +/- 7.2 m/yr over moving ground "
-        "(speed > 3 sigma; no glacier_outlines given) (20 cells), 100 % of the grid measured"
+        "3 succeeded / 0 failed: 3 pairs aggregated, median speed over moving ground (speed above "
+        "3 times its error; no glacier outlines given) (20 cells): 2021 110.0 +/- 7.1 m/yr (2 pairs), "
+        "2022 80.0 +/- 10.0 m/yr (1 pair), 100 % of the grid measured"
     )
     files = check_catalog(out / "catalog" / "catalog.json")
     names = sorted(f.name for f in files)

@@ -9,19 +9,25 @@ import numpy as np
 import pytest
 
 from glacier_velocity.aggregation.summary import aggregate_products
-from glacier_velocity.products.figures import colour_limit, plot_summary, plot_time_series, time_series_points
+from glacier_velocity.products.figures import (
+    colour_limit,
+    plot_summary,
+    plot_time_series,
+    time_series_figure,
+    time_series_points,
+)
 from helpers import PRODUCT_SHAPE as SHAPE
 from helpers import T0, make_product
 
 
-def _summary():
+def _summary(**kwargs):
     products = []
     for k, (speed, dt_days) in enumerate([(100.0, 5.0), (120.0, 10.0), (80.0, 30.0)]):
         v = np.full(SHAPE, speed, dtype=np.float32)
         v[0, k] = np.nan
         products.append(make_product(v, reference_datetime=T0 + timedelta(days=60 * k), dt_days=dt_days, name=f"p{k}"))
     no_valid = make_product(np.full(SHAPE, np.nan), reference_datetime=T0 + timedelta(days=400), name="empty")
-    return aggregate_products([*products, no_valid])
+    return aggregate_products([*products, no_valid], **kwargs)
 
 
 def test_time_series_points_keep_each_pairs_own_dates():
@@ -96,3 +102,49 @@ def test_scene_pair_png_is_one_small_figure_of_both_images(tmp_path):
     path.write_bytes(png)
     assert matplotlib.image.imread(path).shape[:2] == (360, 720)
     _assert_readable_png(path, 720, 360)
+
+
+def _two_years():
+    """Two pairs in 2021 (100, 120 m/yr) and two in 2022 (80, 90 m/yr), errors 4 m/yr in vx and vy."""
+    from helpers import with_errors
+
+    pairs = [(T0, 100.0), (T0 + timedelta(days=30), 120.0), (T0 + timedelta(days=365), 80.0)]
+    pairs.append((T0 + timedelta(days=395), 90.0))
+    products = [
+        with_errors(make_product(np.full(SHAPE, speed, np.float32), reference_datetime=start, name=f"p{k}"), 4.0)
+        for k, (start, speed) in enumerate(pairs)
+    ]
+    return aggregate_products(products)
+
+
+def test_a_run_over_two_years_gives_one_headline_per_year():
+    summary = _two_years()
+    # Each year's cells: the median of its two pairs, error sqrt(4^2 + 4^2) / 2 = 2.83 m/yr.
+    assert [(y.year, y.pair_count, y.median_speed, y.cells) for y in summary.years] == [
+        (2021, 2, 110.0, 20),
+        (2022, 2, 85.0, 20),
+    ]
+    assert [round(y.median_speed_error, 2) for y in summary.years] == [2.83, 2.83]
+    assert summary.headline() == (
+        "median speed over moving ground (speed above 3 times its error; no glacier outlines given) (20 cells): "
+        "2021 110.0 +/- 2.8 m/yr (2 pairs), 2022 85.0 +/- 2.8 m/yr (2 pairs)"
+    )
+    # A year whose only pair measured nothing (kept in: it has no error) says so.
+    kept = _summary(keep_uncorrected_pairs=True)
+    assert kept.headline().endswith("2021 100.0 +/- 7.2 m/yr (3 pairs), 2022 no speed measured (1 pair)")
+    # One year only gives one number, as before.
+    one_year = aggregate_products([make_product(np.full(SHAPE, 50.0, np.float32), reference_datetime=T0)])
+    assert one_year.years == () and one_year.headline().startswith("median speed 50.0 +/- 10.0 m/yr over")
+
+
+def test_the_time_series_names_every_year_and_draws_each_years_median():
+    fig = time_series_figure(_two_years())
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    # June 2021 to August 2022: the first tick names 2021, the first tick of 2022 names 2022.
+    assert labels[0].endswith("\n2021") and sum(label.endswith("\n2022") for label in labels) == 1
+    assert all(label.split("\n")[0] in ("Jan", "Mar", "May", "Jul", "Sep", "Nov") for label in labels)
+    notes = [t.get_text() for t in ax.texts]
+    assert notes == ["2021: 110.0 m/yr", "2022: 85.0 m/yr"]
+    assert "median of the year over the same region" in [t.get_text() for t in ax.get_legend().get_texts()]

@@ -124,9 +124,9 @@ def test_notebook_and_cli_write_the_same_files(run_inputs, tmp_path):
     assert read_run_report(cli_out / "run-report.json") == read_run_report(nb_out / "run-report.json")
     scraps = scrap.read_scraps(nb_out / "aggregation.ipynb")
     assert (
-        scraps["message"]
-        == "3 succeeded / 1 failed: 3 pairs aggregated, median speed 100.0 +/- 7.2 m/yr over moving ground "
-        "(speed > 3 sigma; no glacier_outlines given) (20 cells), 100 % of the grid measured"
+        scraps["message"] == "3 succeeded / 1 failed: 3 pairs aggregated, median speed over moving ground (speed above "
+        "3 times its error; no glacier outlines given) (20 cells): 2021 110.0 +/- 7.1 m/yr (2 pairs), "
+        "2022 80.0 +/- 10.0 m/yr (1 pair), 100 % of the grid measured"
     )
     assert scraps["stats"]["pairs"][1]["median_speed_m_per_yr"] == 120.0
 
@@ -308,9 +308,35 @@ def test_uncorrected_pairs_are_left_out_and_listed_in_the_run_report_and_the_not
     kept = aggregate_run(dirs, tmp_path / "lib", AggregationParams(keep_uncorrected_pairs=True)).summary
     assert kept is not None and kept.product_count == 3
     ids = ", ".join(x.pair_id for x in result.summary.excluded)
-    assert_documented(
-        kept.headline(), f"{kept.median_speed:.1f}", kept.region_name, str(kept.region_cells), "2", "3", ids
-    )
+    # The pairs span two years (one per year in the headline): 2021 with its error, 2022 without.
+    years = ", ".join(y.describe() for y in kept.years)
+    assert years == "2021 260.0 +/- 30.0 m/yr (1 pair), 2022 380.0 m/yr (2 pairs)"
+    assert_documented(kept.headline(), kept.region_name, str(kept.region_cells), years, "2", "3", ids)
+
+
+def test_the_datacube_flags_every_layer_the_summary_left_out(tmp_path):
+    import xarray as xr
+
+    from helpers import ice_and_rock, pair_series
+
+    # One corrected pair (2021-06-03), two the correction could not run on (2022-03-30, 2022-05-09),
+    # and one whose error (150 m/yr) exceeds max_pair_error_m_per_yr (2022-07-18).
+    products = pair_series([ice_and_rock(260.0)], [30.0]) + _uncorrected_products(2)
+    noisy = pair_series([ice_and_rock(250.0)] * 12, [150.0] * 12)[-1]
+    dirs = _write_pairs(tmp_path, [*products, noisy])
+    result = aggregate_run(dirs, tmp_path / "out")
+    assert result.summary is not None and [x.cause for x in result.summary.excluded] == [
+        "not_corrected",
+        "not_corrected",
+        "error_above_threshold",
+    ]
+    reasons = {x.pair_id: x.reason for x in result.summary.excluded}
+    with xr.open_dataset(tmp_path / "out" / "summary" / "velocity_datacube.nc") as cube:
+        assert cube.sizes["mid_date"] == 4  # every pair is in the cube
+        assert list(cube.in_summary.values) == [1, 0, 0, 0]
+        ids = [f"{a}__{b}" for a, b in zip(cube.id_img1.values, cube.id_img2.values, strict=True)]
+        assert list(cube.summary_exclusion_reason.values) == ["", *(reasons[i] for i in ids[1:])]
+        assert "max_pair_error_m_per_yr = 100 m/yr" in str(cube.summary_exclusion_reason.values[3])
 
 
 def test_a_run_whose_every_pair_is_uncorrected_fails_after_writing_the_run_report(tmp_path):

@@ -110,7 +110,7 @@ def headline_region(
     with np.errstate(invalid="ignore"):
         moving = np.isfinite(error_v) & (median_v > MOVING_SIGMA * error_v)
     if np.isfinite(error_v).any():
-        return Region(f"moving ground (speed > {MOVING_SIGMA:g} sigma; no glacier_outlines given)", moving)
-    return Region(
-        "whole grid (no glacier_outlines and no errors given: includes stable ground)", np.ones(shape, dtype=bool)
-    )
+        return Region(
+            f"moving ground (speed above {MOVING_SIGMA:g} times its error; no glacier outlines given)", moving
+        )
+    return Region("whole grid (no glacier outlines and no errors: stable ground included)", np.ones(shape, dtype=bool))

@@ -243,6 +243,44 @@ class ExcludedPair:
         return self.entry.source
 
 
+def speed_with_error(speed: float, error: float) -> str:
+    """A headline speed in words: ``"243.1 +/- 1.9 m/yr"``, or ``"243.1 m/yr"`` when the error is unknown."""
+    pm = f" +/- {error:.1f}" if np.isfinite(error) else ""
+    return f"{speed:.1f}{pm} m/yr"
+
+
+@dataclass(frozen=True)
+class YearHeadline:
+    """The headline of the pairs of one year: a run over several years gives one per year,
+    since a median over years mixes speeds that differ by more than their errors.
+
+    Attributes
+    ----------
+    year : int
+        Calendar year of the pairs' mid dates.
+    pair_count : int
+        Pairs of that year in the summary.
+    median_speed, median_speed_error : float
+        Median over the headline region of the year's per-cell median speed, and of its
+        1-sigma error (m/yr; NaN when unknown), as :attr:`Summary.median_speed` for all pairs.
+    cells : int
+        Cells of the headline region with a median speed that year.
+    """
+
+    year: int
+    pair_count: int
+    median_speed: float
+    median_speed_error: float
+    cells: int
+
+    def describe(self) -> str:
+        """E.g. ``"2022 122.9 +/- 1.5 m/yr (2 pairs)"``."""
+        pairs = f"{self.pair_count} pair{'s' if self.pair_count != 1 else ''}"
+        if not np.isfinite(self.median_speed):
+            return f"{self.year} no speed measured ({pairs})"
+        return f"{self.year} {speed_with_error(self.median_speed, self.median_speed_error)} ({pairs})"
+
+
 @dataclass(frozen=True)
 class Summary:
     """Per-pixel statistics of a stack of velocity maps on one grid.
@@ -282,6 +320,8 @@ class Summary:
         The headline region (glacier outlines, points of interest, or a flagged fallback).
     points : tuple of PointCell
         The points of interest on the grid, in the order given.
+    years : tuple of YearHeadline
+        One headline per calendar year when the pairs span several years, else empty.
     """
 
     median_v: np.ndarray
@@ -301,6 +341,7 @@ class Summary:
     region: Region | None = None
     points: tuple[PointCell, ...] = ()
     keep_uncorrected_pairs: bool = False
+    years: tuple[YearHeadline, ...] = ()
 
     def __post_init__(self) -> None:
         # Summaries built without errors (tests, old callers) get NaN error maps: unknown.
@@ -386,14 +427,23 @@ class Summary:
         return f"the error is unknown at {unknown} of the {self.region_cells} cells (a pair there has no error)"
 
     def headline(self) -> str:
-        """The headline in words, e.g. ``"median speed 243.1 +/- 1.9 m/yr over glacier outlines (459 cells)"``.
+        """The headline in words over the headline region, per year when the pairs span years.
 
-        Without an error the headline says why (:meth:`missing_error_reason`) instead of a +/-.
+        E.g. ``"median speed 243.1 +/- 1.9 m/yr over glacier outlines (459 cells)"``, or
+        ``"median speed over glacier outlines (593 cells): 2022 122.9 +/- 1.5 m/yr (2 pairs),
+        2023 199.6 +/- 1.0 m/yr (4 pairs)"``. Without an error the headline says why
+        (:meth:`missing_error_reason`) instead of a +/-.
         """
-        error = self.median_speed_error
         where = f"over {self.region_name} ({self.region_cells} cells)"
+        if len(self.years) > 1:
+            text = f"median speed {where}: {', '.join(y.describe() for y in self.years)}"
+            if any(np.isfinite(y.median_speed) and not np.isfinite(y.median_speed_error) for y in self.years):
+                reason = self.missing_error_reason() or "a pair of that year has no error"
+                text += f"; no +/-: {reason}"
+            return text
+        error = self.median_speed_error
         if np.isfinite(error):
-            return f"median speed {self.median_speed:.1f} +/- {error:.1f} m/yr {where}"
+            return f"median speed {speed_with_error(self.median_speed, error)} {where}"
         return f"median speed {self.median_speed:.1f} m/yr {where}, no +/-: {self.missing_error_reason()}"
 
     def exclusion_lines(self) -> list[str]:
@@ -737,6 +787,50 @@ def _nothing_left(excluded: Sequence[ExcludedPair], threshold: float | None) -> 
     )
 
 
+def _median_with_error(values: np.ndarray, errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median along axis 0 of ``values`` (n, k), every column with a finite value, and its
+    1-sigma error from ``errors`` (:func:`median_error`); the error is NaN (unknown rather
+    than too small) where a value that entered the median has no error."""
+    median = np.nanmedian(values, axis=0)
+    present = np.isfinite(values)
+    unknown = (present & ~np.isfinite(errors)).any(axis=0)
+    error = np.where(unknown, np.nan, median_error(np.where(present, errors, np.nan)))
+    return median.astype(np.float32), error.astype(np.float32)
+
+
+def _year_headlines(
+    entries: Sequence[PairEntry], v: np.ndarray, v_error: np.ndarray, region: np.ndarray, min_count: int
+) -> tuple[YearHeadline, ...]:
+    """One :class:`YearHeadline` per calendar year of the pairs' mid dates, when there are several.
+
+    ``v`` and ``v_error`` are the pairs' stacks (n, rows, cols) in ``entries`` order and
+    ``region`` the headline region's mask. A year's cells need ``min_count`` valid maps, or
+    all of that year's pairs when it has fewer.
+    """
+    by_year: dict[int, list[int]] = {}
+    for index, entry in enumerate(entries):
+        if entry.mid_datetime is not None:
+            by_year.setdefault(entry.mid_datetime.year, []).append(index)
+    if len(by_year) < 2:
+        return ()
+    headlines = []
+    for year, indices in sorted(by_year.items()):
+        values, errors = v[indices][:, region], v_error[indices][:, region]
+        enough = np.isfinite(values).sum(axis=0) >= min(min_count, len(indices))
+        median, error = _median_with_error(values[:, enough], errors[:, enough])
+        known = bool(median.size) and bool(np.isfinite(error).all())
+        headlines.append(
+            YearHeadline(
+                year=year,
+                pair_count=len(indices),
+                median_speed=_median_or_nan(median),
+                median_speed_error=float(np.median(error)) if known else float("nan"),
+                cells=int(median.size),
+            )
+        )
+    return tuple(headlines)
+
+
 def _median_or_nan(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(np.median(finite)) if finite.size else float("nan")
@@ -888,17 +982,10 @@ def aggregate_products(
     out: dict[str, np.ndarray] = {}
     for name in ("v", "vx", "vy"):
         median = np.full(grid.shape, np.nan, dtype=np.float32)
-        # Only pixels with a valid value reach nanmedian: no all-NaN slices, no warnings.
-        median[enough] = np.nanmedian(stack[name][:, enough], axis=0)
-        out[f"median_{name}"] = median
-        # The error of the median from the errors of the pairs that entered it; a pair with
-        # a value but no error makes the error unknown (NaN) rather than too small.
-        values = stack[name][:, enough]
-        errs = stack[f"{name}_error"][:, enough]
-        unknown = (np.isfinite(values) & ~np.isfinite(errs)).any(axis=0)
         error = np.full(grid.shape, np.nan, dtype=np.float32)
-        propagated = median_error(np.where(np.isfinite(values), errs, np.nan))
-        error[enough] = np.where(unknown, np.nan, propagated)
+        # Only pixels with a valid value reach nanmedian: no all-NaN slices, no warnings.
+        median[enough], error[enough] = _median_with_error(stack[name][:, enough], stack[f"{name}_error"][:, enough])
+        out[f"median_{name}"] = median
         out[f"error_{name}"] = error
     std_v = np.full(grid.shape, np.nan, dtype=np.float32)
     std_v[spread] = np.nanstd(stack["v"][:, spread].astype(np.float64), axis=0, ddof=1)
@@ -949,6 +1036,7 @@ def aggregate_products(
         region=region,
         points=cells,
         keep_uncorrected_pairs=bool(keep_uncorrected_pairs),
+        years=_year_headlines(entries, stack["v"], stack["v_error"], region.mask, min_count),
     )
     log.info(
         "aggregated %d of %d products on a %dx%d grid; %.1f%% of pixels have a median speed; %s",
@@ -1008,6 +1096,17 @@ def summary_tags(summary: Summary) -> dict[str, str]:
         "excluded_pairs": json.dumps(excluded),
         "keep_uncorrected_pairs": str(summary.keep_uncorrected_pairs).lower(),
         "headline": summary.headline(),
+        "headline_years": json.dumps(
+            [
+                {
+                    "year": y.year,
+                    "pair_count": y.pair_count,
+                    "median_v": _rounded(y.median_speed),
+                    "error_v": _rounded(y.median_speed_error),
+                }
+                for y in summary.years
+            ]
+        ),
         "headline_region": summary.region_name,
         "headline_median_v": str(_rounded(summary.median_speed)),
         "headline_error_v": str(_rounded(summary.median_speed_error)),

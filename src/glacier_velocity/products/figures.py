@@ -3,8 +3,11 @@
 Figures are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas, never
 through ``pyplot``: no display is needed and no global figure state is touched.
 
-Colour scales are chosen to be honest: speed and spread start at zero (a speed has a natural
-zero) and end at the 98th percentile so that a few outliers do not wash out the glacier, with
+Colour scales are chosen to be honest and comparable: speed uses one logarithmic scale for
+every map of a run (:class:`SpeedScale`: two decades up to the fastest speed tracked, so
+100-300 m/yr ice sits mid-scale and stable-ground noise is dark, in the quicklooks drawn
+pair by pair and in the summary alike), and one arrow length per speed; the spread starts at
+zero and ends at the 98th percentile so that a few outliers do not wash out the glacier, with
 the clipping shown by an arrow on the colour bar; perceptually uniform colour maps; the count
 of valid maps uses one discrete colour per value; pixels without data are grey.
 """
@@ -21,10 +24,12 @@ from typing import Any
 
 import matplotlib
 import matplotlib.dates as mdates
+import matplotlib.ticker as mticker
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from rasterio.crs import CRS
 from rasterio.transform import array_bounds
 from shapely.geometry import MultiPolygon, Polygon
@@ -112,21 +117,33 @@ def colour_limit(values: np.ndarray) -> float:
     return top if top > 0 else max(float(finite.max()), 1.0)
 
 
+#: The speed colour scale spans this ratio: 10-1000 m/yr for a run tracked up to 1000 m/yr.
+SPEED_RANGE_RATIO = 100.0
+#: Arrows on a map: at most this many along each axis, the same on every map of a run.
+MAX_ARROWS = 20
+#: An arrow of ``vmax_m_per_yr / ARROW_SPEEDS_PER_STEP`` spans the distance between two arrows.
+ARROW_SPEEDS_PER_STEP = 3.0
+
+
 @dataclass(frozen=True)
 class SpeedScale:
-    """The one speed colour scale (and arrow scale) of a run's maps: 0 to ``vmax_m_per_yr``.
+    """The one speed colour scale (and arrow length) of a run's maps, logarithmic up to ``vmax_m_per_yr``.
 
     Every quicklook of a run and its summary use the same scale, so a colour means the same
-    speed in every map and maps can be compared side by side.
+    speed in every map and maps can be compared side by side. A quicklook is drawn before
+    the other pairs exist, so the scale comes from what every step knows: the fastest speed
+    tracked. Logarithmic, since that bound is usually several times the glacier's speed: on
+    a linear 0-1000 m/yr scale 100-300 m/yr ice filled the bottom third; on 10-1000 m/yr
+    (log) it fills the middle, and stable-ground noise below 10 m/yr is the darkest colour.
 
     Attributes
     ----------
     vmax_m_per_yr : float
-        Top of the colour scale (m/yr, > 0).
+        Top of the colour scale (m/yr, > 0); the bottom is ``vmax_m_per_yr / SPEED_RANGE_RATIO``.
     basis : str
-        Where it came from, shown on the colour bar: ``"max_velocity_m_per_yr"`` (the
-        tracking's largest measurable speed: nothing valid lies above it) or
-        ``"glacier speeds"`` (98th percentile of the speeds over the glacier, rounded up).
+        Where the top came from, in words, shown on the colour bar: ``"fastest speed
+        tracked"`` (the run's maximum speed: nothing valid lies above it) or ``"glacier
+        speeds"`` (98th percentile of the speeds over the glacier, rounded up).
     """
 
     vmax_m_per_yr: float
@@ -139,13 +156,27 @@ class SpeedScale:
             )
 
     @property
+    def vmin_m_per_yr(self) -> float:
+        """Bottom of the colour scale (m/yr): slower cells, stable ground's noise, take its colour."""
+        return self.vmax_m_per_yr / SPEED_RANGE_RATIO
+
+    def norm(self) -> LogNorm:
+        """The colour normalisation: logarithmic from :attr:`vmin_m_per_yr` to :attr:`vmax_m_per_yr`."""
+        return LogNorm(vmin=self.vmin_m_per_yr, vmax=self.vmax_m_per_yr, clip=False)
+
+    @property
+    def arrow_m_per_yr(self) -> float:
+        """Speed (m/yr) of an arrow as long as the distance between two arrows (:data:`MAX_ARROWS` per map width)."""
+        return self.vmax_m_per_yr / ARROW_SPEEDS_PER_STEP
+
+    @property
     def arrow_key_m_per_yr(self) -> float:
-        """Speed of the arrow in the scale key (m/yr): a round number near half the scale."""
-        return nice_ceiling(self.vmax_m_per_yr / 2)
+        """Speed of the arrow in the scale key (m/yr): the round number at or below :attr:`arrow_m_per_yr`."""
+        return nice_floor(self.arrow_m_per_yr)
 
     @property
     def label(self) -> str:
-        return f"speed (m/yr); scale 0-{self.vmax_m_per_yr:g} from {self.basis}"
+        return f"speed (m/yr, logarithmic scale; top {self.vmax_m_per_yr:g} m/yr: {self.basis})"
 
 
 def nice_ceiling(value: float) -> float:
@@ -158,8 +189,18 @@ def nice_ceiling(value: float) -> float:
     return float(10 ** (exponent + 1))  # pragma: no cover - the loop always returns
 
 
+def nice_floor(value: float) -> float:
+    """Largest of 1, 2, 2.5, 5 x 10^k that is <= ``value`` (> 0): a readable key speed."""
+    exponent = np.floor(np.log10(value))
+    for step in (10.0, 5.0, 2.5, 2.0, 1.0):
+        low = float(step * 10**exponent)
+        if low <= value * (1 + 1e-12):
+            return low
+    return float(10 ** (exponent - 1) * 5)  # pragma: no cover - the loop always returns
+
+
 def speed_scale(*, max_velocity_m_per_yr: float | None = None, glacier_speeds: np.ndarray | None = None) -> SpeedScale:
-    """The run's speed scale: ``max_velocity_m_per_yr`` when known, else the glacier's speeds.
+    """The run's speed scale: up to ``max_velocity_m_per_yr`` when known, else the glacier's speeds.
 
     Parameters
     ----------
@@ -171,15 +212,15 @@ def speed_scale(*, max_velocity_m_per_yr: float | None = None, glacier_speeds: n
         Speeds over the glacier (m/yr); used without ``max_velocity_m_per_yr``: the
         98th percentile rounded up by :func:`nice_ceiling`.
 
-    With neither, the scale is 0-1 m/yr (a map without any valid speed).
+    With neither, the scale tops at 1 m/yr (a map without any valid speed).
 
-    >>> speed_scale(max_velocity_m_per_yr=1000.0).vmax_m_per_yr
-    1000.0
+    >>> speed_scale(max_velocity_m_per_yr=1000.0).vmin_m_per_yr
+    10.0
     >>> speed_scale(glacier_speeds=np.array([10.0, 180.0, 233.0])).vmax_m_per_yr
     250.0
     """
     if max_velocity_m_per_yr is not None and np.isfinite(max_velocity_m_per_yr):
-        return SpeedScale(float(max_velocity_m_per_yr), "max_velocity_m_per_yr")
+        return SpeedScale(float(max_velocity_m_per_yr), "fastest speed tracked")
     if glacier_speeds is not None:
         finite = np.asarray(glacier_speeds, dtype=np.float64)
         finite = finite[np.isfinite(finite)]
@@ -187,6 +228,39 @@ def speed_scale(*, max_velocity_m_per_yr: float | None = None, glacier_speeds: n
             return SpeedScale(nice_ceiling(float(np.percentile(finite, UPPER_PERCENTILE))), "glacier speeds")
     # Nothing to scale (no speed anywhere): any non-empty range draws the empty map.
     return SpeedScale(1.0, "no valid speed")
+
+
+def speed_colorbar(fig: Figure, image: Any, ax: Any, scale: SpeedScale, values: np.ndarray, **kwargs: Any) -> Any:
+    """The colour bar of a speed map: round speeds as ticks, arrows where values are clipped."""
+    finite = values[np.isfinite(values)]
+    high = bool(finite.size and finite.max() > scale.vmax_m_per_yr)
+    low = bool(finite.size and finite.min() < scale.vmin_m_per_yr)
+    extend = {(True, True): "both", (True, False): "max", (False, True): "min"}.get((high, low), "neither")
+    bar = fig.colorbar(image, ax=ax, extend=extend, label=scale.label, **kwargs)
+    ticks = [t for t in _round_speeds(scale.vmin_m_per_yr, scale.vmax_m_per_yr)]
+    bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    bar.ax.yaxis.set_minor_locator(mticker.NullLocator())
+    return bar
+
+
+def _round_speeds(low: float, high: float) -> list[float]:
+    """1, 2, 5 x 10^k between ``low`` and ``high`` (both included): the log scale's ticks."""
+    ticks = []
+    for exponent in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1):
+        for step in (1.0, 2.0, 5.0):
+            value = float(step * 10.0**exponent)
+            if low * (1 - 1e-9) <= value <= high * (1 + 1e-9):
+                ticks.append(value)
+    return ticks
+
+
+def draw_speed(ax: Any, speed: np.ndarray, extent: Any, scale: SpeedScale, **kwargs: Any) -> Any:
+    """Speed on a map axis with the run's logarithmic scale; cells slower than its bottom take its colour."""
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOUR)
+    shown = np.ma.masked_invalid(np.asarray(speed, dtype=np.float32))
+    # Zero and slower cells have no logarithm: they show the bottom colour, like stable ground.
+    shown = np.ma.maximum(shown, scale.vmin_m_per_yr)
+    return ax.imshow(shown, cmap=cmap, norm=scale.norm(), extent=extent, interpolation="nearest", **kwargs)
 
 
 def draw_outlines(ax: Any, outlines: GlacierOutlines | None, crs: str, *, km: bool = True) -> None:
@@ -214,12 +288,14 @@ def draw_outlines(ax: Any, outlines: GlacierOutlines | None, crs: str, *, km: bo
 
 
 def draw_arrows(
-    ax: Any, vx: np.ndarray, vy: np.ndarray, transform: Any, scale: SpeedScale, *, max_arrows: int = 25
+    ax: Any, vx: np.ndarray, vy: np.ndarray, transform: Any, scale: SpeedScale, *, max_arrows: int = MAX_ARROWS
 ) -> None:
     """Flow arrows on a regular subsample of the grid, with a scale key, positions in km.
 
-    Arrow length is fixed by ``scale``: an arrow of ``vmax_m_per_yr`` spans 8 % of the axis
-    width in every map of the run, and the key shows an arrow of ``arrow_key_m_per_yr``.
+    Arrow length is fixed by ``scale``: an arrow of :attr:`SpeedScale.arrow_m_per_yr` spans
+    ``1 / max_arrows`` of the axis width in every map of the run; the key, in a white box in
+    the map's lower right corner (clear of the title), shows an arrow of
+    :attr:`SpeedScale.arrow_key_m_per_yr`.
     """
     rows, cols = vx.shape
     step = max(1, int(np.ceil(max(rows, cols) / max_arrows)))
@@ -236,24 +312,42 @@ def draw_arrows(
         w[ok],
         color="white",
         edgecolor="black",
-        linewidth=0.3,
+        linewidth=0.6,
         angles="xy",
         pivot="middle",
-        width=0.003,
-        scale=scale.vmax_m_per_yr / 0.08,
+        width=0.006,
+        headwidth=3.5,
+        headlength=4.0,
+        headaxislength=3.5,
+        scale=scale.arrow_m_per_yr * max_arrows,
         scale_units="width",
+        zorder=3,
+    )
+    ax.add_patch(
+        Rectangle(
+            (0.64, 0.015),
+            0.345,
+            0.085,
+            transform=ax.transAxes,
+            facecolor="white",
+            edgecolor="0.4",
+            linewidth=0.6,
+            alpha=0.9,
+            zorder=4,
+        )
     )
     key = scale.arrow_key_m_per_yr
     ax.quiverkey(
         quiver,
-        X=0.80,
-        Y=1.015,
+        X=0.70,
+        Y=0.0575,
         U=key,
         label=f"{key:g} m/yr",
         labelpos="E",
         coordinates="axes",
         color="black",
         fontproperties={"size": "small"},
+        zorder=5,
     )
 
 
@@ -324,30 +418,30 @@ def summary_figure(
     extent = (west / 1000, east / 1000, south / 1000, north / 1000)
     xlabel, ylabel = axis_labels(summary.crs)
 
-    fig = Figure(figsize=(15, 5.2), layout="constrained")
+    fig = Figure(figsize=(15, 5.6), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3, sharex=True, sharey=True)
 
-    panels = (
-        ("median speed", summary.median_v, "viridis", "speed (m/yr)"),
-        ("spread (standard deviation of speed)", summary.std_v, "magma", "standard deviation (m/yr)"),
-    )
     if scale is None:
         scale = speed_scale(max_velocity_m_per_yr=summary.max_velocity_m_per_yr, glacier_speeds=summary.median_v)
-    for index, (ax, (title, values, cmap_name, label)) in enumerate(zip(axes[:2], panels, strict=True)):
-        cmap = matplotlib.colormaps[cmap_name].with_extremes(bad=NO_DATA_COLOUR)
-        top = scale.vmax_m_per_yr if index == 0 else colour_limit(values)
-        clipped = bool(np.nanmax(values) > top) if np.isfinite(values).any() else False
-        image = ax.imshow(values, cmap=cmap, vmin=0.0, vmax=top, extent=extent, interpolation="nearest")
-        fig.colorbar(
-            image,
-            ax=ax,
-            shrink=0.85,
-            extend="max" if clipped else "neither",
-            label=scale.label if index == 0 else label,
-        )
-        ax.set_title(title)
+    image = draw_speed(axes[0], summary.median_v, extent, scale)
+    speed_colorbar(fig, image, axes[0], scale, summary.median_v, shrink=0.85)
+    axes[0].set_title(f"median speed of {summary.product_count} pairs")
     draw_arrows(axes[0], summary.median_vx, summary.median_vy, summary.transform, scale)
+
+    spread = summary.std_v
+    top = colour_limit(spread)
+    clipped = bool(np.nanmax(spread) > top) if np.isfinite(spread).any() else False
+    cmap = matplotlib.colormaps["magma"].with_extremes(bad=NO_DATA_COLOUR)
+    image = axes[1].imshow(spread, cmap=cmap, vmin=0.0, vmax=top, extent=extent, interpolation="nearest")
+    fig.colorbar(
+        image,
+        ax=axes[1],
+        shrink=0.85,
+        extend="max" if clipped else "neither",
+        label="standard deviation between pairs (m/yr)",
+    )
+    axes[1].set_title("spread of the speed between pairs")
 
     max_count = max(int(summary.count.max()), 1)
     base = matplotlib.colormaps["cividis"].resampled(max_count)
@@ -356,8 +450,8 @@ def summary_figure(
     norm = BoundaryNorm(np.arange(-0.5, max_count + 1.5, 1.0), count_cmap.N)
     image = axes[2].imshow(summary.count, cmap=count_cmap, norm=norm, extent=extent, interpolation="nearest")
     ticks = np.unique(np.linspace(0, max_count, min(max_count + 1, 11)).round().astype(int))
-    fig.colorbar(image, ax=axes[2], shrink=0.85, ticks=ticks, label="valid maps (0 = none, grey)")
-    axes[2].set_title("number of valid maps")
+    fig.colorbar(image, ax=axes[2], shrink=0.85, ticks=ticks, label="pairs with a speed (0 = none, grey)")
+    axes[2].set_title("number of pairs measuring each cell")
 
     for ax in axes:
         draw_outlines(ax, outlines, summary.crs)
@@ -369,10 +463,61 @@ def summary_figure(
         ax.ticklabel_format(useOffset=False, style="plain")
     axes[0].set_ylabel(ylabel)
     excluded = f" ({len(summary.excluded)} left out, see the run report)" if summary.excluded else ""
+    # Two lines: the run, then its headline (per year when it spans years), never one long line.
     fig.suptitle(
-        f"Glacier surface velocity, {summary.product_count} pairs{excluded}, {_date_range(summary)}; {summary.headline()}"
+        f"Glacier surface velocity, {summary.product_count} pairs{excluded}, {_date_range(summary)}\n"
+        f"{summary.headline()}"
     )
     return fig
+
+
+class MonthYearFormatter(mticker.Formatter):
+    """Month ticks labelled ``Jul``, with the year under the first tick of every year (``Jul\\n2022``),
+    so that each year on the axis is named once, the first one included."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return mdates.num2date(x).strftime("%b %Y")
+
+    def format_ticks(self, values: Any) -> list[str]:
+        labels, seen = [], set()
+        for value in values:
+            when = mdates.num2date(value)
+            labels.append(when.strftime("%b") if when.year in seen else when.strftime("%b\n%Y"))
+            seen.add(when.year)
+        return labels
+
+
+def date_axis(ax: Any, start: datetime, end: datetime) -> None:
+    """Month ticks on a time axis from ``start`` to ``end``, every year labelled (:class:`MonthYearFormatter`)."""
+    months = max(1, (end.year - start.year) * 12 + end.month - start.month + 1)
+    interval = next(n for n in (1, 2, 3, 4, 6, 12) if months / n <= 10) if months <= 120 else 12
+    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, interval)))
+    ax.xaxis.set_major_formatter(MonthYearFormatter())
+
+
+def _draw_year_headlines(ax: Any, summary: Summary) -> float:
+    """Each year's headline as a dashed line across that year's pairs, labelled; returns the top speed drawn."""
+    top = 0.0
+    for year in summary.years:
+        pairs = [e for e in summary.entries if e.mid_datetime is not None and e.mid_datetime.year == year.year]
+        if not pairs or not np.isfinite(year.median_speed):
+            continue
+        start = min(e.reference_datetime for e in pairs if e.reference_datetime is not None)
+        end = max(e.secondary_datetime for e in pairs if e.secondary_datetime is not None)
+        label = "median of the year over the same region" if top == 0.0 else None
+        ax.hlines(
+            year.median_speed, start, end, colors="0.3", linestyles="dashed", linewidth=1.0, zorder=1, label=label
+        )
+        ax.annotate(
+            f"{year.year}: {year.median_speed:.1f} m/yr",
+            (mdates.date2num(start), year.median_speed),
+            xytext=(0, 4),
+            textcoords="offset points",
+            fontsize="small",
+            color="0.2",
+        )
+        top = max(top, year.median_speed)
+    return top
 
 
 def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
@@ -398,10 +543,19 @@ def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int
     with a horizontal bar from the reference to the secondary date and a vertical 1-sigma
     error bar; y is the pair's median speed over the summary's headline region (m/yr; see
     :func:`time_series_points`), and one more curve per point of interest. Pairs without
-    dates or without a value cannot be placed and are left out (and logged).
+    dates or without a value cannot be placed and are left out (and logged). When the pairs
+    span years, each year's headline (:attr:`Summary.years`) is a dashed line across its
+    pairs; the time axis names every year.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _save_png(time_series_figure(summary), path, dpi)
+    log.info("wrote time-series figure %s", path)
+    return path
+
+
+def time_series_figure(summary: Summary) -> Figure:
+    """The figure of :func:`plot_time_series`, not yet saved."""
     placed = time_series_points(summary)
     series = list(dict.fromkeys(p.series for p in placed))
     expected = len(summary.entries) * max(len(series), 1)
@@ -430,10 +584,9 @@ def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int
             shown = np.where(np.isfinite(errors), errors, 0.0)
             ax.errorbar(mids, speeds, yerr=shown, fmt="o", color=colour, capsize=3, label=name)
             top = max(top, float(np.max(speeds + shown)))
+        top = max(top, _draw_year_headlines(ax, summary))
         ax.xaxis_date()
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        date_axis(ax, min(p.reference_datetime for p in placed), max(p.secondary_datetime for p in placed))
         ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
         ax.legend(
             loc="lower right",
@@ -448,9 +601,7 @@ def plot_time_series(summary: Summary, path: str | os.PathLike[str], *, dpi: int
     ax.grid(True, alpha=0.3)
     pairs = len({p.pair_id for p in placed})
     ax.set_title(f"Speed per pair over {summary.region_name}, {pairs} pairs, {_date_range(summary)}", fontsize="medium")
-    _save_png(fig, path, dpi)
-    log.info("wrote time-series figure %s", path)
-    return path
+    return fig
 
 
 def plot_pair_timeline(
@@ -522,9 +673,9 @@ def plot_pair_timeline(
     else:
         ax_pairs.set_yticks([])
         ax_pairs.text(0.5, 0.5, "no pairs", ha="center", va="center", transform=ax_pairs.transAxes)
-    locator = mdates.AutoDateLocator()
-    ax_pairs.xaxis.set_major_locator(locator)
-    ax_pairs.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    times = [s.datetime for s in scenes] + [t for p in pairs for t in (p.reference.datetime, p.secondary.datetime)]
+    if times:
+        date_axis(ax_pairs, min(times), max(times))
     ax_pairs.set_xlabel("acquisition date (UTC)")
     ax_scenes.set_title(f"{len(scenes)} scenes found, {len(selected)} selected, {len(pairs)} pairs")
     if isinstance(path_or_figure, (str, os.PathLike)):

@@ -13,11 +13,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 from affine import Affine
 
+from ..aggregation.regions import headline_region
 from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct
 from ..io.atomic import atomic_output
 from ..io.raster import Raster
-from .figures import SpeedScale, axis_labels, draw_arrows, draw_outlines, speed_scale
+from .figures import (
+    MAX_ARROWS,
+    SpeedScale,
+    axis_labels,
+    draw_arrows,
+    draw_outlines,
+    draw_speed,
+    speed_colorbar,
+    speed_scale,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,7 +56,7 @@ def write_quicklook(
     *,
     scale: SpeedScale | None = None,
     outlines: GlacierOutlines | None = None,
-    max_arrows: int = 25,
+    max_arrows: int = MAX_ARROWS,
     dpi: int = 110,
 ) -> Path:
     """Quicklook PNG: speed (m/yr) with a colour bar and flow arrows over the reference image.
@@ -78,9 +88,11 @@ def write_quicklook(
 
     Notes
     -----
-    The colour scale runs from 0 to ``scale.vmax_m_per_yr`` (faster pixels saturate, and
-    the colour bar says so); an arrow of that speed spans 8 % of the map width and the key
-    shows a round speed. Axes are map coordinates in km, as in the summary figure.
+    The colour scale is the run's logarithmic :class:`~glacier_velocity.products.figures.SpeedScale`
+    (faster and slower pixels saturate, and the colour bar says so); arrows have the run's
+    length per speed and a key in the lower right corner. The title gives the pair's median
+    speed over the run's kind of headline region (:func:`pair_headline`). Axes are map
+    coordinates in km, as in the summary figure.
     """
     path = Path(path)
     fig = quicklook_figure(product, background, scale=scale, outlines=outlines, max_arrows=max_arrows)
@@ -96,7 +108,7 @@ def quicklook_figure(
     *,
     scale: SpeedScale | None = None,
     outlines: GlacierOutlines | None = None,
-    max_arrows: int = 25,
+    max_arrows: int = MAX_ARROWS,
 ) -> Figure:
     """The figure of :func:`write_quicklook`, not yet saved."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -107,7 +119,6 @@ def quicklook_figure(
     if scale is None:
         limit = product.engine_params.get("max_velocity_m_per_yr")
         scale = speed_scale(max_velocity_m_per_yr=float(limit) if limit is not None else None, glacier_speeds=speed)
-    vmax = scale.vmax_m_per_yr
 
     fig = Figure(figsize=(8.0, 7.0), layout="constrained")
     FigureCanvasAgg(fig)
@@ -126,19 +137,8 @@ def quicklook_figure(
             extent=bg_extent,
             interpolation="nearest",
         )
-    mesh = ax.imshow(
-        np.ma.masked_invalid(speed),
-        cmap="viridis",
-        vmin=0.0,
-        vmax=vmax,
-        extent=extent,
-        alpha=0.75 if background is not None else 1.0,
-        interpolation="nearest",
-    )
-    finite_share = product.valid_fraction
-    extend = "max" if np.nanmax(speed, initial=0.0) > vmax else "neither"
-    cbar = fig.colorbar(mesh, ax=ax, shrink=0.85, extend=extend)
-    cbar.set_label(scale.label)
+    mesh = draw_speed(ax, speed, extent, scale, alpha=0.75 if background is not None else 1.0)
+    speed_colorbar(fig, mesh, ax, scale, speed, shrink=0.85)
     draw_arrows(ax, product.vx, product.vy, product.transform, scale, max_arrows=max_arrows)
     draw_outlines(ax, outlines, product.crs)
     ax.set_xlim(extent[0], extent[1])
@@ -152,12 +152,33 @@ def quicklook_figure(
     ref = product.reference_datetime.strftime("%Y-%m-%d") if product.reference_datetime else product.reference_id
     sec = product.secondary_datetime.strftime("%Y-%m-%d") if product.secondary_datetime else product.secondary_id
     ax.set_title(
-        f"Surface speed {ref} to {sec} (dt = {product.dt_days:.2f} days)\n"
-        f"{finite_share * 100:.1f}% valid, median {np.nanmedian(speed) if finite_share else float('nan'):.1f} m/yr, "
-        f"engine {product.engine or '?'}",
+        f"Surface speed {ref} to {sec} ({product.dt_days:.1f} days apart)\n{pair_headline(product, outlines)}; "
+        f"{product.valid_fraction * 100:.0f} % of the map measured, tracked with {product.engine or 'an unknown engine'}",
         fontsize=10,
     )
     return fig
+
+
+def pair_headline(product: VelocityProduct, outlines: GlacierOutlines | None) -> str:
+    """The pair's median speed over the same kind of region as the run's headline.
+
+    Over the glacier outlines when given, else the region :func:`~glacier_velocity.aggregation.regions.headline_region`
+    falls back to (moving ground, or the whole grid without errors), named in the text:
+    e.g. ``"median 243.1 m/yr over glacier outlines (459 cells)"``.
+    """
+    region = headline_region(
+        product.transform,
+        product.shape,
+        product.crs,
+        glacier_outlines=outlines,
+        points=(),
+        median_v=product.v,
+        # None only before __post_init__ fills it: a product without errors has NaN ones.
+        error_v=product.v_error if product.v_error is not None else np.full(product.shape, np.nan),
+    )
+    values = product.v[region.mask & np.isfinite(product.v)]
+    median = float(np.median(values)) if values.size else float("nan")
+    return f"median {median:.1f} m/yr over {region.name} ({values.size} cells)"
 
 
 def scene_pair_png(
@@ -212,4 +233,4 @@ def scene_pair_png(
     return buffer.getvalue()
 
 
-__all__ = ["quicklook_figure", "scene_pair_png", "write_quicklook"]
+__all__ = ["pair_headline", "quicklook_figure", "scene_pair_png", "write_quicklook"]
