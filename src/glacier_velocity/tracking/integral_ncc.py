@@ -78,9 +78,13 @@ class ChipWindows:
         return table[re, ce] - table[rs, ce] - table[re, cs] + table[rs, cs]
 
 
-def _table(image: np.ndarray) -> np.ndarray:
-    """Full-resolution float64 summed-area table (for windows at every integer offset)."""
-    return cv2.integral(image, sdepth=cv2.CV_64F)
+def _box_sums(image: np.ndarray, size: int) -> np.ndarray:
+    """Sum (float64) of every ``size`` x ``size`` window, indexed by its top-left pixel.
+
+    From a summed-area table, so each value is exact to float64 rounding whatever the window.
+    """
+    table = cv2.integral(image, sdepth=cv2.CV_64F)
+    return table[size:, size:] - table[:-size, size:] - table[size:, :-size] + table[:-size, :-size]
 
 
 @dataclass(frozen=True)
@@ -186,28 +190,30 @@ def correlate_shifts(
     windows = ChipWindows.of(row_starts, col_starts, chip_px)
     if ref_sums is None:
         ref_sums = [reference_sums(ch, windows, gradients=False) for ch in reference]
-    shape = (windows.n_rows, windows.n_cols, k, k)
-    num = np.zeros(shape)
-    var_r = np.zeros(shape[:2])
-    var_s = np.zeros(shape)
+    var_r = np.sum([rsum.var for rsum in ref_sums], axis=0)
+    mean_r = [rsum.s / n for rsum in ref_sums]
+    # The secondary's window sums at every shift are strided reads of its box sums: one table
+    # per channel and power, made once for all shifts.
+    boxes = [(_box_sums(ch_s, chip_px), _box_sums(ch_s * ch_s, chip_px)) for ch_s in secondary]
+    out = np.empty((k, k, windows.n_rows, windows.n_cols), dtype=np.float32)
     product = np.empty((rows, cols), dtype=np.float32)
-    for ch_r, ch_s, rsum in zip(reference, secondary, ref_sums, strict=True):
-        var_r += rsum.var
-        mean_r = rsum.s / n
-        # The secondary's windows at every shift come from one table each (strided reads).
-        table_s = _table(ch_s)
-        table_ss = _table(ch_s * ch_s)
-        for a in range(k):
-            for b in range(k):
-                win = windows.shifted(a, b)
-                s_s = win.sums_from_table(table_s)
-                var_s[:, :, a, b] += win.sums_from_table(table_ss) - s_s * s_s / n
+    rs = slice(windows.row0, windows.row0 + windows.step * (windows.n_rows - 1) + 1, windows.step)
+    cs = slice(windows.col0, windows.col0 + windows.step * (windows.n_cols - 1) + 1, windows.step)
+    for a in range(k):
+        for b in range(k):
+            num = np.zeros(var_r.shape)
+            var_s = np.zeros(var_r.shape)
+            for ch_r, ch_s, (box_s, box_ss), m_r in zip(reference, secondary, boxes, mean_r, strict=True):
+                s_s = box_s[a:, b:][rs, cs]
+                var_s += box_ss[a:, b:][rs, cs] - s_s * s_s / n
                 np.multiply(ch_r, ch_s[a : a + rows, b : b + cols], out=product)
-                num[:, :, a, b] += windows.sums(product) - mean_r * s_s
-    denom = np.sqrt(np.maximum(var_r[..., None, None] * var_s, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ncc = np.where(denom > 1e-9 * n, num / np.where(denom > 0, denom, 1.0), np.nan)
-    return ShiftCorrelation(ncc=ncc.astype(np.float32), radius=radius)
+                num += windows.sums(product) - m_r * s_s
+            denom = np.sqrt(np.maximum(var_r * var_s, 0.0))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[a, b] = np.where(denom > 1e-9 * n, num / np.where(denom > 0, denom, 1.0), np.nan)
+    # Shift by shift, channels summed before normalising: only the float32 result has the size
+    # of all shifts, laid out shift-major while it is written and transposed once.
+    return ShiftCorrelation(ncc=np.ascontiguousarray(out.transpose(2, 3, 0, 1)), radius=radius)
 
 
 @dataclass(frozen=True)
@@ -271,21 +277,32 @@ def find_peaks(corr: ShiftCorrelation) -> Peak:
 
 
 def _peak_sharpness(ncc: np.ndarray, ia: np.ndarray, ib: np.ndarray, peak: np.ndarray) -> np.ndarray:
-    """Peak over the RMS of correlations at Chebyshev distance >= 2 px from it."""
+    """Peak over the RMS of correlations at Chebyshev distance >= 2 px from it.
+
+    The sums over those correlations are the sums over all of them minus the 3 x 3 around the
+    peak, so no temporary as large as ``ncc`` (every chip, every shift) is made.
+    """
     k = ncc.shape[-1]
-    grid = np.arange(k)
-    far = (
-        np.maximum(
-            np.abs(grid[None, None, :, None] - ia[..., None, None]),
-            np.abs(grid[None, None, None, :] - ib[..., None, None]),
-        )
-        >= 2
-    )
-    values = np.where(far & np.isfinite(ncc), ncc.astype(np.float64) ** 2, 0.0)
-    count = (far & np.isfinite(ncc)).sum(axis=(2, 3))
+    finite = np.isfinite(ncc)
+    values = np.where(finite, ncc, np.float32(0.0))
+    total = np.einsum("ijab,ijab->ij", values, values, dtype=np.float64)
+    count = finite.sum(axis=(2, 3))
+    near_sq = np.zeros(ia.shape)
+    near_count = np.zeros(ia.shape, dtype=np.int64)
+    ii = np.arange(ia.shape[0])[:, None]
+    jj = np.arange(ia.shape[1])[None, :]
+    for da in (-1, 0, 1):
+        for db in (-1, 0, 1):
+            ya, xb = ia + da, ib + db
+            inside = (ya >= 0) & (ya < k) & (xb >= 0) & (xb < k)
+            value = ncc[ii, jj, np.clip(ya, 0, k - 1), np.clip(xb, 0, k - 1)].astype(np.float64)
+            ok = inside & np.isfinite(value)
+            near_sq += np.where(ok, value * value, 0.0)
+            near_count += ok
+    far_count = count - near_count
     with np.errstate(invalid="ignore", divide="ignore"):
-        rms = np.sqrt(values.sum(axis=(2, 3)) / count)
-        snr = np.where(count >= 4, np.abs(peak) / np.maximum(rms, 1e-3), np.nan)
+        rms = np.sqrt(np.maximum(total - near_sq, 0.0) / far_count)
+        snr = np.where(far_count >= 4, np.abs(peak) / np.maximum(rms, 1e-3), np.nan)
     return snr
 
 

@@ -81,11 +81,39 @@ EDGE_RANGE_PX = 1.0
 #: phase, which biases the final residual: moving-ice RMSE on a 1000 px tongue was 0.021 px
 #: with Lanczos-4, 0.025 bilinear and 0.031 bicubic. Earlier passes only need to be close.
 FINAL_INTERPOLATION = cv2.INTER_LANCZOS4
+#: Largest ground footprint of a chip (in chips of ``chip_px`` at full resolution) whose
+#: prediction the finer levels may merely refine. A chip of ``chip_px`` level pixels covers
+#: ``scale`` times more ground at each coarser level: 256 px (3.8 km) at 1/8 resolution for
+#: 32 px chips. Where one glacier moves fast next to slow, textured rock, such a chip matches
+#: the rock, and the +-2 px searches of the finer levels can never reach the ice's motion
+#: (Yahtse Glacier, 11-13 px over 16 days: not one fast point; docs/design/0007). So the
+#: level where chips of ``WIDE_FOOTPRINT`` x ``chip_px`` full-resolution pixels still hold
+#: :data:`MIN_WIDE_CHIP_PX` pixels searches the whole range again (the *wide* pass).
+WIDE_FOOTPRINT = 2.0
+#: Smallest chip (px of its level) of the wide pass: smaller chips of a reduced image hold too
+#: little texture and match by chance.
+MIN_WIDE_CHIP_PX = 16
+#: A wide-pass peak farther than this (px of its level) from the prediction is a different
+#: match, not a refinement of it: a candidate for the second hypothesis.
+FAR_PX = 1.5
+#: A candidate stands only if at least this many of its 8 neighbours agree with it within
+#: :data:`SUPPORT_TOLERANCE_PX` (px of the level): a fast glacier is a coherent region, a chance
+#: peak of small chips (farmland, cloud edges) is alone. autoRIFT's normalized displacement
+#: coherence filter (Lei et al. 2021) tests the same in a 5 x 5 window. The same test confirms
+#: the points where the second hypothesis wins at the next level.
+SUPPORT_NEIGHBOURS = 3
+SUPPORT_TOLERANCE_PX = 1.0
+#: The next pass measures the second hypothesis only where it differs from the first by more
+#: than this (px of that level): it is there to catch gross errors, not to re-measure noise.
+HYPOTHESIS_DIFFERENCE_PX = 1.0
 #: OpenCV's remap quantizes coordinates to 1/32 px; we quantize first so that we know the
 #: deformation that was actually applied and can add exactly that back.
 _REMAP_STEPS = 32.0
 #: Target number of image rows per strip (memory and parallelism granularity).
 _STRIP_ROWS = 256
+#: Largest number of correlation values (chips x shifts) a strip holds at once; strips of a
+#: wide search are cut shorter to stay below it (16 MB of float32 correlations).
+_STRIP_CORRELATIONS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -139,33 +167,57 @@ def _plan_levels(shape: tuple[int, int], params: TrackingParams) -> int:
 _PYRAMID_BLOCK_ROWS = 1024
 
 
-#: Bytes held per correlation value (one chip at one shift) while a strip's correlations are
-#: summed and normalised in :func:`~.integral_ncc.correlate_shifts`: ``num`` and ``var_s``
-#: (float64), the normalisation's float64 temporaries (product of variances, its square root,
-#: the quotient, the masked result) and the float32 result; 7 x 8 B bounds them.
+#: Bytes counted per correlation value (one chip at one shift) of a strip. Until issue 20,
+#: :func:`~.integral_ncc.correlate_shifts` held seven float64 arrays of that size (56 B); it
+#: now normalises shift by shift and holds the float32 result, and :func:`~.integral_ncc.find_peaks`
+#: a float32 copy and masks (about 16 B). The bound stays at 56 B: it is what refuses an
+#: absurd search range (hours of compute) before anything is allocated.
 _BYTES_PER_CORRELATION = 56
+
+
+def _strip_rows(grid_shape: tuple[int, int], spacing_px: int, radius: int, wide: bool) -> int:
+    """Grid rows per strip: :data:`_STRIP_ROWS` image rows; in the wide pass fewer, so that a
+    strip holds at most :data:`_STRIP_CORRELATIONS` correlations (never fewer than one row).
+
+    The coarsest level's search keeps whole strips: the memory it needs is what refuses an
+    absurd search range before anything is allocated (:func:`memory_needed_bytes`).
+    """
+    rows = max(1, _STRIP_ROWS // spacing_px)
+    if wide:
+        rows = min(rows, max(1, _STRIP_CORRELATIONS // max(1, grid_shape[1] * (2 * radius + 1) ** 2)))
+    return rows
 
 
 def memory_needed_bytes(shape: tuple[int, int], params: TrackingParams, threads: int | None = None) -> int:
     """Memory (bytes) the engine would allocate for images of ``shape`` px, before allocating it.
 
-    The exhaustive search at the coarsest pyramid level dominates: every chip of a strip holds
-    ``(2 r + 1)**2`` correlations at radius ``r`` (px of that level), and ``threads`` strips
-    are correlated at once. The filtered pyramid of both images (float32, 4/3 of level 0) is
-    added. The estimate is an upper bound of the engine's working set, not its exact peak.
+    The exhaustive searches dominate: at the coarsest pyramid level, and in the wide pass,
+    every chip of a strip holds ``(2 r + 1)**2`` correlations at radius ``r`` (px of that
+    level), and ``threads`` strips are correlated at once. The filtered pyramid of both images
+    (float32, 4/3 of level 0) is added. The estimate is an upper bound of the engine's working
+    set, not its exact peak.
     """
-    levels = _plan_levels(shape, params)
-    scale = 2**levels
+    n_levels = _plan_levels(shape, params)
+    concurrent_threads = threads or os.cpu_count() or 1
+    searches = []
+    scale = 2**n_levels
     coarse_shape = (-(-shape[0] // scale), -(-shape[1] // scale))
-    spacing = params.grid_spacing_px if levels == 0 else max(2, params.chip_px // 4)
-    grid = make_grid(coarse_shape, params.chip_px, spacing) if min(coarse_shape) >= params.chip_px else None
-    radius = max(REFINE_RADIUS_PX, math.ceil(params.search_px / scale) + 1)
-    shifts = (2 * radius + 1) ** 2
-    n_rows, n_cols = grid.shape if grid is not None else (1, 1)
-    step = max(1, _STRIP_ROWS // spacing)
-    strips = -(-n_rows // step)
-    concurrent = min(threads or os.cpu_count() or 1, strips)
-    correlations = min(step, n_rows) * n_cols * shifts * concurrent
+    spacing = params.grid_spacing_px if n_levels == 0 else max(2, params.chip_px // 4)
+    if min(coarse_shape) >= params.chip_px:
+        radius = max(REFINE_RADIUS_PX, math.ceil(params.search_px / scale) + 1)
+        searches.append((make_grid(coarse_shape, params.chip_px, spacing).shape, spacing, radius, False))
+    wide = _wide_level_index(n_levels, params)
+    if wide is not None:
+        wide_scale = 2**wide
+        wide_shape = (-(-shape[0] // wide_scale), -(-shape[1] // wide_scale))
+        chip = _wide_chip_px(wide_scale, params)
+        radius = max(REFINE_RADIUS_PX, math.ceil(params.search_px / wide_scale) + 1)
+        searches.append((make_grid(wide_shape, chip, max(2, chip // 4)).shape, max(2, chip // 4), radius, True))
+    correlations = 0
+    for (n_rows, n_cols), spacing, radius, wide_pass in searches:
+        step = _strip_rows((n_rows, n_cols), spacing, radius, wide_pass)
+        concurrent = min(concurrent_threads, -(-n_rows // step))
+        correlations = max(correlations, min(step, n_rows) * n_cols * (2 * radius + 1) ** 2 * concurrent)
     channels = 2 if params.filter == "oc" else 1
     pyramid = 2 * channels * shape[0] * shape[1] * 4 * 4 // 3
     return correlations * _BYTES_PER_CORRELATION + pyramid
@@ -268,6 +320,7 @@ def _dense_field(values: np.ndarray, grid: ChipGrid, ys: np.ndarray, xs: np.ndar
 
 def _track_strip(
     level: _Level,
+    grid: ChipGrid,
     pred_dx: np.ndarray,
     pred_dy: np.ndarray,
     i0: int,
@@ -278,7 +331,6 @@ def _track_strip(
     ref_cache: _LevelCache,
 ) -> tuple[slice, _Estimate]:
     """Deform the secondary over one strip of grid rows and measure the residual shifts."""
-    grid = level.grid
     chip = grid.chip_px
     rows, cols = level.shape
     row_starts = grid.row_starts[i0:i1]
@@ -403,6 +455,7 @@ def _centre_mean(values: np.ndarray, row_starts: np.ndarray, col_starts: np.ndar
 
 def _iterate(
     level: _Level,
+    grid: ChipGrid,
     pred_dx: np.ndarray,
     pred_dy: np.ndarray,
     radius: int,
@@ -411,15 +464,19 @@ def _iterate(
     bar: tqdm,
     interpolation: int,
     ref_cache: _LevelCache,
+    rows_needed: np.ndarray | None = None,
+    wide: bool = False,
 ) -> _Estimate:
-    """One deformation-and-correlation pass over a whole level, strip by strip.
+    """One deformation-and-correlation pass over a whole level on ``grid``, strip by strip.
 
-    ``ref_cache`` keeps the reference's chip sums of this level between passes.
+    ``ref_cache`` keeps the reference's chip sums of this grid between passes. With
+    ``rows_needed`` (bool per grid row), strips without a needed row are not measured (NaN).
     """
-    grid = level.grid
     n_rows = grid.shape[0]
-    step = max(1, _STRIP_ROWS // grid.spacing_px)
+    step = _strip_rows(grid.shape, grid.spacing_px, radius, wide)
     bounds = [(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
+    if rows_needed is not None:
+        bounds = [(i0, i1) for i0, i1 in bounds if rows_needed[i0:i1].any()]
     out = _Estimate(
         dx=np.full(grid.shape, np.nan),
         dy=np.full(grid.shape, np.nan),
@@ -428,7 +485,17 @@ def _iterate(
     )
     futures = [
         pool.submit(
-            _track_strip, level, pred_dx, pred_dy, i0, i1, radius, params.max_nodata_fraction, interpolation, ref_cache
+            _track_strip,
+            level,
+            grid,
+            pred_dx,
+            pred_dy,
+            i0,
+            i1,
+            radius,
+            params.max_nodata_fraction,
+            interpolation,
+            ref_cache,
         )
         for i0, i1 in bounds
     ]
@@ -507,12 +574,79 @@ def _smooth_predictor(dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.nd
     return out[..., 0].astype(np.float64), out[..., 1].astype(np.float64)
 
 
-def _schedule(levels: list[_Level], params: TrackingParams) -> list[tuple[int, int]]:
-    """The passes ``(level index, search radius px)``, coarsest first."""
+@dataclass(frozen=True)
+class _Pass:
+    """One pass of the schedule: a level, the chip grid on it, and the residual search radius
+    (px of the level; 0 = a gradient step). The wide pass makes a second hypothesis."""
+
+    index: int
+    grid: ChipGrid
+    radius: int
+    wide: bool = False
+
+
+def _supported(candidates: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Candidates whose displacement (px) is within :data:`SUPPORT_TOLERANCE_PX` of that of at
+    least :data:`SUPPORT_NEIGHBOURS` of their 8 neighbours, in both components."""
+    n_r, n_c = dx.shape
+    pdx = np.pad(dx, 1, constant_values=np.nan)
+    pdy = np.pad(dy, 1, constant_values=np.nan)
+    count = np.zeros(dx.shape, dtype=np.int8)
+    with np.errstate(invalid="ignore"):
+        for a in (0, 1, 2):
+            for b in (0, 1, 2):
+                if a != 1 or b != 1:
+                    near_x = np.abs(pdx[a : a + n_r, b : b + n_c] - dx) <= SUPPORT_TOLERANCE_PX
+                    count += near_x & (np.abs(pdy[a : a + n_r, b : b + n_c] - dy) <= SUPPORT_TOLERANCE_PX)
+    return candidates & (count >= SUPPORT_NEIGHBOURS)
+
+
+def _wide_level_index(top: int, params: TrackingParams) -> int | None:
+    """Pyramid level (index; its scale is ``2**index``) of the wide pass when the coarsest is
+    ``top``, or None when the coarsest chips are small enough.
+
+    The wide pass runs at the coarsest level whose :data:`WIDE_FOOTPRINT` chip still holds
+    :data:`MIN_WIDE_CHIP_PX` level pixels, and never at full resolution.
+    """
+    if 2**top <= WIDE_FOOTPRINT:
+        return None
+    index = 1
+    while index < top and WIDE_FOOTPRINT * params.chip_px / 2 ** (index + 1) >= MIN_WIDE_CHIP_PX:
+        index += 1
+    return index
+
+
+def _wide_chip_px(scale: int, params: TrackingParams) -> int:
+    """Chip (px of a level of ``scale``) covering :data:`WIDE_FOOTPRINT` x ``chip_px``
+    full-resolution pixels, at least :data:`MIN_WIDE_CHIP_PX` and at most ``chip_px``."""
+    chip = int(WIDE_FOOTPRINT * params.chip_px / scale) // 2 * 2
+    return max(MIN_WIDE_CHIP_PX, min(chip, params.chip_px))
+
+
+def _wide_grid(level: _Level, params: TrackingParams) -> ChipGrid:
+    """The wide pass's chips, every quarter chip like the other coarse grids."""
+    chip = _wide_chip_px(level.scale, params)
+    return make_grid(level.shape, chip, max(2, chip // 4))
+
+
+def _schedule(levels: list[_Level], params: TrackingParams) -> list[_Pass]:
+    """The passes, coarsest first.
+
+    An exhaustive search of the whole range at the coarsest level, a +-2 px search at every
+    finer level, then the gradient steps at full resolution. Where the coarsest chips cover
+    more than :data:`WIDE_FOOTPRINT` chips of ground, the level chosen by
+    :func:`_wide_level_index` adds a wide pass after its +-2 px pass: smaller chips search the
+    whole range again.
+    """
     top = len(levels) - 1
-    passes = [(top, max(REFINE_RADIUS_PX, math.ceil(params.search_px / levels[top].scale) + 1))]
-    passes += [(index, REFINE_RADIUS_PX) for index in range(top, 0, -1)]
-    passes += [(0, radius) for radius in FINAL_RADII]
+    wide = _wide_level_index(top, params)
+    passes = [_Pass(top, levels[top].grid, max(REFINE_RADIUS_PX, math.ceil(params.search_px / levels[top].scale) + 1))]
+    for index in range(top, 0, -1):
+        passes.append(_Pass(index, levels[index].grid, REFINE_RADIUS_PX))
+        if index == wide:
+            radius = max(REFINE_RADIUS_PX, math.ceil(params.search_px / levels[index].scale) + 1)
+            passes.append(_Pass(index, _wide_grid(levels[index], params), radius, wide=True))
+    passes += [_Pass(0, levels[0].grid, radius) for radius in FINAL_RADII]
     return passes
 
 
@@ -585,35 +719,107 @@ def _run_schedule(
 ) -> _Estimate:
     """Run every pass of the schedule, coarse to fine; the estimate of the last pass."""
     schedule = _schedule(levels, params)
-    total = sum(levels[index].grid.shape[0] for index, _ in schedule)
-    coarse = levels[-1]
-    pred_dx = np.zeros(coarse.grid.shape)
-    pred_dy = np.zeros(coarse.grid.shape)
+    total = sum(p.grid.shape[0] for p in schedule)
+    pred_dx = np.zeros(schedule[0].grid.shape)
+    pred_dy = np.zeros(schedule[0].grid.shape)
     est: _Estimate | None = None
+    hypothesis: tuple[_Estimate, ChipGrid, int] | None = None
     snr: np.ndarray | None = None
-    ref_caches = {index: _LevelCache() for index in range(len(levels))}
+    previous = schedule[0]
+    caches: dict[tuple[int, int, int], _LevelCache] = {}
     with tqdm(total=total, desc="tracking", unit="grid row", disable=not _show_progress(progress), leave=False) as bar:
-        for step, (index, radius) in enumerate(schedule):
-            level = levels[index]
+        for step, this in enumerate(schedule):
+            level = levels[this.index]
             final = step == len(schedule) - 1
-            if est is not None and est.dx.shape != level.grid.shape:
-                pred_dx, pred_dy = _resample_predictor(est, levels[index + 1].grid, level.grid, 2.0)
+            if est is not None and this.grid is not previous.grid:
+                factor = levels[previous.index].scale / level.scale
+                pred_dx, pred_dy = _resample_predictor(est, previous.grid, this.grid, factor)
             interpolation = FINAL_INTERPOLATION if final else cv2.INTER_CUBIC
-            raw = _iterate(level, pred_dx, pred_dy, radius, params, pool, bar, interpolation, ref_caches[index])
-            if radius >= 2:
-                snr, snr_grid, snr_scale = raw.snr, level.grid, level.scale
+            cache = caches.setdefault((this.index, this.grid.chip_px, this.grid.spacing_px), _LevelCache())
+            raw = _iterate(
+                level, this.grid, pred_dx, pred_dy, this.radius, params, pool, bar, interpolation, cache, wide=this.wide
+            )
+            limit = params.search_px / level.scale + 1.0
+            if this.wide:
+                alt = _wide_hypothesis(raw, pred_dx, pred_dy, params, limit)
+                hypothesis = None if alt is None else (alt, this.grid, level.scale)
+                continue  # the estimate stays; the next pass tests the hypothesis
+            if hypothesis is not None:
+                alt, alt_grid, alt_scale = hypothesis
+                alt_dx, alt_dy = _resample_predictor(alt, alt_grid, this.grid, alt_scale / level.scale)
+                raw = _test_hypothesis(
+                    raw, (alt_dx, alt_dy), (pred_dx, pred_dy), level, this, params, pool, bar, interpolation, cache
+                )
+                hypothesis = None
+            if this.radius >= 2:
+                snr, snr_grid, snr_scale = raw.snr, this.grid, level.scale
             if final and snr is not None:
                 raw = _Estimate(
                     dx=raw.dx,
                     dy=raw.dy,
                     peak=raw.peak,
-                    snr=_resample_nearest(snr, snr_grid, level.grid, snr_scale / level.scale),
+                    snr=_resample_nearest(snr, snr_grid, this.grid, snr_scale / level.scale),
                 )
-            est = _validate(raw, params, params.search_px / level.scale + 1.0, final)
+            est = _validate(raw, params, limit, final)
             if not final:
                 pred_dx, pred_dy = fill_gaps(est.dx), fill_gaps(est.dy)
-                if index == 0:
+                if this.index == 0:
                     pred_dx, pred_dy = _smooth_predictor(pred_dx, pred_dy)
-            log.debug("level %d radius %d: %.1f %% valid", index, radius, 100 * np.isfinite(est.dx).mean())
+            previous = this
+            log.debug("level %d radius %d: %.1f %% valid", this.index, this.radius, 100 * np.isfinite(est.dx).mean())
     assert est is not None
     return est
+
+
+def _wide_hypothesis(
+    raw: _Estimate, pred_dx: np.ndarray, pred_dy: np.ndarray, params: TrackingParams, limit_px: float
+) -> _Estimate | None:
+    """The second hypothesis from a wide pass: the prediction, except where the wide pass
+    found a supported peak farther than :data:`FAR_PX` from it; None if it found none."""
+    with np.errstate(invalid="ignore"):
+        far = np.maximum(np.abs(raw.dx - pred_dx), np.abs(raw.dy - pred_dy)) > FAR_PX
+    far = _supported(far, raw.dx, raw.dy)
+    log.debug("wide pass: %d supported far peaks of %d points", int(far.sum()), far.size)
+    if not far.any():
+        return None
+    hypothesis = _Estimate(
+        dx=np.where(far, raw.dx, pred_dx),
+        dy=np.where(far, raw.dy, pred_dy),
+        # the prediction was accepted by the previous pass; only the far peaks are judged here
+        peak=np.where(far, raw.peak, np.float32(1.0)),
+        snr=raw.snr,
+    )
+    return _validate(hypothesis, params, limit_px, False)
+
+
+def _test_hypothesis(
+    raw: _Estimate,
+    alt: tuple[np.ndarray, np.ndarray],
+    pred: tuple[np.ndarray, np.ndarray],
+    level: _Level,
+    this: _Pass,
+    params: TrackingParams,
+    pool: ThreadPoolExecutor,
+    bar: tqdm,
+    interpolation: int,
+    cache: _LevelCache,
+) -> _Estimate:
+    """``raw`` (this pass, from the prediction ``pred``), replaced by this pass's measurement
+    from the second hypothesis ``alt`` (px of this level) where ``alt`` differs from ``pred``
+    by more than :data:`HYPOTHESIS_DIFFERENCE_PX`, correlates better, and is supported by its
+    neighbours (:func:`_supported`). Only the strips holding such points are measured again."""
+    differs = np.hypot(alt[0] - pred[0], alt[1] - pred[1]) > HYPOTHESIS_DIFFERENCE_PX
+    if not differs.any():
+        return raw
+    other = _iterate(
+        level, this.grid, alt[0], alt[1], this.radius, params, pool, bar, interpolation, cache, differs.any(axis=1)
+    )
+    take = differs & (np.nan_to_num(other.peak, nan=-2.0) > np.nan_to_num(raw.peak, nan=-2.0))
+    take = _supported(take, np.where(take, other.dx, raw.dx), np.where(take, other.dy, raw.dy))
+    log.debug("second hypothesis kept at %d of %d points", int(take.sum()), take.size)
+    return _Estimate(
+        dx=np.where(take, other.dx, raw.dx),
+        dy=np.where(take, other.dy, raw.dy),
+        peak=np.where(take, other.peak, raw.peak),
+        snr=np.where(take, other.snr, raw.snr),
+    )

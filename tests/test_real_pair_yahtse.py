@@ -1,0 +1,72 @@
+"""The engine on a real fast glacier: Yahtse Glacier, Alaska, a Landsat-8 panchromatic pair
+(15 m, 16 days, uint16 with no nodata value) in ../shared/data/real-l8-yahtse, with autoRIFT
+2.1.1's and CARST's maps of it (see that folder's README.md; never copied into the project).
+
+Issue 20's command, run the way a user runs it: ``glacier-velocity track REF SEC --dt-days 16
+--grid-spacing-px 8 --max-velocity-m-per-yr 7300``, default options otherwise. The figures are
+those of ``benchmarks/bench_tracking.py --cases yahtse`` (tracking.precision.compare_with_reference
+against CARST's map). autoRIFT's shipped product scores 37.5 % of the lower trunk faster than
+3,000 m/yr (median 4,604 m/yr), NMAD 31.7/31.7 m/yr on CARST's slow ground, 87.1 % of CARST's
+area valid; before issue 20 the engine found no fast point there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from glacier_velocity.cli import main
+from glacier_velocity.tracking.precision import compare_with_reference
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-l8-yahtse"
+REFERENCE = DATA / "LC80630182016200LGN00_B8_yahtse.TIF"
+SECONDARY = DATA / "LC80630182016216LGN00_B8_yahtse.TIF"
+CARST = DATA / "reference" / "carst_vx_vy_m_per_yr.tif"
+#: The lower trunk (left, bottom, right, top; m, EPSG:32607): 4,000-4,700 m/yr, 11-13 px.
+LOWER_TRUNK = (479000.0, 6669000.0, 481500.0, 6671000.0)
+
+pytestmark = pytest.mark.skipif(
+    not all(p.is_file() for p in (REFERENCE, SECONDARY, CARST)),
+    reason=f"the real Landsat-8 pair of Yahtse Glacier is not in {DATA} (../shared next to the project is absent)",
+)
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory):
+    out = tmp_path_factory.mktemp("yahtse") / "velocity.tif"
+    argv = [str(REFERENCE), str(SECONDARY), "--dt-days", "16", "--grid-spacing-px", "8"]
+    assert main(["track", *argv, "--max-velocity-m-per-yr", "7300", "--out", str(out)]) == 0
+    with rasterio.open(out) as src, rasterio.open(CARST) as carst:
+        bands = {name: src.read(i + 1) for i, name in enumerate(src.descriptions)}
+        found = compare_with_reference(
+            bands["vx"], bands["vy"], src.transform, carst.read(1), carst.read(2), carst.transform, box=LOWER_TRUNK
+        )
+        return bands, found, src.crs.to_epsg(), src.transform
+
+
+def test_the_landsat_pair_makes_a_product_on_its_own_grid(product):
+    bands, _, epsg, transform = product
+    assert epsg == 32607
+    # A point every 8 px of 15 m: 120 m, the first at the centre of the first 32 px chip.
+    assert (transform.a, transform.e) == (120.0, -120.0)
+    assert (transform.c + 60.0, transform.f - 60.0) == (465067.5 + 15.5 * 15 + 7.5, 6681577.5 - 15.5 * 15 - 7.5)
+    assert bands["v"].shape == (132, 209)
+
+
+def test_the_fast_lower_trunk_is_measured(product):
+    _, found, _, _ = product
+    assert found.box_points == 320
+    assert found.fast_share >= 0.40  # measured 0.431; autoRIFT 0.375; 0.0 before issue 20
+    assert found.fast_median_m_per_yr == pytest.approx(4604.0, rel=0.05)  # measured 4,589 m/yr
+
+
+def test_slow_ground_scatter_and_coverage(product):
+    _, found, _, _ = product
+    assert found.slow_points == 4528
+    assert found.nmad_vx_m_per_yr <= 40.5  # measured 38.9; autoRIFT 31.7
+    assert found.nmad_vy_m_per_yr <= 41.5  # measured 40.0; autoRIFT 31.7
+    assert found.valid_share >= 0.90  # measured 0.920; autoRIFT 0.871
+    assert np.isfinite(product[0]["v"]).mean() >= 0.88
