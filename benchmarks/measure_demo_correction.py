@@ -41,6 +41,7 @@ def main(data_dir: Path) -> None:
                 chip_px=32,
                 aoi=demo_bbox(),
                 stable_correction=correction,
+                glacier_outlines=glacier_outlines,
             )
             cogs = []
             for reference, secondary in expected_pairs():
@@ -50,7 +51,6 @@ def main(data_dir: Path) -> None:
                     items / f"{secondary}.json",
                     out,
                     params,
-                    glacier_outlines=glacier_outlines,
                     progress=False,
                 )
                 cogs.append(products.cog)

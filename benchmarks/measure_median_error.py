@@ -24,12 +24,15 @@ from glacier_velocity.aggregation.summary import aggregate_products
 from glacier_velocity.demo.scenes import DEMO_OUTLINES_FILE
 from glacier_velocity.domain.robust import nmad
 from glacier_velocity.io.cog import read_velocity_cog
+from glacier_velocity.io.outlines import read_glacier_outlines
 
 
 def main(demo_dir: Path) -> None:
     cogs = sorted(p for p in (demo_dir / "results").rglob("S2_*.tif") if "catalog" not in p.parts)
     products = [read_velocity_cog(p) for p in cogs]
-    summary = aggregate_products(products, glacier_outlines=str(demo_dir / "data" / DEMO_OUTLINES_FILE))
+    summary = aggregate_products(
+        products, glacier_outlines=read_glacier_outlines(demo_dir / "data" / DEMO_OUTLINES_FILE)
+    )
     with rasterio.open(demo_dir / "data" / "truth_median_speed.tif") as src:
         truth, inverse = src.read(1).astype(float), ~src.transform
     rows, cols = np.mgrid[0 : summary.shape[0], 0 : summary.shape[1]]

@@ -21,6 +21,7 @@ import rasterio
 from rasterio.windows import from_bounds
 
 from glacier_velocity.correction import correct_velocity
+from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.domain.robust import nmad
 from glacier_velocity.domain.velocity import baseline_days, offsets_to_velocity
 from glacier_velocity.tracking import TrackingParams, track_offsets
@@ -66,7 +67,7 @@ def main() -> int:
         f"raw median vx {np.median(raw.vx[valid]):.1f}, vy {np.median(raw.vy[valid]):.1f}, "
         f"v {np.median(raw.v[valid]):.1f} m/yr"
     )
-    for label, glacier_outlines in (("automatic-mode", None), ("glacier_outlines=[]", [])):
+    for label, glacier_outlines in (("automatic-mode", None), ("no glacier here", GlacierOutlines.empty())):
         result = correct_velocity(offsets, transform, crs, dt, glacier_outlines=glacier_outlines)
         s = result.shift
         print(

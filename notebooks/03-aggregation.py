@@ -56,6 +56,8 @@ out_dir = "."
 # %%
 from IPython.display import Image, display
 
+from glacier_velocity.io.outlines import read_glacier_outlines
+from glacier_velocity.io.points import read_points_of_interest
 from glacier_velocity.workflow import extract_pairs as scraps
 from glacier_velocity.workflow.aggregate import AggregationParams, aggregate_run
 
@@ -65,8 +67,8 @@ params = AggregationParams(
     resampling=resampling,
     max_pair_error_m_per_yr=max_pair_error_m_per_yr,
     keep_uncorrected_pairs=keep_uncorrected_pairs,
-    glacier_outlines=glacier_outlines,
-    points_of_interest=points_of_interest,
+    glacier_outlines=read_glacier_outlines(glacier_outlines) if glacier_outlines else None,
+    points_of_interest=read_points_of_interest(points_of_interest) if points_of_interest else None,
 )
 result = aggregate_run(products, out_dir, params, statuses=statuses, message=message)
 print(result.message)

@@ -219,7 +219,7 @@ def test_points_of_interest_give_a_time_series_with_error_bars(tmp_path):
     # One point on the ice (cell 1, 1) and one on rock (cell 2, 4), given in lon/lat.
     xs, ys = reproject_xy(CRS, "EPSG:4326", [500_150.0, 500_450.0], [6_999_850.0, 6_999_750.0])
     text = f"{xs[0]:.7f},{ys[0]:.7f}; {xs[1]:.7f},{ys[1]:.7f}"
-    summary = aggregate_products(products, points_of_interest=text)
+    summary = aggregate_products(products, points_of_interest=read_points_of_interest(text))
     assert summary.region_name == "points of interest"
     assert [(c.row, c.col) for c in summary.points] == [(1, 1), (2, 4)]
     assert [e.point_v for e in summary.entries] == [(200.0, 5.0), (260.0, 5.0), (230.0, 5.0)]

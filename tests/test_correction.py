@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -26,9 +27,11 @@ from glacier_velocity.correction import (
 )
 from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, make_pair
 from glacier_velocity.domain.offsets import OffsetField
+from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.domain.robust import weighted_median
 from glacier_velocity.domain.velocity import displacement_to_velocity, grid_transform, offsets_to_velocity
 from glacier_velocity.errors import InvalidParameter
+from glacier_velocity.io.outlines import read_glacier_outlines
 from glacier_velocity.tracking import TrackingParams, track_offsets
 
 SHAPE = (512, 512)
@@ -45,16 +48,16 @@ class Scene:
     tongue: GlacierTongue
     offsets: OffsetField
     ice: np.ndarray  # true ice at the grid points
-    glacier_outlines: list  # the tongue's outline, lon/lat polygons
+    glacier_outlines: GlacierOutlines  # the tongue's outline, in lon/lat
 
 
-def _outlines_lonlat(tongue: GlacierTongue) -> list:
+def _outlines_lonlat(tongue: GlacierTongue) -> GlacierOutlines:
     """The tongue's ice mask as polygons in EPSG:4326 (the way RGI outlines come)."""
     rows = np.arange(SHAPE[0], dtype=np.float64)[:, None]
     cols = np.arange(SHAPE[1], dtype=np.float64)[None, :]
     mask = tongue.ice_mask(rows, cols).astype(np.uint8)
     polygons = [shape(g) for g, value in shapes(mask, mask=mask.astype(bool), transform=TRANSFORM) if value == 1]
-    return [shape(transform_geom(CRS, "EPSG:4326", mapping(unary_union(polygons))))]
+    return GlacierOutlines(shape(transform_geom(CRS, "EPSG:4326", mapping(unary_union(polygons)))), "EPSG:4326")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +121,7 @@ def test_without_outlines_the_automatic_mode_finds_the_shift_and_says_so(scene):
 
 def test_too_few_stable_points_give_a_warning_and_no_correction(scene):
     # An "outline" covering the whole scene leaves no stable ground.
-    everything = [shape(transform_geom(CRS, "EPSG:4326", mapping(box(490000, 3990000, 510000, 4010000))))]
+    everything = GlacierOutlines(box(490000, 3990000, 510000, 4010000), CRS)
     with pytest.warns(StableGroundWarning, match="no stable-ground correction applied"):
         result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=everything)
     shift = result.shift
@@ -194,23 +197,24 @@ def test_speed_error_propagates_the_component_errors():
 def test_outline_mask_reprojects_and_buffers():
     grid = grid_transform(TRANSFORM, np.arange(0.0, 500.0, 10.0), np.arange(0.0, 500.0, 10.0))
     square = box(501000.0, 3996000.0, 502000.0, 3997000.0)  # 1 km, in the grid's own CRS
-    own = ice_mask_from_outlines(square, grid, (50, 50), CRS, outlines_crs=CRS, outline_buffer_m=0.0)
+    own = ice_mask_from_outlines(GlacierOutlines(square, CRS), grid, (50, 50), CRS, outline_buffer_m=0.0)
     assert own.sum() == 100  # 10 x 10 points at 100 m
-    lonlat = shape(transform_geom(CRS, "EPSG:4326", mapping(square)))
+    lonlat = GlacierOutlines(shape(transform_geom(CRS, "EPSG:4326", mapping(square))), "EPSG:4326")
     assert (ice_mask_from_outlines(lonlat, grid, (50, 50), CRS, outline_buffer_m=0.0) == own).mean() > 0.995
-    buffered = ice_mask_from_outlines(square, grid, (50, 50), CRS, outlines_crs=CRS, outline_buffer_m=200.0)
+    buffered = ice_mask_from_outlines(GlacierOutlines(square, CRS), grid, (50, 50), CRS, outline_buffer_m=200.0)
     assert buffered.sum() == pytest.approx(14 * 14 - 4 * 1, abs=8)  # rounded corners
     assert (buffered >= own).all()
 
 
 def test_outline_errors_name_the_parameter():
     grid = grid_transform(TRANSFORM, np.arange(5.0), np.arange(5.0))
-    with pytest.raises(InvalidParameter, match="glacier_outlines: outline 1 is a Point"):
-        ice_mask_from_outlines([Point(75.0, 36.0)], grid, (5, 5), CRS)
+    with pytest.raises(InvalidParameter, match="glacier_outlines: must be polygons of ice, got Point"):
+        GlacierOutlines(Point(75.0, 36.0), "EPSG:4326")
+    square = GlacierOutlines(box(0, 0, 1, 1), "EPSG:4326")
     with pytest.raises(InvalidParameter, match="crs: the tracking grid must be in a projected CRS"):
-        ice_mask_from_outlines([box(0, 0, 1, 1)], grid, (5, 5), "EPSG:4326")
+        ice_mask_from_outlines(square, grid, (5, 5), "EPSG:4326")
     with pytest.raises(InvalidParameter, match="outline_buffer"):
-        ice_mask_from_outlines([box(0, 0, 1, 1)], grid, (5, 5), CRS, outline_buffer_m=-1.0)
+        ice_mask_from_outlines(square, grid, (5, 5), CRS, outline_buffer_m=-1.0)
 
 
 # -- general rules ---------------------------------------------------------------------------
@@ -291,10 +295,23 @@ def test_weighted_median_follows_the_weights():
 
 
 def test_glacier_outlines_read_from_geojson_give_the_same_correction(scene):
-    from glacier_velocity.domain.outlines import GlacierOutlines
+    # Written as RFC 7946 GeoJSON and read back as a user's file is: the same stable ground.
+    read = read_glacier_outlines(json.dumps(scene.glacier_outlines.to_geojson()))
+    as_read = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=read)
+    as_made = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=scene.glacier_outlines)
+    np.testing.assert_array_equal(as_read.shift.stable, as_made.shift.stable)
+    assert (as_read.shift.dx_px, as_read.shift.dy_px) == (as_made.shift.dx_px, as_made.shift.dy_px)
 
-    as_list = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=scene.glacier_outlines)
-    outlines = GlacierOutlines(unary_union(scene.glacier_outlines), crs="EPSG:4326")
-    as_type = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=outlines)
-    np.testing.assert_array_equal(as_type.shift.stable, as_list.shift.stable)
-    assert (as_type.shift.dx_px, as_type.shift.dy_px) == (as_list.shift.dx_px, as_list.shift.dy_px)
+
+def test_empty_outlines_make_every_valid_point_stable_ground(scene):
+    # "No glacier here" (GlacierOutlines.empty()) is not "no outlines known" (None): no point is
+    # ice, so the shift is the median over the whole field, ice included, and says "outlines".
+    none_here = GlacierOutlines.empty()
+    assert none_here.is_empty and none_here.count == 0
+    result = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS, glacier_outlines=none_here)
+    shift = result.shift
+    assert shift.method == "outlines" and not shift.automatic
+    np.testing.assert_array_equal(shift.stable, scene.offsets.valid)
+    assert shift.stable_count == int(scene.offsets.valid.sum())
+    automatic = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS).shift
+    assert automatic.stable_count < shift.stable_count

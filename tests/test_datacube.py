@@ -172,6 +172,7 @@ def _corrected_pairs(tmp_path):
     """Two pairs tracked on synthetic misregistered images and put through the real correction stage."""
     from glacier_velocity.correction import correct_product
     from glacier_velocity.demo.synthetic import Misregistered, Translation, make_pair
+    from glacier_velocity.domain.outlines import GlacierOutlines
     from glacier_velocity.domain.velocity import offsets_to_velocity
     from glacier_velocity.tracking import TrackingParams, track_offsets
 
@@ -193,7 +194,7 @@ def _corrected_pairs(tmp_path):
             reference_datetime=start,
             secondary_datetime=start + timedelta(days=10),
         )
-        corrected.append(correct_product(product, offsets, transform, glacier_outlines=[]))
+        corrected.append(correct_product(product, offsets, transform, glacier_outlines=GlacierOutlines.empty()))
     return corrected
 
 

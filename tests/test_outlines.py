@@ -13,6 +13,7 @@ from shapely.geometry import Polygon, box, mapping
 from flaky_http import FlakyServer
 from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.errors import InvalidParameter
+from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.io.outlines import read_glacier_outlines
 from glacier_velocity.io.retry import RetryPolicy
 
@@ -136,6 +137,36 @@ def test_self_intersecting_outline_is_repaired():
     }
     outlines = read_glacier_outlines(bowtie)
     assert outlines.geometry.is_valid and outlines.geometry.area == pytest.approx(0.005)
+    # The area of interest goes through the same check: the same two triangles.
+    aoi = parse_aoi(json.dumps(bowtie))
+    assert aoi.shape.equals(outlines.geometry) and aoi.bbox == pytest.approx((75.0, 36.0, 75.1, 36.1))
+
+
+@pytest.mark.parametrize(("reader", "parameter"), [(parse_aoi, "aoi"), (read_glacier_outlines, "glacier_outlines")])
+def test_the_aoi_and_the_outlines_refuse_a_line_alike(reader, parameter):
+    line = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {}, "geometry": None},  # nothing to read: skipped
+            {"type": "Feature", "properties": {"name": "moraine"}, "geometry": mapping(box(75, 36, 75.1, 36.1))},
+            {
+                "type": "Feature",
+                "properties": {"name": "flow line"},
+                "geometry": {"type": "LineString", "coordinates": [[75, 36], [75.1, 36.1]]},
+            },
+        ],
+    }
+    with pytest.raises(InvalidParameter, match=f"^{parameter}: inline GeoJSON: flow line is a LineString; "):
+        reader(json.dumps(line))
+
+
+def test_empty_outlines_say_no_glacier_here():
+    none_here = GlacierOutlines.empty()
+    assert none_here.is_empty and none_here.count == 0 and not GlacierOutlines(box(0, 0, 1, 1), "EPSG:4326").is_empty
+    assert not none_here.ice_mask(GRID, (10, 10), UTM33, buffer_m=200.0).any()
+    assert none_here.to_geojson() == {"type": "FeatureCollection", "features": []}
+    with pytest.raises(InvalidParameter, match="^glacier_outlines: count 0 is for empty outlines only"):
+        GlacierOutlines(box(0, 0, 1, 1), "EPSG:4326", count=0)
 
 
 @pytest.mark.parametrize(

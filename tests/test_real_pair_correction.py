@@ -17,6 +17,7 @@ import rasterio
 from rasterio.windows import from_bounds
 
 from glacier_velocity.correction import correct_velocity
+from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.domain.velocity import baseline_days, offsets_to_velocity
 from glacier_velocity.tracking import TrackingParams, track_offsets
 
@@ -63,7 +64,9 @@ def _spread(values: np.ndarray) -> float:
     return float(high - low) / 2.0
 
 
-@pytest.mark.parametrize("glacier_outlines", [None, []], ids=["automatic-mode", "no-glacier-outlines"])
+@pytest.mark.parametrize(
+    "glacier_outlines", [None, GlacierOutlines.empty()], ids=["automatic-mode", "no-glacier-outlines"]
+)
 def test_real_pair_correction_removes_the_misregistration(real_pair, glacier_outlines):
     offsets, transform, crs, dt_days = real_pair
     raw = offsets_to_velocity(offsets, transform, crs, dt_days, reference_id="2016-05-29", secondary_id="2016-06-08")

@@ -48,8 +48,7 @@ from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct
 from ..errors import InputError, InvalidParameter, PairsLeftOut
 from ..io.atomic import output_directory
-from ..io.outlines import read_glacier_outlines
-from ..io.points import PointOfInterest, read_points_of_interest
+from ..io.points import PointOfInterest
 from ..io.raster import pixel_centres
 from .regions import PointCell, Region, headline_region, locate_points
 
@@ -842,8 +841,8 @@ def aggregate_products(
     min_count: int = 1,
     resampling: ResamplingName = "nearest",
     max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR,
-    glacier_outlines: GlacierOutlines | str | os.PathLike[str] | dict | None = None,
-    points_of_interest: Sequence[PointOfInterest] | str | Sequence[Sequence[float]] | dict | None = None,
+    glacier_outlines: GlacierOutlines | None = None,
+    points_of_interest: Sequence[PointOfInterest] = (),
     keep_uncorrected_pairs: bool = False,
 ) -> Summary:
     """Median speed and velocity, their errors, spread and valid-map count per pixel.
@@ -863,10 +862,11 @@ def aggregate_products(
     max_pair_error_m_per_yr : float or None, default :data:`MAX_PAIR_ERROR_M_PER_YR`
         Pairs whose typical 1-sigma speed error (median ``v_error``, m/yr) exceeds it are
         left out and listed in :attr:`Summary.excluded`. None: no threshold.
-    glacier_outlines : GlacierOutlines, GeoJSON path, URL or text, optional
-        The headline numbers and time series are taken over these outlines.
-    points_of_interest : optional
-        Points (see :func:`glacier_velocity.io.points.read_points_of_interest`) where each
+    glacier_outlines : GlacierOutlines, optional
+        The headline numbers and time series are taken over these outlines (read at the edge:
+        :func:`glacier_velocity.io.outlines.read_glacier_outlines`).
+    points_of_interest : sequence of PointOfInterest
+        Points (read by :func:`glacier_velocity.io.points.read_points_of_interest`) where each
         pair's speed is sampled for the time series; the headline region without outlines.
     keep_uncorrected_pairs : bool, default False
         Keep pairs whose stable-ground correction was not applied, or that have no error
@@ -896,8 +896,6 @@ def aggregate_products(
     if resampling not in RESAMPLING:
         raise InvalidParameter("resampling", f"must be one of {sorted(RESAMPLING)}, got {resampling!r}")
     threshold = check_max_pair_error(max_pair_error_m_per_yr)
-    outlines = read_glacier_outlines(glacier_outlines) if glacier_outlines not in (None, "") else None
-    points = read_points_of_interest(points_of_interest)
     n = len(products)
     if n == 0:
         raise InvalidParameter("products", "no velocity products given; pass at least one")
@@ -991,7 +989,7 @@ def aggregate_products(
     std_v[spread] = np.nanstd(stack["v"][:, spread].astype(np.float64), axis=0, ddof=1)
 
     crs = grid.crs.to_string()
-    cells = locate_points(points, grid.transform, grid.shape, crs)
+    cells = locate_points(points_of_interest, grid.transform, grid.shape, crs)
     for cell in cells:
         if not cell.on_grid:
             log.warning(
@@ -1001,7 +999,7 @@ def aggregate_products(
         grid.transform,
         grid.shape,
         crs,
-        glacier_outlines=outlines,
+        glacier_outlines=glacier_outlines,
         points=cells,
         median_v=out["median_v"],
         error_v=out["error_v"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..aggregation.summary import RESAMPLING
+from ..io.outlines import read_glacier_outlines
+from ..io.points import read_points_of_interest
 from ..workflow.aggregate import CATALOG_DIR, SUMMARY_DIR, AggregationParams, aggregate_run
 from .outputs import check_output_dir
 
@@ -102,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         resampling=args.resampling,
         max_pair_error_m_per_yr=args.max_pair_error_m_per_yr,
         keep_uncorrected_pairs=args.keep_uncorrected_pairs,
-        glacier_outlines=args.glacier_outlines,
-        points_of_interest=args.points_of_interest,
+        glacier_outlines=read_glacier_outlines(args.glacier_outlines) if args.glacier_outlines else None,
+        points_of_interest=read_points_of_interest(args.points_of_interest) if args.points_of_interest else None,
     )
     result = aggregate_run(args.products, args.out_dir, params, statuses=args.statuses, message=args.message)
     print(result.message)

@@ -16,7 +16,7 @@ from .correct import (
     correct_velocity,
     describe_correction,
 )
-from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
+from .outlines import OUTLINE_BUFFER_M, ice_mask_from_outlines
 from .stable import (
     MAX_SHIFT_PX,
     METHODS,
@@ -34,7 +34,6 @@ __all__ = [
     "MAX_SHIFT_PX",
     "METHODS",
     "MIN_STABLE_POINTS",
-    "OUTLINES_CRS",
     "OUTLINE_BUFFER_M",
     "CorrectedVelocity",
     "Method",

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
 from affine import Affine
-from shapely.geometry.base import BaseGeometry
 
 from ..domain.offsets import OffsetField
 from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct, displacement_to_velocity, grid_transform
-from .outlines import OUTLINE_BUFFER_M, OUTLINES_CRS, ice_mask_from_outlines
+from .outlines import OUTLINE_BUFFER_M, ice_mask_from_outlines
 from .stable import MAX_SHIFT_PX, MIN_STABLE_POINTS, StableShift, estimate_stable_shift
 from .uncertainty import VelocityErrors, estimate_errors
 
@@ -67,8 +65,7 @@ def correct_velocity(
     crs: str,
     dt_days: float,
     *,
-    glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
-    outlines_crs: str = OUTLINES_CRS,
+    glacier_outlines: GlacierOutlines | None = None,
     outline_buffer_m: float = OUTLINE_BUFFER_M,
     min_stable_points: int = MIN_STABLE_POINTS,
     max_shift_px: float = MAX_SHIFT_PX,
@@ -85,13 +82,11 @@ def correct_velocity(
         CRS of the reference image (projected, metres).
     dt_days : float
         Baseline (days, fractional, > 0).
-    glacier_outlines : shapely geometry or iterable of them, optional
-        Glacier outlines (polygons) in ``outlines_crs``; stable ground is every valid point
-        more than ``outline_buffer_m`` outside them. Without outlines the stable ground is
-        found automatically (the dominant displacement mode) and flagged so. An empty list
-        means "no glacier here": every valid point is stable.
-    outlines_crs : str
-        CRS of the outlines, lon/lat (EPSG:4326) by default.
+    glacier_outlines : GlacierOutlines, optional
+        Glacier outlines (read at the edge, any CRS); stable ground is every valid point more
+        than ``outline_buffer_m`` outside them. Without outlines (None) the stable ground is
+        found automatically (the dominant displacement mode) and flagged so.
+        :meth:`GlacierOutlines.empty` means "no glacier here": every valid point is stable.
     outline_buffer_m : float
         Growth of the outlines (m) before points count as stable.
     min_stable_points : int
@@ -111,7 +106,6 @@ def correct_velocity(
             grid_transform(reference_transform, offsets.rows, offsets.cols),
             offsets.shape,
             crs,
-            outlines_crs=outlines_crs,
             outline_buffer_m=outline_buffer_m,
         )
     shift = estimate_stable_shift(
@@ -137,8 +131,7 @@ def correct_product(
     reference_transform: Affine,
     *,
     stable_correction: bool = True,
-    glacier_outlines: GlacierOutlines | BaseGeometry | Iterable[BaseGeometry] | None = None,
-    outlines_crs: str = OUTLINES_CRS,
+    glacier_outlines: GlacierOutlines | None = None,
     outline_buffer_m: float = OUTLINE_BUFFER_M,
     min_stable_points: int = MIN_STABLE_POINTS,
     max_shift_px: float = MAX_SHIFT_PX,
@@ -156,7 +149,7 @@ def correct_product(
     stable_correction : bool
         Apply the correction (default). When False, ``vx``, ``vy``, ``v`` stay raw, the error
         bands stay NaN, and ``correction`` says it was turned off.
-    glacier_outlines, outlines_crs, outline_buffer_m, min_stable_points, max_shift_px
+    glacier_outlines, outline_buffer_m, min_stable_points, max_shift_px
         As in :func:`correct_velocity`.
 
     Returns
@@ -173,7 +166,6 @@ def correct_product(
         product.crs,
         product.dt_days,
         glacier_outlines=glacier_outlines,
-        outlines_crs=outlines_crs,
         outline_buffer_m=outline_buffer_m,
         min_stable_points=min_stable_points,
         max_shift_px=max_shift_px,

@@ -7,6 +7,7 @@ from here, and this folder imports only :mod:`glacier_velocity.errors` (docs/arc
 - :mod:`.hrefs`: which asset locations may be opened;
 - :mod:`.dates`: acquisition times as RFC 3339 text in UTC;
 - :mod:`.crs`: reading and writing a coordinate reference system;
+- :mod:`.polygons`: the polygon check of GeoJSON inputs (the AOI and the outlines);
 - :mod:`.outlines`: glacier outlines (:class:`~.outlines.GlacierOutlines`);
 - :mod:`.offsets`: pixel offsets from a tracker (:class:`~.offsets.OffsetField`);
 - :mod:`.velocity`: a pair's velocity (:class:`~.velocity.VelocityProduct`), its bands, the

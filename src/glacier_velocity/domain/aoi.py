@@ -24,6 +24,7 @@ from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidParameter
+from .polygons import labelled_geometries, polygon_parts
 
 #: A bbox in lon/lat degrees: (west, south, east, north).
 BBox = tuple[float, float, float, float]
@@ -74,41 +75,31 @@ def check_bbox(bbox: Sequence[Any], parameter: str = "bbox") -> BBox:
     return west, south, east, north
 
 
-def check_geometry(geometry: Any, parameter: str = "geometry") -> dict[str, Any]:
+def check_geometry(geometry: Any, parameter: str = "geometry", source: str = "inline GeoJSON") -> dict[str, Any]:
     """Validate a GeoJSON AOI (geometry, Feature or FeatureCollection) and return a geometry dict.
 
-    Features of a collection are merged. The result is a (Multi)Polygon in lon/lat degrees.
+    Features of a collection are merged; an invalid ring is repaired
+    (:func:`~glacier_velocity.domain.polygons.polygon_parts`, the check the glacier outlines
+    share). The result is a (Multi)Polygon in lon/lat degrees.
 
     Raises
     ------
     InvalidParameter
-        Not GeoJSON, not a polygon, empty, invalid, or coordinates out of range.
+        Not GeoJSON, not a polygon, empty, or coordinates out of range.
     """
     if not isinstance(geometry, dict):
         raise InvalidParameter(
             parameter, f"must be a GeoJSON geometry, Feature or FeatureCollection, got {type(geometry).__name__}"
         )
-    kind = geometry.get("type")
-    try:
-        if kind == "FeatureCollection":
-            parts = [shape(f["geometry"]) for f in geometry.get("features", []) if f.get("geometry")]
-            geom: BaseGeometry = shapely.union_all(parts) if parts else shapely.Polygon()
-        elif kind == "Feature":
-            geom = shape(geometry["geometry"])
-        else:
-            geom = shape(geometry)
-    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise InvalidParameter(
-            parameter, f"is not a readable GeoJSON geometry ({exc}); give a Polygon in lon/lat degrees"
-        ) from exc
-    if geom.is_empty:
-        raise InvalidParameter(parameter, "the geometry is empty; give a Polygon in lon/lat degrees")
-    if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        raise InvalidParameter(parameter, f"must be a Polygon or MultiPolygon (an area), got {geom.geom_type}")
-    if not geom.is_valid:
-        raise InvalidParameter(
-            parameter, f"the polygon is invalid ({shapely.is_valid_reason(geom)}); fix self-intersections"
-        )
+    parts = polygon_parts(
+        labelled_geometries(geometry, source, parameter),
+        source,
+        parameter,
+        not_an_area="the area of interest must be a Polygon or MultiPolygon (an area) in lon/lat degrees",
+    )
+    if not parts:
+        raise InvalidParameter(parameter, f"{source}: the geometry is empty; give a Polygon in lon/lat degrees")
+    geom = shapely.union_all(parts)
     west, _, east, _ = geom.bounds
     if east - west > 180:
         # A ring from 179.9 to -179.9 reads as a band round the whole globe the other way.
@@ -157,7 +148,7 @@ class AOI:
     @classmethod
     def from_geojson(cls, data: dict[str, Any], source: str = "inline GeoJSON", parameter: str = PARAMETER) -> AOI:
         """An AOI from a GeoJSON geometry, Feature or FeatureCollection in lon/lat (features merged)."""
-        geometry = check_geometry(data, parameter)
+        geometry = check_geometry(data, parameter, source)
         west, south, east, north = shape(geometry).bounds
         return cls(bbox=(west, south, east, north), geometry=geometry, source=source)
 

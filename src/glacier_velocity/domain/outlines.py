@@ -2,7 +2,9 @@
 
 The inputs are read into a :class:`GlacierOutlines` once, at the edge
 (:func:`glacier_velocity.io.outlines.read_glacier_outlines`); every stage after that takes
-``GlacierOutlines | None``.
+``GlacierOutlines | None``. None means the outlines are not known (stable ground is then found
+automatically); :meth:`GlacierOutlines.empty` means they are known and there is no glacier in
+the area (every valid point is stable ground).
 """
 
 from __future__ import annotations
@@ -21,12 +23,10 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidParameter
 from .crs import GEOJSON_CRS, parse_crs
+from .polygons import AREAL
 
 #: The parameter's name, as the user writes it in every interface.
 PARAMETER = "glacier_outlines"
-
-#: Geometry types that are areas: what outlines are made of.
-AREAL = ("Polygon", "MultiPolygon")
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,12 @@ class GlacierOutlines:
     Attributes
     ----------
     geometry : shapely Polygon or MultiPolygon
-        Union of the outlines, valid, non-empty, in ``crs`` coordinates.
+        Union of the outlines, valid, in ``crs`` coordinates; non-empty, except for
+        :meth:`empty` outlines.
     crs : str
         CRS of ``geometry`` (``"EPSG:4326"`` for lon/lat, ``"EPSG:32643"``, or WKT).
     count : int
-        Number of outlines (polygon features) read.
+        Number of outlines (polygon features) read; 0 for :meth:`empty` outlines.
     source : str
         File path, URL or ``"inline GeoJSON"`` they came from (for messages and provenance).
     """
@@ -52,10 +53,31 @@ class GlacierOutlines:
 
     def __post_init__(self) -> None:
         if not isinstance(self.geometry, BaseGeometry) or self.geometry.geom_type not in AREAL:
-            raise InvalidParameter(PARAMETER, f"must be polygons of ice, got {type(self.geometry).__name__}")
-        if self.geometry.is_empty:
-            raise InvalidParameter(PARAMETER, "the outlines are empty; give at least one glacier polygon")
+            kind = self.geometry.geom_type if isinstance(self.geometry, BaseGeometry) else type(self.geometry).__name__
+            raise InvalidParameter(PARAMETER, f"must be polygons of ice, got {kind}")
+        if self.geometry.is_empty and self.count != 0:
+            raise InvalidParameter(
+                PARAMETER,
+                "the outlines are empty; give at least one glacier polygon (GlacierOutlines.empty() says: no glacier here)",
+            )
+        if self.count == 0 and not self.geometry.is_empty:
+            raise InvalidParameter(PARAMETER, "count 0 is for empty outlines only; give the number of polygons")
         parse_crs(self.crs, PARAMETER)
+
+    @classmethod
+    def empty(cls, source: str = "no glacier in the area") -> GlacierOutlines:
+        """Outlines that say there is no glacier in the area: no point is ice.
+
+        Unlike no outlines at all (None, stable ground found automatically), every valid point
+        is then stable ground, e.g. for a pair over rock only, or to measure a pair's
+        misregistration over the whole image.
+        """
+        return cls(MultiPolygon(), GEOJSON_CRS, count=0, source=source)
+
+    @property
+    def is_empty(self) -> bool:
+        """True for :meth:`empty` outlines (no glacier in the area)."""
+        return self.count == 0
 
     def in_crs(self, crs: Any) -> BaseGeometry:
         """The outlines' geometry in another CRS (exact vertex-by-vertex reprojection).
@@ -72,7 +94,7 @@ class GlacierOutlines:
         the curvature of a lon/lat edge in UTM is far below a pixel.
         """
         source, target = parse_crs(self.crs, PARAMETER), parse_crs(crs, "crs")
-        if source == target:
+        if source == target or self.is_empty:
             return self.geometry
         projected = shape(transform_geom(source, target, mapping(self.geometry)))
         return projected if projected.is_valid else shapely.make_valid(projected)

@@ -93,21 +93,25 @@ class AggregationParams:
         ground found, an implausible shift, correction turned off) or that have no error
         estimate. By default they are left out, and the run report lists each with its reason:
         their speeds include the pair's misregistration (0.1-2 px: tens to hundreds of m/yr).
-    glacier_outlines : str or None
-        Glacier outlines as GeoJSON (file path, http(s) URL or the text): the headline
-        numbers and the time series are taken over them, and they are drawn on the summary
-        figure. None: over the points of interest, else the whole grid.
-    points_of_interest : str or None
-        Points where each pair's speed is sampled for the time series: ``"lon,lat; lon,lat"``
-        or GeoJSON points (file path, URL or text; a ``name`` property names a point).
+    glacier_outlines : GlacierOutlines or None
+        Glacier outlines, read once at the edge by
+        :func:`~glacier_velocity.io.outlines.read_glacier_outlines` (a GeoJSON file path, an
+        http(s) URL or the text given here is read on construction): the headline numbers and
+        the time series are taken over them, and they are drawn on the summary figure. None:
+        over the points of interest, else the whole grid.
+    points_of_interest : tuple of PointOfInterest, or None
+        Points where each pair's speed is sampled for the time series, read by
+        :func:`~glacier_velocity.io.points.read_points_of_interest` (``"lon,lat; lon,lat"`` or
+        GeoJSON points - a file path, URL or text, a ``name`` property names a point - given
+        here is read on construction). None: no points.
     """
 
     min_count: int = 1
     resampling: str = "nearest"
     max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR
     keep_uncorrected_pairs: bool = False
-    glacier_outlines: str | None = None
-    points_of_interest: str | None = None
+    glacier_outlines: GlacierOutlines | None = None
+    points_of_interest: tuple[PointOfInterest, ...] | None = None
 
     def __post_init__(self) -> None:
         check_max_pair_error(self.max_pair_error_m_per_yr)
@@ -115,24 +119,17 @@ class AggregationParams:
             raise InvalidParameter(
                 "keep_uncorrected_pairs", f"must be true or false, got {self.keep_uncorrected_pairs!r}"
             )
-        for name in ("glacier_outlines", "points_of_interest"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise InvalidParameter(name, f"must be a GeoJSON file path, URL or text, got {type(value).__name__}")
+        # A Python caller's path, URL or text: read here, once, before anything is written.
+        if self.glacier_outlines is not None and not isinstance(self.glacier_outlines, GlacierOutlines):
+            object.__setattr__(self, "glacier_outlines", read_glacier_outlines(self.glacier_outlines))
+        if self.points_of_interest is not None:
+            object.__setattr__(self, "points_of_interest", read_points_of_interest(self.points_of_interest))
         if isinstance(self.min_count, bool) or not isinstance(self.min_count, int) or self.min_count < 1:
             raise InvalidParameter("min_count", f"must be a whole number of maps >= 1, got {self.min_count!r}")
         if self.resampling not in RESAMPLING:
             raise InvalidParameter(
                 "resampling", f"must be one of {', '.join(sorted(RESAMPLING))}, got {self.resampling!r}"
             )
-
-    def outlines(self) -> GlacierOutlines | None:
-        """The ``glacier_outlines`` read and checked (None when not given)."""
-        return read_glacier_outlines(self.glacier_outlines) if self.glacier_outlines else None
-
-    def points(self) -> tuple[PointOfInterest, ...]:
-        """The ``points_of_interest`` read and checked (empty when not given)."""
-        return read_points_of_interest(self.points_of_interest)
 
 
 @dataclass(frozen=True)
@@ -394,9 +391,6 @@ def aggregate_run(
     catalog_text: dict[str, str] = {}
     # The products are checked first (the same pair twice, min_count above their number): their
     # messages name the products, where the run report could only say a pair is listed twice.
-    # Read once, before anything is written: a bad file stops the step with its name.
-    outlines = params.outlines()
-    points = params.points()
     left_out: PairsLeftOut | None = None
     if inputs:
         try:
@@ -405,8 +399,8 @@ def aggregate_run(
                 min_count=params.min_count,
                 resampling=resampling,
                 max_pair_error_m_per_yr=params.max_pair_error_m_per_yr,
-                glacier_outlines=outlines,
-                points_of_interest=points,
+                glacier_outlines=params.glacier_outlines,
+                points_of_interest=params.points_of_interest or (),
                 keep_uncorrected_pairs=params.keep_uncorrected_pairs,
             )
         except PairsLeftOut as exc:
@@ -437,7 +431,7 @@ def aggregate_run(
         files = (
             write_summary(summary, summary_dir)
             .with_figures(
-                plot_summary(summary, summary_dir / "summary_figure.png", outlines=outlines),
+                plot_summary(summary, summary_dir / "summary_figure.png", outlines=params.glacier_outlines),
                 plot_time_series(summary, summary_dir / "time_series.png"),
             )
             .with_datacube(
