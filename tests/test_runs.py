@@ -4,7 +4,13 @@ the pairs' progress read from a real cwltool log (issue 12; issue 11 findings 7 
 from __future__ import annotations
 
 import io
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +24,7 @@ from glacier_velocity.errors import InputError
 from glacier_velocity.products.runreport import PairStatus, write_status
 from glacier_velocity.workflow import runner
 from glacier_velocity.workflow.progress import LogFollower, PairProgress, read_new_lines
-from glacier_velocity.workflow.rundirs import LATEST, new_run_directory
+from glacier_velocity.workflow.rundirs import LATEST, mark_complete, new_run_directory
 
 #: The log (stderr) of a real `glacier-velocity demo` run: cwltool --parallel, 6 pairs, 2 cores.
 PARALLEL_LOG = Path(__file__).parent / "data" / "cwltool-parallel-demo.log"
@@ -124,7 +130,7 @@ def test_the_progress_view_writes_a_line_only_when_the_counts_change() -> None:
 # --- a fresh directory per run (issue 11 finding 7) -------------------------------------------
 
 
-def test_each_run_gets_a_directory_of_its_own_and_latest_points_to_it(tmp_path: Path) -> None:
+def test_each_run_gets_a_directory_of_its_own_and_latest_points_to_the_newest_complete_one(tmp_path: Path) -> None:
     base = tmp_path / "run"
     now = datetime(2026, 12, 2, 20, 31, 12, tzinfo=UTC)
     first = new_run_directory(base, now)
@@ -132,14 +138,64 @@ def test_each_run_gets_a_directory_of_its_own_and_latest_points_to_it(tmp_path: 
     second = new_run_directory(base, now)  # the same second
     third = new_run_directory(base, datetime(2026, 12, 2, 20, 40, tzinfo=UTC))
     assert [first.name, second.name, third.name] == ["20261202T203112Z", "20261202T203112Z-2", "20261202T204000Z"]
+    # A run becomes latest when it has completed (issue 23, finding 6), not when it starts.
+    assert _files(base) == ["20261202T203112Z/S2_99XXX_20220610_20220705.tif"]
+    assert mark_complete(second) and (base / LATEST).resolve() == second.resolve()
+    assert mark_complete(third) and (base / LATEST).resolve() == third.resolve()
+    # The first run ends last: latest stays at the newest complete run.
+    assert not mark_complete(first) and (base / LATEST).resolve() == third.resolve()
     assert _files(base) == ["20261202T203112Z/S2_99XXX_20220610_20220705.tif", LATEST]
-    assert (base / LATEST).resolve() == third.resolve() and _files(third) == []
 
 
 def test_latest_must_be_a_link(tmp_path: Path) -> None:
     (tmp_path / LATEST).mkdir()
     with pytest.raises(InputError, match="is not a link to a run"):
         new_run_directory(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_never_becomes_latest(tmp_path: Path) -> None:
+    """`glacier-velocity run` killed (SIGKILL, its engine and steps with it) while its discovery
+    step waits on a STAC API: `latest` still points at the earlier complete run, not at the killed
+    one, which holds only workflow.log (issue 23, finding 6)."""
+    base = tmp_path / "run"
+    earlier = new_run_directory(base, datetime(2026, 1, 1, tzinfo=UTC))
+    mark_complete(earlier)
+    connected = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        held: list[socket.socket] = []
+
+        def hold() -> None:  # accepts and never answers: the search waits
+            while True:
+                try:
+                    held.append(server.accept()[0])
+                except OSError:
+                    return
+                connected.set()
+
+        threading.Thread(target=hold, daemon=True).start()
+        job = runner.write_job(
+            runner.find_project_root() / "params" / "yazghil.yml",
+            tmp_path / "job.yml",
+            stac_url=f"http://127.0.0.1:{server.getsockname()[1]}",
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "glacier_velocity", "run", str(job), "--out-dir", str(base), "--quiet"],
+            env=runner.workflow_env(),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert connected.wait(timeout=300), "the discovery step never searched"
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+        for connection in held:
+            connection.close()
+    killed = [run for run in base.iterdir() if run.name not in (earlier.name, LATEST)]
+    assert len(killed) == 1 and _files(killed[0]) == [runner.WORKFLOW_LOG]
+    assert (base / LATEST).resolve() == earlier.resolve()
 
 
 # --- the demo removes only what it made (issue 11 finding 11) ---------------------------------

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from ..errors import InputError, InvalidParameter, WorkflowFailed
 from ..products.runcatalog import read_run_catalog
 from ..products.runreport import RunReport, read_run_report
 from .progress import LogFollower, PairProgress, read_new_lines
-from .rundirs import new_run_directory
+from .rundirs import mark_complete, new_run_directory
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,80 @@ TOIL_LOG = Path("toil.log")
 TOIL_JOBSTORE = Path("jobstore")
 
 
-def _preserved_environment() -> list[str]:
-    # cwltool (and Toil's CWL runner) hand a job only HOME, TMPDIR and PATH: a PYTHONPATH (a
-    # source tree run without installing it) must be kept, or the steps would import another copy.
-    return ["--preserve-environment", "PYTHONPATH"] if os.environ.get("PYTHONPATH") else []
+#: Environment variables the steps need, by prefix: this package's settings (every
+#: ``GLACIER_VELOCITY_*``: the STAC token, the ``GLACIER_VELOCITY_HTTP_*`` retries and
+#: deadlines, the outbound allow-list) and GDAL's ``AWS_*`` settings for ``s3://`` assets.
+STEP_ENV_PREFIXES = ("GLACIER_VELOCITY_", "AWS_")
+#: ... and by name: the proxies and certificate bundles of ``requests`` (STAC searches, items,
+#: the assets' gate). A ``PYTHONPATH`` (a source tree run without installing it) is kept too
+#: without containers, or the steps would import another copy.
+STEP_ENV_NAMES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+#: What Toil itself needs besides (its leader, workers and batch systems), by name and prefix.
+TOIL_ENGINE_ENV_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TZ", "TMPDIR", "XDG_RUNTIME_DIR")
+TOIL_ENGINE_ENV_PREFIXES = ("TOIL_", "SLURM_", "LC_")
+
+
+#: Variables naming files of this machine: a container has its own (its CA store, its install).
+HOST_PATH_ENV_NAMES = (
+    "PYTHONPATH",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "AWS_CA_BUNDLE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+
+def step_environment(environ: Mapping[str, str] | None = None, *, containers: bool = False) -> list[str]:
+    """Names of the variables of ``environ`` (default ``os.environ``) the steps get, and only those.
+
+    cwltool and Toil hand a job only ``HOME``, ``TMPDIR`` and ``PATH``: without these, the STAC
+    token, the HTTP settings and the proxies set for ``glacier-velocity run`` never reached the
+    steps (a private catalogue answered the discovery step 401). With ``containers``, the
+    variables naming files of this machine (:data:`HOST_PATH_ENV_NAMES`) are left out.
+    """
+    env = os.environ if environ is None else environ
+    names = sorted(k for k in env if k in STEP_ENV_NAMES or k.startswith(STEP_ENV_PREFIXES))
+    if env.get("PYTHONPATH"):
+        names.append("PYTHONPATH")
+    return [name for name in names if not (containers and name in HOST_PATH_ENV_NAMES)]
+
+
+def _preserve(names: Sequence[str]) -> list[str]:
+    """cwltool's options passing the variables ``names`` on to the jobs."""
+    return [arg for name in names for arg in ("--preserve-environment", name)]
+
+
+def toil_env() -> dict[str, str]:
+    """Environment for ``toil-cwl-runner``: what Toil needs and what the steps need, nothing else.
+
+    Toil's CWL runner ignores ``--preserve-environment`` (a job gets only ``HOME``, ``TMPDIR``,
+    ``PATH`` and its ``EnvVarRequirement``); it is run with ``--preserve-entire-environment``
+    in this filtered environment instead, so the steps get :func:`step_environment` and Toil's
+    own variables, not the rest of the caller's environment.
+    """
+    env = workflow_env()
+    keep = set(step_environment(env))
+    return {
+        k: v
+        for k, v in env.items()
+        if k in keep or k in TOIL_ENGINE_ENV_NAMES or k.startswith(TOIL_ENGINE_ENV_PREFIXES)
+    }
 
 
 def toil_command(
@@ -171,7 +241,8 @@ def toil_command(
     if runner == "toil":
         command += ["--maxCores", str(max_cores or os.cpu_count() or 1)]
     return command + [
-        *_preserved_environment(),
+        # Run in toil_env(), which holds only what Toil and the steps need.
+        "--preserve-entire-environment",
         "--jobStore",
         f"file:{work / TOIL_JOBSTORE}",
         "--workDir",
@@ -192,16 +263,25 @@ def cwltool_command(
     outdir: str | os.PathLike[str],
     *,
     containers: bool = False,
+    environment: Sequence[str] | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
     """The cwltool command line for one run (a list: no shell is involved).
 
     ``containers`` runs every tool in its container (cwltool's docker mode with
     :data:`CONTAINER_ARGS`); otherwise ``--no-container`` runs them in this environment.
-    ``process`` may name one process of a packed file (``package.cwl#id``).
+    ``process`` may name one process of a packed file (``package.cwl#id``). ``environment``
+    names the variables the jobs get besides ``HOME``, ``TMPDIR`` and ``PATH``: the user's own
+    runs pass :func:`step_environment` (:func:`run_cwltool`); by default only a ``PYTHONPATH``
+    is kept without containers, so that a server running jobs for others (the OGC API) passes
+    none of its operator's settings - the STAC token above all, which goes to whatever
+    ``stac_url`` a job names.
     """
     cwltool = Path(sys.executable).parent / "cwltool"
-    mode = list(CONTAINER_ARGS) if containers else ["--no-container", *_preserved_environment()]
+    mode = [*CONTAINER_ARGS] if containers else ["--no-container"]
+    if environment is None:
+        environment = ["PYTHONPATH"] if not containers and os.environ.get("PYTHONPATH") else []
+    mode += _preserve(environment)
     return [
         str(cwltool) if cwltool.exists() else "cwltool",
         *mode,
@@ -225,6 +305,9 @@ def run_cwltool(
     on_progress: ProgressCallback | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Run a CWL process with cwltool; return its output object and log.
+
+    The jobs get the variables of :func:`step_environment` (the STAC token, the
+    ``GLACIER_VELOCITY_*`` settings, proxies, ``AWS_*``) and no other of the caller's.
 
     Parameters
     ----------
@@ -259,7 +342,14 @@ def run_cwltool(
     WorkflowFailed
         cwltool exited with an error.
     """
-    command = cwltool_command(process, job, outdir, containers=containers, extra_args=extra_args)
+    command = cwltool_command(
+        process,
+        job,
+        outdir,
+        containers=containers,
+        environment=step_environment(containers=containers),
+        extra_args=extra_args,
+    )
     engine = "cwltool (containers)" if containers else "cwltool"
     log_path = Path(log_file) if log_file is not None else None
     return _run_engine(command, engine, f"on {process} with {job}", quiet, log_path, on_progress)
@@ -272,6 +362,7 @@ def _run_engine(
     quiet: bool,
     log_file: Path | None = None,
     on_progress: ProgressCallback | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Run a workflow engine's command; its output object (stdout, JSON) and its log if ``quiet``.
 
@@ -280,13 +371,14 @@ def _run_engine(
     :data:`PROGRESS_INTERVAL_S` while it runs and once at the end; the log is returned then too.
     """
     log.info("running %s", " ".join(command))
+    env = workflow_env() if env is None else env
     if log_file is None:
         completed = subprocess.run(
-            command, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True
         )
         returncode, stdout, stderr = completed.returncode, completed.stdout, completed.stderr or ""
     else:
-        returncode, stdout = _follow_engine(command, log_file, on_progress)
+        returncode, stdout = _follow_engine(command, log_file, on_progress, env)
         stderr = log_file.read_text(encoding="utf-8", errors="replace")
     if returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-40:])
@@ -299,7 +391,9 @@ def _run_engine(
 PROGRESS_INTERVAL_S = 0.5
 
 
-def _follow_engine(command: list[str], log_file: Path, on_progress: ProgressCallback | None) -> tuple[int, str]:
+def _follow_engine(
+    command: list[str], log_file: Path, on_progress: ProgressCallback | None, env: dict[str, str]
+) -> tuple[int, str]:
     """Run ``command`` with its stderr into ``log_file``, following the log; its exit code and stdout."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     follower, offset = LogFollower(), 0
@@ -307,7 +401,7 @@ def _follow_engine(command: list[str], log_file: Path, on_progress: ProgressCall
     # stdout (the output object) goes to a file, not a pipe: a pipe nobody reads while the
     # engine runs would block it once full.
     with open(log_file, "wb") as err, tempfile.TemporaryFile("w+", encoding="utf-8") as out:
-        process = subprocess.Popen(command, env=workflow_env(), stdout=out, stderr=err)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
         try:
             while True:
                 try:
@@ -376,7 +470,7 @@ def run_workflow(
         shutil.rmtree(work / TOIL_JOBSTORE)
     (work / "work").mkdir(parents=True, exist_ok=True)
     return _run_engine(
-        command, runner, f"on {process} with {job} (log: {work / TOIL_LOG})", quiet, log_path, on_progress
+        command, runner, f"on {process} with {job} (log: {work / TOIL_LOG})", quiet, log_path, on_progress, toil_env()
     )
 
 
@@ -419,10 +513,11 @@ def run_params(
 ) -> WorkflowRun:
     """Run the Workflow on a job file (``params/*.yml``) into a fresh directory under ``base``.
 
-    The run gets ``base/<UTC time>/`` (:func:`~.rundirs.new_run_directory`; ``base/latest``
-    points to it), with the Workflow's outputs and the engine's whole log
-    (:data:`WORKFLOW_LOG`); Toil's job store and work files go to its ``toil/``. Earlier runs
-    under ``base`` are left as they are. ``runner``, ``parallel``, ``extra_args`` and
+    The run gets ``base/<UTC time>/`` (:func:`~.rundirs.new_run_directory`), with the
+    Workflow's outputs and the engine's whole log (:data:`WORKFLOW_LOG`); Toil's job store and
+    work files go to its ``toil/``. ``base/latest`` points to it once the Workflow has
+    completed (:func:`~.rundirs.mark_complete`): a run killed or failed part-way never becomes
+    ``latest``. Earlier runs under ``base`` are left as they are. ``runner``, ``parallel``, ``extra_args`` and
     ``on_progress`` are those of :func:`run_workflow`.
 
     Raises
@@ -449,6 +544,8 @@ def run_params(
         log_file=log_file,
         on_progress=on_progress,
     )
+    # Only now, the Workflow having completed: a run killed or failed part-way never becomes latest.
+    mark_complete(run_dir)
     catalog = outputs.get("catalog")
     run = read_run_catalog(catalog["path"]) if catalog else None
     report = read_run_report(run.run_report) if run is not None and run.run_report is not None else None
