@@ -25,6 +25,7 @@ from shapely.geometry import box
 
 from glacier_velocity.aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from glacier_velocity.aggregation.summary import aggregate_products, write_summary
+from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.domain.outlines import GlacierOutlines
 from glacier_velocity.domain.velocity import VelocityProduct
 from glacier_velocity.io.cog import COG_MEDIA_TYPE, write_velocity_cog
@@ -102,6 +103,20 @@ def write_scene_item(directory, item_id, when, cog_name, transform, shape, with_
     path = directory / f"{item_id}.json"
     path.write_text(json.dumps(item))
     return str(path)
+
+
+def write_pair_items(directory, shape=(128, 128), seed=7):
+    """A synthetic pair moving 2.5, -1.5 px (east, south) over the 16.25 days from REF_TIME to
+    SEC_TIME: its B08 COGs (``ref_B08.tif``, ``sec_B08.tif``, 10 m) and Earth-Search-shaped items
+    in ``directory``. Returns the paths of the reference and the secondary item."""
+    transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
+    synthetic = make_pair(shape, Translation(2.5, -1.5), seed=seed)
+    write_scene_cog(directory / "ref_B08.tif", synthetic.reference, transform)
+    write_scene_cog(directory / "sec_B08.tif", synthetic.secondary, transform)
+    return (
+        write_scene_item(directory, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", transform, shape),
+        write_scene_item(directory, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", transform, shape),
+    )
 
 
 # --- a velocity product on a 120 m Karakoram grid (products, figures) ------------------------

@@ -12,11 +12,9 @@ import re
 from pathlib import Path
 
 import pytest
-from affine import Affine
 
 from doc_rows import assert_documented
 from glacier_velocity import demo
-from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.domain.names import MAX_NAME_CHARS, MAX_TILE_CHARS, safe_name
 from glacier_velocity.errors import InputError
 from glacier_velocity.products.naming import product_basename
@@ -24,11 +22,9 @@ from glacier_velocity.stac.pairing import Pair
 from glacier_velocity.workflow import runner
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair, load_scene
 from glacier_velocity.workflow.extract_pairs import PairRecord
-from helpers import REF_TIME, SEC_TIME, X0, Y0, write_scene_cog, write_scene_item
+from helpers import REF_TIME, SEC_TIME, write_pair_items
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPE = (128, 128)
-TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
 LONG_TILE = "X/" * 150  # 300 characters, separators included
 SAFE_ID = re.compile(r"^[A-Za-z0-9-]+_\d{8}_\d{8}$")
 
@@ -42,11 +38,7 @@ def _set_grid_code(item_path: str | Path, code: str) -> None:
 
 @pytest.fixture
 def long_tile_items(tmp_path):
-    synthetic = make_pair(SHAPE, Translation(2.5, -1.5), seed=7)
-    write_scene_cog(tmp_path / "ref_B08.tif", synthetic.reference, TRANSFORM)
-    write_scene_cog(tmp_path / "sec_B08.tif", synthetic.secondary, TRANSFORM)
-    ref = write_scene_item(tmp_path, "S2B_43SEA_20200601_0_L2A", REF_TIME, "ref_B08.tif", TRANSFORM, SHAPE)
-    sec = write_scene_item(tmp_path, "S2A_43SEA_20200617_0_L2A", SEC_TIME, "sec_B08.tif", TRANSFORM, SHAPE)
+    ref, sec = write_pair_items(tmp_path)
     for item in (ref, sec):
         _set_grid_code(item, LONG_TILE)
     return ref, sec, tmp_path

@@ -27,15 +27,13 @@ from rasterio.windows import Window
 
 from doc_rows import assert_documented
 from glacier_velocity.cli import main
-from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.errors import InputError
 from glacier_velocity.io import raster as raster_module
 from glacier_velocity.io.raster import plan_window, read_window
 from glacier_velocity.workflow import correlate as correlate_module
-from helpers import EPSG, REF_TIME, SEC_TIME, X0, Y0, write_scene_cog, write_scene_item
+from helpers import EPSG, REF_TIME, SEC_TIME, X0, Y0, write_pair_items, write_scene_cog, write_scene_item
 
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
-SHAPE = (128, 128)
 REF_ID, SEC_ID = "S2B_43SEA_20200601_0_L2A", "S2A_43SEA_20200617_0_L2A"
 #: Address space of the child process (bytes): Python, NumPy, GDAL and a small pair fit;
 #: the 41.9 GiB of one whole-tile window do not.
@@ -125,12 +123,7 @@ def test_any_read_refuses_a_window_larger_than_the_memory(tmp_path, monkeypatch)
 
 @pytest.fixture
 def pair_items(tmp_path):
-    synthetic = make_pair(SHAPE, Translation(2.5, -1.5), seed=7)
-    write_scene_cog(tmp_path / "ref_B08.tif", synthetic.reference, TRANSFORM)
-    write_scene_cog(tmp_path / "sec_B08.tif", synthetic.secondary, TRANSFORM)
-    ref = write_scene_item(tmp_path, REF_ID, REF_TIME, "ref_B08.tif", TRANSFORM, SHAPE)
-    sec = write_scene_item(tmp_path, SEC_ID, SEC_TIME, "sec_B08.tif", TRANSFORM, SHAPE)
-    return ref, sec, tmp_path
+    return (*write_pair_items(tmp_path), tmp_path)
 
 
 def test_a_search_range_below_a_pixel_is_refused_before_any_read(pair_items, monkeypatch, capsys):
