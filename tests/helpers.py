@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import socket
 import subprocess
 import time
@@ -393,3 +394,22 @@ def write_development_package(path: Path) -> Path:
         container="hint",
     )
     return pkg.write_package(document, path)
+
+
+# --- a Slurm cluster (make slurm-up) ----------------------------------------------------------
+
+
+def slurm_cluster_problem() -> str | None:
+    """Why no Slurm cluster can take jobs here, or None when one can."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "no Slurm client (sinfo/sbatch) on PATH: start a single-node cluster with `make slurm-up` (root)"
+    try:
+        answer = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 20 s: is slurmctld running? (`make slurm-status`)"
+    if answer.returncode != 0:
+        return f"sinfo failed ({answer.stderr.strip() or answer.returncode}): start the cluster with `make slurm-up` (root)"
+    states = answer.stdout.split()
+    if not any(s.rstrip("*~#!%$@^-").lower() in {"idle", "mixed", "allocated", "completing"} for s in states):
+        return f"no Slurm node can take jobs (node states: {states or 'none'}); `make slurm-status` shows why"
+    return None

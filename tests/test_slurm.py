@@ -8,7 +8,6 @@ as root) starts a single-node one on this machine, as CI does. Without one it sk
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,27 +17,12 @@ from glacier_velocity import demo
 from glacier_velocity.demo.run import run_demo
 from glacier_velocity.demo.scenes import expected_pairs
 from glacier_velocity.workflow.runner import TOIL_LOG
-
-
-def _cluster_problem() -> str | None:
-    """Why no Slurm cluster can take jobs here, or None when one can."""
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        return "no Slurm client (sinfo/sbatch) on PATH: start a single-node cluster with `make slurm-up` (root)"
-    try:
-        answer = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 20 s: is slurmctld running? (`make slurm-status`)"
-    if answer.returncode != 0:
-        return f"sinfo failed ({answer.stderr.strip() or answer.returncode}): start the cluster with `make slurm-up` (root)"
-    states = answer.stdout.split()
-    if not any(s.rstrip("*~#!%$@^-").lower() in {"idle", "mixed", "allocated", "completing"} for s in states):
-        return f"no Slurm node can take jobs (node states: {states or 'none'}); `make slurm-status` shows why"
-    return None
+from helpers import slurm_cluster_problem
 
 
 @pytest.mark.slow
 def test_demo_runs_as_slurm_jobs_and_recovers_the_known_speed(tmp_path: Path) -> None:
-    problem = _cluster_problem()
+    problem = slurm_cluster_problem()
     if problem:
         pytest.skip(problem)
     result = run_demo(tmp_path, runner="toil-slurm", quiet=True)

@@ -24,6 +24,7 @@ from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.errors import CatalogError
 from glacier_velocity.stac.discovery import DiscoveryParams, search_scenes
 from glacier_velocity.workflow import runner
+from helpers import slurm_cluster_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "gv-run-secret-5d1e"
@@ -98,18 +99,23 @@ def test_a_cwltool_job_gets_them(tmp_path, caller_environment):
 
 
 @pytest.mark.slow
-def test_a_toil_job_gets_them(tmp_path, caller_environment):
-    seen = _job_environment(tmp_path, "toil")
+@pytest.mark.parametrize("engine", ["toil", "toil-slurm"])
+def test_a_toil_job_gets_them(tmp_path, caller_environment, engine):
+    if engine == "toil-slurm" and (problem := slurm_cluster_problem()):
+        pytest.skip(problem)
+    seen = _job_environment(tmp_path, engine)
     assert {k: seen.get(k) for k in NEEDED} == NEEDED
     assert not set(UNRELATED) & set(seen)
     assert runner.toil_env().keys() >= set(NEEDED) and not set(UNRELATED) & runner.toil_env().keys()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["cwltool", "toil"])
+@pytest.mark.parametrize("engine", ["cwltool", "toil", "toil-slurm"])
 def test_run_against_a_private_catalogue_passes_the_token_to_the_steps(tmp_path, monkeypatch, engine):
     """The demo behind a server on 127.0.0.1 answering 401 without the token: before, the
     discovery step failed with HTTP 401 while `discover` with the same environment worked."""
+    if engine == "toil-slurm" and (problem := slurm_cluster_problem()):
+        pytest.skip(problem)
     monkeypatch.setenv("GLACIER_VELOCITY_STAC_TOKEN", SECRET)
     data = generate_demo_data(tmp_path / "data")
     with serve_stac([data.collection, data.items]) as upstream, FlakyServer(upstream=upstream, token=SECRET) as api:
