@@ -22,7 +22,7 @@ from flaky_http import FlakyServer
 from glacier_velocity.demo.stacserver import free_port
 from glacier_velocity.errors import InvalidParameter, OutboundRefused
 from glacier_velocity.io.aoi import parse_aoi
-from glacier_velocity.io.outbound import ALLOW_ENV, OutboundPolicy, is_public, parse_allow_list
+from glacier_velocity.io.outbound import ALLOW_ENV, TRUST_ENV, OutboundPolicy, is_public, parse_allow_list
 from glacier_velocity.io.raster import read_window
 from glacier_velocity.io.retry import http_session
 from glacier_velocity.stac.discovery import open_catalog
@@ -167,7 +167,7 @@ def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     with FlakyServer(files={"/a.json": b"{}"}) as server:
         port = server.url.rsplit(":", 1)[1]
-        policy = OutboundPolicy(networks=(ipaddress.ip_network("127.0.0.1/32"),))
+        policy = OutboundPolicy(networks=((ipaddress.ip_network("127.0.0.1/32"), None),))
         with http_session(outbound=policy) as session:
             answer = session.get(f"http://pinned.test:{port}/a.json", timeout=5)
         assert answer.status_code == 200 and lookups == ["pinned.test"]
@@ -227,7 +227,7 @@ def test_an_ipv4_address_is_refused_in_the_special_ranges_and_allowed_elsewhere(
     mapped = ipaddress.IPv6Address(f"::ffff:{address}")
     assert policy.allows_address(mapped) == policy.allows_address(address)
     # The operator's allow-list opens exactly what it names.
-    assert OutboundPolicy(networks=(ipaddress.ip_network(f"{address}/32"),)).allows_address(mapped)
+    assert OutboundPolicy(networks=((ipaddress.ip_network(f"{address}/32"), None),)).allows_address(mapped)
 
 
 @given(
@@ -255,21 +255,44 @@ def test_loopback_link_local_private_and_reserved_addresses_are_refused(address)
     assert not is_public(ipaddress.ip_address(address))
 
 
-def test_the_allow_list_takes_addresses_networks_and_host_names():
-    networks, hosts = parse_allow_list("10.0.0.0/8,127.0.0.1 [fd00::1] stac.internal")
-    assert [str(n) for n in networks] == ["10.0.0.0/8", "127.0.0.1/32", "fd00::1/128"]
-    assert hosts == {"stac.internal"}
-    policy = OutboundPolicy.from_env(environ={ALLOW_ENV: "10.0.0.0/8"}, trusted=["http://LocalHost.:9/x", None])
+def test_the_allow_list_takes_addresses_networks_and_host_names_with_ports():
+    networks, hosts = parse_allow_list("10.0.0.0/8,127.0.0.1:7822 [fd00::1] [::1]:80 fd00::/8 stac.internal st:8080")
+    assert [(str(n), p) for n, p in networks] == [
+        ("10.0.0.0/8", None),
+        ("127.0.0.1/32", 7822),
+        ("fd00::1/128", None),
+        ("::1/128", 80),
+        ("fd00::/8", None),
+    ]
+    assert hosts == {("stac.internal", None), ("st", 8080)}
+    policy = OutboundPolicy.from_env(
+        environ={ALLOW_ENV: "10.0.0.0/8,127.0.0.1:7822"}, trusted=["http://LocalHost.:9/x", None]
+    )
     assert policy.allows_address("10.20.30.40") and not policy.allows_address("192.168.0.1")
-    assert policy.hosts == {"localhost"}
-    with pytest.raises(InvalidParameter, match=re.escape(f"{ALLOW_ENV}: 'http://x/' is not an address")):
-        parse_allow_list("http://x/")
+    assert policy.allows_address("127.0.0.1", 7822) and not policy.allows_address("127.0.0.1", 7823)
+    assert policy.hosts == {("localhost", None)}
+    for bad in ("http://x/", "127.0.0.1:99999", "a b/c"):
+        with pytest.raises(InvalidParameter, match=re.escape(f"{ALLOW_ENV}: ")):
+            parse_allow_list(bad)
+
+
+def test_a_service_does_not_trust_the_hosts_its_clients_name():
+    """GLACIER_VELOCITY_TRUST_GIVEN_HOSTS=0 (what ogc-serve sets for its jobs): a client's
+    stac_url is held to the same rule as the addresses its items name."""
+    trusted = ["http://127.0.0.1:6379/"]
+    assert OutboundPolicy.from_env(trusted=trusted, environ={}).allows_host("127.0.0.1", 6379)
+    service = OutboundPolicy.from_env(trusted=trusted, environ={TRUST_ENV: "0"})
+    assert service.hosts == frozenset()
+    with pytest.raises(OutboundRefused):
+        service.check_url("http://127.0.0.1:6379/")
+    with pytest.raises(InvalidParameter, match=f"^{TRUST_ENV}: must be 1 or 0"):
+        OutboundPolicy.from_env(environ={TRUST_ENV: "maybe"})
 
 
 def test_a_catalogue_at_a_public_host_keeps_its_assets_elsewhere_public_only():
     """The host of stac_url is trusted, not the addresses its items name."""
     policy = OutboundPolicy.from_env(trusted=["https://earth-search.aws.element84.com/v1"], environ={})
-    assert policy.hosts == {"earth-search.aws.element84.com"}
+    assert policy.hosts == {("earth-search.aws.element84.com", None)}
     with pytest.raises(OutboundRefused):
         policy.check_url("http://127.0.0.1:6379/")
     with pytest.raises(OutboundRefused):

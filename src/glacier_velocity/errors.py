@@ -59,19 +59,24 @@ class OutboundRefused(InputError):
     policy of :mod:`glacier_velocity.io.outbound`). ``url`` is what was to be fetched; the
     message is the same whether anything listens there."""
 
-    def __init__(self, url: str, what: str = ""):
+    def __init__(self, url: str, what: str = "", named_hosts: bool = True):
         self.url = url
         self.what = what
+        self.named_hosts = named_hosts
+        besides = (
+            "besides the hosts of URLs given as parameters (stac_url, aoi, glacier_outlines, points_of_interest) and "
+            if named_hosts
+            else "and "
+        )
         super().__init__(
             f"{what}: " * bool(what) + f"{url} resolves to a non-public address (loopback, link-local, private or "
-            "reserved) and was not contacted; only public addresses are fetched from, besides the hosts of URLs given "
-            "as parameters (stac_url, aoi, glacier_outlines, points_of_interest) and what the operator allows in "
-            "GLACIER_VELOCITY_ALLOW_ADDRESSES"
+            f"reserved) and was not contacted; only public addresses are fetched from, {besides}what the operator "
+            "allows in GLACIER_VELOCITY_ALLOW_ADDRESSES"
         )
 
     def about(self, what: str, url: str | None = None) -> OutboundRefused:
         """The same refusal, saying what was being fetched (and the URL as the caller knows it)."""
-        return OutboundRefused(url or self.url, what)
+        return OutboundRefused(url or self.url, what, self.named_hosts)
 
 
 class OutputError(GlacierVelocityError):

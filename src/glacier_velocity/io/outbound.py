@@ -12,9 +12,12 @@ included. A request may go to
   fetched from that catalogue (search pages, items, assets: the demo's STAC API on 127.0.0.1
   and its file server on another port of the same host), and the host of a GeoJSON URL for
   that one fetch. What the user chose is trusted for its own host, never for the addresses
-  its answers point to: items of a remote catalogue cannot make the tool probe 127.0.0.1;
+  its answers point to: items of a remote catalogue cannot make the tool probe 127.0.0.1.
+  A service whose parameters come from its clients (``glacier-velocity ogc-serve``) turns this
+  off with ``GLACIER_VELOCITY_TRUST_GIVEN_HOSTS=0``;
 - any address the **operator allows** in ``GLACIER_VELOCITY_ALLOW_ADDRESSES``: a comma-separated
-  list of addresses, networks (CIDR, e.g. ``10.0.0.0/8``) and host names.
+  list of addresses, networks (CIDR, e.g. ``10.0.0.0/8``) and host names, each optionally on one
+  port (``127.0.0.1:7822``).
 
 The addresses are checked after DNS resolution - every address a name resolves to must be
 allowed - and the connection is made to an address that was checked, so a second lookup
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,8 +42,13 @@ from urllib.parse import urlsplit
 
 from ..errors import InvalidParameter, OutboundRefused
 
-#: Environment variable of the operator's allow-list (addresses, CIDR networks, host names).
+#: Environment variable of the operator's allow-list (addresses, CIDR networks, host names,
+#: each optionally with a port).
 ALLOW_ENV = "GLACIER_VELOCITY_ALLOW_ADDRESSES"
+#: Environment variable saying whether the hosts of URLs given as parameters are trusted: ``1``
+#: (default) or ``0``. A service running jobs for clients sets ``0``: a client's ``stac_url`` is
+#: then held to the same rule as anything else.
+TRUST_ENV = "GLACIER_VELOCITY_TRUST_GIVEN_HOSTS"
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -62,31 +71,66 @@ def is_public(address: Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def parse_allow_list(text: str, variable: str = ALLOW_ENV) -> tuple[tuple[Network, ...], frozenset[str]]:
-    """The networks and host names of an allow-list (comma- or space-separated).
+#: An allow-list entry: a network (an address is a network of one) or a host name, and the one
+#: port it is allowed on (None: any port).
+NetworkEntry = tuple[Network, int | None]
+HostEntry = tuple[str, int | None]
+
+_BRACKETED = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>\d+))?$")
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``host`` and port of ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
+    bracketed = _BRACKETED.match(entry)
+    if bracketed:
+        port = bracketed.group("port")
+        return bracketed.group("host"), int(port) if port else None
+    host, colon, port = entry.rpartition(":")
+    if colon and host.count(":") == 0 and port.isdigit():
+        return host, int(port)
+    return entry, None
+
+
+def parse_allow_list(text: str, variable: str = ALLOW_ENV) -> tuple[tuple[NetworkEntry, ...], frozenset[HostEntry]]:
+    """The networks and host names of an allow-list (comma- or space-separated), each with its
+    port when one is given (``127.0.0.1:7822``, ``[::1]:7822``, ``stac.internal:8080``).
 
     Raises
     ------
     InvalidParameter
-        An entry is neither an address, a network in CIDR form nor a host name.
+        An entry is neither an address, a network in CIDR form nor a host name (with a port).
     """
-    networks: list[Network] = []
-    hosts: set[str] = set()
+    networks: list[NetworkEntry] = []
+    hosts: set[HostEntry] = set()
     for entry in text.replace(",", " ").split():
+        name, port = _split_port(entry)
+        if port is not None and not 0 < port < 65536:
+            name = ""  # refused below
         try:
-            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            networks.append((ipaddress.ip_network(name, strict=False), port))
             continue
         except ValueError:
             pass
-        host = normal_host(entry)
-        if not host or not all(part.isalnum() or part in "-._" for part in host) or "/" in entry:
+        host = normal_host(name)
+        if not host or "/" in name or not all(c.isalnum() or c in "-._" for c in host):
             raise InvalidParameter(
                 variable,
-                f"{entry!r} is not an address, a network (e.g. 10.0.0.0/8) or a host name; fix or unset the "
-                "environment variable",
+                f"{entry!r} is not an address, a network (e.g. 10.0.0.0/8) or a host name, with an optional port "
+                "(e.g. 127.0.0.1:7822); fix or unset the environment variable",
             )
-        hosts.add(host)
+        hosts.add((host, port))
     return tuple(networks), frozenset(hosts)
+
+
+def trusts_given_hosts(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the hosts of URLs given as parameters are trusted (:data:`TRUST_ENV`, default yes)."""
+    env = os.environ if environ is None else environ
+    value = env.get(TRUST_ENV, "1").strip().lower()
+    if value in ("1", "yes", "true", ""):
+        return True
+    if value in ("0", "no", "false"):
+        return False
+    raise InvalidParameter(TRUST_ENV, f"must be 1 or 0, got {value!r}; fix or unset the environment variable")
 
 
 @dataclass(frozen=True)
@@ -95,15 +139,19 @@ class OutboundPolicy:
 
     Attributes
     ----------
-    networks : tuple of ip_network
-        Networks whose addresses are allowed (the operator's allow-list).
-    hosts : frozenset of str
+    networks : tuple of (ip_network, port or None)
+        Networks whose addresses are allowed (the operator's allow-list), on one port or any.
+    hosts : frozenset of (str, port or None)
         Host names (or address literals, as written in a URL) allowed at any address: the hosts
-        of URLs given as parameters, and host names of the operator's allow-list.
+        of URLs given as parameters (on any port), and host names of the operator's allow-list.
+    trusts_named_hosts : bool
+        False for a service whose parameters come from its clients (:data:`TRUST_ENV` ``0``):
+        :meth:`trusting` then adds nothing, and refusals say so.
     """
 
-    networks: tuple[Network, ...] = ()
-    hosts: frozenset[str] = field(default_factory=frozenset)
+    networks: tuple[NetworkEntry, ...] = ()
+    hosts: frozenset[HostEntry] = field(default_factory=frozenset)
+    trusts_named_hosts: bool = True
 
     @classmethod
     def from_env(cls, trusted: Iterable[str | None] = (), environ: Mapping[str, str] | None = None) -> OutboundPolicy:
@@ -113,27 +161,37 @@ class OutboundPolicy:
         ----------
         trusted : iterable of str or None
             URLs given as parameters (``stac_url``, a GeoJSON URL); their hosts are allowed at
-            any address. None entries are skipped.
+            any address - unless :data:`TRUST_ENV` is ``0`` (a service whose parameters come
+            from its clients). None entries are skipped.
         environ : mapping, optional
             Default ``os.environ``.
         """
         env = os.environ if environ is None else environ
         networks, hosts = parse_allow_list(env.get(ALLOW_ENV, ""))
-        return cls(networks, hosts).trusting(*trusted)
+        return cls(networks, hosts, trusts_given_hosts(env)).trusting(*trusted)
 
     def trusting(self, *urls: str | None) -> OutboundPolicy:
-        """This policy, also allowing the hosts of ``urls`` at any address."""
-        named = {host_of(url) for url in urls if url}
-        named.discard("")
+        """This policy, also allowing the hosts of ``urls`` at any address and port (unless it
+        trusts no named host)."""
+        named = {(host_of(url), None) for url in urls if url} if self.trusts_named_hosts else set()
+        named.discard(("", None))
         return OutboundPolicy(self.networks, self.hosts | named) if named - self.hosts else self
 
-    def allows_address(self, address: str | Address) -> bool:
-        """Whether ``address`` is public or in an allowed network."""
+    def allows_address(self, address: str | Address, port: int | None = None) -> bool:
+        """Whether ``address`` is public or in an allowed network (on ``port``, when the entry names one)."""
         ip = ipaddress.ip_address(normal_host(address) if isinstance(address, str) else address)
         if is_public(ip):
             return True
         mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
-        return any(mapped in network or ip in network for network in self.networks)
+        return any(
+            (mapped in network or ip in network) and (allowed is None or allowed == port)
+            for network, allowed in self.networks
+        )
+
+    def allows_host(self, host: str, port: int | None = None) -> bool:
+        """Whether ``host`` is named (a parameter's host, or an allow-list host name) for ``port``."""
+        name = normal_host(host)
+        return (name, None) in self.hosts or (port is not None and (name, port) in self.hosts)
 
     def addresses(self, host: str, port: int, url: str) -> list[str]:
         """The addresses of ``host`` to connect to, every one of them allowed.
@@ -157,10 +215,10 @@ class OutboundPolicy:
         name = normal_host(host)
         found = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
-        if name in self.hosts:
+        if self.allows_host(name, port):
             return addresses
-        if not addresses or not all(self.allows_address(a) for a in addresses):
-            raise OutboundRefused(url)
+        if not addresses or not all(self.allows_address(a, port) for a in addresses):
+            raise OutboundRefused(url, named_hosts=self.trusts_named_hosts)
         return addresses
 
     def check_url(self, url: str, *, unresolved_ok: bool = True) -> None:
@@ -185,4 +243,13 @@ class OutboundPolicy:
                 raise
 
 
-__all__ = ["ALLOW_ENV", "OutboundPolicy", "host_of", "is_public", "normal_host", "parse_allow_list"]
+__all__ = [
+    "ALLOW_ENV",
+    "TRUST_ENV",
+    "OutboundPolicy",
+    "host_of",
+    "is_public",
+    "normal_host",
+    "parse_allow_list",
+    "trusts_given_hosts",
+]

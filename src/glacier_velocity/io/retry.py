@@ -463,8 +463,8 @@ def http_adapter(
                 if proxies and select_proxy(request.url, proxies):
                     allowed.check_url(request.url)  # the proxy connects: check the URL's host here
                 return self._send(request, stream, timeout, verify, cert, proxies)
-            except OutboundRefused:
-                raise OutboundRefused(redact(str(request.url))) from None
+            except OutboundRefused as refused:
+                raise OutboundRefused(redact(str(request.url)), named_hosts=refused.named_hosts) from None
 
         def _send(self, request: Any, stream: bool, timeout: Any, verify: Any, cert: Any, proxies: Any) -> Any:
             started = time.monotonic()
