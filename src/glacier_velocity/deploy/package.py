@@ -523,6 +523,20 @@ def process_description(package_path: str | os.PathLike[str], version: str) -> d
     except GraphTargetMissingException as exc:
         raise InputError(f"{package_path}: no process with id {PROCESS_ID!r}: {exc}") from exc
     converter = BaseCWLtypes2OGCConverter(workflow)
+    inputs = converter.get_inputs()
+    outputs = converter.get_outputs()
+    # What cwl2ogc leaves out: an input with a default may be omitted (minOccurs 0, the default
+    # in the schema, false included), the ranges of bounded inputs, and what the catalog is.
+    for cwl_input in workflow.inputs:
+        name = cwl_input.id.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+        if name in inputs and cwl_input.default is not None:
+            inputs[name]["minOccurs"] = 0
+            inputs[name]["schema"] = {**inputs[name]["schema"], "default": cwl_input.default}
+    for name, (low, high) in INPUT_RANGES.items():
+        if name in inputs:
+            inputs[name]["schema"] = {**inputs[name]["schema"], "minimum": low, "maximum": high}
+    if "catalog" in outputs:
+        outputs["catalog"]["schema"] = dict(STAC_CATALOG_SCHEMA)
     return {
         "id": PROCESS_ID,
         "title": workflow.label,
@@ -530,9 +544,23 @@ def process_description(package_path: str | os.PathLike[str], version: str) -> d
         "version": version,
         "jobControlOptions": ["sync-execute", "async-execute"],
         "outputTransmission": ["value", "reference"],
-        "inputs": converter.get_inputs(),
-        "outputs": converter.get_outputs(),
+        "inputs": inputs,
+        "outputs": outputs,
     }
+
+
+#: Inputs with a closed range (the library's checks refuse values outside it).
+INPUT_RANGES: dict[str, tuple[float, float]] = {
+    "start_month": (1, 12),
+    "end_month": (1, 12),
+    "max_cloud_cover": (0, 100),
+}
+#: Schema of the run's STAC catalog output (a STAC Catalog, JSON, given by reference).
+STAC_CATALOG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "contentMediaType": "application/json",
+    "allOf": [{"$ref": "https://schemas.stacspec.org/v1.0.0/catalog-spec/json-schema/catalog.json"}],
+}
 
 
 def deploy_body(document: Mapping[str, Any], description: Mapping[str, Any]) -> dict[str, Any]:
