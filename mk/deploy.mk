@@ -85,5 +85,6 @@ package-wrap: package $(ADES_STAMP) ## wrap the package for an ADES (stage-in/ou
 	  || { tail -n 30 build/package-wrap.log; exit 1; }
 	$(RUN) $(BIN)/cwltool --quiet --validate $(WRAPPED)
 
-ogc-serve: package ## local OGC API - Processes (pygeoapi) on 127.0.0.1:$(OGC_PORT) running the package in containers
-	$(RUN) $(BIN)/glacier-velocity ogc-serve --config deploy/ogc/pygeoapi-config.yml --port $(OGC_PORT)
+ogc-serve: package ## OGC API - Processes (pygeoapi) on 127.0.0.1:$(OGC_PORT) running the package in containers; OGC_KEYS=FILE for API keys, else --insecure-local
+	$(RUN) $(BIN)/glacier-velocity ogc-serve --config deploy/ogc/pygeoapi-config.yml --port $(OGC_PORT) \
+	  $(if $(OGC_KEYS),--keys-file $(OGC_KEYS),--insecure-local)

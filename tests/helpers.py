@@ -345,15 +345,22 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    command: Sequence[str], ready: Callable[[], bool], log_path: Path, *, startup_s: float = 60.0, cwd=None
-) -> Iterator[None]:
+    command: Sequence[str],
+    ready: Callable[[], bool],
+    log_path: Path,
+    *,
+    startup_s: float = 60.0,
+    cwd=None,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen]:
     """Run ``command`` as a server until the block ends; wait (at most ``startup_s``, s) for ``ready()``.
 
     ``ready`` is polled every 0.5 s and may raise OSError while the server is starting. The
     server's output goes to ``log_path``; its tail is in the error when it does not start.
+    Yields the server's process; ``env`` is its environment (default this one's).
     """
     with log_path.open("w") as log:
-        process = subprocess.Popen(list(command), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(list(command), cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + startup_s
             while True:
@@ -365,7 +372,7 @@ def running_server(
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{command[0]} did not start:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
-            yield
+            yield process
         finally:
             process.terminate()
             try:

@@ -1,20 +1,26 @@
-"""A local OGC API - Processes endpoint for the application package, built on pygeoapi.
+"""An OGC API - Processes server for the application package, on pygeoapi, that can face a network.
 
 :class:`GlacierVelocityProcessor` is a pygeoapi process plugin: its description is derived from
-the application package (:func:`glacier_velocity.deploy.package.process_description`), and
-``execute`` writes the request's inputs as a CWL job and runs the package with cwltool (in
-containers, or with ``--no-container`` when configured so). The result document names every
-workflow output by URL, the STAC catalog first; the server started by :func:`create_app`
-serves the job directories under ``/outputs/`` so that those URLs resolve, as the object store
-behind an ADES would.
+the application package (:func:`glacier_velocity.deploy.package.process_description`), and it
+runs a job (:meth:`~GlacierVelocityProcessor.run`) by writing the request's checked inputs as a
+CWL job and running the package with cwltool (in containers, or with ``--no-container`` when
+configured so) in a process group of its own. pygeoapi serves the landing page, conformance,
+OpenAPI and process description; :mod:`.ogc_api` puts API keys (:mod:`.ogc_access`) and limits
+in front of everything and serves the jobs as OGC API - Processes Part 1: Core says
+(:mod:`.ogc_jobs`: owners, queue, dismissal; :mod:`.ogc_inputs`: what a client may give). The
+results name every workflow output by URL, the STAC catalog first; the job's output files are
+served under ``/outputs/`` to the key that made the job, as the object store behind an ADES would.
 
-``glacier-velocity ogc-serve --config deploy/ogc/pygeoapi-config.yml`` (or ``make ogc-serve``)
-starts it; then, as any OGC API - Processes client::
+``glacier-velocity ogc-serve --keys-file keys.txt`` (or ``make ogc-serve``) starts it; then, as
+any OGC API - Processes client::
 
-    curl -X POST -H 'Content-Type: application/json' -H 'Prefer: respond-async' \\
-         -d @deploy/ogc/execute-demo.json http://127.0.0.1:5000/processes/glacier-velocity/execution
-    curl http://127.0.0.1:5000/jobs/<id>            # status
-    curl http://127.0.0.1:5000/jobs/<id>/results    # outputs, with the STAC catalog URL
+    curl -X POST -H 'Authorization: Bearer <key>' -H 'Content-Type: application/json' \\
+         -H 'Prefer: respond-async' -d @deploy/ogc/execute-demo.json \\
+         http://127.0.0.1:5000/processes/glacier-velocity/execution
+    curl -H 'Authorization: Bearer <key>' http://127.0.0.1:5000/jobs/<id>            # status
+    curl -H 'Authorization: Bearer <key>' http://127.0.0.1:5000/jobs/<id>/results    # outputs
+
+``docs/deployment.md`` says how to run it behind a reverse proxy with TLS, and its limits.
 """
 
 from __future__ import annotations
@@ -24,14 +30,18 @@ import logging
 import os
 import re
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import InvalidParameter
+from ..errors import GlacierVelocityError, InvalidParameter
+from ..io.outbound import ALLOW_ENV, TRUST_ENV
+from .ogc_access import ApiKeys
+from .ogc_api import clean_message, install
+from .ogc_jobs import Job, JobFailed, JobLimits, Jobs, stop_process_group
 
 try:  # pygeoapi is a deployment dependency (extra "deploy"); the helpers below work without it
     from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
@@ -52,7 +62,8 @@ OUTPUTS_ROUTE = "/outputs"
 DEFAULT_CONFIG = "deploy/ogc/pygeoapi-config.yml"
 #: Longest a single job may run, s (real-data runs of many pairs take long).
 DEFAULT_TIMEOUT_S = 6 * 3600
-_JOB_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+#: Largest execute request accepted (bytes): inline GeoJSON of a glacier's outlines is well below.
+DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 
 def cwl_job(inputs: Mapping[str, Any], workflow_inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -109,6 +120,14 @@ def _publish(value: Any, job_dir: Path, base_url: str) -> Any:
     if isinstance(value, Mapping) and value.get("class") in ("File", "Directory"):
         relative = Path(value["path"]).resolve().relative_to(job_dir.resolve()).as_posix()
         if value["class"] == "Directory":
+            # A directory has no document of its own: its link is its STAC catalog's, which
+            # resolves (a catalog directory is what the Workflow outputs).
+            if (Path(value["path"]) / "catalog.json").is_file():
+                return {
+                    "href": f"{base_url}/{relative}/catalog.json",
+                    "type": "application/json",
+                    "title": value["basename"],
+                }
             return {"href": f"{base_url}/{relative}/", "type": "inode/directory", "title": value["basename"]}
         return {"href": f"{base_url}/{relative}", "type": _media_type(value["basename"]), "title": value["basename"]}
     return value
@@ -186,7 +205,7 @@ class GlacierVelocityProcessor(BaseProcessor):
     """
 
     def __init__(self, processor_def: dict[str, Any]):
-        from .package import PROCESS_ID, process_description
+        from .package import PROCESS_ID, STAC_CATALOG_SCHEMA, process_description
 
         self.package = Path(processor_def["package"]).resolve()
         self.workdir = Path(processor_def.get("workdir", "build/ogc/jobs")).resolve()
@@ -200,7 +219,7 @@ class GlacierVelocityProcessor(BaseProcessor):
             "stac_catalog": {
                 "title": "STAC catalog",
                 "description": "Link to catalog.json of the self-contained STAC catalog of the run (the `catalog` output).",
-                "schema": {"type": "object", "contentMediaType": "application/json"},
+                "schema": dict(STAC_CATALOG_SCHEMA),
             },
             **description["outputs"],
         }
@@ -208,66 +227,106 @@ class GlacierVelocityProcessor(BaseProcessor):
         super().__init__(processor_def, description)
         self.process_id = PROCESS_ID
         self.supports_outputs = True
-        self.job_id: str | None = None
-
-    def set_job_id(self, job_id: str) -> None:
-        """Remember the job id the manager assigned (names the job directory)."""
-        if not _JOB_ID_RE.match(job_id):
-            raise ProcessorExecuteError(f"unexpected job id {job_id!r}")
-        self.job_id = job_id
 
     def command(self, job_file: Path, outdir: Path) -> list[str]:
-        """cwltool command for one job (a list: no shell is involved)."""
+        """cwltool command for one job (a list: no shell is involved).
+
+        The job's steps get :data:`~glacier_velocity.io.outbound.TRUST_ENV` ``=0`` (a client's
+        ``stac_url`` is no more trusted than anything else) and the operator's allow-list and
+        HTTP settings (:data:`_PASSED_ON`), in containers too - never the operator's STAC token
+        or AWS credentials, which would go wherever a client's job points.
+        """
         from ..workflow.runner import cwltool_command
 
+        environment = [TRUST_ENV, *(name for name in _PASSED_ON if name in os.environ)]
+        if not self.containers and os.environ.get("PYTHONPATH"):
+            environment.append("PYTHONPATH")  # a source tree run without installing it
         # In containers: local images only, host network (a STAC API on 127.0.0.1 is reachable).
         return cwltool_command(
             f"{self.package}#{self.process_id}",
             job_file,
             outdir,
             containers=self.containers,
+            environment=environment,
             extra_args=self.cwltool_args,
         )
 
-    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-        """Run the package on the request's inputs; return the results document (JSON).
+    def prepare(self, job_dir: Path, values: Mapping[str, Any]) -> None:
+        """Write the CWL job of checked input ``values`` into ``job_dir`` (``job.json``)."""
+        job = cwl_job(values, self.metadata["inputs"])
+        (job_dir / "job.json").write_text(json.dumps(job, indent=2) + "\n", encoding="utf-8")
+
+    def run(self, job: Job) -> dict[str, Any]:
+        """Run one job with cwltool, in a process group of its own; return its results document.
+
+        cwltool's log stays in the job directory (``cwltool.log``) and the server log; the
+        client gets one line (:func:`failure_message`).
 
         Raises
         ------
-        ProcessorExecuteError
-            Bad inputs, or cwltool failed (the message holds the end of its log, which is also
-            kept as ``cwltool.log`` in the job directory).
+        JobFailed
+            cwltool failed or ran longer than ``timeout_s``.
         """
         from ..workflow.runner import workflow_env
 
-        job_id = self.job_id or time.strftime("%Y%m%dT%H%M%S")
-        job_dir = self.workdir / job_id
-        job_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            job = cwl_job(data, self.metadata["inputs"])
-        except InvalidParameter as exc:
-            raise ProcessorExecuteError(str(exc)) from exc
-        job_file = job_dir / "job.json"
-        job_file.write_text(json.dumps(job, indent=2) + "\n", encoding="utf-8")
-        command = self.command(job_file, job_dir / "outputs")
-        log.info("job %s: %s", job_id, " ".join(command))
-        try:
-            completed = subprocess.run(
-                command, env=workflow_env(), capture_output=True, text=True, timeout=self.timeout_s, cwd=job_dir
+        command = self.command(job.directory / "job.json", job.directory / "outputs")
+        log.info("job %s: %s", job.id, " ".join(command))
+        env = {**workflow_env(), TRUST_ENV: "0"}
+        log_file, outputs_file = job.directory / "cwltool.log", job.directory / "outputs.json"
+        with log_file.open("wb") as stderr, outputs_file.open("wb") as stdout:
+            process = subprocess.Popen(
+                command, env=env, stdout=stdout, stderr=stderr, cwd=job.directory, start_new_session=True
             )
-        except subprocess.TimeoutExpired as exc:
-            raise ProcessorExecuteError(f"job {job_id}: cwltool did not finish within {self.timeout_s:.0f} s") from exc
-        (job_dir / "cwltool.log").write_text(completed.stderr, encoding="utf-8")
-        if completed.returncode != 0:
-            tail = "\n".join(completed.stderr.strip().splitlines()[-20:])
-            raise ProcessorExecuteError(f"job {job_id}: cwltool failed (exit {completed.returncode}):\n{tail}")
-        cwl_outputs = json.loads(completed.stdout)
-        (job_dir / "outputs.json").write_text(json.dumps(cwl_outputs, indent=2) + "\n", encoding="utf-8")
-        requested = list(outputs) if outputs else None
-        return "application/json", results_document(cwl_outputs, job_dir, f"{self.public_url}/{job_id}", requested)
+            job.attach(process)
+            try:
+                code = process.wait(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                stop_process_group(process, grace_s=10.0)
+                raise JobFailed(
+                    f"the run took longer than {self.timeout_s:.0f} s, this server's limit; ask for less (fewer years, "
+                    "a smaller aoi) or ask the server's operator"
+                ) from None
+        if code != 0:
+            text = log_file.read_text(encoding="utf-8", errors="replace")
+            log.warning("job %s: cwltool failed (exit %d); its log: %s", job.id, code, log_file)
+            raise JobFailed(failure_message(text))
+        cwl_outputs = json.loads(outputs_file.read_text(encoding="utf-8"))
+        requested = job.request.get("outputs") or None
+        return results_document(cwl_outputs, job.directory, f"{self.public_url}/{job.id}", requested)
 
     def __repr__(self) -> str:
         return f"<GlacierVelocityProcessor> {self.package.name}"
+
+
+#: Environment variables the jobs' steps get from the server (when it has them).
+_PASSED_ON = (
+    ALLOW_ENV,
+    "GLACIER_VELOCITY_HTTP_ATTEMPTS",
+    "GLACIER_VELOCITY_HTTP_BACKOFF_S",
+    "GLACIER_VELOCITY_HTTP_MAX_BACKOFF_S",
+    "GLACIER_VELOCITY_HTTP_TIMEOUT_S",
+    "GLACIER_VELOCITY_HTTP_DEADLINE_S",
+)
+
+
+def _error_names() -> list[str]:
+    names, pending = [], [GlacierVelocityError]
+    while pending:
+        cls = pending.pop()
+        names.append(cls.__name__)
+        pending += cls.__subclasses__()
+    return names
+
+
+def failure_message(log_text: str) -> str:
+    """The one line a client gets for a failed run: the last error of this package in cwltool's
+    log (a step's notebook raised it), without colour codes or paths; else a neutral sentence."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", log_text)
+    pattern = re.compile(rf"^\s*(?:[\w.]+\.)?(?:{'|'.join(_error_names())}): (.+)$", re.MULTILINE)
+    found = pattern.findall(text)
+    if found:
+        return clean_message(found[-1])
+    return "the workflow failed; the server's operator has its log"
 
 
 # --- server -----------------------------------------------------------------------------------
@@ -366,8 +425,29 @@ def write_pygeoapi_config(
     return path
 
 
-def create_app(config_path: str | os.PathLike[str], openapi_path: str | os.PathLike[str]) -> Any:
-    """The pygeoapi Flask app for a config, plus ``/outputs/<job>/<path>`` serving job files.
+@dataclass(frozen=True)
+class ServerSettings:
+    """Who may use the server and how much.
+
+    Attributes
+    ----------
+    keys : ApiKeys
+        The API keys (or ``--insecure-local``).
+    limits : JobLimits
+        Jobs running at once, in all and per key.
+    max_request_bytes : int
+        Largest request body (bytes); a larger one is a 413.
+    """
+
+    keys: ApiKeys
+    limits: JobLimits = JobLimits()
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+
+def create_app(
+    config_path: str | os.PathLike[str], openapi_path: str | os.PathLike[str], settings: ServerSettings
+) -> Any:
+    """The pygeoapi Flask app for a config, with keys, limits, the job routes and ``/outputs``.
 
     Sets ``PYGEOAPI_CONFIG`` and ``PYGEOAPI_OPENAPI`` (pygeoapi reads them at import) and
     writes the OpenAPI document first.
@@ -379,42 +459,61 @@ def create_app(config_path: str | os.PathLike[str], openapi_path: str | os.PathL
     openapi_path.write_text(generate_openapi_document(config_path, OAPIFormat(root="yaml")), encoding="utf-8")
     os.environ["PYGEOAPI_CONFIG"] = str(config_path)
     os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
-    from flask import abort, send_from_directory
     from pygeoapi.flask_app import APP  # reads the environment above
 
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    jobs_dir = Path(config["resources"]["glacier-velocity"]["processor"]["workdir"]).resolve()
-
-    def outputs(path: str) -> Any:
-        # send_from_directory refuses paths that leave jobs_dir.
-        if not (jobs_dir / path).is_file():
-            abort(404)
-        return send_from_directory(jobs_dir, path)
-
-    APP.add_url_rule(f"{OUTPUTS_ROUTE}/<path:path>", "glacier_velocity_outputs", outputs, methods=["GET"])
+    processor = GlacierVelocityProcessor(config["resources"]["glacier-velocity"]["processor"])
+    jobs = Jobs(processor.workdir, processor.run, settings.limits)
+    install(
+        APP,
+        served_process=processor.process_id,
+        process_inputs=processor.metadata["inputs"],
+        process_outputs=processor.metadata["outputs"],
+        jobs=jobs,
+        keys=settings.keys,
+        base_url=str(config["server"]["url"]).rstrip("/"),
+        prepare_job=processor.prepare,
+        outputs_route=OUTPUTS_ROUTE,
+        max_request_bytes=settings.max_request_bytes,
+    )
     return APP
 
 
 def serve(
+    settings: ServerSettings,
     config_path: str | os.PathLike[str] | None = None,
     host: str | None = None,
     port: int | None = None,
+    public_url: str | None = None,
     on_start: Callable[[str], object] | None = None,
 ) -> None:
     """Run the server (werkzeug, threaded) until interrupted.
 
-    ``host``/``port`` override the config's bind address and public URLs; the effective
-    configuration is written next to the job database. ``config_path`` defaults to
-    :data:`DEFAULT_CONFIG` (relative to the working directory, as the package path in it is). ``on_start`` receives the process URL
+    ``host``/``port`` override the config's bind address; ``public_url`` is where clients reach
+    it (behind a reverse proxy: ``https://ogc.example.org``; default ``http://host:port``), in
+    every link and ``Location`` it gives. The effective configuration is written next to the
+    job database. ``config_path`` defaults to :data:`DEFAULT_CONFIG` (relative to the working
+    directory, as the package path in it is). ``on_start`` receives the process URL
     (``.../processes/glacier-velocity``) just before the server starts listening.
+
+    Raises
+    ------
+    InvalidParameter
+        ``--insecure-local`` (no keys) on an address other than a loopback one.
     """
     from werkzeug.serving import run_simple
 
     config = yaml.safe_load(Path(config_path or DEFAULT_CONFIG).read_text(encoding="utf-8"))
     bind = config["server"]["bind"]
     host, port = host or bind["host"], int(port or bind["port"])
+    if settings.keys.insecure_local and host not in LOOPBACK_HOSTS:
+        raise InvalidParameter(
+            "insecure_local",
+            f"a server without keys listens on this machine only (127.0.0.1, ::1 or localhost), not {host!r}; "
+            "give API keys to serve a network",
+        )
     old_url = config["server"]["url"]
-    url = f"http://{host}:{port}"
+    url = (public_url or f"http://{host}:{port}").rstrip("/")
     bind.update(host=host, port=port)
     config["server"]["url"] = url
     processor = config["resources"]["glacier-velocity"]["processor"]
@@ -424,9 +523,13 @@ def serve(
     (workdir / "results").mkdir(exist_ok=True)
     effective = workdir / "pygeoapi-config.yml"
     effective.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    app = create_app(effective, workdir / "openapi.yml")
+    app = create_app(effective, workdir / "openapi.yml", settings)
     process_url = f"{url}/processes/glacier-velocity"
     log.info("OGC API - Processes at %s", process_url)
     if on_start is not None:
         on_start(process_url)
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+#: Addresses a server without keys may listen on.
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
