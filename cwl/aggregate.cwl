@@ -96,6 +96,10 @@ inputs:
     type: ["null", File, string]
     label: Glacier outlines
     doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. The headline speed and the time series are taken over them, and they are drawn on the summary figure.
+  aoi:
+    type: ["null", File, string]
+    label: Area of interest
+    doc: The run's area of interest (a GeoJSON File, or a string - "W,S,E,N", GeoJSON text, an http(s) URL or, in local runs without containers, a path), stored once beside the summary (summary/aoi.geojson, an asset of the summary item) and cutting its footprint; each pair item records only its source, bbox, vertex count and SHA-256.
   points_of_interest:
     type: ["null", File, string]
     label: Points of interest

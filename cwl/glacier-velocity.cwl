@@ -242,6 +242,7 @@ steps:
       keep_uncorrected_pairs: keep_uncorrected_pairs
       glacier_outlines: glacier_outlines
       points_of_interest: points_of_interest
+      aoi: aoi
     out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, datacube, catalog, run_report]
 
   node_collect:

@@ -50,12 +50,16 @@ keep_uncorrected_pairs = False
 glacier_outlines = None
 # Points for the time series: "lon,lat; lon,lat" or GeoJSON points (file path, URL or text).
 points_of_interest = None
+# The run's area of interest (W,S,E,N, GeoJSON text, URL or file): stored once beside the
+# summary (the pair items only record it). None: not stored.
+aoi = None
 # Output directory: run-report.json, summary/ (COGs, figures) and catalog/ (catalog.json).
 out_dir = "."
 
 # %%
 from IPython.display import Image, display
 
+from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.io.outlines import read_glacier_outlines
 from glacier_velocity.io.points import read_points_of_interest
 from glacier_velocity.workflow import extract_pairs as scraps
@@ -69,6 +73,7 @@ params = AggregationParams(
     keep_uncorrected_pairs=keep_uncorrected_pairs,
     glacier_outlines=read_glacier_outlines(glacier_outlines) if glacier_outlines else None,
     points_of_interest=read_points_of_interest(points_of_interest) if points_of_interest else None,
+    aoi=parse_aoi(aoi) if aoi else None,
 )
 result = aggregate_run(products, out_dir, params, statuses=statuses, message=message)
 print(result.message)

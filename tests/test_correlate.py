@@ -17,6 +17,7 @@ from doc_rows import assert_documented
 from glacier_velocity.cli import main
 from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.errors import InputError, InvalidParameter
+from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.io.cog import read_velocity_cog
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
 from helpers import EPSG, REF_TIME, SEC_TIME, X0, Y0, write_scene_cog, write_scene_item
@@ -252,7 +253,13 @@ def test_polygon_aoi_bounds_the_grid_and_masks_outside(items, form, capsys):
     stored = pystac.Item.from_file(str(item_path))
     lonlat_bounds = shape(feature["geometry"]).bounds
     assert stored.properties["gv:aoi_bbox"] == pytest.approx(list(lonlat_bounds))
-    assert shape(json.loads(stored.properties["gv:correlation_params"]["aoi"])).equals(shape(feature["geometry"]))
+    # The polygon is recorded by its source and digest, not copied (issue 23, finding 13).
+    assert stored.properties["gv:correlation_params"]["aoi"] == ("inline GeoJSON" if form == "inline" else aoi)
+    assert stored.properties["gv:aoi"]["sha256"] == parse_aoi(json.dumps(feature)).sha256
+    # Its geometry is the triangle cut to the grid, not the grid's box: inside the triangle
+    # (give or take half a 160 m cell) and most of it.
+    triangle, footprint = shape(feature["geometry"]), shape(stored.geometry)
+    assert triangle.buffer(80.0 / 111_320.0).contains(footprint) and footprint.area > 0.7 * triangle.area
 
 
 def test_a_polygon_aoi_beside_the_scenes_is_refused_with_the_documented_message(items):

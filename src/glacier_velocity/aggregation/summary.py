@@ -475,6 +475,11 @@ class SummaryFiles:
     summary_figure: Path | None = None
     time_series_figure: Path | None = None
     datacube: Path | None = None
+    aoi: Path | None = None
+
+    def with_aoi(self, aoi: Path | None) -> SummaryFiles:
+        """A copy that also lists the run's area of interest (GeoJSON, stored once for the run)."""
+        return replace(self, aoi=aoi)
 
     def with_datacube(self, datacube: Path | None) -> SummaryFiles:
         """A copy that also lists the velocity datacube (see :mod:`glacier_velocity.aggregation.datacube`)."""

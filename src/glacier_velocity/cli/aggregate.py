@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..aggregation.summary import RESAMPLING
+from ..io.aoi import parse_aoi
 from ..io.outlines import read_glacier_outlines
 from ..io.points import read_points_of_interest
 from ..workflow.aggregate import CATALOG_DIR, SUMMARY_DIR, AggregationParams, aggregate_run
@@ -93,6 +94,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="points for the time series: 'lon,lat; lon,lat' or GeoJSON points (file, URL or text); "
         "the headline region when no outlines are given (default: none)",
     )
+    parser.add_argument(
+        "--aoi",
+        default=_DEFAULTS.aoi,
+        metavar="AOI",
+        help="the run's area of interest (W,S,E,N, GeoJSON text, URL or file), stored once beside the summary "
+        "and cutting its footprint; the pair items only record it (default: none)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         keep_uncorrected_pairs=args.keep_uncorrected_pairs,
         glacier_outlines=read_glacier_outlines(args.glacier_outlines) if args.glacier_outlines else None,
         points_of_interest=read_points_of_interest(args.points_of_interest) if args.points_of_interest else None,
+        aoi=parse_aoi(args.aoi) if args.aoi else None,
     )
     result = aggregate_run(args.products, args.out_dir, params, statuses=args.statuses, message=args.message)
     print(result.message)

@@ -8,10 +8,12 @@ The user's ``aoi`` parameter is read into an AOI at the edge, by
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -20,11 +22,11 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.features import rasterize
 from rasterio.warp import transform_geom
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidParameter
-from .polygons import labelled_geometries, polygon_parts
+from .polygons import geojson_shape, labelled_geometries, polygon_parts
 
 #: A bbox in lon/lat degrees: (west, south, east, north).
 BBox = tuple[float, float, float, float]
@@ -149,18 +151,40 @@ class AOI:
     def from_geojson(cls, data: dict[str, Any], source: str = "inline GeoJSON", parameter: str = PARAMETER) -> AOI:
         """An AOI from a GeoJSON geometry, Feature or FeatureCollection in lon/lat (features merged)."""
         geometry = check_geometry(data, parameter, source)
-        west, south, east, north = shape(geometry).bounds
+        west, south, east, north = geojson_shape(geometry).bounds
         return cls(bbox=(west, south, east, north), geometry=geometry, source=source)
 
-    @property
+    @cached_property
     def shape(self) -> BaseGeometry:
-        """The polygon as a shapely geometry (lon/lat)."""
-        return shape(self.geometry)
+        """The polygon as a shapely geometry (lon/lat), built once."""
+        return geojson_shape(self.geometry)
 
-    @property
+    @cached_property
     def is_box(self) -> bool:
         """True when the AOI is its own bounding box (given as ``W,S,E,N`` or a rectangle)."""
         return bool(self.shape.equals(box(*self.bbox)))
+
+    @cached_property
+    def vertex_count(self) -> int:
+        """Number of vertices of the polygon (every ring's closing vertex included)."""
+        return int(shapely.get_num_coordinates(self.shape))
+
+    @cached_property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the polygon's 2-D WKB: the same polygon gives the same digest, so a
+        product item can name the AOI it was made with without holding its vertices."""
+        return hashlib.sha256(shapely.to_wkb(self.shape, output_dimension=2)).hexdigest()
+
+    def record(self) -> dict[str, Any]:
+        """What a product records of the AOI (a few hundred bytes, whatever its size): its
+        source, bbox, vertex count and :attr:`sha256`; the polygon itself is stored once,
+        beside the run's summary (``aoi.geojson``)."""
+        return {
+            "source": self.source,
+            "bbox": list(self.bbox),
+            "vertices": self.vertex_count,
+            "sha256": self.sha256,
+        }
 
     def text(self) -> str:
         """The AOI as the string parameter that reads back to it: ``"W,S,E,N"`` or GeoJSON text."""

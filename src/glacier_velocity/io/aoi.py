@@ -7,14 +7,17 @@ URL or path of a GeoJSON file (a CWL ``File`` arrives here as its staged path).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..domain.aoi import AOI, PARAMETER
 from ..domain.crs import GEOJSON_CRS
 from ..errors import InvalidParameter
+from .atomic import write_text_atomic
 from .geojson import load_geojson
 
 #: "W,S,E,N": numbers separated by commas or spaces (four, checked by :func:`check_bbox`).
@@ -78,3 +81,14 @@ def parse_aoi(value: AOI | str | os.PathLike[str] | Sequence[Any] | dict[str, An
             "ogr2ogr -t_srs EPSG:4326 aoi.geojson in.geojson",
         )
     return AOI.from_geojson(document.data, document.source, parameter)
+
+
+def write_aoi(aoi: AOI, path: str | os.PathLike[str]) -> Path:
+    """Write the AOI's polygon as a GeoJSON FeatureCollection (lon/lat), atomically.
+
+    The run stores its AOI once, beside the summary; each product item records only
+    :meth:`~glacier_velocity.domain.aoi.AOI.record` (source, bbox, vertex count, SHA-256 of the
+    polygon), which the feature's properties repeat. :func:`parse_aoi` reads the file back.
+    """
+    feature = {"type": "Feature", "properties": aoi.record(), "geometry": aoi.geometry}
+    return write_text_atomic(path, json.dumps({"type": "FeatureCollection", "features": [feature]}))

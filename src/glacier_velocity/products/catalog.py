@@ -45,10 +45,11 @@ from ..aggregation.datacube import DATACUBE_MEDIA_TYPE
 from ..aggregation.summary import SUMMARY_BANDS, SummaryFiles
 from ..domain.crs import crs_string
 from ..errors import InputError, InvalidParameter
+from ..io.aoi import parse_aoi
 from ..io.atomic import atomic_output, output_directory, write_text_atomic
 from ..io.cog import COG_MEDIA_TYPE
 from ..io.raster import pixel_size
-from .items import add_projection, footprint_lonlat, lonlat_bbox
+from .items import add_projection, area_footprint, lonlat_bbox
 from .naming import path_in, safe_name
 from .runreport import RUN_REPORT_NAME, RunReport, read_run_report, write_run_report
 
@@ -205,7 +206,9 @@ def make_summary_item(
         raise InputError("the summary has no dates: neither its COG tags nor the pair items give a time span")
     start, end = min(starts), max(ends)
 
-    geometry = footprint_lonlat(transform, shape, crs_text)
+    # The run's AOI, stored once beside the summary: the item names it and is cut to it.
+    aoi = parse_aoi(str(summary_files.aoi)) if summary_files.aoi is not None else None
+    geometry = area_footprint(transform, shape, crs_text, aoi)
     finite = median_v[np.isfinite(median_v)]
     properties: dict[str, Any] = {
         "title": f"Velocity summary {start:%Y-%m-%d} to {end:%Y-%m-%d}",
@@ -219,6 +222,8 @@ def make_summary_item(
     }
     if run_report is not None:
         properties.update(_run_properties(run_report))
+    if aoi is not None:
+        properties["gv:aoi"] = aoi.record()
     item = pystac.Item(
         id=item_id,
         geometry=geometry,
@@ -267,6 +272,18 @@ def make_summary_item(
                 title="Velocity datacube (NetCDF, CF-1.8)",
                 description="Every pair on the common grid, dimensions (mid_date, y, x): vx, vy, v (m/yr), their errors "
                 "when present, acquisition dates and stable-ground shifts; open with xarray.open_dataset",
+            ),
+        )
+    if summary_files.aoi is not None:
+        item.add_asset(
+            "aoi",
+            pystac.Asset(
+                href=str(Path(summary_files.aoi).resolve()),
+                media_type=pystac.MediaType.GEOJSON,
+                roles=["metadata"],
+                title="Area of interest (GeoJSON, lon/lat)",
+                description="The run's area of interest, stored once: each pair item records its source, bbox, "
+                "vertex count and SHA-256 (gv:aoi) and has its simplified cut as geometry",
             ),
         )
     return item

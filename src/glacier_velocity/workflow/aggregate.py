@@ -8,6 +8,7 @@ runs) and ``glacier-velocity aggregate``; they write the same files under ``out_
       summary/summary_<band>.tif      median_v, median_vx, median_vy, std_v (m/yr), count
       summary/summary_figure.png      median speed, spread and count
       summary/time_series.png         median speed of each pair against time
+      summary/aoi.geojson             the run's area of interest, stored once (when given)
       summary/velocity_datacube.nc    every pair on the common grid (CF-1.8 NetCDF, ITS_LIVE's names),
                                       the pairs the summary left out flagged
       catalog/catalog.json            self-contained STAC catalog: one item per pair product,
@@ -44,8 +45,10 @@ from ..aggregation.summary import (
     check_max_pair_error,
     write_summary,
 )
+from ..domain.aoi import AOI
 from ..domain.outlines import GlacierOutlines
 from ..errors import AllPairsFailed, InputError, InvalidParameter, PairsLeftOut
+from ..io.aoi import parse_aoi, write_aoi
 from ..io.atomic import output_directory
 from ..io.outlines import read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
@@ -66,6 +69,8 @@ log = logging.getLogger(__name__)
 SUMMARY_DIR = "summary"
 #: Folder of the STAC catalog inside ``out_dir``.
 CATALOG_DIR = "catalog"
+#: File name of the run's area of interest beside the summary (GeoJSON), stored once.
+AOI_FILE_NAME = "aoi.geojson"
 #: Id (and folder inside the catalog) of the summary item.
 SUMMARY_ITEM_ID = "velocity-summary"
 
@@ -104,6 +109,10 @@ class AggregationParams:
         :func:`~glacier_velocity.io.points.read_points_of_interest` (``"lon,lat; lon,lat"`` or
         GeoJSON points - a file path, URL or text, a ``name`` property names a point - given
         here is read on construction). None: no points.
+    aoi : AOI or None
+        The run's area of interest (any form :func:`~glacier_velocity.io.aoi.parse_aoi` reads):
+        stored once beside the summary (``aoi.geojson``, an asset of the summary item), whose
+        footprint it cuts; the pair items only record it (``gv:aoi``). None: not stored.
     """
 
     min_count: int = 1
@@ -112,9 +121,12 @@ class AggregationParams:
     keep_uncorrected_pairs: bool = False
     glacier_outlines: GlacierOutlines | None = None
     points_of_interest: tuple[PointOfInterest, ...] | None = None
+    aoi: AOI | None = None
 
     def __post_init__(self) -> None:
         check_max_pair_error(self.max_pair_error_m_per_yr)
+        if self.aoi is not None:
+            object.__setattr__(self, "aoi", parse_aoi(self.aoi))
         if not isinstance(self.keep_uncorrected_pairs, bool):
             raise InvalidParameter(
                 "keep_uncorrected_pairs", f"must be true or false, got {self.keep_uncorrected_pairs!r}"
@@ -442,6 +454,7 @@ def aggregate_run(
                     left_out={x.pair_id: x.reason for x in summary.excluded},
                 ).path
             )
+            .with_aoi(write_aoi(params.aoi, summary_dir / AOI_FILE_NAME) if params.aoi is not None else None)
         )
         left = (
             f", {len(summary.excluded)} left out ({'; '.join(summary.exclusion_lines())})" if summary.excluded else ""

@@ -54,7 +54,7 @@ from ..io.outbound import OutboundPolicy
 from ..io.outlines import read_glacier_outlines
 from ..io.raster import Raster, check_has_data, plan_window, read_window
 from ..products.figures import speed_scale
-from ..products.items import make_product_item, save_product_item
+from ..products.items import area_footprint, make_product_item, save_product_item
 from ..products.naming import product_basename, product_paths, safe_name
 from ..products.quicklook import write_quicklook
 from ..products.runreport import PairStatus, status_text, write_status
@@ -157,9 +157,11 @@ class CorrelationParams:
         self.tracking_params(1.0)
 
     def recorded(self) -> dict[str, Any]:
-        """The settings as recorded in a product's item (JSON-ready; inline outlines by name only)."""
+        """The settings as recorded in a product's item (JSON-ready; polygons by their source only)."""
         record = {f.name: getattr(self, f.name) for f in fields(self)}
-        record["aoi"] = self.aoi.text() if self.aoi is not None else None
+        # A bbox as its text; a polygon, like the outlines, by where it came from (gv:aoi has its
+        # digest): the text of a glacier outline may be 40 MB, which every item would copy.
+        record["aoi"] = None if self.aoi is None else self.aoi.text() if self.aoi.is_box else self.aoi.source
         # Where the outlines came from (a path, a URL or "inline GeoJSON"): the polygons
         # themselves may be megabytes of RGI outlines.
         record["glacier_outlines"] = self.glacier_outlines.source if self.glacier_outlines is not None else None
@@ -464,6 +466,10 @@ def write_pair_products(
         extra["gv:search_px"] = float(search_px)
     if aoi is not None:
         extra["gv:aoi_bbox"] = list(aoi.bbox)
+        if not aoi.is_box:
+            # The polygon's record, not its vertices (a glacier outline may have a million):
+            # the run stores it once, beside the summary; the item's geometry is its simplified cut.
+            extra["gv:aoi"] = aoi.record()
     speed = product.v
     median = float(np.nanmedian(speed)) if np.isfinite(speed).any() else float("nan")
     result = PairProducts(
@@ -487,7 +493,14 @@ def write_pair_products(
             write_velocity_cog(product, cog_tmp)
             scale = speed_scale(max_velocity_m_per_yr=params.max_velocity_m_per_yr) if params is not None else None
             write_quicklook(product, quicklook_tmp, background, scale=scale, outlines=outlines)
-            item = make_product_item(product, cog_tmp, quicklook_tmp, item_id=basename, extra_properties=extra)
+            item = make_product_item(
+                product,
+                cog_tmp,
+                quicklook_tmp,
+                item_id=basename,
+                geometry=area_footprint(product.transform, product.shape, product.crs, aoi),
+                extra_properties=extra,
+            )
             save_product_item(item, item_tmp)
             for tmp, text in zip(text_tmps, texts.values(), strict=True):
                 tmp.write_text(text, encoding="utf-8")
