@@ -53,7 +53,7 @@ def main(demo_dir: Path) -> None:
         ("stable, vx", stable, "vx", np.abs(summary.median_vx)),
         ("stable, vy", stable, "vy", np.abs(summary.median_vy)),
     ):
-        propagated = getattr(summary, f"error_{name}")
+        propagated = getattr(summary, f"{name}_error")
         empirical = 1.2533 * np.apply_along_axis(lambda a: nmad(a[np.isfinite(a)]), 0, stack[name]) / np.sqrt(n)
         rms = np.sqrt(np.mean(actual[where] ** 2))
         print(

@@ -59,10 +59,10 @@ def test_summary_errors_follow_the_pairs_errors_and_are_written():
     products = _series([ice_and_rock()] * 3, [30.0, 40.0, 50.0])
     summary = aggregate_products(products, glacier_outlines=ICE)
     expected = np.sqrt(np.pi / 2) * 3 / (1 / 30 + 1 / 40 + 1 / 50) / np.sqrt(3)
-    assert_allclose(summary.error_vx, expected, rtol=1e-5)
-    assert_allclose(summary.error_vy, expected, rtol=1e-5)
+    assert_allclose(summary.vx_error, expected, rtol=1e-5)
+    assert_allclose(summary.vy_error, expected, rtol=1e-5)
     # Flow is due east: the speed error is the east error.
-    assert_allclose(summary.error_v, expected, rtol=1e-5)
+    assert_allclose(summary.v_error, expected, rtol=1e-5)
     assert summary.median_speed == pytest.approx(200.0)
     assert summary.median_speed_error == pytest.approx(expected, rel=1e-5)
     assert summary.headline().startswith(f"median speed 200.0 +/- {expected:.1f} m/yr over glacier outlines (12 cells)")
@@ -71,13 +71,13 @@ def test_summary_errors_follow_the_pairs_errors_and_are_written():
 def test_summary_error_cogs_carry_the_errors(tmp_path):
     products = _series([ice_and_rock()] * 2, [30.0, 40.0])
     files = write_summary(aggregate_products(products, glacier_outlines=ICE), tmp_path)
-    with rasterio.open(files.error_v) as src:
+    with rasterio.open(files.v_error) as src:
         assert src.tags()["units"] == "m/yr"
         assert_allclose(src.read(1), 25.0, rtol=1e-6)
         tags = src.tags()
     assert tags["headline_region"] == "glacier outlines"
     assert float(tags["headline_median_v"]) == pytest.approx(200.0)
-    assert float(tags["headline_error_v"]) == pytest.approx(25.0)
+    assert float(tags["headline_v_error"]) == pytest.approx(25.0)
     assert json.loads(tags["excluded_pairs"]) == []
 
 
@@ -118,7 +118,7 @@ def test_a_pair_without_a_correction_is_left_out_and_the_headline_keeps_its_erro
     # Kept in on purpose: the error is unknown (never smaller), and the headline says why.
     kept = aggregate_products(products, glacier_outlines=ICE, keep_uncorrected_pairs=True)
     assert kept.product_count == 3 and not kept.excluded and kept.keep_uncorrected_pairs
-    assert np.isnan(kept.error_v).all()
+    assert np.isnan(kept.v_error).all()
     assert kept.headline() == (
         "median speed 260.0 m/yr over glacier outlines (12 cells), no +/-: 1 of the 3 pairs aggregated have no "
         f"error estimate (kept in by keep_uncorrected_pairs: {left_out.pair_id})"
@@ -135,7 +135,7 @@ def test_a_pair_without_errors_is_left_out_as_unjudged():
     assert [x.cause for x in summary.excluded] == ["no_error"]
     assert "no error estimate (v_error)" in summary.excluded[0].reason
     kept = aggregate_products(products, glacier_outlines=ICE, keep_uncorrected_pairs=True)
-    assert kept.product_count == 3 and np.isnan(kept.error_v).all()
+    assert kept.product_count == 3 and np.isnan(kept.v_error).all()
 
 
 def test_min_count_is_checked_after_pairs_are_left_out():
@@ -227,7 +227,7 @@ def test_points_of_interest_give_a_time_series_with_error_bars(tmp_path):
     points = time_series_points(summary)
     assert [p.series for p in points] == ["P1"] * 3 + ["P2"] * 3
     assert [p.median_v for p in points[:3]] == [200.0, 260.0, 230.0]
-    assert [p.error_v for p in points[:3]] == pytest.approx([20.0, 30.0, 40.0])
+    assert [p.v_error for p in points[:3]] == pytest.approx([20.0, 30.0, 40.0])
     assert plot_time_series(summary, tmp_path / "ts.png").stat().st_size > 10_000
 
 
@@ -235,7 +235,7 @@ def test_glacier_time_series_carries_each_pairs_error():
     products = _series([ice_and_rock(200.0), ice_and_rock(240.0)], [25.0, 35.0])
     summary = aggregate_products(products, glacier_outlines=ICE)
     points = time_series_points(summary)
-    assert [(p.series, p.median_v, round(p.error_v, 3)) for p in points] == [
+    assert [(p.series, p.median_v, round(p.v_error, 3)) for p in points] == [
         ("glacier outlines", 200.0, 25.0),
         ("glacier outlines", 240.0, 35.0),
     ]

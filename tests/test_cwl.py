@@ -265,9 +265,9 @@ def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None
         "summary_median_vy.tif",
         "summary_std_v.tif",
         "summary_count.tif",
-        "summary_error_v.tif",
-        "summary_error_vx.tif",
-        "summary_error_vy.tif",
+        "summary_v_error.tif",
+        "summary_vx_error.tif",
+        "summary_vy_error.tif",
     }
     assert run.summary_figure is not None and run.summary_figure.name == "summary_figure.png"
     assert run.time_series_figure is not None and run.time_series_figure.name == "time_series.png"

@@ -210,7 +210,7 @@ def test_outlines_points_and_the_error_threshold_reach_the_summary_and_the_run_r
     assert "median speed 200.0 +/- " in printed and "m/yr over glacier outlines (12 cells)" in printed
     report = read_run_report(out / "run-report.json")
     assert [p.pair_id for p in report.left_out] == ["p2"]
-    assert report.left_out[0].error_v_m_per_yr == pytest.approx(150.0)
+    assert report.left_out[0].v_error_m_per_yr == pytest.approx(150.0)
     assert "exceeds max_pair_error_m_per_yr = 100 m/yr" in report.left_out[0].reason
     assert json.loads((out / "run-report.json").read_text())["pairs_left_out"][0]["pair_id"] == "p2"
     # The same, through the library with the threshold raised: nothing left out.
@@ -283,7 +283,7 @@ def test_uncorrected_pairs_are_left_out_and_listed_in_the_run_report_and_the_not
     result = aggregate_run(dirs, tmp_path / "out")
     assert result.summary is not None and result.summary.product_count == 1
     report = json.loads((tmp_path / "out" / "run-report.json").read_text())
-    assert [(p["pair_id"], p["cause"], p["error_v_m_per_yr"]) for p in report["pairs_left_out"]] == [
+    assert [(p["pair_id"], p["cause"], p["v_error_m_per_yr"]) for p in report["pairs_left_out"]] == [
         ("p1", "not_corrected", None),
         ("p2", "not_corrected", None),
     ]

@@ -96,7 +96,7 @@ def headline_region(
     glacier_outlines: GlacierOutlines | None,
     points: Sequence[PointCell],
     median_v: np.ndarray,
-    error_v: np.ndarray,
+    v_error: np.ndarray,
 ) -> Region:
     """The summary's headline region (see the module docstring for the order)."""
     if glacier_outlines is not None:
@@ -108,8 +108,8 @@ def headline_region(
             mask[cell.row, cell.col] = True
         return Region("points of interest", mask)
     with np.errstate(invalid="ignore"):
-        moving = np.isfinite(error_v) & (median_v > MOVING_SIGMA * error_v)
-    if np.isfinite(error_v).any():
+        moving = np.isfinite(v_error) & (median_v > MOVING_SIGMA * v_error)
+    if np.isfinite(v_error).any():
         return Region(
             f"moving ground (speed above {MOVING_SIGMA:g} times its error; no glacier outlines given)", moving
         )

@@ -68,9 +68,9 @@ SUMMARY_BANDS: tuple[tuple[str, str, str], ...] = (
     ("median_vy", "m/yr", "median over pairs of the north velocity"),
     ("std_v", "m/yr", "standard deviation over pairs of the speed (ddof=1; NaN with fewer than 2 maps)"),
     ("count", "1", "number of pairs with a valid speed at the pixel (0 = none)"),
-    ("error_v", "m/yr", "1-sigma error of median_v, propagated from the pairs' v_error (NaN: no error estimate)"),
-    ("error_vx", "m/yr", "1-sigma error of median_vx, propagated from the pairs' vx_error (NaN: no error estimate)"),
-    ("error_vy", "m/yr", "1-sigma error of median_vy, propagated from the pairs' vy_error (NaN: no error estimate)"),
+    ("v_error", "m/yr", "1-sigma error of median_v, propagated from the pairs' v_error (NaN: no error estimate)"),
+    ("vx_error", "m/yr", "1-sigma error of median_vx, propagated from the pairs' vx_error (NaN: no error estimate)"),
+    ("vy_error", "m/yr", "1-sigma error of median_vy, propagated from the pairs' vy_error (NaN: no error estimate)"),
 )
 
 #: Default of ``max_pair_error_m_per_yr`` (m/yr): a pair noisier than this (its median 1-sigma
@@ -150,13 +150,13 @@ class PairEntry:
         File the product was read from, or ``""`` for an in-memory product.
     max_velocity_m_per_yr : float or None
         The tracking bound the pair was made with (m/yr), when recorded in its engine settings.
-    error_v : float
+    v_error : float
         The pair's typical 1-sigma speed error: median of its ``v_error`` over its valid
         summary-grid pixels (m/yr); NaN when the product has no errors (correction off).
         Compared with ``max_pair_error_m_per_yr``.
     region_median_v : float
         Median speed of the pair over the summary's headline region (the glacier; m/yr).
-    region_error_v : float
+    region_v_error : float
         Median ``v_error`` of the pair over the same cells (m/yr): the error bar of
         ``region_median_v`` in the time series (errors of one pair are correlated in space
         through its residual misregistration, so they do not shrink with the cell count).
@@ -175,9 +175,9 @@ class PairEntry:
     resampled: bool
     source: str = ""
     max_velocity_m_per_yr: float | None = None
-    error_v: float = float("nan")
+    v_error: float = float("nan")
     region_median_v: float = float("nan")
-    region_error_v: float = float("nan")
+    region_v_error: float = float("nan")
     point_v: tuple[float, ...] = ()
     point_v_error: tuple[float, ...] = ()
 
@@ -216,7 +216,7 @@ class ExcludedPair:
     ----------
     entry : PairEntry
         The pair; its ``source`` is the file it was read from (``""`` in memory) and its
-        ``error_v`` the typical error (NaN when it has none).
+        ``v_error`` the typical error (NaN when it has none).
     cause : {"not_corrected", "no_error", "error_above_threshold"}
         Why, for programs (see :data:`ExclusionCause`).
     reason : str
@@ -296,7 +296,7 @@ class Summary:
     count : ndarray of uint16, shape (rows, cols)
         Number of maps with a valid speed at each pixel (0 = none); never masked by
         ``min_count``.
-    error_v, error_vx, error_vy : ndarray of float32, shape (rows, cols)
+    v_error, vx_error, vy_error : ndarray of float32, shape (rows, cols)
         1-sigma errors (m/yr) of ``median_v``, ``median_vx``, ``median_vy``
         (:func:`median_error` of the pairs' errors); NaN where a pair that entered the
         median has no error, or where the median is NaN.
@@ -332,9 +332,9 @@ class Summary:
     crs: str
     entries: tuple[PairEntry, ...]
     min_count: int = 1
-    error_v: np.ndarray | None = None
-    error_vx: np.ndarray | None = None
-    error_vy: np.ndarray | None = None
+    v_error: np.ndarray | None = None
+    vx_error: np.ndarray | None = None
+    vy_error: np.ndarray | None = None
     excluded: tuple[ExcludedPair, ...] = ()
     max_pair_error_m_per_yr: float | None = MAX_PAIR_ERROR_M_PER_YR
     region: Region | None = None
@@ -344,7 +344,7 @@ class Summary:
 
     def __post_init__(self) -> None:
         # Summaries built without errors (tests, old callers) get NaN error maps: unknown.
-        for name in ("error_v", "error_vx", "error_vy"):
+        for name in ("v_error", "vx_error", "vy_error"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.full(self.median_v.shape, np.nan, dtype=np.float32))
 
@@ -398,10 +398,10 @@ class Summary:
 
     @property
     def median_speed_error(self) -> float:
-        """Median of ``error_v`` over the same cells as :attr:`median_speed` (m/yr); NaN if unknown."""
-        if self.error_v is None:
+        """Median of ``v_error`` over the same cells as :attr:`median_speed` (m/yr); NaN if unknown."""
+        if self.v_error is None:
             return float("nan")
-        errors = self._region_values(self.error_v)
+        errors = self._region_values(self.v_error)
         return float(np.median(errors)) if errors.size and np.isfinite(errors).all() else float("nan")
 
     @property
@@ -415,13 +415,13 @@ class Summary:
             return f"no cell of the {self.region_name} has a median speed (at least {self.min_count} valid map(s))"
         if np.isfinite(self.median_speed_error):
             return ""
-        without = [e.pair_id for e in self.entries if not np.isfinite(e.error_v)]
+        without = [e.pair_id for e in self.entries if not np.isfinite(e.v_error)]
         if without:
             return (
                 f"{len(without)} of the {self.product_count} pairs aggregated have no error estimate "
                 f"(kept in by keep_uncorrected_pairs: {', '.join(without)})"
             )
-        errors = self._region_values(self.error_v) if self.error_v is not None else np.array([])
+        errors = self._region_values(self.v_error) if self.v_error is not None else np.array([])
         unknown = int((~np.isfinite(errors)).sum())
         return f"the error is unknown at {unknown} of the {self.region_cells} cells (a pair there has no error)"
 
@@ -469,9 +469,9 @@ class SummaryFiles:
     median_vy: Path
     std_v: Path
     count: Path
-    error_v: Path
-    error_vx: Path
-    error_vy: Path
+    v_error: Path
+    vx_error: Path
+    vy_error: Path
     summary_figure: Path | None = None
     time_series_figure: Path | None = None
     datacube: Path | None = None
@@ -740,18 +740,18 @@ def _exclusion(
                 f"no stable-ground correction ({why}); its speeds include the pair's misregistration "
                 f"and have no error estimate ({keep})",
             )
-        if not np.isfinite(entry.error_v):
+        if not np.isfinite(entry.v_error):
             return ExcludedPair(
                 entry,
                 "no_error",
                 "no error estimate (v_error): nothing says whether its speeds include a misregistration "
                 f"({keep}; re-run the pair to get the correction and its errors)",
             )
-    if threshold is not None and np.isfinite(entry.error_v) and entry.error_v > threshold:
+    if threshold is not None and np.isfinite(entry.v_error) and entry.v_error > threshold:
         return ExcludedPair(
             entry,
             "error_above_threshold",
-            f"typical speed error {entry.error_v:.1f} m/yr (median v_error) exceeds "
+            f"typical speed error {entry.v_error:.1f} m/yr (median v_error) exceeds "
             f"max_pair_error_m_per_yr = {threshold:g} m/yr",
         )
     return None
@@ -945,7 +945,7 @@ def aggregate_products(
             resampled=resampled,
             source=source,
             max_velocity_m_per_yr=_max_velocity(product),
-            error_v=_pair_error(errors["v_error"], valid),
+            v_error=_pair_error(errors["v_error"], valid),
         )
         first = next((e for e in [*entries, *(x.entry for x in excluded)] if e.pair_id == entry.pair_id), None)
         if first is not None:
@@ -989,7 +989,7 @@ def aggregate_products(
         # Only pixels with a valid value reach nanmedian: no all-NaN slices, no warnings.
         median[enough], error[enough] = _median_with_error(stack[name][:, enough], stack[f"{name}_error"][:, enough])
         out[f"median_{name}"] = median
-        out[f"error_{name}"] = error
+        out[f"{name}_error"] = error
     std_v = np.full(grid.shape, np.nan, dtype=np.float32)
     std_v[spread] = np.nanstd(stack["v"][:, spread].astype(np.float64), axis=0, ddof=1)
 
@@ -1007,7 +1007,7 @@ def aggregate_products(
         glacier_outlines=glacier_outlines,
         points=cells,
         median_v=out["median_v"],
-        error_v=out["error_v"],
+        v_error=out["v_error"],
     )
     if not region.is_glacier:
         log.warning("headline numbers over %s; pass glacier_outlines or points_of_interest", region.name)
@@ -1017,7 +1017,7 @@ def aggregate_products(
         entries[index] = replace(
             entry,
             region_median_v=_median_or_nan(v[inside]),
-            region_error_v=_median_or_nan(err[inside]),
+            region_v_error=_median_or_nan(err[inside]),
             point_v=tuple(float(v[c.row, c.col]) if c.on_grid else float("nan") for c in cells),
             point_v_error=tuple(float(err[c.row, c.col]) if c.on_grid else float("nan") for c in cells),
         )
@@ -1031,9 +1031,9 @@ def aggregate_products(
         crs=crs,
         entries=tuple(entries),
         min_count=int(min_count),
-        error_v=out["error_v"],
-        error_vx=out["error_vx"],
-        error_vy=out["error_vy"],
+        v_error=out["v_error"],
+        vx_error=out["vx_error"],
+        vy_error=out["vy_error"],
         excluded=tuple(excluded),
         max_pair_error_m_per_yr=threshold,
         region=region,
@@ -1075,14 +1075,14 @@ def summary_tags(summary: Summary) -> dict[str, str]:
             "secondary_datetime": format_datetime(e.secondary_datetime),
             "dt_days": e.dt_days,
             "median_v": _rounded(e.median_v),
-            "error_v": _rounded(e.error_v),
+            "v_error": _rounded(e.v_error),
             "region_median_v": _rounded(e.region_median_v),
-            "region_error_v": _rounded(e.region_error_v),
+            "region_v_error": _rounded(e.region_v_error),
         }
         for e in summary.entries
     ]
     excluded = [
-        {"pair_id": x.pair_id, "cause": x.cause, "error_v": _rounded(x.entry.error_v), "reason": x.reason}
+        {"pair_id": x.pair_id, "cause": x.cause, "v_error": _rounded(x.entry.v_error), "reason": x.reason}
         for x in summary.excluded
     ]
     return {
@@ -1105,14 +1105,14 @@ def summary_tags(summary: Summary) -> dict[str, str]:
                     "year": y.year,
                     "pair_count": y.pair_count,
                     "median_v": _rounded(y.median_speed),
-                    "error_v": _rounded(y.median_speed_error),
+                    "v_error": _rounded(y.median_speed_error),
                 }
                 for y in summary.years
             ]
         ),
         "headline_region": summary.region_name,
         "headline_median_v": str(_rounded(summary.median_speed)),
-        "headline_error_v": str(_rounded(summary.median_speed_error)),
+        "headline_v_error": str(_rounded(summary.median_speed_error)),
         "error_method": (
             "error of the median from the per-pair 1-sigma errors e_i of its n pairs: "
             "sqrt(sum e_i^2) / n for n <= 2, 1.2533 * harmonic_mean(e_i) / sqrt(n) for n >= 3"
@@ -1140,8 +1140,8 @@ def write_summary(summary: Summary, out_dir: str | os.PathLike[str]) -> SummaryF
 
     Notes
     -----
-    ``median_v``, ``median_vx``, ``median_vy``, ``std_v`` and the errors ``error_v``,
-    ``error_vx``, ``error_vy`` are float32 in m/yr with NaN declared as nodata. ``count`` is uint16 with **no** nodata value: every pixel has a
+    ``median_v``, ``median_vx``, ``median_vy``, ``std_v`` and the errors ``v_error``,
+    ``vx_error``, ``vy_error`` are float32 in m/yr with NaN declared as nodata. ``count`` is uint16 with **no** nodata value: every pixel has a
     count, and 0 means that no pair has a valid speed there. Every file carries the tags of
     :func:`summary_tags` (time span, number of products, their ids and dates) and a
     ``description`` tag.

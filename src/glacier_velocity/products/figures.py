@@ -68,7 +68,7 @@ class TimeSeriesPoint:
     mid_datetime: datetime
     secondary_datetime: datetime
     median_v: float
-    error_v: float = float("nan")
+    v_error: float = float("nan")
     series: str = ""
 
 
@@ -84,7 +84,7 @@ def time_series_points(summary: Summary) -> tuple[TimeSeriesPoint, ...]:
     points = []
     curves: list[tuple[str, Any]] = []
     if summary.region is None or summary.region.name != "points of interest":
-        curves.append((summary.region_name, lambda e: (e.region_median_v, e.region_error_v)))
+        curves.append((summary.region_name, lambda e: (e.region_median_v, e.region_v_error)))
     for index, cell in enumerate(summary.points):
         curves.append(
             (cell.name, lambda e, i=index: (e.point_v[i], e.point_v_error[i]) if e.point_v else (np.nan, np.nan))
@@ -575,7 +575,7 @@ def time_series_figure(summary: Summary) -> Figure:
         for number, name in enumerate(series):
             curve = [p for p in placed if p.series == name]
             speeds = np.array([p.median_v for p in curve])
-            errors = np.array([p.error_v for p in curve])
+            errors = np.array([p.v_error for p in curve])
             starts = mdates.date2num([p.reference_datetime for p in curve])
             ends = mdates.date2num([p.secondary_datetime for p in curve])
             mids = mdates.date2num([p.mid_datetime for p in curve])

@@ -174,7 +174,7 @@ def pair_headline(product: VelocityProduct, outlines: GlacierOutlines | None) ->
         points=(),
         median_v=product.v,
         # None only before __post_init__ fills it: a product without errors has NaN ones.
-        error_v=product.v_error if product.v_error is not None else np.full(product.shape, np.nan),
+        v_error=product.v_error if product.v_error is not None else np.full(product.shape, np.nan),
     )
     values = product.v[region.mask & np.isfinite(product.v)]
     median = float(np.median(values)) if values.size else float("nan")

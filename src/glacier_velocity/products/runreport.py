@@ -39,7 +39,7 @@ Run report schema (``run-report.json``, :data:`RUN_REPORT_SCHEMA` as JSON Schema
         {
           "pair_id": "99XXX_20230605_20230610",
           "cause": "error_above_threshold",      # or "not_corrected", "no_error"
-          "error_v_m_per_yr": 151.2,             # the pair's typical 1-sigma speed error (null: none)
+          "v_error_m_per_yr": 151.2,             # the pair's typical 1-sigma speed error (null: none)
           "reason": "typical speed error 151.2 m/yr (median v_error) exceeds max_pair_error_m_per_yr = 100 m/yr"
         }
       ]
@@ -116,12 +116,12 @@ _PAIR_SCHEMA: dict[str, Any] = {
 
 _LEFT_OUT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["pair_id", "cause", "error_v_m_per_yr", "reason"],
+    "required": ["pair_id", "cause", "v_error_m_per_yr", "reason"],
     "additionalProperties": False,
     "properties": {
         "pair_id": {"type": "string", "minLength": 1},
         "cause": {"enum": list(EXCLUSION_CAUSES)},
-        "error_v_m_per_yr": {"type": ["number", "null"]},
+        "v_error_m_per_yr": {"type": ["number", "null"]},
         "reason": {"type": "string", "minLength": 1},
     },
 }
@@ -341,7 +341,7 @@ class LeftOutPair:
     ----------
     pair_id : str
         The pair, as in the run report's ``pairs``.
-    error_v_m_per_yr : float or None
+    v_error_m_per_yr : float or None
         Its typical 1-sigma speed error (median ``v_error``, m/yr); None when it has none.
     reason : str
         In words, naming the parameter that would keep it in.
@@ -350,7 +350,7 @@ class LeftOutPair:
     """
 
     pair_id: str
-    error_v_m_per_yr: float | None
+    v_error_m_per_yr: float | None
     reason: str
     cause: str = "error_above_threshold"
 
@@ -362,7 +362,7 @@ class LeftOutPair:
         return {
             "pair_id": self.pair_id,
             "cause": self.cause,
-            "error_v_m_per_yr": _finite_or_none(self.error_v_m_per_yr),
+            "v_error_m_per_yr": _finite_or_none(self.v_error_m_per_yr),
             "reason": self.reason,
         }
 
@@ -444,7 +444,7 @@ class RunReport:
         left_out = tuple(
             # Reports written before causes were recorded only left out pairs for their error.
             LeftOutPair(
-                str(p["pair_id"]), p.get("error_v_m_per_yr"), str(p["reason"]), p.get("cause", "error_above_threshold")
+                str(p["pair_id"]), p.get("v_error_m_per_yr"), str(p["reason"]), p.get("cause", "error_above_threshold")
             )
             for p in data.get("pairs_left_out", [])
         )

@@ -322,7 +322,7 @@ class AggregationResult:
 def _left_out(excluded: Sequence[ExcludedPair], inputs: Sequence[ProductInput]) -> tuple[LeftOutPair, ...]:
     """The summary's excluded pairs, named as in the run report (their product's pair id)."""
     by_cog = {str(p.cog): p.pair_id for p in inputs}
-    return tuple(LeftOutPair(by_cog.get(x.source, x.pair_id), x.entry.error_v, x.reason, x.cause) for x in excluded)
+    return tuple(LeftOutPair(by_cog.get(x.source, x.pair_id), x.entry.v_error, x.reason, x.cause) for x in excluded)
 
 
 def _report(
