@@ -131,7 +131,7 @@ stats = {
     "search_px": products.search_px if products else None,
     "grid_shape": list(products.grid_shape) if products else None,
     "valid_fraction": products.valid_fraction if products else None,
-    "median_speed_m_per_yr": attempt.status.median_speed_m_per_yr,
+    "median_v_m_per_yr": attempt.status.median_v_m_per_yr,
 }
 # Scraps cannot be None: a failed pair glues empty paths.
 scraps.glue("pair_id", pair_id)

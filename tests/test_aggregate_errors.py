@@ -63,8 +63,8 @@ def test_summary_errors_follow_the_pairs_errors_and_are_written():
     assert_allclose(summary.vy_error, expected, rtol=1e-5)
     # Flow is due east: the speed error is the east error.
     assert_allclose(summary.v_error, expected, rtol=1e-5)
-    assert summary.median_speed == pytest.approx(200.0)
-    assert summary.median_speed_error == pytest.approx(expected, rel=1e-5)
+    assert summary.headline_median_v == pytest.approx(200.0)
+    assert summary.headline_median_v_error == pytest.approx(expected, rel=1e-5)
     assert summary.headline().startswith(f"median speed 200.0 +/- {expected:.1f} m/yr over glacier outlines (12 cells)")
 
 
@@ -77,7 +77,7 @@ def test_summary_error_cogs_carry_the_errors(tmp_path):
         tags = src.tags()
     assert tags["headline_region"] == "glacier outlines"
     assert float(tags["headline_median_v"]) == pytest.approx(200.0)
-    assert float(tags["headline_v_error"]) == pytest.approx(25.0)
+    assert float(tags["headline_median_v_error"]) == pytest.approx(25.0)
     assert json.loads(tags["excluded_pairs"]) == []
 
 
@@ -111,7 +111,7 @@ def test_a_pair_without_a_correction_is_left_out_and_the_headline_keeps_its_erro
         and left_out.pair_id == products[2].reference_id + "__" + products[2].secondary_id
     )
     assert "only 0 stable points" in left_out.reason and "keep_uncorrected_pairs" in left_out.reason
-    assert summary.median_speed == pytest.approx(260.0)
+    assert summary.headline_median_v == pytest.approx(260.0)
     assert summary.headline() == "median speed 260.0 +/- 25.0 m/yr over glacier outlines (12 cells)"
     assert json.loads(summary_tags(summary)["excluded_pairs"])[0]["cause"] == "not_corrected"
 
@@ -177,11 +177,11 @@ def test_pairs_above_the_error_threshold_are_left_out_and_named():
     reason = summary.excluded[0].reason
     assert "150.0 m/yr" in reason and "max_pair_error_m_per_yr = 100 m/yr" in reason
     # The noisy pair's 900 m/yr never reaches the median: (200 + 210) / 2.
-    assert summary.median_speed == pytest.approx(205.0)
+    assert summary.headline_median_v == pytest.approx(205.0)
     assert summary.exclusion_lines() == [f"{summary.excluded[0].pair_id}: {reason}"]
     # Threshold off: all three, median 210.
     everything = aggregate_products(products, glacier_outlines=ICE, max_pair_error_m_per_yr=None)
-    assert everything.product_count == 3 and everything.median_speed == pytest.approx(210.0)
+    assert everything.product_count == 3 and everything.headline_median_v == pytest.approx(210.0)
 
 
 def test_every_pair_above_the_threshold_is_an_error_naming_the_parameter():
@@ -196,17 +196,17 @@ def test_headline_is_over_the_glacier_not_over_stable_ground():
     products = _series([ice_and_rock()] * 3, [10.0, 10.0, 10.0])
     with_outlines = aggregate_products(products, glacier_outlines=ICE)
     assert with_outlines.region_name == "glacier outlines"
-    assert with_outlines.median_speed == pytest.approx(200.0)
+    assert with_outlines.headline_median_v == pytest.approx(200.0)
     # The whole grid (12 ice cells of 20) would say 200 too; with more rock it says rock.
     mostly_rock = np.full(SHAPE, 5.0, dtype=np.float32)
     mostly_rock[:, 0] = 200.0
     ice = GlacierOutlines(box(500_000.0, 6_999_600.0, 500_100.0, 7_000_000.0), CRS)
     products = _series([mostly_rock] * 3, [10.0, 10.0, 10.0])
-    assert aggregate_products(products, glacier_outlines=ice).median_speed == pytest.approx(200.0)
+    assert aggregate_products(products, glacier_outlines=ice).headline_median_v == pytest.approx(200.0)
     # Without outlines: the significantly moving cells (5 m/yr rock is within 3 sigma of 0).
     fallback = aggregate_products(products)
     assert fallback.region_name.startswith("moving ground")
-    assert fallback.median_speed == pytest.approx(200.0) and fallback.region_cells == 4
+    assert fallback.headline_median_v == pytest.approx(200.0) and fallback.region_cells == 4
     # Per pair, the time series is over the glacier too.
     assert [e.region_median_v for e in fallback.entries] == [200.0] * 3
 

@@ -150,7 +150,7 @@ def test_rerunning_a_pair_is_idempotent_byte_for_byte(pair_items, tmp_path):
         "S2_43SEA_20200601_20200617_quicklook.png",
     ]
     assert _files(out) == sorted(before)  # nothing else (no temporaries, no duplicates)
-    assert second.median_speed_m_per_yr == first.median_speed_m_per_yr
+    assert second.median_v_m_per_yr == first.median_v_m_per_yr
 
 
 _SIGTERM_AS_THE_LOCK_IS_TAKEN = """

@@ -88,5 +88,5 @@ def test_one_bad_pixel_does_not_fail_the_pair(float_pair, bad, where):
     attempt = attempt_pair(*write(bad, where), tmp_path / "bad", params)
     assert attempt.succeeded, attempt.status.reason
     # The bad pixel is nodata, exactly as NaN (a float raster's nodata) always was.
-    assert attempt.status.median_speed_m_per_yr == with_nan.status.median_speed_m_per_yr
-    assert attempt.status.median_speed_m_per_yr == pytest.approx(TRUE_SPEED, rel=0.01)
+    assert attempt.status.median_v_m_per_yr == with_nan.status.median_v_m_per_yr
+    assert attempt.status.median_v_m_per_yr == pytest.approx(TRUE_SPEED, rel=0.01)

@@ -98,7 +98,7 @@ def test_pair_items_keep_their_own_dates_and_summary_spans_them(built):
     ]
     assert [p["dt_days"] for p in pairs] == [dt for _, dt, _ in PAIRS]
     assert summary.properties["gv:product_count"] == 3
-    assert summary.properties["gv:median_speed_m_per_yr"] == 100.0
+    assert summary.properties["gv:median_v_m_per_yr"] == 100.0
     derived = [link for link in summary.links if link.rel == "derived_from"]
     assert sorted(link.get_absolute_href() for link in derived) == sorted(
         items[i].get_self_href() for i in items if i != "velocity-summary"

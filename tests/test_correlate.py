@@ -67,7 +67,7 @@ def test_known_translation_is_recovered_in_m_per_yr(items, synthetic):
     assert out.valid_fraction == pytest.approx(valid.mean())
     assert np.nanmedian(product.vx) == pytest.approx(vx_true, rel=0.02)
     assert np.nanmedian(product.vy) == pytest.approx(vy_true, rel=0.02)
-    assert out.median_speed_m_per_yr == pytest.approx(np.hypot(vx_true, vy_true), rel=0.02)
+    assert out.median_v_m_per_yr == pytest.approx(np.hypot(vx_true, vy_true), rel=0.02)
     # Point by point: RMSE within 2 % of the speed, and no point off by more than 0.2 px.
     speed_true = np.hypot(vx_true, vy_true)
     error = np.hypot(product.vx[valid] - vx_true, product.vy[valid] - vy_true)

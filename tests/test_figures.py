@@ -120,11 +120,11 @@ def _two_years():
 def test_a_run_over_two_years_gives_one_headline_per_year():
     summary = _two_years()
     # Each year's cells: the median of its two pairs, error sqrt(4^2 + 4^2) / 2 = 2.83 m/yr.
-    assert [(y.year, y.pair_count, y.median_speed, y.cells) for y in summary.years] == [
+    assert [(y.year, y.pair_count, y.headline_median_v, y.cells) for y in summary.years] == [
         (2021, 2, 110.0, 20),
         (2022, 2, 85.0, 20),
     ]
-    assert [round(y.median_speed_error, 2) for y in summary.years] == [2.83, 2.83]
+    assert [round(y.headline_median_v_error, 2) for y in summary.years] == [2.83, 2.83]
     assert summary.headline() == (
         "median speed over moving ground (speed above 3 times its error; no glacier outlines given) (20 cells): "
         "2021 110.0 +/- 2.8 m/yr (2 pairs), 2022 85.0 +/- 2.8 m/yr (2 pairs)"

@@ -74,7 +74,7 @@ def test_a_corrupt_scene_fails_the_pair_with_a_reason_naming_the_file(pair_items
     assert (status.status, status.error_type) == ("failed", "InputError")
     assert "sec_B08.tif" in status.reason
     assert (status.reference_id, status.secondary_id) == (REF_ID, SEC_ID)
-    assert status.product is None and status.median_speed_m_per_yr is None
+    assert status.product is None and status.median_v_m_per_yr is None
     assert not (tmp_path / "p1").exists()  # nothing that looks like a product
 
 
@@ -97,7 +97,7 @@ def test_nothing_trackable_fails_the_pair_and_keeps_the_earlier_products(pair_it
     assert good.succeeded and len(list(out.iterdir())) == 3
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert good.status.product == "S2_43SEA_20200601_20200617"
-    assert good.status.median_speed_m_per_yr == pytest.approx(good.products.median_speed_m_per_yr)
+    assert good.status.median_v_m_per_yr == pytest.approx(good.products.median_v_m_per_yr)
 
     # Fresh snow or a uniform cloud: one DN everywhere; saturation: the sensor's maximum.
     flat = np.full(SHAPE, 65535 if case == "saturated secondary" else 8000, dtype="uint16")
@@ -164,7 +164,7 @@ def _ok(pair_id: str, speed: float = 250.0) -> PairStatus:
         f"/items/{pair_id}_sec.json",
         "succeeded",
         product=f"S2_{pair_id}",
-        median_speed_m_per_yr=speed,
+        median_v_m_per_yr=speed,
         valid_fraction=0.9,
     )
 
@@ -196,7 +196,7 @@ def test_run_report_counts_reasons_schema_and_round_trip(tmp_path):
         "error_type": "InputError",
         "reason": "cannot read raster 'b_B08.tif': Read failed",
         "product": None,
-        "median_speed_m_per_yr": None,
+        "median_v_m_per_yr": None,
         "valid_fraction": None,
     }
     path = write_run_report(report, tmp_path / "run-report.json")

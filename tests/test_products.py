@@ -126,7 +126,7 @@ def test_stac_item_describes_the_product(tmp_path):
     assert props["gv:engine"] == "ncc" and props["gv:engine_params"]["chip_px"] == 32
     assert props["gv:tile"] == "43SEA"
     assert props["gv:valid_fraction"] == pytest.approx(1 - 20 / 1200)
-    assert props["gv:median_speed_m_per_yr"] == pytest.approx(float(np.nanmedian(product.v)))
+    assert props["gv:median_v_m_per_yr"] == pytest.approx(float(np.nanmedian(product.v)))
     assert props["proj:code"] == "EPSG:32643"
     assert props["proj:transform"] == [120.0, 0.0, 430_000.0, 0.0, -120.0, 4_000_000.0]
     assert props["proj:shape"] == [30, 40]

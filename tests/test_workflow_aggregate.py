@@ -128,7 +128,7 @@ def test_notebook_and_cli_write_the_same_files(run_inputs, tmp_path):
         "3 times its error; no glacier outlines given) (20 cells): 2021 110.0 +/- 7.1 m/yr (2 pairs), "
         "2022 80.0 +/- 10.0 m/yr (1 pair), 100 % of the grid measured"
     )
-    assert scraps["stats"]["pairs"][1]["median_speed_m_per_yr"] == 120.0
+    assert scraps["stats"]["pairs"][1]["median_v_m_per_yr"] == 120.0
 
 
 def test_min_count_masks_pixels_measured_by_fewer_pairs_but_counts_them(run_inputs, tmp_path):

@@ -259,25 +259,25 @@ class YearHeadline:
         Calendar year of the pairs' mid dates.
     pair_count : int
         Pairs of that year in the summary.
-    median_speed, median_speed_error : float
+    headline_median_v, headline_median_v_error : float
         Median over the headline region of the year's per-cell median speed, and of its
-        1-sigma error (m/yr; NaN when unknown), as :attr:`Summary.median_speed` for all pairs.
+        1-sigma error (m/yr; NaN when unknown), as :attr:`Summary.headline_median_v` for all pairs.
     cells : int
         Cells of the headline region with a median speed that year.
     """
 
     year: int
     pair_count: int
-    median_speed: float
-    median_speed_error: float
+    headline_median_v: float
+    headline_median_v_error: float
     cells: int
 
     def describe(self) -> str:
         """E.g. ``"2022 122.9 +/- 1.5 m/yr (2 pairs)"``."""
         pairs = f"{self.pair_count} pair{'s' if self.pair_count != 1 else ''}"
-        if not np.isfinite(self.median_speed):
+        if not np.isfinite(self.headline_median_v):
             return f"{self.year} no speed measured ({pairs})"
-        return f"{self.year} {speed_with_error(self.median_speed, self.median_speed_error)} ({pairs})"
+        return f"{self.year} {speed_with_error(self.headline_median_v, self.headline_median_v_error)} ({pairs})"
 
 
 @dataclass(frozen=True)
@@ -391,14 +391,14 @@ class Summary:
         return values[mask & np.isfinite(self.median_v)]
 
     @property
-    def median_speed(self) -> float:
+    def headline_median_v(self) -> float:
         """Headline speed: median of ``median_v`` over the headline region (m/yr); NaN when empty."""
         finite = self._region_values(self.median_v)
         return float(np.median(finite)) if finite.size else float("nan")
 
     @property
-    def median_speed_error(self) -> float:
-        """Median of ``v_error`` over the same cells as :attr:`median_speed` (m/yr); NaN if unknown."""
+    def headline_median_v_error(self) -> float:
+        """Median of ``v_error`` over the same cells as :attr:`headline_median_v` (m/yr); NaN if unknown."""
         if self.v_error is None:
             return float("nan")
         errors = self._region_values(self.v_error)
@@ -413,7 +413,7 @@ class Summary:
         """Why the headline speed has no +/- (``""`` when it has one)."""
         if self.region_cells == 0:
             return f"no cell of the {self.region_name} has a median speed (at least {self.min_count} valid map(s))"
-        if np.isfinite(self.median_speed_error):
+        if np.isfinite(self.headline_median_v_error):
             return ""
         without = [e.pair_id for e in self.entries if not np.isfinite(e.v_error)]
         if without:
@@ -436,14 +436,14 @@ class Summary:
         where = f"over {self.region_name} ({self.region_cells} cells)"
         if len(self.years) > 1:
             text = f"median speed {where}: {', '.join(y.describe() for y in self.years)}"
-            if any(np.isfinite(y.median_speed) and not np.isfinite(y.median_speed_error) for y in self.years):
+            if any(np.isfinite(y.headline_median_v) and not np.isfinite(y.headline_median_v_error) for y in self.years):
                 reason = self.missing_error_reason() or "a pair of that year has no error"
                 text += f"; no +/-: {reason}"
             return text
-        error = self.median_speed_error
+        error = self.headline_median_v_error
         if np.isfinite(error):
-            return f"median speed {speed_with_error(self.median_speed, error)} {where}"
-        return f"median speed {self.median_speed:.1f} m/yr {where}, no +/-: {self.missing_error_reason()}"
+            return f"median speed {speed_with_error(self.headline_median_v, error)} {where}"
+        return f"median speed {self.headline_median_v:.1f} m/yr {where}, no +/-: {self.missing_error_reason()}"
 
     def exclusion_lines(self) -> list[str]:
         """One line per excluded pair: its id and the reason."""
@@ -827,8 +827,8 @@ def _year_headlines(
             YearHeadline(
                 year=year,
                 pair_count=len(indices),
-                median_speed=_median_or_nan(median),
-                median_speed_error=float(np.median(error)) if known else float("nan"),
+                headline_median_v=_median_or_nan(median),
+                headline_median_v_error=float(np.median(error)) if known else float("nan"),
                 cells=int(median.size),
             )
         )
@@ -1104,15 +1104,15 @@ def summary_tags(summary: Summary) -> dict[str, str]:
                 {
                     "year": y.year,
                     "pair_count": y.pair_count,
-                    "median_v": _rounded(y.median_speed),
-                    "v_error": _rounded(y.median_speed_error),
+                    "median_v": _rounded(y.headline_median_v),
+                    "v_error": _rounded(y.headline_median_v_error),
                 }
                 for y in summary.years
             ]
         ),
         "headline_region": summary.region_name,
-        "headline_median_v": str(_rounded(summary.median_speed)),
-        "headline_v_error": str(_rounded(summary.median_speed_error)),
+        "headline_median_v": str(_rounded(summary.headline_median_v)),
+        "headline_median_v_error": str(_rounded(summary.headline_median_v_error)),
         "error_method": (
             "error of the median from the per-pair 1-sigma errors e_i of its n pairs: "
             "sqrt(sum e_i^2) / n for n <= 2, 1.2533 * harmonic_mean(e_i) / sqrt(n) for n >= 3"

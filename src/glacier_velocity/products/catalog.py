@@ -216,7 +216,7 @@ def make_summary_item(
         "gv:pair_item_ids": [item.id for item in pair_items],
         "gv:pairs": json.loads(tags.get("pairs", "[]")),
         "gv:min_count": int(tags.get("min_count", "1")),
-        "gv:median_speed_m_per_yr": float(np.median(finite)) if finite.size else None,
+        "gv:median_v_m_per_yr": float(np.median(finite)) if finite.size else None,
         "gv:valid_fraction": float(finite.size / median_v.size) if median_v.size else 0.0,
         "gv:software_version": __version__,
     }

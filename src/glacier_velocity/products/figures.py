@@ -500,23 +500,23 @@ def _draw_year_headlines(ax: Any, summary: Summary) -> float:
     top = 0.0
     for year in summary.years:
         pairs = [e for e in summary.entries if e.mid_datetime is not None and e.mid_datetime.year == year.year]
-        if not pairs or not np.isfinite(year.median_speed):
+        if not pairs or not np.isfinite(year.headline_median_v):
             continue
         start = min(e.reference_datetime for e in pairs if e.reference_datetime is not None)
         end = max(e.secondary_datetime for e in pairs if e.secondary_datetime is not None)
         label = "median of the year over the same region" if top == 0.0 else None
         ax.hlines(
-            year.median_speed, start, end, colors="0.3", linestyles="dashed", linewidth=1.0, zorder=1, label=label
+            year.headline_median_v, start, end, colors="0.3", linestyles="dashed", linewidth=1.0, zorder=1, label=label
         )
         ax.annotate(
-            f"{year.year}: {year.median_speed:.1f} m/yr",
-            (mdates.date2num(start), year.median_speed),
+            f"{year.year}: {year.headline_median_v:.1f} m/yr",
+            (mdates.date2num(start), year.headline_median_v),
             xytext=(0, 4),
             textcoords="offset points",
             fontsize="small",
             color="0.2",
         )
-        top = max(top, year.median_speed)
+        top = max(top, year.headline_median_v)
     return top
 
 

@@ -3,7 +3,7 @@
 Item properties specific to this package use the ``gv:`` prefix: ``gv:reference_id``,
 ``gv:secondary_id``, ``gv:reference_datetime``, ``gv:secondary_datetime``, ``gv:dt_days``
 (baseline, fractional days), ``gv:engine``, ``gv:engine_params``, ``gv:valid_fraction`` and
-``gv:median_speed_m_per_yr`` and ``gv:software_version``.
+``gv:median_v_m_per_yr`` and ``gv:software_version``.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def make_product_item(
         "gv:engine": product.engine,
         "gv:engine_params": json.loads(json.dumps(product.engine_params, default=str)),
         "gv:valid_fraction": product.valid_fraction,
-        "gv:median_speed_m_per_yr": float(np.nanmedian(speed)) if np.isfinite(speed).any() else None,
+        "gv:median_v_m_per_yr": float(np.nanmedian(speed)) if np.isfinite(speed).any() else None,
         "gv:software_version": __version__,
     }
     # The stable-ground correction (shift in px and m/yr, stable_count, method, statistics);

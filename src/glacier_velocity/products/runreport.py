@@ -31,7 +31,7 @@ Run report schema (``run-report.json``, :data:`RUN_REPORT_SCHEMA` as JSON Schema
           "error_type": "InputError",            # class name of the error; null when succeeded
           "reason": "cannot read raster '/.../S2A_99XXX_20230912_0_L2A_B08.tif': ...",
           "product": null,                       # velocity product name when succeeded
-          "median_speed_m_per_yr": null,         # median speed over valid points (m/yr)
+          "median_v_m_per_yr": null,         # median speed over valid points (m/yr)
           "valid_fraction": null                 # share of grid points with a velocity (0..1)
         }
       ],
@@ -89,7 +89,7 @@ _PAIR_SCHEMA: dict[str, Any] = {
         "error_type",
         "reason",
         "product",
-        "median_speed_m_per_yr",
+        "median_v_m_per_yr",
         "valid_fraction",
     ],
     "additionalProperties": False,
@@ -103,7 +103,7 @@ _PAIR_SCHEMA: dict[str, Any] = {
         "error_type": {"type": ["string", "null"]},
         "reason": {"type": ["string", "null"]},
         "product": {"type": ["string", "null"]},
-        "median_speed_m_per_yr": {"type": ["number", "null"]},
+        "median_v_m_per_yr": {"type": ["number", "null"]},
         "valid_fraction": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
     },
     # A failed pair has a reason and an error type and no product; a success the opposite.
@@ -187,7 +187,7 @@ class PairStatus:
         The error message (it names the scene or file and says what to change); None on success.
     product : str or None
         Name (basename) of the velocity product written; None on failure.
-    median_speed_m_per_yr : float or None
+    median_v_m_per_yr : float or None
         Median speed over valid grid points (m/yr); None on failure or when no point is valid.
     valid_fraction : float or None
         Share of grid points with a velocity (0..1); None on failure.
@@ -202,7 +202,7 @@ class PairStatus:
     error_type: str | None = None
     reason: str | None = None
     product: str | None = None
-    median_speed_m_per_yr: float | None = None
+    median_v_m_per_yr: float | None = None
     valid_fraction: float | None = None
 
     def __post_init__(self) -> None:
@@ -265,7 +265,7 @@ class PairStatus:
             secondary_href=str(secondary_href),
             status="succeeded",
             product=products.basename,
-            median_speed_m_per_yr=_finite_or_none(products.median_speed_m_per_yr),
+            median_v_m_per_yr=_finite_or_none(products.median_v_m_per_yr),
             valid_fraction=_finite_or_none(products.valid_fraction),
         )
 
@@ -273,7 +273,7 @@ class PairStatus:
         """One line: the pair, its scenes and what happened."""
         head = f"pair {self.pair_id} ({self.reference_id} -> {self.secondary_id})"
         if self.succeeded:
-            speed = "n/a" if self.median_speed_m_per_yr is None else f"{self.median_speed_m_per_yr:.1f} m/yr"
+            speed = "n/a" if self.median_v_m_per_yr is None else f"{self.median_v_m_per_yr:.1f} m/yr"
             return f"{head} succeeded: {self.product}, median speed {speed}"
         return f"{head} failed ({self.error_type}): {self.reason}"
 

@@ -293,14 +293,20 @@ class AggregationResult:
             ],
         }
         if summary is None:
-            return {"pair_count": 0, "median_speed_m_per_yr": None, "valid_fraction": 0.0, "pairs": [], **run_stats}
+            return {
+                "pair_count": 0,
+                "headline_median_v_m_per_yr": None,
+                "valid_fraction": 0.0,
+                "pairs": [],
+                **run_stats,
+            }
         start, end = summary.start_datetime, summary.end_datetime
         return {
             "pair_count": summary.product_count,
             "headline": summary.headline(),
             "headline_region": summary.region_name,
-            "median_speed_m_per_yr": summary.median_speed,
-            "median_speed_error_m_per_yr": summary.median_speed_error,
+            "headline_median_v_m_per_yr": summary.headline_median_v,
+            "headline_median_v_error_m_per_yr": summary.headline_median_v_error,
             "pairs_left_out": summary.exclusion_lines(),
             "valid_fraction": summary.valid_fraction,
             "start_datetime": start.isoformat() if start else None,
@@ -310,7 +316,7 @@ class AggregationResult:
                     "reference_id": e.reference_id,
                     "secondary_id": e.secondary_id,
                     "dt_days": e.dt_days,
-                    "median_speed_m_per_yr": e.median_v,
+                    "median_v_m_per_yr": e.median_v,
                     "valid_fraction": e.valid_fraction,
                 }
                 for e in summary.entries

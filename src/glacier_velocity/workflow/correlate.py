@@ -196,7 +196,7 @@ class PairProducts:
         Shape of the velocity grid (rows, cols).
     valid_fraction : float
         Fraction of grid points with a velocity (0..1).
-    median_speed_m_per_yr : float
+    median_v_m_per_yr : float
         Median speed over valid points (m/yr); NaN when none is valid.
     images : (Raster, Raster) or None
         The reference and secondary images as tracked (B08 DN on the reference grid), kept
@@ -212,14 +212,14 @@ class PairProducts:
     search_px: float
     grid_shape: tuple[int, int]
     valid_fraction: float
-    median_speed_m_per_yr: float
+    median_v_m_per_yr: float
     images: tuple[Raster, Raster] | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> str:
         """One line: valid share and median speed."""
         return (
             f"{self.basename}: {self.valid_fraction * 100:.1f}% valid of {self.grid_shape[0]}x{self.grid_shape[1]} points, "
-            f"median speed {self.median_speed_m_per_yr:.1f} m/yr, dt {self.dt_days:.2f} days, search {self.search_px:.1f} px"
+            f"median speed {self.median_v_m_per_yr:.1f} m/yr, dt {self.dt_days:.2f} days, search {self.search_px:.1f} px"
         )
 
 
@@ -481,7 +481,7 @@ def write_pair_products(
         search_px=float(search_px),
         grid_shape=product.shape,
         valid_fraction=product.valid_fraction,
-        median_speed_m_per_yr=median,
+        median_v_m_per_yr=median,
     )
     texts = dict(beside(result)) if beside is not None else {}
     # The item, which points at the COG and the quicklook, is renamed into place after them,
