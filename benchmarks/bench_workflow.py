@@ -1,9 +1,9 @@
-"""Workflow throughput: pairs per minute of the whole CWL Workflow under each engine.
+"""Workflow throughput: pairs per minute of the whole CWL Workflow under each runner.
 
 A synthetic stack (the demo's scene generator at ``--size`` px, default 1000) of 12 scenes -
 one a month from May to October in 2022 and 2023, the Yazghil season - gives 18 pairs with
 the demo's pairing (2 pairs per image, baselines up to 70 days). The local STAC API serves
-it (``rustac serve``, as in the demo) and the same job runs under each engine:
+it (``rustac serve``, as in the demo) and the same job runs under each runner:
 
 - ``cwltool``: one step at a time (``make run`` before issue 12);
 - ``cwltool-parallel``: ``cwltool --parallel`` (steps run as the tools' ResourceRequirement fit
@@ -11,7 +11,7 @@ it (``rustac serve``, as in the demo) and the same job runs under each engine:
 - ``toil``: ``toil-cwl-runner --batchSystem single_machine --maxCores <cores>``;
 - ``toil-slurm``: ``toil-cwl-runner --batchSystem slurm`` (needs a cluster: ``make slurm-up``).
 
-Each run is timed from the engine's start to its exit (discovery, every pair, aggregation,
+Each run is timed from the runner's start to its exit (discovery, every pair, aggregation,
 catalog). Every run must give the 18 expected pairs, all succeeded, and its median speed is
 compared with the truth, so a fast wrong run cannot pass unnoticed. The load average before
 and after each run is recorded: the benchmark machine may be shared.
@@ -77,9 +77,9 @@ BENCH_SEASON = {"start_month": 5, "end_month": 10}
 
 @dataclass
 class Measurement:
-    """One engine's run on the benchmark stack (times in s, rates in pairs/min)."""
+    """One runner's run on the benchmark stack (times in s, rates in pairs/min)."""
 
-    engine: str
+    runner: str
     cores: int
     wall_s: float
     pairs: int
@@ -113,18 +113,18 @@ def _serial_seconds(cwl_log: str) -> float | None:
     return sum(ends[s] - starts[s] for s in starts)
 
 
-def run_engine(
-    engine: str, job: Path, work: Path, cores: int, expected: list[tuple[str, str]], truth: Path
+def run_runner(
+    runner: str, job: Path, work: Path, cores: int, expected: list[tuple[str, str]], truth: Path
 ) -> Measurement:
-    """Run the Workflow once with ``engine`` and check it gave every expected pair."""
+    """Run the Workflow once with ``runner`` and check it gave every expected pair."""
     runner, extra = {
         "cwltool": ("cwltool", ["--timestamps"]),
         "cwltool-parallel": ("cwltool", []),  # run_workflow adds --parallel
         "toil": ("toil", []),
         "toil-slurm": ("toil-slurm", []),
-    }[engine]
-    used_cores = 1 if engine == "cwltool" else cores
-    outdir = work / engine
+    }[runner]
+    used_cores = 1 if runner == "cwltool" else cores
+    outdir = work / runner
     if outdir.exists():
         shutil.rmtree(outdir)
     load_before = os.getloadavg()[0]
@@ -135,16 +135,16 @@ def run_engine(
             job,
             outdir / "results",
             runner=runner,
-            parallel=engine != "cwltool",
+            parallel=runner != "cwltool",
             work_dir=outdir,
             max_cores=cores,
             extra_args=extra,
             # The whole log, kept beside the results: a failed run's reason is rarely in its tail.
-            log_file=outdir / "engine.log",
+            log_file=outdir / "runner.log",
         )
     except WorkflowFailed as failure:
         return Measurement(
-            engine,
+            runner,
             used_cores,
             time.monotonic() - started,
             0,
@@ -159,18 +159,18 @@ def run_engine(
     load_after = os.getloadavg()[0]
     run = read_run_catalog(outputs["catalog"]["path"])
     if run.run_report is None:
-        raise SystemExit(f"{engine}: the run catalog {run.catalog} has no run report")
+        raise SystemExit(f"{runner}: the run catalog {run.catalog} has no run report")
     report = read_run_report(run.run_report)
     done = sorted((p.reference_id, p.secondary_id) for p in report.pairs if p.status == "succeeded")
     error = None if done == sorted(expected) else f"pairs {report.summary_line()}, expected {len(expected)} succeeded"
     comparison = compare_with_truth(median_speed_map(outputs), truth)
     return Measurement(
-        engine=engine,
+        runner=runner,
         cores=used_cores,
         wall_s=wall,
         pairs=len(done),
         pairs_per_min=60.0 * len(done) / wall,
-        serial_s=_serial_seconds(cwl_log) if engine == "cwltool" else None,
+        serial_s=_serial_seconds(cwl_log) if runner == "cwltool" else None,
         load_before=load_before,
         load_after=load_after,
         truth=f"{comparison.recovered_m_per_yr:.1f} vs {comparison.true_m_per_yr:.1f} m/yr ({100 * comparison.relative_error:+.1f} %)",
@@ -186,20 +186,20 @@ def study_hours(m: Measurement, serial_s: float, study_pairs: int, runs: int, co
     Sequential cwltool uses one core whatever the machine has.
     """
     per_pair_core_s = max(m.wall_s - serial_s, 0.0) * m.cores / m.pairs
-    usable = 1 if m.engine == "cwltool" else cores
+    usable = 1 if m.runner == "cwltool" else cores
     return (runs * serial_s + study_pairs * per_pair_core_s / usable) / 3600.0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--engines",
+        "--runners",
         nargs="+",
         choices=("cwltool", "cwltool-parallel", "toil", "toil-slurm"),
         default=["cwltool", "cwltool-parallel", "toil", "toil-slurm"],
     )
     parser.add_argument("--size", type=int, default=1000, help="scene size (px, square; default 1000)")
-    parser.add_argument("--cores", type=int, default=2, help="cores the parallel engines may use (default 2)")
+    parser.add_argument("--cores", type=int, default=2, help="cores the parallel runners may use (default 2)")
     parser.add_argument("--work", type=Path, default=Path("build/bench-workflow"), help="working directory")
     parser.add_argument("--study-glaciers", type=int, default=3)
     parser.add_argument("--study-summers", type=int, default=10)
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the measurements and machine info here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    if "cwltool" not in args.engines:
+    if "cwltool" not in args.runners:
         parser.error("the sequential cwltool run is needed: it measures the serial steps for the extrapolation")
 
     work = args.work.resolve()
@@ -230,12 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             end_year=years[-1],
             **BENCH_SEASON,
         )
-        for engine in args.engines:
-            log.info("%s ...", engine)
-            m = run_engine(engine, job, work, args.cores, expected, data.truth)
+        for runner in args.runners:
+            log.info("%s ...", runner)
+            m = run_runner(runner, job, work, args.cores, expected, data.truth)
             log.info(
                 "%s: %.0f s, %d pairs, %.2f pairs/min, load %.2f -> %.2f %s",
-                engine,
+                runner,
                 m.wall_s,
                 m.pairs,
                 m.pairs_per_min,
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             measurements.append(m)
 
-    serial_s = next(m.serial_s for m in measurements if m.engine == "cwltool")
+    serial_s = next(m.serial_s for m in measurements if m.runner == "cwltool")
     if serial_s is None:
         log.warning("no step times in cwltool's log: extrapolating with no serial part")
         serial_s = 0.0
@@ -255,23 +255,23 @@ def main(argv: list[str] | None = None) -> int:
         f"stack: {len(stack.scenes)} scenes of {args.size} px, {len(expected)} pairs; {platform.node()} "
         f"{os.cpu_count()} CPUs; serial steps {serial_s:.0f} s per run\n"
     )
-    print("| engine | cores | wall (s) | pairs | pairs/min | load avg before -> after | median speed vs truth |")
+    print("| runner | cores | wall (s) | pairs | pairs/min | load avg before -> after | median speed vs truth |")
     print("|---|---|---|---|---|---|---|")
     for m in measurements:
         rate = f"{m.pairs_per_min:.2f}" if not m.error else f"failed: {m.error}"
         print(
-            f"| {m.engine} | {m.cores} | {m.wall_s:.0f} | {m.pairs} | {rate} | {m.load_before:.2f} -> {m.load_after:.2f} | {m.truth} |"
+            f"| {m.runner} | {m.cores} | {m.wall_s:.0f} | {m.pairs} | {rate} | {m.load_before:.2f} -> {m.load_after:.2f} | {m.truth} |"
         )
     print(
         f"\nstudy: {args.study_glaciers} glaciers x {args.study_summers} summers x {pairs_per_summer:g} pairs = {study_pairs} pairs, hours on"
     )
-    print("| engine | " + " | ".join(f"{c} cores" for c in args.study_cores) + " |")
+    print("| runner | " + " | ".join(f"{c} cores" for c in args.study_cores) + " |")
     print("|---|" + "---|" * len(args.study_cores))
     for m in measurements:
         if m.error or not m.pairs:
             continue
         hours = [study_hours(m, serial_s, study_pairs, args.study_glaciers, c) for c in args.study_cores]
-        print(f"| {m.engine} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
+        print(f"| {m.runner} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
     if args.json:
         args.json.write_text(
             json.dumps(

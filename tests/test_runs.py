@@ -34,7 +34,7 @@ def _files(directory: Path) -> list[str]:
     return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file() or p.is_symlink())
 
 
-# --- progress from the engine's log -----------------------------------------------------------
+# --- progress from the runner's log -----------------------------------------------------------
 
 
 def _jobs_with_statuses(tmp_path: Path, failed_pairs: set[str]) -> str:

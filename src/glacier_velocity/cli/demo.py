@@ -4,7 +4,7 @@ Generates the synthetic Sentinel-2 stack over a made-up glacier, serves it with 
 API, runs the CWL Workflow on it with cwltool --parallel (or Toil, on this machine or as Slurm
 jobs: --runner), and reports where the results are, a one-line summary and the error of the
 recovered median speed against the known truth. While it runs, the console shows the pairs
-done, failed and in all and the elapsed time; the engine's whole log is DIR/workflow.log.
+done, failed and in all and the elapsed time; the runner's whole log is DIR/workflow.log.
 The demo writes only into a new or empty --dir, or one it made itself, and replaces only
 what it made there.
 """
@@ -18,7 +18,7 @@ from ..demo.run import run_demo
 from ..demo.scenes import DEFAULT_DEMO_DIR
 from ..workflow.runner import WORKFLOW_LOG
 from .progress import ProgressView
-from .run import add_engine_options, check_engine_options
+from .run import add_runner_options, check_runner_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,13 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dir", type=Path, default=DEFAULT_DEMO_DIR, help=f"demo working directory (default: {DEFAULT_DEMO_DIR})"
     )
-    add_engine_options(parser)
+    add_runner_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print the results' location, the summary and the error against the truth."""
-    check_engine_options(args)
+    check_runner_options(args)
     view = None if args.quiet else ProgressView()
     log_file = args.dir.resolve() / WORKFLOW_LOG
     try:

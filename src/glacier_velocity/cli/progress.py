@@ -1,7 +1,7 @@
 """The console's progress view of a Workflow run: one line, pairs done/failed/total and time.
 
 On a terminal the line is redrawn in place; elsewhere (a CI log, a file) a line is written
-only when the counts change, so the output stays short. The engine's own log goes to a file
+only when the counts change, so the output stays short. The runner's own log goes to a file
 (``workflow.log`` in the run's directory), never to the console.
 """
 

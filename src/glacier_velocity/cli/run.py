@@ -4,7 +4,7 @@ Runs cwl/glacier-velocity.cwl on a job file (params/*.yml) with cwltool --parall
 at once as far as cores and memory allow), or with Toil (--runner). Each run writes into a
 directory of its own, OUT_DIR/<UTC time>/, and OUT_DIR/latest points to the newest: a re-run
 never mixes with an earlier run's products. The console shows the pairs done, failed and in
-all and the elapsed time; the engine's whole log is workflow.log in the run's directory.
+all and the elapsed time; the runner's whole log is workflow.log in the run's directory.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_RUNS_DIR,
         help=f"base directory: this run goes to OUT_DIR/<UTC time>/, OUT_DIR/{LATEST} links to it (default: {DEFAULT_RUNS_DIR})",
     )
-    add_engine_options(parser)
+    add_runner_options(parser)
     parser.set_defaults(func=run)
 
 
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
+def add_runner_options(parser: argparse.ArgumentParser) -> None:
     """--project, --runner, --parallel/--no-parallel and --quiet, shared by ``run`` and ``demo``."""
     parser.add_argument(
         "--project", type=Path, default=None, help="repository holding cwl/ and params/ (default: found from here)"
@@ -48,7 +48,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         "--runner",
         choices=RUNNERS,
         default="cwltool",
-        help="workflow engine: cwltool, toil (single machine) or toil-slurm (every step a Slurm job) (default: cwltool)",
+        help="workflow runner: cwltool, toil (single machine) or toil-slurm (every step a Slurm job) (default: cwltool)",
     )
     parser.add_argument(
         "--parallel",
@@ -57,11 +57,11 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="cwltool runs pairs at once as cores and memory allow (default); --no-parallel: one at a time. Toil always runs them in parallel",
     )
     parser.add_argument(
-        "--quiet", action="store_true", help="no progress view (the engine's log is in workflow.log either way)"
+        "--quiet", action="store_true", help="no progress view (the runner's log is in workflow.log either way)"
     )
 
 
-def check_engine_options(args: argparse.Namespace) -> None:
+def check_runner_options(args: argparse.Namespace) -> None:
     """Refuse --no-parallel with Toil, which has no sequential mode here."""
     if not args.parallel and args.runner != "cwltool":
         raise SystemExit(
@@ -71,7 +71,7 @@ def check_engine_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the Workflow; print the run's directory, its log and the pairs' counts."""
-    check_engine_options(args)
+    check_runner_options(args)
     view = None if args.quiet else ProgressView()
     try:
         result = run_params(

@@ -172,7 +172,7 @@ def run_demo(
 ) -> DemoResult:
     """Generate the demo stack, serve it, run the Workflow and check the result.
 
-    ``runner`` is the workflow engine, one of :data:`RUNNERS` (default ``"cwltool"``, with
+    ``runner`` is the workflow runner, one of :data:`RUNNERS` (default ``"cwltool"``, with
     ``--parallel`` unless ``parallel`` is False); with Toil, ``demo_dir`` also holds its
     ``jobstore/``, ``work/`` and ``toil.log``.
 
@@ -197,7 +197,7 @@ def run_demo(
         An already generated stack to serve instead of generating one into ``demo_dir/data``
         (e.g. a copy with a deliberately corrupted scene).
     log_file, on_progress
-        The engine's whole log to that file, and the pairs' progress while it runs (see
+        The runner's whole log to that file, and the pairs' progress while it runs (see
         :func:`run_workflow`).
 
     Returns

@@ -1,4 +1,4 @@
-"""Follow a Workflow run from its engine's log: pairs done, failed and in all, as they finish.
+"""Follow a Workflow run from its runner's log: pairs done, failed and in all, as they finish.
 
 cwltool writes one line per event of a job to its log (stderr), which :func:`run_workflow`
 sends to a file. Three kinds of line tell how far the scatter over the pairs is:

@@ -1,7 +1,7 @@
 """Run the CWL Workflow on a job file: cwltool or Toil (single machine or Slurm), with progress.
 
 :func:`run_workflow` runs a CWL process under one of :data:`RUNNERS` and follows the pairs'
-progress in the engine's log (:mod:`.progress`); :func:`run_params` gives a job file
+progress in the runner's log (:mod:`.progress`); :func:`run_params` gives a job file
 (``params/*.yml``) a fresh run directory (:mod:`.rundirs`) and runs the Workflow into it
 (``glacier-velocity run``, ``make run``). The offline demo (:mod:`glacier_velocity.demo.run`)
 and the local OGC API - Processes (:mod:`glacier_velocity.deploy.ogc`) run through here too.
@@ -78,7 +78,7 @@ def write_job(
     data_location : path-like, optional
         The directory of the demo data. A bare file name as ``glacier_outlines`` in the
         template (the demo's ``glacier_outlines.geojson``) becomes the CWL File of that name
-        there, which the engine stages into every step that reads it (a container too).
+        there, which the runner stages into every step that reads it (a container too).
     **overrides
         Inputs to set, e.g. ``stac_url="http://127.0.0.1:40123"``.
     """
@@ -98,7 +98,7 @@ def write_job(
 def cwl_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """A job file's value for a File input: ``{"class": "File", "path": <absolute path>}``.
 
-    The engine stages it into the step (a container sees it too) and the tool receives the
+    The runner stages it into the step (a container sees it too) and the tool receives the
     staged path; a string would be passed as it is and name a path only the host has.
     """
     return {"class": "File", "path": str(Path(path).resolve())}
@@ -123,7 +123,7 @@ def workflow_env() -> dict[str, str]:
 CONTAINER_ARGS = ("--disable-pull", "--custom-net", "host")
 
 
-#: Workflow engines of :func:`run_workflow`: ``cwltool``; ``toil``, ``toil-cwl-runner`` with
+#: Workflow runners of :func:`run_workflow`: ``cwltool``; ``toil``, ``toil-cwl-runner`` with
 #: its single-machine batch system; ``toil-slurm``, ``toil-cwl-runner --batchSystem slurm``
 #: (every step an ``sbatch`` job; the Slurm client commands must be on ``PATH``).
 RUNNERS: tuple[str, ...] = ("cwltool", "toil", "toil-slurm")
@@ -350,23 +350,23 @@ def run_cwltool(
         environment=step_environment(containers=containers),
         extra_args=extra_args,
     )
-    engine = "cwltool (containers)" if containers else "cwltool"
+    runner = "cwltool (containers)" if containers else "cwltool"
     log_path = Path(log_file) if log_file is not None else None
-    return _run_engine(command, engine, f"on {process} with {job}", quiet, log_path, on_progress)
+    return _run_runner(command, runner, f"on {process} with {job}", quiet, log_path, on_progress)
 
 
-def _run_engine(
+def _run_runner(
     command: list[str],
-    engine: str,
+    runner: str,
     what: str,
     quiet: bool,
     log_file: Path | None = None,
     on_progress: ProgressCallback | None = None,
     env: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Run a workflow engine's command; its output object (stdout, JSON) and its log if ``quiet``.
+    """Run a workflow runner's command; its output object (stdout, JSON) and its log if ``quiet``.
 
-    With ``log_file`` the engine's log (stderr) goes to that file, and ``on_progress`` is
+    With ``log_file`` the runner's log (stderr) goes to that file, and ``on_progress`` is
     called with the pairs' progress (:class:`~.progress.PairProgress`) every
     :data:`PROGRESS_INTERVAL_S` while it runs and once at the end; the log is returned then too.
     """
@@ -378,20 +378,20 @@ def _run_engine(
         )
         returncode, stdout, stderr = completed.returncode, completed.stdout, completed.stderr or ""
     else:
-        returncode, stdout = _follow_engine(command, log_file, on_progress, env)
+        returncode, stdout = _follow_runner(command, log_file, on_progress, env)
         stderr = log_file.read_text(encoding="utf-8", errors="replace")
     if returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-40:])
         where = f" (full log: {log_file})" if log_file is not None else ""
-        raise WorkflowFailed(f"{engine} failed (exit {returncode}) {what}{where}" + (f":\n{tail}" if tail else ""))
+        raise WorkflowFailed(f"{runner} failed (exit {returncode}) {what}{where}" + (f":\n{tail}" if tail else ""))
     return json.loads(stdout), stderr
 
 
-#: Seconds between two looks at a running engine's log (s).
+#: Seconds between two looks at the log of a running runner (s).
 PROGRESS_INTERVAL_S = 0.5
 
 
-def _follow_engine(
+def _follow_runner(
     command: list[str], log_file: Path, on_progress: ProgressCallback | None, env: dict[str, str]
 ) -> tuple[int, str]:
     """Run ``command`` with its stderr into ``log_file``, following the log; its exit code and stdout."""
@@ -399,7 +399,7 @@ def _follow_engine(
     follower, offset = LogFollower(), 0
     start = time.monotonic()
     # stdout (the output object) goes to a file, not a pipe: a pipe nobody reads while the
-    # engine runs would block it once full.
+    # runner runs would block it once full.
     with open(log_file, "wb") as err, tempfile.TemporaryFile("w+", encoding="utf-8") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
         try:
@@ -416,7 +416,7 @@ def _follow_engine(
                 if finished:
                     break
         finally:
-            if process.poll() is None:  # interrupted (Ctrl-C): do not leave the engine running
+            if process.poll() is None:  # interrupted (Ctrl-C): do not leave the runner running
                 process.terminate()
                 process.wait()
         out.seek(0)
@@ -446,7 +446,7 @@ def run_workflow(
     an old job store there is removed first, so that a new run never resumes a finished one).
     ``max_cores`` bounds Toil's single-machine batch system. ``log_file`` and ``on_progress``
     are those of :func:`run_cwltool` (with Toil, only the elapsed time is known before the
-    end). Returns the output object and the engine's log (when ``quiet`` or written to
+    end). Returns the output object and the runner's log (when ``quiet`` or written to
     ``log_file``); raises :class:`WorkflowFailed`.
     """
     log_path = Path(log_file) if log_file is not None else None
@@ -469,12 +469,12 @@ def run_workflow(
     if (work / TOIL_JOBSTORE).exists():
         shutil.rmtree(work / TOIL_JOBSTORE)
     (work / "work").mkdir(parents=True, exist_ok=True)
-    return _run_engine(
+    return _run_runner(
         command, runner, f"on {process} with {job} (log: {work / TOIL_LOG})", quiet, log_path, on_progress, toil_env()
     )
 
 
-#: The engine's whole log, in the directory of a run (:func:`run_params`) or of the demo (CLI).
+#: The runner's whole log, in the directory of a run (:func:`run_params`) or of the demo (CLI).
 WORKFLOW_LOG = "workflow.log"
 
 
@@ -489,7 +489,7 @@ class WorkflowRun:
     outputs : dict
         The CWL output object.
     log_file : Path
-        The engine's whole log.
+        The runner's whole log.
     report : RunReport or None
         The run report (every pair, succeeded or failed with its reason); None when the run
         catalog holds none.
@@ -514,7 +514,7 @@ def run_params(
     """Run the Workflow on a job file (``params/*.yml``) into a fresh directory under ``base``.
 
     The run gets ``base/<UTC time>/`` (:func:`~.rundirs.new_run_directory`), with the
-    Workflow's outputs and the engine's whole log (:data:`WORKFLOW_LOG`); Toil's job store and
+    Workflow's outputs and the runner's whole log (:data:`WORKFLOW_LOG`); Toil's job store and
     work files go to its ``toil/``. ``base/latest`` points to it once the Workflow has
     completed (:func:`~.rundirs.mark_complete`): a run killed or failed part-way never becomes
     ``latest``. Earlier runs under ``base`` are left as they are. ``runner``, ``parallel``, ``extra_args`` and
@@ -525,7 +525,7 @@ def run_params(
     InputError
         ``params`` is not a file.
     WorkflowFailed
-        The engine failed (the message ends with its log's last lines and names the log).
+        The runner failed (the message ends with its log's last lines and names the log).
     """
     params = Path(params)
     if not params.is_file():
