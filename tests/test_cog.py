@@ -53,6 +53,7 @@ def _product(shape: tuple[int, int] = (37, 53), seed: int = 0) -> VelocityProduc
         secondary_datetime=datetime(2020, 6, 11, 18, 16, 29, 24000, tzinfo=UTC),
         engine="ncc",
         engine_params={"grid_spacing_px": 12, "chip_px": 32, "search_px": 7.5, "filter": "wallis"},
+        max_velocity_m_per_yr=1000.0,
         sources={"reference": "https://example.org/a.json", "secondary": "items/b.json"},
     )
 
@@ -149,6 +150,8 @@ def test_velocity_cog_bands_tags_and_round_trip(tmp_path):
         assert float(tags["dt_days"]) == product.dt_days
         assert tags["engine"] == "ncc"
         assert json.loads(tags["engine_params"])["search_px"] == 7.5
+        # The speed the pair was tracked for is a setting of its own, not the engine's.
+        assert tags["max_velocity_m_per_yr"] == "1000.0" and "max_velocity_m_per_yr" not in tags["engine_params"]
         assert tags["software_version"] == __version__
         assert tags["pixel_convention"] == PIXEL_CONVENTION
         assert "vx: m/yr" in tags["units"] and "dx: px" in tags["units"]
@@ -165,6 +168,13 @@ def test_velocity_cog_bands_tags_and_round_trip(tmp_path):
     assert back.secondary_datetime == product.secondary_datetime
     assert back.engine == product.engine
     assert back.engine_params == product.engine_params
+    assert back.max_velocity_m_per_yr == 1000.0
+    assert (
+        read_velocity_cog(
+            write_velocity_cog(replace(product, max_velocity_m_per_yr=None), tmp_path / "n.tif")
+        ).max_velocity_m_per_yr
+        is None
+    )
     assert back.sources == product.sources
 
 

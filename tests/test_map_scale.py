@@ -100,7 +100,7 @@ def test_quicklooks_of_a_run_share_one_scale_not_their_own_percentile():
         assert fig.axes[0].get_xlim() == pytest.approx((430.0, 434.8))
         _assert_words_not_parameter_names(fig)
     # Without a scale, the product's recorded max_velocity_m_per_yr is the scale.
-    recorded = replace(fast, engine_params={**fast.engine_params, "max_velocity_m_per_yr": 800.0})
+    recorded = replace(fast, max_velocity_m_per_yr=800.0)
     assert _speed_image(quicklook_figure(recorded)).get_clim() == (8.0, 800.0)
 
 
@@ -114,7 +114,7 @@ def test_summary_uses_the_runs_scale_and_draws_outlines():
     products = [
         replace(
             karakoram_product(speed=s),
-            engine_params={"max_velocity_m_per_yr": 700.0},
+            max_velocity_m_per_yr=700.0,
             reference_id=f"S2A_43SEA_2020060{k}_0_L2A",
         )
         for k, s in enumerate((90.0, 110.0))

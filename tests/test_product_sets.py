@@ -69,8 +69,8 @@ def _recorded_max_velocity(out: Path) -> tuple[float, float]:
     """The maximum speed the item records and the one the COG's tags record."""
     item = json.loads((out / f"{BASENAME}.json").read_text())
     with rasterio.open(out / f"{BASENAME}.tif") as src:
-        engine_params = json.loads(src.tags()["engine_params"])
-    return item["properties"]["gv:correlation_params"]["max_velocity_m_per_yr"], engine_params["max_velocity_m_per_yr"]
+        tagged = float(src.tags()["max_velocity_m_per_yr"])
+    return item["properties"]["gv:correlation_params"]["max_velocity_m_per_yr"], tagged
 
 
 # --- finding 9: a full disk ----------------------------------------------------------------------

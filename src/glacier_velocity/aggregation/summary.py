@@ -149,7 +149,7 @@ class PairEntry:
     source : str
         File the product was read from, or ``""`` for an in-memory product.
     max_velocity_m_per_yr : float or None
-        The tracking bound the pair was made with (m/yr), when recorded in its engine settings.
+        The fastest speed the pair was tracked for (m/yr), when recorded.
     v_error : float
         The pair's typical 1-sigma speed error: median of its ``v_error`` over its valid
         summary-grid pixels (m/yr); NaN when the product has no errors (correction off).
@@ -531,15 +531,6 @@ def _load(product: ProductLike) -> tuple[VelocityProduct, str]:
     from ..io.cog import read_velocity_cog  # imported here: cog pulls in GDAL drivers only when files are used
 
     return read_velocity_cog(path), str(path)
-
-
-def _max_velocity(product: VelocityProduct) -> float | None:
-    """The product's tracking bound ``max_velocity_m_per_yr`` (m/yr) from its engine settings."""
-    value = product.engine_params.get("max_velocity_m_per_yr")
-    try:
-        return float(value) if value is not None and np.isfinite(float(value)) else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _refuse_repeated_files(products: Sequence[ProductLike]) -> None:
@@ -944,7 +935,7 @@ def aggregate_products(
             valid_fraction=valid_px / valid.size if valid.size else 0.0,
             resampled=resampled,
             source=source,
-            max_velocity_m_per_yr=_max_velocity(product),
+            max_velocity_m_per_yr=product.max_velocity_m_per_yr,
             v_error=_pair_error(errors["v_error"], valid),
         )
         first = next((e for e in [*entries, *(x.entry for x in excluded)] if e.pair_id == entry.pair_id), None)

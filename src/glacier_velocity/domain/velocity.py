@@ -138,7 +138,12 @@ class VelocityProduct:
     reference_datetime, secondary_datetime : datetime or None
         Acquisition times, when known.
     engine : str
-        Tracking engine name; ``engine_params`` its settings.
+        Tracking engine name; ``engine_params`` its settings (chip, grid spacing, search range
+        in px, filter).
+    max_velocity_m_per_yr : float or None
+        Fastest surface speed the pair was tracked for (m/yr): with the baseline it set the
+        search range; the maps' colour scale of the run. None when not recorded (a product
+        tracked with a search range given in px).
     sources : dict
         Where the inputs came from (item hrefs or file paths), for provenance.
     vx_error, vy_error, v_error : ndarray of float32, shape (rows, cols)
@@ -166,6 +171,7 @@ class VelocityProduct:
     secondary_datetime: datetime | None = None
     engine: str = ""
     engine_params: dict[str, Any] = field(default_factory=dict)
+    max_velocity_m_per_yr: float | None = None
     sources: dict[str, str] = field(default_factory=dict)
     vx_error: np.ndarray | None = None
     vy_error: np.ndarray | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -199,6 +200,7 @@ def velocity_tags(product: VelocityProduct) -> dict[str, str]:
         "dt_days": repr(float(product.dt_days)),
         "engine": product.engine,
         "engine_params": json.dumps(product.engine_params, sort_keys=True, default=str),
+        "max_velocity_m_per_yr": "" if product.max_velocity_m_per_yr is None else repr(product.max_velocity_m_per_yr),
         "software": "glacier-velocity",
         "software_version": __version__,
         "units": "; ".join(f"{name}: {unit}" for name, unit in VELOCITY_BANDS),
@@ -262,7 +264,9 @@ class VelocityHeader:
     reference_datetime, secondary_datetime : datetime or None
         Their acquisition times.
     engine_params : dict
-        The tracking settings (``max_velocity_m_per_yr``, ...).
+        The tracking engine's settings (chip, grid spacing, search range in px, filter).
+    max_velocity_m_per_yr : float or None
+        The fastest speed the pair was tracked for (m/yr), when recorded.
     correction : dict
         The stable-ground correction record (``stable_shift_*`` tags).
     bands : tuple of str
@@ -279,8 +283,18 @@ class VelocityHeader:
     reference_datetime: datetime | None
     secondary_datetime: datetime | None
     engine_params: dict[str, Any]
+    max_velocity_m_per_yr: float | None
     correction: dict[str, Any]
     bands: tuple[str, ...]
+
+
+def _positive_or_none(text: str) -> float | None:
+    """A tag's positive finite number, or None (empty, or not such a number)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def read_velocity_header(path: str | os.PathLike[str]) -> VelocityHeader:
@@ -322,6 +336,7 @@ def read_velocity_header(path: str | os.PathLike[str]) -> VelocityHeader:
         reference_datetime=_parse_datetime(tags.get("reference_datetime", "")),
         secondary_datetime=_parse_datetime(tags.get("secondary_datetime", "")),
         engine_params=json.loads(tags.get("engine_params", "{}") or "{}"),
+        max_velocity_m_per_yr=_positive_or_none(tags.get("max_velocity_m_per_yr", "")),
         correction={key: _from_tag(value) for key, value in tags.items() if key.startswith("stable_")},
         bands=bands,
     )
@@ -369,6 +384,7 @@ def read_velocity_cog(path: str | os.PathLike[str]) -> VelocityProduct:
         secondary_datetime=header.secondary_datetime,
         engine=tags.get("engine", ""),
         engine_params=header.engine_params,
+        max_velocity_m_per_yr=header.max_velocity_m_per_yr,
         sources=json.loads(tags.get("sources", "{}") or "{}"),
         correction=header.correction,
     )

@@ -2,7 +2,7 @@
 
 Item properties specific to this package use the ``gv:`` prefix: ``gv:reference_id``,
 ``gv:secondary_id``, ``gv:reference_datetime``, ``gv:secondary_datetime``, ``gv:dt_days``
-(baseline, fractional days), ``gv:engine``, ``gv:engine_params``, ``gv:valid_fraction`` and
+(baseline, fractional days), ``gv:engine``, ``gv:engine_params``, ``gv:max_velocity_m_per_yr``, ``gv:valid_fraction`` and
 ``gv:median_v_m_per_yr`` and ``gv:software_version``.
 """
 
@@ -191,6 +191,7 @@ def make_product_item(
         "gv:dt_days": float(product.dt_days),
         "gv:engine": product.engine,
         "gv:engine_params": json.loads(json.dumps(product.engine_params, default=str)),
+        "gv:max_velocity_m_per_yr": product.max_velocity_m_per_yr,
         "gv:valid_fraction": product.valid_fraction,
         "gv:median_v_m_per_yr": float(np.nanmedian(speed)) if np.isfinite(speed).any() else None,
         "gv:software_version": __version__,

@@ -73,7 +73,7 @@ def write_quicklook(
         DN 0 is treated as nodata.
     scale : SpeedScale, optional
         The run's speed colour and arrow scale, the same for every map of the run; default
-        from the product's ``max_velocity_m_per_yr`` (engine settings), else its own speeds.
+        from the product's ``max_velocity_m_per_yr``, else its own speeds.
     outlines : GlacierOutlines, optional
         Glacier outlines, drawn on top.
     max_arrows : int
@@ -117,8 +117,7 @@ def quicklook_figure(
     speed = np.asarray(product.v, dtype=np.float32)
     extent = _grid_extent_km(product.transform, product.shape)
     if scale is None:
-        limit = product.engine_params.get("max_velocity_m_per_yr")
-        scale = speed_scale(max_velocity_m_per_yr=float(limit) if limit is not None else None, glacier_speeds=speed)
+        scale = speed_scale(max_velocity_m_per_yr=product.max_velocity_m_per_yr, glacier_speeds=speed)
 
     fig = Figure(figsize=(8.0, 7.0), layout="constrained")
     FigureCanvasAgg(fig)

@@ -53,7 +53,7 @@ def measure_velocity(
         Glacier outlines: stable ground is the ground outside them. Without them it is found
         automatically (the dominant displacement mode) and the product says so.
     max_velocity_m_per_yr : float
-        Fastest surface speed expected in the area (m/yr), recorded in ``engine_params`` so
+        Fastest surface speed expected in the area (m/yr), recorded in the product so
         that the aggregation draws its summary on the same speed scale.
     engine : {"ncc", "autorift"}
         The tracker.
@@ -98,7 +98,7 @@ def measure_velocity(
         secondary_id=Path(secondary.href).name,
         sources={"reference": reference.href, "secondary": secondary.href},
     )
-    product = replace(product, engine_params={**product.engine_params, "max_velocity_m_per_yr": max_velocity_m_per_yr})
+    product = replace(product, max_velocity_m_per_yr=max_velocity_m_per_yr)
     return correct_product(
         product, offsets, reference.transform, stable_correction=stable_correction, glacier_outlines=outlines
     )
