@@ -39,7 +39,7 @@ test-fast: $(STAMP) ## every test except the end-to-end cwltool/container/Toil r
 notebooks: $(STAMP) ## regenerate notebooks/*.ipynb from their sources notebooks/*.py (commit both)
 	$(BIN)/python notebooks/make_notebooks.py
 
-LINT_PATHS := src tests benchmarks notebooks
+LINT_PATHS := src tests benchmarks notebooks setup.py
 
 lint: $(STAMP) ## ruff (lint and format check), mypy on src/ and the notebook sources, the layers of docs/architecture.md (lint-imports); configured in pyproject.toml
 	$(BIN)/ruff check $(LINT_PATHS)

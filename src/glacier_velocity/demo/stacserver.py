@@ -1,6 +1,6 @@
 """A local STAC API on 127.0.0.1 for tests and the demo, served by ``rustac serve``.
 
-``rustac serve`` (from the ``rustac`` Python package, installed with the ``test`` extra) holds
+``rustac serve`` (from the ``rustac`` Python package, installed with the ``workflow`` extra) holds
 the items in memory and answers the STAC API item search with ``bbox``, ``intersects``,
 ``datetime`` and ``collections``. It does **not** apply ``query`` or ``filter``, which is one
 reason discovery filters cloud cover on the client side as well.
@@ -56,7 +56,7 @@ def find_rustac() -> str:
         return found
     raise CatalogError(
         "cannot start a local STAC API: the 'rustac' executable was found neither next to "
-        f"{sys.executable} nor on PATH; install it with: pip install 'rustac>=0.9'"
+        f"{sys.executable} nor on PATH; install the workflow extra: pip install 'glacier-velocity[workflow]'"
     )
 
 

@@ -40,23 +40,37 @@ ProgressCallback = Callable[[PairProgress], None]
 WORKFLOW = Path("cwl/glacier-velocity.cwl")
 
 
+#: Where an installed wheel holds ``cwl/``, ``notebooks/`` and ``params/`` (setup.py copies them).
+INSTALLED_SHARE = Path(__file__).resolve().parents[1] / "share"
+
+
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The directory holding ``cwl/glacier-velocity.cwl``: ``start`` (default the working
-    directory) or one of its parents, else the source checkout this module was installed from.
+    """The directory holding ``cwl/glacier-velocity.cwl`` (with ``notebooks/`` and ``params/``).
+
+    In order: ``start`` (default the working directory) or one of its parents; the source
+    checkout this module runs from (an editable install); the copy an installed wheel carries
+    (:data:`INSTALLED_SHARE`), so that ``glacier-velocity demo`` and ``run`` work from any
+    directory after ``pip install 'glacier-velocity[workflow]'``.
 
     Raises
     ------
     InputError
-        No such directory (e.g. a wheel install without the repository).
+        None of them holds the Workflow (``start`` given and wrong, or a broken install).
     """
     candidates = [Path(start or Path.cwd()).resolve()]
     candidates += list(candidates[0].parents)
-    candidates += [Path(__file__).resolve().parents[3]]
+    if start is None:
+        candidates += [Path(__file__).resolve().parents[3], INSTALLED_SHARE]
     for candidate in candidates:
         if (candidate / WORKFLOW).is_file():
             return candidate
+    if start is not None:
+        raise InputError(
+            f"cannot find {WORKFLOW} in {candidates[0]} or its parents; give --project a clone of the repository"
+        )
     raise InputError(
-        f"cannot find {WORKFLOW} in {candidates[0]} or its parents; run from a clone of the glacier-velocity repository"
+        f"cannot find {WORKFLOW} in {candidates[0]} or its parents, nor in the installed package ({INSTALLED_SHARE}); "
+        "reinstall with pip install 'glacier-velocity[workflow]' or run from a clone of the repository"
     )
 
 
@@ -209,6 +223,25 @@ def toil_env() -> dict[str, str]:
     }
 
 
+def _engine_executable(name: str, extra: str = "workflow") -> str:
+    """A workflow engine's executable: next to this interpreter (its virtualenv), else on PATH.
+
+    Raises
+    ------
+    InputError
+        Neither: the engine comes with the package's ``extra``.
+    """
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    if shutil.which(name):
+        return name
+    raise InputError(
+        f"{name} is not installed (neither next to {sys.executable} nor on PATH); "
+        f"install the {extra} extra: pip install 'glacier-velocity[{extra}]'"
+    )
+
+
 def toil_command(
     process: str | os.PathLike[str],
     job: str | os.PathLike[str],
@@ -231,9 +264,8 @@ def toil_command(
     if max_cores is not None and max_cores < 1:
         raise InvalidParameter("max_cores", f"must be at least 1, not {max_cores}")
     work = Path(work_dir).resolve()
-    executable = Path(sys.executable).parent / "toil-cwl-runner"
     command = [
-        str(executable) if executable.exists() else "toil-cwl-runner",
+        _engine_executable("toil-cwl-runner", extra="deploy"),
         "--no-container",
         "--batchSystem",
         _TOIL_BATCH_SYSTEMS[runner],
@@ -277,13 +309,12 @@ def cwltool_command(
     none of its operator's settings - the STAC token above all, which goes to whatever
     ``stac_url`` a job names.
     """
-    cwltool = Path(sys.executable).parent / "cwltool"
     mode = [*CONTAINER_ARGS] if containers else ["--no-container"]
     if environment is None:
         environment = ["PYTHONPATH"] if not containers and os.environ.get("PYTHONPATH") else []
     mode += _preserve(environment)
     return [
-        str(cwltool) if cwltool.exists() else "cwltool",
+        _engine_executable("cwltool"),
         *mode,
         "--outdir",
         str(outdir),
