@@ -20,7 +20,11 @@ requirements:
   ScatterFeatureRequirement: {}
   MultipleInputFeatureRequirement: {}
   StepInputExpressionRequirement: {}
-  InlineJavascriptRequirement: {}
+  # text_as_file: the GeoJSON inputs (aoi, glacier_outlines, points_of_interest) reach each step
+  # as a file when their text is too long for a command-line argument (lib/inputs.js).
+  InlineJavascriptRequirement:
+    expressionLib:
+      - $include: lib/inputs.js
 
 inputs:
   stac_url:
@@ -175,7 +179,9 @@ steps:
     in:
       stac_url: stac_url
       collection: collection
-      aoi: aoi
+      aoi:
+        source: aoi
+        valueFrom: $(text_as_file(self, "aoi.geojson"))
       start_year: start_year
       end_year: end_year
       start_month: start_month
@@ -211,7 +217,9 @@ steps:
         valueFrom: $(inputs.pair.reference_href)
       secondary_href:
         valueFrom: $(inputs.pair.secondary_href)
-      aoi: aoi
+      aoi:
+        source: aoi
+        valueFrom: $(text_as_file(self, "aoi.geojson"))
       max_velocity_m_per_yr: max_velocity_m_per_yr
       grid_spacing_px: grid_spacing_px
       chip_px: chip_px
@@ -220,7 +228,9 @@ steps:
       mask_clouds: mask_clouds
       stable_correction: stable_correction
       min_correlation_baseline_days: min_correlation_baseline_days
-      glacier_outlines: glacier_outlines
+      glacier_outlines:
+        source: glacier_outlines
+        valueFrom: $(text_as_file(self, "glacier_outlines.geojson"))
       stac_url: stac_url
     out: [executed_notebook, product, velocity, quicklook, item, status]
 
@@ -240,9 +250,15 @@ steps:
       resampling: resampling
       max_pair_error_m_per_yr: max_pair_error_m_per_yr
       keep_uncorrected_pairs: keep_uncorrected_pairs
-      glacier_outlines: glacier_outlines
-      points_of_interest: points_of_interest
-      aoi: aoi
+      glacier_outlines:
+        source: glacier_outlines
+        valueFrom: $(text_as_file(self, "glacier_outlines.geojson"))
+      points_of_interest:
+        source: points_of_interest
+        valueFrom: $(text_as_file(self, "points_of_interest.geojson"))
+      aoi:
+        source: aoi
+        valueFrom: $(text_as_file(self, "aoi.geojson"))
     out: [executed_notebook, summary_cogs, summary_figure, time_series_figure, datacube, catalog, run_report]
 
   node_collect:

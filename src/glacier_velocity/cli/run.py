@@ -5,6 +5,8 @@ at once as far as cores and memory allow), or with Toil (--runner). Each run wri
 directory of its own, OUT_DIR/<UTC time>/, and OUT_DIR/latest points to the newest: a re-run
 never mixes with an earlier run's products. The console shows the pairs done, failed and in
 all and the elapsed time; the runner's whole log is workflow.log in the run's directory.
+The job file is checked first, as the steps would check it (a bad value is one line and no
+run starts); relative paths in it are read from its directory.
 """
 
 from __future__ import annotations

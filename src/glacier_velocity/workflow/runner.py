@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import InputError, InvalidParameter, WorkflowFailed
 from ..products.runcatalog import read_run_catalog
 from ..products.runreport import RunReport, read_run_report
+from .jobfile import prepare_job, write_run_job
 from .progress import LogFollower, PairProgress, read_new_lines
 from .rundirs import mark_complete, new_run_directory
 
@@ -554,19 +555,21 @@ def run_params(
     Raises
     ------
     InputError
-        ``params`` is not a file.
+        ``params`` is not a file, or a value in it is refused by the library's own checks
+        (:func:`~.jobfile.prepare_job`: one line naming the job file and the parameter); the
+        run then has no directory. Relative paths in it are read from its directory, and the
+        job the engine runs is ``job.yml`` in the run's directory.
     WorkflowFailed
         The runner failed (the message ends with its log's last lines and names the log).
     """
-    params = Path(params)
-    if not params.is_file():
-        raise InputError(f"job file {params} does not exist; give a params/*.yml file (e.g. params/yazghil.yml)")
     root = find_project_root(project_root)
+    # A bad value fails here, in one line, before a run directory exists or an engine starts.
+    job = prepare_job(params, root / WORKFLOW)
     run_dir = new_run_directory(base).resolve()
     log_file = run_dir / WORKFLOW_LOG
     outputs, _ = run_workflow(
         root / WORKFLOW,
-        params.resolve(),
+        write_run_job(job, run_dir),
         run_dir,
         runner=runner,
         parallel=parallel,
