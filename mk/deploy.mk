@@ -5,6 +5,11 @@ VERSION ?= $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml | head -
 # Registry prefix of the image reference in the application package and of `make image`.
 REGISTRY ?= localhost
 IMAGE ?= $(REGISTRY)/glacier-velocity:$(VERSION)
+# The image's digest in its registry (sha256:<64 hex>), once pushed: the package (and the stage
+# tools of the wrapped package) then name IMAGE@IMAGE_DIGEST, which a runner pulls byte for byte.
+# E.g. `podman push --digestfile d $(IMAGE)`, or `docker buildx imagetools inspect $(IMAGE)`.
+IMAGE_DIGEST ?=
+PACKAGE_IMAGE := $(IMAGE)$(if $(IMAGE_DIGEST),@$(IMAGE_DIGEST))
 # The tag the CWL sources name in their DockerRequirement hint (cwl/*.cwl).
 LOCAL_TAG ?= glacier-velocity:latest
 # The image's source label and the package's s:codeRepository: project.urls.Repository.
@@ -69,15 +74,15 @@ image: ## build the container image $(REGISTRY)/glacier-velocity:$(VERSION) (doc
 demo-container: $(DEPLOY_STAMP) image ## the demo with every step in the container (cwltool docker mode)
 	$(RUN) $(BIN)/glacier-velocity demo-container --dir build/demo-container --image $(LOCAL_TAG)
 
-package: $(DEPLOY_STAMP) ## write the OGC application package dist/glacier-velocity.<version>.cwl
-	$(RUN) $(BIN)/glacier-velocity package --image $(IMAGE) --code-repository $(CODE_REPOSITORY) --output $(PACKAGE) --ogc deploy/ogc --calrissian deploy/calrissian
+package: $(DEPLOY_STAMP) ## write the OGC application package dist/glacier-velocity.<version>.cwl (image $(IMAGE), @IMAGE_DIGEST when given)
+	$(RUN) $(BIN)/glacier-velocity package --image $(PACKAGE_IMAGE) --code-repository $(CODE_REPOSITORY) --output $(PACKAGE) --ogc deploy/ogc --calrissian deploy/calrissian
 
 package-validate: package ## validate the package: cwltool --validate and eoap-validator (package, staging, metadata profiles)
 	$(RUN) $(BIN)/cwltool --quiet --validate $(PACKAGE)
 	$(EOAP_VENV)/bin/eoap-validator --profile eoap-package --profile eoap-staging --profile metadata \
 	  --staging deploy/ogc/eoap-staging.json $(PACKAGE)#glacier-velocity
 
-package-wrap: package $(ADES_STAMP) ## wrap the package for an ADES (stage-in/out from deploy/ades/, offline): $(WRAPPED)
+package-wrap: package $(ADES_STAMP) ## wrap the package for an ADES (stage-in/out from deploy/ades/, in the package's image, offline): $(WRAPPED)
 	mkdir -p build
 	$(CWLWRAP_VENV)/bin/python deploy/ades/wrap.py --workflow $(PACKAGE)#glacier-velocity \
 	  --directory-stage-in deploy/ades/stage-in.cwl --file-stage-in deploy/ades/file-stage-in.cwl \

@@ -21,6 +21,7 @@ import yaml
 from glacier_velocity import demo
 from glacier_velocity.demo.scenes import DEMO_OUTLINES_FILE
 from glacier_velocity.demo.stacserver import serve_stac
+from glacier_velocity.deploy import package as pkg
 from glacier_velocity.deploy import s3upload
 from glacier_velocity.deploy.containers import serve_files
 from glacier_velocity.deploy.s3upload import catalog_files, s3_client
@@ -77,13 +78,10 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The development package (repository notebooks, image as a hint) wrapped as make package-wrap does."""
+def wrap(package_file: Path, work: Path) -> Path:
+    """``package_file`` wrapped as make package-wrap does (deploy/ades/wrap.py), into ``work``."""
     if not CWLWRAP_PYTHON.exists():
         pytest.fail(f"{CWLWRAP_PYTHON} missing: run `make ades-setup` (make test does)")
-    work = tmp_path_factory.mktemp("wrap")
-    package_file = write_development_package(work / "package.cwl")
     ades = ROOT / "deploy" / "ades"
     completed = subprocess.run(
         [
@@ -107,6 +105,36 @@ def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return work / "wrapped.cwl"
+
+
+@pytest.fixture(scope="module")
+def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The development package (repository notebooks, image as a hint) wrapped as make package-wrap does."""
+    work = tmp_path_factory.mktemp("wrap")
+    return wrap(write_development_package(work / "package.cwl"), work)
+
+
+def _docker(process: dict) -> tuple[str | None, str | None]:
+    """(where, image) of a process's DockerRequirement: 'requirements' or 'hints'."""
+    for where in ("requirements", "hints"):
+        for entry in process.get(where) or []:
+            if entry["class"] == "DockerRequirement":
+                return where, entry["dockerPull"]
+    return None, None
+
+
+def test_every_tool_of_the_wrapped_package_requires_the_packages_pinned_image(tmp_path: Path) -> None:
+    """The stage tools named glacier-velocity:latest as a hint, a tag no registry has (issue 24, item 1)."""
+    metadata = pkg.project_metadata(ROOT)
+    image = f"registry.example.org/eo/glacier-velocity:{metadata.version}@sha256:{'0123456789abcdef' * 4}"
+    package_file = pkg.write_package(
+        pkg.build_package(ROOT / "cwl", image=image, metadata=metadata), tmp_path / "p.cwl"
+    )
+    wrapped = wrap(package_file, tmp_path)
+    tools = [p for p in yaml.safe_load(wrapped.read_text())["$graph"] if p["class"] == "CommandLineTool"]
+    assert {"stage-in", "file-stage-in", "stage-out"} <= {t["id"] for t in tools}
+    assert {t["id"]: _docker(t) for t in tools} == {t["id"]: ("requirements", image) for t in tools}
+    assert ":latest" not in wrapped.read_text()
 
 
 def test_wrapped_package_is_self_contained(wrapped: Path) -> None:

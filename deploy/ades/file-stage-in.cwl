@@ -10,6 +10,8 @@ doc: |
   nothing is fetched. Only http(s) is accepted; the request has a 60 s timeout and three
   attempts, and a file larger than 512 MB is refused.
 
+# To run alone. In the wrapped package (wrap.py) this tool runs in the package's own versioned
+# image, required as the package's tools require it.
 hints:
   DockerRequirement:
     dockerPull: glacier-velocity:latest

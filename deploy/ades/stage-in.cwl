@@ -8,6 +8,8 @@ doc: |
   to the local file name, so that a tool given the Directory reads a self-contained item.
   Only http(s) is accepted; each request has a 60 s timeout and three attempts.
 
+# To run alone. In the wrapped package (wrap.py) this tool runs in the package's own versioned
+# image, required as the package's tools require it.
 hints:
   DockerRequirement:
     dockerPull: glacier-velocity:latest

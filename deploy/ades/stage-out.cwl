@@ -12,6 +12,8 @@ doc: |
   each request with a 60 s timeout and three attempts. Temporary credentials take a session
   token; without keys, boto3 looks for a web identity (Kubernetes service account) or a role.
 
+# To run alone. In the wrapped package (wrap.py) this tool runs in the package's own versioned
+# image, required as the package's tools require it.
 hints:
   DockerRequirement:
     dockerPull: glacier-velocity:latest

@@ -20,6 +20,9 @@ them into ``[URI, string]`` and feeds them to the file stage-in, whose input is 
 union too (``file-stage-in.cwl``: a URI is fetched, a string passed on). eoap-cwlwrap 0.31.0's
 type check (``is_type_assignable_to``) fails with a TypeError on a union checked against a type
 name; this script checks a union member by member, as it already does against a class.
+
+The stage templates hint ``glacier-velocity:latest`` so that they run alone; in the result,
+the stage tools run in the package's own image, required (or hinted) as the package's tools are.
 """
 
 from __future__ import annotations
@@ -94,6 +97,57 @@ def _inline_schema(node, types) -> int:  # type: ignore[no-untyped-def]
     return replaced
 
 
+#: The processes the stage templates (deploy/ades/*.cwl) add to the wrapped package.
+STAGE_TOOLS = ("stage-in", "file-stage-in", "stage-out")
+
+
+def _as_map(entries):  # type: ignore[no-untyped-def]
+    """A CWL list-or-map field (requirements, hints) as {class: body}, keeping the bodies."""
+    if entries is None:
+        return {}
+    if isinstance(entries, dict):
+        return {k: v for k, v in entries.items()}
+    return {e["class"]: {k: v for k, v in e.items() if k != "class"} for e in entries}
+
+
+def _as_list(entries):  # type: ignore[no-untyped-def]
+    return [{"class": name, **dict(body or {})} for name, body in entries.items()]
+
+
+def _stage_images(document) -> str:  # type: ignore[no-untyped-def]
+    """Run the stage tools in the package's own image, required or hinted as the package's tools are.
+
+    The templates name ``glacier-velocity:latest`` as a hint (to run alone); an ADES would pull
+    that tag, which no registry has. Every tool of the package names one image (pinned by digest
+    when the package was built with one, ``make package IMAGE_DIGEST=sha256:...``); the stage
+    tools get that reference, in ``requirements`` when the package requires it. Returns it.
+    """
+    placements = set()
+    for process in document["$graph"]:
+        if process.get("class") != "CommandLineTool" or process.get("id") in STAGE_TOOLS:
+            continue
+        for field in ("requirements", "hints"):
+            docker = _as_map(process.get(field)).get("DockerRequirement")
+            if docker:
+                placements.add((field, docker["dockerPull"]))
+    if len(placements) != 1:
+        raise SystemExit(f"wrap: the package's tools must share one image, in one place; found {sorted(placements)}")
+    ((field, image),) = placements
+    for process in document["$graph"]:
+        if process.get("id") not in STAGE_TOOLS:
+            continue
+        for place in ("requirements", "hints"):
+            entries = _as_map(process.get(place))
+            entries.pop("DockerRequirement", None)
+            if place == field:
+                entries = {"DockerRequirement": {"dockerPull": image}, **entries}
+            if entries:
+                process[place] = _as_list(entries)
+            else:
+                process.pop(place, None)
+    return image
+
+
 def main(argv: list[str]) -> int:
     from eoap_cwlwrap.builder import main as cwlwrap
 
@@ -104,12 +158,13 @@ def main(argv: list[str]) -> int:
     yaml = YAML()
     document = yaml.load(output.read_text(encoding="utf-8"))
     replaced = _inline_schema(document, _schema_types())
+    image = _stage_images(document)
     with output.open("w", encoding="utf-8") as f:
         yaml.dump(document, f)
     if "$import" in output.read_text(encoding="utf-8"):
         print(f"wrap: {output} still has an $import; a runner would fetch it", file=sys.stderr)
         return 1
-    print(f"wrapped package: {output} ({replaced} schema import(s) inlined)")
+    print(f"wrapped package: {output} ({replaced} schema import(s) inlined), every tool in {image}")
     return 0
 
 
