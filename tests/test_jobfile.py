@@ -1,6 +1,6 @@
-"""Job files checked and resolved before the engine starts (``glacier-velocity run``).
+"""Job files checked and resolved before the runner starts (``glacier-velocity run``).
 
-A bad value gave 42 lines of notebook traceback from the engine's log (issue 24, item 8); a
+A bad value gave 42 lines of notebook traceback from the runner's log (issue 24, item 8); a
 relative path was looked for in the steps' temporary directories (issue 23, finding 3); GeoJSON
 text over 128 KiB broke the steps' command lines (issue 23, finding 2).
 """
@@ -57,7 +57,7 @@ def _job(directory: Path, **values: object) -> Path:
         ({"end_year": None}, "end_year: required, and not given"),
     ],
 )
-def test_run_refuses_a_bad_job_in_one_line_before_any_engine_starts(
+def test_run_refuses_a_bad_job_in_one_line_before_any_runner_starts(
     values: dict, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job = _job(tmp_path / "jobs", **values)
@@ -67,7 +67,7 @@ def test_run_refuses_a_bad_job_in_one_line_before_any_engine_starts(
     assert captured.out == ""
     assert captured.err.count("\n") == 1, captured.err
     assert captured.err.startswith(f"glacier-velocity run: error: job file {job}: {expected}"), captured.err
-    assert not runs.exists()  # no run directory, no `latest`, no engine
+    assert not runs.exists()  # no run directory, no `latest`, no runner
 
 
 def test_relative_paths_are_read_from_the_job_files_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,6 +184,6 @@ def test_a_run_with_large_inline_outlines_and_a_relative_aoi_file(
     assert ran["aoi"] == {"class": "File", "path": str(jobs / "area.geojson")}
     (pair,) = read_run_catalog(run_dir / "catalog").pairs
     settings = json.loads(pair.item.read_text())["properties"]
-    # The outlines reached the correlation step as a file the engine wrote, not as an argument.
+    # The outlines reached the correlation step as a file the runner wrote, not as an argument.
     recorded = json.dumps(settings)
     assert f"{os.sep}{DEMO_OUTLINES_FILE}" in recorded and "inline GeoJSON" not in recorded

@@ -3,7 +3,7 @@
 // GeoJSON text too long for a command line becomes a file. The tools pass text inputs to
 // papermill as arguments, and Linux refuses any one argument over 128 KiB ("[Errno 7] Argument
 // list too long"): the outlines of a large glacier (RGI 7.0) are megabytes of GeoJSON. A File
-// literal is written by the engine and staged into the step like any File input, and the step
+// literal is written by the runner and staged into the step like any File input, and the step
 // receives its path. 32768 UTF-16 code units are at most 96 KiB of UTF-8. Shorter text, and
 // anything that is not GeoJSON text (W,S,E,N, a URL, lon,lat pairs), stays as it is.
 var LONGEST_ARGUMENT = 32768;

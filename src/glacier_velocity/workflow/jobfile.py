@@ -1,22 +1,22 @@
 """Job files of the Workflow (``params/*.yml``): checked with the library's own checks, and
-made to run from any directory, before the engine starts.
+made to run from any directory, before the runner starts.
 
 ``glacier-velocity run`` hands a job file to cwltool or Toil, whose steps run the notebooks in
 directories of their own. Two things went wrong there that this module settles first:
 
 - A bad value (month 13, an unreadable ``aoi``) was found by the discovery notebook, and the
-  user saw the engine's log: 42 lines of notebook traceback with the one clear line in the
+  user saw the runner's log: 42 lines of notebook traceback with the one clear line in the
   middle. :func:`check_job` builds the steps' parameter dataclasses (``DiscoveryParams``,
   ``CorrelationParams``, ``AggregationParams``) from the job, as the notebooks will, so the
   same check fails at once with the same message, naming the job file. Unknown names (a typo
-  the engine would ignore) and missing required inputs are refused too.
+  the runner would ignore) and missing required inputs are refused too.
 - A relative path (``glacier_outlines: outlines.geojson`` beside ``job.yml``) was passed on as
   a string, and the steps, running elsewhere, found no file. :func:`resolve_paths` reads
   relative paths from the job file's directory, as cwltool does for a ``File``'s ``path``: a
-  GeoJSON input naming an existing file becomes a ``File`` (which the engine stages into every
+  GeoJSON input naming an existing file becomes a ``File`` (which the runner stages into every
   step, a container too), and a ``File``'s relative ``path`` or ``location`` becomes absolute.
 
-:func:`prepare_job` does both; :func:`write_run_job` writes the job the engine runs into the run's directory.
+:func:`prepare_job` does both; :func:`write_run_job` writes the job the runner runs into the run's directory.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from .correlate import CorrelationParams
 GEOJSON_INPUTS = ("aoi", "glacier_outlines", "points_of_interest")
 #: Suffixes that make a string a file name even when no such file exists (it is then reported missing).
 _FILE_SUFFIXES = (".geojson", ".json")
-#: The job file the engine runs, in the run's directory (:func:`prepare_job`).
+#: The job file the runner runs, in the run's directory (:func:`prepare_job`).
 RUN_JOB = "job.yml"
 
 
@@ -177,7 +177,7 @@ def prepare_job(path: str | os.PathLike[str], workflow: str | os.PathLike[str]) 
 
 
 def write_run_job(job: Mapping[str, Any], run_dir: str | os.PathLike[str]) -> Path:
-    """Write the job the engine runs, ``run_dir/job.yml`` (:data:`RUN_JOB`); its paths are absolute."""
+    """Write the job the runner runs, ``run_dir/job.yml`` (:data:`RUN_JOB`); its paths are absolute."""
     import yaml
 
     target = Path(run_dir) / RUN_JOB

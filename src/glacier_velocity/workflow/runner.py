@@ -224,13 +224,13 @@ def toil_env() -> dict[str, str]:
     }
 
 
-def _engine_executable(name: str, extra: str = "workflow") -> str:
-    """A workflow engine's executable: next to this interpreter (its virtualenv), else on PATH.
+def _runner_executable(name: str, extra: str = "workflow") -> str:
+    """A workflow runner's executable: next to this interpreter (its virtualenv), else on PATH.
 
     Raises
     ------
     InputError
-        Neither: the engine comes with the package's ``extra``.
+        Neither: the runner comes with the package's ``extra``.
     """
     beside = Path(sys.executable).parent / name
     if beside.exists():
@@ -266,7 +266,7 @@ def toil_command(
         raise InvalidParameter("max_cores", f"must be at least 1, not {max_cores}")
     work = Path(work_dir).resolve()
     command = [
-        _engine_executable("toil-cwl-runner", extra="deploy"),
+        _runner_executable("toil-cwl-runner", extra="deploy"),
         "--no-container",
         "--batchSystem",
         _TOIL_BATCH_SYSTEMS[runner],
@@ -315,7 +315,7 @@ def cwltool_command(
         environment = ["PYTHONPATH"] if not containers and os.environ.get("PYTHONPATH") else []
     mode += _preserve(environment)
     return [
-        _engine_executable("cwltool"),
+        _runner_executable("cwltool"),
         *mode,
         "--outdir",
         str(outdir),
@@ -558,12 +558,12 @@ def run_params(
         ``params`` is not a file, or a value in it is refused by the library's own checks
         (:func:`~.jobfile.prepare_job`: one line naming the job file and the parameter); the
         run then has no directory. Relative paths in it are read from its directory, and the
-        job the engine runs is ``job.yml`` in the run's directory.
+        job the runner runs is ``job.yml`` in the run's directory.
     WorkflowFailed
         The runner failed (the message ends with its log's last lines and names the log).
     """
     root = find_project_root(project_root)
-    # A bad value fails here, in one line, before a run directory exists or an engine starts.
+    # A bad value fails here, in one line, before a run directory exists or a runner starts.
     job = prepare_job(params, root / WORKFLOW)
     run_dir = new_run_directory(base).resolve()
     log_file = run_dir / WORKFLOW_LOG
