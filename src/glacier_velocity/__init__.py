@@ -7,15 +7,37 @@ STAC items, figures, catalog); ``domain`` holds the values they pass on, ``workf
 them (docs/architecture.md).
 
 The public names below are imported lazily, so ``import glacier_velocity`` stays cheap and
-has no side effects.
+has no side effects; type checkers see them through the ``TYPE_CHECKING`` imports (a test
+keeps both lists equal).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    # What mypy and editors see: the real types. At run time the names are imported lazily.
+    from .aggregation.summary import aggregate_products, write_summary
+    from .demo.stacserver import serve_stac
+    from .domain.offsets import OffsetField
+    from .domain.outlines import GlacierOutlines
+    from .domain.velocity import VelocityProduct, baseline_days, offsets_to_velocity
+    from .io.cog import read_velocity_cog, write_velocity_cog
+    from .io.outlines import read_glacier_outlines
+    from .io.raster import read_window
+    from .products.catalog import write_catalog
+    from .products.figures import plot_pair_timeline, plot_summary, plot_time_series
+    from .products.runreport import PairStatus, RunReport, build_run_report
+    from .stac.discovery import DiscoveryParams, DiscoveryResult, discover_pairs, search_scenes
+    from .stac.pairing import Pair, make_pairs, read_pairs_json, select_monthly, write_pairs_json
+    from .stac.scene import Scene
+    from .tracking import TrackingParams, search_range_px, track_offsets
+    from .workflow.correlate import CorrelationParams, attempt_pair, correlate_pair
+    from .workflow.measure import measure_velocity
+    from .workflow.track_files import track_files
 
 #: Public name -> module that defines it, in data-flow order.
 _EXPORTS: dict[str, str] = {

@@ -29,15 +29,16 @@ import logging
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import scipy.fft
 import scipy.sparse
+from numpy.typing import ArrayLike
 from scipy import ndimage
 from scipy.special import ndtri
 
@@ -78,7 +79,7 @@ _FIXED_POINT_TOL_PX = 1e-5
 _FIXED_POINT_MAX_ITER = 100
 
 
-def _as_float_arrays(rows, cols) -> tuple[np.ndarray, np.ndarray]:
+def _as_float_arrays(rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     r, c = np.broadcast_arrays(np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64))
     return r, c
 
@@ -94,7 +95,7 @@ def _check_finite(name: str, value: float) -> None:
         raise InvalidParameter(name, f"must be a finite number, got {value!r}")
 
 
-def _check_shape(shape) -> tuple[int, int]:
+def _check_shape(shape: Sequence[Any]) -> tuple[int, int]:
     try:
         rows, cols = (int(v) for v in shape)
     except (TypeError, ValueError):
@@ -117,7 +118,7 @@ class FlowField(ABC):
     """
 
     @abstractmethod
-    def displacement(self, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+    def displacement(self, rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Displacement of the reference feature centred at ``(rows, cols)``.
 
         Parameters
@@ -133,7 +134,7 @@ class FlowField(ABC):
             ``(row, col)`` appears at ``(row + dy, col + dx)`` in the secondary.
         """
 
-    def is_moving(self, rows, cols) -> np.ndarray:
+    def is_moving(self, rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
         """True on moving ice, False on stable ground (displacement exactly zero).
 
         Parameters
@@ -170,11 +171,11 @@ class Translation(FlowField):
     dx: float
     dy: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_finite("dx", self.dx)
         _check_finite("dy", self.dy)
 
-    def displacement(self, rows, cols):
+    def displacement(self, rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         r, _ = _as_float_arrays(rows, cols)
         return np.full(r.shape, float(self.dx)), np.full(r.shape, float(self.dy))
 
@@ -202,15 +203,15 @@ class Misregistered(FlowField):
     dx: float
     dy: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_finite("dx", self.dx)
         _check_finite("dy", self.dy)
 
-    def displacement(self, rows, cols):
+    def displacement(self, rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         dx, dy = self.base.displacement(rows, cols)
         return dx + float(self.dx), dy + float(self.dy)
 
-    def is_moving(self, rows, cols) -> np.ndarray:
+    def is_moving(self, rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
         return self.base.is_moving(rows, cols)
 
     def scaled(self, factor: float) -> Misregistered:
@@ -245,7 +246,7 @@ class RotationShear(FlowField):
     rotation_rad_per_px: float = 0.005
     shear: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_finite("rotation_rad_per_px", self.rotation_rad_per_px)
         _check_finite("shear", self.shear)
         if len(self.center) != 2:
@@ -256,7 +257,7 @@ class RotationShear(FlowField):
         w, g = float(self.rotation_rad_per_px), float(self.shear)
         return np.array([[0.0, w + g], [-w, 0.0]])
 
-    def displacement(self, rows, cols):
+    def displacement(self, rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         r, c = _as_float_arrays(rows, cols)
         r = r - float(self.center[0])
         c = c - float(self.center[1])
@@ -292,7 +293,7 @@ class UniformStrain(FlowField):
     center: tuple[float, float] = (0.0, 0.0)
     axis: Literal["col", "row"] | float = "col"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_finite("strain", self.strain)
         if len(self.center) != 2:
             raise InvalidParameter("center", f"must be (row, col), got {self.center!r}")
@@ -309,7 +310,7 @@ class UniformStrain(FlowField):
             return math.radians(self.axis)
         raise InvalidParameter("axis", f'must be "col", "row" or an angle in degrees, got {self.axis!r}')
 
-    def displacement(self, rows, cols):
+    def displacement(self, rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         r, c = _as_float_arrays(rows, cols)
         a = self.axis_rad
         # Exact 0/1 components for the named axes keep the other component exactly zero.
@@ -399,7 +400,7 @@ class GlacierTongue(FlowField):
     # Derived from the fields above in __post_init__ (a frozen dataclass caches it with object.__setattr__).
     _geometry: _TongueGeometry = dataclasses.field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "shape", _check_shape(self.shape))
         for name in (
             "max_px",
@@ -497,7 +498,7 @@ class GlacierTongue(FlowField):
         """Width of each shear margin (px)."""
         return self.margin_frac * self.half_width_px
 
-    def _flow_coordinates(self, rows, cols):
+    def _flow_coordinates(self, rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         g: _TongueGeometry = self._geometry
         # No explicit broadcasting: a (rows, 1) x (1, cols) grid costs one full-size product.
         x = np.asarray(cols, dtype=np.float64) - g.col_c
@@ -509,18 +510,18 @@ class GlacierTongue(FlowField):
         slope = (2.0 * g.k) * u  # dv/du of the centreline: its tangent
         return u, n, slope
 
-    def _shape_factor(self, u, n):
+    def _shape_factor(self, u: np.ndarray, n: np.ndarray) -> np.ndarray:
         """Speed relative to max_px (0..1): margins times the along-flow profile."""
         g: _TongueGeometry = self._geometry
         across = _smoothstep((self.half_width_px - np.abs(n)) / self.margin_px)
         along = np.exp(-g.decay * (u - g.u_entry)) * _smoothstep((g.u_term - u) / (g.u_term - g.u_zone))
         return across * along
 
-    def _on_ice(self, u, n):
+    def _on_ice(self, u: np.ndarray, n: np.ndarray) -> np.ndarray:
         """Cheap test for where the speed can be non-zero (inside the outline)."""
         return (np.abs(n) < self.half_width_px) & (u < self._geometry.u_term)
 
-    def displacement(self, rows, cols):
+    def displacement(self, rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         g: _TongueGeometry = self._geometry
         u, n, slope = self._flow_coordinates(rows, cols)
         dx = np.zeros(u.shape)
@@ -535,7 +536,7 @@ class GlacierTongue(FlowField):
         dy[on] = speed * (g.sa + slope * g.ca) / norm
         return dx, dy
 
-    def ice_mask(self, rows, cols) -> np.ndarray:
+    def ice_mask(self, rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
         """True inside the glacier outline, whatever ``max_px`` is (even 0).
 
         Parameters
@@ -550,7 +551,7 @@ class GlacierTongue(FlowField):
         u, n, _ = self._flow_coordinates(rows, cols)
         return self._on_ice(u, n)  # the speed profile is > 0 exactly there
 
-    def is_moving(self, rows, cols):
+    def is_moving(self, rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
         if self.max_px == 0:
             r, _ = _as_float_arrays(rows, cols)
             return np.zeros(r.shape, dtype=bool)
@@ -567,7 +568,7 @@ class GlacierTongue(FlowField):
 
 
 def source_positions(
-    field: FlowField, rows, cols, *, tol_px: float = _FIXED_POINT_TOL_PX
+    field: FlowField, rows: ArrayLike, cols: ArrayLike, *, tol_px: float = _FIXED_POINT_TOL_PX
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reference positions ``p`` whose features land on the given secondary positions ``q``.
 
@@ -855,7 +856,7 @@ def _crevasse_transfer(angle_rad: float) -> Callable[[np.ndarray, np.ndarray], n
     """Narrow along the flow, long across it: streaks transverse to the flow."""
     ca, sa = math.cos(angle_rad), math.sin(angle_rad)
 
-    def transfer(fx, fy):
+    def transfer(fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
         fa = fx * ca + fy * sa  # along flow
         fc = -fx * sa + fy * ca  # across flow
         band = np.exp(-0.5 * (fa / 0.09) ** 2) * (1.0 - np.exp(-0.5 * (fa / 0.02) ** 2))
@@ -1066,11 +1067,11 @@ class SyntheticPair:
         """Image shape ``(rows, cols)`` (px)."""
         return self.reference.shape
 
-    def truth(self, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+    def truth(self, rows: ArrayLike, cols: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """True displacement ``(dx, dy)`` (px) of the reference feature at ``(rows, cols)``."""
         return self.field.displacement(rows, cols)
 
-    def is_moving(self, rows, cols) -> np.ndarray:
+    def is_moving(self, rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
         """True on moving ice, False on stable ground, at reference ``(rows, cols)``."""
         return self.field.is_moving(rows, cols)
 
@@ -1088,7 +1089,7 @@ def _max_displacement_px(field: FlowField, shape: tuple[int, int]) -> float:
     return float(np.sqrt(dx * dx + dy * dy).max())
 
 
-def _cloud_alpha_fn(rng: np.random.Generator, shape: tuple[int, int]):
+def _cloud_alpha_fn(rng: np.random.Generator, shape: tuple[int, int]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Opacity (0..1) of a blob-shaped cloud with a wavy soft edge, as a function of position.
 
     The outline is a circle of radius R whose radius varies with the polar angle; the opacity
@@ -1102,7 +1103,7 @@ def _cloud_alpha_fn(rng: np.random.Generator, shape: tuple[int, int]):
     amplitudes = rng.normal(0.0, 0.05, size=orders.size)
     phases = rng.uniform(0.0, 2 * math.pi, size=orders.size)
 
-    def alpha(rows, cols):
+    def alpha(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         y = rows - center[0]
         x = cols - center[1]
         theta = np.arctan2(y, x)

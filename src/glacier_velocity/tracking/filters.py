@@ -6,6 +6,8 @@ and uses *masked* local statistics so that nodata does not bleed into its neighb
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
@@ -19,7 +21,7 @@ WALLIS_CONTRAST_FLOOR = 0.25
 _BLOCK_ROWS = 1024
 
 
-def _blocks(rows: int, margin: int):
+def _blocks(rows: int, margin: int) -> Iterator[tuple[int, int, int, int]]:
     """Row blocks ``(lo, hi, pad_lo, pad_hi)``: output rows lo..hi read from pad_lo..pad_hi."""
     for lo in range(0, rows, _BLOCK_ROWS):
         hi = min(rows, lo + _BLOCK_ROWS)
