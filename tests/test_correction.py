@@ -25,6 +25,7 @@ from glacier_velocity.correction import (
     estimate_stable_shift,
     ice_mask_from_outlines,
 )
+from glacier_velocity.correction.uncertainty import point_errors_m_per_yr
 from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, make_pair
 from glacier_velocity.domain.offsets import OffsetField
 from glacier_velocity.domain.outlines import GlacierOutlines
@@ -94,8 +95,10 @@ def test_outlines_recover_the_misregistration_and_stats_are_over_stable_ground_o
     # The ice now moves at its true speed: uncorrected it would be off by ~300 m/yr.
     tvx, tvy = _truth_velocity(scene)
     on_ice = scene.ice & scene.offsets.valid
-    assert np.median(np.abs(result.vx[on_ice] - tvx[on_ice])) < 5.0
-    assert np.median(np.abs(result.vy[on_ice] - tvy[on_ice])) < 5.0
+    # (Issue 20's engine measures 5.8 and 2.9 m/yr here: its narrower pre-filter and larger chips
+    # on uniform texture cost 1 m/yr on this small synthetic tongue and cut real-pair scatter by a third.)
+    assert np.median(np.abs(result.vx[on_ice] - tvx[on_ice])) < 6.5
+    assert np.median(np.abs(result.vy[on_ice] - tvy[on_ice])) < 6.5
 
 
 def test_raw_displacements_stay_untouched(scene):
@@ -163,7 +166,7 @@ def test_errors_are_calibrated_on_held_out_stable_ground(scene):
     shift = estimate_stable_shift(scene.offsets, TRANSFORM, DT_DAYS, ice=scene.ice | held_out)
     raw_vx, raw_vy = displacement_to_velocity(scene.offsets.dx, scene.offsets.dy, TRANSFORM, DT_DAYS)
     vx, vy, _ = apply_stable_shift(raw_vx, raw_vy, shift)
-    errors = estimate_errors(vx, vy, shift)
+    errors = estimate_errors(vx, vy, shift, point_errors_m_per_yr(scene.offsets, TRANSFORM, DT_DAYS))
     check = held_out & ~scene.ice & scene.offsets.valid
     assert check.sum() > 800
     # Truth on stable ground is 0: the error of each point is its corrected velocity.
@@ -171,10 +174,15 @@ def test_errors_are_calibrated_on_held_out_stable_ground(scene):
         within = float(np.mean(np.abs(value[check]) <= sigma[check]))
         print(f"within 1 sigma: {within:.3f} of {int(check.sum())} held-out points")
         # 68.3 % for normal errors. NMAD under-weights the tails, so a field with heavier tails
-        # is over-covered: with the edge-preserving predictor (design 0004) this scene measures
-        # 64 % for vx and 78 % for vy. Outside 58-80 % the errors are not calibrated.
+        # is over-covered: with the per-point errors of issue 20's engine (scaled to the NMAD
+        # of the stable half) this scene measures 79 % for vx and 64 % for vy. Outside 58-80 %
+        # the errors are not calibrated.
         assert 0.58 <= within <= 0.80, within
     assert errors.vx_sigma_m_per_yr == pytest.approx(shift.stats.vx_nmad_m_per_yr)
+    # The stable half's median error is its NMAD; the errors vary from point to point.
+    stable = shift.stable & scene.offsets.valid
+    assert np.median(errors.vx_error[stable]) == pytest.approx(shift.stats.vx_nmad_m_per_yr, rel=1e-3)
+    assert np.ptp(errors.vx_error[check]) > 0.2 * shift.stats.vx_nmad_m_per_yr
     assert np.isnan(errors.vx_error[~scene.offsets.valid]).all()
 
 
@@ -315,3 +323,38 @@ def test_empty_outlines_make_every_valid_point_stable_ground(scene):
     assert shift.stable_count == int(scene.offsets.valid.sum())
     automatic = correct_velocity(scene.offsets, TRANSFORM, CRS, DT_DAYS).shift
     assert automatic.stable_count < shift.stable_count
+
+
+def test_point_errors_go_through_the_affine_and_the_baseline():
+    ones = np.ones((2, 2), dtype=np.float32)
+    field = OffsetField(
+        np.arange(2.0), np.arange(2.0), ones, ones, ones, ones, "test", dx_error=0.1 * ones, dy_error=0.2 * ones
+    )
+    # 10 m pixels, north up, 10 days: 1 px = 365.25 m/yr; east from columns, north from rows.
+    vx_error, vy_error = point_errors_m_per_yr(field, TRANSFORM, DT_DAYS)
+    np.testing.assert_allclose(vx_error, 36.525, rtol=1e-6)
+    np.testing.assert_allclose(vy_error, 73.05, rtol=1e-6)
+    # A grid rotated by 90 degrees swaps them.
+    rotated = Affine(0.0, 10.0, 0.0, -10.0, 0.0, 0.0)
+    vx_error, vy_error = point_errors_m_per_yr(field, rotated, DT_DAYS)
+    np.testing.assert_allclose((vx_error[0, 0], vy_error[0, 0]), (73.05, 36.525), rtol=1e-6)
+    assert point_errors_m_per_yr(replace(field, dx_error=None, dy_error=None), TRANSFORM, DT_DAYS) is None
+
+
+def test_point_errors_are_scaled_to_the_stable_ground_nmad():
+    vx = np.array([[1.0, -2.0, 3.0, 500.0]])
+    vy = np.zeros((1, 4))
+    n = np.ones((1, 4), dtype=np.float32)
+    field = OffsetField(np.zeros(1), np.arange(4.0), n, n, n, n, "test")
+    shift = estimate_stable_shift(field, TRANSFORM, DT_DAYS, min_stable_points=3)
+    shift = replace(
+        shift, stable=np.array([[True, True, True, False]]), stats=StableGroundStats(3, 0.0, 0.0, 30.0, 40.0)
+    )
+    point = (np.array([[10.0, 20.0, 30.0, 60.0]]), np.array([[5.0, 5.0, 5.0, 5.0]]))
+    errors = estimate_errors(vx, vy, shift, point)
+    # The stable points' median error (20 and 5) becomes their NMAD (30 and 40).
+    np.testing.assert_allclose(errors.vx_error[0], [15.0, 30.0, 45.0, 90.0])
+    np.testing.assert_allclose(errors.vy_error[0], [40.0, 40.0, 40.0, 40.0])
+    # Without a correction there is no error, whatever the tracker says.
+    unapplied = replace(shift, method="none")
+    assert np.isnan(estimate_errors(vx, vy, unapplied, point).vx_error).all()

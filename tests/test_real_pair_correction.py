@@ -89,9 +89,14 @@ def test_real_pair_correction_removes_the_misregistration(real_pair, glacier_out
         assert abs(np.median(corrected)) * px_per_m_per_yr < 0.03
     assert np.median(result.v[valid]) < 0.1 * np.median(raw.v[valid])
 
-    # Reported 1-sigma error vs the actual scatter of the corrected velocities.
+    # Reported 1-sigma error vs the actual scatter of the corrected velocities. The error of
+    # each point follows the quality of its match (docs/design/0007), at the level of the
+    # stable ground's NMAD: about 68 % of the stable points lie within it (measured 67.6 % and
+    # 68.9 %), and it varies (10th to 90th percentile about 20 to 40 m/yr east).
     for corrected, error in ((result.vx, result.errors.vx_error), (result.vy, result.errors.vy_error)):
-        sigma = float(error[stable][0])
-        assert np.all(error[stable] == sigma)
-        ratio = sigma / _spread(corrected[stable])
-        assert 0.5 <= ratio <= 2.0, ratio
+        within = float(np.mean(np.abs(corrected[stable]) <= error[stable]))
+        assert 0.60 <= within <= 0.76, within
+        ratio = float(np.median(error[stable])) / _spread(corrected[stable])
+        assert 0.7 <= ratio <= 1.4, ratio
+        low, high = np.percentile(error[stable], [10, 90])
+        assert high > 1.5 * low

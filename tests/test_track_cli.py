@@ -119,8 +119,10 @@ def test_track_cli_removes_the_misregistration_by_default(tmp_path, capsys):
     stable = ~tongue.ice_mask(rows[:, None], cols[None, :]) & np.isfinite(product.v)
     assert abs(np.median(product.vx[stable])) < 5.0 and abs(np.median(product.vy[stable])) < 5.0
     assert np.median(product.dx[stable]) == pytest.approx(0.6, abs=0.03)
+    # Each point's error follows its match (issue 20); their level on stable ground is its NMAD.
     errors = product.vx_error[np.isfinite(product.vx)]
-    assert np.all(errors == errors[0]) and 0 < errors[0] == pytest.approx(c["stable_vx_nmad_m_per_yr"], rel=1e-6)
+    assert np.all(errors > 0) and np.ptp(errors) > 0
+    assert np.median(product.vx_error[stable]) == pytest.approx(c["stable_vx_nmad_m_per_yr"], rel=0.1)
 
 
 def test_output_pixel_centres_are_measurement_positions(tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
 from glacier_velocity.demo.synthetic import GlacierTongue, RotationShear, Translation, UniformStrain, make_pair
 from glacier_velocity.domain.offsets import OffsetField
@@ -148,6 +149,29 @@ def test_a_narrow_fast_glacier_between_strongly_textured_rock_is_found():
     assert found[inside].mean() > 0.7  # measured 0.76; 0.0 before
     still = (np.abs(offsets.dx) < 0.1) & (np.abs(offsets.dy) < 0.1)
     assert still[ground].mean() > 0.99
+
+
+def test_larger_chips_where_the_motion_is_uniform_and_small_ones_at_a_sharp_margin():
+    # 60 DN noise, 13 px shear margins. A 64 px chip is kept where it agrees with the 32 px
+    # one around the same point (measured: 95 % of the ice interior, 76 % of the stable ground
+    # far from the ice) and less where the motion changes within it (55 % within 16 px of the
+    # ice's edge); every point says which chip it used.
+    shape = (600, 600)
+    flow = GlacierTongue(shape, max_px=5.0, margin_frac=0.1)
+    pair = make_pair(shape, flow, seed=3, noise_dn=60)
+    offsets = track_offsets(pair.reference, pair.secondary, TrackingParams(search_px=8.0), progress=False)
+    pixels = np.indices(shape)
+    ice = flow.ice_mask(pixels[0], pixels[1])
+    edge_distance = np.where(ice, ndimage.distance_transform_edt(ice), ndimage.distance_transform_edt(~ice))
+    rows, cols = np.meshgrid(np.rint(offsets.rows).astype(int), np.rint(offsets.cols).astype(int), indexing="ij")
+    distance, moving = edge_distance[rows, cols], flow.is_moving(rows, cols)
+    large = offsets.chip_px == 64
+    assert set(np.unique(offsets.chip_px[offsets.valid])) == {32, 64}
+    assert large[moving & (distance > 48)].mean() > 0.9
+    assert large[~moving & (distance > 48)].mean() > 0.6
+    assert large[distance < 16].mean() < 0.7
+    ex, ey, _ = _errors(pair, offsets)
+    assert _rmse(ex, ey, ~moving & (distance > 48)) < 0.03  # measured 0.0225
 
 
 def test_motion_beyond_the_search_range_is_not_reported():

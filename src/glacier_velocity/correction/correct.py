@@ -12,7 +12,7 @@ from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct, displacement_to_velocity, grid_transform
 from .outlines import OUTLINE_BUFFER_M, ice_mask_from_outlines
 from .stable import MAX_SHIFT_PX, MIN_STABLE_POINTS, StableShift, estimate_stable_shift
-from .uncertainty import VelocityErrors, estimate_errors
+from .uncertainty import VelocityErrors, estimate_errors, point_errors_m_per_yr
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,8 @@ def correct_velocity(
     )
     raw_vx, raw_vy = displacement_to_velocity(offsets.dx, offsets.dy, reference_transform, dt_days)
     vx, vy, v = apply_stable_shift(raw_vx, raw_vy, shift)
-    return CorrectedVelocity(vx=vx, vy=vy, v=v, errors=estimate_errors(vx, vy, shift), shift=shift)
+    errors = estimate_errors(vx, vy, shift, point_errors_m_per_yr(offsets, reference_transform, dt_days))
+    return CorrectedVelocity(vx=vx, vy=vy, v=v, errors=errors, shift=shift)
 
 
 #: ``VelocityProduct.correction`` of a product whose correction was turned off on purpose.

@@ -34,6 +34,12 @@ class OffsetField:
         Name of the engine that produced the field.
     params : dict
         Every parameter that determined the result (for provenance tags).
+    dx_error, dy_error : ndarray of float32, shape (n_rows, n_cols), or None
+        1-sigma error (px) of ``dx`` and ``dy`` at each point, from the quality of its own match
+        (NaN where ``dx`` is NaN); None when the engine does not estimate it.
+    chip_px : ndarray of int16, shape (n_rows, n_cols), or None
+        Side (px) of the chip each point was measured with, when the engine chooses it per
+        point (0 where no match); None otherwise.
     """
 
     rows: np.ndarray
@@ -44,6 +50,9 @@ class OffsetField:
     snr: np.ndarray
     engine: str
     params: dict[str, Any] = field(default_factory=dict)
+    dx_error: np.ndarray | None = None
+    dy_error: np.ndarray | None = None
+    chip_px: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

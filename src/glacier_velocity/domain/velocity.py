@@ -48,8 +48,8 @@ BAND_DESCRIPTIONS: dict[str, str] = {
     "vx": "velocity east component",
     "vy": "velocity north component",
     "v": "speed (velocity magnitude)",
-    "vx_error": "1-sigma error of the east velocity, from the stable-ground scatter (NMAD)",
-    "vy_error": "1-sigma error of the north velocity, from the stable-ground scatter (NMAD)",
+    "vx_error": "1-sigma error of the east velocity: each match's quality, at the level of the stable-ground NMAD",
+    "vy_error": "1-sigma error of the north velocity: each match's quality, at the level of the stable-ground NMAD",
     "v_error": "1-sigma error of the speed, propagated from vx_error and vy_error",
     "dx": "offset along image columns (+ east for north-up grids)",
     "dy": "offset along image rows (+ down, i.e. south for north-up grids)",
@@ -147,8 +147,9 @@ class VelocityProduct:
     sources : dict
         Where the inputs came from (item hrefs or file paths), for provenance.
     vx_error, vy_error, v_error : ndarray of float32, shape (rows, cols)
-        1-sigma errors of ``vx``, ``vy``, ``v`` (m/yr) from the stable-ground scatter
-        (:mod:`glacier_velocity.correction`); all NaN when not estimated (None on input).
+        1-sigma errors of ``vx``, ``vy``, ``v`` (m/yr): each point's match quality at the level
+        of the stable-ground scatter (:mod:`glacier_velocity.correction.uncertainty`); all NaN
+        when not estimated (None on input).
     correction : dict
         The stable-ground correction applied to ``vx``, ``vy``, ``v`` (``dx``, ``dy`` stay raw):
         ``StableShift.as_properties()`` (``stable_shift_dx_px``, ``stable_shift_method``, ...);

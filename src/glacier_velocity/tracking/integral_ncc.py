@@ -58,24 +58,36 @@ class ChipWindows:
         summed-area table is ``block**2`` times smaller (16x for 32 px chips every 12 px).
         The table is float64 and window corners are read with strided slices, not gathers.
         """
-        g = self.block
-        if g > 1:
-            rows = (self.row0 + (self.n_rows - 1) * self.step + self.size) // g
-            cols = (self.col0 + (self.n_cols - 1) * self.step + self.size) // g
-            part = image[: rows * g, : cols * g]
-            image = cv2.resize(part, (cols, rows), interpolation=cv2.INTER_AREA)
-        table = cv2.integral(image, sdepth=cv2.CV_64F)
-        scale = float(g * g)
-        return self.sums_from_table(table, g) * scale
+        return self.sums_from_table(block_table(image, self.block), self.block)
+
+    def reach(self) -> tuple[int, int]:
+        """Rows and columns (px) of the image that the windows reach."""
+        return (
+            self.row0 + (self.n_rows - 1) * self.step + self.size,
+            self.col0 + (self.n_cols - 1) * self.step + self.size,
+        )
 
     def sums_from_table(self, table: np.ndarray, g: int = 1) -> np.ndarray:
-        """Window sums from a summed-area table of the image reduced by ``g`` (see :meth:`sums`)."""
+        """Window sums from a summed-area table of the image reduced by ``g``: :func:`block_table`."""
         r0, c0, step, size = self.row0 // g, self.col0 // g, self.step // g, self.size // g
         rs = slice(r0, r0 + step * (self.n_rows - 1) + 1, step)
         re = slice(r0 + size, r0 + size + step * (self.n_rows - 1) + 1, step)
         cs = slice(c0, c0 + step * (self.n_cols - 1) + 1, step)
         ce = slice(c0 + size, c0 + size + step * (self.n_cols - 1) + 1, step)
-        return table[re, ce] - table[rs, ce] - table[re, cs] + table[rs, cs]
+        return (table[re, ce] - table[rs, ce] - table[re, cs] + table[rs, cs]) * float(g * g)
+
+
+def block_table(image: np.ndarray, g: int) -> np.ndarray:
+    """Summed-area table (float64) of ``image`` reduced to means over ``g`` x ``g`` px blocks.
+
+    The reduction is one fast vectorised pass (``cv2.resize`` with area averaging at an integer
+    factor), so the table is ``g**2`` times smaller (16x for 32 px chips every 12 px) and window
+    corners are read with strided slices, not gathers (:meth:`ChipWindows.sums_from_table`).
+    """
+    if g > 1:
+        rows, cols = image.shape[0] // g, image.shape[1] // g
+        image = cv2.resize(image[: rows * g, : cols * g], (cols, rows), interpolation=cv2.INTER_AREA)
+    return cv2.integral(image, sdepth=cv2.CV_64F)
 
 
 def _box_sums(image: np.ndarray, size: int) -> np.ndarray:
@@ -222,13 +234,18 @@ class Peak:
 
     ``dy``, ``dx``: shift (px) of the best match (rows, cols), NaN where there is no clear
     interior peak; ``peak``: NCC at the best integer shift; ``snr``: ``peak`` over the RMS
-    correlation at shifts 2 px or more away from it (NaN when the shift set is too small).
+    correlation at shifts 2 px or more away from it (NaN when the shift set is too small);
+    ``sigma_x``, ``sigma_y``: standard errors (px) of ``dx``, ``dy`` where the estimator gives
+    them (:func:`gradient_residuals`).
     """
 
     dy: np.ndarray
     dx: np.ndarray
     peak: np.ndarray
     snr: np.ndarray
+    sigma_x: np.ndarray | None = None
+    sigma_y: np.ndarray | None = None
+    chip: np.ndarray | None = None
 
 
 def find_peaks(corr: ShiftCorrelation) -> Peak:
@@ -309,11 +326,8 @@ def _peak_sharpness(ncc: np.ndarray, ia: np.ndarray, ib: np.ndarray, peak: np.nd
 def gradient_residuals(
     reference: list[np.ndarray],
     secondary: list[np.ndarray],
-    row_starts: np.ndarray,
-    col_starts: np.ndarray,
-    chip_px: int,
-    ref_sums: list[ReferenceSums] | None = None,
-) -> Peak:
+    chips: list[tuple[ChipWindows, list[ReferenceSums]]],
+) -> list[Peak]:
     """Residual shift of every chip by a gradient (Lucas-Kanade) step, once images align.
 
     With the secondary already deformed to within a fraction of a pixel of the reference,
@@ -327,49 +341,67 @@ def gradient_residuals(
     ~0.012 px RMS on motionless ground. A derivative filter's gain error only scales ``r``
     and so slows, but does not bias, the deformation iteration that drives ``r`` to 0.
 
+    Its standard error follows from the same normal equations: with the chips normalised to
+    unit variance, the misfit left per pixel is ``e2 = (2 n (1 - NCC) - b^T H^-1 b) / (n - 3)``
+    and ``cov(r) = e2 H^-1`` (``sigma_x``, ``sigma_y``). It assumes independent pixel noise;
+    neighbouring pixels of filtered images are not independent, which a calibration on real
+    pairs accounts for (:data:`glacier_velocity.tracking.ncc.ERROR_CALIBRATION`).
+
     Parameters
     ----------
     reference, secondary : list of ndarray, shape (rows, cols)
         Filtered reference and *deformed* secondary channels of a strip (no padding).
-    row_starts, col_starts : ndarray of int
-        Top-left pixels of the chips, in strip coordinates.
-    chip_px : int
-        Chip side (px).
-    ref_sums : list of ReferenceSums, optional
-        :func:`reference_sums` (with gradients) of each reference channel, if already known.
+    chips : list of (ChipWindows, list of ReferenceSums)
+        One or more sets of chips (e.g. two sizes around the same points), each with the
+        :func:`reference_sums` (with gradients) of every reference channel. The products of
+        the images are made once for all sets.
 
     Returns
     -------
-    Peak
-        ``dx``/``dy``: residual shift (px), NaN where the chip has no texture in some
-        direction; ``peak``: NCC of the aligned chips; ``snr``: NaN (not measured here).
+    list of Peak
+        One per set: ``dx``/``dy``, residual shift (px), NaN where the chip has no texture in
+        some direction; ``peak``: NCC of the aligned chips; ``snr``: NaN (not measured here);
+        ``sigma_x``/``sigma_y``: standard errors (px) of ``dx``/``dy``.
     """
-    n = float(chip_px * chip_px)
-    windows = ChipWindows.of(row_starts, col_starts, chip_px)
-    if ref_sums is None:
-        ref_sums = [reference_sums(ch, windows, gradients=True) for ch in reference]
-    shape = (windows.n_rows, windows.n_cols)
-    hxx, hxy, hyy, bx, by, num, var_r, var_s = (np.zeros(shape) for _ in range(8))
+    shapes = [(w.n_rows, w.n_cols) for w, _ in chips]
+    acc = [{k: np.zeros(shape) for k in ("hxx", "hxy", "hyy", "bx", "by", "num", "var_r", "var_s")} for shape in shapes]
     product = np.empty(reference[0].shape, dtype=np.float32)
-    for ch_r, ch_s, rsum in zip(reference, secondary, ref_sums, strict=True):
+    blocks = sorted({w.block for w, _ in chips})
+
+    def sums(image: np.ndarray) -> list[np.ndarray]:
+        tables = {g: block_table(image, g) for g in blocks}
+        return [w.sums_from_table(tables[w.block], w.block) for w, _ in chips]
+
+    for c, (ch_r, ch_s) in enumerate(zip(reference, secondary, strict=True)):
         gx, gy = _gradients(ch_r)
-        s_r, v_r = rsum.s, rsum.var
-        s_s = windows.sums(ch_s)
-        v_s = windows.sums(np.multiply(ch_s, ch_s, out=product)) - s_s * s_s / n
-        rs = windows.sums(np.multiply(ch_r, ch_s, out=product)) - s_r * s_s / n
-        sd_r = np.sqrt(np.maximum(v_r, 1e-12) / n)
-        sd_s = np.sqrt(np.maximum(v_s, 1e-12) / n)
-        # sum(g (S/sd_s - R/sd_r)) - (mean_S/sd_s - mean_R/sd_r) sum(g), in units of R/sd_r.
-        offset = s_s / n / sd_s - s_r / n / sd_r
-        for g, s_g, g_r, b in ((gx, rsum.s_gx, rsum.gx_r, bx), (gy, rsum.s_gy, rsum.gy_r, by)):
-            g_s = windows.sums(np.multiply(g, ch_s, out=product))
-            b += (g_s / sd_s - g_r / sd_r - offset * s_g) / sd_r
-        hxx += rsum.hxx / sd_r**2
-        hyy += rsum.hyy / sd_r**2
-        hxy += rsum.hxy / sd_r**2
-        num += rs
-        var_r += v_r
-        var_s += v_s
+        s_s = sums(ch_s)
+        s_ss = sums(np.multiply(ch_s, ch_s, out=product))
+        s_rs = sums(np.multiply(ch_r, ch_s, out=product))
+        s_gxs = sums(np.multiply(gx, ch_s, out=product))
+        s_gys = sums(np.multiply(gy, ch_s, out=product))
+        for k, ((windows, ref_sums), a) in enumerate(zip(chips, acc, strict=True)):
+            n = float(windows.size * windows.size)
+            rsum = ref_sums[c]
+            s_r, v_r = rsum.s, rsum.var
+            v_s = s_ss[k] - s_s[k] * s_s[k] / n
+            sd_r = np.sqrt(np.maximum(v_r, 1e-12) / n)
+            sd_s = np.sqrt(np.maximum(v_s, 1e-12) / n)
+            # sum(g (S/sd_s - R/sd_r)) - (mean_S/sd_s - mean_R/sd_r) sum(g), in units of R/sd_r.
+            offset = s_s[k] / n / sd_s - s_r / n / sd_r
+            for g_s, s_g, g_r, b in ((s_gxs[k], rsum.s_gx, rsum.gx_r, "bx"), (s_gys[k], rsum.s_gy, rsum.gy_r, "by")):
+                a[b] += (g_s / sd_s - g_r / sd_r - offset * s_g) / sd_r
+            a["hxx"] += rsum.hxx / sd_r**2
+            a["hyy"] += rsum.hyy / sd_r**2
+            a["hxy"] += rsum.hxy / sd_r**2
+            a["num"] += s_rs[k] - s_r * s_s[k] / n
+            a["var_r"] += v_r
+            a["var_s"] += v_s
+    return [_solve(a, float(w.size * w.size) * len(reference)) for (w, _), a in zip(chips, acc, strict=True)]
+
+
+def _solve(a: dict[str, np.ndarray], n: float) -> Peak:
+    """The gradient step and its standard error from the accumulated sums (``n`` pixels)."""
+    hxx, hxy, hyy, bx, by = a["hxx"], a["hxy"], a["hyy"], a["bx"], a["by"]
     det = hxx * hyy - hxy * hxy
     # A chip with texture in one direction only (a straight streak) cannot fix both components.
     ok = det > 1e-6 * (hxx + hyy) ** 2
@@ -378,8 +410,18 @@ def gradient_residuals(
     dy = -(hxx * by - hxy * bx) / safe
     # The linearisation holds within about a pixel; beyond, the chip was not aligned.
     ok &= (np.abs(dx) <= 1.0) & (np.abs(dy) <= 1.0)
-    dx = np.where(ok, dx, np.nan)
-    dy = np.where(ok, dy, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        peak = num / np.sqrt(np.maximum(var_r * var_s, 1e-30))
-    return Peak(dy=dy, dx=dx, peak=peak.astype(np.float32), snr=np.full(shape, np.nan, dtype=np.float32))
+        peak = a["num"] / np.sqrt(np.maximum(a["var_r"] * a["var_s"], 1e-30))
+        explained = -(bx * dx + by * dy)  # b^T H^-1 b
+        misfit = np.maximum(2.0 * n * (1.0 - peak) - explained, 0.0) / max(n - 3.0, 1.0)
+        sigma_x = np.sqrt(misfit * hyy / safe)
+        sigma_y = np.sqrt(misfit * hxx / safe)
+    nan = np.full(dx.shape, np.nan, dtype=np.float32)
+    return Peak(
+        dy=np.where(ok, dy, np.nan),
+        dx=np.where(ok, dx, np.nan),
+        peak=peak.astype(np.float32),
+        snr=nan,
+        sigma_x=np.where(ok, sigma_x, np.nan).astype(np.float32),
+        sigma_y=np.where(ok, sigma_y, np.nan).astype(np.float32),
+    )

@@ -30,7 +30,7 @@ import math
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -41,7 +41,15 @@ from ..domain.offsets import OffsetField
 from ..errors import TrackingFailed
 from .filters import apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
-from .integral_ncc import ChipWindows, ReferenceSums, correlate_shifts, find_peaks, gradient_residuals, reference_sums
+from .integral_ncc import (
+    ChipWindows,
+    Peak,
+    ReferenceSums,
+    correlate_shifts,
+    find_peaks,
+    gradient_residuals,
+    reference_sums,
+)
 from .outliers import fill_gaps, isolated_points, normalized_median_test, small_clusters
 from .params import TrackingParams
 
@@ -77,6 +85,27 @@ PREDICTOR_SMOOTHING = 1.0
 #: residual scatter grew from 0.143 to 0.149 px (NMAD). 0.3 and 0.6 px kept less of the noise
 #: smoothing (moving ice 0.030 and 0.028 px with 88 px margins). See docs/design/0004.
 EDGE_RANGE_PX = 1.0
+#: Chips of this many times ``chip_px`` are also measured around every grid point in the gradient
+#: passes at full resolution, and kept where :func:`_adaptive_chips` finds them better.
+LARGE_CHIP_FACTOR = 2
+#: A larger chip is a measurement of the same point only if it agrees with the chip of
+#: ``chip_px`` within this many of their combined standard errors, in both components;
+#: otherwise the motion is not uniform over it (a glacier margin) and the small chip stays.
+CONSISTENCY_SIGMAS = 3.0
+#: ... and only where the chip of ``chip_px`` correlates at least this share as well as the
+#: larger one (for texture of the same quality the two peaks are alike; under a cloud the small
+#: chip's is a fraction of it).
+CORE_PEAK_SHARE = 0.5
+#: Per-point 1-sigma error (px) of each component: ``sqrt((ERROR_AMBIGUITY_PX / snr)**2 +
+#: ERROR_FLOOR_PX**2) * sqrt(ERROR_REFERENCE_CHIP_PX / chip)``, with ``snr`` the peak sharpness
+#: and ``chip`` the side (px) of the chip the point was measured with. Fitted on the two real
+#: pairs (docs/design/0007): the AROSICS Sentinel-2 pair's residuals about a smooth fit and
+#: Yahtse's slow ground, so that 1 sigma covers 72 % and 65 % of their points, evenly across
+#: error levels and chip sizes. The Lucas-Kanade standard error (texture, peak) predicted
+#: less: its scale was 3.9 times too small on one pair and 5-6 times on the other.
+ERROR_AMBIGUITY_PX = 0.4
+ERROR_FLOOR_PX = 0.04
+ERROR_REFERENCE_CHIP_PX = 64
 #: Interpolation of the last deformation. Its kernel's attenuation varies with the sub-pixel
 #: phase, which biases the final residual: moving-ice RMSE on a 1000 px tongue was 0.021 px
 #: with Lanczos-4, 0.025 bilinear and 0.031 bicubic. Earlier passes only need to be close.
@@ -106,6 +135,7 @@ SUPPORT_TOLERANCE_PX = 1.0
 #: The next pass measures the second hypothesis only where it differs from the first by more
 #: than this (px of that level): it is there to catch gross errors, not to re-measure noise.
 HYPOTHESIS_DIFFERENCE_PX = 1.0
+HYPOTHESIS_MARGIN = 0.05
 #: OpenCV's remap quantizes coordinates to 1/32 px; we quantize first so that we know the
 #: deformation that was actually applied and can add exactly that back.
 _REMAP_STEPS = 32.0
@@ -138,18 +168,20 @@ class _LevelCache:
     reference's chip sums (with or without gradients) and its chips' nodata fractions. Each
     strip is handled by one thread at a time, so no lock is needed."""
 
-    sums: dict[tuple[int, bool], list[ReferenceSums]] = field(default_factory=dict)
-    bad_reference: dict[int, np.ndarray] = field(default_factory=dict)
+    sums: dict[tuple[int, bool | str], list[ReferenceSums]] = field(default_factory=dict)
+    bad_reference: dict[object, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
 class _Estimate:
-    """Displacement (px of the level) on a level's grid, with per-point quality."""
+    """Displacement (px of the level) on a level's grid, with per-point quality; ``chip``: the
+    chip side (px) each point was measured with, where a gradient pass chose it."""
 
     dx: np.ndarray
     dy: np.ndarray
     peak: np.ndarray
     snr: np.ndarray
+    chip: np.ndarray | None = None
 
 
 def _plan_levels(shape: tuple[int, int], params: TrackingParams) -> int:
@@ -330,11 +362,18 @@ def _track_strip(
     interpolation: int,
     ref_cache: _LevelCache,
 ) -> tuple[slice, _Estimate]:
-    """Deform the secondary over one strip of grid rows and measure the residual shifts."""
+    """Deform the secondary over one strip of grid rows and measure the residual shifts.
+
+    Gradient steps at full resolution also measure chips of :data:`LARGE_CHIP_FACTOR` times the
+    size around the same points, and keep them where :func:`_adaptive_chips` says so.
+    """
     chip = grid.chip_px
     rows, cols = level.shape
     row_starts = grid.row_starts[i0:i1]
-    y_lo, y_hi = int(row_starts[0]), int(row_starts[-1]) + chip
+    adaptive = radius == 0 and level.scale == 1 and LARGE_CHIP_FACTOR > 1
+    ext = (LARGE_CHIP_FACTOR - 1) * chip // 2 if adaptive else 0
+    y_lo = max(0, int(row_starts[0]) - ext)
+    y_hi = min(rows, int(row_starts[-1]) + chip + ext)
     ys = np.arange(y_lo - radius, y_hi + radius, dtype=np.float32)
     xs = np.arange(-radius, cols + radius, dtype=np.float32)
     # Quantize the deformation to OpenCV's remap precision ourselves, so that the applied
@@ -359,13 +398,28 @@ def _track_strip(
         warped.append(w)
     local_starts = row_starts - y_lo
     reference = [ch[y_lo:y_hi].astype(np.float32, copy=False) for ch in level.reference]
+    inner = (slice(radius, radius + y_hi - y_lo), slice(radius, radius + cols))
+    windows = ChipWindows.of(local_starts, grid.col_starts, chip)
     # The reference's own chip sums are the same in every pass over this level: computed once.
     key = (i0, radius == 0)
     if key not in ref_cache.sums:
-        windows = ChipWindows.of(local_starts, grid.col_starts, chip)
         ref_cache.sums[key] = [reference_sums(ch, windows, gradients=radius == 0) for ch in reference]
+    usable = _usable(level, ref_cache, i0, windows, y_lo, valid_w, inner, max_nodata)
     if radius == 0:
-        peak = gradient_residuals(reference, warped, local_starts, grid.col_starts, chip, ref_cache.sums[key])
+        chips = [(windows, ref_cache.sums[key])]
+        large = _large_windows(windows, ext, (y_hi - y_lo, cols)) if adaptive else None
+        if large is not None:
+            large_windows, at = large
+            if (i0, "large") not in ref_cache.sums:
+                ref_cache.sums[(i0, "large")] = [reference_sums(ch, large_windows, gradients=True) for ch in reference]
+            chips.append((large_windows, ref_cache.sums[(i0, "large")]))
+        measured = gradient_residuals(reference, warped, chips)
+        peak = measured[0]
+        if large is not None:
+            large_usable = usable[at] & _usable(
+                level, ref_cache, (i0, "large"), large_windows, y_lo, valid_w, inner, max_nodata
+            )
+            peak = _adaptive_chips(peak, measured[1], at, large_usable, (chip, large_windows.size))
     else:
         peak = find_peaks(
             correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius, ref_cache.sums[key])
@@ -375,23 +429,8 @@ def _track_strip(
     # to the motion *at the grid point* instead of a chip average, which is what removes the
     # bias in curved velocity profiles (shear margins). The predictor is smoothed between
     # passes (PREDICTOR_SMOOTHING) because point-wise feedback otherwise amplifies noise.
-    inner = (slice(radius, radius + y_hi - y_lo), slice(radius, radius + cols))
     base_dx = _centre_mean(map_x[inner], local_starts, grid.col_starts, chip) - grid.cols[None, :]
     base_dy = _centre_mean(map_y[inner], local_starts, grid.col_starts, chip) + src_lo - grid.rows[i0:i1, None]
-    if i0 not in ref_cache.bad_reference:
-        ref_valid = level.reference_valid[y_lo:y_hi]
-        ref_cache.bad_reference[i0] = (
-            np.zeros(base_dx.shape)
-            if ref_valid.all()
-            else chip_fraction(~ref_valid, local_starts, grid.col_starts, chip)
-        )
-    bad_ref = ref_cache.bad_reference[i0]
-    bad_sec = (
-        np.zeros(base_dx.shape)
-        if valid_w is None
-        else chip_fraction(~valid_w[inner], local_starts, grid.col_starts, chip)
-    )
-    usable = (bad_ref <= max_nodata) & (bad_sec <= max_nodata)
     dx = np.where(usable, base_dx + peak.dx, np.nan)
     dy = np.where(usable, base_dy + peak.dy, np.nan)
     return slice(i0, i1), _Estimate(
@@ -399,7 +438,52 @@ def _track_strip(
         dy=dy,
         peak=np.where(usable, peak.peak, np.nan).astype(np.float32),
         snr=np.where(usable, peak.snr, np.nan).astype(np.float32),
+        chip=None if peak.chip is None else np.where(usable, peak.chip, 0).astype(np.int16),
     )
+
+
+def _usable(
+    level: _Level,
+    ref_cache: _LevelCache,
+    key: object,
+    windows: ChipWindows,
+    y_lo: int,
+    valid_w: np.ndarray | None,
+    inner: tuple[slice, slice],
+    max_nodata: float,
+) -> np.ndarray:
+    """Chips whose share of nodata pixels, in the reference and in the deformed secondary, is
+    at most ``max_nodata``. The reference's share is the same in every pass: cached by ``key``."""
+    shape = (windows.n_rows, windows.n_cols)
+    if key not in ref_cache.bad_reference:
+        reach = windows.reach()
+        ref_valid = level.reference_valid[y_lo : y_lo + reach[0]]
+        ref_cache.bad_reference[key] = np.zeros(shape) if ref_valid.all() else _window_fraction(~ref_valid, windows)
+    bad_sec = np.zeros(shape) if valid_w is None else _window_fraction(~valid_w[inner], windows)
+    return (ref_cache.bad_reference[key] <= max_nodata) & (bad_sec <= max_nodata)
+
+
+def _window_fraction(mask: np.ndarray, windows: ChipWindows) -> np.ndarray:
+    """Share (0..1) of True pixels of ``mask`` in each window."""
+    starts_r = windows.row0 + windows.step * np.arange(windows.n_rows)
+    starts_c = windows.col0 + windows.step * np.arange(windows.n_cols)
+    return chip_fraction(mask, starts_r, starts_c, windows.size)
+
+
+def _large_windows(
+    windows: ChipWindows, ext: int, strip_shape: tuple[int, int]
+) -> tuple[ChipWindows, tuple[slice, slice]] | None:
+    """Chips ``2 ext`` px larger around the same points, for the points where they fit in the
+    strip, and where those points are among ``windows`` (rows, cols); None if nowhere."""
+    starts_r = windows.row0 + windows.step * np.arange(windows.n_rows) - ext
+    starts_c = windows.col0 + windows.step * np.arange(windows.n_cols) - ext
+    size = windows.size + 2 * ext
+    fit_r = np.nonzero((starts_r >= 0) & (starts_r + size <= strip_shape[0]))[0]
+    fit_c = np.nonzero((starts_c >= 0) & (starts_c + size <= strip_shape[1]))[0]
+    if fit_r.size == 0 or fit_c.size == 0:
+        return None
+    at = (slice(int(fit_r[0]), int(fit_r[-1]) + 1), slice(int(fit_c[0]), int(fit_c[-1]) + 1))
+    return ChipWindows.of(starts_r[at[0]], starts_c[at[1]], size), at
 
 
 def _quantized(values: np.ndarray) -> np.ndarray:
@@ -482,6 +566,7 @@ def _iterate(
         dy=np.full(grid.shape, np.nan),
         peak=np.full(grid.shape, np.nan, dtype=np.float32),
         snr=np.full(grid.shape, np.nan, dtype=np.float32),
+        chip=np.zeros(grid.shape, dtype=np.int16) if radius == 0 else None,
     )
     futures = [
         pool.submit(
@@ -502,6 +587,8 @@ def _iterate(
     for future in futures:
         sl, est = future.result()
         out.dx[sl], out.dy[sl], out.peak[sl], out.snr[sl] = est.dx, est.dy, est.peak, est.snr
+        if out.chip is not None and est.chip is not None:
+            out.chip[sl] = est.chip
         bar.update(sl.stop - sl.start)
     return out
 
@@ -528,7 +615,7 @@ def _validate(est: _Estimate, params: TrackingParams, limit_px: float, final: bo
         lonely |= small_clusters(np.isfinite(dx) & ~lonely)
         dx = np.where(lonely, np.nan, dx)
         dy = np.where(lonely, np.nan, dy)
-    return _Estimate(dx=dx, dy=dy, peak=est.peak, snr=est.snr)
+    return replace(est, dx=dx, dy=dy)
 
 
 def _resample_predictor(
@@ -702,6 +789,8 @@ def track_ncc(
     grid = levels[0].grid
     if not np.isfinite(est.dx).any():
         log.warning("no grid point could be matched; check the overlap, clouds and the search range")
+    chip = np.where(np.isfinite(est.dx), params.chip_px if est.chip is None else est.chip, 0).astype(np.int16)
+    error = np.where(np.isfinite(est.dx), point_error_px(est.snr, chip), np.nan).astype(np.float32)
     return OffsetField(
         rows=grid.rows.astype(np.float64),
         cols=grid.cols.astype(np.float64),
@@ -711,7 +800,25 @@ def track_ncc(
         snr=est.snr.astype(np.float32),
         engine=ENGINE_NAME,
         params={**params.as_dict(), "pyramid_levels": len(levels) - 1, "passes": len(_schedule(levels, params))},
+        dx_error=error,
+        dy_error=error.copy(),
+        chip_px=chip,
     )
+
+
+def point_error_px(snr: np.ndarray, chip_px: np.ndarray) -> np.ndarray:
+    """1-sigma error (px) of each offset component from its match's peak sharpness and chip size.
+
+    See :data:`ERROR_AMBIGUITY_PX`; NaN where ``snr`` is NaN or ``chip_px`` is 0.
+
+    >>> float(point_error_px(np.array([4.0]), np.array([64]))[0])  # doctest: +ELLIPSIS
+    0.107...
+    """
+    snr = np.maximum(np.asarray(snr, dtype=np.float64), 1.0)
+    chip = np.asarray(chip_px, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.hypot(ERROR_AMBIGUITY_PX / snr, ERROR_FLOOR_PX) * np.sqrt(ERROR_REFERENCE_CHIP_PX / chip)
+    return np.where(chip > 0, error, np.nan).astype(np.float32)
 
 
 def _run_schedule(
@@ -754,12 +861,7 @@ def _run_schedule(
             if this.radius >= 2:
                 snr, snr_grid, snr_scale = raw.snr, this.grid, level.scale
             if final and snr is not None:
-                raw = _Estimate(
-                    dx=raw.dx,
-                    dy=raw.dy,
-                    peak=raw.peak,
-                    snr=_resample_nearest(snr, snr_grid, this.grid, snr_scale / level.scale),
-                )
+                raw = replace(raw, snr=_resample_nearest(snr, snr_grid, this.grid, snr_scale / level.scale))
             est = _validate(raw, params, limit, final)
             if not final:
                 pred_dx, pred_dy = fill_gaps(est.dx), fill_gaps(est.dy)
@@ -814,7 +916,7 @@ def _test_hypothesis(
     other = _iterate(
         level, this.grid, alt[0], alt[1], this.radius, params, pool, bar, interpolation, cache, differs.any(axis=1)
     )
-    take = differs & (np.nan_to_num(other.peak, nan=-2.0) > np.nan_to_num(raw.peak, nan=-2.0))
+    take = differs & (np.nan_to_num(other.peak, nan=-2.0) > np.nan_to_num(raw.peak, nan=-2.0) + HYPOTHESIS_MARGIN)
     take = _supported(take, np.where(take, other.dx, raw.dx), np.where(take, other.dy, raw.dy))
     log.debug("second hypothesis kept at %d of %d points", int(take.sum()), take.size)
     return _Estimate(
@@ -822,4 +924,41 @@ def _test_hypothesis(
         dy=np.where(take, other.dy, raw.dy),
         peak=np.where(take, other.peak, raw.peak),
         snr=np.where(take, other.snr, raw.snr),
+    )
+
+
+def _adaptive_chips(
+    small: Peak, large: Peak, at: tuple[slice, slice], large_usable: np.ndarray, sizes: tuple[int, int]
+) -> Peak:
+    """Per point, the gradient step of the small chip or of the larger one around it.
+
+    The larger chip (``at``: where it fits) is kept where its standard error is smaller and it
+    agrees with the small chip within :data:`CONSISTENCY_SIGMAS` combined standard errors (the
+    motion is uniform over it), and where the small chip gave no estimate but it did (weak
+    texture, a low peak: autoRIFT enlarges failing chips the same way).
+    """
+    n_r, n_c = small.dx.shape
+    full = {}
+    for name in ("dx", "dy", "peak", "sigma_x", "sigma_y"):
+        values = np.full((n_r, n_c), np.nan, dtype=np.float64)
+        values[at] = np.where(large_usable, getattr(large, name), np.nan)
+        full[name] = values
+    sx, sy = small.sigma_x, small.sigma_y
+    assert sx is not None and sy is not None, "gradient steps give standard errors"
+    with np.errstate(invalid="ignore"):
+        agree = (np.abs(full["dx"] - small.dx) <= CONSISTENCY_SIGMAS * np.hypot(sx, full["sigma_x"])) & (
+            np.abs(full["dy"] - small.dy) <= CONSISTENCY_SIGMAS * np.hypot(sy, full["sigma_y"])
+        )
+        take = agree & (np.hypot(full["sigma_x"], full["sigma_y"]) < np.hypot(sx, sy))
+        # The point's own chip must correlate at least CORE_PEAK_SHARE as well as the larger one:
+        # otherwise the larger chip's match comes from its outer ring (around a cloud, a lake),
+        # not from the point.
+        take &= small.peak >= CORE_PEAK_SHARE * full["peak"]
+    chip = np.where(take, sizes[1], sizes[0]).astype(np.int16)
+    return Peak(
+        dx=np.where(take, full["dx"], small.dx),
+        dy=np.where(take, full["dy"], small.dy),
+        peak=np.where(take, full["peak"], small.peak).astype(np.float32),
+        snr=small.snr,
+        chip=chip,
     )

@@ -77,7 +77,7 @@ class TrackingParams:
     chip_px: int = 32
     search_px: float = 25.0
     filter: Filter = "wallis"
-    filter_width_px: int = 9
+    filter_width_px: int = 5
     min_peak: float = 0.3
     min_snr: float = 1.5
     median_threshold: float = 3.0
