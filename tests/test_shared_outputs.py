@@ -98,7 +98,7 @@ def test_a_staged_file_that_is_a_link_to_a_users_file_is_not_moved(shared):
     (out / STAGING).mkdir()
     (out / STAGING / f"{KEY}.tif").symlink_to(victim)
     journal = {"written_by": "glacier-velocity", "key": KEY, "renames": [[f"{STAGING}/{KEY}.tif", f"{KEY}.tif"]]}
-    _refused_journal(out, victim, journal, f"'{STAGING}/{KEY}.tif' is not a staged file of this user")
+    _refused_journal(out, victim, journal, f"'{STAGING}/{KEY}.tif' is not a staged file or directory of this user")
     assert (out / STAGING / f"{KEY}.tif").is_symlink()
 
 

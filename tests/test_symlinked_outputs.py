@@ -80,6 +80,12 @@ def test_aggregate_writes_nothing_through_a_symlinked_catalog_or_output_director
         link = tmp_path / "out" / "catalog" / "velocity-summary"
     link.symlink_to(elsewhere)
     code = main(["aggregate", *cogs, "--out-dir", str(tmp_path / "out")])
+    if linked == "catalog/velocity-summary":
+        # The catalog is written whole beside the old one and swapped in (issue 23, finding 4):
+        # the old catalog, its link included, is replaced, and nothing goes through the link.
+        assert code == 0 and list(elsewhere.iterdir()) == []
+        assert link.is_dir() and not link.is_symlink()
+        return
     assert code == 2
     message = capsys.readouterr().err.strip().splitlines()[-1].split("error: ", 1)[1]
     assert message == (

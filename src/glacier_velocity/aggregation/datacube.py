@@ -453,16 +453,22 @@ def open_datacube(
 
     path = Path(path)
     with atomic_output(path) as tmp:
-        dataset = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
-            dataset.set_auto_mask(False)
-            _create(dataset, grid, pairs=pairs, flags=flags)
-            writer = DatacubeWriter(dataset, grid, flags=flags)
-            yield writer
-            if writer.count != pairs:
-                raise RuntimeError(f"the datacube got {writer.count} layers of the {pairs} announced")
-        finally:
-            dataset.close()
+            dataset = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+            try:
+                dataset.set_auto_mask(False)
+                _create(dataset, grid, pairs=pairs, flags=flags)
+                writer = DatacubeWriter(dataset, grid, flags=flags)
+                yield writer
+            finally:
+                dataset.close()
+        except RuntimeError as exc:
+            # netCDF4 reports a failed write (a full disk: "NetCDF: HDF error") as RuntimeError.
+            if str(exc).startswith("NetCDF"):
+                raise OSError(f"writing the datacube {path.name}: {exc}") from exc
+            raise
+        if writer.count != pairs:
+            raise ValueError(f"the datacube got {writer.count} layers of the {pairs} announced")
 
 
 def mid_date_order(products: Sequence[ProductLike]) -> list[int]:

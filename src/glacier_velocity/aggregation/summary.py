@@ -29,7 +29,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -476,6 +476,13 @@ class SummaryFiles:
     time_series_figure: Path | None = None
     datacube: Path | None = None
     aoi: Path | None = None
+
+    def moved(self, directory: Path) -> SummaryFiles:
+        """The same files after their directory was renamed to ``directory`` (file names kept)."""
+        return replace(
+            self,
+            **{f.name: directory / Path(v).name for f in fields(self) if (v := getattr(self, f.name)) is not None},
+        )
 
     def with_aoi(self, aoi: Path | None) -> SummaryFiles:
         """A copy that also lists the run's area of interest (GeoJSON, stored once for the run)."""

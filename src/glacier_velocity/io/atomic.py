@@ -232,6 +232,35 @@ def _foreign_lock(path: Path, what: str, kind: str) -> OutputError:
     )
 
 
+def _sync_tree(path: Path) -> None:
+    """fsync a staged file, or every file and directory of a staged directory."""
+    if not path.is_dir():
+        _fsync(path)
+        return
+    for directory, _, names in os.walk(path):
+        for name in names:
+            _fsync(Path(directory) / name)
+        _fsync(Path(directory))
+
+
+#: Prefix of the name an old directory of a set takes inside the staging directory when a
+#: new one replaces it (removed with the staging directory).
+_REPLACED = ".replaced."
+
+
+def _move_into_place(staged: Path, target: Path) -> None:
+    """Rename ``staged`` onto ``target``. A file replaces the old one in one rename; a
+    directory (which cannot be renamed over a non-empty one) first moves the old directory
+    into the staging directory, which is removed afterwards. A kill between the two renames
+    leaves the target missing, not mixed, and the journal finishes it."""
+    if staged.is_dir() and not staged.is_symlink():
+        if target.is_dir() and not target.is_symlink():
+            os.rename(target, staged.parent / f"{_REPLACED}{target.name}")
+        os.rename(staged, target)
+    else:
+        os.replace(staged, target)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -338,8 +367,13 @@ def _journal_renames(root: Path, key: str, journal: Path) -> list[tuple[Path, Pa
             staged_info = staged.lstat()
         except FileNotFoundError:
             continue  # already renamed before the kill
-        if not stat.S_ISREG(staged_info.st_mode) or not _own(staged_info) or staged_info.st_nlink != 1:
-            raise refuse(f"{str(staged.relative_to(root))!r} is not a staged file of this user")
+        # A staged file (one link: not a hard link to a file elsewhere) or a staged directory.
+        if stat.S_ISDIR(staged_info.st_mode):
+            staged_ok = _own(staged_info)
+        else:
+            staged_ok = stat.S_ISREG(staged_info.st_mode) and _own(staged_info) and staged_info.st_nlink == 1
+        if not staged_ok:
+            raise refuse(f"{str(staged.relative_to(root))!r} is not a staged file or directory of this user")
     return renames
 
 
@@ -357,7 +391,7 @@ def _finish_interrupted(root: Path, key: str) -> None:
         renames = _journal_renames(root, key, journal)
         for staged, target in renames:
             if staged.exists():
-                os.replace(staged, target)
+                _move_into_place(staged, target)
         log.warning("finished the interrupted replacement of %s (journal %s)", key, journal)
         journal.unlink()
     staging_name = _staging_name(key)
@@ -379,7 +413,9 @@ def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Ite
     targets : sequence of path
         The files of the set, in the order they are renamed into place (a file that points at
         the others, like a STAC item, goes last). Their names must differ; their directories
-        must be on one file system.
+        must be on one file system. A target may be a directory (written whole into its
+        staging path): it replaces the old directory whole, so nothing of the old one stays
+        beside the new (the run's summary and catalog).
     key : str
         Name of the set (a safe file name, e.g. the product basename). The lock
         (``.<key>.lock``), the staging directory (``.<key>.<random>.staging``) and the journal
@@ -407,11 +443,12 @@ def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Ite
             staging.mkdir()
             staged = [staging / p.name for p in paths]
             yield staged
-            missing = [s.name for s in staged if not s.is_file()]
+            missing = [s.name for s in staged if not (s.is_file() or s.is_dir()) or s.is_symlink()]
             if missing:
                 raise RuntimeError(f"the set {key!r} was not completely written: {missing} missing")
-            for s in (*staged, staging):
-                _fsync(s)
+            for s in staged:
+                _sync_tree(s)
+            _fsync(staging)
             devices = {os.stat(p.parent).st_dev for p in paths} | {os.stat(staging).st_dev}
             if len(devices) > 1:
                 raise OutputError(f"the files of {key!r} span file systems and cannot be replaced together: {paths}")
@@ -419,7 +456,7 @@ def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Ite
             with _held_signals():
                 write_text_atomic(journal, _journal_text(root, key, list(zip(staged, paths, strict=True))))
                 for s, p in zip(staged, paths, strict=True):
-                    os.replace(s, p)
+                    _move_into_place(s, p)
                 for directory in {p.parent for p in paths}:
                     _fsync(directory)
                 journal.unlink()
@@ -427,8 +464,8 @@ def replace_together(targets: Sequence[str | os.PathLike[str]], key: str) -> Ite
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def output_directory(directory: str | os.PathLike[str]) -> Path:
-    """``directory``, created if missing, refusing a symbolic link.
+def output_directory(directory: str | os.PathLike[str], *, create: bool = True) -> Path:
+    """``directory``, created if missing (unless ``create`` is False), refusing a symbolic link.
 
     Products of a pair and the summary go into a directory of their own inside the run's
     output directory; were it a symbolic link (left by an earlier run, or planted), every file
@@ -447,5 +484,6 @@ def output_directory(directory: str | os.PathLike[str]) -> Path:
         )
     if path.exists() and not path.is_dir():
         raise InputError(f"output directory {str(path)!r} exists and is not a directory; remove it or choose another")
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path

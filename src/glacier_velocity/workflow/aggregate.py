@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
 import pystac
+from rasterio._err import CPLE_BaseError
 
 from ..aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
 from ..aggregation.summary import (
@@ -47,9 +49,9 @@ from ..aggregation.summary import (
 )
 from ..domain.aoi import AOI
 from ..domain.outlines import GlacierOutlines
-from ..errors import AllPairsFailed, InputError, InvalidParameter, PairsLeftOut
+from ..errors import AllPairsFailed, InputError, InvalidParameter, OutputError, PairsLeftOut
 from ..io.aoi import parse_aoi, write_aoi
-from ..io.atomic import output_directory
+from ..io.atomic import output_directory, replace_together
 from ..io.outlines import read_glacier_outlines
 from ..io.points import PointOfInterest, read_points_of_interest
 from ..products.catalog import write_catalog
@@ -71,6 +73,8 @@ SUMMARY_DIR = "summary"
 CATALOG_DIR = "catalog"
 #: File name of the run's area of interest beside the summary (GeoJSON), stored once.
 AOI_FILE_NAME = "aoi.geojson"
+#: Name of the aggregation's output set (its lock, staging directory and journal in ``out_dir``).
+SET_KEY = "aggregation"
 #: Id (and folder inside the catalog) of the summary item.
 SUMMARY_ITEM_ID = "velocity-summary"
 
@@ -360,6 +364,37 @@ def _report(
     )
 
 
+def _write_summary_files(
+    summary: Summary, summary_dir: Path, inputs: Sequence[ProductInput], params: AggregationParams
+) -> SummaryFiles:
+    """The summary COGs, figures, datacube and AOI of a run into ``summary_dir``."""
+    return (
+        write_summary(summary, summary_dir)
+        .with_figures(
+            plot_summary(summary, summary_dir / "summary_figure.png", outlines=params.glacier_outlines),
+            plot_time_series(summary, summary_dir / "time_series.png"),
+        )
+        .with_datacube(
+            write_datacube(
+                [p.cog for p in inputs],
+                summary_dir / DATACUBE_FILE_NAME,
+                resampling=cast(ResamplingName, params.resampling),
+                left_out={x.pair_id: x.reason for x in summary.excluded},
+            ).path
+        )
+        .with_aoi(write_aoi(params.aoi, summary_dir / AOI_FILE_NAME) if params.aoi is not None else None)
+    )
+
+
+def _outcome(summary: Summary, report: RunReport) -> str:
+    """The step's one line: the counts, the pairs aggregated and left out, the headline."""
+    left = f", {len(summary.excluded)} left out ({'; '.join(summary.exclusion_lines())})" if summary.excluded else ""
+    return (
+        f"{report.summary_line()}: {summary.product_count} pairs aggregated{left}, {summary.headline()}, "
+        f"{100 * summary.valid_fraction:.0f} % of the grid measured"
+    )
+
+
 def aggregate_run(
     products: Sequence[PathLike | None],
     out_dir: PathLike,
@@ -407,6 +442,7 @@ def aggregate_run(
     summary: Summary | None = None
     files: SummaryFiles | None = None
     catalog_text: dict[str, str] = {}
+    outcome = ""
     # The products are checked first (the same pair twice, min_count above their number): their
     # messages name the products, where the run report could only say a pair is listed twice.
     left_out: PairsLeftOut | None = None
@@ -431,45 +467,10 @@ def aggregate_run(
     # written into is a real one, checked before the first file is written: a symbolic link
     # left or planted at out_dir, catalog/ or summary/ would take every file where it points.
     out = output_directory(out)
-    catalog_dir = output_directory(out / CATALOG_DIR)
-    summary_dir = output_directory(out / SUMMARY_DIR) if summary is not None else None
-    report_path = write_run_report(report, out / RUN_REPORT_NAME)
-    if left_out is not None:
-        write_catalog(
-            catalog_dir,
-            [p.item for p in inputs],
-            None,
-            summary_item_id=SUMMARY_ITEM_ID,
-            run_report=report,
-            title="Glacier surface velocity: no summary",
-            description=str(left_out),
-        )
-        raise PairsLeftOut(left_out.parameter, f"{left_out.detail} (run report: {report_path})", left_out.excluded)
-    if summary is not None and summary_dir is not None:
-        files = (
-            write_summary(summary, summary_dir)
-            .with_figures(
-                plot_summary(summary, summary_dir / "summary_figure.png", outlines=params.glacier_outlines),
-                plot_time_series(summary, summary_dir / "time_series.png"),
-            )
-            .with_datacube(
-                write_datacube(
-                    [p.cog for p in inputs],
-                    summary_dir / DATACUBE_FILE_NAME,
-                    resampling=resampling,
-                    left_out={x.pair_id: x.reason for x in summary.excluded},
-                ).path
-            )
-            .with_aoi(write_aoi(params.aoi, summary_dir / AOI_FILE_NAME) if params.aoi is not None else None)
-        )
-        left = (
-            f", {len(summary.excluded)} left out ({'; '.join(summary.exclusion_lines())})" if summary.excluded else ""
-        )
-        outcome = (
-            f"{report.summary_line()}: {summary.product_count} pairs aggregated{left}, {summary.headline()}, "
-            f"{100 * summary.valid_fraction:.0f} % of the grid measured"
-        )
-    else:
+    for name in (CATALOG_DIR, SUMMARY_DIR):
+        output_directory(out / name, create=False)
+    report_path = out / RUN_REPORT_NAME
+    if left_out is None and summary is None:
         if report.failed:
             first = report.failed[0]
             outcome = (
@@ -478,15 +479,54 @@ def aggregate_run(
             )
         else:
             outcome = f"no velocity products to aggregate ({message or 'no pairs were given'}); {report.summary_line()}"
-        catalog_text = {"title": "Glacier surface velocity: no products", "description": outcome}
-    catalog = write_catalog(
-        catalog_dir,
-        [p.item for p in inputs],
-        files,
-        summary_item_id=SUMMARY_ITEM_ID,
-        run_report=report,
-        **catalog_text,
-    )
+    # The run report, summary/ and catalog/ are one set, like a pair's products: written whole
+    # beside the old set, then swapped in (io.atomic.replace_together). A full disk or a kill
+    # leaves the earlier run's set as it was, and a new set has nothing of an old one (a pair
+    # directory of the catalog the new run has not).
+    targets = [report_path, out / SUMMARY_DIR, out / CATALOG_DIR]
+    try:
+        with replace_together(targets, key=SET_KEY) as (report_tmp, summary_tmp, catalog_tmp):
+            summary_tmp.mkdir()
+            write_run_report(report, report_tmp)
+            if left_out is not None:
+                write_catalog(
+                    catalog_tmp,
+                    [p.item for p in inputs],
+                    None,
+                    summary_item_id=SUMMARY_ITEM_ID,
+                    run_report=report,
+                    title="Glacier surface velocity: no summary",
+                    description=str(left_out),
+                )
+            else:
+                if summary is not None:
+                    files = _write_summary_files(summary, summary_tmp, inputs, params)
+                    outcome = _outcome(summary, report)
+                else:
+                    catalog_text = {"title": "Glacier surface velocity: no products", "description": outcome}
+                write_catalog(
+                    catalog_tmp,
+                    [p.item for p in inputs],
+                    files,
+                    summary_item_id=SUMMARY_ITEM_ID,
+                    run_report=report,
+                    **catalog_text,
+                )
+    except (OSError, CPLE_BaseError) as exc:
+        earlier = "the run report, summary and catalog of an earlier run there were kept unchanged"
+        raise OutputError(
+            f"could not write the aggregation outputs into {str(out)!r} ({exc}; "
+            f"{shutil.disk_usage(out).free / 1e6:.1f} MB free there); "
+            f"{earlier if report_path.exists() else 'nothing was written'} - free some space (or choose "
+            "another directory) and run the aggregation again"
+        ) from exc
+    if not any((out / SUMMARY_DIR).iterdir()):
+        (out / SUMMARY_DIR).rmdir()  # no summary: no summary/ (an empty directory, not part of the set)
+    if files is not None:
+        files = files.moved(out / SUMMARY_DIR)
+    catalog = out / CATALOG_DIR / "catalog.json"
+    if left_out is not None:
+        raise PairsLeftOut(left_out.parameter, f"{left_out.detail} (run report: {report_path})", left_out.excluded)
     if report.pairs and not report.succeeded:
         # The report and the empty catalog stay for a look; the run itself failed.
         reasons = "; ".join(f"{p.pair_id}: {p.reason}" for p in report.failed)
