@@ -62,6 +62,7 @@ from typing import cast
 
 from IPython.display import Image, display
 
+from glacier_velocity.correction import describe_correction
 from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.io.outlines import read_glacier_outlines
 from glacier_velocity.products.quicklook import scene_pair_png
@@ -121,6 +122,8 @@ else:
 # %%
 if products is not None:
     print(products.summary())
+    # Whether the pair's misregistration was removed, and how; or why not (the summary then leaves it out).
+    print(describe_correction(products.correction))
     display(Image(filename=str(products.quicklook)))
 
 # %%

@@ -59,10 +59,10 @@ def test_gdal_reads_a_cog_through_the_file_server(tmp_path: Path) -> None:
     import numpy as np
     import rasterio
 
-    from glacier_velocity.demo.scenes import DEMO_SCENES, _write_nir_cog, scene_image
+    from glacier_velocity.demo.scenes import DEMO_SCENES, _write_scene_cog, demo_transform, scene_image
 
     image = scene_image(DEMO_SCENES[0], 0)
-    _write_nir_cog(tmp_path / "scene.tif", image)
+    _write_scene_cog(tmp_path / "scene.tif", image, demo_transform(), "nir")
     with deploy.serve_files(tmp_path) as url, rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
         with rasterio.open(f"/vsicurl/{url}/scene.tif") as src:
             window = src.read(1, window=((100, 164), (200, 264)))

@@ -31,7 +31,7 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> demo.DemoData:
 
 
 def test_scenes_are_uint16_nir_cogs_on_the_10m_utm_grid(demo_data: demo.DemoData) -> None:
-    tifs = sorted((demo_data.root / "scenes").glob("*.tif"))
+    tifs = sorted((demo_data.root / "scenes").glob("*_B08.tif"))
     assert len(tifs) == len(demo.DEMO_SCENES) == 11
     with rasterio.open(tifs[0]) as src:
         assert src.dtypes == ("uint16",)
@@ -43,6 +43,39 @@ def test_scenes_are_uint16_nir_cogs_on_the_10m_utm_grid(demo_data: demo.DemoData
         image = src.read(1)
     assert image.min() >= 1  # no accidental nodata
     assert 500 < np.median(image) < 9000  # B08-like digital numbers
+
+
+def test_each_scene_has_a_20m_scene_classification_marking_the_glacier_and_its_clouds(
+    demo_data: demo.DemoData,
+) -> None:
+    features = {f["id"]: f for f in json.loads(demo_data.items.read_text())["features"]}
+    for index, scene in enumerate(demo.DEMO_SCENES):
+        asset = features[scene.item_id]["assets"]["scl"]
+        assert asset["gsd"] == 20.0 and asset["proj:shape"] == [240, 240]
+        assert Scene.from_item(features[scene.item_id]).scl_href == asset["href"]
+        with rasterio.open(asset["href"]) as src:
+            assert src.dtypes == ("uint8",) and src.res == (20.0, 20.0) and src.crs.to_epsg() == 32643
+            assert src.bounds.left == demo.DEMO_ORIGIN[0] and src.bounds.top == demo.DEMO_ORIGIN[1]
+            scl = src.read(1)
+        assert np.array_equal(scl, demo.scene_scl(scene, index))
+    # Snow and ice (11) on the glacier, bare ground (5) around it and on the debris-covered
+    # terminus, which moves; the 2022-07-05 scene has a cloud (8, 9) over rock.
+    index = 1
+    scene = demo.DEMO_SCENES[index]
+    scl = demo.scene_scl(scene, index)
+    rows, cols = np.mgrid[0:240, 0:240] * 2.0 + 0.5  # 20 m cell centres on the 10 m grid
+    glacier = demo.velocity_field(2022)
+    ice = glacier.ice_mask(rows, cols)
+    debris = glacier.debris_mask(rows, cols, demo.DEBRIS_ZONE_FRACTION)
+    cloud = np.isin(scl, (8, 9))
+    assert (scl[ice & ~debris & ~cloud] == 11).all() and (scl[~ice & ~cloud] == 5).all()
+    assert (scl[debris] == 5).all() and 0.05 < debris.mean() < 0.15
+    assert demo.true_speed(2022, rows[debris], cols[debris]).max() > 80.0  # it moves
+    assert 0.02 < cloud.mean() < 0.08 and not (cloud & ice).any()
+    # The cloud is in the image too: brighter than the same rock in the scene before.
+    cloudy, clear = (demo.scene_image(demo.DEMO_SCENES[k], k)[::2, ::2].astype(float) for k in (index, 0))
+    assert np.median(cloudy[scl == 9] - clear[scl == 9]) > 2000
+    assert not np.isin(demo.scene_scl(demo.DEMO_SCENES[0], 0), (8, 9)).any()
 
 
 def test_items_look_like_earth_search(demo_data: demo.DemoData) -> None:

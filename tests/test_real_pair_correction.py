@@ -78,7 +78,12 @@ def test_real_pair_correction_removes_the_misregistration(real_pair, glacier_out
     result = correct_velocity(offsets, transform, crs, dt_days, glacier_outlines=glacier_outlines)
     shift = result.shift
     assert shift.method == ("automatic-mode" if glacier_outlines is None else "outlines")
-    assert shift.warning == ""
+    if glacier_outlines is None:
+        # Farmland: nothing moves relative to the shift, so the automatic mode cannot tell a
+        # misregistration from an area moving as a whole, and says so (the shift is applied).
+        assert shift.warning.startswith("every tracked point moves alike")
+    else:
+        assert shift.warning == ""
     np.testing.assert_allclose((shift.dx_px, shift.dy_px), EXPECTED_SHIFT_PX, atol=0.1)
     assert shift.stable_count > 20000
 

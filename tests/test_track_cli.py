@@ -125,6 +125,64 @@ def test_track_cli_removes_the_misregistration_by_default(tmp_path, capsys):
     assert np.median(product.vx_error[stable]) == pytest.approx(c["stable_vx_nmad_m_per_yr"], rel=0.1)
 
 
+def _track(tmp_path, field, shape=(512, 512), seed=5, max_velocity="2000"):
+    """``glacier-velocity track`` on a synthetic pair of ``field`` (10 days, a point every 8 px)."""
+    pair = make_pair(shape, field, seed=seed)
+    out = tmp_path / "v.tif"
+    argv = ["track", _write(tmp_path / "r.tif", pair.reference), _write(tmp_path / "s.tif", pair.secondary)]
+    argv += ["--dt-days", "10", "--out", str(out), "--grid-spacing-px", "8", "--max-velocity-m-per-yr", max_velocity]
+    assert main(argv) == 0
+    return read_velocity_cog(out)
+
+
+@pytest.mark.parametrize("half_width", [0.425, 0.45], ids=["85% ice", "89% ice"])
+def test_a_scene_mostly_of_ice_keeps_its_ice_motion(tmp_path, capsys, half_width):
+    """Issue 21: without outlines or SCL, a scene mostly of ice had the ice's motion taken for the
+    misregistration (89 % ice: a shift of (2.97, 1.39) px removed from a 0.5 px misregistration)."""
+    tongue = GlacierTongue((512, 512), max_px=4.0, half_width_frac=half_width, terminus_frac=1.2)
+    rows = np.arange(512.0)[:, None]
+    assert tongue.ice_mask(rows, rows.T).mean() >= 0.85
+    product = _track(tmp_path, Misregistered(tongue, 0.3, 0.4))
+    c = product.correction
+    grid_rows = np.arange(product.shape[0]) * 8 + 15.5
+    grid_cols = np.arange(product.shape[1]) * 8 + 15.5
+    true_dx, true_dy = tongue.displacement(grid_rows[:, None], grid_cols[None, :])
+    ice = tongue.ice_mask(grid_rows[:, None], grid_cols[None, :]) & np.isfinite(product.v)
+    if c["stable_shift_applied"]:
+        assert np.hypot(c["stable_shift_dx_px"] - 0.3, c["stable_shift_dy_px"] - 0.4) < 0.1
+        # The corrected velocity is the ice's true motion, within 0.1 px.
+        px_per_m_per_yr = 10.0 / DAYS_PER_YEAR / 10.0
+        error = np.hypot(
+            product.vx[ice] * px_per_m_per_yr - true_dx[ice], -product.vy[ice] * px_per_m_per_yr - true_dy[ice]
+        )
+        assert np.median(error) < 0.1
+    else:
+        assert "no stable-ground correction applied; give glacier outlines" in c["stable_shift_warning"]
+        assert "NOT applied" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("motion_px", "applied"), [(2.9, False), (1.0, True)], ids=["2.9 px: beyond a misregistration", "1 px"]
+)
+def test_a_scene_moving_as_a_whole_is_never_corrected_to_zero_in_silence(tmp_path, capsys, motion_px, applied):
+    """Issue 21: a uniform 2.9 px motion became 0 with no word. Beyond the largest documented
+    Sentinel-2 misregistration (2.5 px) it is kept and the product says why; within it, the
+    automatic mode cannot tell it from a misregistration, removes it and says so."""
+    product = _track(tmp_path, Translation(0.6 * motion_px, 0.8 * motion_px), shape=(256, 256))
+    c = product.correction
+    printed = capsys.readouterr().out
+    assert c["stable_shift_applied"] is applied
+    if applied:
+        assert c["stable_shift_warning"].startswith("every tracked point moves alike")
+        assert "caution: every tracked point moves alike" in printed
+    else:
+        assert "exceeds 2.5 px, more than a Sentinel-2 misregistration" in c["stable_shift_warning"]
+        assert "NOT applied" in printed
+        per_year = 10.0 * DAYS_PER_YEAR / 10.0
+        assert np.nanmedian(product.v) == pytest.approx(motion_px * per_year, rel=0.01)
+        assert np.isnan(product.v_error).all()
+
+
 def test_output_pixel_centres_are_measurement_positions(tmp_path):
     # A linear field (shear 0.05 px/px): each output pixel's dx must equal the truth at the
     # map position of that pixel's centre; a half-pixel misplacement biases it by 0.025 px.

@@ -367,7 +367,7 @@ def _create(ds: Any, grid: Grid, *, pairs: int, flags: bool) -> None:
         "stable_shift_method",
         str,
         per_pair,
-        {"long_name": "how stable ground was found: outlines, automatic-mode or none"},
+        {"long_name": "how stable ground was found: outlines, scene-classification, automatic-mode or none"},
     )
     if flags:
         variable(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..correction import describe_correction
 from ..io.aoi import parse_aoi
 from ..io.outlines import read_glacier_outlines
 from ..workflow.correlate import CorrelationParams, correlate_pair
@@ -71,4 +72,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"quicklook: {result.quicklook}")
     print(f"item:      {result.item}")
     print(result.summary())
+    print(describe_correction(result.correction))
     return 0

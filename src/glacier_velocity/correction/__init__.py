@@ -1,7 +1,7 @@
 """Stable-ground correction and error estimates of a pair's velocities.
 
 The stage between tracking and the products: find ground that does not move (outside glacier
-outlines, or automatically), measure the pair's displacement bias there, subtract it from
+outlines, on land the scenes' classification shows, or from the displacements alone), measure the pair's displacement bias there, subtract it from
 ``vx``, ``vy``, ``v`` (``dx``, ``dy`` stay raw), and derive 1-sigma errors from the scatter of
 the corrected stable ground. See docs/design/0005-stable-ground-correction.md.
 """
@@ -16,6 +16,7 @@ from .correct import (
     correct_velocity,
     describe_correction,
 )
+from .land import NOT_STABLE_SCL_CLASSES, land_at_points, stable_land
 from .outlines import OUTLINE_BUFFER_M, ice_mask_from_outlines
 from .stable import (
     MAX_SHIFT_PX,
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_SHIFT_PX",
     "METHODS",
     "MIN_STABLE_POINTS",
+    "NOT_STABLE_SCL_CLASSES",
     "OUTLINE_BUFFER_M",
     "CorrectedVelocity",
     "Method",
@@ -48,5 +50,7 @@ __all__ = [
     "estimate_errors",
     "estimate_stable_shift",
     "ice_mask_from_outlines",
+    "land_at_points",
     "speed_error",
+    "stable_land",
 ]

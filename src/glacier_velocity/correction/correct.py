@@ -67,6 +67,7 @@ def correct_velocity(
     *,
     glacier_outlines: GlacierOutlines | None = None,
     outline_buffer_m: float = OUTLINE_BUFFER_M,
+    land: np.ndarray | None = None,
     min_stable_points: int = MIN_STABLE_POINTS,
     max_shift_px: float = MAX_SHIFT_PX,
 ) -> CorrectedVelocity:
@@ -85,10 +86,14 @@ def correct_velocity(
     glacier_outlines : GlacierOutlines, optional
         Glacier outlines (read at the edge, any CRS); stable ground is every valid point more
         than ``outline_buffer_m`` outside them. Without outlines (None) the stable ground is
-        found automatically (the dominant displacement mode) and flagged so.
-        :meth:`GlacierOutlines.empty` means "no glacier here": every valid point is stable.
+        the tightest cluster of displacements (on ``land`` when given), and the product says
+        how it was found. :meth:`GlacierOutlines.empty` means "no glacier here": every valid
+        point is stable.
     outline_buffer_m : float
         Growth of the outlines (m) before points count as stable.
+    land : ndarray of bool, shape offsets.shape, optional
+        Grid points whose chip lies on land that is neither snow/ice, water nor cloud in both
+        scenes (:func:`~glacier_velocity.correction.land.land_at_points` of the scenes' SCL).
     min_stable_points : int
         Fewest stable points for a correction; with fewer, none is applied and the errors
         are NaN, with a warning.
@@ -109,7 +114,13 @@ def correct_velocity(
             outline_buffer_m=outline_buffer_m,
         )
     shift = estimate_stable_shift(
-        offsets, reference_transform, dt_days, ice=ice, min_stable_points=min_stable_points, max_shift_px=max_shift_px
+        offsets,
+        reference_transform,
+        dt_days,
+        ice=ice,
+        land=land,
+        min_stable_points=min_stable_points,
+        max_shift_px=max_shift_px,
     )
     raw_vx, raw_vy = displacement_to_velocity(offsets.dx, offsets.dy, reference_transform, dt_days)
     vx, vy, v = apply_stable_shift(raw_vx, raw_vy, shift)
@@ -134,6 +145,7 @@ def correct_product(
     stable_correction: bool = True,
     glacier_outlines: GlacierOutlines | None = None,
     outline_buffer_m: float = OUTLINE_BUFFER_M,
+    land: np.ndarray | None = None,
     min_stable_points: int = MIN_STABLE_POINTS,
     max_shift_px: float = MAX_SHIFT_PX,
 ) -> VelocityProduct:
@@ -150,7 +162,7 @@ def correct_product(
     stable_correction : bool
         Apply the correction (default). When False, ``vx``, ``vy``, ``v`` stay raw, the error
         bands stay NaN, and ``correction`` says it was turned off.
-    glacier_outlines, outline_buffer_m, min_stable_points, max_shift_px
+    glacier_outlines, outline_buffer_m, land, min_stable_points, max_shift_px
         As in :func:`correct_velocity`.
 
     Returns
@@ -168,6 +180,7 @@ def correct_product(
         product.dt_days,
         glacier_outlines=glacier_outlines,
         outline_buffer_m=outline_buffer_m,
+        land=land,
         min_stable_points=min_stable_points,
         max_shift_px=max_shift_px,
     )
@@ -190,10 +203,14 @@ def describe_correction(correction: dict[str, object]) -> str:
     if not correction.get("stable_shift_applied"):
         return f"stable-ground correction: NOT applied: {correction.get('stable_shift_warning', '')}"
     c = correction
-    automatic = " (automatic: no glacier outlines)" if c["stable_shift_method"] == "automatic-mode" else ""
+    how = {
+        "automatic-mode": " (automatic: no glacier outlines, no scene classification)",
+        "scene-classification": " (stable land from the scene classification)",
+    }.get(str(c["stable_shift_method"]), "")
+    caution = f"; caution: {c['stable_shift_warning']}" if c.get("stable_shift_warning") else ""
     return (
-        f"stable-ground correction{automatic}: shift dx {c['stable_shift_dx_px']:+.3f} px, dy {c['stable_shift_dy_px']:+.3f} px "
+        f"stable-ground correction{how}: shift dx {c['stable_shift_dx_px']:+.3f} px, dy {c['stable_shift_dy_px']:+.3f} px "
         f"(vx {c['stable_shift_vx_m_per_yr']:+.1f}, vy {c['stable_shift_vy_m_per_yr']:+.1f} m/yr) removed, "
         f"{c['stable_count']} stable points; error (NMAD) vx {c['stable_vx_nmad_m_per_yr']:.1f}, "
-        f"vy {c['stable_vy_nmad_m_per_yr']:.1f} m/yr"
+        f"vy {c['stable_vy_nmad_m_per_yr']:.1f} m/yr{caution}"
     )

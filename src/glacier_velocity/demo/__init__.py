@@ -23,6 +23,8 @@ from .run import (
     write_pair_job,
 )
 from .scenes import (
+    CLOUD_PATCH_SCENES,
+    DEBRIS_ZONE_FRACTION,
     DEFAULT_DEMO_DIR,
     DEMO_COLLECTION,
     DEMO_END_MONTH,
@@ -52,6 +54,7 @@ from .scenes import (
     geolocation_error,
     scene_image,
     scene_item,
+    scene_scl,
     true_speed,
     velocity_field,
     write_truth,
@@ -64,6 +67,8 @@ from .truth import (
 )
 
 __all__ = [
+    "CLOUD_PATCH_SCENES",
+    "DEBRIS_ZONE_FRACTION",
     "MEDIAN_TOLERANCE",
     "PIXEL_MAE_TOLERANCE_M_PER_YR",
     "geolocation_error",
@@ -105,6 +110,7 @@ __all__ = [
     "run_demo_in_containers",
     "scene_image",
     "scene_item",
+    "scene_scl",
     "true_speed",
     "velocity_field",
     "write_pair_job",

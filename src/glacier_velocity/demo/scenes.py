@@ -331,13 +331,49 @@ def geolocation_error(index: int) -> tuple[float, float]:
     return round(float(length * np.cos(angle)), 4), round(float(length * np.sin(angle)), 4)
 
 
+#: Pixel size (m) of the demo's scene classification (SCL), as Sentinel-2 L2A's.
+SCL_PIXEL_M = 20.0
+#: SCL classes the demo writes: not vegetated (rock, moraine, debris-covered ice), cloud of
+#: medium and high probability, snow and ice.
+SCL_BARE, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_SNOW_ICE = 5, 8, 9, 11
+#: Cloud brightness (DN added) above which the SCL calls a pixel cloud, and high-probability cloud.
+SCL_CLOUD_DN, SCL_CLOUD_HIGH_DN = 500.0, 3000.0
+#: Share of the glacier's terminal zone (its lower end) under debris: the SCL reads it as bare
+#: ground (class 5) although it moves, as on real debris-covered tongues.
+DEBRIS_ZONE_FRACTION = 0.6
+#: Scenes (indices in :data:`DEMO_SCENES`) of the season that carry a small cloud over rock, and
+#: its centre (fraction of rows, cols) and radius (fraction of the shorter side).
+CLOUD_PATCH_SCENES = (1, 8)
+CLOUD_PATCH = (0.1, 0.85, 0.06)
+
+
+def _cloud_dn(scene: DemoScene, index: int, shape: tuple[int, int]) -> np.ndarray:
+    """Brightness (DN) that clouds add to the scene: blobs over cloudy scenes, a patch over some others."""
+    cloud = np.zeros(shape)
+    rr, cc = np.mgrid[0 : shape[0], 0 : shape[1]]
+    if scene.cloud_cover > DEMO_MAX_CLOUD_COVER:
+        # Drawn after the scene's noise from the same generator (scene_image draws them in this order).
+        rng = np.random.default_rng(1000 + index)
+        rng.normal(0.0, 60.0, shape)
+        for _ in range(6):
+            r0, c0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+            radius = rng.uniform(40, 120)
+            cloud += 9000.0 * np.exp(-((rr - r0) ** 2 + (cc - c0) ** 2) / (2 * radius**2))
+    if index in CLOUD_PATCH_SCENES:
+        row, col, size = CLOUD_PATCH
+        radius = size * min(shape)
+        cloud += 6000.0 * np.exp(-((rr - row * shape[0]) ** 2 + (cc - col * shape[1]) ** 2) / (2 * radius**2))
+    return cloud
+
+
 def scene_image(scene: DemoScene, index: int, shape: tuple[int, int] = DEMO_SHAPE) -> np.ndarray:
     """The demo ``nir`` image (DN, uint16, 0 = nodata) of one scene, ``shape`` (rows, cols) px.
 
     The texture (ice where the glacier moves) is warped by the year's velocity field times
     the years elapsed since 1 August of that year, plus the scene's own geolocation error
     (:func:`geolocation_error`, which moves rock and ice alike), then given a scene-specific gain
-    (illumination) and Gaussian noise (seeded by ``index``). Cloudy scenes also get bright cloud blobs.
+    (illumination) and Gaussian noise (seeded by ``index``). Cloudy scenes also get bright cloud
+    blobs, and the scenes of :data:`CLOUD_PATCH_SCENES` a small cloud over rock.
     """
     glacier = velocity_field(scene.datetime.year, shape)
     rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
@@ -352,26 +388,55 @@ def scene_image(scene: DemoScene, index: int, shape: tuple[int, int] = DEMO_SHAP
     warped = np.asarray(warp_image(texture, field), dtype=np.float64)
     rng = np.random.default_rng(1000 + index)
     gain = 1.0 + 0.08 * np.sin(index)
-    dn = warped * gain + rng.normal(0.0, 60.0, shape)
-    if scene.cloud_cover > DEMO_MAX_CLOUD_COVER:
-        rr, cc = np.mgrid[0 : shape[0], 0 : shape[1]]
-        for _ in range(6):
-            r0, c0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
-            radius = rng.uniform(40, 120)
-            dn += 9000.0 * np.exp(-((rr - r0) ** 2 + (cc - c0) ** 2) / (2 * radius**2))
+    dn = warped * gain + rng.normal(0.0, 60.0, shape) + _cloud_dn(scene, index, shape)
     # DN 0 means nodata in Sentinel-2 L2A; keep valid pixels at 1 or more.
     return np.clip(np.rint(dn), 1, 65535).astype(np.uint16)
 
 
-def _write_nir_cog(path: Path, image: np.ndarray) -> None:
+def scl_shape(shape: tuple[int, int] = DEMO_SHAPE) -> tuple[int, int]:
+    """Size (rows, cols) of the 20 m scene classification of scenes of ``shape`` (10 m px)."""
+    ratio = SCL_PIXEL_M / DEMO_PIXEL_M
+    return (int(np.ceil(shape[0] / ratio)), int(np.ceil(shape[1] / ratio)))
+
+
+def scene_scl(scene: DemoScene, index: int, shape: tuple[int, int] = DEMO_SHAPE) -> np.ndarray:
+    """The demo scene classification (SCL, uint8, 20 m) of one scene of ``shape`` (10 m px).
+
+    Sampled at the centre of each 20 m cell: snow and ice (11) on the glacier, except its
+    debris-covered terminus (:data:`DEBRIS_ZONE_FRACTION` of the terminal zone), which reads as
+    bare ground (5) like the rock around it; cloud (8, 9) where the scene's clouds are bright.
+    """
+    ratio = SCL_PIXEL_M / DEMO_PIXEL_M
+    rows_n, cols_n = scl_shape(shape)
+    # Centre of 20 m cell (i, j) in 10 m pixel-centre coordinates.
+    rows = (np.arange(rows_n)[:, None] + 0.5) * ratio - 0.5
+    cols = (np.arange(cols_n)[None, :] + 0.5) * ratio - 0.5
+    glacier = velocity_field(scene.datetime.year, shape)
+    scl = np.full((rows_n, cols_n), SCL_BARE, dtype=np.uint8)
+    scl[glacier.ice_mask(rows, cols) & ~glacier.debris_mask(rows, cols, DEBRIS_ZONE_FRACTION)] = SCL_SNOW_ICE
+    cloud = _cloud_dn(scene, index, shape)
+    r = np.clip(np.rint(rows).astype(int), 0, shape[0] - 1)
+    c = np.clip(np.rint(cols).astype(int), 0, shape[1] - 1)
+    at = cloud[np.ix_(r[:, 0], c[0, :])]
+    scl[at > SCL_CLOUD_DN] = SCL_CLOUD_MEDIUM
+    scl[at > SCL_CLOUD_HIGH_DN] = SCL_CLOUD_HIGH
+    return scl
+
+
+def scl_transform() -> Affine:
+    """Affine transform of the demo's 20 m scene classification (same corner as the 10 m grid)."""
+    return Affine(SCL_PIXEL_M, 0.0, DEMO_ORIGIN[0], 0.0, -SCL_PIXEL_M, DEMO_ORIGIN[1])
+
+
+def _write_scene_cog(path: Path, image: np.ndarray, transform: Affine, name: str) -> None:
     profile = {
         "driver": "COG",
         "width": image.shape[1],
         "height": image.shape[0],
         "count": 1,
-        "dtype": "uint16",
+        "dtype": image.dtype.name,
         "crs": f"EPSG:{DEMO_EPSG}",
-        "transform": demo_transform(),
+        "transform": transform,
         "nodata": 0,
         "compress": "DEFLATE",
         "blocksize": 256,
@@ -379,10 +444,12 @@ def _write_nir_cog(path: Path, image: np.ndarray) -> None:
     }
     with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path, "w", **profile) as dst:
         dst.write(image, 1)
-        dst.set_band_description(1, "nir")
+        dst.set_band_description(1, name)
 
 
-def scene_item(scene: DemoScene, nir_path: Path, shape: tuple[int, int] = DEMO_SHAPE) -> dict[str, Any]:
+def scene_item(
+    scene: DemoScene, nir_path: Path, shape: tuple[int, int] = DEMO_SHAPE, scl_path: Path | None = None
+) -> dict[str, Any]:
     """Earth-Search-v1-shaped STAC item (as JSON) of one demo scene.
 
     Parameters
@@ -392,6 +459,8 @@ def scene_item(scene: DemoScene, nir_path: Path, shape: tuple[int, int] = DEMO_S
         Absolute path of the scene's ``nir`` COG; becomes the asset href.
     shape : tuple of int
         Image size (rows, cols; px).
+    scl_path : Path, optional
+        Absolute path of the scene's 20 m scene classification COG; the ``scl`` asset.
     """
     rows, cols = shape
     footprint = _footprint(shape=shape)
@@ -434,7 +503,8 @@ def scene_item(scene: DemoScene, nir_path: Path, shape: tuple[int, int] = DEMO_S
             "glacier_velocity:demo_role": scene.role,
         },
         "links": [],
-        "assets": {
+        "assets": _scl_asset(scl_path, shape)
+        | {
             "nir": {
                 "href": str(nir_path),
                 "type": "image/tiff; application=geotiff; profile=cloud-optimized",
@@ -457,6 +527,25 @@ def scene_item(scene: DemoScene, nir_path: Path, shape: tuple[int, int] = DEMO_S
                 ],
             }
         },
+    }
+
+
+def _scl_asset(scl_path: Path | None, shape: tuple[int, int]) -> dict[str, Any]:
+    """The ``scl`` asset of an Earth Search v1 item (none without a path)."""
+    if scl_path is None:
+        return {}
+    rows, cols = scl_shape(shape)
+    return {
+        "scl": {
+            "href": str(scl_path),
+            "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+            "title": "Scene classification map (SCL)",
+            "roles": ["data"],
+            "gsd": SCL_PIXEL_M,
+            "proj:shape": [rows, cols],
+            "proj:transform": list(scl_transform())[:6],
+            "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": SCL_PIXEL_M}],
+        }
     }
 
 
@@ -607,8 +696,10 @@ def generate_demo_data(root: str | os.PathLike[str], stack: DemoStack = DEMO_STA
     items = []
     for index, scene in enumerate(stack.scenes):
         nir_path = scenes_dir / f"{scene.item_id}_B08.tif"
-        _write_nir_cog(nir_path, scene_image(scene, index, stack.shape))
-        items.append(scene_item(scene, nir_path, stack.shape))
+        _write_scene_cog(nir_path, scene_image(scene, index, stack.shape), demo_transform(), "nir")
+        scl_path = scenes_dir / f"{scene.item_id}_SCL.tif"
+        _write_scene_cog(scl_path, scene_scl(scene, index, stack.shape), scl_transform(), "scl")
+        items.append(scene_item(scene, nir_path, stack.shape, scl_path))
     stac_dir = root / "stac"
     stac_dir.mkdir(exist_ok=True)
     collection_path = stac_dir / "collection.json"

@@ -551,6 +551,29 @@ class GlacierTongue(FlowField):
         u, n, _ = self._flow_coordinates(rows, cols)
         return self._on_ice(u, n)  # the speed profile is > 0 exactly there
 
+    def debris_mask(self, rows: ArrayLike, cols: ArrayLike, fraction: float) -> np.ndarray:
+        """True on the ice of the lowest ``fraction`` (0..1) of the terminal zone, by the terminus.
+
+        Where a real tongue is often under debris: it still moves (slowly, down to zero at the
+        terminus) but looks like the rock around it.
+
+        Parameters
+        ----------
+        rows, cols : array_like of float
+            Reference pixel-centre coordinates (px); broadcast against each other.
+        fraction : float
+            Share of the terminal zone's length, from the terminus upwards (0..1).
+
+        Returns
+        -------
+        ndarray of bool
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise InvalidParameter("fraction", f"must be between 0 and 1, got {fraction!r}")
+        g: _TongueGeometry = self._geometry
+        u, n, _ = self._flow_coordinates(rows, cols)
+        return self._on_ice(u, n) & (u >= g.u_term - fraction * (g.u_term - g.u_zone))
+
     def is_moving(self, rows: ArrayLike, cols: ArrayLike) -> np.ndarray:
         if self.max_px == 0:
             r, _ = _as_float_arrays(rows, cols)

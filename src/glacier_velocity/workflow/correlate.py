@@ -43,6 +43,7 @@ import pystac
 from rasterio._err import CPLE_BaseError
 from shapely.geometry import shape
 
+from ..correction import stable_land
 from ..domain.aoi import AOI
 from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct
@@ -107,7 +108,9 @@ class CorrelationParams:
         :func:`~glacier_velocity.io.outlines.read_glacier_outlines` (a GeoJSON file path, an
         http(s) URL or the GeoJSON text given here is read on construction). Stable ground is
         the ground outside them, and they are drawn on the quicklook. None: stable ground is
-        found automatically (the dominant mode of the displacements) and the product says so.
+        the tightest cluster of displacements on land that the items' ``scl`` assets show as
+        neither snow/ice, water nor cloud in both scenes (of all points without ``scl``), and
+        the product says how it was found, or why no correction was applied.
     min_correlation_baseline_days : float
         Shortest baseline (days) a pair may have to be correlated; shorter pairs are refused.
         Over seconds or hours, sub-pixel noise becomes absurd speeds. (Discovery's
@@ -202,6 +205,10 @@ class PairProducts:
         The reference and secondary images as tracked (B08 DN on the reference grid), kept
         in memory so the notebook shows them without reading them again; not written.
         None when the products were written from a velocity product alone.
+    correction : dict
+        The product's stable-ground correction record (``stable_shift_applied``, the shift,
+        the method and the warning, as in the COG tags); see
+        :func:`~glacier_velocity.correction.describe_correction`.
     """
 
     basename: str
@@ -214,6 +221,7 @@ class PairProducts:
     valid_fraction: float
     median_v_m_per_yr: float
     images: tuple[Raster, Raster] | None = field(default=None, repr=False, compare=False)
+    correction: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def summary(self) -> str:
         """One line: valid share and median speed."""
@@ -278,9 +286,10 @@ def choose_aoi(pair: Pair, aoi: AOI | None) -> AOI:
     return aoi
 
 
-def _scl_mask(scene: Scene, grid: Raster, outbound: OutboundPolicy) -> np.ndarray | None:
+def _read_scl(scene: Scene, grid: Raster, outbound: OutboundPolicy, purpose: str) -> np.ndarray | None:
+    """The scene's classification (SCL, 20 m) on the tracking grid, nearest neighbour; None without one."""
     if scene.scl_href is None:
-        log.warning("scene %s has no scl asset; no cloud mask applied to it", scene.id)
+        log.warning("scene %s has no scl asset: %s", scene.id, purpose)
         return None
     scl = read_window(
         scene.scl_href,
@@ -288,9 +297,17 @@ def _scl_mask(scene: Scene, grid: Raster, outbound: OutboundPolicy) -> np.ndarra
         dst_transform=grid.transform,
         dst_shape=grid.shape,
         resampling="nearest",
+        label=f"scene {scene.id!r} scl",
         outbound=outbound,
     )
-    mask = np.isin(scl.array, SCL_MASKED_CLASSES)
+    return np.asarray(scl.array)
+
+
+def _cloud_mask(scene: Scene, scl: np.ndarray | None) -> np.ndarray | None:
+    """Clouds, shadows and defects of the scene (:data:`SCL_MASKED_CLASSES`); None without an SCL."""
+    if scl is None:
+        return None
+    mask = np.isin(scl, SCL_MASKED_CLASSES)
     log.info("scene %s: %.1f%% of the window masked by its scene classification", scene.id, mask.mean() * 100)
     return mask
 
@@ -386,12 +403,23 @@ def correlate_pair(
         outbound=outbound,
     )
     check_has_data(sec_raster, sec_label)
+    # The scene classification marks clouds to mask and, without outlines, the land that can
+    # be stable ground (neither snow/ice, water nor cloud in both scenes).
+    wants_land = params.stable_correction and params.glacier_outlines is None
+    ref_scl = sec_scl = None
+    if params.mask_clouds or wants_land:
+        without = "; ".join(
+            (["no cloud mask for it"] if params.mask_clouds else [])
+            + (["stable ground is found from the displacements alone"] if wants_land else [])
+        )
+        ref_scl = _read_scl(ref_scene, ref_raster, outbound, without)
+        sec_scl = _read_scl(sec_scene, ref_raster, outbound, without)
     ref_mask = sec_mask = None
     if params.mask_clouds:
-        ref_mask = _scl_mask(ref_scene, ref_raster, outbound)
-        sec_mask = _scl_mask(sec_scene, ref_raster, outbound)
+        ref_mask, sec_mask = _cloud_mask(ref_scene, ref_scl), _cloud_mask(sec_scene, sec_scl)
         check_has_data(ref_raster, ref_label, mask=ref_mask)
         check_has_data(sec_raster, sec_label, mask=sec_mask)
+    land = stable_land(ref_scl, sec_scl) if wants_land and ref_scl is not None and sec_scl is not None else None
 
     product = replace(
         measure_velocity(
@@ -405,6 +433,7 @@ def correlate_pair(
             stable_correction=params.stable_correction,
             reference_mask=ref_mask,
             secondary_mask=sec_mask,
+            stable_land=land,
             progress=progress,
         ),
         reference_id=ref_scene.id,
@@ -482,6 +511,7 @@ def write_pair_products(
         grid_shape=product.shape,
         valid_fraction=product.valid_fraction,
         median_v_m_per_yr=median,
+        correction=dict(product.correction),
     )
     texts = dict(beside(result)) if beside is not None else {}
     # The item, which points at the COG and the quicklook, is renamed into place after them,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..correction import correct_product
+from ..correction import correct_product, land_at_points
 from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct, offsets_to_velocity
 from ..io.raster import Raster
@@ -35,6 +35,7 @@ def measure_velocity(
     stable_correction: bool = True,
     reference_mask: np.ndarray | None = None,
     secondary_mask: np.ndarray | None = None,
+    stable_land: np.ndarray | None = None,
     progress: bool | None = None,
 ) -> VelocityProduct:
     """Measure the surface velocity between two images on the same grid.
@@ -50,8 +51,9 @@ def measure_velocity(
         ``max_velocity_m_per_yr`` over ``dt_days``, bounded before any pixel was read
         (:func:`~glacier_velocity.tracking.memory.speed_search`).
     outlines : GlacierOutlines, optional
-        Glacier outlines: stable ground is the ground outside them. Without them it is found
-        automatically (the dominant displacement mode) and the product says so.
+        Glacier outlines: stable ground is the ground outside them. Without them it is the
+        tightest cluster of displacements, on ``stable_land`` when given, and the product says
+        how it was found.
     max_velocity_m_per_yr : float
         Fastest surface speed expected in the area (m/yr), recorded in the product so
         that the aggregation draws its summary on the same speed scale.
@@ -62,6 +64,11 @@ def measure_velocity(
         errors (default).
     reference_mask, secondary_mask : ndarray of bool, optional
         True where a pixel must not be used (cloud, shadow), besides DN 0.
+    stable_land : ndarray of bool, optional
+        On the images' grid: True on land that is neither snow/ice, water, cloud nor shadow in
+        both scenes (:func:`~glacier_velocity.correction.land.stable_land` of their SCL). Grid
+        points whose whole chip lies on it are the candidates for stable ground when no
+        outlines are given.
     progress : bool, optional
         Progress bar of the tracker; default only on a terminal.
 
@@ -99,6 +106,10 @@ def measure_velocity(
         sources={"reference": reference.href, "secondary": secondary.href},
     )
     product = replace(product, max_velocity_m_per_yr=max_velocity_m_per_yr)
+    land = None
+    if stable_land is not None and outlines is None:
+        land = land_at_points(stable_land, offsets.rows, offsets.cols, tracking.chip_px)
+        log.info("%d of %d grid points have their chip on stable land (scene classification)", land.sum(), land.size)
     return correct_product(
-        product, offsets, reference.transform, stable_correction=stable_correction, glacier_outlines=outlines
+        product, offsets, reference.transform, stable_correction=stable_correction, glacier_outlines=outlines, land=land
     )
