@@ -34,6 +34,7 @@ from glacier_velocity.demo.scenes import (
 )
 from glacier_velocity.demo.truth import compare_with_truth
 from glacier_velocity.errors import PairsLeftOut
+from glacier_velocity.io.cog import read_velocity_cog
 from glacier_velocity.io.outlines import read_glacier_outlines
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
 
@@ -102,18 +103,18 @@ def main(data_dir: Path) -> None:
                             items / f"{reference}.json", items / f"{secondary}.json", out, params, progress=False
                         )
                     cogs.append(products.cog)
-                    c = products.correction
+                    c = read_velocity_cog(products.cog).correction  # the COG's tags
                     true = misregistration[(reference, secondary)]
                     if c["stable_shift_applied"]:
                         error = np.hypot(c["stable_shift_dx_px"] - true["dx"], c["stable_shift_dy_px"] - true["dy"])
                         lines.append(
                             f"    {reference[4:]} -> {secondary[4:]}: {c['stable_shift_method']}, "
                             f"{c['stable_count']} points, shift off by {error:.3f} px"
-                            + (" (caution)" if c["stable_shift_warning"] else "")
+                            + (" (caution)" if c.get("stable_shift_warning") else "")
                         )
                     else:
                         lines.append(
-                            f"    {reference[4:]} -> {secondary[4:]}: NOT corrected: {c['stable_shift_warning']}"
+                            f"    {reference[4:]} -> {secondary[4:]}: NOT corrected: {c.get('stable_shift_warning')}"
                         )
                 print(f"{box} (measured {100 * ice_fraction(cogs[0]):.0f} % of valid points on ice), {source}:")
                 print("\n".join(lines))

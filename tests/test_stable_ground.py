@@ -4,6 +4,7 @@ tightest cluster of displacements, and refused, saying so, when it cannot be fou
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from affine import Affine
 from rasterio.warp import transform_bounds
 
+from doc_rows import assert_documented
 from glacier_velocity import demo
 from glacier_velocity.correction import (
     NOT_STABLE_SCL_CLASSES,
@@ -71,6 +73,12 @@ def test_two_clusters_alike_are_ambiguous_and_nothing_is_corrected():
         shift = estimate_stable_shift(_field(dx, dy), TRANSFORM, DT_DAYS)
     assert shift.method == "none" and not shift.applied
     assert "either may be ice moving as one" in shift.warning and "give glacier outlines" in shift.warning
+    clusters = re.match(
+        r"stable ground is ambiguous: two distinct clusters of displacement (.*?), (\(.*\)) and (\(.*\));",
+        shift.warning,
+    )
+    assert clusters is not None
+    assert_documented(shift.warning, *clusters.groups())
 
 
 def test_land_is_what_neither_scene_calls_snow_ice_water_cloud_or_nothing():
@@ -162,6 +170,11 @@ def test_a_box_all_of_ice_is_not_corrected_and_the_summary_leaves_it_out(demo_da
             "interest with stable ground around the glacier"
         )
         assert pystac.Item.from_file(str(out.item)).properties["gv:stable_shift_warning"] == warning
+        found = re.match(
+            r"stable ground not found (.*?) \((\d+) points there\): (.*), and at least (\d+) points", warning
+        )
+        assert found is not None
+        assert_documented(warning, *found.groups())
         assert np.isnan(product.v_error).all()
         products.append(out.cog.parent)
     with pytest.raises(PairsLeftOut, match="^keep_uncorrected_pairs: every pair was left out of the summary: 3 not"):

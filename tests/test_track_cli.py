@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from affine import Affine
 from hypothesis import given
 from hypothesis import strategies as st
 
+from doc_rows import assert_documented
 from glacier_velocity.cli import main
 from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, RotationShear, Translation, make_pair
 from glacier_velocity.domain.offsets import OffsetField
@@ -172,11 +174,18 @@ def test_a_scene_moving_as_a_whole_is_never_corrected_to_zero_in_silence(tmp_pat
     c = product.correction
     printed = capsys.readouterr().out
     assert c["stable_shift_applied"] is applied
+    warning = c["stable_shift_warning"]
     if applied:
-        assert c["stable_shift_warning"].startswith("every tracked point moves alike")
+        assert warning.startswith("every tracked point moves alike")
         assert "caution: every tracked point moves alike" in printed
+        counts = re.match(r"every tracked point moves alike \((\d+) of (\d+) in one cluster\)", warning)
+        assert counts is not None
+        assert_documented(warning, *counts.groups())
     else:
-        assert "exceeds 2.5 px, more than a Sentinel-2 misregistration" in c["stable_shift_warning"]
+        assert "exceeds 2.5 px, more than a Sentinel-2 misregistration" in warning
+        shift = re.match(r"the stable-ground shift (\(.*?\)) px, ([\d.]+) px, exceeds ([\d.]+) px", warning)
+        assert shift is not None
+        assert_documented(warning, *shift.groups())
         assert "NOT applied" in printed
         per_year = 10.0 * DAYS_PER_YEAR / 10.0
         assert np.nanmedian(product.v) == pytest.approx(motion_px * per_year, rel=0.01)
