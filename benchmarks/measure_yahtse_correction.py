@@ -58,7 +58,11 @@ def main() -> None:
     xs, ys = product.transform * (cols + 0.5, rows + 0.5)
     trunk = valid & (xs >= TRUNK[0]) & (xs <= TRUNK[2]) & (ys >= TRUNK[1]) & (ys <= TRUNK[3])
     print(f"valid points: {int(valid.sum())} of {valid.size}; stable points: {c['stable_count']}")
-    for name, where in (("lower trunk", trunk), ("faster than 1,000 m/yr (raw)", valid & (raw_v > 1000.0))):
+    for name, where in (
+        ("lower trunk", trunk),
+        ("lower trunk, faster than 3,000 m/yr (raw)", trunk & (raw_v > 3000.0)),
+        ("faster than 1,000 m/yr (raw)", valid & (raw_v > 1000.0)),
+    ):
         if where.any():
             print(
                 f"{name}: {int(where.sum())} points, median speed {np.median(raw_v[where]):.0f} m/yr raw, "
