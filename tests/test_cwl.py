@@ -201,7 +201,10 @@ def test_a_glacier_outline_as_aoi_bounds_every_stage(tmp_path: Path) -> None:
     crop = box(centre[0] - dx, centre[1] - dy, centre[0] + dx, centre[1] + dy)
     outline = GlacierOutlines(demo_glacier_outlines().geometry.intersection(crop), "EPSG:4326")
     aoi = json.dumps(outline.to_geojson())
-    result = demo.run_demo(tmp_path, overrides={"end_year": 2022, "end_month": 7, "aoi": aoi}, quiet=True)
+    # The outline's bounding box holds about 40 stable points, too few for the correction: the
+    # pair is not corrected and, kept in on purpose, is what the summary holds (issue 21).
+    overrides = {"end_year": 2022, "end_month": 7, "aoi": aoi, "keep_uncorrected_pairs": True}
+    result = demo.run_demo(tmp_path, overrides=overrides, quiet=True)
     run = result.run
     assert run is not None and [p.velocity.name for p in run.pairs] == ["S2_99XXX_20220610_20220705.tif"]
     ice = outline.in_crs(f"EPSG:{demo.DEMO_EPSG}")

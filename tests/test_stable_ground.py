@@ -92,6 +92,22 @@ def test_land_is_what_neither_scene_calls_snow_ice_water_cloud_or_nothing():
     assert set(NOT_STABLE_SCL_CLASSES) == {0, 1, 3, 6, 8, 9, 10, 11}
 
 
+def test_with_outlines_the_scl_takes_clouds_and_water_away_but_not_snow():
+    ref = np.array([[5, 11, 9, 6, 4]])
+    sec = np.full_like(ref, 5)
+    assert stable_land(ref, sec, snow_and_ice=True).tolist() == [[True, True, False, False, True]]
+    rng = np.random.default_rng(5)
+    dx, dy = rng.normal(0.4, 0.05, (20, 20)), rng.normal(-0.3, 0.05, (20, 20))
+    cloud = np.zeros((20, 20), dtype=bool)
+    cloud[:5] = True
+    dx[cloud] += rng.normal(0.0, 3.0, cloud.sum())  # matches on a cloud are not of the ground
+    ice = np.zeros((20, 20), dtype=bool)
+    ice[:, 15:] = True
+    shift = estimate_stable_shift(_field(dx, dy), TRANSFORM, DT_DAYS, ice=ice, land=~cloud)
+    assert shift.method == "outlines" and shift.stable_count == 15 * 15
+    assert not (shift.stable & (cloud | ice)).any()
+
+
 def test_a_point_is_stable_land_only_when_its_whole_chip_is():
     land = np.ones((100, 100), dtype=bool)
     land[:, 60:] = False  # ice from column 60

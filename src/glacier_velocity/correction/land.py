@@ -1,10 +1,11 @@
 """Stable land from the Sentinel-2 scene classification (SCL): ground that cannot be ice.
 
-Every Sentinel-2 L2A item has an ``scl`` asset (20 m) classifying each pixel. Ground that does
-not move is land that is neither snow or ice, water, cloud, cloud shadow nor missing, in both
-scenes of a pair. Debris-covered ice reads as bare ground (class 5) and does move: the shift is
-taken from the tightest cluster of these points' displacements (:mod:`.stable`), not from all of
-them.
+Every Sentinel-2 L2A item has an ``scl`` asset (20 m) classifying each pixel. Without glacier
+outlines, ground that does not move is land that is neither snow or ice, water, cloud, cloud
+shadow nor missing, in both scenes of a pair. Debris-covered ice reads as bare ground (class 5)
+and does move: the shift is taken from the tightest cluster of these points' displacements
+(:mod:`.stable`), not from all of them. With outlines, the ground outside them is stable, and
+the SCL only takes away its clouds, shadows and water, whose matches are not of the ground.
 
 A grid point counts when the whole chip it is matched with (``chip_px`` square around it) lies
 on such land: a chip reaching onto ice measures a blend of ice and rock, as with the outlines'
@@ -18,20 +19,27 @@ from scipy import ndimage
 
 from ..errors import InvalidParameter
 
-#: SCL classes that are never stable ground: no data (0), saturated or defective (1), cloud
-#: shadow (3), water (6), cloud of medium and high probability (8, 9), thin cirrus (10), snow and
-#: ice (11). The rest is land: dark areas and topographic shadow (2), vegetation (4), not
-#: vegetated (5: rock, soil, moraine - and debris-covered ice) and unclassified (7).
-NOT_STABLE_SCL_CLASSES: tuple[int, ...] = (0, 1, 3, 6, 8, 9, 10, 11)
+#: SCL classes that are never ground to measure a shift on: no data (0), saturated or defective
+#: (1), cloud shadow (3), water (6), cloud of medium and high probability (8, 9), thin cirrus (10).
+NOT_GROUND_SCL_CLASSES: tuple[int, ...] = (0, 1, 3, 6, 8, 9, 10)
+#: Snow and ice (11): ice without outlines to say which; with them, snow on the rock outside.
+SNOW_ICE_SCL_CLASS = 11
+#: SCL classes that are not stable ground without outlines. The rest is land: dark areas and
+#: topographic shadow (2), vegetation (4), not vegetated (5: rock, soil, moraine - and
+#: debris-covered ice) and unclassified (7).
+NOT_STABLE_SCL_CLASSES: tuple[int, ...] = (*NOT_GROUND_SCL_CLASSES, SNOW_ICE_SCL_CLASS)
 
 
-def stable_land(reference_scl: np.ndarray, secondary_scl: np.ndarray) -> np.ndarray:
+def stable_land(reference_scl: np.ndarray, secondary_scl: np.ndarray, *, snow_and_ice: bool = False) -> np.ndarray:
     """Pixels that are land (not snow/ice, water, cloud, shadow or no data) in both scenes.
 
     Parameters
     ----------
     reference_scl, secondary_scl : ndarray of int, shape (rows, cols)
         Scene classification of each scene on the tracking grid (nearest-neighbour from 20 m).
+    snow_and_ice : bool
+        Count snow and ice (11) as land: when glacier outlines say where the ice is, the snow
+        outside them lies on rock that does not move.
 
     Returns
     -------
@@ -42,7 +50,8 @@ def stable_land(reference_scl: np.ndarray, secondary_scl: np.ndarray) -> np.ndar
         raise InvalidParameter(
             "scl", f"the scene classifications differ in shape: {np.shape(reference_scl)} and {np.shape(secondary_scl)}"
         )
-    return ~np.isin(reference_scl, NOT_STABLE_SCL_CLASSES) & ~np.isin(secondary_scl, NOT_STABLE_SCL_CLASSES)
+    excluded = NOT_GROUND_SCL_CLASSES if snow_and_ice else NOT_STABLE_SCL_CLASSES
+    return ~np.isin(reference_scl, excluded) & ~np.isin(secondary_scl, excluded)
 
 
 def land_at_points(land: np.ndarray, rows: np.ndarray, cols: np.ndarray, chip_px: int) -> np.ndarray:

@@ -407,10 +407,11 @@ def estimate_stable_shift(
         valid point outside it (method ``"outlines"``).
     land : ndarray of bool, shape offsets.shape, optional
         True at grid points whose chip lies on land that is neither snow/ice, water, cloud nor
-        shadow in both scenes (:func:`~glacier_velocity.correction.land.land_at_points`).
-        With ``ice``, it narrows the ground outside the outlines; alone, stable ground is the
-        tightest displacement cluster among these points (method ``"scene-classification"``).
-        With neither, the tightest cluster of all valid points (method ``"automatic-mode"``).
+        shadow in both scenes (:func:`~glacier_velocity.correction.land.land_at_points`; with
+        outlines, snow counts as land). With ``ice``, it takes the clouds and water away from
+        the ground outside the outlines; alone, stable ground is the tightest displacement
+        cluster among these points (method ``"scene-classification"``). With neither, the
+        tightest cluster of all valid points (method ``"automatic-mode"``).
     min_stable_points : int
         Fewest stable points for a correction.
     max_shift_px : float
@@ -447,9 +448,10 @@ def estimate_stable_shift(
         count = int(stable.sum())
         warning = caution = ""
         if count < min_stable_points:
+            clear = "" if land is None else " on land clear of cloud and water"
             warning = (
-                f"only {count} stable points outside the glacier outlines (at least {min_stable_points} needed): "
-                f"no stable-ground correction applied; {GIVE}"
+                f"only {count} stable points outside the glacier outlines{clear} (at least {min_stable_points} "
+                f"needed): no stable-ground correction applied; {GIVE}"
             )
     else:
         method = "automatic-mode" if land is None else "scene-classification"

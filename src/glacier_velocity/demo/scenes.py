@@ -343,7 +343,7 @@ SCL_CLOUD_DN, SCL_CLOUD_HIGH_DN = 500.0, 3000.0
 DEBRIS_ZONE_FRACTION = 0.6
 #: Scenes (indices in :data:`DEMO_SCENES`) of the season that carry a small cloud over rock, and
 #: its centre (fraction of rows, cols) and radius (fraction of the shorter side).
-CLOUD_PATCH_SCENES = (1, 8)
+CLOUD_PATCH_SCENES = (4, 8)
 CLOUD_PATCH = (0.1, 0.85, 0.06)
 
 

@@ -403,14 +403,16 @@ def correlate_pair(
         outbound=outbound,
     )
     check_has_data(sec_raster, sec_label)
-    # The scene classification marks clouds to mask and, without outlines, the land that can
-    # be stable ground (neither snow/ice, water nor cloud in both scenes).
-    wants_land = params.stable_correction and params.glacier_outlines is None
+    # The scene classification marks clouds to mask and the land that can be stable ground:
+    # neither water nor cloud in both scenes, nor snow/ice without outlines to say where ice is.
+    wants_land = params.stable_correction
+    no_outlines = params.glacier_outlines is None
     ref_scl = sec_scl = None
     if params.mask_clouds or wants_land:
         without = "; ".join(
             (["no cloud mask for it"] if params.mask_clouds else [])
-            + (["stable ground is found from the displacements alone"] if wants_land else [])
+            + (["stable ground is found from the displacements alone"] if wants_land and no_outlines else [])
+            + (["its clouds may count as stable ground"] if wants_land and not no_outlines else [])
         )
         ref_scl = _read_scl(ref_scene, ref_raster, outbound, without)
         sec_scl = _read_scl(sec_scene, ref_raster, outbound, without)
@@ -419,7 +421,9 @@ def correlate_pair(
         ref_mask, sec_mask = _cloud_mask(ref_scene, ref_scl), _cloud_mask(sec_scene, sec_scl)
         check_has_data(ref_raster, ref_label, mask=ref_mask)
         check_has_data(sec_raster, sec_label, mask=sec_mask)
-    land = stable_land(ref_scl, sec_scl) if wants_land and ref_scl is not None and sec_scl is not None else None
+    land = None
+    if wants_land and ref_scl is not None and sec_scl is not None:
+        land = stable_land(ref_scl, sec_scl, snow_and_ice=not no_outlines)
 
     product = replace(
         measure_velocity(

@@ -65,10 +65,9 @@ def measure_velocity(
     reference_mask, secondary_mask : ndarray of bool, optional
         True where a pixel must not be used (cloud, shadow), besides DN 0.
     stable_land : ndarray of bool, optional
-        On the images' grid: True on land that is neither snow/ice, water, cloud nor shadow in
-        both scenes (:func:`~glacier_velocity.correction.land.stable_land` of their SCL). Grid
-        points whose whole chip lies on it are the candidates for stable ground when no
-        outlines are given.
+        On the images' grid: True on land that is neither water, cloud nor shadow in both scenes,
+        nor snow/ice when no outlines are given (:func:`~glacier_velocity.correction.land.stable_land`
+        of their SCL). Only grid points whose whole chip lies on it can be stable ground.
     progress : bool, optional
         Progress bar of the tracker; default only on a terminal.
 
@@ -107,7 +106,7 @@ def measure_velocity(
     )
     product = replace(product, max_velocity_m_per_yr=max_velocity_m_per_yr)
     land = None
-    if stable_land is not None and outlines is None:
+    if stable_land is not None:
         land = land_at_points(stable_land, offsets.rows, offsets.cols, tracking.chip_px)
         log.info("%d of %d grid points have their chip on stable land (scene classification)", land.sum(), land.size)
     return correct_product(
