@@ -33,8 +33,8 @@ demo: $(STAMP) ## offline demo: synthetic glacier, local STAC API, whole CWL Wor
 test: $(STAMP) ## the test suite, including end-to-end cwltool runs of the Workflow
 	$(RUN) $(BIN)/python -m pytest
 
-test-fast: $(STAMP) ## every test except the end-to-end cwltool/container/Toil runs (marked slow), on all cores
-	$(RUN) $(BIN)/python -m pytest -m "not slow" -n auto
+test-fast: $(STAMP) ## every test but the end-to-end runs (markers integration, containers: pyproject.toml), on all cores
+	$(RUN) $(BIN)/python -m pytest -m "not integration and not containers" -n auto
 
 notebooks: $(STAMP) ## regenerate notebooks/*.ipynb from their sources notebooks/*.py (commit both)
 	$(BIN)/python notebooks/make_notebooks.py

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pystac
+import pytest
 import rasterio
 from affine import Affine
 from pystac.validation.stac_validator import JsonSchemaSTACValidator
@@ -34,6 +35,10 @@ from glacier_velocity.products.figures import plot_summary, plot_time_series
 from glacier_velocity.products.items import footprint_lonlat, make_product_item, save_product_item
 from glacier_velocity.products.naming import product_basename, product_paths
 
+#: The ``run_notebook`` fixture (conftest.py): notebook, executed notebook, parameters ->
+#: the finished papermill process.
+NotebookRunner = Callable[..., subprocess.CompletedProcess[str]]
+
 # --- Sentinel-2-like scenes: B08 COGs and Earth-Search-v1-shaped items ---------------------------
 
 X0, Y0 = 430_000.0, 4_000_000.0
@@ -42,22 +47,24 @@ REF_TIME = datetime(2020, 6, 1, 5, 36, 29, tzinfo=UTC)
 SEC_TIME = datetime(2020, 6, 17, 11, 36, 29, tzinfo=UTC)  # 16.25 days later
 
 
-def write_scene_cog(path, array, transform):
-    """A single-band COG of ``array`` (DN 0 = nodata) on ``transform`` in UTM 43N."""
+def write_scene_cog(path, array, transform, *, crs=f"EPSG:{EPSG}", nodata=0, blocksize=256) -> str:
+    """A single-band COG of ``array`` (DN ``nodata`` = nodata) on ``transform``, UTM 43N by default;
+    the one writer of the tests' input rasters. Returns its path."""
     profile = dict(
         driver="COG",
         width=array.shape[1],
         height=array.shape[0],
         count=1,
         dtype=array.dtype.name,
-        crs=f"EPSG:{EPSG}",
+        crs=crs,
         transform=transform,
-        nodata=0,
+        nodata=nodata,
         compress="DEFLATE",
-        blocksize=256,
+        blocksize=blocksize,
     )
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(array, 1)
+    return str(path)
 
 
 def write_scene_item(directory, item_id, when, cog_name, transform, shape, with_nir=True, scl_name=None):
@@ -420,3 +427,10 @@ def slurm_cluster_problem() -> str | None:
     if not any(s.rstrip("*~#!%$@^-").lower() in {"idle", "mixed", "allocated", "completing"} for s in states):
         return f"no Slurm node can take jobs (node states: {states or 'none'}); `make slurm-status` shows why"
     return None
+
+
+def require_tool(path: Path, setup: str) -> Path:
+    """``path``, a command-line tool ``make <setup>`` installs; without it the test is skipped, saying so."""
+    if not path.exists():
+        pytest.skip(f"{path} missing: run `make {setup}` (make test does)")
+    return path

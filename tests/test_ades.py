@@ -27,9 +27,10 @@ from glacier_velocity.deploy.containers import serve_files
 from glacier_velocity.deploy.s3upload import catalog_files, s3_client
 from glacier_velocity.errors import InputError
 from glacier_velocity.workflow import runner
-from helpers import free_port, running_server, write_development_package
+from helpers import free_port, require_tool, running_server, write_development_package
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.deploy
 TOOLS = ROOT / ".venv" / "tools"
 CWLWRAP_PYTHON = TOOLS / "cwlwrap" / "bin" / "python"
 MOTO_SERVER = TOOLS / "moto" / "bin" / "moto_server"
@@ -64,8 +65,7 @@ def test_stage_out_refuses_a_catalog_pointing_outside_its_directory(tmp_path: Pa
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto S3 server on a free port of 127.0.0.1, stopped afterwards."""
-    if not MOTO_SERVER.exists():
-        pytest.fail(f"{MOTO_SERVER} missing: run `make ades-setup` (make test does)")
+    require_tool(MOTO_SERVER, "ades-setup")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
 
@@ -80,8 +80,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def wrap(package_file: Path, work: Path) -> Path:
     """``package_file`` wrapped as make package-wrap does (deploy/ades/wrap.py), into ``work``."""
-    if not CWLWRAP_PYTHON.exists():
-        pytest.fail(f"{CWLWRAP_PYTHON} missing: run `make ades-setup` (make test does)")
+    require_tool(CWLWRAP_PYTHON, "ades-setup")
     ades = ROOT / "deploy" / "ades"
     completed = subprocess.run(
         [
@@ -222,7 +221,7 @@ def test_stage_out_without_credentials_says_what_to_give(tmp_path: Path, monkeyp
         s3upload.upload(root, "bucket", "job", client)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint: str, tmp_path: Path) -> None:
     bucket, prefix = "results", "job-1"
     client = s3_client(s3_endpoint, KEYS)

@@ -15,6 +15,7 @@ import yaml
 from glacier_velocity.demo.scenes import demo_glacier_outlines
 from glacier_velocity.deploy import package as pkg
 from glacier_velocity.errors import InputError, InvalidParameter
+from helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example.org/eo/glacier-velocity:0.1.0"
@@ -170,8 +171,7 @@ def test_cwltool_validates_the_package(package_file: Path) -> None:
 
 
 def _eoap(args: list[str]) -> dict:
-    if not EOAP_VALIDATOR.exists():
-        pytest.fail(f"{EOAP_VALIDATOR} missing: run `make deploy-setup` (make test does)")
+    require_tool(EOAP_VALIDATOR, "deploy-setup")
     completed = subprocess.run(
         [str(EOAP_VALIDATOR), "--format", "json", *args], capture_output=True, text=True, timeout=300
     )
@@ -186,6 +186,7 @@ def _counts(report: dict) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.deploy
 def test_eoap_validator_passes_without_failures_or_reviews(package_file: Path) -> None:
     report = _eoap([f"{package_file}#glacier-velocity"])
     counts = _counts(report)
@@ -195,6 +196,7 @@ def test_eoap_validator_passes_without_failures_or_reviews(package_file: Path) -
     assert {"EOAP.REQ8.DOCKER", "EOAP.REQ11.VERSION", "SCHEDULING.RESOURCE.ramMax", "EOAP.WORKFLOW.OUTPUT.DOC"} <= rules
 
 
+@pytest.mark.deploy
 def test_eoap_validator_metadata_profile_passes(package_file: Path) -> None:
     """Transpiler-Mate's SoftwareApplication model: named persons, publisher, softwareHelp."""
     report = _eoap(["--profile", "metadata", f"{package_file}#glacier-velocity"])
@@ -202,6 +204,7 @@ def test_eoap_validator_metadata_profile_passes(package_file: Path) -> None:
     assert "TM.METADATA.MODEL" in {f["rule_id"] for f in report["findings"]}
 
 
+@pytest.mark.deploy
 def test_eoap_staging_profile_only_asks_to_review_output_coverage(package_file: Path) -> None:
     report = _eoap(
         [
@@ -218,13 +221,13 @@ def test_eoap_staging_profile_only_asks_to_review_output_coverage(package_file: 
     assert [f["status"] for f in passed] == ["passed"]
 
 
+@pytest.mark.deploy
 def test_ogc_ap_validator_finds_the_package_compliant(package_file: Path) -> None:
     """OGC's ap-validator (ogc-ap-validator 0.5.0, `make ades-setup`): valid, no error.
 
     It crashed (AttributeError in its requirement-12 check) while the Workflow had the optional
     array input ``bbox: float[]?``; the AOI is now one string."""
-    if not AP_VALIDATOR.exists():
-        pytest.fail(f"{AP_VALIDATOR} missing: run `make ades-setup` (make test does)")
+    require_tool(AP_VALIDATOR, "ades-setup")
     completed = subprocess.run(
         [str(AP_VALIDATOR), "--format", "json", "--detail", "all", str(package_file)],
         capture_output=True,
@@ -240,6 +243,7 @@ def test_ogc_ap_validator_finds_the_package_compliant(package_file: Path) -> Non
     assert {i["type"] for i in report["issues"]} <= {"note", "hint"}
 
 
+@pytest.mark.deploy
 def test_process_description_mirrors_the_workflow(package_file: Path, document: dict) -> None:
     description = pkg.process_description(package_file, "0.1.0")
     workflow = document["$graph"][0]
@@ -285,6 +289,7 @@ def _interface(document: dict) -> dict:
     return interface
 
 
+@pytest.mark.deploy
 def test_committed_ogc_documents_are_current(metadata: pkg.PackageMetadata, tmp_path: Path) -> None:
     """deploy/ogc/*.json match what `make package` writes now (run it when the CWL interface changes)."""
     local = pkg.build_package(ROOT / "cwl", image=f"localhost/glacier-velocity:{metadata.version}", metadata=metadata)

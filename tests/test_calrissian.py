@@ -11,6 +11,7 @@ from glacier_velocity.deploy import package as pkg
 
 # The deploy extra (pip install -e '.[deploy]', make deploy-setup); without it these tests skip.
 kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="needs the deploy extra (make deploy-setup)")
+pytestmark = pytest.mark.deploy
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "deploy" / "calrissian"

@@ -240,6 +240,19 @@ def test_velocity_cog_without_datetimes_round_trips(tmp_path):
     assert back.sources == {}
 
 
+def test_velocity_cog_datetimes_read_back_in_utc_whatever_offset_the_tags_carry(tmp_path):
+    # Another tool may rewrite the tags with an offset: the product still holds UTC (domain.dates).
+    out = write_velocity_cog(_product((5, 6)), tmp_path / "v.tif")
+    with rasterio.open(out, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dst:
+        dst.update_tags(
+            reference_datetime="2020-06-01T07:36:29.024+02:00", secondary_datetime="2020-06-11T18:16:29.024"
+        )
+    back = read_velocity_cog(out)
+    assert back.reference_datetime == datetime(2020, 6, 1, 5, 36, 29, 24000, tzinfo=UTC)
+    assert back.secondary_datetime == datetime(2020, 6, 11, 18, 16, 29, 24000, tzinfo=UTC)
+    assert back.reference_datetime.tzinfo == UTC
+
+
 def test_read_velocity_cog_rejects_other_files(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         read_velocity_cog(tmp_path / "missing.tif")

@@ -162,7 +162,7 @@ def _local_images(engine: str) -> set[str]:
     return set(listing.stdout.split())
 
 
-@pytest.mark.slow
+@pytest.mark.containers
 def test_image_labels_user_and_contents(engine: str, image: str) -> None:
     info = _inspect(engine, image)
     labels = info["Config"]["Labels"]
@@ -195,7 +195,7 @@ def test_image_labels_user_and_contents(engine: str, image: str) -> None:
     assert len(lines) == 5  # neither cwltool nor pytest inside
 
 
-@pytest.mark.slow
+@pytest.mark.containers
 def test_package_in_containers_reproduces_the_run_without_containers(engine: str, image: str, tmp_path: Path) -> None:
     from glacier_velocity.demo.run import run_demo
 

@@ -160,7 +160,7 @@ def test_pair_record_fields_match_the_scrap_record() -> None:
 # --- Real runs ---------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_correlation_tool_alone_on_one_pair(tmp_path: Path) -> None:
     data = demo.generate_demo_data(tmp_path / "data")
     job = demo.write_pair_job(data, tmp_path / "pair.yml")
@@ -173,7 +173,7 @@ def test_correlation_tool_alone_on_one_pair(tmp_path: Path) -> None:
     assert abs(comparison.relative_error) < MEDIAN_TOLERANCE, comparison.describe()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_workflow_scatter_over_a_single_pair(tmp_path: Path) -> None:
     # June and July 2022 only: the 10 June - 5 July pair (20 July is the second July scene).
     result = demo.run_demo(tmp_path, overrides={"end_year": 2022, "end_month": 7}, quiet=True)
@@ -189,7 +189,7 @@ def test_workflow_scatter_over_a_single_pair(tmp_path: Path) -> None:
     assert "extract-pairs: 1 pair(s)" in result.log
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_glacier_outline_as_aoi_bounds_every_stage(tmp_path: Path) -> None:
     """Issue 11, finding 3: the outline (inline GeoJSON, as an ADES passes it) bounds discovery
     (intersects), each pair's grid (its bounding box) and the summary: no value outside it."""
@@ -226,7 +226,7 @@ def test_a_glacier_outline_as_aoi_bounds_every_stage(tmp_path: Path) -> None:
         assert np.isfinite(speed[inside]).mean() > 0.8, path
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_workflow_with_zero_pairs_ends_with_a_clear_message(tmp_path: Path) -> None:
     result = demo.run_demo(tmp_path, overrides={"min_baseline_days": 100.0, "max_baseline_days": 200.0}, quiet=True)
     outputs, run = result.outputs, result.run
@@ -245,7 +245,7 @@ def test_workflow_with_zero_pairs_ends_with_a_clear_message(tmp_path: Path) -> N
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_end_to_end_demo_recovers_the_known_median_speed(tmp_path: Path) -> None:
     seen: list[PairProgress] = []
     log_file = tmp_path / "demo" / "workflow.log"

@@ -314,6 +314,7 @@ def test_a_stack_outside_the_velocity_fields_is_refused() -> None:
         demo.DemoStack(shape=(64, 64))
 
 
+@pytest.mark.deploy  # toil_command finds toil-cwl-runner, of the deploy extra
 def test_toil_command_per_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTHONPATH", raising=False)
     cwl, job, out = tmp_path / "wf.cwl", tmp_path / "job.yml", tmp_path / "out"

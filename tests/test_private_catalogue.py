@@ -133,7 +133,7 @@ def _run_private_demo(tmp_path: Path, data, api: FlakyServer, name: str):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_workflow_on_a_private_catalogue(tmp_path, monkeypatch):
     """cwltool on the demo behind a token-only API: every pair succeeds and the token leaks
     nowhere; with every scene corrupt, the run fails and names each pair's reason."""

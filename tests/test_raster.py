@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
 from numpy.testing import assert_allclose, assert_array_equal
 from rasterio.warp import transform as transform_coords
@@ -17,28 +16,11 @@ from rasterio.warp import transform_bounds
 
 from glacier_velocity.errors import InputError, InvalidParameter
 from glacier_velocity.io.raster import gdal_path, normalize_aoi, read_window
+from helpers import write_scene_cog
 
 # A 10 m UTM 43N grid near the Karakoram (about 74.8 E, 36.1 N).
 X0, Y0 = 430_000.0, 4_000_000.0
 UTM = "EPSG:32643"
-
-
-def _write_tif(path, array, transform, crs=UTM, nodata=0, blocksize=256):
-    profile = dict(
-        driver="COG",
-        width=array.shape[1],
-        height=array.shape[0],
-        count=1,
-        dtype=array.dtype.name,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        compress="DEFLATE",
-        blocksize=blocksize,
-    )
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array, 1)
-    return str(path)
 
 
 def _texture(shape, seed=0):
@@ -50,7 +32,7 @@ def _texture(shape, seed=0):
 def scene(tmp_path):
     array = _texture((200, 300))
     transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
-    return _write_tif(tmp_path / "ref.tif", array, transform), array, transform
+    return write_scene_cog(tmp_path / "ref.tif", array, transform), array, transform
 
 
 def _lonlat_box(left, bottom, right, top):
@@ -99,7 +81,7 @@ def test_aoi_partly_outside_is_clipped_and_fully_outside_is_an_error(scene):
 def test_declared_nodata_becomes_zero(tmp_path):
     array = _texture((64, 64))
     array[:10, :10] = 65535
-    href = _write_tif(tmp_path / "nd.tif", array, Affine(10, 0, X0, 0, -10, Y0), nodata=65535)
+    href = write_scene_cog(tmp_path / "nd.tif", array, Affine(10, 0, X0, 0, -10, Y0), nodata=65535)
     raster = read_window(href)
     assert raster.nodata == 0
     assert (raster.array[:10, :10] == 0).all()
@@ -113,7 +95,7 @@ def test_secondary_on_a_shifted_identical_grid_is_read_without_resampling(tmp_pa
     # The secondary's grid starts 7 px east and 3 px south of the reference file's.
     sec_array = _texture((150, 250), seed=1)
     sec_transform = Affine(10.0, 0.0, X0 + 70.0, 0.0, -10.0, Y0 - 30.0)
-    sec_href = _write_tif(tmp_path / "sec.tif", sec_array, sec_transform)
+    sec_href = write_scene_cog(tmp_path / "sec.tif", sec_array, sec_transform)
     secondary = read_window(
         sec_href, dst_crs=reference.crs, dst_transform=reference.transform, dst_shape=reference.shape
     )
@@ -138,7 +120,7 @@ def test_secondary_on_a_different_grid_is_resampled_onto_the_reference_grid(tmp_
     sec_transform = Affine(10.0, 0.0, X0 + 5.0, 0.0, -10.0, Y0 - 5.0)
     rows, cols = np.mgrid[0:400, 0:400]
     x, y = sec_transform @ (cols + 0.5, rows + 0.5)
-    sec_href = _write_tif(tmp_path / "sec.tif", _plane(x, y).astype(np.float32), sec_transform, nodata=None)
+    sec_href = write_scene_cog(tmp_path / "sec.tif", _plane(x, y).astype(np.float32), sec_transform, nodata=None)
     out = read_window(sec_href, dst_crs=UTM, dst_transform=ref_transform, dst_shape=(50, 60))
     assert out.transform == ref_transform and out.shape == (50, 60) and out.crs == UTM
     r, c = np.mgrid[0:50, 0:60]
@@ -156,7 +138,7 @@ def test_secondary_in_another_utm_zone_lands_on_the_reference_grid(tmp_path):
     x44, y44 = sec_transform @ (cols + 0.5, rows + 0.5)
     x43, y43 = transform_coords("EPSG:32644", UTM, x44.ravel(), y44.ravel())
     values = _plane(np.asarray(x43), np.asarray(y43)).reshape(shape).astype(np.float32)
-    sec_href = _write_tif(tmp_path / "sec44.tif", values, sec_transform, crs="EPSG:32644", nodata=None)
+    sec_href = write_scene_cog(tmp_path / "sec44.tif", values, sec_transform, crs="EPSG:32644", nodata=None)
     out = read_window(sec_href, dst_crs=UTM, dst_transform=ref_transform, dst_shape=(80, 90))
     assert out.transform == ref_transform and out.shape == (80, 90) and out.crs == UTM
     r, c = np.mgrid[0:80, 0:90]
@@ -255,7 +237,7 @@ def test_http_window_read_fetches_only_part_of_the_file(http_dir):
     root, base, server = http_dir
     array = _texture((1024, 1024), seed=3)  # noise does not compress: ~2 MB
     transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
-    _write_tif(root / "B08.tif", array, transform)
+    write_scene_cog(root / "B08.tif", array, transform)
     size = os.path.getsize(root / "B08.tif")
     box = (X0 + 1000, Y0 - 2000, X0 + 2000, Y0 - 1000)
     raster = read_window(f"{base}/B08.tif", _lonlat_box(*box))

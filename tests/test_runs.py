@@ -153,7 +153,7 @@ def test_latest_must_be_a_link(tmp_path: Path) -> None:
         new_run_directory(tmp_path)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_run_killed_with_sigkill_never_becomes_latest(tmp_path: Path) -> None:
     """`glacier-velocity run` killed (SIGKILL, its engine and steps with it) while its discovery
     step waits on a STAC API: `latest` still points at the earlier complete run, not at the killed
@@ -244,7 +244,7 @@ def test_demo_removes_only_its_own_results_and_refuses_foreign_files_there(tmp_p
     assert _files(demo_dir) == [DEMO_MARKER, "notes.txt"]  # the demo's results gone, the user's file kept
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_rerunning_into_the_same_base_gives_exactly_that_runs_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

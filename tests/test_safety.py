@@ -256,6 +256,7 @@ def test_dockerfile_ends_as_a_non_root_user():
     assert users[-1].split(":")[0] not in ("root", "0")
 
 
+@pytest.mark.containers
 def test_container_runs_as_non_root():
     docker = shutil.which("docker")
     if docker is None:

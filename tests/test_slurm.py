@@ -20,7 +20,8 @@ from glacier_velocity.workflow.runner import TOIL_LOG
 from helpers import slurm_cluster_problem
 
 
-@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.deploy  # Toil comes with the deploy extra
 def test_demo_runs_as_slurm_jobs_and_recovers_the_known_speed(tmp_path: Path) -> None:
     problem = slurm_cluster_problem()
     if problem:

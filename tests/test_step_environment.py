@@ -98,7 +98,8 @@ def test_a_cwltool_job_gets_them(tmp_path, caller_environment):
     assert seen["PATH"].split(":")[0] == str(Path(sys.executable).parent)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.deploy  # Toil comes with the deploy extra
 @pytest.mark.parametrize("engine", ["toil", "toil-slurm"])
 def test_a_toil_job_gets_them(tmp_path, caller_environment, engine):
     if engine == "toil-slurm" and (problem := slurm_cluster_problem()):
@@ -109,8 +110,11 @@ def test_a_toil_job_gets_them(tmp_path, caller_environment, engine):
     assert runner.toil_env().keys() >= set(NEEDED) and not set(UNRELATED) & runner.toil_env().keys()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("engine", ["cwltool", "toil", "toil-slurm"])
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "engine",
+    ["cwltool", pytest.param("toil", marks=pytest.mark.deploy), pytest.param("toil-slurm", marks=pytest.mark.deploy)],
+)
 def test_run_against_a_private_catalogue_passes_the_token_to_the_steps(tmp_path, monkeypatch, engine):
     """The demo behind a server on 127.0.0.1 answering 401 without the token: before, the
     discovery step failed with HTTP 401 while `discover` with the same environment worked."""

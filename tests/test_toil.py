@@ -20,16 +20,17 @@ from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.products.runcatalog import read_run_catalog
 from glacier_velocity.workflow import runner
 from glacier_velocity.workflow.extract_pairs import read_scraps
+from helpers import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 TOIL = Path(sys.executable).parent / "toil-cwl-runner"
 ONE_PAIR = {"end_year": 2022, "end_month": 7}
+pytestmark = pytest.mark.deploy  # Toil comes with the deploy extra
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_toil_runs_the_workflow_unchanged(tmp_path: Path) -> None:
-    if not TOIL.exists():
-        pytest.fail(f"{TOIL} missing: install the deploy extra (`make deploy-setup`; make test does)")
+    require_tool(TOIL, "deploy-setup")
     data = demo.generate_demo_data(tmp_path / "data")
     with serve_stac([data.collection, data.items]) as stac_url:
         job = runner.write_job(

@@ -35,7 +35,7 @@ from rasterio.errors import RasterioIOError
 
 from .._version import __version__
 from ..domain.crs import crs_string
-from ..domain.dates import format_datetime
+from ..domain.dates import format_datetime, parse_datetime
 from ..domain.velocity import BAND_DESCRIPTIONS, CF_STANDARD_NAMES, DAYS_PER_YEAR, VELOCITY_BANDS, VelocityProduct
 from ..errors import InputError, InvalidParameter
 from .atomic import atomic_output
@@ -243,10 +243,6 @@ def write_velocity_cog(product: VelocityProduct, path: str | os.PathLike[str]) -
     )
 
 
-def _parse_datetime(text: str) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 @dataclass(frozen=True)
 class VelocityHeader:
     """What a velocity COG says about itself without reading its pixels: grid and provenance.
@@ -333,8 +329,8 @@ def read_velocity_header(path: str | os.PathLike[str]) -> VelocityHeader:
         dt_days=dt_days,
         reference_id=tags.get("reference_id", ""),
         secondary_id=tags.get("secondary_id", ""),
-        reference_datetime=_parse_datetime(tags.get("reference_datetime", "")),
-        secondary_datetime=_parse_datetime(tags.get("secondary_datetime", "")),
+        reference_datetime=parse_datetime(tags.get("reference_datetime", "")),
+        secondary_datetime=parse_datetime(tags.get("secondary_datetime", "")),
         engine_params=json.loads(tags.get("engine_params", "{}") or "{}"),
         max_velocity_m_per_yr=_positive_or_none(tags.get("max_velocity_m_per_yr", "")),
         correction={key: _from_tag(value) for key, value in tags.items() if key.startswith("stable_")},
