@@ -336,7 +336,7 @@ YAHTSE_SECONDARY = YAHTSE / "LC80630182016216LGN00_B8_yahtse.TIF"
 def test_track_reads_a_landsat8_pair_without_a_nodata_value(tmp_path, capsys):
     """Landsat-8 band 8 (uint16, no nodata value, 15 m) goes through the one raster reader: every
     pixel is data, and the pair gives a velocity grid with the stable-ground scatter of the
-    engine on that pair (NMAD 38.9/40.0 m/yr on CARST's slow points, ../shared/data/real-l8-yahtse)."""
+    engine on that pair (NMAD 26.8/27.8 m/yr on CARST's slow points with issue 20's settings, tests/test_real_pair_yahtse.py)."""
     image = read_window(str(YAHTSE_REFERENCE))
     assert image.array.dtype == np.uint16 and image.shape == (1087, 1698) and image.valid.all()
     out = tmp_path / "yahtse.tif"

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="track features between two co-registered GeoTIFFs",
         description=(
             "Measure surface velocity between two single-band GeoTIFFs on the same grid "
-            "(e.g. Sentinel-2 B08 at 10 m). Output: a Cloud-Optimized GeoTIFF with bands vx "
+            "(e.g. Sentinel-2 B08 at 10 m, or Landsat 8/9 panchromatic band 8 at 15 m). Output: a "
+            "Cloud-Optimized GeoTIFF with bands vx "
             "(east), vy (north), v (m/yr), dx, dy (px), peak and snr; its pixel centres are "
             "the map positions where the displacement of the reference feature was measured."
         ),
