@@ -59,23 +59,23 @@ def test_the_landsat_pair_makes_a_product_on_its_own_grid(product):
 def test_the_fast_lower_trunk_is_measured(product):
     _, found, _, _ = product
     assert found.box_points == 320
-    assert found.fast_share >= 0.45  # measured 0.503; autoRIFT 0.375; 0.0 before issue 20
-    assert found.fast_median_m_per_yr == pytest.approx(4604.0, rel=0.05)  # measured 4,568 m/yr
+    assert found.fast_share >= 0.42  # measured 0.472; autoRIFT 0.375; 0.0 before issue 20
+    assert found.fast_median_m_per_yr == pytest.approx(4604.0, rel=0.05)  # measured 4,610 m/yr
 
 
 def test_slow_ground_scatter_and_coverage(product):
     _, found, _, _ = product
     assert found.slow_points == 4528
-    assert found.nmad_vx_m_per_yr <= 29.0  # measured 26.8; autoRIFT 31.7; 38.9 before issue 20
-    assert found.nmad_vy_m_per_yr <= 30.0  # measured 27.8; autoRIFT 31.7; 40.0 before issue 20
-    assert found.valid_share >= 0.90  # measured 0.918; autoRIFT 0.871
+    assert found.nmad_vx_m_per_yr <= 29.0  # measured 27.1; autoRIFT 31.7; 38.9 before issue 20
+    assert found.nmad_vy_m_per_yr <= 30.0  # measured 28.2; autoRIFT 31.7; 40.0 before issue 20
+    assert found.valid_share >= 0.90  # measured 0.919; autoRIFT 0.871
     assert np.isfinite(product[0]["v"]).mean() >= 0.88
 
 
 def test_errors_cover_two_thirds_of_the_slow_ground(product):
     """``vx_error``/``vy_error`` follow each match's quality; on CARST's slow ground (which
     includes ice moving up to 100 m/yr) 1 sigma covers about 68 % of the deviations from the
-    median (measured 70.0 % and 65.3 %)."""
+    median (measured 69.2 % and 65.2 %)."""
     bands, _, _, transform = product
     with rasterio.open(CARST) as carst:
         reference_v = np.hypot(carst.read(1), carst.read(2))

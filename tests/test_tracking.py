@@ -146,7 +146,7 @@ def test_a_narrow_fast_glacier_between_strongly_textured_rock_is_found():
     inside = (rows > 320 + 16) & (rows < 440 - 16)
     ground = (rows < 320 - 24) | (rows > 440 + 24)
     found = (np.abs(offsets.dx - 12.0) < 0.2) & (np.abs(offsets.dy) < 0.2)
-    assert found[inside].mean() > 0.7  # measured 0.76; 0.0 before
+    assert found[inside].mean() > 0.7  # measured 0.98; 0.0 before
     still = (np.abs(offsets.dx) < 0.1) & (np.abs(offsets.dy) < 0.1)
     assert still[ground].mean() > 0.99
 
@@ -154,7 +154,7 @@ def test_a_narrow_fast_glacier_between_strongly_textured_rock_is_found():
 def test_larger_chips_where_the_motion_is_uniform_and_small_ones_at_a_sharp_margin():
     # 60 DN noise, 13 px shear margins. A 64 px chip is kept where it agrees with the 32 px
     # one around the same point (measured: 95 % of the ice interior, 76 % of the stable ground
-    # far from the ice) and less where the motion changes within it (55 % within 16 px of the
+    # far from the ice) and less where the motion changes within it (59 % within 16 px of the
     # ice's edge); every point says which chip it used.
     shape = (600, 600)
     flow = GlacierTongue(shape, max_px=5.0, margin_frac=0.1)
@@ -171,7 +171,7 @@ def test_larger_chips_where_the_motion_is_uniform_and_small_ones_at_a_sharp_marg
     assert large[~moving & (distance > 48)].mean() > 0.6
     assert large[distance < 16].mean() < 0.7
     ex, ey, _ = _errors(pair, offsets)
-    assert _rmse(ex, ey, ~moving & (distance > 48)) < 0.03  # measured 0.0225
+    assert _rmse(ex, ey, ~moving & (distance > 48)) < 0.03  # measured 0.023
 
 
 def test_motion_beyond_the_search_range_is_not_reported():

@@ -99,12 +99,17 @@ def _box_sums(image: np.ndarray, size: int) -> np.ndarray:
     return table[size:, size:] - table[:-size, size:] - table[size:, :-size] + table[:-size, :-size]
 
 
+#: The correlation of a chip with a flat (featureless or empty) window is undefined; it is stored
+#: as this value, below any real correlation, so that the peak search needs no NaN handling.
+UNDEFINED = -2.0
+
+
 @dataclass(frozen=True)
 class ShiftCorrelation:
     """NCC of every chip for every shift in ``-radius..radius`` (rows and columns).
 
     ``ncc[i, j, a, b]`` is the correlation of chip ``(i, j)`` with the secondary shifted by
-    ``(a - radius, b - radius)`` px (rows, cols).
+    ``(a - radius, b - radius)`` px (rows, cols); :data:`UNDEFINED` where a window is flat.
     """
 
     ncc: np.ndarray
@@ -145,23 +150,28 @@ def _gradients(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def reference_sums(channel: np.ndarray, windows: ChipWindows, gradients: bool) -> ReferenceSums:
     """The secondary-independent chip sums of one reference channel (see :class:`ReferenceSums`)."""
-    n = float(windows.size * windows.size)
-    s = windows.sums(channel)
-    var = windows.sums(channel * channel) - s * s / n
+    return reference_sums_of(channel, [windows], gradients)[0]
+
+
+def reference_sums_of(channel: np.ndarray, sets: list[ChipWindows], gradients: bool) -> list[ReferenceSums]:
+    """:func:`reference_sums` for several sets of windows, each image reduced once for all."""
+    blocks = sorted({w.block for w in sets})
+
+    def sums(image: np.ndarray) -> list[np.ndarray]:
+        tables = {g: block_table(image, g) for g in blocks}
+        return [w.sums_from_table(tables[w.block], w.block) for w in sets]
+
+    s = sums(channel)
+    ss = sums(channel * channel)
+    var = [b - a * a / float(w.size * w.size) for w, a, b in zip(sets, s, ss, strict=True)]
     if not gradients:
-        return ReferenceSums(s=s, var=var)
+        return [ReferenceSums(s=a, var=v) for a, v in zip(s, var, strict=True)]
     gx, gy = _gradients(channel)
-    return ReferenceSums(
-        s=s,
-        var=var,
-        s_gx=windows.sums(gx),
-        s_gy=windows.sums(gy),
-        gx_r=windows.sums(gx * channel),
-        gy_r=windows.sums(gy * channel),
-        hxx=windows.sums(gx * gx),
-        hyy=windows.sums(gy * gy),
-        hxy=windows.sums(gx * gy),
-    )
+    parts = [sums(image) for image in (gx, gy, gx * channel, gy * channel, gx * gx, gy * gy, gx * gy)]
+    return [
+        ReferenceSums(s[k], var[k], *(part[k] for part in parts))  # s_gx, s_gy, gx_r, gy_r, hxx, hyy, hxy
+        for k in range(len(sets))
+    ]
 
 
 def correlate_shifts(
@@ -222,7 +232,7 @@ def correlate_shifts(
                 num += windows.sums(product) - m_r * s_s
             denom = np.sqrt(np.maximum(var_r * var_s, 0.0))
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[a, b] = np.where(denom > 1e-9 * n, num / np.where(denom > 0, denom, 1.0), np.nan)
+                out[a, b] = np.where(denom > 1e-9 * n, num / np.where(denom > 0, denom, 1.0), UNDEFINED)
     # Shift by shift, channels summed before normalising: only the float32 result has the size
     # of all shifts, laid out shift-major while it is written and transposed once.
     return ShiftCorrelation(ncc=np.ascontiguousarray(out.transpose(2, 3, 0, 1)), radius=radius)
@@ -248,8 +258,9 @@ class Peak:
     chip: np.ndarray | None = None
 
 
-def find_peaks(corr: ShiftCorrelation) -> Peak:
-    """Locate the correlation maximum of every chip with sub-pixel precision.
+def find_peaks(corr: ShiftCorrelation, sub_pixel: bool = True) -> Peak:
+    """Locate the correlation maximum of every chip with sub-pixel precision (or, without
+    ``sub_pixel``, to the whole pixel).
 
     The 3 x 3 neighbourhood of the best integer shift is fitted with a 2-D quadratic in the
     logarithm of the correlation (a 2-D Gaussian, falling back to the plain correlation when
@@ -260,10 +271,21 @@ def find_peaks(corr: ShiftCorrelation) -> Peak:
     """
     ncc = corr.ncc
     n_r, n_c, k, _ = ncc.shape
-    flat = np.nan_to_num(ncc.reshape(n_r, n_c, k * k), nan=-2.0)
+    flat = ncc.reshape(n_r, n_c, k * k)
     best = flat.argmax(axis=2)
     ia, ib = np.divmod(best, k)
     peak = np.take_along_axis(flat, best[..., None], axis=2)[..., 0]
+    if not sub_pixel:
+        # The best whole-pixel shift and its correlation only (a search whose peaks a finer
+        # pass measures again): no fit, no sharpness.
+        found = peak > UNDEFINED / 2
+        nan = np.full(peak.shape, np.nan, dtype=np.float32)
+        return Peak(
+            dy=np.where(found, ia - corr.radius, np.nan),
+            dx=np.where(found, ib - corr.radius, np.nan),
+            peak=np.where(found, peak, np.nan).astype(np.float32),
+            snr=nan,
+        )
     interior = (ia > 0) & (ia < k - 1) & (ib > 0) & (ib < k - 1) & (peak > -1.5)
     # Gather the 3x3 neighbourhood (clipped at the edges; those points are rejected anyway).
     offs = np.arange(-1, 2)
@@ -272,6 +294,7 @@ def find_peaks(corr: ShiftCorrelation) -> Peak:
     ii = np.arange(n_r)[:, None, None, None]
     jj = np.arange(n_c)[None, :, None, None]
     z = ncc[ii, jj, ya, xb].astype(np.float64)
+    interior &= np.all(z > UNDEFINED / 2, axis=(2, 3))  # a flat window next to the peak: no fit
     positive = np.all(z > 1e-6, axis=(2, 3))
     z = np.where(positive[..., None, None], np.log(np.maximum(z, 1e-6)), z)
     # Least-squares quadratic on the 3x3 stencil (coordinates -1, 0, 1).
@@ -300,7 +323,7 @@ def _peak_sharpness(ncc: np.ndarray, ia: np.ndarray, ib: np.ndarray, peak: np.nd
     peak, so no temporary as large as ``ncc`` (every chip, every shift) is made.
     """
     k = ncc.shape[-1]
-    finite = np.isfinite(ncc)
+    finite = ncc > UNDEFINED / 2
     values = np.where(finite, ncc, np.float32(0.0))
     total = np.einsum("ijab,ijab->ij", values, values, dtype=np.float64)
     count = finite.sum(axis=(2, 3))
@@ -313,7 +336,7 @@ def _peak_sharpness(ncc: np.ndarray, ia: np.ndarray, ib: np.ndarray, peak: np.nd
             ya, xb = ia + da, ib + db
             inside = (ya >= 0) & (ya < k) & (xb >= 0) & (xb < k)
             value = ncc[ii, jj, np.clip(ya, 0, k - 1), np.clip(xb, 0, k - 1)].astype(np.float64)
-            ok = inside & np.isfinite(value)
+            ok = inside & (value > UNDEFINED / 2)
             near_sq += np.where(ok, value * value, 0.0)
             near_count += ok
     far_count = count - near_count
