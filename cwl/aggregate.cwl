@@ -20,8 +20,12 @@ requirements:
   InlineJavascriptRequirement:
     expressionLib:
       - $include: lib/papermill.js
+      - $include: lib/inputs.js
+  # The network only when the step reads an input from a URL itself (outlines, points or the AOI
+  # given as an http(s) URL); a File, GeoJSON text or lon,lat pairs need none, and a container
+  # without network access could not fetch the URL.
   NetworkAccess:
-    networkAccess: false
+    networkAccess: $(reads_url([inputs.aoi, inputs.glacier_outlines, inputs.points_of_interest]))
   ResourceRequirement:
     coresMin: 1
     coresMax: 1

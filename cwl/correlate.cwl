@@ -73,12 +73,17 @@ inputs:
     inputBinding: {prefix: -rreference_href, position: 6}
     type: string
     label: Reference scene
-    doc: URL or absolute path of the STAC item of the earlier scene (with a `nir` asset).
+    doc: URL or absolute path of the STAC item of the earlier scene (with a `nir` asset), or its path relative to staged_items.
   secondary_href:
     inputBinding: {prefix: -rsecondary_href, position: 6}
     type: string
     label: Secondary scene
-    doc: URL or absolute path of the STAC item of the later scene (with a `nir` asset).
+    doc: URL or absolute path of the STAC item of the later scene (with a `nir` asset), or its path relative to staged_items.
+  staged_items:
+    inputBinding: {prefix: -rstaged_items, position: 6}
+    type: Directory?
+    label: Staged STAC items
+    doc: The Directory of staged STAC items discovery chose the pair from; relative item hrefs are read from it (the item and its asset files).
   aoi:
     inputBinding: {prefix: -raoi, position: 6}
     type: ["null", File, string]

@@ -64,6 +64,18 @@ inputs:
     label: STAC collection
     doc: Collection of Sentinel-2 L2A items with a `nir` (B08, 10 m) asset.
     default: sentinel-2-l2a
+  staged_items:
+    inputBinding: {prefix: -rstaged_items, position: 6}
+    type: Directory?
+    label: Staged STAC items
+    doc: A Directory of STAC items a platform staged before the run - a catalog.json linking the items, whose assets are files beside them (relative hrefs). With it (or item_urls) the STAC API is not searched - discovery takes the given items that fall in a season and intersect the area of interest, and every other filter is the same; the pairs name these items by their paths relative to the Directory.
+  item_urls:
+    inputBinding: {prefix: -y, valueFrom: 'item_urls: $(self)', position: 6}
+    # Not optional (string[]?): OGC's ap-validator 0.5.0 crashes on an optional array input.
+    type: string[]
+    label: STAC item URLs
+    doc: http(s) URLs of STAC items (Sentinel-2 L2A with a `nir` asset) to use instead of searching the STAC API, with or without staged_items.
+    default: []
   aoi:
     inputBinding: {prefix: -raoi, position: 6}
     type: [File, string]

@@ -37,6 +37,16 @@ inputs:
     label: STAC collection
     doc: Collection of Sentinel-2 L2A items with a `nir` (B08, 10 m) asset.
     default: sentinel-2-l2a
+  staged_items:
+    type: Directory?
+    label: Staged STAC items
+    doc: A Directory of STAC items a platform staged before the run - a catalog.json linking the items, whose assets are files beside them (relative hrefs), as the OGC Best Practice for EO Application Packages has it. With it (or item_urls) the STAC API is not searched - discovery takes the given items that fall in a season and intersect the area of interest, and every other filter is the same - and each pair's step reads its two items and their assets from the Directory, so no step needs the internet.
+  item_urls:
+    # Not optional (string[]?): OGC's ap-validator 0.5.0 crashes on an optional array input.
+    type: string[]
+    label: STAC item URLs
+    doc: http(s) URLs of STAC items (Sentinel-2 L2A with a `nir` asset) to use instead of searching the STAC API, with or without staged_items; the steps fetch them and their assets.
+    default: []
   aoi:
     type: [File, string]
     label: Area of interest
@@ -179,6 +189,8 @@ steps:
     in:
       stac_url: stac_url
       collection: collection
+      staged_items: staged_items
+      item_urls: item_urls
       aoi:
         source: aoi
         valueFrom: $(text_as_file(self, "aoi.geojson"))
@@ -217,6 +229,7 @@ steps:
         valueFrom: $(inputs.pair.reference_href)
       secondary_href:
         valueFrom: $(inputs.pair.secondary_href)
+      staged_items: staged_items
       aoi:
         source: aoi
         valueFrom: $(text_as_file(self, "aoi.geojson"))

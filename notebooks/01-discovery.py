@@ -49,6 +49,11 @@ aoi_cloud_cover = False
 max_items = 5000
 # Most pairs the discovery may give (each is a tracking job); more is refused.
 max_pairs = 2000
+# Items given instead of a search (the STAC API is then not asked): a Directory of staged
+# items (a catalog.json linking them, their assets beside them; a CWL Directory arrives as its
+# staged path), and/or a list of http(s) URLs of STAC items. None: search the STAC API.
+staged_items = None
+item_urls = None
 # Output: the pair list (JSON file).
 pairs_json = "pairs.json"
 
@@ -85,7 +90,7 @@ params = DiscoveryParams(
 # No scenes or no pairs is an answer, not a failure: the workflow goes on with an empty list.
 result: DiscoveryResult | None
 try:
-    result = discover_pairs(params)
+    result = discover_pairs(params, staged_items=staged_items, item_urls=item_urls)
 except (NoScenesFound, NoPairsFound) as exc:
     result = None
     message = f"no pairs found: {exc}"

@@ -24,6 +24,9 @@
 # STAC items (URL or path) of the earlier (reference) and later (secondary) scene.
 reference_href = "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2B_43SEA_20200922_0_L2A"
 secondary_href = "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2B_43SEA_20201002_0_L2A"
+# A Directory of staged STAC items (a CWL Directory arrives as its staged path): relative
+# hrefs above are read from it, as discovery over staged items writes them. None: none.
+staged_items = None
 # Name of the output directory (letters, digits, - and _).
 pair_id = "pair"
 # Area of interest in degrees lon/lat (WGS 84): "W,S,E,N", GeoJSON text, or the http(s) URL or
@@ -66,6 +69,7 @@ from glacier_velocity.correction import describe_correction
 from glacier_velocity.io.aoi import parse_aoi
 from glacier_velocity.io.outlines import read_glacier_outlines
 from glacier_velocity.products.quicklook import scene_pair_png
+from glacier_velocity.stac.staged import staged_href
 from glacier_velocity.tracking import Engine
 from glacier_velocity.tracking.params import Filter
 from glacier_velocity.workflow import extract_pairs as scraps
@@ -90,7 +94,12 @@ params = CorrelationParams(
 # exception is a bug and fails the notebook.
 # The status is swapped in with the products, as one set (never a new product beside an old status).
 attempt = attempt_pair(
-    reference_href, secondary_href, pair_id, params, pair_id=pair_id, status_path=f"status_{pair_id}.json"
+    staged_href(reference_href, staged_items),
+    staged_href(secondary_href, staged_items),
+    pair_id,
+    params,
+    pair_id=pair_id,
+    status_path=f"status_{pair_id}.json",
 )
 products = attempt.products
 print(attempt.status.describe())

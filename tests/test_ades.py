@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from glacier_velocity import demo
+from glacier_velocity.demo.run import items_with_http_assets
 from glacier_velocity.demo.scenes import DEMO_OUTLINES_FILE
-from glacier_velocity.demo.stacserver import serve_stac
 from glacier_velocity.deploy import package as pkg
 from glacier_velocity.deploy import s3upload
 from glacier_velocity.deploy.containers import serve_files
@@ -145,14 +145,27 @@ def test_wrapped_package_is_self_contained(wrapped: Path) -> None:
     assert [o["id"] for o in main["outputs"]] == ["catalog"]
     # The File-or-string inputs each get a file stage-in (a URI fetched, a string passed on),
     # skipped when an optional one is null; nothing else is staged in.
+    # The staged items, an optional Directory, get a directory stage-in (a URI of items fetched
+    # into a STAC catalog), skipped when null.
     steps = {step["id"]: step for step in main["steps"]}
-    assert sorted(steps) == ["app", "file_stage_in_0", "file_stage_in_1", "file_stage_in_2", "stage_out_0"]
+    assert sorted(steps) == [
+        "app",
+        "directory_stage_in_0",
+        "file_stage_in_0",
+        "file_stage_in_1",
+        "file_stage_in_2",
+        "stage_out_0",
+    ]
     staged = {steps[f"file_stage_in_{i}"]["in"][0]["source"] for i in range(3)}
     assert staged == {"aoi", "glacier_outlines", "points_of_interest"}
     assert "when" not in steps["file_stage_in_0"] and "when" in steps["file_stage_in_1"]
+    assert (
+        steps["directory_stage_in_0"]["in"][0]["source"] == "staged_items" and "when" in steps["directory_stage_in_0"]
+    )
     types = {i["id"]: i["type"] for i in main["inputs"]}
     uri = "https://raw.githubusercontent.com/eoap/schemas/main/string_format.yaml#URI"
     assert types["aoi"] == [uri, "string"] and types["glacier_outlines"] == ["null", uri, "string"]
+    assert types["staged_items"] == ["null", uri]
     assert not [name for name, kind in types.items() if "File" in str(kind) or "Directory" in str(kind)]
     inputs = {i["id"] for i in main["inputs"]}
     assert {
@@ -228,13 +241,17 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
     client.create_bucket(Bucket=bucket)
     data = demo.generate_demo_data(tmp_path / "data")
     # The outlines by reference (a URI the file stage-in fetches), the AOI by value (a string
-    # it passes on), as an ADES hands them over.
-    with serve_stac([data.collection, data.items]) as stac_url, serve_files(data.root) as files_url:
+    # it passes on), the scenes staged in from an ItemCollection (the stage-in fetches the items
+    # and their assets into a STAC catalog Directory), as an ADES hands them over: no search, the
+    # STAC API URL answers nothing.
+    with serve_files(data.root) as files_url:
+        items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
         job = runner.write_job(
             ROOT / demo.DEMO_PARAMS,
             tmp_path / "job.yml",
             glacier_outlines={"value": f"{files_url}/{DEMO_OUTLINES_FILE}"},
-            stac_url=stac_url,
+            staged_items={"value": f"{files_url}/stac/items-http.json"},
+            stac_url="http://127.0.0.1:9",
             s3_bucket=bucket,
             sub_path=prefix,
             aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
@@ -244,6 +261,7 @@ def test_wrapped_package_stages_the_catalog_out_to_s3(wrapped: Path, s3_endpoint
             **ONE_PAIR,
         )
         outputs, log = runner.run_cwltool(f"{wrapped}#main", job, tmp_path / "out", quiet=True)
+    assert f"stage-in: 11 item(s) from {files_url}/stac/items-http.json" in log
     assert f"file-stage-in: {files_url}/{DEMO_OUTLINES_FILE} (" in log
     assert "file-stage-in: a string, passed on as it is" in log
     assert log.count("completed skipped") == 1  # the stage-in of the null points_of_interest

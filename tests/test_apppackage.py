@@ -69,9 +69,36 @@ def test_every_tool_requires_the_image_resources_and_network(document: dict) -> 
         resources = requirements["ResourceRequirement"]
         assert 1 <= resources["coresMin"] <= resources["coresMax"]
         assert 256 <= resources["ramMin"] <= resources["ramMax"]
-        assert isinstance(requirements["NetworkAccess"]["networkAccess"], bool)
+        assert "networkAccess" in requirements["NetworkAccess"]
         # $include'd JavaScript is inlined: the package is one file
         assert "$include" not in json.dumps(tool)
+
+
+def test_a_tool_asks_for_the_network_when_it_reads_from_it(document: dict) -> None:
+    """The aggregation tool had none, so outlines given as a URL failed the run at its last step
+    in containers, after every pair was computed (issue 24, item 2)."""
+    network = {t["id"]: _requirements(t)["NetworkAccess"]["networkAccess"] for t in _tools(document)}
+    reads_url = "$(reads_url([inputs.aoi, inputs.glacier_outlines, inputs.points_of_interest]))"
+    assert network == {
+        "discover": True,  # the STAC API, or the given item URLs
+        "extract_pairs": False,
+        "correlate": True,  # the items and their COGs, unless staged
+        "aggregate": reads_url,  # only for an input given as a URL
+        "collect": False,
+    }
+    aggregate = next(t for t in _tools(document) if t["id"] == "aggregate")
+    library = "\n".join(_requirements(aggregate)["InlineJavascriptRequirement"]["expressionLib"])
+    file = {"class": "File", "path": "/var/lib/cwl/stg/outlines.geojson"}
+    cases = [
+        ["75.19,36.20,75.42,36.41", "https://example.org/rgi.geojson", None],
+        ["75.19,36.20,75.42,36.41", file, " HTTP://example.org/points.geojson"],
+        ["75.19,36.20,75.42,36.41", file, "76.13,36.20; 76.14,36.21"],
+        [json.dumps({"type": "Polygon", "coordinates": []}), None, None],
+    ]
+    script = library + f"\nconsole.log(JSON.stringify({json.dumps(cases)}.map(reads_url)));"
+    node = Path(sys.executable).parent / "node"
+    answer = subprocess.run([str(node), "-e", script], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(answer.stdout) == [True, True, False, False]
 
 
 def test_notebooks_come_from_the_image(document: dict) -> None:

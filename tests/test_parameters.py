@@ -47,6 +47,7 @@ STEPS = {
         "discover.cwl",
         "01-discovery.py",
         "discover",
+        inputs=("staged_items", "item_urls"),
         notebook_outputs=("pairs_json",),
         cli_outputs=("out",),
     ),
@@ -55,7 +56,7 @@ STEPS = {
         "correlate.cwl",
         "02-correlation.py",
         "correlate",
-        inputs=("reference_href", "secondary_href"),
+        inputs=("reference_href", "secondary_href", "staged_items"),
         notebook_outputs=("pair_id",),
         cli_outputs=("out_dir",),
     ),
@@ -149,13 +150,22 @@ def _kind(entry: dict) -> str:
     if kinds == ("File", "string"):
         return "string"  # a File binds as its path, a string as it is: both raw
     (base,) = kinds
-    return {"string": "string", "enum": "string", "int": "number", "float": "number", "boolean": "boolean"}[base]
+    # A Directory binds as its path, like a string; a list of strings as YAML, like a boolean.
+    return {
+        "string": "string",
+        "enum": "string",
+        "Directory": "string",
+        "int": "number",
+        "float": "number",
+        "boolean": "yaml",
+        "string[]": "yaml",
+    }[base]
 
 
 @pytest.mark.parametrize("step", [STEPS["discovery"], STEPS["correlation"]], ids=["discovery", "correlation"])
 def test_each_input_binds_the_notebook_parameter_of_its_name_without_javascript(step: Step) -> None:
     # Strings raw (-rNAME VALUE: papermill passes them untouched, GeoJSON text included), numbers
-    # through papermill's int-or-float reading (-pNAME VALUE), booleans as YAML; a null optional
+    # through papermill's int-or-float reading (-pNAME VALUE), booleans and lists as YAML; a null optional
     # input adds nothing, so the notebook's own default must then be None.
     text = (ROOT / "cwl" / step.cwl).read_text()
     assert "InlineJavascriptRequirement" not in yaml.safe_load(text)["requirements"]
@@ -168,7 +178,7 @@ def test_each_input_binds_the_notebook_parameter_of_its_name_without_javascript(
         expected = {
             "string": {"prefix": f"-r{input_name}"},
             "number": {"prefix": f"-p{input_name}"},
-            "boolean": {"prefix": "-y", "valueFrom": f"{input_name}: $(self)"},
+            "yaml": {"prefix": "-y", "valueFrom": f"{input_name}: $(self)"},
         }[_kind(entry)]
         assert {k: v for k, v in binding.items() if k != "position"} == expected, input_name
         if _cwl_optional(entry):
@@ -187,7 +197,8 @@ def test_workflow_inputs_are_the_fields_of_every_step_with_the_same_defaults() -
     expected: dict[str, list[dict]] = {}
     for step in STEPS.values():
         for name, entry in _cwl_inputs(step.cwl).items():
-            if name in _fields(step.params):
+            # Besides the settings, the items a run may be given instead of a search.
+            if name in _fields(step.params) or name in STEPS["discovery"].inputs:
                 expected.setdefault(name, []).append(entry)
     assert set(workflow) == set(expected)
     for name, entries in expected.items():

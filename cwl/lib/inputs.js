@@ -1,4 +1,4 @@
-// Step inputs of the Workflow.
+// The GeoJSON inputs (aoi, glacier_outlines, points_of_interest) in the Workflow and the tools.
 //
 // GeoJSON text too long for a command line becomes a file. The tools pass text inputs to
 // papermill as arguments, and Linux refuses any one argument over 128 KiB ("[Errno 7] Argument
@@ -13,4 +13,15 @@ function text_as_file(value, basename) {
     return {"class": "File", "basename": basename, "contents": value};
   }
   return value;
+}
+
+// Whether a tool reads one of these input values from the network: a string that is an http(s)
+// URL. The aggregation tool asks for network access only then (NetworkAccess).
+function reads_url(values) {
+  for (var i = 0; i < values.length; i++) {
+    if (typeof values[i] === "string" && /^\s*https?:\/\//i.test(values[i])) {
+      return true;
+    }
+  }
+  return false;
 }

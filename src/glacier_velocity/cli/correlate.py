@@ -7,6 +7,7 @@ import argparse
 from ..correction import describe_correction
 from ..io.aoi import parse_aoi
 from ..io.outlines import read_glacier_outlines
+from ..stac.staged import staged_href
 from ..workflow.correlate import CorrelationParams, correlate_pair
 from .options import add_aoi_option, add_tracking_options
 from .outputs import check_output_dir
@@ -48,6 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="root of the STAC API the items come from; GLACIER_VELOCITY_STAC_TOKEN, when set, is sent "
         "with the item fetches to its origin only (default: %(default)s)",
     )
+    parser.add_argument(
+        "--staged-items",
+        metavar="DIR",
+        help="a Directory of staged STAC items: relative REFERENCE and SECONDARY are read from it",
+    )
     parser.set_defaults(func=run)
 
 
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         glacier_outlines=read_glacier_outlines(args.glacier_outlines) if args.glacier_outlines else None,
         stac_url=args.stac_url,
     )
-    result = correlate_pair(args.reference_href, args.secondary_href, args.out_dir, params)
+    reference, secondary = (staged_href(h, args.staged_items) for h in (args.reference_href, args.secondary_href))
+    result = correlate_pair(reference, secondary, args.out_dir, params)
     print(f"velocity:  {result.cog}")
     print(f"quicklook: {result.quicklook}")
     print(f"item:      {result.item}")

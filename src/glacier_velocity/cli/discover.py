@@ -65,6 +65,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=_DEFAULTS["max_pairs"],
         help="most pairs the discovery may give (each is a tracking job); more is refused",
     )
+    parser.add_argument(
+        "--staged-items",
+        metavar="DIR",
+        help="use the STAC items staged in DIR (a catalog.json linking them, their assets beside them) "
+        "instead of searching the STAC API",
+    )
+    parser.add_argument(
+        "--item-urls",
+        nargs="+",
+        metavar="URL",
+        help="use these STAC items (http(s) URLs) instead of searching the STAC API",
+    )
     parser.add_argument("--out", type=Path, default=Path("pairs.json"), help="pair list JSON to write")
     parser.set_defaults(func=run)
 
@@ -95,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     # Validate the output location before the (possibly slow) search.
     check_output_file(args.out, "--out", "pairs.json")
-    result = discover_pairs(params)
+    result = discover_pairs(params, staged_items=args.staged_items, item_urls=args.item_urls)
     out = write_pairs_json(result.pairs, args.out, parameters=params.to_dict())
     print(f"Tile {result.tile}: {len(result.scenes_found)} scene(s) found, {len(result.scenes_selected)} selected")
     print(format_scene_table(result.scenes_selected))

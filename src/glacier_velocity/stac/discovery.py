@@ -3,7 +3,8 @@
 The filters run in this order, and :class:`DiscoveryResult` counts what each removed:
 
 1. **search** - one item search per season year (collection, AOI bbox or geometry, the
-   season's datetime range). ``eo:cloud_cover`` is sent as a ``query`` when the server
+   season's datetime range); or, when items are given (a staged Directory, item URLs:
+   :mod:`.staged`), those of them in a season whose footprint intersects the AOI. ``eo:cloud_cover`` is sent as a ``query`` when the server
    supports the query extension, but never trusted: servers without it (e.g. the local
    ``rustac serve``) return everything.
 2. **cloud_cover** - the item's ``eo:cloud_cover`` (whole tile, %) must be <= the maximum.
@@ -28,6 +29,7 @@ import calendar
 import json
 import logging
 import math
+import os
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -69,6 +71,7 @@ from .pairing import (
     select_monthly,
 )
 from .scene import Scene
+from .staged import given_scenes
 
 log = logging.getLogger(__name__)
 
@@ -548,12 +551,24 @@ def scl_cloud_cover(
 # --- The whole discovery -----------------------------------------------------------------------
 
 
-def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
+def discover_pairs(
+    params: DiscoveryParams,
+    *,
+    staged_items: str | os.PathLike[str] | None = None,
+    item_urls: Sequence[str] | None = None,
+) -> DiscoveryResult:
     """Search, filter, pick one scene per month and pair them (see the module notes).
 
     Parameters
     ----------
     params : DiscoveryParams
+    staged_items : path-like, optional
+        A Directory of staged STAC items (a ``catalog.json`` linking them, their assets beside
+        them; :mod:`glacier_velocity.stac.staged`). With it or ``item_urls``, the STAC API is
+        not searched: the given items that fall in a season and intersect the AOI take the
+        search's place (step 1), and the other filters are the same.
+    item_urls : sequence of str, optional
+        http(s) URLs of STAC items, with or instead of ``staged_items``.
 
     Returns
     -------
@@ -572,9 +587,20 @@ def discover_pairs(params: DiscoveryParams) -> DiscoveryResult:
     CatalogError, InvalidParameter, InputError
         See :func:`search_scenes`.
     """
-    found = search_scenes(params)
     aoi = params.aoi.shape
-    steps: list[FilterCount] = [FilterCount("search", len(found), 0, _search_detail(params))]
+    if staged_items is not None or item_urls:
+        given = given_scenes(staged_items, item_urls or ())
+        intervals = [params.season_interval(year) for year in params.years]
+        found = [
+            s
+            for s in given
+            if any(start <= s.datetime <= end for start, end in intervals) and aoi.intersects(shape(s.geometry))
+        ][: params.max_items]
+        detail = f"given items in the seasons over the AOI ({_search_detail(params)}), of {len(given)} given"
+    else:
+        found = search_scenes(params)
+        detail = _search_detail(params)
+    steps: list[FilterCount] = [FilterCount("search", len(found), 0, detail)]
 
     def apply(name: str, before: Sequence[Scene], after: Sequence[Scene], detail: str) -> list[Scene]:
         steps.append(FilterCount(name, len(before), len(before) - len(after), detail))
