@@ -434,3 +434,55 @@ def require_tool(path: Path, setup: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} missing: run `make {setup}` (make test does)")
     return path
+
+
+# --- the ADES tools: eoap-cwlwrap (deploy/ades/wrap.py) and an S3 API (moto) on 127.0.0.1 --------
+
+TOOLS = Path(__file__).resolve().parents[1] / ".venv" / "tools"
+CWLWRAP_PYTHON = TOOLS / "cwlwrap" / "bin" / "python"
+MOTO_SERVER = TOOLS / "moto" / "bin" / "moto_server"
+
+
+def wrap_package(package_file: Path, work: Path) -> Path:
+    """``package_file`` wrapped as make package-wrap does (deploy/ades/wrap.py), into ``work``."""
+    require_tool(CWLWRAP_PYTHON, "ades-setup")
+    ades = Path(__file__).resolve().parents[1] / "deploy" / "ades"
+    completed = subprocess.run(
+        [
+            str(CWLWRAP_PYTHON),
+            str(ades / "wrap.py"),
+            "--workflow",
+            f"{package_file}#glacier-velocity",
+            "--directory-stage-in",
+            str(ades / "stage-in.cwl"),
+            "--file-stage-in",
+            str(ades / "file-stage-in.cwl"),
+            "--directory-stage-out",
+            str(ades / "stage-out.cwl"),
+            "--output",
+            str(work / "wrapped.cwl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=work,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return work / "wrapped.cwl"
+
+
+@contextmanager
+def moto_s3_server(log_dir: Path) -> Iterator[str]:
+    """A moto S3 server on a free port of 127.0.0.1 (its URL), stopped afterwards."""
+    import urllib.request
+
+    require_tool(MOTO_SERVER, "ades-setup")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
+        return True
+
+    with running_server([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], ready, log_dir / "moto.log"):
+        yield url

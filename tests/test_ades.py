@@ -9,8 +9,6 @@ bucket.
 from __future__ import annotations
 
 import json
-import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,14 +25,12 @@ from glacier_velocity.deploy.containers import serve_files
 from glacier_velocity.deploy.s3upload import catalog_files, s3_client
 from glacier_velocity.errors import InputError
 from glacier_velocity.workflow import runner
-from helpers import free_port, require_tool, running_server, write_development_package
+from helpers import moto_s3_server, wrap_package, write_development_package
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.deploy
-TOOLS = ROOT / ".venv" / "tools"
-CWLWRAP_PYTHON = TOOLS / "cwlwrap" / "bin" / "python"
-MOTO_SERVER = TOOLS / "moto" / "bin" / "moto_server"
 ONE_PAIR = {"end_year": 2022, "end_month": 7}
+#: Credentials the moto server takes (any).
 KEYS = {
     "AWS_ACCESS_KEY_ID": "testing-key",
     "AWS_SECRET_ACCESS_KEY": "testing-secret",
@@ -65,52 +61,15 @@ def test_stage_out_refuses_a_catalog_pointing_outside_its_directory(tmp_path: Pa
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto S3 server on a free port of 127.0.0.1, stopped afterwards."""
-    require_tool(MOTO_SERVER, "ades-setup")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
-        return True
-
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with running_server([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], ready, log):
+    with moto_s3_server(tmp_path_factory.mktemp("moto")) as url:
         yield url
-
-
-def wrap(package_file: Path, work: Path) -> Path:
-    """``package_file`` wrapped as make package-wrap does (deploy/ades/wrap.py), into ``work``."""
-    require_tool(CWLWRAP_PYTHON, "ades-setup")
-    ades = ROOT / "deploy" / "ades"
-    completed = subprocess.run(
-        [
-            str(CWLWRAP_PYTHON),
-            str(ades / "wrap.py"),
-            "--workflow",
-            f"{package_file}#glacier-velocity",
-            "--directory-stage-in",
-            str(ades / "stage-in.cwl"),
-            "--file-stage-in",
-            str(ades / "file-stage-in.cwl"),
-            "--directory-stage-out",
-            str(ades / "stage-out.cwl"),
-            "--output",
-            str(work / "wrapped.cwl"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=work,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return work / "wrapped.cwl"
 
 
 @pytest.fixture(scope="module")
 def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The development package (repository notebooks, image as a hint) wrapped as make package-wrap does."""
     work = tmp_path_factory.mktemp("wrap")
-    return wrap(write_development_package(work / "package.cwl"), work)
+    return wrap_package(write_development_package(work / "package.cwl"), work)
 
 
 def _docker(process: dict) -> tuple[str | None, str | None]:
@@ -129,7 +88,7 @@ def test_every_tool_of_the_wrapped_package_requires_the_packages_pinned_image(tm
     package_file = pkg.write_package(
         pkg.build_package(ROOT / "cwl", image=image, metadata=metadata), tmp_path / "p.cwl"
     )
-    wrapped = wrap(package_file, tmp_path)
+    wrapped = wrap_package(package_file, tmp_path)
     tools = [p for p in yaml.safe_load(wrapped.read_text())["$graph"] if p["class"] == "CommandLineTool"]
     assert {"stage-in", "file-stage-in", "stage-out"} <= {t["id"] for t in tools}
     assert {t["id"]: _docker(t) for t in tools} == {t["id"]: ("requirements", image) for t in tools}

@@ -226,3 +226,59 @@ def test_package_in_containers_reproduces_the_run_without_containers(engine: str
     assert len([link for link in catalog["links"] if link["rel"] == "item"]) == 4  # two pairs, summary, provenance
     assert contained.run is not None and plain.run is not None
     assert [p.name for p in contained.run.correlation_notebooks] == [p.name for p in plain.run.correlation_notebooks]
+
+
+@pytest.mark.slow
+def test_wrapped_package_in_containers_with_staged_items_and_outlines_by_url(
+    engine: str, image: str, tmp_path: Path
+) -> None:
+    """An ADES's run, in containers: the scenes staged in as a Directory (the STAC API answers
+    nothing), the outlines a URL every step that needs them reads itself, the catalog staged out
+    to S3 (issue 24, items 1-3). The aggregation step had no network, so the URL failed the run
+    after every pair; the stage tools named glacier-velocity:latest, a tag no registry has."""
+    import rasterio
+
+    from glacier_velocity import demo
+    from glacier_velocity.demo.scenes import DEMO_OUTLINES_FILE
+    from glacier_velocity.deploy.s3upload import s3_client
+    from glacier_velocity.workflow import runner
+    from helpers import moto_s3_server, wrap_package
+
+    metadata = pkg.project_metadata(ROOT)
+    package_file = pkg.write_package(
+        pkg.build_package(ROOT / "cwl", image=image, metadata=metadata), tmp_path / "p.cwl"
+    )
+    wrapped = wrap_package(package_file, tmp_path)
+    assert ":latest" not in wrapped.read_text()
+    data = demo.generate_demo_data(tmp_path / "data")
+    keys = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "us-east-1"}
+    with moto_s3_server(tmp_path) as s3_endpoint, deploy.serve_files(data.root) as files_url:
+        client = s3_client(s3_endpoint, keys)
+        client.create_bucket(Bucket="results")
+        demo_run.items_with_http_assets(data.items, data.root, files_url, data.items.with_name("items-http.json"))
+        job = runner.write_job(
+            ROOT / demo.DEMO_PARAMS,
+            tmp_path / "job.yml",
+            staged_items={"value": f"{files_url}/stac/items-http.json"},
+            glacier_outlines=f"{files_url}/{DEMO_OUTLINES_FILE}",
+            stac_url="http://127.0.0.1:9",
+            s3_bucket="results",
+            sub_path="job",
+            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+            endpoint_url=s3_endpoint,
+            end_year=2022,
+            end_month=7,
+        )
+        outputs, log = runner.run_cwltool(f"{wrapped}#main", job, tmp_path / "out", containers=True, quiet=True)
+        assert outputs["catalog"]["value"] == "s3://results/job/catalog.json"
+        keys_in_bucket = {o["Key"] for o in client.list_objects_v2(Bucket="results", Prefix="job/")["Contents"]}
+        report = json.loads(client.get_object(Bucket="results", Key="job/run-report.json")["Body"].read())
+        median = tmp_path / "summary_median_v.tif"
+        client.download_file("results", "job/velocity-summary/summary_median_v.tif", str(median))
+    assert "stage-in: 11 item(s) from" in log and "docker" in log.lower() and image in log
+    assert "job/S2_99XXX_20220610_20220705/S2_99XXX_20220610_20220705.tif" in keys_in_bucket
+    assert report["summary"] == "1 succeeded / 0 failed"
+    # The aggregation step read the outlines from the URL: its headline is over them.
+    with rasterio.open(median) as src:
+        assert src.tags()["headline_region"] == "glacier outlines"

@@ -55,6 +55,8 @@ def _job(directory: Path, **values: object) -> Path:
         ),
         ({"start_yaer": 2022}, "the Workflow has no input 'start_yaer' (did you mean 'start_year'?)"),
         ({"end_year": None}, "end_year: required, and not given"),
+        ({"item_urls": ["items/a.json"]}, "item_urls: 'items/a.json' is not an http(s) URL of a STAC item"),
+        ({"staged_items": {"class": "Directory", "path": "."}}, "staged_items: "),
     ],
 )
 def test_run_refuses_a_bad_job_in_one_line_before_any_runner_starts(

@@ -9,7 +9,8 @@ directories of their own. Two things went wrong there that this module settles f
   middle. :func:`check_job` builds the steps' parameter dataclasses (``DiscoveryParams``,
   ``CorrelationParams``, ``AggregationParams``) from the job, as the notebooks will, so the
   same check fails at once with the same message, naming the job file. Unknown names (a typo
-  the runner would ignore) and missing required inputs are refused too.
+  the runner would ignore), missing required inputs, a ``staged_items`` Directory that holds no
+  staged catalog and ``item_urls`` that are not http(s) are refused too.
 - A relative path (``glacier_outlines: outlines.geojson`` beside ``job.yml``) was passed on as
   a string, and the steps, running elsewhere, found no file. :func:`resolve_paths` reads
   relative paths from the job file's directory, as cwltool does for a ``File``'s ``path``: a
@@ -29,8 +30,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import GlacierVelocityError, InputError
+from ..errors import GlacierVelocityError, InputError, InvalidParameter
 from ..stac.discovery import DiscoveryParams
+from ..stac.staged import staged_item_files
 from .aggregate import AggregationParams
 from .correlate import CorrelationParams
 
@@ -151,6 +153,12 @@ def check_job(job: Mapping[str, Any], inputs: Mapping[str, bool]) -> None:
     if missing:
         raise InputError(f"{', '.join(missing)}: required, and not given")
     values = {name: _for_check(value) for name, value in job.items() if value is not None}
+    staged = job.get("staged_items")
+    if isinstance(staged, dict) and staged.get("class") == "Directory" and staged.get("path"):
+        staged_item_files(staged["path"])
+    for url in values.get("item_urls") or []:
+        if urlsplit(str(url)).scheme not in ("http", "https"):
+            raise InvalidParameter("item_urls", f"{str(url)[:120]!r} is not an http(s) URL of a STAC item")
     for params in (DiscoveryParams, CorrelationParams):
         names = {f.name for f in dataclasses.fields(params)}
         params(**{k: v for k, v in values.items() if k in names})
