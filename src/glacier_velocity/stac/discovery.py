@@ -3,10 +3,10 @@
 The filters run in this order, and :class:`DiscoveryResult` counts what each removed:
 
 1. **search** - one item search per season year (collection, AOI bbox or geometry, the
-   season's datetime range); or, when items are given (a staged Directory, item URLs:
-   :mod:`.staged`), those of them in a season whose footprint intersects the AOI. ``eo:cloud_cover`` is sent as a ``query`` when the server
+   season's datetime range). ``eo:cloud_cover`` is sent as a ``query`` when the server
    supports the query extension, but never trusted: servers without it (e.g. the local
-   ``rustac serve``) return everything.
+   ``rustac serve``) return everything. When items are given instead (a staged Directory,
+   item URLs: :mod:`.staged`), those of them in a season whose footprint intersects the AOI.
 2. **cloud_cover** - the item's ``eo:cloud_cover`` (whole tile, %) must be <= the maximum.
    Items without it are removed. Skipped when ``aoi_cloud_cover`` is on (step 5 judges cloud).
 3. **tile** - one MGRS tile is kept: the user's, or the one covering the AOI best (largest
