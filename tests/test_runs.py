@@ -23,6 +23,7 @@ from glacier_velocity.demo.run import DEMO_MARKER, prepare_demo_directory, recor
 from glacier_velocity.errors import InputError
 from glacier_velocity.products.runreport import PairStatus, write_status
 from glacier_velocity.workflow import runner
+from glacier_velocity.workflow.jobfile import RUN_JOB
 from glacier_velocity.workflow.progress import LogFollower, PairProgress, read_new_lines
 from glacier_velocity.workflow.rundirs import LATEST, mark_complete, new_run_directory
 
@@ -157,7 +158,7 @@ def test_latest_must_be_a_link(tmp_path: Path) -> None:
 def test_a_run_killed_with_sigkill_never_becomes_latest(tmp_path: Path) -> None:
     """`glacier-velocity run` killed (SIGKILL, its engine and steps with it) while its discovery
     step waits on a STAC API: `latest` still points at the earlier complete run, not at the killed
-    one, which holds only workflow.log (issue 23, finding 6)."""
+    one, which holds only the job it ran and workflow.log (issue 23, finding 6)."""
     base = tmp_path / "run"
     earlier = new_run_directory(base, datetime(2026, 1, 1, tzinfo=UTC))
     mark_complete(earlier)
@@ -194,7 +195,7 @@ def test_a_run_killed_with_sigkill_never_becomes_latest(tmp_path: Path) -> None:
         for connection in held:
             connection.close()
     killed = [run for run in base.iterdir() if run.name not in (earlier.name, LATEST)]
-    assert len(killed) == 1 and _files(killed[0]) == [runner.WORKFLOW_LOG]
+    assert len(killed) == 1 and _files(killed[0]) == [RUN_JOB, runner.WORKFLOW_LOG]
     assert (base / LATEST).resolve() == earlier.resolve()
 
 
