@@ -228,7 +228,8 @@ def test_package_in_containers_reproduces_the_run_without_containers(engine: str
     assert [p.name for p in contained.run.correlation_notebooks] == [p.name for p in plain.run.correlation_notebooks]
 
 
-@pytest.mark.slow
+@pytest.mark.containers
+@pytest.mark.deploy  # eoap-cwlwrap and moto (make ades-setup)
 def test_wrapped_package_in_containers_with_staged_items_and_outlines_by_url(
     engine: str, image: str, tmp_path: Path
 ) -> None:
