@@ -145,7 +145,7 @@ inputs:
     inputBinding: {prefix: -rglacier_outlines, position: 6}
     type: ["null", File, string]
     label: Glacier outlines
-    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is found automatically and the product says so.
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is the land the items' scl assets show as neither snow/ice, water nor cloud, and the product says how it was found or why no correction was applied.
   stac_url:
     inputBinding: {prefix: -rstac_url, position: 6}
     type: string

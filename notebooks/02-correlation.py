@@ -53,7 +53,7 @@ stable_correction = True
 min_correlation_baseline_days = 1.0
 # Glacier outlines (e.g. RGI 7.0) as GeoJSON: a file path (a CWL File: its staged path), an
 # http(s) URL or the text, lon/lat or the CRS its `crs` names. Stable ground is outside them; drawn on the quicklook. None:
-# stable ground found automatically.
+# stable ground is the land the items' scl shows as neither snow/ice, water nor cloud.
 glacier_outlines = None
 # Root of the STAC API the items come from: GLACIER_VELOCITY_STAC_TOKEN (environment), when set,
 # goes with the item fetches to its origin only.

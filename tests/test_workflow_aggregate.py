@@ -172,21 +172,28 @@ def test_a_directory_without_a_product_is_an_input_error(tmp_path):
         resolve_products([tmp_path])
 
 
-def test_outlines_points_and_the_error_threshold_reach_the_summary_and_the_run_report(tmp_path, capsys):
-    """Through the CLI: the headline is over the outlines (given as GeoJSON text), the noisy pair
-    is left out and the run report says so, the points of interest get their own time series."""
+def _write_pairs(tmp_path: Path, products) -> list[str]:
+    """Each product as a pair product directory ``p<k>`` holding its velocity COG."""
     from glacier_velocity.io.cog import write_velocity_cog
-    from glacier_velocity.io.outlines import read_glacier_outlines
-    from helpers import ICE, ice_and_rock, pair_series
 
-    # Pair errors 30, 40 and 150 m/yr: the last is above max_pair_error_m_per_yr = 100.
-    products = pair_series([ice_and_rock(), ice_and_rock(), ice_and_rock(900.0)], [30.0, 40.0, 150.0])
     dirs = []
     for k, product in enumerate(products):
         directory = tmp_path / f"p{k}"
         directory.mkdir()
         write_velocity_cog(product, directory / f"pair{k}.tif")
         dirs.append(str(directory))
+    return dirs
+
+
+def test_outlines_points_and_the_error_threshold_reach_the_summary_and_the_run_report(tmp_path, capsys):
+    """Through the CLI: the headline is over the outlines (given as GeoJSON text), the noisy pair
+    is left out and the run report says so, the points of interest get their own time series."""
+    from glacier_velocity.io.outlines import read_glacier_outlines
+    from helpers import ICE, ice_and_rock, pair_series
+
+    # Pair errors 30, 40 and 150 m/yr: the last is above max_pair_error_m_per_yr = 100.
+    products = pair_series([ice_and_rock(), ice_and_rock(), ice_and_rock(900.0)], [30.0, 40.0, 150.0])
+    dirs = _write_pairs(tmp_path, products)
     outlines = json.dumps(ICE.to_geojson())
     assert read_glacier_outlines(outlines).geometry.area > 0
     out = tmp_path / "out"
@@ -237,19 +244,6 @@ def test_a_bad_outlines_file_stops_aggregation_before_anything_is_written(tmp_pa
     assert not (tmp_path / "out").exists()
     with pytest.raises(InvalidParameter, match="^max_pair_error_m_per_yr: "):
         AggregationParams(max_pair_error_m_per_yr=0.0)
-
-
-def _write_pairs(tmp_path: Path, products) -> list[str]:
-    """Each product as a pair product directory ``p<k>`` holding its velocity COG."""
-    from glacier_velocity.io.cog import write_velocity_cog
-
-    dirs = []
-    for k, product in enumerate(products):
-        directory = tmp_path / f"p{k}"
-        directory.mkdir()
-        write_velocity_cog(product, directory / f"pair{k}.tif")
-        dirs.append(str(directory))
-    return dirs
 
 
 def _uncorrected_products(n: int):

@@ -71,5 +71,6 @@ def add_tracking_options(parser: argparse.ArgumentParser) -> None:
         metavar="GEOJSON",
         help="glacier outlines (e.g. RGI 7.0) as a GeoJSON file, an http(s) URL or GeoJSON text, lon/lat or "
         "the CRS its 'crs' names: stable ground is outside them, and they are drawn on the quicklook "
-        "(default: stable ground found automatically)",
+        "(default: the tightest cluster of displacements, on the land the items' scl shows as neither "
+        "snow/ice, water nor cloud when they have one)",
     )

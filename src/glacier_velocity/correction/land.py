@@ -19,9 +19,12 @@ from scipy import ndimage
 
 from ..errors import InvalidParameter
 
-#: SCL classes that are never ground to measure a shift on: no data (0), saturated or defective
-#: (1), cloud shadow (3), water (6), cloud of medium and high probability (8, 9), thin cirrus (10).
-NOT_GROUND_SCL_CLASSES: tuple[int, ...] = (0, 1, 3, 6, 8, 9, 10)
+#: SCL classes of what hides the ground: no data (0), saturated or defective (1), cloud shadow
+#: (3), cloud of medium and high probability (8, 9), thin cirrus (10). The correlation step
+#: masks them from tracking with ``mask_clouds``.
+CLOUD_SCL_CLASSES: tuple[int, ...] = (0, 1, 3, 8, 9, 10)
+#: SCL classes that are never ground to measure a shift on: those and water (6).
+NOT_GROUND_SCL_CLASSES: tuple[int, ...] = (*CLOUD_SCL_CLASSES, 6)
 #: Snow and ice (11): ice without outlines to say which; with them, snow on the rock outside.
 SNOW_ICE_SCL_CLASS = 11
 #: SCL classes that are not stable ground without outlines. The rest is land: dark areas and

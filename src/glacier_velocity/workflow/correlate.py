@@ -43,7 +43,7 @@ import pystac
 from rasterio._err import CPLE_BaseError
 from shapely.geometry import shape
 
-from ..correction import stable_land
+from ..correction.land import CLOUD_SCL_CLASSES, stable_land
 from ..domain.aoi import AOI
 from ..domain.outlines import GlacierOutlines
 from ..domain.velocity import VelocityProduct
@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 #: Sentinel-2 scene classification (SCL) classes masked with ``mask_clouds``: no data (0),
 #: saturated or defective (1), cloud shadow (3), cloud medium and high probability (8, 9) and
 #: thin cirrus (10). Snow and ice (11) is what we measure and is never masked.
-SCL_MASKED_CLASSES: tuple[int, ...] = (0, 1, 3, 8, 9, 10)
+SCL_MASKED_CLASSES: tuple[int, ...] = CLOUD_SCL_CLASSES
 
 
 @dataclass(frozen=True)
