@@ -192,7 +192,10 @@ def test_speed_error_propagates_the_component_errors():
     vy = np.array([[400.0, 0.0, np.nan]])
     n = np.ones((1, 3), dtype=np.float32)
     field = OffsetField(np.zeros(1), np.arange(3.0), n, n, n, n, "test")
-    shift = estimate_stable_shift(field, TRANSFORM, DT_DAYS, min_stable_points=3)
+    # Outlines with no ice on these points: all three are stable ground (no automatic-mode caution).
+    no_ice = np.zeros((1, 3), dtype=bool)
+    shift = estimate_stable_shift(field, TRANSFORM, DT_DAYS, ice=no_ice, min_stable_points=3)
+    assert shift.method == "outlines" and shift.warning == ""
     shift = replace(shift, stats=StableGroundStats(3, 0.0, 0.0, 30.0, 40.0))
     errors = estimate_errors(vx, vy, shift)
     # sqrt((300*30)^2 + (400*40)^2) / 500 = 36.7; at v = 0 the RMS sqrt((30^2 + 40^2) / 2) = 35.36
@@ -277,10 +280,12 @@ def test_subtracting_the_shift_in_m_per_yr_equals_subtracting_it_in_px(angle, sx
     rng = np.random.default_rng(0)
     dx, dy = rng.normal(0, 2, (2, 6, 6))
     n = np.ones((6, 6))
+    # Outlines with no ice here: every point is stable ground and its shift is (sx, sy), without
+    # the automatic mode's caution that the whole area moves alike.
     shift = estimate_stable_shift(
-        _field(sx + 0 * n, sy + 0 * n, n), transform, dt, min_stable_points=1, max_shift_px=5.0
+        _field(sx + 0 * n, sy + 0 * n, n), transform, dt, ice=n < 0, min_stable_points=1, max_shift_px=5.0
     )
-    assert (shift.dx_px, shift.dy_px) == (sx, sy)
+    assert shift.method == "outlines" and (shift.dx_px, shift.dy_px) == (sx, sy)
     raw = displacement_to_velocity(dx, dy, transform, dt)
     expected = displacement_to_velocity(dx - sx, dy - sy, transform, dt)
     vx, vy, v = apply_stable_shift(*raw, shift)
@@ -350,10 +355,11 @@ def test_point_errors_are_scaled_to_the_stable_ground_nmad():
     vy = np.zeros((1, 4))
     n = np.ones((1, 4), dtype=np.float32)
     field = OffsetField(np.zeros(1), np.arange(4.0), n, n, n, n, "test")
-    shift = estimate_stable_shift(field, TRANSFORM, DT_DAYS, min_stable_points=3)
-    shift = replace(
-        shift, stable=np.array([[True, True, True, False]]), stats=StableGroundStats(3, 0.0, 0.0, 30.0, 40.0)
-    )
+    # The fourth point (500 m/yr) lies inside the glacier outlines; the other three are stable ground.
+    ice = np.array([[False, False, False, True]])
+    shift = estimate_stable_shift(field, TRANSFORM, DT_DAYS, ice=ice, min_stable_points=3)
+    np.testing.assert_array_equal(shift.stable, ~ice)
+    shift = replace(shift, stats=StableGroundStats(3, 0.0, 0.0, 30.0, 40.0))
     point = (np.array([[10.0, 20.0, 30.0, 60.0]]), np.array([[5.0, 5.0, 5.0, 5.0]]))
     errors = estimate_errors(vx, vy, shift, point)
     # The stable points' median error (20 and 5) becomes their NMAD (30 and 40).

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from doc_rows import assert_documented
 from glacier_velocity.cli import main
+from glacier_velocity.correction import StableGroundWarning
 from glacier_velocity.demo.synthetic import GlacierTongue, Misregistered, RotationShear, Translation, make_pair
 from glacier_velocity.domain.offsets import OffsetField
 from glacier_velocity.domain.velocity import DAYS_PER_YEAR, baseline_days, grid_transform, offsets_to_velocity
@@ -170,7 +171,9 @@ def test_a_scene_moving_as_a_whole_is_never_corrected_to_zero_in_silence(tmp_pat
     """Issue 21: a uniform 2.9 px motion became 0 with no word. Beyond the largest documented
     Sentinel-2 misregistration (2.5 px) it is kept and the product says why; within it, the
     automatic mode cannot tell it from a misregistration, removes it and says so."""
-    product = _track(tmp_path, Translation(0.6 * motion_px, 0.8 * motion_px), shape=(256, 256))
+    said = "every tracked point moves alike" if applied else "exceeds 2.5 px, more than a Sentinel-2 misregistration"
+    with pytest.warns(StableGroundWarning, match=said):
+        product = _track(tmp_path, Translation(0.6 * motion_px, 0.8 * motion_px), shape=(256, 256))
     c = product.correction
     printed = capsys.readouterr().out
     assert c["stable_shift_applied"] is applied
