@@ -223,6 +223,21 @@ def test_compare_with_truth_measures_the_error(demo_data: demo.DemoData, tmp_pat
     assert result.n_points > 200
 
 
+def test_compare_with_truth_reads_a_pair_products_speed_band(demo_data: demo.DemoData, tmp_path: Path) -> None:
+    # A pair's velocity COG holds vx first: its speed is the band named v (east alone read 30 % slow).
+    truth = json.loads(demo_data.truth.read_text())
+    with rasterio.open(demo_data.root / truth["median_speed_map"]) as src:
+        true_map, transform, crs = src.read(1), src.transform, src.crs
+    coarse, grid = true_map[6::12, 6::12], transform @ rasterio.Affine.scale(12)
+    write_cog(tmp_path / "pair.tif", {"vx": 0.7 * coarse, "vy": 0.7 * coarse, "v": 1.05 * coarse}, grid, crs)
+    assert demo.compare_with_truth(tmp_path / "pair.tif", demo_data.truth).relative_error == pytest.approx(
+        0.05, abs=0.01
+    )
+    write_cog(tmp_path / "parts.tif", {"vx": coarse, "vy": coarse}, grid, crs)
+    with pytest.raises(InputError, match=r"2 bands \('vx', 'vy'\) and none is the speed 'v'"):
+        demo.compare_with_truth(tmp_path / "parts.tif", demo_data.truth)
+
+
 def test_compare_with_truth_refuses_an_empty_map(demo_data: demo.DemoData, tmp_path: Path) -> None:
     empty = np.full((10, 10), np.nan, dtype=np.float32)
     write_cog(tmp_path / "empty.tif", {"v": empty}, demo.demo_transform() @ rasterio.Affine.scale(48), "EPSG:32643")

@@ -82,7 +82,8 @@ def compare_with_truth(
     Parameters
     ----------
     median_speed_tif : path-like
-        Aggregated median speed COG (band 1, m/yr, NaN = nodata), any grid in EPSG:32643.
+        Speed map in EPSG:32643, any grid (m/yr, NaN = nodata): an aggregated median speed
+        COG (band 1) or a pair's velocity COG (its band ``v``, not band 1, the east velocity).
     truth_json : path-like
         ``truth.json`` written by :func:`~glacier_velocity.demo.scenes.write_truth`.
     truth_map : str, optional
@@ -99,7 +100,16 @@ def compare_with_truth(
         true_map = src.read(1).astype(float)
         true_inverse = ~src.transform
     with rasterio.open(median_speed_tif) as src:
-        recovered = src.read(1, masked=True).filled(np.nan).astype(float)
+        if "v" in src.descriptions:
+            band = src.descriptions.index("v") + 1
+        elif src.count == 1:
+            band = 1
+        else:
+            raise InputError(
+                f"{median_speed_tif}: {src.count} bands {src.descriptions} and none is the speed 'v'; "
+                "give a median speed map or a pair's velocity COG"
+            )
+        recovered = src.read(band, masked=True).filled(np.nan).astype(float)
         transform = src.transform
         if src.crs is None or src.crs.to_epsg() != DEMO_EPSG:
             raise InputError(f"{median_speed_tif}: expected a map in EPSG:{DEMO_EPSG}, got {src.crs}")
