@@ -4,8 +4,8 @@ id: correlate
 label: Velocity of one image pair
 doc: |
   Runs the correlation notebook (notebooks/02-correlation.ipynb) with papermill on one pair of
-  Sentinel-2 scenes: reads the near-infrared band (B08, 10 m) of both over the area of
-  interest, tracks features with the search range scaled to the pair's baseline and the
+  scenes: reads the near-infrared band (B08, 10 m) of two Sentinel-2 scenes, or the panchromatic
+  band (B8, 15 m) of two Landsat 8/9 Collection 2 Level-1 scenes, over the area of interest, tracks features with the search range scaled to the pair's baseline and the
   maximum speed, and writes the velocity product (COG with vx, vy, v in m/yr and quality
   bands), a quicklook PNG and a STAC item into a directory named after the pair. Run it alone
   with a job file giving the two item URLs, e.g. `cwltool cwl/correlate.cwl params/pair.yml`.
@@ -127,7 +127,7 @@ inputs:
     inputBinding: {prefix: -y, valueFrom: 'mask_clouds: $(self)', position: 6}
     type: boolean
     label: Mask clouds
-    doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (`scl`) assets, when they have them.
+    doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (Sentinel-2 `scl`, Landsat `qa_pixel`) assets, when they have them.
     default: false
   stable_correction:
     inputBinding: {prefix: -y, valueFrom: 'stable_correction: $(self)', position: 6}
@@ -145,7 +145,7 @@ inputs:
     inputBinding: {prefix: -rglacier_outlines, position: 6}
     type: ["null", File, string]
     label: Glacier outlines
-    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is the land the items' scl assets show as neither snow/ice, water nor cloud, and the product says how it was found or why no correction was applied.
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. Stable ground for the correction is the ground outside them, and they are drawn on the quicklooks; without them stable ground is the land the items' scl (or qa_pixel) assets show as neither snow/ice, water nor cloud, and the product says how it was found or why no correction was applied.
   stac_url:
     inputBinding: {prefix: -rstac_url, position: 6}
     type: string

@@ -138,7 +138,7 @@ inputs:
   mask_clouds:
     type: boolean
     label: Mask clouds
-    doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (`scl`) assets, when they have them.
+    doc: Mask clouds, cloud shadows and defective pixels from the items' scene classification (Sentinel-2 `scl`, Landsat `qa_pixel`) assets, when they have them.
     default: false
   stable_correction:
     type: boolean
@@ -175,7 +175,7 @@ inputs:
   glacier_outlines:
     type: ["null", File, string]
     label: Glacier outlines
-    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. Used for each pair's stable-ground correction (the ground outside them) and for the headline speed and the time series, and drawn on the quicklooks and the summary figure; without them stable ground is the land the items' scl assets show as neither snow/ice, water nor cloud.
+    doc: Glacier outlines (polygons of ice, e.g. RGI 7.0) as GeoJSON - a File (staged into each step), or a string - an http(s) URL, the GeoJSON text or, in local runs without containers, a path - in lon/lat or the CRS its `crs` member names. Used for each pair's stable-ground correction (the ground outside them) and for the headline speed and the time series, and drawn on the quicklooks and the summary figure; without them stable ground is the land the items' scl (or qa_pixel) assets show as neither snow/ice, water nor cloud.
   points_of_interest:
     type: ["null", File, string]
     label: Points of interest

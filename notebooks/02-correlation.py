@@ -13,7 +13,8 @@
 # %% [markdown]
 # # 2. Correlation: velocity of one image pair
 #
-# Reads the near-infrared band (B08, 10 m) of both scenes over the area of interest, tracks
+# Reads the near-infrared band (B08, 10 m) of two Sentinel-2 scenes, or the panchromatic band (B8,
+# 15 m) of two Landsat 8/9 scenes, over the area of interest, tracks
 # surface features with the search range scaled to the pair's baseline and the maximum speed,
 # and writes the velocity COG (`vx`, `vy`, `v` in m/yr and quality bands), a quicklook PNG and a
 # STAC item into the directory `pair_id`. Always writes the pair's status to
@@ -45,7 +46,8 @@ chip_px = 32
 filter = "wallis"
 # Tracking engine: "ncc" (this package) or "autorift" (NASA JPL autoRIFT, when installed).
 engine = "ncc"
-# True: mask clouds, cloud shadows and defective pixels from the items' `scl` assets (when present).
+# True: mask clouds, cloud shadows and defective pixels from the items' `scl` (Landsat: `qa_pixel`)
+# assets, when present.
 mask_clouds = False
 # True: remove the pair's stable-ground shift from vx, vy, v and estimate their errors.
 stable_correction = True
@@ -53,7 +55,7 @@ stable_correction = True
 min_correlation_baseline_days = 1.0
 # Glacier outlines (e.g. RGI 7.0) as GeoJSON: a file path (a CWL File: its staged path), an
 # http(s) URL or the text, lon/lat or the CRS its `crs` names. Stable ground is outside them; drawn on the quicklook. None:
-# stable ground is the land the items' scl shows as neither snow/ice, water nor cloud.
+# stable ground is the land the items' scl (qa_pixel) shows as neither snow/ice, water nor cloud.
 glacier_outlines = None
 # Root of the STAC API the items come from: GLACIER_VELOCITY_STAC_TOKEN (environment), when set,
 # goes with the item fetches to its origin only.

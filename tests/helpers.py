@@ -67,27 +67,13 @@ def write_scene_cog(path, array, transform, *, crs=f"EPSG:{EPSG}", nodata=0, blo
     return str(path)
 
 
-def write_scene_item(directory, item_id, when, cog_name, transform, shape, with_nir=True, scl_name=None):
-    """An Earth-Search-v1-shaped item JSON with a relative ``nir`` asset href."""
-    geometry = footprint_lonlat(transform, shape, f"EPSG:{EPSG}", densify=1)
+def write_item(directory, item_id, when, transform, shape, assets, properties, *, epsg=EPSG) -> str:
+    """A STAC item JSON ``<item_id>.json`` in ``directory`` with the footprint of the grid
+    (``transform``, ``shape`` in EPSG ``epsg``), the given assets (relative hrefs) and properties
+    besides ``datetime`` and ``proj:epsg``. Returns its path."""
+    geometry = footprint_lonlat(transform, shape, f"EPSG:{epsg}", densify=1)
     lons = [p[0] for p in geometry["coordinates"][0]]
     lats = [p[1] for p in geometry["coordinates"][0]]
-    assets = {"thumbnail": {"href": "./thumb.jpg", "type": "image/jpeg", "roles": ["thumbnail"]}}
-    if with_nir:
-        assets["nir"] = {
-            "href": f"./{cog_name}",
-            "type": COG_MEDIA_TYPE,
-            "roles": ["data"],
-            "title": "NIR 1 (band 8) - 10m",
-            "proj:shape": list(shape),
-        }
-    if scl_name:
-        assets["scl"] = {
-            "href": f"./{scl_name}",
-            "type": COG_MEDIA_TYPE,
-            "roles": ["data"],
-            "title": "Scene classification map (SCL)",
-        }
     item = {
         "type": "Feature",
         "stac_version": "1.0.0",
@@ -98,19 +84,51 @@ def write_scene_item(directory, item_id, when, cog_name, transform, shape, with_
         "id": item_id,
         "geometry": geometry,
         "bbox": [min(lons), min(lats), max(lons), max(lats)],
-        "properties": {
-            "datetime": when.isoformat().replace("+00:00", "Z"),
-            "platform": "sentinel-2b",
-            "eo:cloud_cover": 2.5,
-            "grid:code": "MGRS-43SEA",
-            "proj:epsg": EPSG,
-        },
+        "properties": {"datetime": when.isoformat().replace("+00:00", "Z"), **properties, "proj:epsg": epsg},
         "assets": assets,
         "links": [],
     }
     path = directory / f"{item_id}.json"
     path.write_text(json.dumps(item))
     return str(path)
+
+
+def _data_asset(name: str, title: str, **extra) -> dict:
+    """A COG asset: ``name`` beside the item (relative href), or where it is when absolute."""
+    href = name if Path(name).is_absolute() else f"./{name}"
+    return {"href": href, "type": COG_MEDIA_TYPE, "roles": ["data"], "title": title, **extra}
+
+
+def write_scene_item(directory, item_id, when, cog_name, transform, shape, with_nir=True, scl_name=None):
+    """An Earth-Search-v1-shaped Sentinel-2 item JSON with a relative ``nir`` asset href."""
+    assets = {"thumbnail": {"href": "./thumb.jpg", "type": "image/jpeg", "roles": ["thumbnail"]}}
+    if with_nir:
+        assets["nir"] = _data_asset(cog_name, "NIR 1 (band 8) - 10m", **{"proj:shape": list(shape)})
+    if scl_name:
+        assets["scl"] = _data_asset(scl_name, "Scene classification map (SCL)")
+    properties = {"platform": "sentinel-2b", "eo:cloud_cover": 2.5, "grid:code": "MGRS-43SEA"}
+    return write_item(directory, item_id, when, transform, shape, assets, properties)
+
+
+def write_landsat_item(directory, item_id, when, pan_name, transform, shape, *, epsg, qa_name=None, pan=True):
+    """A Landsat 8 Collection 2 Level-1 item JSON shaped as the USGS STAC server's
+    (``landsat-c2l1``): the panchromatic band as ``pan`` (or, with ``pan=False``, a Level-2 item
+    without it), ``qa_pixel`` when ``qa_name`` is given, WRS-2 path and row."""
+    assets = {"thumbnail": {"href": "./thumb.jpg", "type": "image/jpeg", "roles": ["thumbnail"]}}
+    if pan:
+        assets["pan"] = _data_asset(pan_name, "Panchromatic Band (B8)", gsd=15)
+    else:
+        assets["nir08"] = _data_asset(pan_name, "Near Infrared Band 0.8 (B5)", gsd=30)
+    if qa_name:
+        assets["qa_pixel"] = _data_asset(qa_name, "Pixel Quality Assessment Band")
+    properties = {
+        "platform": "LANDSAT_8",
+        "instruments": ["OLI", "TIRS"],
+        "eo:cloud_cover": 44.0,
+        "landsat:wrs_path": "063",
+        "landsat:wrs_row": "018",
+    }
+    return write_item(directory, item_id, when, transform, shape, assets, properties, epsg=epsg)
 
 
 def write_pair_items(directory, shape=(128, 128), seed=7):

@@ -52,7 +52,7 @@ def test_each_scene_has_a_20m_scene_classification_marking_the_glacier_and_its_c
     for index, scene in enumerate(demo.DEMO_SCENES):
         asset = features[scene.item_id]["assets"]["scl"]
         assert asset["gsd"] == 20.0 and asset["proj:shape"] == [240, 240]
-        assert Scene.from_item(features[scene.item_id]).scl_href == asset["href"]
+        assert Scene.from_item(features[scene.item_id]).classification_href == asset["href"]
         with rasterio.open(asset["href"]) as src:
             assert src.dtypes == ("uint8",) and src.res == (20.0, 20.0) and src.crs.to_epsg() == 32643
             assert src.bounds.left == demo.DEMO_ORIGIN[0] and src.bounds.top == demo.DEMO_ORIGIN[1]

@@ -83,7 +83,7 @@ def test_search_returns_every_item_of_the_seasons_including_cloudy(stac_api):
     assert cloudy == {"S2B_43SEA_20200708_0_L2A", "S2B_43SEA_20210612_0_L2A"}
     sda = next(s for s in scenes if s.tile == "43SDA")
     assert sda.epsg == 32643 and sda.self_href.startswith(f"{stac_api}/collections/sentinel-2-l2a/items/")
-    assert sda.nir_href.endswith(f"/{sda.id}/B08.tif") and sda.scl_href.endswith("/SCL.tif")
+    assert sda.band_href.endswith(f"/{sda.id}/B08.tif") and sda.classification_href.endswith("/SCL.tif")
 
 
 def test_filter_account_names_what_each_filter_removed(stac_api):

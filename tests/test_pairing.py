@@ -35,8 +35,8 @@ def scene(when: datetime, tile: str = "43SEA", cloud: float = 5.0, suffix: str =
         id=f"S2B_{tile}_{when:%Y%m%d}_{suffix}_L2A",
         datetime=when,
         self_href=f"http://stac.test/items/{when:%Y%m%d}",
-        nir_href=f"s3://bucket/{tile}/{when:%Y%m%d}/B08.tif",
-        scl_href=None,
+        band_href=f"s3://bucket/{tile}/{when:%Y%m%d}/B08.tif",
+        classification_href=None,
         cloud_cover=cloud,
         tile=tile,
         epsg=32643,
@@ -75,7 +75,7 @@ def test_scene_from_item_reads_earth_search_fields():
     assert s.id == "S2B_43SEA_20200922_0_L2A"
     assert s.datetime == datetime(2020, 9, 22, 5, 46, 39, tzinfo=UTC)
     assert s.tile == "43SEA" and s.epsg == 32643 and s.cloud_cover == 3.25
-    assert s.nir_href.endswith("/B08.tif") and s.scl_href.endswith("/SCL.tif")
+    assert s.band_href.endswith("/B08.tif") and s.classification_href.endswith("/SCL.tif")
     assert s.self_href == "http://stac.test/collections/sentinel-2-l2a/items/S2B_43SEA_20200922_0_L2A"
     assert s.product_uri.startswith("S2B_MSIL2A_20200922")
 
@@ -350,8 +350,8 @@ def test_pair_names_are_safe_whatever_the_ids_and_tiles(tmp_path_factory, tile, 
         id=ids[0],
         datetime=start,
         self_href=None,
-        nir_href="/data/a.tif",
-        scl_href=None,
+        band_href="/data/a.tif",
+        classification_href=None,
         cloud_cover=1.0,
         tile=tile,
         epsg=32643,
@@ -361,8 +361,8 @@ def test_pair_names_are_safe_whatever_the_ids_and_tiles(tmp_path_factory, tile, 
         id=ids[1],
         datetime=start + timedelta(hours=hours),
         self_href=None,
-        nir_href="/data/b.tif",
-        scl_href=None,
+        band_href="/data/b.tif",
+        classification_href=None,
         cloud_cover=1.0,
         tile=tile,
         epsg=32643,

@@ -12,6 +12,8 @@ area valid; before issue 20 the engine found no fast point there.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ import rasterio
 
 from glacier_velocity.cli import main
 from glacier_velocity.tracking.precision import compare_with_reference
+from helpers import write_landsat_item
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-l8-yahtse"
 REFERENCE = DATA / "LC80630182016200LGN00_B8_yahtse.TIF"
@@ -34,17 +37,42 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def product(tmp_path_factory):
-    out = tmp_path_factory.mktemp("yahtse") / "velocity.tif"
-    argv = [str(REFERENCE), str(SECONDARY), "--dt-days", "16", "--grid-spacing-px", "8"]
-    assert main(["track", *argv, "--max-velocity-m-per-yr", "7300", "--out", str(out)]) == 0
-    with rasterio.open(out) as src, rasterio.open(CARST) as carst:
+def _scored(velocity: Path):
+    with rasterio.open(velocity) as src, rasterio.open(CARST) as carst:
         bands = {name: src.read(i + 1) for i, name in enumerate(src.descriptions)}
         found = compare_with_reference(
             bands["vx"], bands["vy"], src.transform, carst.read(1), carst.read(2), carst.transform, box=LOWER_TRUNK
         )
         return bands, found, src.crs.to_epsg(), src.transform
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory):
+    out = tmp_path_factory.mktemp("yahtse") / "velocity.tif"
+    argv = [str(REFERENCE), str(SECONDARY), "--dt-days", "16", "--grid-spacing-px", "8"]
+    assert main(["track", *argv, "--max-velocity-m-per-yr", "7300", "--out", str(out)]) == 0
+    return _scored(out)
+
+
+@pytest.fixture(scope="module")
+def correlated(tmp_path_factory):
+    """The same pair through the STAC path (``glacier-velocity correlate``): two items shaped as
+    the USGS STAC server's Landsat Collection 2 Level-1 items, their ``pan`` assets pointing at
+    the GeoTIFFs where they are (the README's acquisition times: 16.00003 days)."""
+    work = tmp_path_factory.mktemp("yahtse-stac")
+    with rasterio.open(REFERENCE) as src:
+        transform, shape = src.transform, src.shape
+    items = [
+        write_landsat_item(work, scene_id, when, str(path), transform, shape, epsg=32607)
+        for scene_id, when, path in (
+            ("LC80630182016200LGN00", datetime(2016, 7, 18, 20, 37, 6, tzinfo=UTC), REFERENCE),
+            ("LC80630182016216LGN00", datetime(2016, 8, 3, 20, 37, 9, tzinfo=UTC), SECONDARY),
+        )
+    ]
+    out = work / "products"
+    argv = [*items, "--grid-spacing-px", "8", "--max-velocity-m-per-yr", "7300", "--out-dir", str(out)]
+    assert main(["correlate", *argv]) == 0
+    return (*_scored(out / "LC_063018_20160718_20160803.tif"), out / "LC_063018_20160718_20160803.json")
 
 
 def test_the_landsat_pair_makes_a_product_on_its_own_grid(product):
@@ -70,6 +98,23 @@ def test_slow_ground_scatter_and_coverage(product):
     assert found.nmad_vy_m_per_yr <= 30.0  # measured 28.2; autoRIFT 31.7; 40.0 before issue 20
     assert found.valid_share >= 0.90  # measured 0.919; autoRIFT 0.871
     assert np.isfinite(product[0]["v"]).mean() >= 0.88
+
+
+def test_the_stac_path_measures_the_landsat_pair_as_track_does(correlated, product):
+    """Landsat 8 items through ``correlate`` (band table: ``pan``, 15 m) give the figures of
+    ``track``: the same grid, the lower trunk and the slow ground."""
+    bands, found, epsg, transform, item_path = correlated
+    assert epsg == 32607 and transform == product[3] and bands["v"].shape == (132, 209)
+    assert found.box_points == 320 and found.slow_points == 4528
+    assert found.fast_share >= 0.42  # as track: 0.472
+    assert found.fast_median_m_per_yr == pytest.approx(4604.0, rel=0.05)
+    assert found.nmad_vx_m_per_yr <= 29.0 and found.nmad_vy_m_per_yr <= 30.0
+    assert found.valid_share >= 0.90
+    # Only the baseline differs (16.00003 days from the items' times, 16 given to track).
+    assert found.fast_share == pytest.approx(product[1].fast_share, abs=0.01)
+    assert np.nanmedian(np.abs(bands["dx"] - product[0]["dx"])) < 1e-3
+    item = json.loads(item_path.read_text())
+    assert item["properties"]["gv:tile"] == "063018"
 
 
 def test_errors_cover_two_thirds_of_the_slow_ground(product):

@@ -285,7 +285,7 @@ def test_item_fetch_survives_failing_first_requests(mode):
     assert server.failures == 2
     scene = Scene.from_item(item)
     assert scene.id == "S2B_43SEA_20200601_0_L2A"
-    assert scene.nir_href == f"{server.url}/items/B08.tif"  # relative asset resolved against the item URL
+    assert scene.band_href == f"{server.url}/items/B08.tif"  # relative asset resolved against the item URL
 
 
 def test_item_server_that_keeps_failing_gives_a_clear_message_in_bounded_time():

@@ -17,9 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``correlate`` subcommand."""
     parser = subparsers.add_parser(
         "correlate",
-        help="measure glacier velocity between two Sentinel-2 scenes",
+        help="measure glacier velocity between two Sentinel-2 or two Landsat 8/9 scenes",
         description=(
-            "Read the nir (B08) band of two STAC items over an area, track features and write a "
+            "Read the tracked band of two STAC items over an area (Sentinel-2: nir, B08 at 10 m; Landsat 8/9 "
+            "Collection 2 Level-1: pan, B8 at 15 m), track features and write a "
             "velocity COG (vx, vy, v in m/yr plus quality bands), a quicklook PNG and a STAC item."
         ),
     )
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--mask-clouds",
         action="store_true",
-        help="mask clouds, shadows and defective pixels using the items' scl assets",
+        help="mask clouds, shadows and defective pixels using the items' scl (Landsat: qa_pixel) assets",
     )
     parser.add_argument(
         "--min-correlation-baseline-days",

@@ -1,7 +1,8 @@
 """Names of a pair's product files, and the rule that keeps every written path inside its directory.
 
-File names derive from the tile and the two acquisition dates (:func:`product_basename`), e.g.
-``S2_43SEA_20200601_20200721.tif`` (velocity COG), ``..._quicklook.png`` and ``....json``
+File names derive from the mission, the tile and the two acquisition dates
+(:func:`product_basename`), e.g. ``S2_43SEA_20200601_20200721.tif`` (velocity COG; a Landsat 8/9
+pair is ``LC_063018_20160718_20160803.tif``), ``..._quicklook.png`` and ``....json``
 (STAC item), all in one directory with relative asset hrefs, so the directory can be moved
 or served as it is.
 """
@@ -14,13 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..domain.names import pair_name, safe_name
+from ..domain.sensors import SENTINEL_2
 from ..errors import InputError, InvalidParameter
 
 if TYPE_CHECKING:
     from ..stac.pairing import Pair
 
-#: Prefix of every product file name (the mission).
-MISSION_PREFIX = "S2"
+#: Prefix of a product file name given by its parts (the mission: Sentinel-2); a pair's
+#: products take their mission's (:attr:`~glacier_velocity.domain.sensors.Sensor.product_prefix`).
+MISSION_PREFIX = SENTINEL_2.product_prefix
 
 
 def path_in(directory: str | os.PathLike[str], name: str) -> Path:
@@ -63,12 +66,13 @@ def product_basename(pair_or_parts: Pair | tuple[str | None, Any, Any]) -> str:
     ----------
     pair_or_parts : Pair or (tile, reference_date, secondary_date)
         A :class:`~glacier_velocity.stac.pairing.Pair`, or the MGRS tile (None if unknown) and the
-        two acquisition dates (``date``, ``datetime`` or ISO strings; datetimes in UTC).
+        two acquisition dates of a Sentinel-2 pair (``date``, ``datetime`` or ISO strings;
+        datetimes in UTC).
 
     Returns
     -------
     str
-        ``S2_<tile>_<YYYYMMDD>_<YYYYMMDD>``; when both acquisitions fall on the same UTC day
+        ``<mission>_<tile>_<YYYYMMDD>_<YYYYMMDD>`` (mission ``S2``, or ``LC`` for Landsat 8/9); when both acquisitions fall on the same UTC day
         the times are added (``YYYYMMDDTHHMMSS``). Only ``[A-Za-z0-9_.-]`` occur in it.
 
     >>> product_basename(("43SEA", "2020-06-01T05:36:29Z", "2020-07-21"))
@@ -79,9 +83,11 @@ def product_basename(pair_or_parts: Pair | tuple[str | None, Any, Any]) -> str:
     if isinstance(pair_or_parts, tuple):
         tile, ref, sec = pair_or_parts
         stem = pair_name(tile, _as_datetime(ref), _as_datetime(sec))
+        prefix = MISSION_PREFIX
     else:
         stem = pair_or_parts.id
-    return f"{MISSION_PREFIX}_{safe_name(stem, 'pair')}"
+        prefix = pair_or_parts.reference.sensor.product_prefix
+    return f"{prefix}_{safe_name(stem, 'pair')}"
 
 
 def product_paths(out_dir: str | os.PathLike[str], basename: str) -> tuple[Path, Path, Path]:

@@ -44,6 +44,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..domain.aoi import AOI
 from ..domain.dates import format_datetime
+from ..domain.sensors import SENTINEL_2, Sensor
 from ..errors import (
     CatalogError,
     FilterCount,
@@ -506,19 +507,25 @@ def choose_tile(scenes: Sequence[Scene], aoi: BaseGeometry) -> str | None:
 
 
 def scl_cloud_cover(
-    scl_href: str, aoi_geometry: dict[str, Any], outbound: OutboundPolicy | None = None
+    scl_href: str,
+    aoi_geometry: dict[str, Any],
+    outbound: OutboundPolicy | None = None,
+    sensor: Sensor = SENTINEL_2,
 ) -> float | None:
-    """Cloud cover over the AOI (%) from a Sentinel-2 L2A scene classification (SCL) raster.
+    """Cloud cover over the AOI (%) from a scene classification raster (Sentinel-2 L2A SCL, or
+    Landsat ``QA_PIXEL`` read as SCL classes).
 
     Parameters
     ----------
     scl_href : str
-        Path or URL of the SCL GeoTIFF/COG (read with :func:`glacier_velocity.io.raster.read_window`:
-        only the AOI window, with its retries).
+        Path or URL of the classification GeoTIFF/COG (read with
+        :func:`glacier_velocity.io.raster.read_window`: only the AOI window, with its retries).
     aoi_geometry : dict
         AOI as GeoJSON in lon/lat degrees.
     outbound : OutboundPolicy, optional
         Where the read may connect (default: public addresses and the operator's allow-list).
+    sensor : Sensor
+        The band table's row of the scene: how its classification encodes the classes.
 
     Returns
     -------
@@ -536,8 +543,8 @@ def scl_cloud_cover(
 
     # The whole pixels touching the AOI's bounding box, clipped to the raster (pixels outside
     # it would be no data anyway); the AOI polygon then picks the pixels it touches.
-    scl = read_window(scl_href, aoi_geometry, label="scl asset", outbound=outbound)
-    data = scl.array
+    scl = read_window(scl_href, aoi_geometry, label=f"{sensor.classification_assets[0]} asset", outbound=outbound)
+    data = sensor.scl_classes(scl.array)
     local = transform_geom("EPSG:4326", scl.crs, aoi_geometry)
     inside = geometry_mask([local], out_shape=data.shape, transform=scl.transform, invert=True, all_touched=True)
     valid = inside & (data != SCL_NODATA)
@@ -687,10 +694,10 @@ def discover_pairs(
 
 
 def _with_aoi_cloud(scene: Scene, aoi_geometry: dict[str, Any], outbound: OutboundPolicy) -> Scene:
-    if scene.scl_href is None:
+    if scene.classification_href is None:
         return scene
     try:
-        value = scl_cloud_cover(scene.scl_href, aoi_geometry, outbound)
+        value = scl_cloud_cover(scene.classification_href, aoi_geometry, outbound, scene.sensor)
     except InputError as exc:
         # One unreadable classification map should not end the discovery: fall back to the
         # tile's cloud cover and say so.

@@ -50,7 +50,8 @@ class Pair:
     Raises
     ------
     InputError
-        The two scenes are the same item, or the secondary is not later than the reference.
+        The two scenes are the same item, the secondary is not later than the reference, or
+        they are of different missions (band table rows: Sentinel-2 and Landsat).
     """
 
     reference: Scene
@@ -67,6 +68,14 @@ class Pair:
                 f"pair: secondary {self.secondary.id!r} ({self.secondary.datetime.isoformat()}) is not later than "
                 f"reference {self.reference.id!r} ({self.reference.datetime.isoformat()}); swap them"
             )
+        if self.reference.sensor != self.secondary.sensor:
+            # Different bands (near-infrared against panchromatic) show the ground differently:
+            # vegetation, water and snow change contrast between them, and the chips decorrelate.
+            raise InputError(
+                f"pair: reference {self.reference.id!r} is {self.reference.sensor.name} and secondary "
+                f"{self.secondary.id!r} is {self.secondary.sensor.name}; their tracked bands "
+                f"({self.reference.sensor.band}, {self.secondary.sensor.band}) differ - pair scenes of one mission"
+            )
 
     @property
     def dt_days(self) -> float:
@@ -75,7 +84,7 @@ class Pair:
 
     @property
     def tile(self) -> str | None:
-        """MGRS tile of the reference scene (None if unknown)."""
+        """MGRS tile or Landsat WRS-2 path and row of the reference scene (None if unknown)."""
         return self.reference.tile or self.secondary.tile
 
     @property
@@ -318,7 +327,7 @@ def write_pairs_json(
     The document is ``{"version": 1, "count": n, "parameters": {...}, "pairs": [...]}``; each
     pair holds ``id``, ``dt_days`` (days, fractional), ``tile`` and the ``reference`` and
     ``secondary`` scenes (``id``, ``href`` = item self href, ``datetime`` (UTC, ISO 8601),
-    ``cloud_cover`` (%), ``tile``, ``epsg``, ``nir_href``, ``scl_href``, ``product_uri``,
+    ``cloud_cover`` (%), ``tile``, ``epsg``, ``sensor``, ``band_href``, ``classification_href``, ``product_uri``,
     ``geometry``).
 
     Parameters

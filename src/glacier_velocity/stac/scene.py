@@ -1,15 +1,22 @@
-"""One Sentinel-2 acquisition as the workflow sees it: a STAC item reduced to what it needs.
+"""One acquisition as the workflow sees it: a STAC item reduced to what it needs.
 
 A :class:`Scene` is built once from a STAC item (:meth:`Scene.from_item`) and then passed
 between stages; it also round-trips through the pair list JSON (:meth:`Scene.to_dict`,
-:meth:`Scene.from_dict`). Field conventions follow Earth Search v1 ``sentinel-2-l2a`` items:
+:meth:`Scene.from_dict`). Which asset is tracked and which classifies the pixels comes from the
+band table (:mod:`glacier_velocity.domain.sensors`), by the item's mission:
 
-- the near-infrared band B08 (10 m) is the asset ``nir``; the scene classification map is
-  ``scl`` (20 m);
-- the MGRS tile comes from ``grid:code`` (``"MGRS-43SEA"``), else from the ``mgrs:*``
-  properties, else from the item id or ``s2:product_uri``;
+- Sentinel-2 (Earth Search v1 ``sentinel-2-l2a``): the near-infrared band B08 (10 m) is the
+  asset ``nir``, the scene classification map ``scl`` (20 m);
+- Landsat 8/9 OLI (Collection 2 Level-1, USGS ``landsat-c2l1``): the panchromatic band B8
+  (15 m) is ``pan``, the ``QA_PIXEL`` bit flags ``qa_pixel`` (30 m).
+
+Field conventions follow Earth Search v1 and the USGS STAC server:
+
+- the tile comes from ``grid:code`` (``"MGRS-43SEA"``, ``"WRS2-063018"``), else from the
+  ``mgrs:*`` or ``landsat:wrs_path``/``landsat:wrs_row`` properties, else from the item id or
+  ``s2:product_uri``;
 - the EPSG code comes from ``proj:epsg`` (projection extension v1) or ``proj:code``
-  (``"EPSG:32643"``, v2), on the item or on the ``nir`` asset.
+  (``"EPSG:32643"``, v2), on the item or on the tracked asset.
 """
 
 from __future__ import annotations
@@ -28,23 +35,21 @@ from shapely.geometry import shape
 
 from ..domain.dates import format_datetime, parse_datetime
 from ..domain.hrefs import check_asset_href, check_remote_item_asset, is_remote_href
+from ..domain.sensors import SENSORS, SENTINEL_2, Sensor, sensor_of
 from ..errors import InputError, MalformedItem, OutboundRefused
 from ..io.retry import TOKEN_ENV, RetryPolicy, http_session, last_call, redact
-
-#: Asset keys read by the workflow.
-NIR_ASSET = "nir"
-SCL_ASSET = "scl"
-
 
 # Earth Search ids look like S2B_43SEA_20200922_0_L2A; product URIs hold _T43SEA_.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TILE_IN_ID = re.compile(r"(?:^|_)(\d{2}[C-X][A-Z]{2})(?:_|$)")
 _TILE_IN_PRODUCT_URI = re.compile(r"_T(\d{2}[C-X][A-Z]{2})_")
+# Landsat ids hold the WRS-2 path and row: LC08_L1TP_063018_... and LC80630182016200LGN00.
+_WRS_IN_LANDSAT_ID = re.compile(r"^L[COTEM]0\d_[A-Z0-9]{4}_(\d{6})_|^L[COTEM]\d(\d{6})\d{7}[A-Z]{3}\d{2}$")
 
 
 @dataclass(frozen=True)
 class Scene:
-    """A Sentinel-2 acquisition: identity, time, where its bands are, and its footprint.
+    """An acquisition: identity, time, where its bands are, and its footprint.
 
     Attributes
     ----------
@@ -54,14 +59,18 @@ class Scene:
         Acquisition time, timezone-aware, UTC.
     self_href : str or None
         URL (or local path) of the STAC item itself; None when the item has no self link.
-    nir_href : str
-        Absolute href of the near-infrared (B08, 10 m) COG.
-    scl_href : str or None
-        Absolute href of the scene classification (SCL, 20 m) COG, when the item has one.
+    band_href : str
+        Absolute href of the tracked band's COG (:attr:`sensor`'s: Sentinel-2 B08, 10 m;
+        Landsat 8/9 B8, 15 m).
+    classification_href : str or None
+        Absolute href of the pixel classification's COG (Sentinel-2 SCL, Landsat ``QA_PIXEL``),
+        when the item has one; :meth:`~glacier_velocity.domain.sensors.Sensor.scl_classes` reads
+        it as SCL classes.
     cloud_cover : float or None
         Cloud cover of the whole tile (%, 0-100) from ``eo:cloud_cover``; None if absent.
     tile : str or None
-        MGRS tile, e.g. ``"43SEA"``; None when it cannot be determined.
+        MGRS tile (``"43SEA"``) or Landsat WRS-2 path and row (``"063018"``); None when it
+        cannot be determined.
     epsg : int or None
         EPSG code of the scene's projected grid, e.g. 32643.
     geometry : dict
@@ -69,15 +78,18 @@ class Scene:
     product_uri : str or None
         ESA product name (``s2:product_uri``), when given.
     aoi_cloud_cover : float or None
-        Cloud cover over the area of interest (%, 0-100) judged from the ``scl`` asset, when
-        discovery was asked to compute it; None otherwise.
+        Cloud cover over the area of interest (%, 0-100) judged from the classification asset,
+        when discovery was asked to compute it; None otherwise.
+    sensor_key : str
+        The band table's row of the mission (:data:`~glacier_velocity.domain.sensors.SENSORS`):
+        ``"sentinel-2"`` or ``"landsat-oli"``.
     """
 
     id: str
     datetime: datetime
     self_href: str | None
-    nir_href: str
-    scl_href: str | None
+    band_href: str
+    classification_href: str | None
     cloud_cover: float | None
     tile: str | None
     epsg: int | None
@@ -85,21 +97,30 @@ class Scene:
     geometry: dict[str, Any] = field(hash=False, repr=False)
     product_uri: str | None = None
     aoi_cloud_cover: float | None = None
+    sensor_key: str = SENTINEL_2.key
 
     def __post_init__(self) -> None:
+        if self.sensor_key not in SENSORS:
+            raise InputError(f"scene {self.id!r}: unknown sensor {self.sensor_key!r}; one of {', '.join(SENSORS)}")
         if self.datetime.tzinfo is None:
             raise InputError(
                 f"scene {self.id!r}: datetime {self.datetime.isoformat()} has no time zone; give it in UTC"
             )
         if self.datetime.utcoffset() != UTC.utcoffset(None):
             object.__setattr__(self, "datetime", self.datetime.astimezone(UTC))
-        check_asset_href(self.nir_href, f"scene {self.id!r} asset {NIR_ASSET!r}")
-        if self.scl_href is not None:
-            check_asset_href(self.scl_href, f"scene {self.id!r} asset {SCL_ASSET!r}")
+        band_key, classification_key = self.sensor.band_assets[0], self.sensor.classification_assets[0]
+        check_asset_href(self.band_href, f"scene {self.id!r} asset {band_key!r}")
+        if self.classification_href is not None:
+            check_asset_href(self.classification_href, f"scene {self.id!r} asset {classification_key!r}")
         if self.self_href is not None and is_remote_href(self.self_href):
-            for key, href in ((NIR_ASSET, self.nir_href), (SCL_ASSET, self.scl_href)):
+            for key, href in ((band_key, self.band_href), (classification_key, self.classification_href)):
                 if href is not None:
                     check_remote_item_asset(self.id, self.self_href, key, href)
+
+    @property
+    def sensor(self) -> Sensor:
+        """The band table's row of the scene's mission."""
+        return SENSORS[self.sensor_key]
 
     @classmethod
     def from_item(cls, item: pystac.Item | dict[str, Any], fetched_from: str | None = None) -> Scene:
@@ -108,7 +129,8 @@ class Scene:
         Parameters
         ----------
         item : pystac.Item or dict
-            An Earth-Search-like Sentinel-2 L2A item (or its JSON as a dict).
+            An Earth-Search-like Sentinel-2 L2A item or a Landsat 8/9 Collection 2 Level-1 item
+            (or its JSON as a dict).
         fetched_from : str, optional
             URL the item came from (a search or the item itself). An item fetched over http(s)
             must have an http(s) self href and may only name http(s) or s3 assets, whatever
@@ -122,7 +144,8 @@ class Scene:
         ------
         MalformedItem
             The item is not a JSON object, or a field the workflow reads has the wrong form
-            (:func:`check_item_fields`): no ``nir`` asset, no datetime, a footprint that is not
+            (:func:`check_item_fields`): no tracked band (``nir`` for Sentinel-2, ``pan`` for
+            Landsat 8/9), a Landsat mission other than 8/9, no datetime, a footprint that is not
             a valid polygon (:func:`check_footprint`), ...; the error names the item and the field.
         InputError
             An asset href is not an http(s), s3 or local location (:func:`~glacier_velocity.domain.hrefs.check_asset_href`).
@@ -148,16 +171,17 @@ class Scene:
                     data["id"], "item", f"is not a STAC item ({type(exc).__name__}: {_brief(exc)})"
                 ) from None
         props = item.properties
-        nir = item.assets.get(NIR_ASSET)
-        if nir is None:
+        sensor = sensor_of(item.id, props)
+        band_key = sensor.band_asset(item.assets)
+        if band_key is None:
+            wanted = " or ".join(repr(key) for key in sensor.band_assets)
             raise MalformedItem(
                 item.id,
                 "assets",
-                f"no {NIR_ASSET!r} asset (it has: {', '.join(sorted(item.assets)) or 'none'}); "
-                "the workflow tracks features in the near-infrared band B08 - use Sentinel-2 L2A items "
-                "from Earth Search v1 (collection sentinel-2-l2a) or add a 'nir' asset",
+                f"no {wanted} asset (it has: {', '.join(sorted(item.assets)) or 'none'}); {sensor.missing_band}",
             )
-        scl = item.assets.get(SCL_ASSET)
+        band = item.assets[band_key]
+        classification_key = sensor.classification_asset(item.assets)
         when = item.datetime or parse_datetime(props.get("start_datetime"))
         if when is None:
             raise MalformedItem(item.id, "datetime", "none given; cannot place the scene in time")
@@ -179,13 +203,14 @@ class Scene:
             id=item.id,
             datetime=when.astimezone(UTC),
             self_href=self_href,
-            nir_href=_asset_href(nir),
-            scl_href=_asset_href(scl) if scl is not None else None,
+            band_href=_asset_href(band),
+            classification_href=_asset_href(item.assets[classification_key]) if classification_key else None,
             cloud_cover=float(cloud) if cloud is not None else None,
             tile=_tile_of(item.id, props),
-            epsg=_epsg_of(props, item.id) or _epsg_of(nir.extra_fields, item.id),
+            epsg=_epsg_of(props, item.id) or _epsg_of(band.extra_fields, item.id),
             geometry=dict(item.geometry),
             product_uri=str(product_uri) if product_uri else None,
+            sensor_key=sensor.key,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,8 +222,9 @@ class Scene:
             "cloud_cover": self.cloud_cover,
             "tile": self.tile,
             "epsg": self.epsg,
-            "nir_href": self.nir_href,
-            "scl_href": self.scl_href,
+            "sensor": self.sensor_key,
+            "band_href": self.band_href,
+            "classification_href": self.classification_href,
             "product_uri": self.product_uri,
             "aoi_cloud_cover": self.aoi_cloud_cover,
             "geometry": self.geometry,
@@ -224,14 +250,15 @@ class Scene:
                 id=str(data["id"]),
                 datetime=when,
                 self_href=data.get("href"),
-                nir_href=str(data["nir_href"]),
-                scl_href=data.get("scl_href"),
+                band_href=str(data["band_href"]),
+                classification_href=data.get("classification_href"),
                 cloud_cover=float(cloud) if cloud is not None else None,
                 tile=data.get("tile"),
                 epsg=int(epsg) if epsg is not None else None,
                 geometry=dict(data["geometry"]),
                 product_uri=data.get("product_uri"),
                 aoi_cloud_cover=float(aoi_cloud) if aoi_cloud is not None else None,
+                sensor_key=str(data.get("sensor", SENTINEL_2.key)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
@@ -495,11 +522,17 @@ def _asset_href(asset: pystac.Asset) -> str:
 
 def _tile_of(item_id: str, props: dict[str, Any]) -> str | None:
     grid = props.get("grid:code")
-    if isinstance(grid, str) and grid.upper().startswith("MGRS-"):
+    if isinstance(grid, str) and grid.upper().startswith(("MGRS-", "WRS2-")):
         return grid[5:].upper()
     zone, band, square = props.get("mgrs:utm_zone"), props.get("mgrs:latitude_band"), props.get("mgrs:grid_square")
     if zone is not None and band and square:
         return f"{int(zone):02d}{band}{square}".upper()
+    path, row = str(props.get("landsat:wrs_path")), str(props.get("landsat:wrs_row"))
+    if path.isdigit() and row.isdigit():
+        return f"{int(path):03d}{int(row):03d}"
+    match = _WRS_IN_LANDSAT_ID.search(item_id)
+    if match:
+        return match.group(1) or match.group(2)
     match = _TILE_IN_ID.search(item_id)
     if match:
         return match.group(1)

@@ -6,9 +6,11 @@ Flow of :func:`correlate_pair`:
    that they form a :class:`~glacier_velocity.stac.pairing.Pair` (different scenes, secondary later).
 2. Choose the area: the given AOI (checked against both footprints), or the intersection of
    both footprints.
-3. Read the reference ``nir`` (B08) window over the area's bounding box, snapped to its native grid, and the
-   secondary onto exactly that grid (:func:`~glacier_velocity.io.raster.read_window`).
-   Optionally mask clouds, cloud shadows and defective pixels from the ``scl`` assets.
+3. Read the reference's tracked band (the band table's, :mod:`~glacier_velocity.domain.sensors`:
+   Sentinel-2 ``nir`` B08, Landsat 8/9 ``pan`` B8) over the area's bounding box, snapped to its native
+   grid, and the secondary onto exactly that grid (:func:`~glacier_velocity.io.raster.read_window`).
+   Optionally mask clouds, cloud shadows and defective pixels from the classification assets
+   (Sentinel-2 ``scl``, Landsat ``qa_pixel``, read as SCL classes).
 4. Derive the search range (px) from the maximum speed, the exact baseline and the pixel
    size, and track (:func:`~glacier_velocity.tracking.track_offsets`).
 5. Convert to velocity (m/yr) and correct for the stable-ground shift, over the whole window
@@ -69,7 +71,8 @@ from .measure import measure_velocity
 
 log = logging.getLogger(__name__)
 
-#: Sentinel-2 scene classification (SCL) classes masked with ``mask_clouds``: no data (0),
+#: Scene classification (SCL) classes masked with ``mask_clouds`` (Landsat's ``QA_PIXEL`` flags read
+#: as them, :meth:`~glacier_velocity.domain.sensors.Sensor.scl_classes`): no data (0),
 #: saturated or defective (1), cloud shadow (3), cloud medium and high probability (8, 9) and
 #: thin cirrus (10). Snow and ice (11) is what we measure and is never masked.
 SCL_MASKED_CLASSES: tuple[int, ...] = CLOUD_SCL_CLASSES
@@ -98,8 +101,9 @@ class CorrelationParams:
         box on the reference grid, and points outside the polygon are nodata. None: the
         intersection of both footprints.
     mask_clouds : bool
-        Mask clouds, cloud shadows and defective pixels from the ``scl`` assets when the
-        items have them (:data:`SCL_MASKED_CLASSES`).
+        Mask clouds, cloud shadows and defective pixels from the classification assets
+        (Sentinel-2 ``scl``, Landsat ``qa_pixel``) when the items have them
+        (:data:`SCL_MASKED_CLASSES`).
     stable_correction : bool
         Remove the pair's stable-ground shift from ``vx``, ``vy``, ``v`` and estimate their
         1-sigma errors (:mod:`glacier_velocity.correction`); on by default.
@@ -108,8 +112,8 @@ class CorrelationParams:
         :func:`~glacier_velocity.io.outlines.read_glacier_outlines` (a GeoJSON file path, an
         http(s) URL or the GeoJSON text given here is read on construction). Stable ground is
         the ground outside them, and they are drawn on the quicklook. None: stable ground is
-        the tightest cluster of displacements on land that the items' ``scl`` assets show as
-        neither snow/ice, water nor cloud in both scenes (of all points without ``scl``), and
+        the tightest cluster of displacements on land that the items' classification assets show as
+        neither snow/ice, water nor cloud in both scenes (of all points without them), and
         the product says how it was found, or why no correction was applied.
     min_correlation_baseline_days : float
         Shortest baseline (days) a pair may have to be correlated; shorter pairs are refused.
@@ -202,7 +206,7 @@ class PairProducts:
     median_v_m_per_yr : float
         Median speed over valid points (m/yr); NaN when none is valid.
     images : (Raster, Raster) or None
-        The reference and secondary images as tracked (B08 DN on the reference grid), kept
+        The reference and secondary images as tracked (DN of the tracked band on the reference grid), kept
         in memory so the notebook shows them without reading them again; not written.
         None when the products were written from a velocity product alone.
     correction : dict
@@ -242,7 +246,7 @@ def load_scene(
     Raises
     ------
     InputError
-        The item cannot be read or is not a usable Sentinel-2 item.
+        The item cannot be read or is not a usable Sentinel-2 or Landsat 8/9 item.
     """
     if isinstance(source, Scene):
         return source
@@ -287,20 +291,22 @@ def choose_aoi(pair: Pair, aoi: AOI | None) -> AOI:
 
 
 def _read_scl(scene: Scene, grid: Raster, outbound: OutboundPolicy, purpose: str) -> np.ndarray | None:
-    """The scene's classification (SCL, 20 m) on the tracking grid, nearest neighbour; None without one."""
-    if scene.scl_href is None:
-        log.warning("scene %s has no scl asset: %s", scene.id, purpose)
+    """The scene's classification (Sentinel-2 SCL, 20 m; Landsat ``QA_PIXEL``, 30 m) as SCL classes
+    on the tracking grid, nearest neighbour; None without one."""
+    key = scene.sensor.classification_assets[0]
+    if scene.classification_href is None:
+        log.warning("scene %s has no %s asset: %s", scene.id, key, purpose)
         return None
-    scl = read_window(
-        scene.scl_href,
+    classification = read_window(
+        scene.classification_href,
         dst_crs=grid.crs,
         dst_transform=grid.transform,
         dst_shape=grid.shape,
         resampling="nearest",
-        label=f"scene {scene.id!r} scl",
+        label=f"scene {scene.id!r} {key}",
         outbound=outbound,
     )
-    return np.asarray(scl.array)
+    return scene.sensor.scl_classes(classification.array)
 
 
 def _cloud_mask(scene: Scene, scl: np.ndarray | None) -> np.ndarray | None:
@@ -321,13 +327,14 @@ def correlate_pair(
     progress: bool | None = None,
     beside: Callable[[PairProducts], Mapping[Path, str]] | None = None,
 ) -> PairProducts:
-    """Measure the surface velocity between two Sentinel-2 acquisitions and write the products.
+    """Measure the surface velocity between two acquisitions and write the products.
 
     Parameters
     ----------
     reference, secondary : str, path, pystac.Item or Scene
-        STAC items (URLs or JSON files) of the earlier and the later acquisition; their
-        ``nir`` assets (B08, 10 m COGs) are read where they sit.
+        STAC items (URLs or JSON files) of the earlier and the later acquisition, both
+        Sentinel-2 or both Landsat 8/9; their tracked bands (``nir``, B08 at 10 m; ``pan``, B8 at
+        15 m) are read where they sit.
     out_dir : path-like
         Directory for the products (created if needed).
     params : CorrelationParams, optional
@@ -376,13 +383,14 @@ def correlate_pair(
 
     ref_label = f"reference {ref_scene.id!r}"
     sec_label = f"secondary {sec_scene.id!r}"
+    ref_band = f"{ref_label} {ref_scene.sensor.band_assets[0]}"
     # Assets on the catalogue's own host or public addresses only: a remote catalogue's items
     # cannot make the step probe this machine or its network (io.outbound).
     outbound = OutboundPolicy.from_env(trusted=[params.stac_url])
     # What needs no pixel is checked before the first is read: the search range of the speed
     # (below a pixel nothing can be found) and the memory of both windows and the engine
     # (a whole-tile window would otherwise be allocated first and die in a MemoryError).
-    window = plan_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir", outbound=outbound)
+    window = plan_window(ref_scene.band_href, aoi.bbox, label=ref_band, outbound=outbound)
     tracking = speed_search(
         params.tracking_params(),
         params.max_velocity_m_per_yr,
@@ -392,14 +400,14 @@ def correlate_pair(
         params.engine,
         images_bytes=2 * window.nbytes,
     )
-    ref_raster = read_window(ref_scene.nir_href, aoi.bbox, label=f"{ref_label} nir", outbound=outbound)
+    ref_raster = read_window(ref_scene.band_href, aoi.bbox, label=ref_band, outbound=outbound)
     check_has_data(ref_raster, ref_label)
     sec_raster = read_window(
-        sec_scene.nir_href,
+        sec_scene.band_href,
         dst_crs=ref_raster.crs,
         dst_transform=ref_raster.transform,
         dst_shape=ref_raster.shape,
-        label=f"{sec_label} nir",
+        label=f"{sec_label} {sec_scene.sensor.band_assets[0]}",
         outbound=outbound,
     )
     check_has_data(sec_raster, sec_label)
@@ -627,7 +635,7 @@ def attempt_pair(
     Notes
     -----
     Only :class:`~glacier_velocity.errors.GlacierVelocityError` marks the pair as failed:
-    unreadable items or assets (truncated or corrupt COG, missing ``nir`` asset), the same
+    unreadable items or assets (truncated or corrupt COG, missing ``nir`` or ``pan`` asset), the same
     scene twice, scenes that do not overlap each other or the area, no data, nothing
     trackable, products that cannot be written (full disk). Any other exception is a
     programming error and propagates. A failed pair writes no product file and leaves an
