@@ -549,3 +549,29 @@ def test_a_runtime_failure_is_a_failed_job_with_one_clear_line(server: tuple[str
     assert _request(f"{url}/jobs/{job_id}")[2]["message"] == detail
     status, _, again = _request(f"{url}/jobs/{job_id}/results")
     assert status == 500 and again == error
+
+
+@pytest.mark.integration
+def test_owslib_sees_client_errors_and_a_failed_job_in_one_line(server: tuple[str, int], demo_stac: str) -> None:
+    """OWSLib's client, as a user drives it: a bad value is refused at once (400, naming the
+    input); a run that fails at run time is an accepted job whose status turns failed, with
+    the one line of why in its status and its results (issue 24, item 6)."""
+    url, _ = server
+    alice = _client(url, KEY_A)
+    with pytest.raises(RuntimeError) as refused:  # OWSLib 0.35 raises with the response body
+        alice.execute("glacier-velocity", {**_demo_inputs(demo_stac), "start_month": 13}, outputs={}, async_=True)
+    error = json.loads(str(refused.value))
+    assert (error["status"], error["type"]) == (400, OGC + "invalid-parameter")
+    assert error["detail"].startswith("start_month: must be a month number 1-12, got 13")
+    inputs = {**_demo_inputs(demo_stac), "collection": "landsat-c2-l2"}  # no such collection: found at run time
+    accepted = alice.execute("glacier-velocity", inputs, outputs={}, async_=True)
+    assert accepted["status"] in ("accepted", "running")
+    job_id = accepted["jobID"]
+    _wait_for(lambda: alice._request(path=f"jobs/{job_id}")["status"] not in ("accepted", "running"), timeout_s=300)
+    status = alice._request(path=f"jobs/{job_id}")
+    detail = f"collection: 'landsat-c2-l2' is not a collection of {demo_stac}; available: sentinel-2-l2a"
+    assert (status["status"], status["message"]) == ("failed", detail)
+    with pytest.raises(RuntimeError) as failed:
+        alice._request(path=f"jobs/{job_id}/results")
+    error = json.loads(str(failed.value))
+    assert (error["status"], error["type"], error["detail"]) == (500, OGC + "failed", detail)
