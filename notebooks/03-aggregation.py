@@ -21,7 +21,10 @@
 # `catalog/`, all under `out_dir`, with the velocity datacube (every pair on the common grid,
 # NetCDF) in `summary/`. Without products it writes the report and an empty catalog and says
 # why; when every pair attempted failed it then fails, listing each pair's reason (no pairs
-# found is still a success). The step is
+# found is still a success). When every pair is left out of the summary (no stable ground
+# without outlines, say), or too few remain for `min_count`, there is no summary: the run
+# report, the catalog of the pairs' products and this notebook say why and what to give, and
+# the step succeeds so that the run keeps them. The step is
 # `glacier_velocity.workflow.aggregate.aggregate_run`, which `glacier-velocity aggregate` runs too.
 
 # %% tags=["parameters"]
@@ -75,7 +78,7 @@ params = AggregationParams(
     points_of_interest=read_points_of_interest(points_of_interest) if points_of_interest else None,
     aoi=parse_aoi(aoi) if aoi else None,
 )
-result = aggregate_run(products, out_dir, params, statuses=statuses, message=message)
+result = aggregate_run(products, out_dir, params, statuses=statuses, message=message, nothing_left_fails=False)
 print(result.message)
 print(result.report.describe())
 if result.summary is not None:

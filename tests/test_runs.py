@@ -283,7 +283,8 @@ def test_rerunning_into_the_same_base_gives_exactly_that_runs_files(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"outputs of this run only: {second} ({base / LATEST} links to it)"
     assert_documented(out[0], str(second), str(base))
-    assert out[-1] == "pairs: 0 succeeded / 0 failed"
+    assert out[-2] == "pairs: 0 succeeded / 0 failed"
+    assert out[-1].startswith("summary: no velocity products to aggregate (no pairs found:")
     assert first != second and first.parent == second.parent == base.resolve()
     # The first run keeps its pair; the second holds its own report, its log and no pair at all.
     assert [p.velocity.name for p in read_run_catalog(first / "catalog").pairs] == [f"S2_{pair}.tif"]

@@ -203,3 +203,55 @@ def test_a_box_of_ice_is_not_corrected_and_the_summary_leaves_it_out(demo_data, 
     report = json.loads(Path(tmp_path / "summary" / "run-report.json").read_text())
     assert [p["cause"] for p in report["pairs_left_out"]] == ["not_corrected"] * 3
     assert all("stable ground not found on land" in p["reason"] for p in report["pairs_left_out"])
+
+
+@pytest.mark.integration  # the whole Workflow on the one-pair season: about 30 s
+def test_a_run_on_a_box_of_ice_keeps_its_products_and_says_why_it_has_no_summary(demo_data, tmp_path, capsys):
+    """Issue 21, through the whole Workflow: the demo's 86 % ice box without outlines. The
+    aggregation step failed (PairsLeftOut) once every pair was left out, so the runner kept
+    nothing of the run - not the run report saying why, nor the pair's products - and `run`
+    printed the end of a notebook traceback. Now the run completes with them, the summary line
+    says why there is no summary and what to give, and `run` exits 1."""
+    from glacier_velocity.cli import main
+    from glacier_velocity.demo.stacserver import serve_stac
+    from glacier_velocity.products.runcatalog import read_run_catalog
+    from glacier_velocity.workflow import runner
+    from glacier_velocity.workflow.extract_pairs import read_scraps
+
+    with serve_stac([demo_data.collection, demo_data.items]) as stac_url:
+        job = runner.write_job(
+            runner.find_project_root() / demo.DEMO_PARAMS,
+            tmp_path / "job.yml",
+            stac_url=stac_url,
+            aoi=_box(NEARLY_ALL_ICE),
+            glacier_outlines=None,
+            end_year=2022,
+            end_month=7,
+        )
+        assert main(["run", str(job), "--out-dir", str(tmp_path / "runs"), "--quiet"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2] == "pairs: 1 succeeded / 0 failed"
+    pair_id = "S2A_99XXX_20220610_0_L2A__S2B_99XXX_20220705_0_L2A"
+    assert out[-1] == (
+        "summary: 1 succeeded / 0 failed, no summary: keep_uncorrected_pairs: every pair was left out of the "
+        f"summary: 1 not corrected (no stable ground found, or an implausible shift) ({pair_id}); nothing is left "
+        "to aggregate: give the correlation glacier_outlines or a larger area with stable ground around the "
+        "glacier, or set keep_uncorrected_pairs to aggregate the uncorrected speeds; the run report lists each "
+        "pair left out"
+    )
+    listing = f"1 not corrected (no stable ground found, or an implausible shift) ({pair_id})"
+    assert_documented(out[-1].removeprefix("summary: "), "1 succeeded / 0 failed", listing)
+    run = read_run_catalog(tmp_path / "runs" / "latest" / "catalog")
+    assert run.summary_cogs == {} and run.summary_figure is None
+    (pair,) = run.pairs
+    properties = json.loads(pair.item.read_text())["properties"]
+    assert properties["gv:stable_shift_applied"] is False
+    assert "(65 points there)" in properties["gv:stable_shift_warning"]
+    assert run.run_report is not None
+    (left_out,) = json.loads(run.run_report.read_text())["pairs_left_out"]
+    assert left_out["cause"] == "not_corrected" and "(65 points there)" in left_out["reason"]
+    assert run.aggregation_notebook is not None
+    assert read_scraps(run.aggregation_notebook)["stats"]["pairs_left_out"] == [
+        f"{left_out['pair_id']}: {left_out['reason']}"
+    ]
+    assert "1 pair(s) left out of the summary:" in run.aggregation_notebook.read_text()

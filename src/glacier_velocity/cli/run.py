@@ -6,7 +6,8 @@ directory of its own, OUT_DIR/<UTC time>/, and OUT_DIR/latest points to the newe
 never mixes with an earlier run's products. The console shows the pairs done, failed and in
 all and the elapsed time; the runner's whole log is workflow.log in the run's directory.
 The job file is checked first, as the steps would check it (a bad value is one line and no
-run starts); relative paths in it are read from its directory.
+run starts); relative paths in it are read from its directory. The exit status is 1 when
+pairs succeeded but every one was left out of the summary (the summary line says why).
 """
 
 from __future__ import annotations
@@ -94,4 +95,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"STAC catalog: {Path(catalog['path']) / 'catalog.json'}")
     if result.report is not None:
         print(f"pairs: {result.report.summary_line()}")
-    return 0
+    if result.message:
+        print(f"summary: {result.message}")
+    # Pairs succeeded but the summary left every one out (no stable ground, say): the run has
+    # its products and report, not what was asked for.
+    no_summary = result.run is not None and not result.run.summary_cogs
+    return 1 if no_summary and result.report is not None and result.report.succeeded else 0

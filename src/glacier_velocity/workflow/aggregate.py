@@ -300,6 +300,7 @@ class AggregationResult:
             return {
                 "pair_count": 0,
                 "headline_median_v_m_per_yr": None,
+                "pairs_left_out": [f"{p.pair_id}: {p.reason}" for p in report.left_out],
                 "valid_fraction": 0.0,
                 "pairs": [],
                 **run_stats,
@@ -402,6 +403,7 @@ def aggregate_run(
     *,
     statuses: Sequence[PathLike | PairStatus] = (),
     message: str = "",
+    nothing_left_fails: bool = True,
 ) -> AggregationResult:
     """Run report, summary maps, figures and STAC catalog of a run's pair products.
 
@@ -420,6 +422,12 @@ def aggregate_run(
         empty: every product counts as a pair that succeeded.
     message : str
         The discovery step's account, reported when there are no products.
+    nothing_left_fails : bool
+        When pairs were left out of the summary until nothing (or too little for ``min_count``)
+        remains: True raises :class:`~glacier_velocity.errors.PairsLeftOut` once the run report
+        and the catalog are written (``glacier-velocity aggregate``); False returns the result
+        without a summary, its message saying why and what to change (the Workflow's step: a
+        failed step would take the run report, the catalog and the pairs' products with it).
 
     Returns
     -------
@@ -431,6 +439,9 @@ def aggregate_run(
         A product or status file is missing or unreadable, the statuses and products
         disagree (a product without a succeeded status, a succeeded pair without a product),
         or an output directory is a symbolic link (nothing is written then).
+    PairsLeftOut
+        Nothing (or too little for ``min_count``) is left once pairs are left out of the
+        summary, and ``nothing_left_fails`` (after the run report and the catalog are written).
     AllPairsFailed
         Every pair of ``statuses`` failed (after the run report and the empty catalog are
         written); the message gives each pair's reason.
@@ -526,7 +537,12 @@ def aggregate_run(
         files = files.moved(out / SUMMARY_DIR)
     catalog = out / CATALOG_DIR / "catalog.json"
     if left_out is not None:
-        raise PairsLeftOut(left_out.parameter, f"{left_out.detail} (run report: {report_path})", left_out.excluded)
+        nothing_left = PairsLeftOut(
+            left_out.parameter, f"{left_out.detail} (run report: {report_path})", left_out.excluded
+        )
+        if nothing_left_fails:
+            raise nothing_left
+        outcome = f"{report.summary_line()}, no summary: {left_out}; the run report lists each pair left out"
     if report.pairs and not report.succeeded:
         # The report and the empty catalog stay for a look; the run itself failed.
         reasons = "; ".join(f"{p.pair_id}: {p.reason}" for p in report.failed)

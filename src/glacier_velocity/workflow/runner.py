@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, InvalidParameter, WorkflowFailed
-from ..products.runcatalog import read_run_catalog
+from ..products.runcatalog import RunCatalog, read_run_catalog
 from ..products.runreport import RunReport, read_run_report
+from .extract_pairs import read_scraps
 from .jobfile import prepare_job, write_run_job
 from .progress import LogFollower, PairProgress, read_new_lines
 from .rundirs import mark_complete, new_run_directory
@@ -525,12 +526,19 @@ class WorkflowRun:
     report : RunReport or None
         The run report (every pair, succeeded or failed with its reason); None when the run
         catalog holds none.
+    run : RunCatalog or None
+        The run's files, found through its catalog; None without a catalog.
+    message : str
+        The aggregation notebook's one line: the pairs aggregated and the headline, or why
+        there is no summary.
     """
 
     run_dir: Path
     outputs: dict[str, Any] = field(hash=False)
     log_file: Path
     report: RunReport | None = field(default=None, hash=False)
+    run: RunCatalog | None = field(default=None, hash=False)
+    message: str = ""
 
 
 def run_params(
@@ -583,4 +591,6 @@ def run_params(
     catalog = outputs.get("catalog")
     run = read_run_catalog(catalog["path"]) if catalog else None
     report = read_run_report(run.run_report) if run is not None and run.run_report is not None else None
-    return WorkflowRun(run_dir=run_dir, outputs=outputs, log_file=log_file, report=report)
+    notebook = run.aggregation_notebook if run is not None else None
+    message = str(read_scraps(notebook).get("message", "")) if notebook is not None else ""
+    return WorkflowRun(run_dir=run_dir, outputs=outputs, log_file=log_file, report=report, run=run, message=message)
