@@ -109,3 +109,43 @@ def test_a_catalog_leading_outside_its_directory_is_refused(data: demo.DemoData,
         staged_item_files(tmp_path)
     with pytest.raises(InvalidParameter, match="item_urls: 'ftp://example.org/a.json' is not an http"):
         given_scenes(None, ["ftp://example.org/a.json"])
+
+
+@pytest.mark.integration  # the Workflow on the one-pair season: about 40 s
+def test_the_workflow_takes_item_urls_instead_of_a_search(
+    data: demo.DemoData, tmp_path: Path, loopback_allowed: None
+) -> None:
+    """The Workflow's string[] input ``item_urls`` (issue 24, item 3), end to end: nothing listens
+    at ``stac_url``, the discovery step pairs the given items, and each pair's step fetches its
+    two items and their assets by URL (the file server on 127.0.0.1 stands for a public one)."""
+    from glacier_velocity.demo.run import items_with_http_assets
+    from glacier_velocity.products.runcatalog import read_run_catalog
+    from glacier_velocity.workflow import runner
+
+    folder = data.root / "stac" / "items-by-url"
+    folder.mkdir(exist_ok=True)
+    with serve_files(data.root) as files_url:
+        collection = items_with_http_assets(data.items, data.root, files_url, tmp_path / "items-http.json")
+        urls = []
+        for feature in json.loads(collection.read_text())["features"]:
+            (folder / f"{feature['id']}.json").write_text(json.dumps(feature))
+            urls.append(f"{files_url}/stac/items-by-url/{feature['id']}.json")
+        job = runner.write_job(
+            ROOT / demo.DEMO_PARAMS,
+            tmp_path / "job.yml",
+            data_location=data.root,
+            stac_url="http://127.0.0.1:9",
+            item_urls=urls,
+            end_year=2022,
+            end_month=7,
+        )
+        outputs, _ = runner.run_cwltool(ROOT / "cwl" / "glacier-velocity.cwl", job, tmp_path / "out", quiet=True)
+    run = read_run_catalog(outputs["catalog"]["path"])
+    (pair,) = run.pairs
+    assert pair.velocity.name == "S2_99XXX_20220610_20220705.tif"
+    sources = [link["href"] for link in json.loads(pair.item.read_text())["links"] if link["rel"] == "derived_from"]
+    assert sources == [
+        f"{files_url}/stac/items-by-url/{i}.json" for i in ("S2A_99XXX_20220610_0_L2A", "S2B_99XXX_20220705_0_L2A")
+    ]
+    assert run.summary_cogs and run.run_report is not None
+    assert json.loads(run.run_report.read_text())["summary"] == "1 succeeded / 0 failed"
