@@ -10,6 +10,7 @@ import math
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -276,6 +277,50 @@ def summary_files(tmp_path, item_paths):
         plot_summary(summary, tmp_path / "summary" / "summary.png", dpi=40),
         plot_time_series(summary, tmp_path / "summary" / "time_series.png", dpi=40),
     ).with_datacube(write_datacube(cogs, tmp_path / "summary" / DATACUBE_FILE_NAME).path)
+
+
+# --- a full disk: a small tmpfs in a user namespace ------------------------------------------
+
+
+def unshare_works() -> bool:
+    """Whether unprivileged user namespaces can mount a tmpfs here (``unshare -r -m``)."""
+    try:
+        probe = subprocess.run(["unshare", "-r", "-m", "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+#: Python source of ``fill_disk(disk, spare)``, for the scripts run on the tmpfs: fills the file
+#: system to the last byte (every later write fails with ENOSPC), then frees ``spare`` bytes
+#: again; returns the errno of the write that failed.
+FILL_DISK_SOURCE = """
+def fill_disk(disk, spare):
+    import os
+    with open(disk / "filler", "wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(b"x" * 4096)
+        except OSError as exc:
+            full = exc.errno
+    os.truncate(disk / "filler", (disk / "filler").stat().st_size - spare)
+    return full
+"""
+
+
+def run_on_small_disk(disk: Path, size: str, script: Path, *args: str, timeout: float = 900) -> dict:
+    """Run ``script`` with ``disk`` a fresh tmpfs of ``size`` (e.g. ``"4m"``), mounted in a new
+    user and mount namespace; the JSON object its last line of output prints."""
+    mount = 'mount -t tmpfs -o size="$1" tmpfs "$2" && shift 2 && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "-r", "-m", "sh", "-c", mount, "sh", size, str(disk), sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # --- CF conventions ---------------------------------------------------------------------------

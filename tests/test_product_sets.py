@@ -24,7 +24,17 @@ from affine import Affine
 
 from doc_rows import assert_documented
 from glacier_velocity.demo.synthetic import Translation, make_pair
-from helpers import REF_TIME, SEC_TIME, X0, Y0, write_scene_cog, write_scene_item
+from helpers import (
+    FILL_DISK_SOURCE,
+    REF_TIME,
+    SEC_TIME,
+    X0,
+    Y0,
+    run_on_small_disk,
+    unshare_works,
+    write_scene_cog,
+    write_scene_item,
+)
 
 TRANSFORM = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
 BASENAME = "S2_43SEA_20200601_20200617"
@@ -75,9 +85,9 @@ def _recorded_max_velocity(out: Path) -> tuple[float, float]:
 
 # --- finding 9: a full disk ----------------------------------------------------------------------
 
-_FULL_DISK_SCRIPT = textwrap.dedent(
+_FULL_DISK_SCRIPT = FILL_DISK_SOURCE + textwrap.dedent(
     """
-    import hashlib, json, os, subprocess, sys
+    import hashlib, json, subprocess, sys
     from pathlib import Path
 
     disk, ref, sec = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -93,15 +103,8 @@ _FULL_DISK_SCRIPT = textwrap.dedent(
 
     first = correlate(1000)
     before = digests()
-    # Fill the file system to the last byte: every later write fails with ENOSPC.
-    with open(disk / "filler", "wb", buffering=0) as filler:
-        try:
-            while True:
-                filler.write(b"x" * 4096)
-        except OSError as exc:
-            full = exc.errno
-    # Two pages free again: the re-run's lock and first blocks fit, its COG does not.
-    os.truncate(disk / "filler", (disk / "filler").stat().st_size - 8192)
+    # Full to the last byte, then two pages free: the re-run's lock and first blocks fit, its COG does not.
+    full = fill_disk(disk, 8192)
     second = correlate(2000)
     print(json.dumps({
         "first": first.returncode, "first_err": first.stderr, "full": full,
@@ -112,44 +115,14 @@ _FULL_DISK_SCRIPT = textwrap.dedent(
 )
 
 
-def _unshare_works() -> bool:
-    try:
-        probe = subprocess.run(["unshare", "-r", "-m", "true"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _unshare_works(), reason="needs unprivileged user namespaces (unshare -r -m) to mount a tmpfs")
+@pytest.mark.skipif(not unshare_works(), reason="needs unprivileged user namespaces (unshare -r -m) to mount a tmpfs")
 def test_a_full_disk_keeps_the_earlier_products_byte_for_byte_and_says_so(tmp_path):
     ref, sec = _scenes(tmp_path, 128)
     disk = tmp_path / "disk"
     disk.mkdir()
     script = tmp_path / "full_disk.py"
     script.write_text(_FULL_DISK_SCRIPT)
-    done = subprocess.run(
-        [
-            "unshare",
-            "-r",
-            "-m",
-            "sh",
-            "-c",
-            'mount -t tmpfs -o size=1m tmpfs "$1" && shift && exec "$@"',
-            "sh",
-            str(disk),
-            sys.executable,
-            str(script),
-            str(disk),
-            ref,
-            sec,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_on_small_disk(disk, "1m", script, str(disk), ref, sec, timeout=600)
     assert result["first"] == 0, result["first_err"]
     assert result["full"] == 28  # ENOSPC: the file system really is full
     assert sorted(result["before"]) == SET

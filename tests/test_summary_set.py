@@ -9,8 +9,6 @@ The full disk is real: a small tmpfs mounted in a user namespace, as in test_pro
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,11 +16,11 @@ import pytest
 
 from doc_rows import assert_documented
 from glacier_velocity.workflow.aggregate import aggregate_run
-from helpers import write_pair_products
+from helpers import FILL_DISK_SOURCE, run_on_small_disk, unshare_works, write_pair_products
 
-_FULL_DISK_SCRIPT = textwrap.dedent(
+_FULL_DISK_SCRIPT = FILL_DISK_SOURCE + textwrap.dedent(
     """
-    import hashlib, json, os, subprocess, sys
+    import hashlib, json, subprocess, sys
     from pathlib import Path
 
     disk, products = Path(sys.argv[1]), sys.argv[2:]
@@ -40,15 +38,8 @@ _FULL_DISK_SCRIPT = textwrap.dedent(
 
     first = aggregate(products)
     before = digests()
-    # Fill the file system to the last byte: every later write fails with ENOSPC.
-    with open(disk / "filler", "wb", buffering=0) as filler:
-        try:
-            while True:
-                filler.write(b"x" * 4096)
-        except OSError as exc:
-            full = exc.errno
-    # A few pages free again: the re-run's lock and first blocks fit, its outputs do not.
-    os.truncate(disk / "filler", (disk / "filler").stat().st_size - 16384)
+    # Full to the last byte, then a few pages free: the re-run's lock and first blocks fit.
+    full = fill_disk(disk, 16384)
     second = aggregate(products[:2])
     after = digests()
     listing = sorted(p.name for p in disk.iterdir())
@@ -66,35 +57,18 @@ _FULL_DISK_SCRIPT = textwrap.dedent(
 )
 
 
-def _unshare_works() -> bool:
-    try:
-        probe = subprocess.run(["unshare", "-r", "-m", "true"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
 def _pair_folder(item_path: Path) -> str:
     return f"catalog/{item_path.stem}"
 
 
-@pytest.mark.skipif(not _unshare_works(), reason="needs unprivileged user namespaces (unshare -r -m) to mount a tmpfs")
+@pytest.mark.skipif(not unshare_works(), reason="needs unprivileged user namespaces (unshare -r -m) to mount a tmpfs")
 def test_a_full_disk_keeps_the_earlier_summary_set_whole_and_says_so(tmp_path):
     items = [str(p) for p in write_pair_products(tmp_path)]
     disk = tmp_path / "disk"
     disk.mkdir()
     script = tmp_path / "full_disk.py"
     script.write_text(_FULL_DISK_SCRIPT)
-    mount = 'mount -t tmpfs -o size=4m tmpfs "$1" && shift && exec "$@"'
-    done = subprocess.run(
-        ["unshare", "-r", "-m", "sh", "-c", mount, "sh", str(disk), sys.executable, str(script), str(disk), *items],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_on_small_disk(disk, "4m", script, str(disk), *items)
     assert result["first"] == 0, result["first_err"]
     assert result["full"] == 28  # ENOSPC: the file system really is full
     before = result["before"]
