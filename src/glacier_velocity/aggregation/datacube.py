@@ -59,7 +59,7 @@ from .._version import __version__
 from ..domain.velocity import BAND_DESCRIPTIONS, CF_STANDARD_NAMES, DAYS_PER_YEAR, VelocityProduct
 from ..errors import InputError, InvalidParameter
 from ..io.atomic import atomic_output
-from .summary import Grid, GriddedProduct, ProductLike, ResamplingName, grid_of, products_on_grid
+from .grid import Grid, GriddedProduct, ProductLike, ResamplingName, grid_of, product_header, products_on_grid
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,13 @@ def _on_disk(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.float32(FILL_VALUE))
 
 
+def _from_disk(values: np.ndarray) -> np.ndarray:
+    """float32 with the fill value as NaN, as read (in place)."""
+    values = np.asarray(values, dtype=np.float32)
+    values[values == np.float32(FILL_VALUE)] = np.nan
+    return values
+
+
 def _times(product: VelocityProduct | Any, where: str) -> tuple[datetime, datetime, datetime]:
     """(reference, secondary, mid) acquisition times of a pair, UTC."""
     if product.reference_datetime is None or product.secondary_datetime is None:
@@ -176,26 +183,28 @@ def _times(product: VelocityProduct | Any, where: str) -> tuple[datetime, dateti
     return reference, secondary, reference + (secondary - reference) / 2
 
 
-def _header(product: ProductLike) -> Any:
-    """The grid and dates of a product without reading its pixels (a COG's tags)."""
-    if isinstance(product, VelocityProduct):
-        return product
-    from ..io.cog import read_velocity_header
-
-    return read_velocity_header(product)
-
-
 class DatacubeWriter:
     """Writes the datacube one pair layer at a time (NetCDF-4, ``mid_date`` unlimited).
 
     Use :func:`open_datacube`; :meth:`append` each pair on the common grid in mid-date order.
     """
 
-    def __init__(self, dataset: Any, grid: Grid, *, flags: bool) -> None:
+    def __init__(self, dataset: Any, grid: Grid, *, flags: bool, require_dates: bool = True) -> None:
         self._ds = dataset
         self.grid = grid
         self.flags = flags
+        self.require_dates = require_dates
         self.count = 0
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of a grid variable for every layer written, NaN where missing:
+        float32, shape (layers, stop - start, cols). Chunks are whole rows of one layer, so this
+        reads each chunk of the block once."""
+        return _from_disk(self._ds[name][: self.count, start:stop, :])
+
+    def read_layer(self, name: str, index: int) -> np.ndarray:
+        """One layer of a grid variable, NaN where missing: float32, shape (rows, cols)."""
+        return _from_disk(self._ds[name][index, :, :])
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -209,16 +218,25 @@ class DatacubeWriter:
         """
         product, ds, index = gridded.product, self._ds, self.count
         where = gridded.source or f"{product.reference_id} -> {product.secondary_id}"
-        reference, secondary, mid = _times(product, where)
+        if self.require_dates or (product.reference_datetime is not None and product.secondary_datetime is not None):
+            reference, secondary, mid = _times(product, where)
+            days = {
+                "mid": days_since_epoch(mid),
+                "img1": days_since_epoch(reference),
+                "img2": days_since_epoch(secondary),
+            }
+        else:
+            # A scratch stack (the summary of undated products): no time axis to honour.
+            days = dict.fromkeys(("mid", "img1", "img2"), float("nan"))
         bands = {"v": gridded.v, "vx": gridded.vx, "vy": gridded.vy}
         for name in ("v_error", "vx_error", "vy_error"):
             bands[name] = gridded.regrid(getattr(product, name))
         for name in GRID_VARIABLES:
             ds[name][index, :, :] = _on_disk(bands[name])
-        ds["mid_date"][index] = days_since_epoch(mid)
-        ds["date_center"][index] = days_since_epoch(mid)
-        ds["acquisition_date_img1"][index] = days_since_epoch(reference)
-        ds["acquisition_date_img2"][index] = days_since_epoch(secondary)
+        ds["mid_date"][index] = days["mid"]
+        ds["date_center"][index] = days["mid"]
+        ds["acquisition_date_img1"][index] = days["img1"]
+        ds["acquisition_date_img2"][index] = days["img2"]
         ds["date_dt"][index] = float(product.dt_days)
         for number, scene in ((1, product.reference_id), (2, product.secondary_id)):
             mission, satellite = mission_and_satellite(scene)
@@ -242,7 +260,7 @@ class DatacubeWriter:
         self.count += 1
 
 
-def _create(ds: Any, grid: Grid, *, pairs: int, flags: bool) -> None:
+def _create(ds: Any, grid: Grid, *, pairs: int, flags: bool, chunk_rows: int | None = None) -> None:
     """Dimensions, coordinates, attributes and empty variables of a datacube."""
     rows, cols = grid.shape
     t = grid.transform
@@ -286,7 +304,7 @@ def _create(ds: Any, grid: Grid, *, pairs: int, flags: bool) -> None:
 
     # One chunk per block of whole rows of one layer: a row block of every layer is what the
     # summary reads at once, and a layer is written whole.
-    chunk_rows = max(1, min(rows, CHUNK_CELLS // max(cols, 1)))
+    chunk_rows = max(1, min(rows, chunk_rows or CHUNK_CELLS // max(cols, 1)))
     for name, description in GRID_VARIABLES.items():
         attrs = {
             "long_name": BAND_DESCRIPTIONS[name],
@@ -416,21 +434,16 @@ def _write_lonlat(ds: Any, grid: Grid, x: np.ndarray, y: np.ndarray, variable: A
     from pyproj import Transformer
 
     to_lonlat = Transformer.from_crs(grid.crs.to_wkt(), "EPSG:4326", always_xy=True)
-    lat = variable(
-        "lat",
-        "f8",
-        ("y", "x"),
-        {"standard_name": "latitude", "long_name": "latitude of cell centre (WGS 84)", "units": "degrees_north"},
-        zlib=True,
-        complevel=4,
-    )
-    lon = variable(
-        "lon",
-        "f8",
-        ("y", "x"),
-        {"standard_name": "longitude", "long_name": "longitude of cell centre (WGS 84)", "units": "degrees_east"},
-        zlib=True,
-        complevel=4,
+    lat, lon = (
+        variable(
+            name,
+            "f8",
+            ("y", "x"),
+            {"standard_name": standard, "long_name": f"{standard} of cell centre (WGS 84)", "units": units},
+            zlib=True,
+            complevel=4,
+        )
+        for name, standard, units in (("lat", "latitude", "degrees_north"), ("lon", "longitude", "degrees_east"))
     )
     step = max(1, CHUNK_CELLS // max(len(x), 1))
     for start in range(0, len(y), step):
@@ -442,12 +455,20 @@ def _write_lonlat(ds: Any, grid: Grid, x: np.ndarray, y: np.ndarray, variable: A
 
 @contextmanager
 def open_datacube(
-    path: str | os.PathLike[str], grid: Grid, *, pairs: int, flags: bool = False
+    path: str | os.PathLike[str],
+    grid: Grid,
+    *,
+    pairs: int,
+    flags: bool = False,
+    chunk_rows: int | None = None,
+    require_dates: bool = True,
 ) -> Iterator[DatacubeWriter]:
     """A :class:`DatacubeWriter` on a new datacube at ``path``, renamed into place when the block succeeds.
 
     ``pairs`` is the number of layers to come (recorded as ``pair_count``); ``flags`` adds
-    ``in_summary`` and ``summary_exclusion_reason``.
+    ``in_summary`` and ``summary_exclusion_reason``; ``chunk_rows`` is the height of a chunk
+    (default: up to :data:`CHUNK_CELLS` cells); ``require_dates`` False takes products without
+    acquisition dates (NaN times: a scratch stack, not a datacube for users).
     """
     import netCDF4
 
@@ -457,8 +478,8 @@ def open_datacube(
             dataset = netCDF4.Dataset(tmp, "w", format="NETCDF4")
             try:
                 dataset.set_auto_mask(False)
-                _create(dataset, grid, pairs=pairs, flags=flags)
-                writer = DatacubeWriter(dataset, grid, flags=flags)
+                _create(dataset, grid, pairs=pairs, flags=flags, chunk_rows=chunk_rows)
+                writer = DatacubeWriter(dataset, grid, flags=flags, require_dates=require_dates)
                 yield writer
             finally:
                 dataset.close()
@@ -471,14 +492,15 @@ def open_datacube(
             raise ValueError(f"the datacube got {writer.count} layers of the {pairs} announced")
 
 
-def mid_date_order(products: Sequence[ProductLike]) -> list[int]:
+def mid_date_order(products: Sequence[ProductLike], headers: Sequence[Any] | None = None) -> list[int]:
     """Indices of ``products`` sorted by mid date (stable: equal mid dates keep their order).
 
-    Reads only the COGs' tags. Raises :class:`InputError` for a product without dates.
+    Reads only the COGs' tags (or takes their ``headers``). Raises :class:`InputError` for a
+    product without dates.
     """
     mids = []
     for index, product in enumerate(products):
-        header = _header(product)
+        header = headers[index] if headers is not None else product_header(product)
         where = (
             f"{index} ({product.reference_id} -> {product.secondary_id})"
             if isinstance(product, VelocityProduct)
@@ -526,7 +548,7 @@ def write_datacube(
     if len(products) == 0:
         raise InvalidParameter("products", "no velocity products given; pass at least one")
     order = mid_date_order(products)
-    grid = grid_of(_header(products[0]), 0, "" if isinstance(products[0], VelocityProduct) else str(products[0]))
+    grid = grid_of(product_header(products[0]), 0, "" if isinstance(products[0], VelocityProduct) else str(products[0]))
     reasons = dict(left_out or {})
     with open_datacube(path, grid, pairs=len(products), flags=left_out is not None) as cube:
         for gridded in products_on_grid([products[i] for i in order], resampling=resampling, grid=grid):

@@ -88,6 +88,27 @@ class Region:
         return self.name in ("glacier outlines", "points of interest")
 
 
+def given_region(
+    transform: Affine,
+    shape: tuple[int, int],
+    crs: str,
+    *,
+    glacier_outlines: GlacierOutlines | None,
+    points: Sequence[PointCell],
+) -> Region | None:
+    """The headline region the user gave (glacier outlines, else points on the grid), known
+    before any speed is; None when the region is to come from the speeds (the fallbacks)."""
+    if glacier_outlines is not None:
+        return Region("glacier outlines", glacier_outlines.ice_mask(transform, shape, crs))
+    on_grid = [p for p in points if p.on_grid]
+    if on_grid:
+        mask = np.zeros(shape, dtype=bool)
+        for cell in on_grid:
+            mask[cell.row, cell.col] = True
+        return Region("points of interest", mask)
+    return None
+
+
 def headline_region(
     transform: Affine,
     shape: tuple[int, int],
@@ -99,14 +120,9 @@ def headline_region(
     v_error: np.ndarray,
 ) -> Region:
     """The summary's headline region (see the module docstring for the order)."""
-    if glacier_outlines is not None:
-        return Region("glacier outlines", glacier_outlines.ice_mask(transform, shape, crs))
-    on_grid = [p for p in points if p.on_grid]
-    if on_grid:
-        mask = np.zeros(shape, dtype=bool)
-        for cell in on_grid:
-            mask[cell.row, cell.col] = True
-        return Region("points of interest", mask)
+    given = given_region(transform, shape, crs, glacier_outlines=glacier_outlines, points=points)
+    if given is not None:
+        return given
     with np.errstate(invalid="ignore"):
         moving = np.isfinite(v_error) & (median_v > MOVING_SIGMA * v_error)
     if np.isfinite(v_error).any():

@@ -1,10 +1,16 @@
 """Aggregation of velocity products: per-pixel median, its error, spread and count, and a time series.
 
-Every product is brought onto the grid of the *first* product (its transform, shape and CRS)
-before stacking, so maps from different tracking grids or UTM zones are never silently
+Every product is brought onto the grid of the *first* product (its transform, shape and CRS,
+:mod:`.grid`), so maps from different tracking grids or UTM zones are never silently
 misaligned. Each product keeps its own acquisition dates: the summary lists one
 :class:`PairEntry` per product, in input order, each with its own reference and secondary
 datetimes, baseline and median speed.
+
+Streamed (issue 23, finding 12): the products are read one at a time and written into the
+datacube (:mod:`.datacube`, every pair on the common grid), and the statistics are made from
+it a block of rows at a time (:func:`block_rows`: every pair's rows of one block fit in
+:data:`BLOCK_MEMORY_MB`). Memory holds one product and one block, whatever the number of
+pairs; the blocks give exactly the numbers of one pass over the whole grid.
 
 Statistics are NaN-aware. A pixel counts as valid in a map when its speed ``v`` is finite.
 Statistics are only evaluated on pixels with at least ``min_count`` valid maps (and the
@@ -25,22 +31,19 @@ says why it has none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from affine import Affine
-from rasterio.crs import CRS
-from rasterio.enums import Resampling
-from rasterio.errors import CRSError
-from rasterio.transform import array_bounds
-from rasterio.warp import reproject, transform, transform_bounds
 
 from .._version import __version__
 from ..domain.dates import format_datetime
@@ -49,17 +52,24 @@ from ..domain.velocity import VelocityProduct
 from ..errors import InputError, InvalidParameter, PairsLeftOut
 from ..io.atomic import output_directory
 from ..io.points import PointOfInterest
-from ..io.raster import pixel_centres
-from .regions import PointCell, Region, headline_region, locate_points
+from .datacube import DatacubeWriter, mid_date_order, open_datacube
+from .grid import (
+    RESAMPLING,
+    GriddedProduct,
+    ProductLike,
+    ResamplingName,
+    as_utc,
+    grid_of,
+    product_header,
+    products_on_grid,
+    refuse_repeated_files,
+)
+from .regions import PointCell, Region, given_region, headline_region, locate_points
 
 if TYPE_CHECKING:
     from ..io.cog import VelocityHeader
 
 log = logging.getLogger(__name__)
-
-#: Resampling used to bring a product onto the first product's grid.
-ResamplingName = Literal["nearest", "bilinear"]
-RESAMPLING: dict[str, Resampling] = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear}
 
 #: File names (without directory) of the summary COGs written by :func:`write_summary`.
 SUMMARY_BANDS: tuple[tuple[str, str, str], ...] = (
@@ -120,9 +130,6 @@ def median_error(errors: np.ndarray, axis: int = 0) -> np.ndarray:
         median_like = MEDIAN_EFFICIENCY * harmonic / np.sqrt(n)
         out = np.where(n >= 3, median_like, np.where(n > 0, mean_like, np.nan))
     return out.astype(np.float32)
-
-
-ProductLike = VelocityProduct | str | os.PathLike
 
 
 @dataclass(frozen=True)
@@ -506,199 +513,6 @@ class SummaryFiles:
         return {k: v for k, v in out.items() if v is not None}
 
 
-@dataclass(frozen=True)
-class Grid:
-    """The common grid of a summary and its datacube: the first product's."""
-
-    transform: Affine
-    crs: CRS
-    shape: tuple[int, int]
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        west, south, east, north = array_bounds(self.shape[0], self.shape[1], self.transform)
-        return (west, south, east, north)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        # Sentinel-2 acquisition times are UTC; naive values would not compare with aware ones.
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _load(product: ProductLike) -> tuple[VelocityProduct, str]:
-    if isinstance(product, VelocityProduct):
-        return product, ""
-    path = Path(product)
-    if not path.is_file():
-        raise InputError(f"velocity product {str(path)!r} does not exist; pass velocity COGs written by correlate")
-    from ..io.cog import read_velocity_cog  # imported here: cog pulls in GDAL drivers only when files are used
-
-    return read_velocity_cog(path), str(path)
-
-
-def _refuse_repeated_files(products: Sequence[ProductLike]) -> None:
-    seen: dict[str, str] = {}
-    for product in products:
-        if isinstance(product, VelocityProduct):
-            continue
-        key = os.path.realpath(product)
-        if key in seen:
-            raise InputError(
-                f"velocity product {str(product)!r} is given twice (also as {seen[key]!r}); give each product once"
-            )
-        seen[key] = str(product)
-
-
-def _iter_products(products: Sequence[ProductLike]) -> Iterator[tuple[VelocityProduct, str]]:
-    # One product at a time: only the resampled vx, vy and v of each are kept in the stacks.
-    for product in products:
-        yield _load(product)
-
-
-def grid_of(product: VelocityProduct | VelocityHeader, index: int = 0, source: str = "") -> Grid:
-    """The grid of a product (in memory or a COG's header); ``index`` and ``source`` name it in errors."""
-    try:
-        crs = CRS.from_user_input(product.crs)
-    except CRSError as exc:
-        where = source or f"product {index}"
-        raise InputError(
-            f"{where} has no usable CRS ({product.crs!r}); velocity products must be georeferenced"
-        ) from exc
-    return Grid(product.transform, crs, product.shape)
-
-
-def _same_grid(product: VelocityProduct, grid: Grid) -> bool:
-    return (
-        tuple(product.shape) == grid.shape
-        and grid_of(product, -1, "").crs == grid.crs
-        and product.transform.almost_equals(grid.transform)
-    )
-
-
-def _overlaps(src: Grid, dst: Grid) -> bool:
-    west, south, east, north = transform_bounds(src.crs, dst.crs, *src.bounds, densify_pts=21)
-    d_west, d_south, d_east, d_north = dst.bounds
-    return west < d_east and east > d_west and south < d_north and north > d_south
-
-
-def _resample(band: np.ndarray, src: Grid, dst: Grid, resampling: Resampling) -> np.ndarray:
-    out = np.full(dst.shape, np.nan, dtype=np.float32)
-    reproject(
-        source=np.ascontiguousarray(band, dtype=np.float32),
-        destination=out,
-        src_transform=src.transform,
-        src_crs=src.crs,
-        src_nodata=np.nan,
-        dst_transform=dst.transform,
-        dst_crs=dst.crs,
-        dst_nodata=np.nan,
-        resampling=resampling,
-    )
-    return out
-
-
-def _rotate_to_grid(vx: np.ndarray, vy: np.ndarray, src_crs: CRS, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate east/north components from ``src_crs`` grid axes to the ``dst`` grid axes.
-
-    Grid north differs between projections (e.g. two UTM zones, by the meridian convergence),
-    so the components are turned by the local angle between the two grids' x axes, measured
-    at every valid pixel; the speed is left unchanged.
-    """
-    valid = np.isfinite(vx) & np.isfinite(vy)
-    if not valid.any():
-        return vx, vy
-    rows, cols = np.nonzero(valid)
-    xs, ys = pixel_centres(dst.transform, rows, cols)
-    sx, sy = transform(dst.crs, src_crs, np.asarray(xs, float), np.asarray(ys, float))
-    # A 1 m step along the source x axis, seen in destination coordinates.
-    ex, ey = transform(src_crs, dst.crs, np.asarray(sx) + 1.0, np.asarray(sy))
-    angle = np.arctan2(np.asarray(ey) - ys, np.asarray(ex) - xs)
-    cos, sin = np.cos(angle), np.sin(angle)
-    out_vx, out_vy = vx.copy(), vy.copy()
-    out_vx[rows, cols] = (cos * vx[rows, cols] - sin * vy[rows, cols]).astype(np.float32)
-    out_vy[rows, cols] = (sin * vx[rows, cols] + cos * vy[rows, cols]).astype(np.float32)
-    return out_vx, out_vy
-
-
-@dataclass(frozen=True)
-class GriddedProduct:
-    """One velocity product brought onto the common grid (the first product's).
-
-    Attributes
-    ----------
-    product : VelocityProduct
-        The product as read (its own grid, dates and provenance).
-    source : str
-        File it was read from, ``""`` when given in memory.
-    vx, vy, v : ndarray of float32, shape grid.shape
-        East and north velocity and speed (m/yr) on the common grid; ``vx``/``vy`` turned to
-        the common grid's axes when the product's CRS differs.
-    grid : Grid
-        The common grid (transform, CRS, shape).
-    resampled : bool
-        False when the product already was on the common grid (values copied bit for bit).
-    """
-
-    product: VelocityProduct
-    source: str
-    vx: np.ndarray
-    vy: np.ndarray
-    v: np.ndarray
-    grid: Grid
-    resampled: bool
-
-    def regrid(self, band: np.ndarray, resampling: ResamplingName = "nearest") -> np.ndarray:
-        """Another band of the product (same grid as ``product.v``) on the common grid."""
-        if not self.resampled:
-            return np.asarray(band, dtype=np.float32)
-        src = grid_of(self.product, -1, self.source)
-        return _resample(band, src, self.grid, RESAMPLING[resampling])
-
-
-def products_on_grid(
-    products: Sequence[ProductLike], *, resampling: ResamplingName = "nearest", grid: Grid | None = None
-) -> Iterator[GriddedProduct]:
-    """Bring velocity products one at a time onto one grid: ``grid``, else the first product's.
-
-    The one place where products of different grids or UTM zones are aligned, for the
-    summary and the datacube alike. Products on the grid are passed through unchanged.
-
-    Raises
-    ------
-    InvalidParameter
-        Unknown ``resampling``.
-    InputError
-        A product file is missing, or a product does not overlap the first product's grid.
-    """
-    if resampling not in RESAMPLING:
-        raise InvalidParameter("resampling", f"must be one of {sorted(RESAMPLING)}, got {resampling!r}")
-    for index, (product, source) in enumerate(_iter_products(products)):
-        if grid is None:
-            grid = grid_of(product, index, source)
-        if _same_grid(product, grid):
-            yield GriddedProduct(product, source, product.vx, product.vy, product.v, grid, False)
-            continue
-        src = grid_of(product, index, source)
-        if not _overlaps(src, grid):
-            raise InputError(
-                f"velocity product {index} ({product.reference_id} -> {product.secondary_id}"
-                f"{', ' + source if source else ''}) does not overlap the grid of the first product; "
-                "aggregate only products of the same area"
-            )
-        log.info("resampling product %d (%s) onto the first product's grid (%s)", index, source, resampling)
-        method = RESAMPLING[resampling]
-        vx = _resample(product.vx, src, grid, method)
-        vy = _resample(product.vy, src, grid, method)
-        v = _resample(product.v, src, grid, method)
-        if src.crs != grid.crs:
-            vx, vy = _rotate_to_grid(vx, vy, src.crs, grid)
-        yield GriddedProduct(product, source, vx, vy, v, grid, True)
-
-
 def _pair_error(v_error: np.ndarray | None, valid: np.ndarray) -> float:
     """Median of a pair's ``v_error`` over its valid pixels (m/yr); NaN when it has none."""
     if v_error is None or not valid.any():
@@ -800,31 +614,28 @@ def _median_with_error(values: np.ndarray, errors: np.ndarray) -> tuple[np.ndarr
     return median.astype(np.float32), error.astype(np.float32)
 
 
-def _year_headlines(
-    entries: Sequence[PairEntry], v: np.ndarray, v_error: np.ndarray, region: np.ndarray, min_count: int
-) -> tuple[YearHeadline, ...]:
-    """One :class:`YearHeadline` per calendar year of the pairs' mid dates, when there are several.
+@dataclass(frozen=True)
+class _YearMaps:
+    """One calendar year's per-cell median speed and its error over that year's pairs."""
 
-    ``v`` and ``v_error`` are the pairs' stacks (n, rows, cols) in ``entries`` order and
-    ``region`` the headline region's mask. A year's cells need ``min_count`` valid maps, or
-    all of that year's pairs when it has fewer.
-    """
-    by_year: dict[int, list[int]] = {}
-    for index, entry in enumerate(entries):
-        if entry.mid_datetime is not None:
-            by_year.setdefault(entry.mid_datetime.year, []).append(index)
-    if len(by_year) < 2:
+    pairs: int
+    median_v: np.ndarray
+    v_error: np.ndarray
+
+
+def _year_headlines(years: dict[int, _YearMaps], region: np.ndarray) -> tuple[YearHeadline, ...]:
+    """One :class:`YearHeadline` per calendar year over ``region``, when there are several years."""
+    if len(years) < 2:
         return ()
     headlines = []
-    for year, indices in sorted(by_year.items()):
-        values, errors = v[indices][:, region], v_error[indices][:, region]
-        enough = np.isfinite(values).sum(axis=0) >= min(min_count, len(indices))
-        median, error = _median_with_error(values[:, enough], errors[:, enough])
+    for year, maps in sorted(years.items()):
+        inside = region & np.isfinite(maps.median_v)
+        median, error = maps.median_v[inside], maps.v_error[inside]
         known = bool(median.size) and bool(np.isfinite(error).all())
         headlines.append(
             YearHeadline(
                 year=year,
-                pair_count=len(indices),
+                pair_count=maps.pairs,
                 headline_median_v=_median_or_nan(median),
                 headline_median_v_error=float(np.median(error)) if known else float("nan"),
                 cells=int(median.size),
@@ -838,6 +649,126 @@ def _median_or_nan(values: np.ndarray) -> float:
     return float(np.median(finite)) if finite.size else float("nan")
 
 
+#: Memory (MB) the statistics of one block of rows may take: the block of every pair's layers
+#: and the temporaries of the median and its error. Whatever the number of pairs, the blocks
+#: are made smaller to stay within it.
+BLOCK_MEMORY_MB = 512.0
+#: Bytes per stacked cell at the peak of a block's statistics: the values and errors of a band
+#: as read and as selected (4 x 4), nanmedian's copy (4) and median_error's float64 arrays (3 x 8).
+BYTES_PER_STACKED_CELL = 64
+
+
+def block_rows(layers: int, cols: int, memory_mb: float = BLOCK_MEMORY_MB) -> int:
+    """Rows per block so that ``layers`` layers of ``cols`` cells fit in ``memory_mb`` (at least 1).
+
+    >>> block_rows(300, 915)
+    29
+    """
+    return max(1, int(memory_mb * 1e6 // (BYTES_PER_STACKED_CELL * max(layers, 1) * max(cols, 1))))
+
+
+def _refuse_repeated_pairs(
+    products: Sequence[ProductLike], headers: Sequence[VelocityProduct | VelocityHeader]
+) -> None:
+    """The same pair twice would count twice (count 12 for 6 pairs) and weigh double."""
+    seen: dict[tuple[str, str], str] = {}
+    for index, (product, header) in enumerate(zip(products, headers, strict=True)):
+        source = "" if isinstance(product, VelocityProduct) else str(product)
+        key = (header.reference_id, header.secondary_id)
+        if key in seen:
+            raise InputError(
+                f"velocity product {index} ({header.reference_id} -> {header.secondary_id}"
+                f"{', ' + source if source else ''}) is the same pair as {seen[key] or 'an earlier product'}; "
+                "give each pair's product once"
+            )
+        seen[key] = source
+
+
+def _pair_entry(gridded: GriddedProduct, cells: Sequence[PointCell]) -> tuple[PairEntry, np.ndarray]:
+    """A pair's entry (dates, median speed, typical error, values at the points) and its ``v_error``
+    on the common grid."""
+    product = gridded.product
+    v = gridded.v
+    v_error = (
+        gridded.regrid(product.v_error)
+        if product.v_error is not None
+        else np.full(gridded.grid.shape, np.nan, dtype=np.float32)
+    )
+    valid = np.isfinite(v)
+    valid_px = int(valid.sum())
+    entry = PairEntry(
+        reference_id=product.reference_id,
+        secondary_id=product.secondary_id,
+        reference_datetime=as_utc(product.reference_datetime),
+        secondary_datetime=as_utc(product.secondary_datetime),
+        dt_days=float(product.dt_days),
+        median_v=float(np.median(v[valid])) if valid_px else float("nan"),
+        valid_px=valid_px,
+        valid_fraction=valid_px / valid.size if valid.size else 0.0,
+        resampled=gridded.resampled,
+        source=gridded.source,
+        max_velocity_m_per_yr=product.max_velocity_m_per_yr,
+        v_error=_pair_error(v_error, valid),
+        point_v=tuple(float(v[c.row, c.col]) if c.on_grid else float("nan") for c in cells),
+        point_v_error=tuple(float(v_error[c.row, c.col]) if c.on_grid else float("nan") for c in cells),
+    )
+    return entry, v_error
+
+
+def _in_region(entry: PairEntry, v: np.ndarray, v_error: np.ndarray, region: Region) -> PairEntry:
+    """The entry with its median speed and error over the headline region."""
+    inside = region.mask & np.isfinite(v)
+    return replace(entry, region_median_v=_median_or_nan(v[inside]), region_v_error=_median_or_nan(v_error[inside]))
+
+
+def _block_statistics(
+    cube: DatacubeWriter, layers: Sequence[int], years: dict[int, list[int]], min_count: int, rows_per_block: int
+) -> tuple[dict[str, np.ndarray], dict[int, _YearMaps]]:
+    """Median, error, spread and count maps of the ``layers`` of ``cube``, a block of rows at a time.
+
+    ``years`` gives, per calendar year, the positions in ``layers`` of that year's pairs; each
+    year gets its own median speed and error maps. Only one block of every layer (and one
+    band at a time) is in memory.
+    """
+    rows, cols = cube.grid.shape
+    maps = {
+        name: np.full((rows, cols), np.nan, dtype=np.float32)
+        for name in ("median_v", "median_vx", "median_vy", "v_error", "vx_error", "vy_error", "std_v")
+    }
+    maps["count"] = np.zeros((rows, cols), dtype=np.uint16)
+    year_maps = {
+        year: _YearMaps(
+            len(positions), np.full((rows, cols), np.nan, np.float32), np.full((rows, cols), np.nan, np.float32)
+        )
+        for year, positions in years.items()
+    }
+    selected = np.asarray(layers, dtype=np.intp)
+    for start in range(0, rows, rows_per_block):
+        stop = min(rows, start + rows_per_block)
+        block = slice(start, stop)
+        for name in ("v", "vx", "vy"):
+            values = cube.read_rows(name, start, stop)[selected]
+            errors = cube.read_rows(f"{name}_error", start, stop)[selected]
+            if name == "v":
+                count = np.isfinite(values).sum(axis=0)
+                maps["count"][block] = count
+                enough, spread = count >= min_count, count >= max(2, min_count)
+                std = np.full(count.shape, np.nan, dtype=np.float32)
+                std[spread] = np.nanstd(values[:, spread].astype(np.float64), axis=0, ddof=1)
+                maps["std_v"][block] = std
+                for year, positions in years.items():
+                    mine = values[positions]
+                    here = np.isfinite(mine).sum(axis=0) >= min(min_count, len(positions))
+                    year_maps[year].median_v[block][here], year_maps[year].v_error[block][here] = _median_with_error(
+                        mine[:, here], errors[positions][:, here]
+                    )
+            # Only cells with enough valid values reach nanmedian: no all-NaN slices, no warnings.
+            median, error = maps[f"median_{name}"][block], maps[f"{name}_error"][block]
+            median[enough], error[enough] = _median_with_error(values[:, enough], errors[:, enough])
+            del values, errors
+    return maps, year_maps
+
+
 def aggregate_products(
     products: Sequence[ProductLike],
     *,
@@ -847,8 +778,15 @@ def aggregate_products(
     glacier_outlines: GlacierOutlines | None = None,
     points_of_interest: Sequence[PointOfInterest] = (),
     keep_uncorrected_pairs: bool = False,
+    datacube: str | os.PathLike[str] | None = None,
+    memory_mb: float = BLOCK_MEMORY_MB,
 ) -> Summary:
     """Median speed and velocity, their errors, spread and valid-map count per pixel.
+
+    The products are read one at a time and written, each on the common grid, into the
+    velocity datacube (:mod:`.datacube`); the statistics are then made a block of rows at a
+    time from it (:func:`block_rows`). Memory holds one product and one block of every
+    pair, whatever the number of pairs.
 
     Parameters
     ----------
@@ -876,12 +814,17 @@ def aggregate_products(
         estimate. By default they are left out (:attr:`Summary.excluded` says why): their
         speeds include the pair's misregistration. Kept, they make the error of every median
         they enter unknown (NaN), and the headline says so.
+    datacube : path-like, optional
+        Where to keep the datacube (every pair, those left out flagged; products need their
+        acquisition dates). None: a scratch file, removed afterwards.
+    memory_mb : float, default :data:`BLOCK_MEMORY_MB`
+        Memory the statistics of one block of rows may take (MB).
 
     Returns
     -------
     Summary
         Statistics on the first product's grid (m/yr) and one :class:`PairEntry` per
-        aggregated product with its own dates.
+        aggregated product with its own dates, in input order.
 
     Raises
     ------
@@ -892,7 +835,8 @@ def aggregate_products(
     InvalidParameter
         No products, ``min_count`` < 1, an unknown ``resampling`` or a bad threshold.
     InputError
-        A product file is missing, or a product does not overlap the first product's grid.
+        A product file is missing, a product does not overlap the first product's grid, the
+        same pair twice, or (with ``datacube``) a product without acquisition dates.
     """
     if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
         raise InvalidParameter("min_count", f"must be an integer >= 1, got {min_count!r}")
@@ -911,86 +855,10 @@ def aggregate_products(
             f"{min_count} is more than the {n} product(s) given, so no pixel could have that many valid maps; "
             f"lower --min-count to at most {n} or add products",
         )
-    _refuse_repeated_files(products)
-
-    grid: Grid | None = None
-    bands = ("v", "vx", "vy", "v_error", "vx_error", "vy_error")
-    # Kept per pair: the error stacks give the median's error and each pair's regional error.
-    stacks: dict[str, list[np.ndarray]] = {name: [] for name in bands}
-    entries: list[PairEntry] = []
-    excluded: list[ExcludedPair] = []
-    for index, gridded in enumerate(products_on_grid(products, resampling=resampling)):
-        product, source, resampled = gridded.product, gridded.source, gridded.resampled
-        if grid is None:
-            grid = gridded.grid
-        valid = np.isfinite(gridded.v)
-        errors = {
-            name: gridded.regrid(getattr(product, name))
-            if getattr(product, name) is not None
-            else np.full(grid.shape, np.nan, dtype=np.float32)
-            for name in ("v_error", "vx_error", "vy_error")
-        }
-        valid_px = int(valid.sum())
-        entry = PairEntry(
-            reference_id=product.reference_id,
-            secondary_id=product.secondary_id,
-            reference_datetime=_as_utc(product.reference_datetime),
-            secondary_datetime=_as_utc(product.secondary_datetime),
-            dt_days=float(product.dt_days),
-            median_v=float(np.median(gridded.v[valid])) if valid_px else float("nan"),
-            valid_px=valid_px,
-            valid_fraction=valid_px / valid.size if valid.size else 0.0,
-            resampled=resampled,
-            source=source,
-            max_velocity_m_per_yr=product.max_velocity_m_per_yr,
-            v_error=_pair_error(errors["v_error"], valid),
-        )
-        first = next((e for e in [*entries, *(x.entry for x in excluded)] if e.pair_id == entry.pair_id), None)
-        if first is not None:
-            # The same pair twice would count twice (count 12 for 6 pairs) and weigh double.
-            raise InputError(
-                f"velocity product {index} ({entry.reference_id} -> {entry.secondary_id}"
-                f"{', ' + source if source else ''}) is the same pair as {first.source or 'an earlier product'}; "
-                "give each pair's product once"
-            )
-        exclusion = _exclusion(entry, product.correction, threshold, bool(keep_uncorrected_pairs))
-        if exclusion is not None:
-            log.warning("pair %s left out of the summary: %s", entry.pair_id, exclusion.reason)
-            excluded.append(exclusion)
-            continue
-        for name, band in (("v", gridded.v), ("vx", gridded.vx), ("vy", gridded.vy), *errors.items()):
-            stacks[name].append(np.asarray(band, dtype=np.float32))
-        entries.append(entry)
-        del product
-
-    assert grid is not None
-    if not entries:
-        raise _nothing_left(excluded, threshold)
-    if min_count > len(entries):
-        # Checked after the pairs are left out: else the summary is all NaN ("median speed nan").
-        raise PairsLeftOut(
-            "min_count",
-            f"{min_count} is more than the {len(entries)} pair(s) left after {len(excluded)} of {n} were left out "
-            f"({_counted(excluded, threshold)}), so no pixel could have that many valid maps; lower --min-count "
-            f"to at most {len(entries)}, or keep the pairs in",
-            tuple(excluded),
-        )
-    stack = {name: np.stack(stacks[name]) for name in bands}
-    del stacks
-    count = np.isfinite(stack["v"]).sum(axis=0).astype(np.uint16)
-    enough = count >= min_count
-    spread = count >= max(2, min_count)
-    out: dict[str, np.ndarray] = {}
-    for name in ("v", "vx", "vy"):
-        median = np.full(grid.shape, np.nan, dtype=np.float32)
-        error = np.full(grid.shape, np.nan, dtype=np.float32)
-        # Only pixels with a valid value reach nanmedian: no all-NaN slices, no warnings.
-        median[enough], error[enough] = _median_with_error(stack[name][:, enough], stack[f"{name}_error"][:, enough])
-        out[f"median_{name}"] = median
-        out[f"{name}_error"] = error
-    std_v = np.full(grid.shape, np.nan, dtype=np.float32)
-    std_v[spread] = np.nanstd(stack["v"][:, spread].astype(np.float64), axis=0, ddof=1)
-
+    refuse_repeated_files(products)
+    headers = [product_header(p) for p in products]
+    _refuse_repeated_pairs(products, headers)
+    grid = grid_of(headers[0], 0, "" if isinstance(products[0], VelocityProduct) else str(products[0]))
     crs = grid.crs.to_string()
     cells = locate_points(points_of_interest, grid.transform, grid.shape, crs)
     for cell in cells:
@@ -998,52 +866,99 @@ def aggregate_products(
             log.warning(
                 "point of interest %s (%g, %g) lies off the summary grid", cell.name, cell.point.x, cell.point.y
             )
-    region = headline_region(
-        grid.transform,
-        grid.shape,
-        crs,
-        glacier_outlines=glacier_outlines,
-        points=cells,
-        median_v=out["median_v"],
-        v_error=out["v_error"],
-    )
+    given = given_region(grid.transform, grid.shape, crs, glacier_outlines=glacier_outlines, points=cells)
+    dated = all(h.reference_datetime is not None and h.secondary_datetime is not None for h in headers)
+    # The datacube's layers go in mid-date order; a scratch stack of undated products in input order.
+    order = mid_date_order(products, headers) if dated or datacube is not None else list(range(n))
+    rows_per_block = block_rows(n, grid.shape[1], memory_mb)
+    layer_of: dict[int, int] = {}
+    entries_of: dict[int, PairEntry] = {}
+    excluded_of: dict[int, ExcludedPair] = {}
+    with contextlib.ExitStack() as stack:
+        path = Path(datacube) if datacube is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        cube = stack.enter_context(
+            open_datacube(
+                path if datacube is not None else path / "stack.nc",
+                grid,
+                pairs=n,
+                flags=True,
+                chunk_rows=rows_per_block,
+                require_dates=datacube is not None,
+            )
+        )
+        gridded_products = products_on_grid(products, resampling=resampling, grid=grid, order=order)
+        for layer, (index, gridded) in enumerate(zip(order, gridded_products, strict=True)):
+            entry, v_error = _pair_entry(gridded, cells)
+            exclusion = _exclusion(entry, gridded.product.correction, threshold, bool(keep_uncorrected_pairs))
+            cube.append(gridded, left_out=exclusion.reason if exclusion is not None else None)
+            layer_of[index] = layer
+            if exclusion is not None:
+                log.warning("pair %s left out of the summary: %s", entry.pair_id, exclusion.reason)
+                excluded_of[index] = exclusion
+                continue
+            entries_of[index] = _in_region(entry, gridded.v, v_error, given) if given is not None else entry
+        entries = [entries_of[i] for i in sorted(entries_of)]
+        excluded = [excluded_of[i] for i in sorted(excluded_of)]
+        if not entries:
+            raise _nothing_left(excluded, threshold)
+        if min_count > len(entries):
+            # Checked after the pairs are left out: else the summary is all NaN ("median speed nan").
+            raise PairsLeftOut(
+                "min_count",
+                f"{min_count} is more than the {len(entries)} pair(s) left after {len(excluded)} of {n} were left out "
+                f"({_counted(excluded, threshold)}), so no pixel could have that many valid maps; lower --min-count "
+                f"to at most {len(entries)}, or keep the pairs in",
+                tuple(excluded),
+            )
+        layers = [layer_of[i] for i in sorted(entries_of)]
+        years: dict[int, list[int]] = {}
+        for position, entry in enumerate(entries):
+            if entry.mid_datetime is not None:
+                years.setdefault(entry.mid_datetime.year, []).append(position)
+        maps, year_maps = _block_statistics(cube, layers, years if len(years) > 1 else {}, min_count, rows_per_block)
+        region = given or headline_region(
+            grid.transform,
+            grid.shape,
+            crs,
+            glacier_outlines=None,
+            points=(),
+            median_v=maps["median_v"],
+            v_error=maps["v_error"],
+        )
+        if given is None:
+            # The region comes from the medians: each pair's numbers over it, a layer at a time.
+            entries = [
+                _in_region(entry, cube.read_layer("v", layer), cube.read_layer("v_error", layer), region)
+                for entry, layer in zip(entries, layers, strict=True)
+            ]
     if not region.is_glacier:
         log.warning("headline numbers over %s; pass glacier_outlines or points_of_interest", region.name)
-    for index, entry in enumerate(entries):
-        v, err = stack["v"][index], stack["v_error"][index]
-        inside = region.mask & np.isfinite(v)
-        entries[index] = replace(
-            entry,
-            region_median_v=_median_or_nan(v[inside]),
-            region_v_error=_median_or_nan(err[inside]),
-            point_v=tuple(float(v[c.row, c.col]) if c.on_grid else float("nan") for c in cells),
-            point_v_error=tuple(float(err[c.row, c.col]) if c.on_grid else float("nan") for c in cells),
-        )
     summary = Summary(
-        median_v=out["median_v"],
-        median_vx=out["median_vx"],
-        median_vy=out["median_vy"],
-        std_v=std_v,
-        count=count,
+        median_v=maps["median_v"],
+        median_vx=maps["median_vx"],
+        median_vy=maps["median_vy"],
+        std_v=maps["std_v"],
+        count=maps["count"],
         transform=grid.transform,
         crs=crs,
         entries=tuple(entries),
         min_count=int(min_count),
-        v_error=out["v_error"],
-        vx_error=out["vx_error"],
-        vy_error=out["vy_error"],
+        v_error=maps["v_error"],
+        vx_error=maps["vx_error"],
+        vy_error=maps["vy_error"],
         excluded=tuple(excluded),
         max_pair_error_m_per_yr=threshold,
         region=region,
         points=cells,
         keep_uncorrected_pairs=bool(keep_uncorrected_pairs),
-        years=_year_headlines(entries, stack["v"], stack["v_error"], region.mask, min_count),
+        years=_year_headlines(year_maps, region.mask),
     )
     log.info(
-        "aggregated %d of %d products on a %dx%d grid; %.1f%% of pixels have a median speed; %s",
+        "aggregated %d of %d products on a %dx%d grid in blocks of %d rows; %.1f%% of pixels have a median speed; %s",
         len(entries),
         n,
         *grid.shape,
+        rows_per_block,
         100 * summary.valid_fraction,
         summary.headline(),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..aggregation.summary import RESAMPLING
+from ..aggregation.grid import RESAMPLING
 from ..io.aoi import parse_aoi
 from ..io.outlines import read_glacier_outlines
 from ..io.points import read_points_of_interest

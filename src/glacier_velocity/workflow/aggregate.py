@@ -35,12 +35,11 @@ from typing import Any, cast
 import pystac
 from rasterio._err import CPLE_BaseError
 
-from ..aggregation.datacube import DATACUBE_FILE_NAME, write_datacube
+from ..aggregation.datacube import DATACUBE_FILE_NAME
+from ..aggregation.grid import RESAMPLING, ResamplingName
 from ..aggregation.summary import (
     MAX_PAIR_ERROR_M_PER_YR,
-    RESAMPLING,
     ExcludedPair,
-    ResamplingName,
     Summary,
     SummaryFiles,
     aggregate_products,
@@ -365,26 +364,28 @@ def _report(
     )
 
 
-def _write_summary_files(
-    summary: Summary, summary_dir: Path, inputs: Sequence[ProductInput], params: AggregationParams
-) -> SummaryFiles:
-    """The summary COGs, figures, datacube and AOI of a run into ``summary_dir``."""
+def _write_summary_files(summary: Summary, summary_dir: Path, params: AggregationParams) -> SummaryFiles:
+    """The summary COGs, figures and AOI of a run into ``summary_dir``, beside its datacube."""
     return (
         write_summary(summary, summary_dir)
         .with_figures(
             plot_summary(summary, summary_dir / "summary_figure.png", outlines=params.glacier_outlines),
             plot_time_series(summary, summary_dir / "time_series.png"),
         )
-        .with_datacube(
-            write_datacube(
-                [p.cog for p in inputs],
-                summary_dir / DATACUBE_FILE_NAME,
-                resampling=cast(ResamplingName, params.resampling),
-                left_out={x.pair_id: x.reason for x in summary.excluded},
-            ).path
-        )
+        .with_datacube(summary_dir / DATACUBE_FILE_NAME)
         .with_aoi(write_aoi(params.aoi, summary_dir / AOI_FILE_NAME) if params.aoi is not None else None)
     )
+
+
+def _no_products(report: RunReport, message: str, report_path: Path) -> str:
+    """The step's one line when there is nothing to aggregate."""
+    if report.failed:
+        first = report.failed[0]
+        return (
+            f"no velocity products to aggregate: {report.summary_line()}, every pair failed "
+            f"(first, {first.pair_id}: {first.reason}); see {report_path}"
+        )
+    return f"no velocity products to aggregate ({message or 'no pairs were given'}); {report.summary_line()}"
 
 
 def _outcome(summary: Summary, report: RunReport) -> str:
@@ -454,42 +455,15 @@ def aggregate_run(
     files: SummaryFiles | None = None
     catalog_text: dict[str, str] = {}
     outcome = ""
-    # The products are checked first (the same pair twice, min_count above their number): their
-    # messages name the products, where the run report could only say a pair is listed twice.
     left_out: PairsLeftOut | None = None
-    if inputs:
-        try:
-            summary = aggregate_products(
-                [p.cog for p in inputs],
-                min_count=params.min_count,
-                resampling=resampling,
-                max_pair_error_m_per_yr=params.max_pair_error_m_per_yr,
-                glacier_outlines=params.glacier_outlines,
-                points_of_interest=params.points_of_interest or (),
-                keep_uncorrected_pairs=params.keep_uncorrected_pairs,
-            )
-        except PairsLeftOut as exc:
-            # Nothing (or too little) is left to summarise: the run report still lists every
-            # pair and why it was left out, then the step fails with the same words.
-            left_out = exc
-    excluded = summary.excluded if summary is not None else left_out.excluded if left_out is not None else ()
-    report = _report(statuses, inputs, message, _left_out(excluded, inputs))
-    # Created only now: a rejected input leaves no output directory behind. Every directory
-    # written into is a real one, checked before the first file is written: a symbolic link
-    # left or planted at out_dir, catalog/ or summary/ would take every file where it points.
+    # Every directory written into is a real one, checked before the first file is written: a
+    # symbolic link left or planted at out_dir, catalog/ or summary/ would take every file
+    # where it points. A rejected input leaves no output directory behind.
+    created = not out.exists()
     out = output_directory(out)
     for name in (CATALOG_DIR, SUMMARY_DIR):
         output_directory(out / name, create=False)
     report_path = out / RUN_REPORT_NAME
-    if left_out is None and summary is None:
-        if report.failed:
-            first = report.failed[0]
-            outcome = (
-                f"no velocity products to aggregate: {report.summary_line()}, every pair failed "
-                f"(first, {first.pair_id}: {first.reason}); see {report_path}"
-            )
-        else:
-            outcome = f"no velocity products to aggregate ({message or 'no pairs were given'}); {report.summary_line()}"
     # The run report, summary/ and catalog/ are one set, like a pair's products: written whole
     # beside the old set, then swapped in (io.atomic.replace_together). A full disk or a kill
     # leaves the earlier run's set as it was, and a new set has nothing of an old one (a pair
@@ -498,6 +472,25 @@ def aggregate_run(
     try:
         with replace_together(targets, key=SET_KEY) as (report_tmp, summary_tmp, catalog_tmp):
             summary_tmp.mkdir()
+            if inputs:
+                try:
+                    # The datacube is written as the products are read, into the new set.
+                    summary = aggregate_products(
+                        [p.cog for p in inputs],
+                        min_count=params.min_count,
+                        resampling=resampling,
+                        max_pair_error_m_per_yr=params.max_pair_error_m_per_yr,
+                        glacier_outlines=params.glacier_outlines,
+                        points_of_interest=params.points_of_interest or (),
+                        keep_uncorrected_pairs=params.keep_uncorrected_pairs,
+                        datacube=summary_tmp / DATACUBE_FILE_NAME,
+                    )
+                except PairsLeftOut as exc:
+                    # Nothing (or too little) is left to summarise: the run report still lists every
+                    # pair and why it was left out, then the step fails with the same words.
+                    left_out = exc
+            excluded = summary.excluded if summary is not None else left_out.excluded if left_out is not None else ()
+            report = _report(statuses, inputs, message, _left_out(excluded, inputs))
             write_run_report(report, report_tmp)
             if left_out is not None:
                 write_catalog(
@@ -511,9 +504,10 @@ def aggregate_run(
                 )
             else:
                 if summary is not None:
-                    files = _write_summary_files(summary, summary_tmp, inputs, params)
+                    files = _write_summary_files(summary, summary_tmp, params)
                     outcome = _outcome(summary, report)
                 else:
+                    outcome = _no_products(report, message, report_path)
                     catalog_text = {"title": "Glacier surface velocity: no products", "description": outcome}
                 write_catalog(
                     catalog_tmp,
@@ -531,6 +525,9 @@ def aggregate_run(
             f"{earlier if report_path.exists() else 'nothing was written'} - free some space (or choose "
             "another directory) and run the aggregation again"
         ) from exc
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a rejected input leaves no output directory behind
     if not any((out / SUMMARY_DIR).iterdir()):
         (out / SUMMARY_DIR).rmdir()  # no summary: no summary/ (an empty directory, not part of the set)
     if files is not None:
