@@ -167,6 +167,32 @@ def test_a_headline_without_cells_says_why():
     )
 
 
+def test_a_year_without_an_error_says_why_and_a_year_without_cells_says_so():
+    # 2021: two corrected pairs, 260 and 250 m/yr (errors 30 and 20: median 255.0 +/- 18.0);
+    # 2022: one pair kept in without a correction, 300 m/yr and no error.
+    raw = make_product(
+        ice_and_rock(300.0), reference_datetime=T0 + timedelta(days=400), name="raw", error_m_per_yr=None
+    )
+    products = [*_series([ice_and_rock(260.0), ice_and_rock(250.0)], [30.0, 20.0]), raw]
+    summary = aggregate_products(products, glacier_outlines=ICE, keep_uncorrected_pairs=True)
+    assert [y.year for y in summary.years] == [2021, 2022]
+    raw_id = f"{raw.reference_id}__{raw.secondary_id}"
+    assert summary.headline() == (
+        "median speed over glacier outlines (12 cells): 2021 255.0 +/- 18.0 m/yr (2 pairs), 2022 300.0 m/yr "
+        f"(1 pair); no +/-: 1 of the 3 pairs aggregated have no error estimate (kept in by keep_uncorrected_pairs: "
+        f"{raw_id})"
+    )
+    # A year with nothing measured on the glacier says that instead of a speed.
+    rock_only = ice_and_rock()
+    rock_only[:, :3] = np.nan
+    later = make_product(rock_only, reference_datetime=T0 + timedelta(days=400), name="rock")
+    summary = aggregate_products([products[0], later], glacier_outlines=ICE)
+    assert summary.headline() == (
+        "median speed over glacier outlines (12 cells): 2021 260.0 +/- 30.0 m/yr (1 pair), "
+        "2022 no speed measured (1 pair)"
+    )
+
+
 def test_pairs_above_the_error_threshold_are_left_out_and_named():
     speeds = [ice_and_rock(200.0), ice_and_rock(210.0), ice_and_rock(900.0)]
     products = _series(speeds, [30.0, 40.0, 150.0])
