@@ -21,7 +21,7 @@ requirements:
     ramMin: 256
     ramMax: 1024
 
-baseCommand: [python, -m, glacier_velocity.workflow.collect]
+baseCommand: [glacier-velocity, collect]
 arguments:
   - valueFrom: catalog
     prefix: --out

@@ -54,6 +54,19 @@ def test_there_are_the_expected_cwl_files() -> None:
     ]
 
 
+@pytest.mark.parametrize("path", TOOLS, ids=lambda p: p.name)
+def test_every_tool_is_a_notebook_or_a_subcommand(path: Path) -> None:
+    """One launch style per kind of step: papermill runs a notebook, or the console script runs a
+    registered subcommand (never ``python -m``, which skips the CLI's one-line errors)."""
+    from glacier_velocity.cli import COMMANDS
+
+    command = _load(path)["baseCommand"]
+    command = [command] if isinstance(command, str) else command
+    if command != ["papermill"]:
+        assert command[0] == "glacier-velocity" and len(command) == 2, command
+        assert command[1].replace("-", "_") in COMMANDS, command
+
+
 @pytest.mark.parametrize("path", CWL_FILES, ids=lambda p: p.name)
 def test_cwltool_validates(path: Path) -> None:
     from cwltool.main import main as cwltool_main

@@ -26,6 +26,7 @@ COMMANDS = (
     "track",
     "aggregate",
     "extract_pairs",
+    "collect",
     "run",
     "demo",
     "demo_container",
