@@ -67,3 +67,51 @@ def test_sort_based_median_equals_nanmedian(values):
         warnings.simplefilter("ignore", RuntimeWarning)
         expected = np.nanmedian(values, axis=-1)
     np.testing.assert_allclose(_nan_median_last_axis(values, count), expected, equal_nan=True)
+
+
+def _median_test_point_by_point(dx, dy, threshold=3.0, epsilon_px=0.1):
+    """Westerweel & Scarano's test written out point by point: what the vectorised, blockwise
+    implementation must give."""
+    out = np.zeros(dx.shape, dtype=bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i in range(dx.shape[0]):
+            for j in range(dx.shape[1]):
+                if not np.isfinite(dx[i, j]):
+                    continue
+                residual_sq, enough = 0.0, True
+                for comp in (dx, dy):
+                    neighbours = [
+                        comp[a, b]
+                        for a in range(i - 1, i + 2)
+                        for b in range(j - 1, j + 2)
+                        if (a, b) != (i, j) and 0 <= a < dx.shape[0] and 0 <= b < dx.shape[1]
+                    ]
+                    neighbours = np.array([v for v in neighbours if np.isfinite(v)])
+                    enough &= neighbours.size >= 6
+                    if neighbours.size == 0:
+                        residual_sq = np.nan
+                        continue
+                    median = np.median(neighbours)
+                    spread = np.median(np.abs(neighbours - median))
+                    residual_sq += (abs(comp[i, j] - median) / (spread + epsilon_px)) ** 2
+                out[i, j] = bool(enough and np.sqrt(residual_sq) > threshold)
+    return out
+
+
+def test_median_test_in_blocks_of_rows_equals_the_test_point_by_point():
+    # 300 rows: the test runs in blocks of 128 grid rows, and a block's first and last rows
+    # need their neighbours in the next one.
+    rng = np.random.default_rng(4)
+    dx = rng.normal(0, 0.05, (300, 9)) + 0.02 * np.arange(300)[:, None]
+    dy = rng.normal(0, 0.05, (300, 9))
+    dx[rng.random(dx.shape) < 0.05] += 4.0
+    dx[rng.random(dx.shape) < 0.1] = np.nan
+    dy[~np.isfinite(dx)] = np.nan
+    for row in (127, 200, 256, 298):
+        dx[row - 1 : row + 2, 3:6] = 0.02 * row
+        dy[row - 1 : row + 2, 3:6] = 0.0
+        dx[row, 4] += 3.0
+    flagged = normalized_median_test(dx, dy)
+    np.testing.assert_array_equal(flagged, _median_test_point_by_point(dx, dy))
+    assert flagged[[127, 200, 256, 298], 4].all()

@@ -162,12 +162,16 @@ def reference_sums_of(channel: np.ndarray, sets: list[ChipWindows], gradients: b
         return [w.sums_from_table(tables[w.block], w.block) for w in sets]
 
     s = sums(channel)
-    ss = sums(channel * channel)
+    product = np.multiply(channel, channel)
+    ss = sums(product)
     var = [b - a * a / float(w.size * w.size) for w, a, b in zip(sets, s, ss, strict=True)]
     if not gradients:
         return [ReferenceSums(s=a, var=v) for a, v in zip(s, var, strict=True)]
     gx, gy = _gradients(channel)
-    parts = [sums(image) for image in (gx, gy, gx * channel, gy * channel, gx * gx, gy * gy, gx * gy)]
+    # One product image at a time, in one buffer: a strip of a full tile is ~13 MB per image.
+    parts = [sums(gx), sums(gy)]
+    for left, right in ((gx, channel), (gy, channel), (gx, gx), (gy, gy), (gx, gy)):
+        parts.append(sums(np.multiply(left, right, out=product)))
     return [
         ReferenceSums(s[k], var[k], *(part[k] for part in parts))  # s_gx, s_gy, gx_r, gy_r, hxx, hyy, hxy
         for k in range(len(sets))

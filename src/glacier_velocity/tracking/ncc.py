@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ..domain.offsets import OffsetField
 from ..errors import TrackingFailed
-from .filters import apply_filter
+from .filters import ImageFilter, apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
 from .integral_ncc import (
     ChipWindows,
@@ -50,6 +50,7 @@ from .integral_ncc import (
     gradient_residuals,
     reference_sums_of,
 )
+from .masks import PackedMask
 from .outliers import fill_gaps, isolated_points, normalized_median_test, small_clusters
 from .params import TrackingParams
 
@@ -149,14 +150,33 @@ _STRIP_CORRELATIONS = 4_000_000
 
 
 @dataclass(frozen=True)
+class _Channels:
+    """One image's filtered channels on a pyramid level, read by rows as float32: ``stored``, or
+    filtered from ``image`` when read (``fitted``), which level 0 of a large pair is: its stored
+    copy would double the memory of the images (:data:`FILTER_ON_READ_ABOVE_BYTES`)."""
+
+    stored: list[np.ndarray] | None = None
+    image: np.ndarray | None = None
+    valid: PackedMask | None = None
+    fitted: ImageFilter | None = None
+
+    def rows(self, lo: int, hi: int) -> list[np.ndarray]:
+        """Rows ``lo..hi`` of every channel, float32."""
+        if self.stored is not None:
+            return [_as_float32(channel[lo:hi]) for channel in self.stored]
+        assert self.fitted is not None and self.image is not None and self.valid is not None
+        return self.fitted.rows(self.image, self.valid, lo, hi)
+
+
+@dataclass(frozen=True)
 class _Level:
     """One pyramid level: filtered channels, validity, and its chip grid."""
 
     scale: int
-    reference: list[np.ndarray]
-    reference_valid: np.ndarray
-    secondary: list[np.ndarray]
-    secondary_valid: np.ndarray
+    reference: _Channels
+    reference_valid: PackedMask
+    secondary: _Channels
+    secondary_valid: PackedMask
     grid: ChipGrid
 
     @property
@@ -170,7 +190,7 @@ class _LevelCache:
     reference's chip sums (with or without gradients) and its chips' nodata fractions. Each
     strip is handled by one thread at a time, so no lock is needed."""
 
-    sums: dict[tuple[int, bool | str, int], list[ReferenceSums]] = field(default_factory=dict)
+    sums: dict[tuple[int, bool, int], list[ReferenceSums]] = field(default_factory=dict)
     bad_reference: dict[object, np.ndarray] = field(default_factory=dict)
 
 
@@ -257,7 +277,7 @@ def memory_needed_bytes(shape: tuple[int, int], params: TrackingParams, threads:
     return correlations * _BYTES_PER_CORRELATION + pyramid
 
 
-def _pyr_down(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pyr_down(image: np.ndarray, valid: PackedMask) -> tuple[np.ndarray, PackedMask]:
     """Half-resolution image (float32) and validity, in row blocks to bound memory.
 
     Nodata is replaced by the mean of the valid pixels before smoothing, so it does not
@@ -265,10 +285,18 @@ def _pyr_down(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndar
     5 x 5 kernel was.
     """
     rows = image.shape[0]
-    count = int(valid.sum())
-    fill = float(image.sum(where=valid, dtype=np.float64) / count) if count else 0.0
+    fill = 0.0
+    if not valid.all():
+        total = sum(
+            float(
+                image[lo : lo + _PYRAMID_BLOCK_ROWS].sum(where=valid[lo : lo + _PYRAMID_BLOCK_ROWS], dtype=np.float64)
+            )
+            for lo in range(0, rows, _PYRAMID_BLOCK_ROWS)
+        )
+        count = valid.count()
+        fill = total / count if count else 0.0
     out_img = np.empty(((rows + 1) // 2, (image.shape[1] + 1) // 2), dtype=np.float32)
-    out_valid = np.empty(out_img.shape, dtype=bool)
+    out_valid = np.empty(out_img.shape, dtype=bool) if not valid.all() else None
     margin = 4
     for lo in range(0, rows, _PYRAMID_BLOCK_ROWS):
         hi = min(rows, lo + _PYRAMID_BLOCK_ROWS)
@@ -285,47 +313,60 @@ def _pyr_down(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndar
         # cv2.pyrDown centres output row j on input row 2j: plo and lo are even.
         a, b = (lo - plo) // 2, (lo - plo) // 2 + (hi - lo + 1) // 2
         out_img[lo // 2 : lo // 2 + b - a] = small[a:b]
-        out_valid[lo // 2 : lo // 2 + b - a] = small_valid[a:b]
-    return out_img, out_valid
+        if out_valid is not None:
+            out_valid[lo // 2 : lo // 2 + b - a] = small_valid[a:b]
+    shape = (int(out_img.shape[0]), int(out_img.shape[1]))
+    return out_img, PackedMask(None, shape) if out_valid is None else PackedMask.of(out_valid)
 
 
-#: Filtered images of a pair larger than this (bytes, as float32) are stored as float16.
-FLOAT16_ABOVE_BYTES = 512 * 2**20
+#: Filtered images of a pair larger than this (bytes, as float32 channels) are not stored at
+#: full resolution but filtered strip by strip as the passes read them (``_Channels``), and
+#: their coarser levels are stored as float16: a full tile keeps about 0.15 GB of filtered
+#: images instead of 1 GB. Filtering every strip of the three full-resolution passes costs
+#: about as much as converting stored float16 rows back to float32 did; smaller pairs are
+#: stored as float32 all the same.
+FILTER_ON_READ_ABOVE_BYTES = 512 * 2**20
 
 
-def _filtered(image: np.ndarray, valid: np.ndarray, params: TrackingParams, dtype: type) -> list[np.ndarray]:
-    return [ch.astype(dtype, copy=False) for ch in apply_filter(image, valid, params.filter, params.filter_width_px)]
-
-
-def _storage_dtype(shape: tuple[int, int], params: TrackingParams) -> type:
-    """float16 for very large pairs: filtered values are O(1), and a step of ~1e-3 of their
-    spread is far below sensor noise, so a full-tile pair keeps 0.5 GB instead of 1 GB; the
-    conversions cost ~15 % of the run time, so smaller pairs stay float32."""
+def _large_pair(shape: tuple[int, int], params: TrackingParams) -> bool:
+    """Whether both images' filtered channels at full resolution exceed
+    :data:`FILTER_ON_READ_ABOVE_BYTES` as float32."""
     channels = 2 if params.filter == "oc" else 1
-    size = 2 * channels * shape[0] * shape[1] * 4
-    return np.float16 if size > FLOAT16_ABOVE_BYTES else np.float32
+    return 2 * channels * shape[0] * shape[1] * 4 > FILTER_ON_READ_ABOVE_BYTES
+
+
+def _channels(image: np.ndarray, valid: PackedMask, params: TrackingParams, store: type | None) -> _Channels:
+    """The filtered channels of one image on one level: stored as ``store`` (float32 or
+    float16), or, with ``store`` None, filtered when read."""
+    if store is not None:
+        return _Channels(stored=apply_filter(image, valid, params.filter, params.filter_width_px, store))
+    fitted = ImageFilter.fit(image, valid, params.filter, params.filter_width_px)
+    return _Channels(image=image, valid=valid, fitted=fitted)
 
 
 def _build_levels(
     reference: np.ndarray,
     secondary: np.ndarray,
-    ref_valid: np.ndarray,
-    sec_valid: np.ndarray,
+    ref_valid: PackedMask,
+    sec_valid: PackedMask,
     params: TrackingParams,
     pool: ThreadPoolExecutor,
 ) -> list[_Level]:
     """Filtered pyramid levels; each raw level is dropped as soon as the next is made.
 
-    The reference and the secondary are filtered and reduced in parallel threads.
+    The reference and the secondary are filtered and reduced in parallel threads. Level 0 of a
+    large pair (:func:`_large_pair`) is filtered when read, from the images themselves; its
+    coarser levels are stored as float16.
     """
     n = _plan_levels(reference.shape, params)
-    dtype = _storage_dtype(reference.shape, params)
+    large = _large_pair(reference.shape, params)
     ref, sec, rv, sv = reference, secondary, ref_valid, sec_valid
     levels = []
     for level in range(n + 1):
         spacing = params.grid_spacing_px if level == 0 else max(2, params.chip_px // 4)
-        ref_f = pool.submit(_filtered, ref, rv, params, dtype)
-        sec_f = pool.submit(_filtered, sec, sv, params, dtype)
+        store = None if large and level == 0 else np.float16 if large else np.float32
+        ref_f = pool.submit(_channels, ref, rv, params, store)
+        sec_f = pool.submit(_channels, sec, sv, params, store)
         levels.append(
             _Level(
                 scale=2**level,
@@ -361,13 +402,18 @@ def _dense_field(values: np.ndarray, grid: ChipGrid, ys: np.ndarray, xs: np.ndar
     g0 = max(0, int(np.floor((float(ys[0]) - grid.rows[0]) / s)) - 1)
     g1 = min(n_r, int(np.ceil((float(ys[-1]) - grid.rows[0]) / s)) + 2)
     block = np.ascontiguousarray(values[g0:g1], dtype=np.float32)
+    ry0, ry1 = int(ys[0]) - int(off_r) - g0 * s, int(ys[-1]) - int(off_r) - g0 * s
+    rx0, rx1 = int(xs[0]) - int(off_c), int(xs[-1]) - int(off_c)
+    # Pixels beyond the grid's first or last point continue its edge values: the block is
+    # padded by whole grid cells (replicated), so that the strip is a slice of the upsampled
+    # block and never a gather.
+    top, left = max(0, -(ry0 // s)), max(0, -(rx0 // s))
+    bottom = max(0, -(-(ry1 + 1) // s) - block.shape[0])
+    right = max(0, -(-(rx1 + 1) // s) - block.shape[1])
+    if top or bottom or left or right:
+        block = np.asarray(cv2.copyMakeBorder(block, top, bottom, left, right, cv2.BORDER_REPLICATE), dtype=np.float32)
     up = cv2.resize(block, (block.shape[1] * s, block.shape[0] * s), interpolation=cv2.INTER_LINEAR)
-    ry = ys.astype(np.int64) - int(off_r) - g0 * s
-    rx = xs.astype(np.int64) - int(off_c)
-    if ry[0] >= 0 and ry[-1] < up.shape[0] and rx[0] >= 0 and rx[-1] < up.shape[1]:
-        return up[ry[0] : ry[-1] + 1, rx[0] : rx[-1] + 1]
-    # Beyond the grid's first or last point: the edge values continue.
-    return up[np.ix_(np.clip(ry, 0, up.shape[0] - 1), np.clip(rx, 0, up.shape[1] - 1))]
+    return up[ry0 + top * s : ry1 + top * s + 1, rx0 + left * s : rx1 + left * s + 1]
 
 
 def _dense_field_remap(values: np.ndarray, grid: ChipGrid, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -390,6 +436,7 @@ def _track_strip(
     max_nodata: float,
     interpolation: int,
     ref_cache: _LevelCache,
+    monotone: bool,
     adaptive: bool = False,
     wide: bool = False,
 ) -> tuple[slice, _Estimate]:
@@ -420,53 +467,62 @@ def _track_strip(
     src_lo = max(0, int(np.floor(ys[0] + pred_dy.min())) - 4)
     src_hi = min(rows, int(np.ceil(ys[-1] + pred_dy.max())) + 5)
     map_y -= src_lo
-    valid_w = _warped_validity(level.secondary_valid[src_lo:src_hi], map_x, map_y, pred_dx, pred_dy, grid.spacing_px)
+    valid_w = _warped_validity(level.secondary_valid, src_lo, src_hi, map_x, map_y, monotone)
     warped = []
-    for ch in level.secondary:
-        source = ch[src_lo:src_hi].astype(np.float32, copy=False)
+    for source in level.secondary.rows(src_lo, src_hi):
         w = cv2.remap(source, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if valid_w is not None:
             w[~valid_w] = 0.0
         warped.append(w)
+    del source
     local_starts = row_starts - y_lo
-    reference = [ch[y_lo:y_hi].astype(np.float32, copy=False) for ch in level.reference]
     inner = (slice(radius, radius + y_hi - y_lo), slice(radius, radius + cols))
-    windows = ChipWindows.of(local_starts, grid.col_starts, chip)
-    large = _large_windows(windows, ext, (y_hi - y_lo, cols)) if adaptive else None
-    # The reference's own chip sums are the same in every pass over this level: computed once,
-    # for the chips of both sizes together.
-    key = (i0, radius == 0, ext)
-    if key not in ref_cache.sums:
-        sets = [windows] if large is None else [windows, large[0]]
-        per_channel = [reference_sums_of(ch, sets, gradients=radius == 0) for ch in reference]
-        ref_cache.sums[key] = [sums[0] for sums in per_channel]
-        if large is not None:
-            ref_cache.sums[(i0, "large", ext)] = [sums[1] for sums in per_channel]
-    usable = _usable(level, ref_cache, (i0, ext), windows, y_lo, valid_w, inner, max_nodata)
-    if radius == 0:
-        chips = [(windows, ref_cache.sums[key])]
-        if large is not None:
-            large_windows, at = large
-            chips.append((large_windows, ref_cache.sums[(i0, "large", ext)]))
-        measured = gradient_residuals(reference, warped, chips)
-        peak = measured[0]
-        if large is not None:
-            large_usable = usable[at] & _usable(
-                level, ref_cache, (i0, "large"), large_windows, y_lo, valid_w, inner, max_nodata
-            )
-            peak = _adaptive_chips(peak, measured[1], at, large_usable, (chip, large_windows.size))
-    else:
-        peak = find_peaks(
-            correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius, ref_cache.sums[key]),
-            sub_pixel=not wide,
-        )
     # The residual is what remains of the chip's motion after the deformation; adding the
     # deformation applied at the chip centre (not its chip mean) makes the estimate converge
     # to the motion *at the grid point* instead of a chip average, which is what removes the
     # bias in curved velocity profiles (shear margins). The predictor is smoothed between
     # passes (PREDICTOR_SMOOTHING) because point-wise feedback otherwise amplifies noise.
+    # Taken now, so that the full-size maps are freed before the correlation's own arrays exist.
     base_dx = _centre_mean(map_x[inner], local_starts, grid.col_starts, chip) - grid.cols[None, :]
     base_dy = _centre_mean(map_y[inner], local_starts, grid.col_starts, chip) + src_lo - grid.rows[i0:i1, None]
+    del map_x, map_y
+    windows = ChipWindows.of(local_starts, grid.col_starts, chip)
+    large = _large_windows(windows, ext, (y_hi - y_lo, cols)) if adaptive else None
+    usable = _usable(level, ref_cache, (i0, ext), windows, y_lo, valid_w, inner, max_nodata)
+    large_usable = (
+        None
+        if large is None
+        else usable[large[1]] & _usable(level, ref_cache, (i0, "large"), large[0], y_lo, valid_w, inner, max_nodata)
+    )
+    del valid_w
+    reference = level.reference.rows(y_lo, y_hi)
+    # The reference's own chip sums are the same in every pass over this level: computed once,
+    # for the chips of both sizes together.
+    # The adaptive (last) pass is the only one with larger chips: its sums are not kept.
+    key = (i0, radius == 0, ext)
+    ref_sums = ref_cache.sums.get(key)
+    large_sums = None
+    if ref_sums is None:
+        sets = [windows] if large is None else [windows, large[0]]
+        per_channel = [reference_sums_of(ch, sets, gradients=radius == 0) for ch in reference]
+        ref_sums = [sums[0] for sums in per_channel]
+        if large is None:
+            ref_cache.sums[key] = ref_sums
+        else:
+            large_sums = [sums[1] for sums in per_channel]
+    if radius == 0:
+        chips = [(windows, ref_sums)]
+        if large is not None and large_sums is not None:
+            chips.append((large[0], large_sums))
+        measured = gradient_residuals(reference, warped, chips)
+        peak = measured[0]
+        if large is not None and large_usable is not None:
+            peak = _adaptive_chips(peak, measured[1], large[1], large_usable, (chip, large[0].size))
+    else:
+        peak = find_peaks(
+            correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius, ref_sums),
+            sub_pixel=not wide,
+        )
     dx = np.where(usable, base_dx + peak.dx, np.nan)
     dy = np.where(usable, base_dy + peak.dy, np.nan)
     return slice(i0, i1), _Estimate(
@@ -522,6 +578,14 @@ def _large_windows(
     return ChipWindows.of(starts_r[at[0]], starts_c[at[1]], size), at
 
 
+def _as_float32(values: np.ndarray) -> np.ndarray:
+    """Rows of a stored level (float32, or float16 for a large pair) as float32; OpenCV converts
+    float16 about twice as fast as NumPy, and exactly."""
+    if values.dtype == np.float32:
+        return values
+    return np.asarray(cv2.add(values, 0.0, dtype=cv2.CV_32F))  # type: ignore[call-overload]  # scalar src2
+
+
 def _quantized(values: np.ndarray) -> np.ndarray:
     """``values`` (float32) rounded in place to OpenCV's remap step (1/32 px)."""
     values *= _REMAP_STEPS
@@ -530,37 +594,45 @@ def _quantized(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _monotone(pred_dx: np.ndarray, pred_dy: np.ndarray, spacing_px: int) -> bool:
+    """Whether the predictor (px) changes by less than a grid spacing between neighbouring grid
+    points, so that the deformation maps grow along rows and down columns (see
+    :func:`_warped_validity`)."""
+    return (pred_dx.shape[1] < 2 or float(np.abs(np.diff(pred_dx, axis=1)).max()) < spacing_px) and (
+        pred_dy.shape[0] < 2 or float(np.abs(np.diff(pred_dy, axis=0)).max()) < spacing_px
+    )
+
+
 def _warped_validity(
-    source_valid: np.ndarray,
-    map_x: np.ndarray,
-    map_y: np.ndarray,
-    pred_dx: np.ndarray,
-    pred_dy: np.ndarray,
-    spacing_px: int,
+    valid: PackedMask, src_lo: int, src_hi: int, map_x: np.ndarray, map_y: np.ndarray, monotone: bool
 ) -> np.ndarray | None:
-    """Which deformed pixels come from a valid source pixel (nearest); None if all do.
+    """Which deformed pixels come from a valid source pixel (nearest) of rows ``src_lo..src_hi``
+    of ``valid``; None if all do.
 
     A deformed pixel is valid if its nearest source pixel is: the interpolation kernel's reach
     into nodata is absorbed by the chip's nodata-fraction test. Where the source is entirely
-    valid, only pixels mapped outside it can be invalid. When the predictor changes by less
-    than a grid spacing between neighbouring grid points, ``map_x`` grows along each row and
-    ``map_y`` down each column, so their extremes lie on the strip's edges; if those are inside
-    the source, the full-size remap of the mask is not needed (most strips of most pairs).
+    valid, only pixels mapped outside it can be invalid. When the predictor is ``monotone``
+    (:func:`_monotone`), ``map_x`` grows along each row and ``map_y`` down each column, so their
+    extremes lie on the strip's edges; if those are inside the source, the full-size remap of
+    the mask is not needed (most strips of most pairs).
     """
-    rows, cols = source_valid.shape
-    if source_valid.all():
-        monotone = (pred_dx.shape[1] < 2 or float(np.abs(np.diff(pred_dx, axis=1)).max()) < spacing_px) and (
-            pred_dy.shape[0] < 2 or float(np.abs(np.diff(pred_dy, axis=0)).max()) < spacing_px
-        )
-        if monotone and (
-            float(map_x[:, 0].min()) >= 0.0
-            and float(map_x[:, -1].max()) <= cols - 1
-            and float(map_y[0].min()) >= 0.0
-            and float(map_y[-1].max()) <= rows - 1
-        ):
-            return None
+    rows, cols = src_hi - src_lo, valid.shape[1]
+    if (
+        valid.all()
+        and monotone
+        and float(map_x[:, 0].min()) >= 0.0
+        and float(map_x[:, -1].max()) <= cols - 1
+        and float(map_y[0].min()) >= 0.0
+        and float(map_y[-1].max()) <= rows - 1
+    ):
+        return None
     return cv2.remap(
-        source_valid.view(np.uint8), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        valid[src_lo:src_hi].view(np.uint8),
+        map_x,
+        map_y,
+        cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     ).view(bool)
 
 
@@ -605,6 +677,7 @@ def _iterate(
         snr=np.full(grid.shape, np.nan, dtype=np.float32),
         chip=np.zeros(grid.shape, dtype=np.int16) if radius == 0 else None,
     )
+    monotone = _monotone(pred_dx, pred_dy, grid.spacing_px)
     futures = [
         pool.submit(
             _track_strip,
@@ -618,6 +691,7 @@ def _iterate(
             params.max_nodata_fraction,
             interpolation,
             ref_cache,
+            monotone,
             adaptive,
             wide,
         )
@@ -812,12 +886,9 @@ def track_ncc(
     OffsetField
         ``dx``/``dy`` (px) at chip centres, NaN where rejected; ``peak`` and ``snr``.
     """
-    ref_valid = reference != 0
-    sec_valid = secondary != 0
-    if reference_mask is not None:
-        ref_valid &= ~np.asarray(reference_mask, dtype=bool)
-    if secondary_mask is not None:
-        sec_valid &= ~np.asarray(secondary_mask, dtype=bool)
+    ref_valid, sec_valid = (
+        _validity(image, mask) for image, mask in ((reference, reference_mask), (secondary, secondary_mask))
+    )
     if not ref_valid.any() or not sec_valid.any():
         which = "reference" if not ref_valid.any() else "secondary"
         raise TrackingFailed(f"the {which} image holds no valid pixel (all nodata or masked)")
@@ -843,6 +914,18 @@ def track_ncc(
         dy_error=error.copy(),
         chip_px=chip,
     )
+
+
+def _validity(image: np.ndarray, mask: np.ndarray | None) -> PackedMask:
+    """Pixels with data (DN not 0) and not masked, packed."""
+
+    def rows(lo: int, hi: int) -> np.ndarray:
+        valid = image[lo:hi] != 0
+        if mask is not None:
+            valid &= ~np.asarray(mask[lo:hi], dtype=bool)
+        return valid
+
+    return PackedMask.from_rows((int(image.shape[0]), int(image.shape[1])), rows)
 
 
 def point_error_px(snr: np.ndarray, chip_px: np.ndarray) -> np.ndarray:
@@ -896,6 +979,8 @@ def _run_schedule(
                 wide=this.wide,
                 adaptive=final,
             )
+            if final:
+                caches.clear()  # the reference sums of every level: no pass needs them now
             limit = params.search_px / level.scale + 1.0
             if this.wide:
                 alt = _wide_hypothesis(raw, pred_dx, pred_dy, params, limit)

@@ -33,20 +33,30 @@ def normalized_median_test(
     ndarray of bool
         True where the vector is an outlier.
     """
-    residual_sq = np.zeros(dx.shape)
-    enough = np.ones(dx.shape, dtype=bool)
-    for comp in (dx, dy):
-        padded = np.pad(comp.astype(np.float64), 1, constant_values=np.nan)
-        win = sliding_window_view(padded, (3, 3)).reshape(*comp.shape, 9)
-        neigh = np.delete(win, 4, axis=2)
-        count = np.isfinite(neigh).sum(axis=2)
-        med = _nan_median_last_axis(neigh, count)
-        spread = _nan_median_last_axis(np.abs(neigh - med[..., None]), count)
-        enough &= count >= 6
-        residual_sq += (np.abs(comp - med) / (spread + epsilon_px)) ** 2
-    with np.errstate(invalid="ignore"):
-        outlier = (np.sqrt(residual_sq) > threshold) & enough & np.isfinite(dx)
+    outlier = np.zeros(dx.shape, dtype=bool)
+    padded = [np.pad(comp.astype(np.float64), 1, constant_values=np.nan) for comp in (dx, dy)]
+    # In blocks of rows: each point needs only its 3 x 3 neighbourhood, and the sorted
+    # neighbourhoods of a whole full-tile grid (9 values a point, several copies) would take
+    # 300 MB at once.
+    for lo in range(0, dx.shape[0], _MEDIAN_BLOCK_ROWS):
+        hi = min(dx.shape[0], lo + _MEDIAN_BLOCK_ROWS)
+        residual_sq = np.zeros((hi - lo, dx.shape[1]))
+        enough = np.ones(residual_sq.shape, dtype=bool)
+        for comp, pad in zip((dx, dy), padded, strict=True):
+            win = sliding_window_view(pad[lo : hi + 2], (3, 3)).reshape(*residual_sq.shape, 9)
+            neigh = np.delete(win, 4, axis=2)
+            count = np.isfinite(neigh).sum(axis=2)
+            med = _nan_median_last_axis(neigh, count)
+            spread = _nan_median_last_axis(np.abs(neigh - med[..., None]), count)
+            enough &= count >= 6
+            residual_sq += (np.abs(comp[lo:hi] - med) / (spread + epsilon_px)) ** 2
+        with np.errstate(invalid="ignore"):
+            outlier[lo:hi] = (np.sqrt(residual_sq) > threshold) & enough & np.isfinite(dx[lo:hi])
     return outlier
+
+
+#: Grid rows the median test handles at a time.
+_MEDIAN_BLOCK_ROWS = 128
 
 
 def _nan_median_last_axis(values: np.ndarray, count: np.ndarray) -> np.ndarray:
