@@ -16,7 +16,7 @@ from glacier_velocity.demo.synthetic import Translation, make_pair
 from glacier_velocity.io.atomic import atomic_output
 from glacier_velocity.io.cog import write_cog
 from glacier_velocity.products import catalog as catalog_module
-from glacier_velocity.workflow import correlate as correlate_module
+from glacier_velocity.products import quicklook as quicklook_module
 from glacier_velocity.workflow.correlate import CorrelationParams, correlate_pair
 from helpers import REF_TIME, SEC_TIME, X0, Y0, write_pair_products, write_scene_cog, write_scene_item
 
@@ -102,7 +102,7 @@ def test_pair_products_appear_together_or_not_at_all(pair_items, tmp_path, monke
     def broken_quicklook(*args, **kwargs):
         raise Interrupted("killed while drawing the quicklook")
 
-    monkeypatch.setattr(correlate_module, "write_quicklook", broken_quicklook)
+    monkeypatch.setattr(quicklook_module, "write_quicklook", broken_quicklook)
     with pytest.raises(Interrupted):
         correlate_pair(ref, sec, out, PARAMS)
     # The COG was complete before the quicklook failed; it must not stay without its item.

@@ -137,10 +137,13 @@ class ReferenceSums:
     hxy: np.ndarray | None = None
 
 
-def _gradients(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Central differences (the symmetric derivative with the least smoothing), 0 at the border."""
-    gx = np.zeros_like(image)
-    gy = np.zeros_like(image)
+def gradients_of(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Central differences (the symmetric derivative with the least smoothing) along columns
+    and rows, 0 at the border."""
+    gx = np.empty_like(image)
+    gy = np.empty_like(image)
+    gx[:, [0, -1]] = 0.0
+    gy[[0, -1], :] = 0.0
     np.subtract(image[:, 2:], image[:, :-2], out=gx[:, 1:-1])
     np.subtract(image[2:, :], image[:-2, :], out=gy[1:-1, :])
     gx *= 0.5
@@ -148,12 +151,17 @@ def _gradients(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def reference_sums(channel: np.ndarray, windows: ChipWindows, gradients: bool) -> ReferenceSums:
-    """The secondary-independent chip sums of one reference channel (see :class:`ReferenceSums`)."""
+def reference_sums(
+    channel: np.ndarray, windows: ChipWindows, gradients: tuple[np.ndarray, np.ndarray] | None
+) -> ReferenceSums:
+    """The secondary-independent chip sums of one reference channel (see :class:`ReferenceSums`);
+    with its :func:`gradients_of`, the gradient sums too."""
     return reference_sums_of(channel, [windows], gradients)[0]
 
 
-def reference_sums_of(channel: np.ndarray, sets: list[ChipWindows], gradients: bool) -> list[ReferenceSums]:
+def reference_sums_of(
+    channel: np.ndarray, sets: list[ChipWindows], gradients: tuple[np.ndarray, np.ndarray] | None
+) -> list[ReferenceSums]:
     """:func:`reference_sums` for several sets of windows, each image reduced once for all."""
     blocks = sorted({w.block for w in sets})
 
@@ -165,9 +173,9 @@ def reference_sums_of(channel: np.ndarray, sets: list[ChipWindows], gradients: b
     product = np.multiply(channel, channel)
     ss = sums(product)
     var = [b - a * a / float(w.size * w.size) for w, a, b in zip(sets, s, ss, strict=True)]
-    if not gradients:
+    if gradients is None:
         return [ReferenceSums(s=a, var=v) for a, v in zip(s, var, strict=True)]
-    gx, gy = _gradients(channel)
+    gx, gy = gradients
     # One product image at a time, in one buffer: a strip of a full tile is ~13 MB per image.
     parts = [sums(gx), sums(gy)]
     for left, right in ((gx, channel), (gy, channel), (gx, gx), (gy, gy), (gx, gy)):
@@ -215,7 +223,7 @@ def correlate_shifts(
     k = 2 * radius + 1
     windows = ChipWindows.of(row_starts, col_starts, chip_px)
     if ref_sums is None:
-        ref_sums = [reference_sums(ch, windows, gradients=False) for ch in reference]
+        ref_sums = [reference_sums(ch, windows, gradients=None) for ch in reference]
     var_r = np.sum([rsum.var for rsum in ref_sums], axis=0)
     mean_r = [rsum.s / n for rsum in ref_sums]
     # The secondary's window sums at every shift are strided reads of its box sums: one table
@@ -354,6 +362,7 @@ def gradient_residuals(
     reference: list[np.ndarray],
     secondary: list[np.ndarray],
     chips: list[tuple[ChipWindows, list[ReferenceSums]]],
+    gradients: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[Peak]:
     """Residual shift of every chip by a gradient (Lucas-Kanade) step, once images align.
 
@@ -382,6 +391,8 @@ def gradient_residuals(
         One or more sets of chips (e.g. two sizes around the same points), each with the
         :func:`reference_sums` (with gradients) of every reference channel. The products of
         the images are made once for all sets.
+    gradients : list of (ndarray, ndarray), optional
+        :func:`gradients_of` each reference channel, when already made.
 
     Returns
     -------
@@ -400,7 +411,7 @@ def gradient_residuals(
         return [w.sums_from_table(tables[w.block], w.block) for w, _ in chips]
 
     for c, (ch_r, ch_s) in enumerate(zip(reference, secondary, strict=True)):
-        gx, gy = _gradients(ch_r)
+        gx, gy = gradients[c] if gradients is not None else gradients_of(ch_r)
         s_s = sums(ch_s)
         s_ss = sums(np.multiply(ch_s, ch_s, out=product))
         s_rs = sums(np.multiply(ch_r, ch_s, out=product))

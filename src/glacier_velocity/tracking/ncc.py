@@ -48,6 +48,7 @@ from .integral_ncc import (
     correlate_shifts,
     find_peaks,
     gradient_residuals,
+    gradients_of,
     reference_sums_of,
 )
 from .masks import PackedMask
@@ -498,13 +499,17 @@ def _track_strip(
     reference = level.reference.rows(y_lo, y_hi)
     # The reference's own chip sums are the same in every pass over this level: computed once,
     # for the chips of both sizes together.
+    # The gradient steps need the reference's gradients for its sums and for the step itself.
+    gradients = [gradients_of(ch) for ch in reference] if radius == 0 else None
     # The adaptive (last) pass is the only one with larger chips: its sums are not kept.
     key = (i0, radius == 0, ext)
     ref_sums = ref_cache.sums.get(key)
     large_sums = None
     if ref_sums is None:
         sets = [windows] if large is None else [windows, large[0]]
-        per_channel = [reference_sums_of(ch, sets, gradients=radius == 0) for ch in reference]
+        per_channel = [
+            reference_sums_of(ch, sets, None if gradients is None else gradients[c]) for c, ch in enumerate(reference)
+        ]
         ref_sums = [sums[0] for sums in per_channel]
         if large is None:
             ref_cache.sums[key] = ref_sums
@@ -514,7 +519,7 @@ def _track_strip(
         chips = [(windows, ref_sums)]
         if large is not None and large_sums is not None:
             chips.append((large[0], large_sums))
-        measured = gradient_residuals(reference, warped, chips)
+        measured = gradient_residuals(reference, warped, chips, gradients)
         peak = measured[0]
         if large is not None and large_usable is not None:
             peak = _adaptive_chips(peak, measured[1], large[1], large_usable, (chip, large[0].size))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,9 +115,11 @@ def track_files(
         engine,
         images_bytes=plans[0].nbytes + plans[1].nbytes,
     )
-    reference, secondary = (
-        read_window(plan.href, label=role) for plan, role in zip(plans, ("reference", "secondary"), strict=True)
-    )
+    # Both files at once: decoding a full tile takes seconds, and GDAL reads without the GIL.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reference, secondary = pool.map(
+            lambda plan, role: read_window(plan.href, label=role), plans, ("reference", "secondary")
+        )
     product = replace(
         measure_velocity(
             reference,
