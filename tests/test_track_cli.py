@@ -354,3 +354,23 @@ def test_track_reads_a_landsat8_pair_without_a_nodata_value(tmp_path, capsys):
     assert product.correction["stable_shift_method"] == "automatic-mode"
     assert product.correction["stable_vx_nmad_m_per_yr"] < 50.0
     assert product.sources["reference"] == str(YAHTSE_REFERENCE.resolve())
+
+
+def test_the_command_line_tunes_the_allocator_before_it_runs_anything(monkeypatch):
+    """One malloc arena and fixed thresholds (io.memory.tune_allocator), set first thing: a
+    thread that already has an arena keeps it. The time it saves is a benchmark figure
+    (benchmarks/README.md), not a test."""
+    import platform
+
+    import glacier_velocity.cli as cli
+    from glacier_velocity.io.memory import tune_allocator
+
+    calls = []
+    build_parser = cli.build_parser
+    monkeypatch.setattr(cli, "tune_allocator", lambda: calls.append("allocator") or True)
+    monkeypatch.setattr(cli, "build_parser", lambda *a: calls.append("parser") or build_parser(*a))
+    with pytest.raises(SystemExit):
+        main(["track", "--help"])
+    assert calls == ["allocator", "parser"]
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert tune_allocator()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from ..errors import GlacierVelocityError, InvalidParameter
 from ..io.atomic import sigterm_exits
+from ..io.memory import tune_allocator
 
 #: Subcommand modules: the workflow stages in order, the CWL glue, the whole Workflow, the demos,
 #: deployment.
@@ -73,6 +74,7 @@ def _as_given(error: GlacierVelocityError, parser: argparse.ArgumentParser, comm
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``glacier-velocity`` console script."""
+    tune_allocator()
     argv = list(sys.argv[1:] if argv is None else argv)
     # The top-level options take no value, so the first word that is not an option names the
     # subcommand (``extract-pairs``, module ``extract_pairs``): only its module is loaded.
