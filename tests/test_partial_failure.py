@@ -32,6 +32,7 @@ from glacier_velocity.products.runreport import (
     write_run_report,
     write_status,
 )
+from glacier_velocity.tracking import TrackingParams
 from glacier_velocity.workflow import extract_pairs as scrap
 from glacier_velocity.workflow import measure as measure_module
 from glacier_velocity.workflow.correlate import CorrelationParams, attempt_pair
@@ -134,7 +135,14 @@ def test_track_of_featureless_images_exits_non_zero_without_output(tmp_path, cap
     assert code != 0
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert message.startswith("glacier-velocity track: error: nothing trackable: none of the 49 grid points matched")
-    assert_documented(message.split("error: ", 1)[1], "49", "0.3", "1.5", f"{1000 * 16 / 365.25 / 10:.2f}")
+    defaults = TrackingParams()
+    assert_documented(
+        message.split("error: ", 1)[1],
+        "49",
+        f"{defaults.min_peak:g}",
+        f"{defaults.min_snr:g}",
+        f"{1000 * 16 / 365.25 / 10:.2f}",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flat.tif", "ref.tif"]  # no v.tif
 
 

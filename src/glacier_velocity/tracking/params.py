@@ -78,7 +78,7 @@ class TrackingParams:
     search_px: float = 25.0
     filter: Filter = "wallis"
     filter_width_px: int = 5
-    min_peak: float = 0.3
+    min_peak: float = 0.27
     min_snr: float = 1.5
     median_threshold: float = 3.0
     max_nodata_fraction: float = 0.1
