@@ -493,30 +493,21 @@ def aggregate_run(
             report = _report(statuses, inputs, message, _left_out(excluded, inputs))
             write_run_report(report, report_tmp)
             if left_out is not None:
-                write_catalog(
-                    catalog_tmp,
-                    [p.item for p in inputs],
-                    None,
-                    summary_item_id=SUMMARY_ITEM_ID,
-                    run_report=report,
-                    title="Glacier surface velocity: no summary",
-                    description=str(left_out),
-                )
+                catalog_text = {"title": "Glacier surface velocity: no summary", "description": str(left_out)}
+            elif summary is not None:
+                files = _write_summary_files(summary, summary_tmp, params)
+                outcome = _outcome(summary, report)
             else:
-                if summary is not None:
-                    files = _write_summary_files(summary, summary_tmp, params)
-                    outcome = _outcome(summary, report)
-                else:
-                    outcome = _no_products(report, message, report_path)
-                    catalog_text = {"title": "Glacier surface velocity: no products", "description": outcome}
-                write_catalog(
-                    catalog_tmp,
-                    [p.item for p in inputs],
-                    files,
-                    summary_item_id=SUMMARY_ITEM_ID,
-                    run_report=report,
-                    **catalog_text,
-                )
+                outcome = _no_products(report, message, report_path)
+                catalog_text = {"title": "Glacier surface velocity: no products", "description": outcome}
+            write_catalog(
+                catalog_tmp,
+                [p.item for p in inputs],
+                files,
+                summary_item_id=SUMMARY_ITEM_ID,
+                run_report=report,
+                **catalog_text,
+            )
     except (OSError, CPLE_BaseError) as exc:
         earlier = "the run report, summary and catalog of an earlier run there were kept unchanged"
         raise OutputError(
