@@ -207,6 +207,27 @@ def test_nodata_holes_and_cloud_are_nan_and_the_rest_is_right():
     assert _rmse(ex, ey, clear) < 0.05
 
 
+def test_a_changed_patch_is_measured_by_the_larger_chip_and_a_flat_one_is_not():
+    # Issue 20's S2 coverage: a 28 px patch whose texture changed between the dates (a ploughed
+    # field) fails the 32 px chip's peak test; the 64 px chip around it is then kept, a match of
+    # its own. A patch gone flat (a cloud) over the whole 32 px chip gets no value, although the
+    # 64 px chip's ring of clear ground would match (without ncc.RESCUE_CONTRAST_SHARE it gave
+    # dx 1.32, dy -0.74 px there). Before the larger chip was kept here: NaN at the changed patch.
+    pair = make_pair((288, 288), Translation(1.3, -0.7), seed=11)
+    secondary = pair.secondary.copy()
+    changed = (slice(122, 150), slice(122, 150))  # most of the chip of grid point (135.5, 135.5)
+    secondary[changed] = make_pair((288, 288), Translation(0.0, 0.0), seed=12).reference[changed]
+    flat = (slice(118, 154), slice(46, 82))  # all of the chip of grid point (135.5, 63.5)
+    bright = np.median(pair.secondary) * 1.5 + np.random.default_rng(5).normal(0.0, 20.0, (36, 36))
+    secondary[flat] = np.clip(bright, 1, 65535).astype(secondary.dtype)
+    offsets = track_offsets(pair.reference, secondary, TrackingParams(search_px=4))
+    assert offsets.rows[10] == offsets.cols[10] == 135.5 and offsets.cols[4] == 63.5
+    assert offsets.chip_px[10, 10] == 64
+    assert np.hypot(offsets.dx[10, 10] - 1.3, offsets.dy[10, 10] + 0.7) < 0.15  # measured 0.098 px
+    assert np.isnan(offsets.dx[10, 4]) and np.isnan(offsets.dy[10, 4])
+    assert np.nanmax(np.hypot(offsets.dx - 1.3, offsets.dy + 0.7)) < 0.2  # measured 0.155 px
+
+
 def test_masks_exclude_pixels_like_nodata():
     pair = make_pair((256, 256), Translation(0.8, 0.4), seed=9)
     mask = np.zeros(pair.reference.shape, dtype=bool)

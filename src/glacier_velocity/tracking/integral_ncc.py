@@ -258,7 +258,9 @@ class Peak:
     interior peak; ``peak``: NCC at the best integer shift; ``snr``: ``peak`` over the RMS
     correlation at shifts 2 px or more away from it (NaN when the shift set is too small);
     ``sigma_x``, ``sigma_y``: standard errors (px) of ``dx``, ``dy`` where the estimator gives
-    them (:func:`gradient_residuals`).
+    them (:func:`gradient_residuals`); ``contrast``: the secondary chip's standard deviation
+    over the reference chip's, in filtered units (:func:`gradient_residuals`; about 1 where
+    both images show the same texture, near 0 where the secondary is flat, e.g. a cloud).
     """
 
     dy: np.ndarray
@@ -268,6 +270,7 @@ class Peak:
     sigma_x: np.ndarray | None = None
     sigma_y: np.ndarray | None = None
     chip: np.ndarray | None = None
+    contrast: np.ndarray | None = None
 
 
 def find_peaks(corr: ShiftCorrelation, sub_pixel: bool = True) -> Peak:
@@ -399,7 +402,8 @@ def gradient_residuals(
     list of Peak
         One per set: ``dx``/``dy``, residual shift (px), NaN where the chip has no texture in
         some direction; ``peak``: NCC of the aligned chips; ``snr``: NaN (not measured here);
-        ``sigma_x``/``sigma_y``: standard errors (px) of ``dx``/``dy``.
+        ``sigma_x``/``sigma_y``: standard errors (px) of ``dx``/``dy``; ``contrast``: the
+        deformed secondary's standard deviation over the reference's in each chip.
     """
     shapes = [(w.n_rows, w.n_cols) for w, _ in chips]
     acc = [{k: np.zeros(shape) for k in ("hxx", "hxy", "hyy", "bx", "by", "num", "var_r", "var_s")} for shape in shapes]
@@ -462,4 +466,5 @@ def _solve(a: dict[str, np.ndarray], n: float) -> Peak:
         snr=nan,
         sigma_x=np.where(ok, sigma_x, np.nan).astype(np.float32),
         sigma_y=np.where(ok, sigma_y, np.nan).astype(np.float32),
+        contrast=np.sqrt(a["var_s"] / np.maximum(a["var_r"], 1e-30)).astype(np.float32),
     )

@@ -100,6 +100,17 @@ CONSISTENCY_SIGMAS = 3.0
 #: larger one (for texture of the same quality the two peaks are alike; under a cloud the small
 #: chip's is a fraction of it).
 CORE_PEAK_SHARE = 0.5
+#: Where the chip of ``chip_px`` fails the peak test (``min_peak``: its content changed between
+#: the dates, e.g. a field ploughed within the 10 days of the S2 pair), the larger chip around it
+#: is kept instead when that one passes the test (autoRIFT's progressive chips), but only where
+#: both images still show texture of alike contrast over the small chip: the deformed
+#: secondary's filtered standard deviation over the reference's, and its inverse, at least this
+#: share. Under a cloud the secondary's chip is flat (the Wallis filter's contrast floor keeps it
+#: flat) and the larger chip's match would come from the ground around it: on seven synthetic
+#: cloud pairs 0.5 let 2 of 322 points under a cloud have a value, 0.6 and 0.7 none, no share
+#: 113. On the real S2 pair every share from 0.4 to 0.7 keeps the same points (docs/design/0007
+#: section 7).
+RESCUE_CONTRAST_SHARE = 0.7
 #: Per-point 1-sigma error (px) of each component: ``sqrt((ERROR_AMBIGUITY_PX / snr)**2 +
 #: ERROR_FLOOR_PX**2) * sqrt(ERROR_REFERENCE_CHIP_PX / chip)``, with ``snr`` the peak sharpness
 #: and ``chip`` the side (px) of the chip the point was measured with. Fitted on the two real
@@ -440,12 +451,14 @@ def _track_strip(
     monotone: bool,
     adaptive: bool = False,
     wide: bool = False,
+    min_peak: float = -1.0,
 ) -> tuple[slice, _Estimate]:
     """Deform the secondary over one strip of grid rows and measure the residual shifts (to the
     whole pixel in a ``wide`` pass, whose peaks the next pass measures again).
 
     An ``adaptive`` gradient step also measures chips of :data:`LARGE_CHIP_FACTOR` times the
-    size around the same points, and keeps them where :func:`_adaptive_chips` says so.
+    size around the same points, and keeps them where :func:`_adaptive_chips` says so
+    (``min_peak``: the peak test of the final validation).
     """
     chip = grid.chip_px
     rows, cols = level.shape
@@ -522,7 +535,7 @@ def _track_strip(
         measured = gradient_residuals(reference, warped, chips, gradients)
         peak = measured[0]
         if large is not None and large_usable is not None:
-            peak = _adaptive_chips(peak, measured[1], large[1], large_usable, (chip, large[0].size))
+            peak = _adaptive_chips(peak, measured[1], large[1], large_usable, (chip, large[0].size), min_peak)
     else:
         peak = find_peaks(
             correlate_shifts(reference, warped, local_starts, grid.col_starts, chip, radius, ref_sums),
@@ -699,6 +712,7 @@ def _iterate(
             monotone,
             adaptive,
             wide,
+            params.min_peak,
         )
         for i0, i1 in bounds
     ]
@@ -1068,14 +1082,21 @@ def _test_hypothesis(
 
 
 def _adaptive_chips(
-    small: Peak, large: Peak, at: tuple[slice, slice], large_usable: np.ndarray, sizes: tuple[int, int]
+    small: Peak,
+    large: Peak,
+    at: tuple[slice, slice],
+    large_usable: np.ndarray,
+    sizes: tuple[int, int],
+    min_peak: float = -1.0,
 ) -> Peak:
     """Per point, the gradient step of the small chip or of the larger one around it.
 
     The larger chip (``at``: where it fits) is kept where its standard error is smaller and it
     agrees with the small chip within :data:`CONSISTENCY_SIGMAS` combined standard errors (the
-    motion is uniform over it), and where the small chip gave no estimate but it did (weak
-    texture, a low peak: autoRIFT enlarges failing chips the same way).
+    motion is uniform over it) and the small chip correlates at least :data:`CORE_PEAK_SHARE`
+    as well; and where the small chip's peak is below ``min_peak`` but the larger one's is not,
+    if both images show texture over the small chip (:data:`RESCUE_CONTRAST_SHARE`; autoRIFT
+    enlarges failing chips the same way). Every kept value is the larger chip's own match.
     """
     n_r, n_c = small.dx.shape
     full = {}
@@ -1094,6 +1115,10 @@ def _adaptive_chips(
         # otherwise the larger chip's match comes from its outer ring (around a cloud, a lake),
         # not from the point.
         take &= small.peak >= CORE_PEAK_SHARE * full["peak"]
+        if small.contrast is not None:
+            with np.errstate(divide="ignore"):
+                alike = np.minimum(small.contrast, 1.0 / small.contrast) >= RESCUE_CONTRAST_SHARE
+            take |= ~(small.peak >= min_peak) & (full["peak"] >= min_peak) & np.isfinite(full["dx"]) & alike
     chip = np.where(take, sizes[1], sizes[0]).astype(np.int16)
     return Peak(
         dx=np.where(take, full["dx"], small.dx),
