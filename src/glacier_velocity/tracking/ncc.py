@@ -109,7 +109,7 @@ CORE_PEAK_SHARE = 0.5
 #: flat) and the larger chip's match would come from the ground around it: on seven synthetic
 #: cloud pairs 0.5 let 2 of 322 points under a cloud have a value, 0.6 and 0.7 none, no share
 #: 113. On the real S2 pair every share from 0.4 to 0.7 keeps the same points (docs/design/0007
-#: section 7).
+#: section 8).
 RESCUE_CONTRAST_SHARE = 0.7
 #: Per-point 1-sigma error (px) of each component: ``sqrt((ERROR_AMBIGUITY_PX / snr)**2 +
 #: ERROR_FLOOR_PX**2) * sqrt(ERROR_REFERENCE_CHIP_PX / chip)``, with ``snr`` the peak sharpness
