@@ -228,6 +228,22 @@ def test_a_changed_patch_is_measured_by_the_larger_chip_and_a_flat_one_is_not():
     assert np.nanmax(np.hypot(offsets.dx - 1.3, offsets.dy + 0.7)) < 0.2  # measured 0.155 px
 
 
+def test_a_changed_patch_too_wide_for_the_64_px_chip_is_measured_by_the_128_px_chip():
+    # A 60 px changed patch fails the 32 and the 64 px chips' peak tests (peaks -0.04 and below
+    # 0.27); the 128 px chip around the point passes and is kept (ncc.RESCUE_CHIP_FACTOR). Without
+    # it the point was NaN.
+    pair = make_pair((288, 288), Translation(1.3, -0.7), seed=11)
+    secondary = pair.secondary.copy()
+    changed = (slice(106, 166), slice(106, 166))  # around grid point (135.5, 135.5)
+    secondary[changed] = make_pair((288, 288), Translation(0.0, 0.0), seed=12).reference[changed]
+    offsets = track_offsets(pair.reference, secondary, TrackingParams(search_px=4))
+    assert offsets.rows[10] == offsets.cols[10] == 135.5
+    assert offsets.chip_px[10, 10] == 128
+    assert np.hypot(offsets.dx[10, 10] - 1.3, offsets.dy[10, 10] + 0.7) < 0.2  # measured 0.128 px
+    assert offsets.valid.all()
+    assert np.nanmax(np.hypot(offsets.dx - 1.3, offsets.dy + 0.7)) < 0.25  # measured 0.196 px
+
+
 def test_masks_exclude_pixels_like_nodata():
     pair = make_pair((256, 256), Translation(0.8, 0.4), seed=9)
     mask = np.zeros(pair.reference.shape, dtype=bool)
