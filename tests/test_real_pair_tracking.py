@@ -62,7 +62,7 @@ def in_time_order():
 
 def test_real_pair_scatter_and_coverage(offsets):
     scatter = stable_scatter(offsets)
-    # Measured: NMAD 0.105 px, p90 0.230 px, 72.5 % valid (a cloud and its shadow, lakes
+    # Measured: NMAD 0.106 px, p90 0.234 px, 73.2 % valid (a cloud and its shadow, lakes
     # and fields that changed in 10 days are rightly rejected).
     assert scatter.nmad_px <= 0.155
     assert scatter.p90_px <= 0.36
@@ -78,10 +78,11 @@ def test_real_pair_finds_the_known_misregistration(offsets):
 def test_real_pair_agrees_with_arosics_tie_points(in_time_order):
     field, transform = in_time_order
     agreement = tie_point_agreement(field, transform, read_tie_points(TIE_POINTS))
-    # Measured: RMS 0.186 px, median 0.118 px, 92.7 % covered, 72.6 % valid (before issue 20:
+    # Measured: RMS 0.187 px, median 0.118 px, 92.8 % covered, 73.3 % valid (before issue 20:
     # 0.237, 0.150, 85.8 %, 67.0 %; with min_peak 0.3: 0.174, 0.116, 88.4 %, 68.3 %; before the
     # larger chips were kept where the 32 px one fails the peak test: 0.181, 0.116, 89.5 %, 69.6 %;
-    # with the 64 px chip alone: 0.182, 0.117, 91.4 %, 71.4 %).
+    # with the 64 px chip alone: 0.182, 0.117, 91.4 %, 71.4 %; before a 64 px chip failing the peak
+    # test gave way to a 32 px chip passing it: 0.186, 0.118, 92.7 %, 72.6 %).
     # AROSICS' own points scatter by 0.16 px about a smooth fit. Issue 20: RMS <= 0.190, valid
     # >= 0.692, covered >= 0.981: out of reach on this grid, whose outermost points lie 15.5-22.5
     # px inside the crop's edges (where a 32 px chip still fits): 50 of the 1299 tie points are
@@ -89,7 +90,7 @@ def test_real_pair_agrees_with_arosics_tie_points(in_time_order):
     assert agreement.rms_px <= 0.19
     assert agreement.median_px <= 0.125
     assert agreement.covered >= 0.92
-    assert field.valid_fraction >= 0.72
+    assert field.valid_fraction >= 0.73
 
 
 def test_real_pair_point_errors_cover_two_thirds_and_follow_the_match_quality(in_time_order):

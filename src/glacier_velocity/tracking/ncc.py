@@ -1113,8 +1113,8 @@ def _adaptive_chips(
 
     The larger chip (``at``: where it fits) is kept where its standard error is smaller and it
     agrees with the small chip within :data:`CONSISTENCY_SIGMAS` combined standard errors (the
-    motion is uniform over it) and the small chip correlates at least :data:`CORE_PEAK_SHARE`
-    as well; and where the small chip's peak is below ``min_peak`` but the larger one's is not,
+    motion is uniform over it), the small chip correlates at least :data:`CORE_PEAK_SHARE` as
+    well, and it passes the peak test ``min_peak`` if the small chip does; and where the small chip's peak is below ``min_peak`` but the larger one's is not,
     if both images show texture over the small chip (:data:`RESCUE_CONTRAST_SHARE`; autoRIFT
     enlarges failing chips the same way). Where the larger chip fails the peak test too, the
     ``rescue`` chip (its Peak, where it fits, where it is usable, its size) is kept under the same
@@ -1137,6 +1137,8 @@ def _adaptive_chips(
         # otherwise the larger chip's match comes from its outer ring (around a cloud, a lake),
         # not from the point.
         take &= small.peak >= CORE_PEAK_SHARE * full["peak"]
+        # Nor where it fails the peak test and the small chip passes it: the point would be lost.
+        take &= (full["peak"] >= min_peak) | ~(small.peak >= min_peak)
         if small.contrast is not None:
             with np.errstate(divide="ignore"):
                 alike = np.minimum(small.contrast, 1.0 / small.contrast) >= RESCUE_CONTRAST_SHARE
