@@ -311,6 +311,52 @@ def test_weighted_median_follows_the_weights():
     assert np.isnan(weighted_median(np.array([])))
 
 
+def _weighted_median_by_sorting(values: np.ndarray, weights: np.ndarray) -> float:
+    """The definition written out: sort, accumulate the weights, take the first value reaching half."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    index = int(np.searchsorted(cumulative, 0.5 * cumulative[-1], side="left"))
+    return float(values[order[min(index, values.size - 1)]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    # below 16,384 points the values are sorted whole, above it a sample brackets the median
+    n=st.sampled_from([1, 2, 7, 1000, 16_385, 40_000, 131_165]),
+    decimals=st.integers(0, 3),  # few decimals: many ties
+    zero_share=st.floats(0.0, 0.9),
+)
+def test_weighted_median_is_the_sorted_definition(seed, n, decimals, zero_share):
+    # Whole-number weights make every partial sum exact, so the bracketed median must be the
+    # sorted one exactly, ties and zero weights included.
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(0.0, 0.5, n), decimals)
+    weights = rng.integers(1, 50, n).astype(np.float64) * (rng.random(n) >= zero_share)
+    if weights.sum() == 0:
+        assert np.isnan(weighted_median(values, weights))
+        return
+    assert weighted_median(values, weights) == _weighted_median_by_sorting(values, weights)
+    assert weighted_median(values) == _weighted_median_by_sorting(values, np.ones(n))
+
+
+def test_weighted_median_when_the_sample_misses_it():
+    # One point outside the strided sample carries almost half the weight: the median moves to
+    # the top of the other values (4.04), far above the sample's bracket (about -0.1 to 0.1),
+    # so the whole input is sorted instead.
+    rng = np.random.default_rng(3)
+    values = rng.normal(0.0, 1.0, 50_000)
+    weights = rng.uniform(0.5, 2.0, values.size)
+    values[1] = 9.0  # the sample takes every 12th point from 0
+    weights[1] = weights.sum() - 2.0
+    assert weighted_median(values, weights) == _weighted_median_by_sorting(values, weights)
+    assert weighted_median(values, weights) == pytest.approx(4.0369, abs=1e-4)
+    # real weights (1 / sigma^2 of offsets) on a stable-ground-sized input: the same value
+    sigma = rng.uniform(0.02, 0.3, 131_165)
+    offsets = rng.normal(0.05, sigma)
+    assert weighted_median(offsets, 1.0 / sigma**2) == _weighted_median_by_sorting(offsets, 1.0 / sigma**2)
+
+
 def test_glacier_outlines_read_from_geojson_give_the_same_correction(scene):
     # Written as RFC 7946 GeoJSON and read back as a user's file is: the same stable ground.
     read = read_glacier_outlines(json.dumps(scene.glacier_outlines.to_geojson()))
