@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..tracking import ENGINES, FILTERS
-from ..workflow.correlate import CorrelationParams
+from ..workflow.params import CorrelationParams
 
 _DEFAULTS = CorrelationParams()
 

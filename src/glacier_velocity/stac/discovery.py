@@ -59,6 +59,7 @@ from ..io.aoi import parse_aoi
 from ..io.outbound import OutboundPolicy
 from ..io.raster import read_window
 from ..io.retry import RETRY_STATUS, RetryPolicy, SearchBound, last_call, redact, stac_api_io
+from .endpoint import EARTH_SEARCH_URL, check_stac_url
 from .pairing import (
     DEFAULT_MAX_PAIRS,
     Pair,
@@ -76,15 +77,7 @@ from .staged import given_scenes
 
 log = logging.getLogger(__name__)
 
-EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
 DEFAULT_COLLECTION = "sentinel-2-l2a"
-
-
-def check_stac_url(stac_url: object) -> str:
-    """``stac_url`` when it is an http(s) URL (a STAC API root), else ``InvalidParameter``."""
-    if not isinstance(stac_url, str) or not re.match(r"^https?://[^/\s]+", stac_url):
-        raise InvalidParameter("stac_url", f"must be an http(s) URL of a STAC API root, got {stac_url!r}")
-    return stac_url
 
 
 #: Sentinel-2 L2A scene classification values counted as cloud over the AOI.
