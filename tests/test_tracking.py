@@ -353,9 +353,10 @@ def test_search_range_is_proportional_to_speed_and_time(v, dt, px, k):
 
 def test_noisy_tongue_moving_ice_holds_its_figure():
     # The benchmark's noisy case (benchmarks/bench_tracking.py --sizes 1000 --cases noisy): a
-    # 1000 px tongue moving up to 5 px, 100 DN of noise in each image, seed 1. Measured 0.0671 px
-    # on the moving ice; every engine before round 3's section 3 gave 0.0693-0.086 px
-    # (docs/design/0007 section 7). Issue 20's 0.5x autoRIFT (0.0475 px) is not reached.
+    # 1000 px tongue moving up to 5 px, 100 DN of noise in each image, seed 1. Measured 0.0433 px
+    # on the moving ice with the regularised final field (docs/design/0007 section 7); the
+    # point-wise field gave 0.0671 px and every engine before it 0.0671-0.086 px. Issue 20's
+    # 0.5x autoRIFT is 0.0475 px.
     shape = (1000, 1000)
     flow = GlacierTongue(shape, max_px=5.0)
     pair = make_pair(shape, flow, seed=1, noise_dn=100.0)
@@ -363,5 +364,5 @@ def test_noisy_tongue_moving_ice_holds_its_figure():
     offsets = track_offsets(pair.reference, pair.secondary, params, progress=False)
     ex, ey, moving = _errors(pair, offsets)
     assert offsets.valid.mean() > 0.99
-    assert _rmse(ex, ey, moving) < 0.069  # measured 0.0671
-    assert _rmse(ex, ey, ~moving) < 0.040  # measured 0.0373
+    assert _rmse(ex, ey, moving) < 0.0475  # measured 0.0433 (0.0671 point-wise)
+    assert _rmse(ex, ey, ~moving) < 0.025  # measured 0.0191 (0.0373 point-wise)

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from ..domain.offsets import OffsetField
 from ..errors import TrackingFailed
+from .field_solve import ChipMeasurement, solve_field
 from .filters import ImageFilter, apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
 from .integral_ncc import (
@@ -124,10 +125,16 @@ RESCUE_CHIP_FACTOR = 4
 #: pairs (docs/design/0007): the AROSICS Sentinel-2 pair's residuals about a smooth fit and
 #: Yahtse's slow ground, so that 1 sigma covers 72 % and 65 % of their points, evenly across
 #: error levels and chip sizes. The Lucas-Kanade standard error (texture, peak) predicted
-#: less: its scale was 3.9 times too small on one pair and 5-6 times on the other.
-ERROR_AMBIGUITY_PX = 0.4
-ERROR_FLOOR_PX = 0.04
+#: less: its scale was 3.9 times too small on one pair and 5-6 times on the other. Refitted
+#: the same way for the regularised final field (:data:`FIELD_SOLVE`), whose errors are smaller:
+#: with the point-wise field's 0.4 and 0.04 px 1 sigma covered 87 / 85 % of the S2 residuals;
+#: with 0.25 and 0.02 px 68 / 66 % (S2) and 70 / 65 % (Yahtse; docs/design/0007 section 7).
+ERROR_AMBIGUITY_PX = 0.25
+ERROR_FLOOR_PX = 0.02
 ERROR_REFERENCE_CHIP_PX = 64
+#: The final field is the regularised solve of the last pass's chip measurements
+#: (:mod:`.field_solve`), not the point-wise estimate.
+FIELD_SOLVE = True
 #: Interpolation of the last deformation. Its kernel's attenuation varies with the sub-pixel
 #: phase, which biases the final residual: moving-ice RMSE on a 1000 px tongue was 0.021 px
 #: with Lanczos-4, 0.025 bilinear and 0.031 bicubic. Earlier passes only need to be close.
@@ -223,6 +230,10 @@ class _Estimate:
     peak: np.ndarray
     snr: np.ndarray
     chip: np.ndarray | None = None
+    residual_dx: np.ndarray | None = None
+    residual_dy: np.ndarray | None = None
+    sigma_x: np.ndarray | None = None
+    sigma_y: np.ndarray | None = None
 
 
 def _plan_levels(shape: tuple[int, int], params: TrackingParams) -> int:
@@ -565,6 +576,10 @@ def _track_strip(
         peak=np.where(usable, peak.peak, np.nan).astype(np.float32),
         snr=np.where(usable, peak.snr, np.nan).astype(np.float32),
         chip=None if peak.chip is None else np.where(usable, peak.chip, 0).astype(np.int16),
+        residual_dx=np.where(usable, peak.dx, np.nan),
+        residual_dy=np.where(usable, peak.dy, np.nan),
+        sigma_x=None if peak.sigma_x is None else np.where(usable, peak.sigma_x, np.nan),
+        sigma_y=None if peak.sigma_y is None else np.where(usable, peak.sigma_y, np.nan),
     )
 
 
@@ -710,6 +725,10 @@ def _iterate(
         peak=np.full(grid.shape, np.nan, dtype=np.float32),
         snr=np.full(grid.shape, np.nan, dtype=np.float32),
         chip=np.zeros(grid.shape, dtype=np.int16) if radius == 0 else None,
+        residual_dx=np.full(grid.shape, np.nan),
+        residual_dy=np.full(grid.shape, np.nan),
+        sigma_x=np.full(grid.shape, np.nan),
+        sigma_y=np.full(grid.shape, np.nan),
     )
     monotone = _monotone(pred_dx, pred_dy, grid.spacing_px)
     futures = [
@@ -737,6 +756,10 @@ def _iterate(
         out.dx[sl], out.dy[sl], out.peak[sl], out.snr[sl] = est.dx, est.dy, est.peak, est.snr
         if out.chip is not None and est.chip is not None:
             out.chip[sl] = est.chip
+        for name in ("residual_dx", "residual_dy", "sigma_x", "sigma_y"):
+            part, whole = getattr(est, name), getattr(out, name)
+            if part is not None and whole is not None:
+                whole[sl] = part
         bar.update(sl.stop - sl.start)
     return out
 
@@ -972,7 +995,7 @@ def point_error_px(snr: np.ndarray, chip_px: np.ndarray) -> np.ndarray:
     size made 1 sigma cover 56 / 57 % of their residuals, against 73 / 72 % counted at 64 px.
 
     >>> float(point_error_px(np.array([4.0]), np.array([64]))[0])  # doctest: +ELLIPSIS
-    0.107...
+    0.0656...
     """
     snr = np.maximum(np.asarray(snr, dtype=np.float64), 1.0)
     chip = np.minimum(np.asarray(chip_px, dtype=np.float64), ERROR_REFERENCE_CHIP_PX)
@@ -1036,6 +1059,8 @@ def _run_schedule(
             if final and snr is not None:
                 raw = replace(raw, snr=_resample_nearest(snr, snr_grid, this.grid, snr_scale / level.scale))
             est = _validate(raw, params, limit, final)
+            if final and FIELD_SOLVE:
+                est = _solve_final(est, raw, pred_dx, pred_dy, this.grid)
             if not final:
                 pred_dx, pred_dy = fill_gaps(est.dx), fill_gaps(est.dy)
                 if this.index == 0:
@@ -1044,6 +1069,24 @@ def _run_schedule(
             log.debug("level %d radius %d: %.1f %% valid", this.index, this.radius, 100 * np.isfinite(est.dx).mean())
     assert est is not None
     return est
+
+
+def _solve_final(est: _Estimate, raw: _Estimate, pred_dx: np.ndarray, pred_dy: np.ndarray, grid: ChipGrid) -> _Estimate:
+    """The last pass's point-wise estimate replaced by the regularised solve of its chips'
+    measurements (:func:`.field_solve.solve_field`), at the same valid points."""
+    assert raw.residual_dx is not None and raw.residual_dy is not None
+    assert raw.sigma_x is not None and raw.sigma_y is not None and est.chip is not None
+    measured = ChipMeasurement(
+        residual_dx=raw.residual_dx,
+        residual_dy=raw.residual_dy,
+        predictor_dx=pred_dx,
+        predictor_dy=pred_dy,
+        sigma_x=raw.sigma_x,
+        sigma_y=raw.sigma_y,
+        chip=np.where(np.isfinite(est.dx), est.chip, 0),
+    )
+    dx, dy = solve_field(measured, (est.dx, est.dy), grid.spacing_px)
+    return replace(est, dx=dx, dy=dy)
 
 
 def _wide_hypothesis(
@@ -1151,12 +1194,14 @@ def _adaptive_chips(
         peak=np.where(take, full["peak"], small.peak).astype(np.float32),
         snr=small.snr,
         chip=chip,
+        sigma_x=np.where(take, full["sigma_x"], sx),
+        sigma_y=np.where(take, full["sigma_y"], sy),
     )
     if rescue is None or small.contrast is None:
         return out
     third, third_at, third_usable, third_size = rescue
     rescued: dict[str, np.ndarray] = {}
-    for name in ("dx", "dy", "peak"):
+    for name in ("dx", "dy", "peak", "sigma_x", "sigma_y"):
         v = np.full((n_r, n_c), np.nan, dtype=np.float64)
         v[third_at] = np.where(third_usable, getattr(third, name), np.nan)
         rescued[name] = v
@@ -1168,4 +1213,6 @@ def _adaptive_chips(
         peak=np.where(last, rescued["peak"], out.peak).astype(np.float32),
         snr=small.snr,
         chip=np.where(last, third_size, chip).astype(np.int16),
+        sigma_x=np.where(last, rescued["sigma_x"], full["sigma_x"] if out.sigma_x is None else out.sigma_x),
+        sigma_y=np.where(last, rescued["sigma_y"], full["sigma_y"] if out.sigma_y is None else out.sigma_y),
     )
