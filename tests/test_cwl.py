@@ -131,6 +131,23 @@ def test_tools_carry_requirements_hints_and_docs(path: Path) -> None:
             assert entry.get("label") and entry.get("doc"), f"{path.name} {section}/{name} needs label and doc"
 
 
+def test_the_correlation_step_sets_the_command_lines_malloc_settings() -> None:
+    # The notebook's kernel never runs the command line's tune_allocator; the step's environment
+    # carries the same settings, which glibc reads at process start.
+    from glacier_velocity.io.memory import ALLOCATOR_ENVIRONMENT
+
+    env = _load(CWL / "correlate.cwl")["requirements"]["EnvVarRequirement"]["envDef"]
+    assert (
+        env
+        == ALLOCATOR_ENVIRONMENT
+        == {
+            "MALLOC_ARENA_MAX": "1",
+            "MALLOC_MMAP_THRESHOLD_": "33554432",
+            "MALLOC_TRIM_THRESHOLD_": "536870912",
+        }
+    )
+
+
 @pytest.mark.parametrize("name", ["discover.cwl", "correlate.cwl", "aggregate.cwl"])
 def test_notebook_tools_run_papermill_with_the_registered_engine(name: str) -> None:
     from importlib.metadata import entry_points
