@@ -99,3 +99,62 @@ def test_level_0_filtered_when_read_measures_as_the_stored_level(monkeypatch):
         assert np.sqrt(np.nanmean((a - b) ** 2)) < 0.003 and np.nanmax(np.abs(a - b)) < 0.05
     assert np.nanmedian(read.dx) == pytest.approx(2.3, abs=0.02)
     assert np.nanmedian(read.dy) == pytest.approx(-1.6, abs=0.02)
+
+
+@pytest.mark.parametrize("kind", ["wallis", "hps", "oc", "none"])
+def test_rows_read_in_blocks_are_the_rows_read_at_once(kind, monkeypatch):
+    """More rows than :data:`filters._READ_BLOCK_ROWS` are filtered block by block, each with its
+    own context rows: the same values, to the bit, as one block (7-row blocks, 97 rows)."""
+    from glacier_velocity.tracking import filters
+
+    fitted = ImageFilter.fit(IMAGE, VALID, kind, 5)
+    monkeypatch.setattr(filters, "_READ_BLOCK_ROWS", 1000)
+    at_once = fitted.rows(IMAGE, VALID, 3, 90)
+    monkeypatch.setattr(filters, "_READ_BLOCK_ROWS", 7)
+    in_blocks = fitted.rows(IMAGE, VALID, 3, 90)
+    for block, whole in zip(in_blocks, at_once, strict=True):
+        assert block.dtype == np.float32
+        np.testing.assert_array_equal(block, whole)
+
+
+def test_reading_many_rows_holds_temporaries_of_one_block():
+    """Rows a tracking strip reads (here 1000 rows of 512 px, 2 MB filtered) cost the output and
+    the temporaries of a 128-row block: under 4 MB at the peak, where one block of all the rows
+    held four float32 temporaries of 8.3 MB together."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    image = (3000 + 800 * rng.random((1000, 512))).astype(np.uint16)
+    valid = PackedMask.of(image != 0)
+    fitted = ImageFilter.fit(image, valid, "wallis", 5)
+    tracemalloc.start()
+    try:
+        (rows,) = fitted.rows(image, valid, 0, 1000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows.nbytes == 1000 * 512 * 4
+    assert peak < 4_000_000
+
+
+def test_the_engine_returns_free_heap_memory_before_every_pass(monkeypatch):
+    """io.memory.release_free_memory is called once before each pass of the schedule (a pass's
+    strips have sizes of their own and cannot reuse all the last one's freed heap), and on glibc
+    it returns freed heap pages."""
+    import platform
+
+    from glacier_velocity.io.memory import release_free_memory
+
+    calls = []
+    monkeypatch.setattr(ncc_engine, "release_free_memory", lambda: calls.append(1) or True)
+    pair = make_pair((320, 320), Translation(2.3, -1.6), seed=5)
+    params = TrackingParams(search_px=6, grid_spacing_px=12)
+    offsets = track_offsets(pair.reference, pair.secondary, params)
+    assert np.nanmedian(offsets.dx) == pytest.approx(2.3, abs=0.02)
+    levels = ncc_engine._plan_levels(pair.reference.shape, params)
+    passes = len(ncc_engine.FINAL_RADII) + levels + 1  # the final passes, one per level above, the search
+    assert len(calls) == passes
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        freed = [np.ones(8192) for _ in range(400)]  # 64 kB arrays: from the heap, 26 MB
+        del freed
+        assert release_free_memory()

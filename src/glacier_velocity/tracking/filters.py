@@ -34,6 +34,12 @@ ORIENTATION_FLOOR = 0.05
 #: full Sentinel-2 tile, below the size from which the C allocator maps fresh, zeroed pages for
 #: every temporary (it reuses memory below about 32 MB).
 _BLOCK_ROWS = 512
+#: Rows filtered at a time when a strip of the tracking engine reads filtered rows (level 0 of a
+#: full tile, filtered as it is read): the filter's four float32 temporaries of a whole strip
+#: (about 390 rows of a 10980 px tile in the last pass) were 70 MB in each worker thread, at the
+#: moment the thread also holds its deformation maps; of 128 rows, 24 MB. Each block filters
+#: ``margin`` rows of context again (5 rows each side at the default width).
+_READ_BLOCK_ROWS = 128
 #: Rows of each of the 8 evenly spread blocks that image-wide levels are sampled from.
 _SAMPLE_ROWS = 64
 
@@ -172,8 +178,16 @@ class ImageFilter:
             The rows.
         out : list of ndarray, shape (hi - lo, cols), optional
             Where to write each channel (float32, or float16: rounded once from float32);
-            default new float32 arrays.
+            default new float32 arrays, filled :data:`_READ_BLOCK_ROWS` rows at a time.
         """
+        if out is None and hi - lo > _READ_BLOCK_ROWS:
+            # A row's value does not depend on the block it is filtered in (see the module's
+            # docstring), so the blocks only bound the temporaries.
+            out = [np.empty((hi - lo, image.shape[1]), dtype=np.float32) for _ in range(self.channels)]
+            for b_lo in range(lo, hi, _READ_BLOCK_ROWS):
+                b_hi = min(hi, b_lo + _READ_BLOCK_ROWS)
+                self.rows(image, valid, b_lo, b_hi, out=[channel[b_lo - lo : b_hi - lo] for channel in out])
+            return out
         rows = image.shape[0]
         plo, phi = max(0, lo - self.margin), min(rows, hi + self.margin)
         sl = slice(lo - plo, hi - plo)

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from ..domain.offsets import OffsetField
 from ..errors import TrackingFailed
+from ..io.memory import release_free_memory
 from .field_solve import ChipMeasurement, solve_field
 from .filters import ImageFilter, apply_filter
 from .grid import ChipGrid, chip_fraction, make_grid
@@ -1026,6 +1027,7 @@ def _run_schedule(
                 pred_dx, pred_dy = _resample_predictor(est, previous.grid, this.grid, factor)
             interpolation = FINAL_INTERPOLATION if final else cv2.INTER_CUBIC
             cache = caches.setdefault((this.index, this.grid.chip_px, this.grid.spacing_px), _LevelCache())
+            release_free_memory()  # what the last pass freed, before this one's strips (other sizes)
             raw = _iterate(
                 level,
                 this.grid,
